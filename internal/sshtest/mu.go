@@ -1,0 +1,5 @@
+package sshtest
+
+import "sync"
+
+var mu sync.Mutex
