@@ -1,0 +1,593 @@
+// Package transport implements the SSH transport layer (RFC 4253): the
+// version exchange, the binary packet protocol with its ciphers and
+// per-direction sequence numbers, key exchange and rekeying with OpenSSH's
+// strict-kex rules, and EXT_INFO (RFC 8308).
+//
+// A Conn is driven by its callers: whoever calls ReadPacket also drives
+// key exchanges (there is no hidden goroutine), and WritePacket seals into
+// a shared buffer that the first writer to find it idle flushes, so that
+// packets from several goroutines coalesce into few system calls.
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
+)
+
+// Bounds on what may wait in memory.
+const (
+	// maxWriteBuffer is how many sealed bytes may wait for the socket
+	// before channel data writers block.
+	maxWriteBuffer = 1 << 20
+	// maxQueuedDuringKex bounds the control messages queued while our key
+	// exchange is in flight; a peer that makes us exceed it (by flooding
+	// requests while stalling the kex) is disconnected.
+	maxQueuedDuringKex = 1 << 20
+)
+
+// ErrClosed is returned by operations on a closed Conn.
+var ErrClosed = errors.New("transport: connection closed")
+
+// Conn is an SSH transport connection after the version exchange and the
+// first key exchange. ReadPacket and WritePacket carry every message
+// above the transport layer (service requests, authentication, channels).
+type Conn struct {
+	nc       net.Conn
+	br       *bufio.Reader
+	cfg      Config
+	isClient bool
+
+	clientVersion, serverVersion []byte
+
+	// Reader side: owned by the goroutine inside ReadPacket.
+	in      *inbound
+	rk      readKexState
+	readErr error
+
+	mu   sync.Mutex
+	cond *sync.Cond // signalled when kexOut clears, the buffer drains, or the conn fails
+	out  outbound
+	// wbuf holds sealed bytes waiting for the socket; spare is the other
+	// buffer of the pair, written by the flusher while writers fill wbuf.
+	wbuf, spare []byte
+	flushing    bool
+	werr        error
+	// kexOut is true from our KEXINIT until our NEWKEYS: only key exchange
+	// messages may be sealed then.
+	kexOut     bool
+	ourKexInit []byte
+	kexTimer   *time.Timer
+	queued     [][]byte
+	queuedLen  int
+	// newOut is the cipher to switch to when we send NEWKEYS.
+	newOut packetCipher
+
+	// Set by the first key exchange, then constant.
+	sessionID         []byte
+	strict            bool
+	hostKey           kex.PublicKey
+	peerExtInfoWanted bool // client sent ext-info-c: a server sends EXT_INFO
+
+	// Guarded by mu.
+	algs          *Algorithms
+	kexCount      int
+	lastKex       time.Time
+	extInfo       map[string]string
+	authenticated bool
+	closed        bool
+}
+
+// readKexState is the part of key exchange driven by received packets.
+type readKexState struct {
+	peerKexInit []byte // payload copy of the peer's KEXINIT in this round
+	ignoreNext  bool   // the peer guessed its first kex packet wrongly
+	client      kex.ClientMethod
+	magics      *kex.Magics
+	algs        *Algorithms
+	newIn       packetCipher
+	sentNewKeys bool
+	firstDone   bool // the first kex completed in both directions
+}
+
+// NewClientConn runs the version exchange and first key exchange as a
+// client over nc. ctx bounds the handshake.
+func NewClientConn(ctx context.Context, nc net.Conn, cfg *Config) (*Conn, error) {
+	return handshake(ctx, nc, cfg, true)
+}
+
+// NewServerConn runs the version exchange and first key exchange as a
+// server over nc. ctx bounds the handshake.
+func NewServerConn(ctx context.Context, nc net.Conn, cfg *Config) (*Conn, error) {
+	if len(cfg.HostKeys) == 0 {
+		return nil, errors.New("transport: server config has no host keys")
+	}
+	return handshake(ctx, nc, cfg, false)
+}
+
+func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*Conn, error) {
+	c := &Conn{nc: nc, cfg: *cfg, isClient: isClient, in: newInbound()}
+	c.cond = sync.NewCond(&c.mu)
+	c.out.cipher = newNoneCipher()
+	c.br = bufio.NewReaderSize(nc, 4096)
+	if err := checkVersion(c.cfg.version()); err != nil {
+		return nil, err
+	}
+
+	// Make ctx interrupt blocking reads and writes during the handshake.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fail := func(err error) (*Conn, error) {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		nc.Close()
+		return nil, err
+	}
+
+	ours := []byte(c.cfg.version())
+	if _, err := nc.Write(append(ours, '\r', '\n')); err != nil {
+		return fail(fmt.Errorf("transport: sending version: %w", err))
+	}
+	theirs, err := readVersion(c.br, isClient)
+	if err != nil {
+		return fail(err)
+	}
+	if isClient {
+		c.clientVersion, c.serverVersion = ours, theirs
+	} else {
+		c.clientVersion, c.serverVersion = theirs, ours
+	}
+	if err := c.startKex(true); err != nil {
+		return fail(err)
+	}
+	for !c.rk.firstDone {
+		p, err := c.readOne()
+		if err != nil {
+			return fail(err)
+		}
+		if p != nil {
+			c.sendDisconnect(wire.DisconnectProtocolError, "unexpected message during the first key exchange")
+			return fail(fmt.Errorf("transport: peer sent message %d before the first key exchange completed", p[0]))
+		}
+	}
+	if !stop() {
+		return fail(ctx.Err())
+	}
+	return c, nil
+}
+
+// SessionID is the exchange hash of the first key exchange.
+func (c *Conn) SessionID() []byte { return c.sessionID }
+
+// ClientVersion and ServerVersion are the identification strings, without
+// CR LF.
+func (c *Conn) ClientVersion() []byte { return c.clientVersion }
+
+// ServerVersion is the server's identification string.
+func (c *Conn) ServerVersion() []byte { return c.serverVersion }
+
+// HostKey is the server's host key, as verified in the first key exchange.
+func (c *Conn) HostKey() kex.PublicKey { return c.hostKey }
+
+// StrictKex reports whether both sides agreed to OpenSSH's strict kex.
+func (c *Conn) StrictKex() bool { return c.strict }
+
+// Algorithms returns the algorithms of the current keys.
+func (c *Conn) Algorithms() Algorithms {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return *c.algs
+}
+
+// KexCount is the number of completed key exchanges, the first included.
+func (c *Conn) KexCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kexCount
+}
+
+// ExtInfo returns the value of an extension the peer announced in
+// EXT_INFO.
+func (c *Conn) ExtInfo(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.extInfo[name]
+	return v, ok
+}
+
+// ServerSigAlgs is the server's server-sig-algs extension, nil if it sent
+// none.
+func (c *Conn) ServerSigAlgs() []string {
+	v, ok := c.ExtInfo("server-sig-algs")
+	if !ok {
+		return nil
+	}
+	return splitNames(v)
+}
+
+// Sequence numbers are visible for tests and for the resume layer.
+type SeqState struct {
+	// In and Out are the sequence numbers of the next packet.
+	In, Out uint32
+	// InTotal and OutTotal count packets since the connection began.
+	InTotal, OutTotal uint64
+	// InBytes and OutBytes count wire bytes since the last key exchange.
+	InBytes, OutBytes uint64
+}
+
+// Seq reports the sequence numbers and counters. The In half is only
+// stable when no ReadPacket is running.
+func (c *Conn) Seq() SeqState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return SeqState{In: c.in.seq, Out: c.out.seq, InTotal: c.in.total, OutTotal: c.out.total,
+		InBytes: c.in.bytes, OutBytes: c.out.bytes}
+}
+
+// SetAuthenticated tells the transport that user authentication
+// succeeded; from then on it answers ping@openssh.com.
+func (c *Conn) SetAuthenticated() {
+	c.mu.Lock()
+	c.authenticated = true
+	c.mu.Unlock()
+}
+
+// LocalAddr and RemoteAddr are those of the underlying connection.
+func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+// ReadPacket returns the next message above the transport layer. The
+// slice is valid until the next call. Transport messages (key exchange,
+// IGNORE, DEBUG, EXT_INFO, PING) are handled inside; callers must keep
+// calling ReadPacket for key exchanges to progress.
+func (c *Conn) ReadPacket() ([]byte, error) {
+	for {
+		p, err := c.readOne()
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			return p, nil
+		}
+	}
+}
+
+// readOne reads one packet and handles it if it belongs to the transport
+// (returning nil, nil), or returns it.
+func (c *Conn) readOne() ([]byte, error) {
+	if c.readErr != nil {
+		return nil, c.readErr
+	}
+	p, err := c.readRaw()
+	if err == nil {
+		p, err = c.dispatch(p)
+	}
+	if err != nil {
+		c.readErr = err
+		c.fail(err)
+		return nil, err
+	}
+	return p, nil
+}
+
+func (c *Conn) readRaw() ([]byte, error) {
+	for {
+		p, err := c.in.next()
+		if err == nil {
+			if len(p) == 0 {
+				c.sendDisconnect(wire.DisconnectProtocolError, "empty packet")
+				return nil, errors.New("transport: peer sent a packet with an empty payload")
+			}
+			return p, nil
+		}
+		if err != errNeedMore {
+			reason := uint32(wire.DisconnectProtocolError)
+			if errors.Is(err, errMAC) {
+				reason = wire.DisconnectMACError
+			}
+			c.sendDisconnect(reason, "packet error")
+			return nil, err
+		}
+		if err := c.in.fill(c.br); err != nil {
+			c.mu.Lock()
+			closed := c.closed
+			c.mu.Unlock()
+			if closed {
+				return nil, ErrClosed
+			}
+			return nil, fmt.Errorf("transport: reading: %w", err)
+		}
+	}
+}
+
+// dispatch handles transport messages and returns others.
+func (c *Conn) dispatch(p []byte) ([]byte, error) {
+	msg := p[0]
+	inKex := c.rk.peerKexInit != nil
+	if inKex || !c.rk.firstDone {
+		// Between the peer's KEXINIT and its NEWKEYS only key exchange
+		// messages may arrive; in the first kex under strict kex, not
+		// even IGNORE or DEBUG (the Terrapin defence).
+		strictFirst := !c.rk.firstDone && c.strict
+		isKex := msg == wire.MsgKexInit || msg == wire.MsgNewKeys || (msg >= 30 && msg <= 49)
+		if !isKex {
+			switch {
+			case strictFirst:
+				c.sendDisconnect(wire.DisconnectProtocolError, "strict kex: unexpected message during key exchange")
+				return nil, fmt.Errorf("transport: strict kex violation: message %d during the first key exchange", msg)
+			case msg == wire.MsgDisconnect, msg == wire.MsgIgnore, msg == wire.MsgDebug, msg == wire.MsgUnimplemented:
+				// allowed in a non-strict kex
+			case inKex:
+				c.sendDisconnect(wire.DisconnectProtocolError, "unexpected message during key exchange")
+				return nil, fmt.Errorf("transport: peer sent message %d during key exchange", msg)
+			}
+		}
+	}
+	switch {
+	case msg == wire.MsgDisconnect:
+		d, err := parseDisconnect(p)
+		if err != nil {
+			return nil, err
+		}
+		return nil, d
+	case msg == wire.MsgIgnore:
+		return nil, nil
+	case msg == wire.MsgDebug:
+		if _, _, err := parseDebug(p); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	case msg == wire.MsgUnimplemented:
+		if _, err := parseUnimplemented(p); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	case msg == wire.MsgExtInfo:
+		return nil, c.handleExtInfo(p)
+	case msg == wire.MsgKexInit:
+		return nil, c.handleKexInit(p)
+	case msg == wire.MsgNewKeys:
+		return nil, c.handleNewKeys(p)
+	case msg >= 30 && msg <= 49:
+		return nil, c.handleKexMessage(p)
+	case msg == wire.MsgPing:
+		data, err := parsePing(p)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		ok := c.authenticated
+		c.mu.Unlock()
+		if ok {
+			return nil, c.WritePacket(marshalPing(wire.MsgPong, data))
+		}
+		return nil, nil
+	case msg == wire.MsgPong:
+		if _, err := parsePing(p); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	case msg == wire.MsgServiceRequest || msg == wire.MsgServiceAccept,
+		msg >= 50 && msg <= 127:
+		return p, nil
+	}
+	// Unknown message: RFC 4253 section 11.4.
+	return nil, c.WritePacket(marshalUnimplemented(c.in.seq - 1))
+}
+
+func (c *Conn) handleExtInfo(p []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isClient == false {
+		// We never send ext-info-s... we do; but we ignore what a client
+		// announces: nothing there changes our behaviour.
+		_, err := parseExtInfo(p)
+		return err
+	}
+	exts, err := parseExtInfo(p)
+	if err != nil {
+		return err
+	}
+	c.extInfo = exts
+	return nil
+}
+
+// WritePacket sends one message. p is not retained. Channel data waits
+// while a key exchange is in flight and while the write buffer is full;
+// other messages are queued (boundedly) so that the goroutine reading
+// packets never blocks on its own key exchange.
+func (c *Conn) WritePacket(p []byte) error {
+	if len(p) == 0 {
+		return errors.New("transport: empty payload")
+	}
+	if len(p) > maxPayload {
+		return fmt.Errorf("transport: payload of %d bytes exceeds %d", len(p), maxPayload)
+	}
+	isData := p[0] == wire.MsgChannelData || p[0] == wire.MsgChannelExtendedData
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.werr != nil {
+			return c.werr
+		}
+		if !isData {
+			break
+		}
+		if !c.kexOut && len(c.wbuf) < maxWriteBuffer {
+			break
+		}
+		c.cond.Wait()
+	}
+	if c.kexOut {
+		if c.queuedLen+len(p) > maxQueuedDuringKex {
+			err := errors.New("transport: too many messages queued while the key exchange is stalled")
+			c.failLocked(err)
+			return err
+		}
+		c.queued = append(c.queued, append([]byte(nil), p...))
+		c.queuedLen += len(p)
+		return nil
+	}
+	c.wbuf = c.out.seal(c.wbuf, p)
+	err := c.flushLocked()
+	c.maybeRekeyLocked()
+	return err
+}
+
+// writeKexLocked seals a key exchange message, bypassing kexOut.
+func (c *Conn) writeKexLocked(p []byte) error {
+	if c.werr != nil {
+		return c.werr
+	}
+	c.wbuf = c.out.seal(c.wbuf, p)
+	return c.flushLocked()
+}
+
+// flushLocked writes out the buffer unless another goroutine is already
+// doing so; that one will pick up what we added. c.mu is held on entry
+// and exit but released around the system call.
+func (c *Conn) flushLocked() error {
+	if c.flushing {
+		return nil
+	}
+	c.flushing = true
+	for len(c.wbuf) > 0 && c.werr == nil {
+		buf := c.wbuf
+		c.wbuf = c.spare[:0]
+		c.mu.Unlock()
+		_, err := c.nc.Write(buf)
+		c.mu.Lock()
+		c.spare = buf[:0]
+		if err != nil {
+			if c.closed {
+				err = ErrClosed
+			} else {
+				err = fmt.Errorf("transport: writing: %w", err)
+			}
+			c.failLocked(err)
+		}
+		c.cond.Broadcast()
+	}
+	c.flushing = false
+	return c.werr
+}
+
+// maybeRekeyLocked starts a key exchange when our policy says so.
+func (c *Conn) maybeRekeyLocked() {
+	if c.kexOut || c.werr != nil || c.kexCount == 0 {
+		return
+	}
+	if c.out.bytes >= c.cfg.rekeyBytes() || c.out.packets >= 1<<31 ||
+		time.Since(c.lastKex) >= c.cfg.rekeyInterval() {
+		if err := c.startKexLocked(false); err != nil {
+			c.failLocked(err)
+		}
+	}
+}
+
+// Rekey starts a key exchange now unless one is already in flight. It
+// does not wait for it to finish.
+func (c *Conn) Rekey() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.werr != nil {
+		return c.werr
+	}
+	if c.kexOut {
+		return nil
+	}
+	return c.startKexLocked(false)
+}
+
+// fail records a fatal error and closes the connection.
+func (c *Conn) fail(err error) {
+	c.mu.Lock()
+	c.failLocked(err)
+	c.mu.Unlock()
+}
+
+func (c *Conn) failLocked(err error) {
+	if c.werr == nil {
+		c.werr = err
+	}
+	if c.kexTimer != nil {
+		c.kexTimer.Stop()
+	}
+	c.cond.Broadcast()
+	if !c.flushing {
+		c.nc.Close()
+	} else {
+		// The flusher is inside Write; closing unblocks it.
+		go c.nc.Close()
+	}
+}
+
+// sendDisconnect makes a best effort to tell the peer why we are leaving.
+func (c *Conn) sendDisconnect(reason uint32, msg string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.werr != nil || c.flushing {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.wbuf = c.out.seal(c.wbuf, marshalDisconnect(reason, msg))
+	c.flushLocked()
+}
+
+// Disconnect sends DISCONNECT with reason and message and closes.
+func (c *Conn) Disconnect(reason uint32, msg string) error {
+	c.sendDisconnect(reason, msg)
+	c.mu.Lock()
+	c.closed = true
+	c.failLocked(&DisconnectError{Reason: reason, Message: msg})
+	c.mu.Unlock()
+	return nil
+}
+
+// Close sends DISCONNECT (by application) and closes the connection.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.Unlock()
+	c.sendDisconnect(wire.DisconnectByApplication, "closed")
+	c.mu.Lock()
+	c.closed = true
+	c.failLocked(ErrClosed)
+	c.mu.Unlock()
+	return nil
+}
+
+// SendPing sends ping@openssh.com with data if the peer offered it.
+func (c *Conn) SendPing(data []byte) error {
+	if _, ok := c.ExtInfo("ping@openssh.com"); !ok {
+		return errors.New("transport: peer does not support ping@openssh.com")
+	}
+	return c.WritePacket(marshalPing(wire.MsgPing, data))
+}
+
+func splitNames(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}

@@ -1,0 +1,442 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
+)
+
+func testHostKey(t testing.TB) kex.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kex.NewSigner(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// tcpPair returns two ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (net.Conn, net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ch := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			ch <- nil
+			return
+		}
+		ch <- c
+	}()
+	a, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-ch
+	if b == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a, b
+}
+
+// handshakePair runs both handshakes over ca/cb.
+func handshakePair(t testing.TB, ca, cb net.Conn, ccfg, scfg *Config) (*Conn, *Conn, error, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var sc *Conn
+	var serr error
+	done := make(chan struct{})
+	go func() {
+		sc, serr = NewServerConn(ctx, cb, scfg)
+		close(done)
+	}()
+	cc, cerr := NewClientConn(ctx, ca, ccfg)
+	<-done
+	return cc, sc, cerr, serr
+}
+
+func acceptAny(kex.PublicKey) error { return nil }
+
+func newPair(t testing.TB, mod func(c, s *Config)) (*Conn, *Conn) {
+	t.Helper()
+	ca, cb := tcpPair(t)
+	ccfg := &Config{HostKeyCallback: acceptAny}
+	scfg := &Config{HostKeys: []kex.Signer{testHostKey(t)}}
+	if mod != nil {
+		mod(ccfg, scfg)
+	}
+	cc, sc, cerr, serr := handshakePair(t, ca, cb, ccfg, scfg)
+	if cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v, server %v", cerr, serr)
+	}
+	t.Cleanup(func() { cc.Close(); sc.Close() })
+	return cc, sc
+}
+
+func TestHandshakeEveryCipher(t *testing.T) {
+	for _, cipher := range supportedCiphers {
+		macs := supportedMACs
+		if _, _, aead, _ := cipherKeySizes(cipher); aead {
+			macs = macs[:1]
+		}
+		for _, mac := range macs {
+			t.Run(cipher+"/"+mac, func(t *testing.T) {
+				cc, sc := newPair(t, func(c, s *Config) {
+					c.Ciphers = []string{cipher}
+					c.MACs = []string{mac}
+				})
+				a := cc.Algorithms()
+				if a.CipherCS != cipher || a.CipherSC != cipher {
+					t.Fatalf("negotiated %+v, want %s", a, cipher)
+				}
+				if !cc.StrictKex() || !sc.StrictKex() {
+					t.Fatal("strict kex not in effect between two of ours")
+				}
+				if !bytes.Equal(cc.SessionID(), sc.SessionID()) || len(cc.SessionID()) != 32 {
+					t.Fatal("session IDs differ")
+				}
+				exchange(t, cc, sc, 50)
+				exchange(t, sc, cc, 50)
+			})
+		}
+	}
+}
+
+// exchange sends n connection-layer messages of growing size from a to b
+// and checks they arrive intact and in order.
+func exchange(t testing.TB, a, b *Conn, n int) {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		for i := 0; i < n; i++ {
+			p := make([]byte, 1+i*317%30000)
+			p[0] = wire.MsgChannelData
+			for j := 1; j < len(p); j++ {
+				p[j] = byte(i + j)
+			}
+			if err := a.WritePacket(p); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	for i := 0; i < n; i++ {
+		p, err := b.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		want := 1 + i*317%30000
+		if len(p) != want || p[0] != wire.MsgChannelData || (len(p) > 1 && p[len(p)-1] != byte(i+len(p)-1)) {
+			t.Fatalf("packet %d: got %d bytes, want %d", i, len(p), want)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Sequence numbers restart at zero after each NEWKEYS under strict kex,
+// and count every packet otherwise.
+func TestSequenceNumbersVisible(t *testing.T) {
+	cc, sc := newPair(t, nil)
+	s0 := cc.Seq()
+	// Client sent KEXINIT, ECDH_INIT, NEWKEYS; the reset left Out at 0.
+	if s0.Out != 0 {
+		t.Fatalf("client out seq after strict first kex = %d, want 0", s0.Out)
+	}
+	exchange(t, cc, sc, 7)
+	if got := cc.Seq().Out; got != 7 {
+		t.Fatalf("client out seq = %d after 7 packets, want 7", got)
+	}
+	if got := sc.Seq().In; got != 7 {
+		t.Fatalf("server in seq = %d after 7 packets, want 7", got)
+	}
+}
+
+// streamWithRekeys moves size bytes from a to b while rekeys happen.
+func streamWithRekeys(t *testing.T, a, b *Conn, size int, onRead func(got int)) [32]byte {
+	t.Helper()
+	h := sha256.New()
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32*1024+1)
+		buf[0] = wire.MsgChannelData
+		sent := 0
+		for sent < size {
+			n := min(32*1024, size-sent)
+			for j := 1; j <= n; j++ {
+				buf[j] = byte((sent + j) * 7)
+			}
+			if err := a.WritePacket(buf[:n+1]); err != nil {
+				errc <- err
+				return
+			}
+			sent += n
+		}
+		errc <- nil
+	}()
+	want := sha256.New()
+	got := 0
+	for got < size {
+		p, err := b.ReadPacket()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		h.Write(p[1:])
+		got += len(p) - 1
+		if onRead != nil {
+			onRead(got)
+		}
+	}
+	buf := make([]byte, size)
+	for i := range buf {
+		buf[i] = byte((i + 1) * 7)
+	}
+	want.Write(buf)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+		t.Fatal("stream corrupted across rekeys")
+	}
+	var s [32]byte
+	copy(s[:], h.Sum(nil))
+	return s
+}
+
+func TestRekeyMidStream(t *testing.T) {
+	cc, sc := newPair(t, func(c, s *Config) { c.RekeyBytes = 1 << 20 })
+	// The server must keep reading for the client's rekeys to complete:
+	// it reads the stream; the client's reader drains pongs etc.
+	go func() {
+		for {
+			if _, err := cc.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	streamWithRekeys(t, cc, sc, 16<<20, nil)
+	if n := sc.KexCount(); n < 10 {
+		t.Fatalf("only %d key exchanges for 16 MiB with a 1 MiB limit", n)
+	}
+}
+
+func TestRekeyStartedByServerMidStream(t *testing.T) {
+	cc, sc := newPair(t, nil)
+	go func() {
+		for {
+			if _, err := cc.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	next := 0
+	streamWithRekeys(t, cc, sc, 8<<20, func(got int) {
+		if got >= next {
+			next += 1 << 20
+			if err := sc.Rekey(); err != nil {
+				t.Errorf("Rekey: %v", err)
+			}
+		}
+	})
+	if n := cc.KexCount(); n < 3 {
+		t.Fatalf("only %d key exchanges", n)
+	}
+}
+
+// flipConn flips one bit of the byte at offset off of what is written
+// through it (counting from the first write after arm).
+type flipConn struct {
+	net.Conn
+	mu      sync.Mutex
+	armed   bool
+	written int
+	off     int
+}
+
+func (f *flipConn) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	if f.armed && f.written <= f.off && f.off < f.written+len(p) {
+		q := bytes.Clone(p)
+		q[f.off-f.written] ^= 0x10
+		p = q
+	}
+	if f.armed {
+		f.written += len(p)
+	}
+	f.mu.Unlock()
+	return f.Conn.Write(p)
+}
+
+// A bit flipped anywhere in a packet after the key exchange is detected,
+// for every cipher and MAC (the idea of OpenSSH's integrity test).
+func TestBitFlipAfterKex(t *testing.T) {
+	for _, cipher := range supportedCiphers {
+		macs := supportedMACs
+		if _, _, aead, _ := cipherKeySizes(cipher); aead {
+			macs = macs[:1]
+		}
+		for _, mac := range macs {
+			for _, off := range []int{0, 3, 4, 5, 40, 100} {
+				t.Run(fmt.Sprintf("%s/%s/%d", cipher, mac, off), func(t *testing.T) {
+					ca, cb := tcpPair(t)
+					fc := &flipConn{Conn: ca, off: off}
+					ccfg := &Config{HostKeyCallback: acceptAny, Ciphers: []string{cipher}, MACs: []string{mac}}
+					scfg := &Config{HostKeys: []kex.Signer{testHostKey(t)}}
+					cc, sc, cerr, serr := handshakePair(t, fc, cb, ccfg, scfg)
+					if cerr != nil || serr != nil {
+						t.Fatal(cerr, serr)
+					}
+					defer cc.Close()
+					defer sc.Close()
+					fc.mu.Lock()
+					fc.armed = true
+					fc.mu.Unlock()
+					p := append([]byte{wire.MsgChannelData}, bytes.Repeat([]byte("x"), 120)...)
+					// Further packets supply the bytes that a length
+					// made larger by the flip asks for.
+					for i := 0; i < 4; i++ {
+						cc.WritePacket(p)
+					}
+					sc.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+					got, err := sc.ReadPacket()
+					if err == nil {
+						t.Fatalf("corrupted packet accepted: %q", got)
+					}
+					if errors.Is(err, errMAC) || strings.Contains(err.Error(), "packet") || strings.Contains(err.Error(), "length") {
+						return
+					}
+					t.Fatalf("unexpected error kind: %v", err)
+				})
+			}
+		}
+	}
+}
+
+func TestWrongHostKeyRejected(t *testing.T) {
+	ca, cb := tcpPair(t)
+	want := errors.New("host key mismatch for test")
+	ccfg := &Config{HostKeyCallback: func(kex.PublicKey) error { return want }}
+	scfg := &Config{HostKeys: []kex.Signer{testHostKey(t)}}
+	_, _, cerr, serr := handshakePair(t, ca, cb, ccfg, scfg)
+	if !errors.Is(cerr, want) {
+		t.Fatalf("client error = %v, want %v", cerr, want)
+	}
+	if serr == nil {
+		t.Fatal("server handshake succeeded though the client refused")
+	}
+}
+
+// A peer that stops in the middle of the key exchange: the handshake ends
+// with the context's error instead of hanging.
+func TestPeerStopsMidKex(t *testing.T) {
+	ca, cb := tcpPair(t)
+	go func() {
+		io.WriteString(cb, "SSH-2.0-Staller\r\n")
+		m, _ := newKexInit(&Config{}, false, true, []string{kex.KeyAlgoED25519})
+		p := m.marshal()
+		// An unencrypted packet: length, padding length, payload, padding.
+		pad := 8 - (5+len(p))%8
+		if pad < 4 {
+			pad += 8
+		}
+		b := wire.AppendUint32(nil, uint32(1+len(p)+pad))
+		b = append(b, byte(pad))
+		b = append(b, p...)
+		b = append(b, make([]byte, pad)...)
+		cb.Write(b)
+		io.Copy(io.Discard, cb) // read the client's messages, answer nothing
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := NewClientConn(ctx, ca, &Config{HostKeyCallback: acceptAny})
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want a deadline error", err)
+	}
+}
+
+// CVE-2023-48795 (Terrapin): an IGNORE injected before the peer's
+// KEXINIT, or during the first kex, is fatal under strict kex.
+func TestTerrapinIgnoreDuringStrictKexIsFatal_CVE_2023_48795(t *testing.T) {
+	ca, cb := tcpPair(t)
+	go func() {
+		io.WriteString(cb, "SSH-2.0-Attacker\r\n")
+		io.CopyN(io.Discard, cb, 0)
+		writePlain(cb, []byte{wire.MsgIgnore, 0, 0, 0, 0})
+		m, _ := newKexInit(&Config{}, false, true, []string{kex.KeyAlgoED25519})
+		writePlain(cb, m.marshal())
+		io.Copy(io.Discard, cb)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := NewClientConn(ctx, ca, &Config{HostKeyCallback: acceptAny})
+	if err == nil || !strings.Contains(err.Error(), "strict kex") {
+		t.Fatalf("got %v, want a strict kex violation", err)
+	}
+}
+
+func writePlain(w io.Writer, p []byte) {
+	pad := 8 - (5+len(p))%8
+	if pad < 4 {
+		pad += 8
+	}
+	b := wire.AppendUint32(nil, uint32(1+len(p)+pad))
+	b = append(b, byte(pad))
+	b = append(b, p...)
+	b = append(b, make([]byte, pad)...)
+	w.Write(b)
+}
+
+func TestVersionExchangeBounds(t *testing.T) {
+	ca, cb := tcpPair(t)
+	go func() {
+		io.WriteString(cb, strings.Repeat("x", 300)+"\r\n")
+		io.Copy(io.Discard, cb)
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := NewClientConn(ctx, ca, &Config{HostKeyCallback: acceptAny})
+	if err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestExtInfoServerSigAlgs(t *testing.T) {
+	cc, sc := newPair(t, nil)
+	// EXT_INFO is read by the client's next ReadPacket.
+	go sc.WritePacket([]byte{wire.MsgChannelData, 1})
+	if _, err := cc.ReadPacket(); err != nil {
+		t.Fatal(err)
+	}
+	algs := cc.ServerSigAlgs()
+	if len(algs) == 0 || algs[0] != kex.KeyAlgoED25519 {
+		t.Fatalf("server-sig-algs = %v", algs)
+	}
+	if _, ok := cc.ExtInfo("ping@openssh.com"); !ok {
+		t.Fatal("ping@openssh.com not announced")
+	}
+}

@@ -1,0 +1,136 @@
+package transport
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// direction is the state of one direction of the binary packet protocol:
+// its cipher, its sequence number, and what has crossed it since the last
+// key exchange. It is the analogue of crypto/tls's halfConn.
+type direction struct {
+	cipher packetCipher
+	// seq is the sequence number of the next packet. It wraps at 2^32 and,
+	// under strict kex, is reset to zero by every NEWKEYS.
+	seq uint32
+	// bytes and packets count traffic since the last NEWKEYS of this
+	// direction; they drive our rekeying policy.
+	bytes   uint64
+	packets uint64
+	// total counts every packet since the connection began.
+	total uint64
+}
+
+// changeCipher installs the keys of a completed key exchange.
+func (d *direction) changeCipher(c packetCipher, strict bool) {
+	d.cipher = c
+	d.bytes, d.packets = 0, 0
+	if strict {
+		d.seq = 0
+	}
+}
+
+// inbound decodes packets from a byte stream without doing I/O itself:
+// bytes go in with space/commit, payloads come out of next. The payload
+// next returns aliases the buffer and stays valid until the next call.
+type inbound struct {
+	direction
+	buf        []byte // len(buf) is the capacity in use
+	start, end int    // unconsumed bytes are buf[start:end]
+	need       int    // total bytes of the packet at buf[start:], once its length is known
+}
+
+func newInbound() *inbound {
+	// Room for one maximal packet plus its tag, and then some so that one
+	// read can fetch several small packets.
+	return &inbound{
+		direction: direction{cipher: newNoneCipher()},
+		buf:       make([]byte, maxPacketLength+4+64+32*1024),
+	}
+}
+
+// errNeedMore says the buffer does not yet hold a whole packet.
+var errNeedMore = errors.New("transport: need more input")
+
+// space returns the free part of the buffer to read into, compacting
+// first if the current packet would not otherwise fit.
+func (in *inbound) space() []byte {
+	if in.start == in.end {
+		in.start, in.end = 0, 0
+	} else if len(in.buf)-in.start < maxPacketLength+4+64 {
+		n := copy(in.buf, in.buf[in.start:in.end])
+		in.start, in.end = 0, n
+	}
+	return in.buf[in.end:]
+}
+
+// commit records that n bytes were read into space().
+func (in *inbound) commit(n int) { in.end += n }
+
+// next decodes the next packet from the buffer. It returns errNeedMore if
+// the packet is not complete yet; any other error is fatal for the
+// connection (a MAC failure, a bad length).
+func (in *inbound) next() ([]byte, error) {
+	avail := in.end - in.start
+	if in.need == 0 {
+		lb := in.cipher.lengthBytes()
+		if avail < lb {
+			return nil, errNeedMore
+		}
+		rest, err := in.cipher.packetLength(in.seq, in.buf[in.start:in.start+lb])
+		if err != nil {
+			return nil, err
+		}
+		in.need = lb + rest
+	}
+	if avail < in.need {
+		return nil, errNeedMore
+	}
+	pkt := in.buf[in.start : in.start+in.need]
+	payload, err := in.cipher.openPacket(in.seq, pkt)
+	if err != nil {
+		return nil, err
+	}
+	in.start += in.need
+	in.bytes += uint64(in.need)
+	in.need = 0
+	in.seq++
+	in.packets++
+	in.total++
+	return payload, nil
+}
+
+// fill reads at least once from r into the buffer.
+func (in *inbound) fill(r io.Reader) error {
+	sp := in.space()
+	n, err := r.Read(sp)
+	in.commit(n)
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		err = io.ErrNoProgress
+	}
+	if errors.Is(err, io.EOF) && in.end > in.start {
+		return fmt.Errorf("transport: connection closed in the middle of a packet: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// outbound seals packets into a write buffer.
+type outbound struct {
+	direction
+}
+
+// seal appends the wire form of payload to dst and advances the sequence
+// number.
+func (out *outbound) seal(dst, payload []byte) []byte {
+	n := len(dst)
+	dst = out.cipher.appendPacket(dst, out.seq, payload)
+	out.seq++
+	out.packets++
+	out.total++
+	out.bytes += uint64(len(dst) - n)
+	return dst
+}
