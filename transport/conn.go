@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
@@ -51,6 +52,10 @@ type Conn struct {
 	in      *inbound
 	rk      readKexState
 	readErr error
+	// inSeq, inTotal and inBytes mirror the reader's counters so that
+	// Seq may be called from any goroutine.
+	inSeq            atomic.Uint32
+	inTotal, inBytes atomic.Uint64
 
 	mu   sync.Mutex
 	cond *sync.Cond // signalled when kexOut clears, the buffer drains, or the conn fails
@@ -223,13 +228,13 @@ type SeqState struct {
 	InBytes, OutBytes uint64
 }
 
-// Seq reports the sequence numbers and counters. The In half is only
-// stable when no ReadPacket is running.
+// Seq reports the sequence numbers and counters. The In half is as of
+// the last packet ReadPacket processed.
 func (c *Conn) Seq() SeqState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return SeqState{In: c.in.seq, Out: c.out.seq, InTotal: c.in.total, OutTotal: c.out.total,
-		InBytes: c.in.bytes, OutBytes: c.out.bytes}
+	return SeqState{In: c.inSeq.Load(), Out: c.out.seq, InTotal: c.inTotal.Load(), OutTotal: c.out.total,
+		InBytes: c.inBytes.Load(), OutBytes: c.out.bytes}
 }
 
 // SetAuthenticated tells the transport that user authentication
@@ -271,6 +276,9 @@ func (c *Conn) readOne() ([]byte, error) {
 	p, err := c.readRaw()
 	if err == nil {
 		p, err = c.dispatch(p)
+		c.inSeq.Store(c.in.seq)
+		c.inTotal.Store(c.in.total)
+		c.inBytes.Store(c.in.bytes)
 	}
 	if err != nil {
 		c.readErr = err
