@@ -335,7 +335,7 @@ func (k *ecdsaPublic) Verify(data, sig []byte) error {
 		return fmt.Errorf("kex: malformed %s signature: %w", k.typ, err)
 	}
 	_, h, _ := ecdsaParams(k.key.Curve)
-	if rr.Sign() <= 0 || ss.Sign() <= 0 || !ecdsa.Verify(k.key, hashOf(h, data), rr, ss) {
+	if !ecdsa.Verify(k.key, hashOf(h, data), rr, ss) {
 		return fmt.Errorf("kex: %s signature does not verify", k.typ)
 	}
 	return nil

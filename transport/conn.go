@@ -279,6 +279,16 @@ func (c *Conn) readOne() ([]byte, error) {
 		c.inSeq.Store(c.in.seq)
 		c.inTotal.Store(c.in.total)
 		c.inBytes.Store(c.in.bytes)
+		// Our rekey policy counts received bytes too; writers check the
+		// sent ones.
+		if err == nil && c.rk.firstDone && c.rk.peerKexInit == nil &&
+			(c.in.bytes >= c.cfg.rekeyBytes() || c.in.packets >= 1<<31) {
+			c.mu.Lock()
+			if !c.kexOut && c.werr == nil {
+				err = c.startKexLocked(false)
+			}
+			c.mu.Unlock()
+		}
 	}
 	if err != nil {
 		c.readErr = err

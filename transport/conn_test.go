@@ -83,6 +83,25 @@ func acceptAny(kex.PublicKey) error { return nil }
 func newPair(t testing.TB, mod func(c, s *Config)) (*Conn, *Conn) {
 	t.Helper()
 	ca, cb := tcpPair(t)
+	return newPairOver(t, ca, cb, mod)
+}
+
+// newSmallBufferPair is newPair over sockets with 64 KiB buffers, so that
+// the bytes in flight while a key exchange is under way stay small and
+// tests that count rekeys do not depend on the kernel's autotuning.
+func newSmallBufferPair(t testing.TB, mod func(c, s *Config)) (*Conn, *Conn) {
+	t.Helper()
+	ca, cb := tcpPair(t)
+	for _, c := range []net.Conn{ca, cb} {
+		tc := c.(*net.TCPConn)
+		tc.SetReadBuffer(64 << 10)
+		tc.SetWriteBuffer(64 << 10)
+	}
+	return newPairOver(t, ca, cb, mod)
+}
+
+func newPairOver(t testing.TB, ca, cb net.Conn, mod func(c, s *Config)) (*Conn, *Conn) {
+	t.Helper()
 	ccfg := &Config{HostKeyCallback: acceptAny}
 	scfg := &Config{HostKeys: []kex.Signer{testHostKey(t)}}
 	if mod != nil {
@@ -246,7 +265,7 @@ func TestRekeyMidStream(t *testing.T) {
 }
 
 func TestRekeyStartedByServerMidStream(t *testing.T) {
-	cc, sc := newPair(t, nil)
+	cc, sc := newSmallBufferPair(t, nil)
 	go func() {
 		for {
 			if _, err := cc.ReadPacket(); err != nil {
@@ -254,16 +273,23 @@ func TestRekeyStartedByServerMidStream(t *testing.T) {
 			}
 		}
 	}()
-	next := 0
-	streamWithRekeys(t, cc, sc, 8<<20, func(got int) {
+	// Start a rekey once a MiB has arrived since the previous one
+	// completed; Rekey is a no-op while one is under way.
+	next, done := 1<<20, sc.KexCount()
+	// Each round lets up to the 1 MiB write buffer plus the socket buffers
+	// through before the peer's KEXINIT, so expect a rekey per ~3 MiB.
+	streamWithRekeys(t, cc, sc, 32<<20, func(got int) {
+		if n := sc.KexCount(); n != done {
+			done, next = n, got+1<<20
+		}
 		if got >= next {
-			next += 1 << 20
+			next = 1 << 62
 			if err := sc.Rekey(); err != nil {
 				t.Errorf("Rekey: %v", err)
 			}
 		}
 	})
-	if n := cc.KexCount(); n < 3 {
+	if n := sc.KexCount(); n < 4 {
 		t.Fatalf("only %d key exchanges", n)
 	}
 }
@@ -438,5 +464,24 @@ func TestExtInfoServerSigAlgs(t *testing.T) {
 	}
 	if _, ok := cc.ExtInfo("ping@openssh.com"); !ok {
 		t.Fatal("ping@openssh.com not announced")
+	}
+}
+
+// Received bytes count towards our rekey policy as well: a side that
+// only receives still rekeys.
+func TestRekeyOnReceivedBytes(t *testing.T) {
+	cc, sc := newSmallBufferPair(t, func(c, s *Config) { s.RekeyBytes = 1 << 20 })
+	go func() {
+		for {
+			if _, err := cc.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	// Up to the sender's 1 MiB write buffer and the socket buffers arrive
+	// after the limit is reached and before the rekey completes.
+	streamWithRekeys(t, cc, sc, 32<<20, nil)
+	if n := sc.KexCount(); n < 5 {
+		t.Fatalf("receiver with a 1 MiB limit did only %d key exchanges over 32 MiB", n)
 	}
 }
