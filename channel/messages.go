@@ -1,0 +1,425 @@
+package channel
+
+import (
+	"fmt"
+
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// The connection protocol's messages (RFC 4254), each as a struct with its
+// marshal and parse functions side by side. Parsers check every length
+// against the payload before use and reject trailing bytes.
+
+// Open failure reason codes (RFC 4254 section 5.1).
+const (
+	Prohibited         uint32 = 1 // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+	ConnectFailed      uint32 = 2 // SSH_OPEN_CONNECT_FAILED
+	UnknownChannelType uint32 = 3 // SSH_OPEN_UNKNOWN_CHANNEL_TYPE
+	ResourceShortage   uint32 = 4 // SSH_OPEN_RESOURCE_SHORTAGE
+)
+
+// ExtendedDataStderr is the data type code of stderr (RFC 4254 5.2).
+const ExtendedDataStderr uint32 = 1
+
+// maxNameLen bounds channel, request and global request type names.
+const maxNameLen = 256
+
+func reasonText(r uint32) string {
+	switch r {
+	case Prohibited:
+		return "administratively prohibited"
+	case ConnectFailed:
+		return "connect failed"
+	case UnknownChannelType:
+		return "unknown channel type"
+	case ResourceShortage:
+		return "resource shortage"
+	}
+	return fmt.Sprintf("reason %d", r)
+}
+
+// msgName names a connection-layer message for errors.
+func msgName(m byte) string {
+	switch m {
+	case wire.MsgGlobalRequest:
+		return "GLOBAL_REQUEST"
+	case wire.MsgRequestSuccess:
+		return "REQUEST_SUCCESS"
+	case wire.MsgRequestFailure:
+		return "REQUEST_FAILURE"
+	case wire.MsgChannelOpen:
+		return "CHANNEL_OPEN"
+	case wire.MsgChannelOpenConfirm:
+		return "CHANNEL_OPEN_CONFIRMATION"
+	case wire.MsgChannelOpenFailure:
+		return "CHANNEL_OPEN_FAILURE"
+	case wire.MsgChannelWindowAdjust:
+		return "CHANNEL_WINDOW_ADJUST"
+	case wire.MsgChannelData:
+		return "CHANNEL_DATA"
+	case wire.MsgChannelExtendedData:
+		return "CHANNEL_EXTENDED_DATA"
+	case wire.MsgChannelEOF:
+		return "CHANNEL_EOF"
+	case wire.MsgChannelClose:
+		return "CHANNEL_CLOSE"
+	case wire.MsgChannelRequest:
+		return "CHANNEL_REQUEST"
+	case wire.MsgChannelSuccess:
+		return "CHANNEL_SUCCESS"
+	case wire.MsgChannelFailure:
+		return "CHANNEL_FAILURE"
+	}
+	return fmt.Sprintf("message %d", m)
+}
+
+func newReader(p []byte, want byte) (*wire.Reader, error) {
+	if len(p) == 0 || p[0] != want {
+		return nil, fmt.Errorf("channel: not a %s message", msgName(want))
+	}
+	return wire.NewReader(p[1:]), nil
+}
+
+func done(r *wire.Reader, m byte) error {
+	if err := r.Done(); err != nil {
+		return fmt.Errorf("channel: malformed %s: %w", msgName(m), err)
+	}
+	return nil
+}
+
+func name(r *wire.Reader, what string) string {
+	b := r.Bytes()
+	if len(b) > maxNameLen {
+		r.Failf("%s of %d bytes", what, len(b))
+		return ""
+	}
+	return string(b)
+}
+
+// GlobalRequestMsg is SSH_MSG_GLOBAL_REQUEST.
+type GlobalRequestMsg struct {
+	Name      string
+	WantReply bool
+	Payload   []byte
+}
+
+func (m *GlobalRequestMsg) Marshal() []byte {
+	b := []byte{wire.MsgGlobalRequest}
+	b = wire.AppendString(b, m.Name)
+	b = wire.AppendBool(b, m.WantReply)
+	return append(b, m.Payload...)
+}
+
+func ParseGlobalRequest(p []byte) (*GlobalRequestMsg, error) {
+	r, err := newReader(p, wire.MsgGlobalRequest)
+	if err != nil {
+		return nil, err
+	}
+	m := &GlobalRequestMsg{Name: name(r, "request name"), WantReply: r.Bool()}
+	m.Payload = r.Rest()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("channel: malformed GLOBAL_REQUEST: %w", err)
+	}
+	return m, nil
+}
+
+// RequestSuccessMsg is SSH_MSG_REQUEST_SUCCESS; its payload is specific to
+// the request it answers.
+type RequestSuccessMsg struct{ Payload []byte }
+
+func (m *RequestSuccessMsg) Marshal() []byte {
+	return append([]byte{wire.MsgRequestSuccess}, m.Payload...)
+}
+
+func ParseRequestSuccess(p []byte) (*RequestSuccessMsg, error) {
+	if len(p) == 0 || p[0] != wire.MsgRequestSuccess {
+		return nil, fmt.Errorf("channel: not a REQUEST_SUCCESS message")
+	}
+	return &RequestSuccessMsg{Payload: p[1:]}, nil
+}
+
+// ChannelOpenMsg is SSH_MSG_CHANNEL_OPEN.
+type ChannelOpenMsg struct {
+	Type      string
+	Sender    uint32
+	Window    uint32
+	MaxPacket uint32
+	Extra     []byte // type-specific data
+}
+
+func (m *ChannelOpenMsg) Marshal() []byte {
+	b := []byte{wire.MsgChannelOpen}
+	b = wire.AppendString(b, m.Type)
+	b = wire.AppendUint32(b, m.Sender)
+	b = wire.AppendUint32(b, m.Window)
+	b = wire.AppendUint32(b, m.MaxPacket)
+	return append(b, m.Extra...)
+}
+
+func ParseChannelOpen(p []byte) (*ChannelOpenMsg, error) {
+	r, err := newReader(p, wire.MsgChannelOpen)
+	if err != nil {
+		return nil, err
+	}
+	m := &ChannelOpenMsg{Type: name(r, "channel type"), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
+	m.Extra = r.Rest()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("channel: malformed CHANNEL_OPEN: %w", err)
+	}
+	return m, nil
+}
+
+// OpenConfirmMsg is SSH_MSG_CHANNEL_OPEN_CONFIRMATION.
+type OpenConfirmMsg struct {
+	Recipient uint32
+	Sender    uint32
+	Window    uint32
+	MaxPacket uint32
+	Extra     []byte
+}
+
+func (m *OpenConfirmMsg) Marshal() []byte {
+	b := []byte{wire.MsgChannelOpenConfirm}
+	b = wire.AppendUint32(b, m.Recipient)
+	b = wire.AppendUint32(b, m.Sender)
+	b = wire.AppendUint32(b, m.Window)
+	b = wire.AppendUint32(b, m.MaxPacket)
+	return append(b, m.Extra...)
+}
+
+func ParseOpenConfirm(p []byte) (*OpenConfirmMsg, error) {
+	r, err := newReader(p, wire.MsgChannelOpenConfirm)
+	if err != nil {
+		return nil, err
+	}
+	m := &OpenConfirmMsg{Recipient: r.Uint32(), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
+	m.Extra = r.Rest()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("channel: malformed CHANNEL_OPEN_CONFIRMATION: %w", err)
+	}
+	return m, nil
+}
+
+// OpenFailureMsg is SSH_MSG_CHANNEL_OPEN_FAILURE.
+type OpenFailureMsg struct {
+	Recipient uint32
+	Reason    uint32
+	Message   string
+	Language  string
+}
+
+func (m *OpenFailureMsg) Marshal() []byte {
+	b := []byte{wire.MsgChannelOpenFailure}
+	b = wire.AppendUint32(b, m.Recipient)
+	b = wire.AppendUint32(b, m.Reason)
+	b = wire.AppendString(b, m.Message)
+	return wire.AppendString(b, m.Language)
+}
+
+func ParseOpenFailure(p []byte) (*OpenFailureMsg, error) {
+	r, err := newReader(p, wire.MsgChannelOpenFailure)
+	if err != nil {
+		return nil, err
+	}
+	m := &OpenFailureMsg{Recipient: r.Uint32(), Reason: r.Uint32(), Message: r.String()}
+	// Some old implementations omit the language tag.
+	if r.Len() > 0 {
+		m.Language = r.String()
+	}
+	return m, done(r, wire.MsgChannelOpenFailure)
+}
+
+// WindowAdjustMsg is SSH_MSG_CHANNEL_WINDOW_ADJUST.
+type WindowAdjustMsg struct {
+	Recipient uint32
+	Bytes     uint32
+}
+
+func (m *WindowAdjustMsg) Marshal() []byte {
+	b := make([]byte, 0, 9)
+	b = append(b, wire.MsgChannelWindowAdjust)
+	b = wire.AppendUint32(b, m.Recipient)
+	return wire.AppendUint32(b, m.Bytes)
+}
+
+func ParseWindowAdjust(p []byte) (*WindowAdjustMsg, error) {
+	r, err := newReader(p, wire.MsgChannelWindowAdjust)
+	if err != nil {
+		return nil, err
+	}
+	m := &WindowAdjustMsg{Recipient: r.Uint32(), Bytes: r.Uint32()}
+	return m, done(r, wire.MsgChannelWindowAdjust)
+}
+
+// DataMsg is SSH_MSG_CHANNEL_DATA, or SSH_MSG_CHANNEL_EXTENDED_DATA when
+// Extended is set. Data aliases the parsed packet.
+type DataMsg struct {
+	Recipient uint32
+	Extended  bool
+	Code      uint32 // extended data type code
+	Data      []byte
+}
+
+// dataHeaderLen is the size of a CHANNEL_DATA header; extended data has 4
+// more bytes.
+const dataHeaderLen = 1 + 4 + 4
+
+func (m *DataMsg) Marshal() []byte {
+	return m.AppendMarshal(nil)
+}
+
+// AppendMarshal appends the message to b.
+func (m *DataMsg) AppendMarshal(b []byte) []byte {
+	if m.Extended {
+		b = append(b, wire.MsgChannelExtendedData)
+		b = wire.AppendUint32(b, m.Recipient)
+		b = wire.AppendUint32(b, m.Code)
+	} else {
+		b = append(b, wire.MsgChannelData)
+		b = wire.AppendUint32(b, m.Recipient)
+	}
+	return wire.AppendBytes(b, m.Data)
+}
+
+// ParseData parses CHANNEL_DATA or CHANNEL_EXTENDED_DATA without copying.
+func ParseData(p []byte) (DataMsg, error) {
+	var m DataMsg
+	if len(p) == 0 || (p[0] != wire.MsgChannelData && p[0] != wire.MsgChannelExtendedData) {
+		return m, fmt.Errorf("channel: not a data message")
+	}
+	r := wire.NewReader(p[1:])
+	m.Recipient = r.Uint32()
+	if p[0] == wire.MsgChannelExtendedData {
+		m.Extended = true
+		m.Code = r.Uint32()
+	}
+	m.Data = r.Bytes()
+	return m, done(r, p[0])
+}
+
+// EOFMsg is SSH_MSG_CHANNEL_EOF; CloseMsg is SSH_MSG_CHANNEL_CLOSE.
+type EOFMsg struct{ Recipient uint32 }
+type CloseMsg struct{ Recipient uint32 }
+
+func (m *EOFMsg) Marshal() []byte   { return recipientOnly(wire.MsgChannelEOF, m.Recipient) }
+func (m *CloseMsg) Marshal() []byte { return recipientOnly(wire.MsgChannelClose, m.Recipient) }
+
+func ParseEOF(p []byte) (*EOFMsg, error) {
+	id, err := parseRecipientOnly(p, wire.MsgChannelEOF)
+	return &EOFMsg{id}, err
+}
+
+func ParseClose(p []byte) (*CloseMsg, error) {
+	id, err := parseRecipientOnly(p, wire.MsgChannelClose)
+	return &CloseMsg{id}, err
+}
+
+// ChannelSuccessMsg and ChannelFailureMsg answer a CHANNEL_REQUEST.
+type ChannelSuccessMsg struct{ Recipient uint32 }
+type ChannelFailureMsg struct{ Recipient uint32 }
+
+func (m *ChannelSuccessMsg) Marshal() []byte {
+	return recipientOnly(wire.MsgChannelSuccess, m.Recipient)
+}
+func (m *ChannelFailureMsg) Marshal() []byte {
+	return recipientOnly(wire.MsgChannelFailure, m.Recipient)
+}
+
+func ParseChannelSuccess(p []byte) (*ChannelSuccessMsg, error) {
+	id, err := parseRecipientOnly(p, wire.MsgChannelSuccess)
+	return &ChannelSuccessMsg{id}, err
+}
+
+func ParseChannelFailure(p []byte) (*ChannelFailureMsg, error) {
+	id, err := parseRecipientOnly(p, wire.MsgChannelFailure)
+	return &ChannelFailureMsg{id}, err
+}
+
+func recipientOnly(m byte, id uint32) []byte {
+	return wire.AppendUint32([]byte{m}, id)
+}
+
+func parseRecipientOnly(p []byte, m byte) (uint32, error) {
+	r, err := newReader(p, m)
+	if err != nil {
+		return 0, err
+	}
+	id := r.Uint32()
+	return id, done(r, m)
+}
+
+// ChannelRequestMsg is SSH_MSG_CHANNEL_REQUEST.
+type ChannelRequestMsg struct {
+	Recipient uint32
+	Type      string
+	WantReply bool
+	Payload   []byte
+}
+
+func (m *ChannelRequestMsg) Marshal() []byte {
+	b := []byte{wire.MsgChannelRequest}
+	b = wire.AppendUint32(b, m.Recipient)
+	b = wire.AppendString(b, m.Type)
+	b = wire.AppendBool(b, m.WantReply)
+	return append(b, m.Payload...)
+}
+
+func ParseChannelRequest(p []byte) (*ChannelRequestMsg, error) {
+	r, err := newReader(p, wire.MsgChannelRequest)
+	if err != nil {
+		return nil, err
+	}
+	m := &ChannelRequestMsg{Recipient: r.Uint32(), Type: name(r, "request type"), WantReply: r.Bool()}
+	m.Payload = r.Rest()
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("channel: malformed CHANNEL_REQUEST: %w", err)
+	}
+	return m, nil
+}
+
+// recipient returns the recipient channel of a channel message (numbers
+// 91 to 100), which always follows the message number.
+func recipient(p []byte) (uint32, bool) {
+	if len(p) < 5 {
+		return 0, false
+	}
+	return uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4]), true
+}
+
+// DirectTCPIP is the extra data of a "direct-tcpip" CHANNEL_OPEN (RFC 4254
+// section 7.2).
+type DirectTCPIP struct {
+	Host       string
+	Port       uint32
+	OriginAddr string
+	OriginPort uint32
+}
+
+func (d *DirectTCPIP) Marshal() []byte {
+	b := wire.AppendString(nil, d.Host)
+	b = wire.AppendUint32(b, d.Port)
+	b = wire.AppendString(b, d.OriginAddr)
+	return wire.AppendUint32(b, d.OriginPort)
+}
+
+// ParseDirectTCPIPData parses the extra data of a direct-tcpip open.
+func ParseDirectTCPIPData(extra []byte) (*DirectTCPIP, error) {
+	r := wire.NewReader(extra)
+	d := &DirectTCPIP{Host: name(r, "host"), Port: r.Uint32(), OriginAddr: name(r, "originator address"), OriginPort: r.Uint32()}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("channel: malformed direct-tcpip open: %w", err)
+	}
+	if d.Port > 65535 || d.OriginPort > 65535 {
+		return nil, fmt.Errorf("channel: direct-tcpip port out of range")
+	}
+	return d, nil
+}
+
+// ParseDirectTCPIP returns the host and port a direct-tcpip open asks for.
+func ParseDirectTCPIP(extra []byte) (host string, port int, err error) {
+	d, err := ParseDirectTCPIPData(extra)
+	if err != nil {
+		return "", 0, err
+	}
+	return d.Host, int(d.Port), nil
+}

@@ -1,0 +1,600 @@
+package channel
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// pipeConn is one end of an in-memory packet pipe.
+type pipeConn struct {
+	in     <-chan []byte
+	out    chan<- []byte
+	closed chan struct{}
+	once   *sync.Once
+	// sent records what this end wrote, for tests that check order.
+	mu   sync.Mutex
+	sent [][]byte
+	tap  bool
+}
+
+func pipePair() (*pipeConn, *pipeConn) {
+	a2b := make(chan []byte, 1024)
+	b2a := make(chan []byte, 1024)
+	closed := make(chan struct{})
+	once := new(sync.Once)
+	return &pipeConn{in: b2a, out: a2b, closed: closed, once: once},
+		&pipeConn{in: a2b, out: b2a, closed: closed, once: once}
+}
+
+func (p *pipeConn) ReadPacket() ([]byte, error) {
+	select {
+	case b := <-p.in:
+		return b, nil
+	case <-p.closed:
+		return nil, io.EOF
+	}
+}
+
+func (p *pipeConn) WritePacket(b []byte) error {
+	c := bytes.Clone(b)
+	if p.tap {
+		p.mu.Lock()
+		p.sent = append(p.sent, c)
+		p.mu.Unlock()
+	}
+	select {
+	case p.out <- c:
+		return nil
+	case <-p.closed:
+		return io.ErrClosedPipe
+	}
+}
+
+func (p *pipeConn) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	return nil
+}
+
+func (p *pipeConn) sentTypes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var t []byte
+	for _, b := range p.sent {
+		t = append(t, b[0])
+	}
+	return t
+}
+
+func muxPair(t *testing.T, ca, cb *Config) (*Mux, *Mux) {
+	t.Helper()
+	a, b := pipePair()
+	ma, mb := NewMux(a, ca), NewMux(b, cb)
+	t.Cleanup(func() { ma.Close(); mb.Close() })
+	return ma, mb
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// openPair opens a channel from a to b and returns both ends.
+func openPair(t *testing.T, a, b *Mux, typ string) (*Channel, *Channel) {
+	t.Helper()
+	nch := b.HandleChannelOpen(typ)
+	if nch == nil {
+		t.Fatal("no handler")
+	}
+	acc := make(chan *Channel, 1)
+	go func() {
+		nc := <-nch
+		c, err := nc.Accept()
+		if err != nil {
+			t.Error(err)
+		}
+		acc <- c
+	}()
+	ca, err := a.OpenChannel(ctxT(t), typ, []byte("extra"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, <-acc
+}
+
+func TestStreamBothWaysSmallWindow(t *testing.T) {
+	// A window of 4 packets forces many WINDOW_ADJUSTs.
+	cfg := &Config{WindowSize: 4 << 10, MaxPacket: 1 << 10}
+	ma, mb := muxPair(t, cfg, cfg)
+	ca, cb := openPair(t, ma, mb, "x")
+	const size = 3<<20 + 17
+	src := make([]byte, size)
+	for i := range src {
+		src[i] = byte(i*31 + i>>9)
+	}
+	want := sha256.Sum256(src)
+	var wg sync.WaitGroup
+	for _, pair := range [][2]*Channel{{ca, cb}, {cb, ca}} {
+		w, r := pair[0], pair[1]
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if _, err := w.Write(src); err != nil {
+				t.Error(err)
+			}
+			w.CloseWrite()
+		}()
+		go func() {
+			defer wg.Done()
+			h := sha256.New()
+			n, err := io.Copy(h, r)
+			if err != nil || n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Errorf("received %d bytes, err %v, hash match %v", n, err, bytes.Equal(h.Sum(nil), want[:]))
+			}
+		}()
+	}
+	wg.Wait()
+	ca.Close()
+	cb.Close()
+}
+
+func TestOpenRefused(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	_, err := ma.OpenChannel(ctxT(t), "nobody-handles-this", nil)
+	var oe *OpenError
+	if !errors.As(err, &oe) || oe.Reason != UnknownChannelType {
+		t.Fatalf("open of unhandled type: %v", err)
+	}
+	h := mb.HandleChannelOpen("session")
+	go func() {
+		nc := <-h
+		nc.Reject(Prohibited, "no sessions\x1b[31m today")
+	}()
+	_, err = ma.OpenChannel(ctxT(t), "session", nil)
+	if !errors.As(err, &oe) || oe.Reason != Prohibited || strings.ContainsRune(oe.Message, 0x1b) {
+		t.Fatalf("rejected open: %v", err)
+	}
+	if !strings.Contains(err.Error(), "no sessions") {
+		t.Fatalf("error lacks the peer's message: %v", err)
+	}
+}
+
+func TestRequestRepliesInOrder(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	ca, cb := openPair(t, ma, mb, "x")
+	// The server answers the second request before the first; the
+	// replies must still match.
+	go func() {
+		r1 := <-cb.Requests()
+		r2 := <-cb.Requests()
+		r2.Reply(false, nil)
+		r1.Reply(true, nil)
+	}()
+	res := make(chan [2]any, 2)
+	var wg sync.WaitGroup
+	for _, name := range []string{"first", "second"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := ca.SendRequest(ctxT(t), name, true, nil)
+			res <- [2]any{name, ok}
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+		time.Sleep(20 * time.Millisecond) // send in this order
+	}
+	wg.Wait()
+	close(res)
+	for r := range res {
+		if (r[0] == "first") != r[1].(bool) {
+			t.Errorf("%v got %v", r[0], r[1])
+		}
+	}
+}
+
+func TestGlobalRequests(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	// Nobody listens on b: refused.
+	ok, _, err := ma.SendRequest(ctxT(t), "keepalive@openssh.com", true, nil)
+	if err != nil || ok {
+		t.Fatalf("unhandled global request: ok %v err %v", ok, err)
+	}
+	gr := mb.GlobalRequests()
+	go func() {
+		for r := range gr {
+			r.Reply(r.Type == "yes", []byte("payload:"+r.Type))
+		}
+	}()
+	ok, p, err := ma.SendRequest(ctxT(t), "yes", true, nil)
+	if err != nil || !ok || string(p) != "payload:yes" {
+		t.Fatalf("global request: ok %v payload %q err %v", ok, p, err)
+	}
+	ok, _, err = ma.SendRequest(ctxT(t), "no", true, nil)
+	if err != nil || ok {
+		t.Fatalf("refused global request: ok %v err %v", ok, err)
+	}
+}
+
+// rawPeer is a Mux on one end and hand-written packets on the other.
+func rawPeer(t *testing.T, cfg *Config) (*Mux, *pipeConn) {
+	a, b := pipePair()
+	m := NewMux(a, cfg)
+	t.Cleanup(func() { m.Close() })
+	return m, b
+}
+
+func expect(t *testing.T, p *pipeConn, msg byte) []byte {
+	t.Helper()
+	for {
+		b, err := p.ReadPacket()
+		if err != nil {
+			t.Fatalf("waiting for %s: %v", msgName(msg), err)
+		}
+		if b[0] == msg {
+			return b
+		}
+		if b[0] != wire.MsgChannelWindowAdjust {
+			t.Fatalf("got %s, want %s", msgName(b[0]), msgName(msg))
+		}
+	}
+}
+
+// rawOpen has the raw peer open a channel on m and returns the Channel
+// and m's channel number.
+func rawOpen(t *testing.T, m *Mux, raw *pipeConn, window, maxPacket uint32) (*Channel, uint32) {
+	t.Helper()
+	h := m.HandleChannelOpen("x")
+	raw.WritePacket((&ChannelOpenMsg{Type: "x", Sender: 77, Window: window, MaxPacket: maxPacket}).Marshal())
+	c, err := (<-h).Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := ParseOpenConfirm(expect(t, raw, wire.MsgChannelOpenConfirm))
+	if err != nil || conf.Recipient != 77 {
+		t.Fatalf("confirm %+v %v", conf, err)
+	}
+	return c, conf.Sender
+}
+
+func TestProtocolViolationsEndTheConnection(t *testing.T) {
+	cases := []struct {
+		name string
+		send func(id uint32) []byte
+	}{
+		{"window past 2^32-1", func(id uint32) []byte {
+			return (&WindowAdjustMsg{Recipient: id, Bytes: 1<<32 - 100}).Marshal()
+		}},
+		{"data beyond the window", func(id uint32) []byte {
+			return (&DataMsg{Recipient: id, Data: make([]byte, 3000)}).Marshal()
+		}},
+		{"data beyond the maximum packet", func(id uint32) []byte {
+			return (&DataMsg{Recipient: id, Data: make([]byte, 1025)}).Marshal()
+		}},
+		{"unknown channel", func(id uint32) []byte {
+			return (&EOFMsg{Recipient: id + 1000}).Marshal()
+		}},
+		{"reply without request", func(id uint32) []byte {
+			return (&ChannelSuccessMsg{Recipient: id}).Marshal()
+		}},
+		{"global reply without request", func(uint32) []byte {
+			return []byte{wire.MsgRequestSuccess}
+		}},
+		{"truncated data", func(id uint32) []byte {
+			return (&DataMsg{Recipient: id, Data: []byte("abc")}).Marshal()[:10]
+		}},
+		{"userauth after auth", func(uint32) []byte {
+			return []byte{wire.MsgUserauthRequest}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, raw := rawPeer(t, &Config{WindowSize: 2048, MaxPacket: 1024})
+			c, id := rawOpen(t, m, raw, 1<<20, 1<<15)
+			raw.WritePacket(tc.send(id))
+			err := m.Wait()
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Wait: %v, want a protocol error", err)
+			}
+			if _, err := c.Write([]byte("x")); err == nil {
+				t.Fatal("write on a dead connection succeeded")
+			}
+			if _, err := c.Read(make([]byte, 1)); err == nil {
+				t.Fatal("read on a dead connection succeeded")
+			}
+		})
+	}
+}
+
+func TestWritesRespectPeerWindowAndPacket(t *testing.T) {
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, 1000, 300)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, 2500))
+		done <- err
+	}()
+	got := 0
+	for got < 1000 {
+		d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+		if err != nil || len(d.Data) > 300 || d.Recipient != 77 {
+			t.Fatalf("data %d bytes to %d: %v", len(d.Data), d.Recipient, err)
+		}
+		got += len(d.Data)
+	}
+	if got != 1000 {
+		t.Fatalf("sent %d bytes into a window of 1000", got)
+	}
+	select {
+	case <-done:
+		t.Fatal("Write returned with the window exhausted")
+	case <-time.After(50 * time.Millisecond):
+	}
+	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 1500}).Marshal())
+	for got < 2500 {
+		d, _ := ParseData(expect(t, raw, wire.MsgChannelData))
+		got += len(d.Data)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCloseOrderAndRelease(t *testing.T) {
+	m, raw := rawPeer(t, nil)
+	raw.tap = true
+	c, id := rawOpen(t, m, raw, 1<<20, 1<<15)
+	c.Write([]byte("out"))
+	c.CloseWrite()
+	ok, err := c.SendRequest(ctxT(t), "exit-status", false, wire.AppendUint32(nil, 3))
+	if ok || err != nil {
+		t.Fatalf("exit-status after EOF: %v", err)
+	}
+	c.Close()
+	var types []byte
+	for len(types) < 4 {
+		b, err := raw.ReadPacket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[0] != wire.MsgChannelWindowAdjust {
+			types = append(types, b[0])
+		}
+	}
+	want := []byte{wire.MsgChannelData, wire.MsgChannelEOF, wire.MsgChannelRequest, wire.MsgChannelClose}
+	if !bytes.Equal(types, want) {
+		t.Fatalf("sent %v, want data, EOF, request, CLOSE", types)
+	}
+	if _, err := c.Write([]byte("late")); err == nil {
+		t.Fatal("write after Close succeeded")
+	}
+	// The number stays reserved until the peer's CLOSE...
+	if m.lookup(id) == nil {
+		t.Fatal("channel released before the peer's CLOSE")
+	}
+	raw.WritePacket((&CloseMsg{id}).Marshal())
+	deadline := time.Now().Add(5 * time.Second)
+	for m.lookup(id) != nil && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if m.lookup(id) != nil {
+		t.Fatal("channel not released after CLOSE both ways")
+	}
+	// ...after which its number is unknown.
+	raw.WritePacket((&DataMsg{Recipient: id, Data: []byte("x")}).Marshal())
+	var pe *ProtocolError
+	if err := m.Wait(); !errors.As(err, &pe) {
+		t.Fatalf("data for a released channel: %v", err)
+	}
+}
+
+func TestPeerCloseIsAnswered(t *testing.T) {
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, 1<<20, 1<<15)
+	raw.WritePacket((&DataMsg{Recipient: id, Data: []byte("last words")}).Marshal())
+	raw.WritePacket((&CloseMsg{id}).Marshal())
+	expect(t, raw, wire.MsgChannelClose)
+	b, err := io.ReadAll(c)
+	if err != nil || string(b) != "last words" {
+		t.Fatalf("read after peer CLOSE: %q %v", b, err)
+	}
+	if _, ok := <-c.Requests(); ok {
+		t.Fatal("requests channel still open")
+	}
+}
+
+func TestOpenCancelledThenConfirmed(t *testing.T) {
+	m, raw := rawPeer(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := m.OpenChannel(ctx, "slow", nil)
+		errc <- err
+	}()
+	open, err := ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("OpenChannel: %v", err)
+	}
+	raw.WritePacket((&OpenConfirmMsg{Recipient: open.Sender, Sender: 5, Window: 100, MaxPacket: 100}).Marshal())
+	cl, err := ParseClose(expect(t, raw, wire.MsgChannelClose))
+	if err != nil || cl.Recipient != 5 {
+		t.Fatalf("abandoned channel not closed: %+v %v", cl, err)
+	}
+}
+
+func TestSessionExitStatusAndSignal(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	h := mb.HandleChannelOpen("session")
+	serve := func(script func(c *Channel)) {
+		go func() {
+			nc := <-h
+			c, _ := nc.Accept()
+			r := <-c.Requests()
+			r.Reply(r.Type == "exec", nil)
+			script(c)
+			c.Close()
+		}()
+	}
+	serve(func(c *Channel) {
+		io.WriteString(c, "hello")
+		io.WriteString(c.Stderr(), "warn")
+		c.CloseWrite()
+		c.SendRequest(context.Background(), "exit-status", false, wire.AppendUint32(nil, 7))
+	})
+	s, err := ma.NewSession(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := s.Stderr()
+	out, err := s.Output(ctxT(t), "x")
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Status != 7 || string(out) != "hello" {
+		t.Fatalf("Output: %q %v", out, err)
+	}
+	if b, _ := io.ReadAll(stderr); string(b) != "warn" {
+		t.Fatalf("stderr %q", b)
+	}
+
+	serve(func(c *Channel) {
+		p := wire.AppendString(nil, "KILL")
+		p = wire.AppendBool(p, true)
+		p = wire.AppendString(p, "oom")
+		p = wire.AppendString(p, "")
+		c.SendRequest(context.Background(), "exit-signal", false, p)
+	})
+	s, _ = ma.NewSession(ctxT(t))
+	err = s.Run(ctxT(t), "x")
+	if !errors.As(err, &ee) || ee.Signal != "KILL" || !ee.CoreDumped || !strings.Contains(err.Error(), "oom") {
+		t.Fatalf("Run: %v", err)
+	}
+
+	serve(func(c *Channel) {})
+	s, _ = ma.NewSession(ctxT(t))
+	var em *ExitMissingError
+	if err := s.Run(ctxT(t), "x"); !errors.As(err, &em) {
+		t.Fatalf("Run without status: %v", err)
+	}
+}
+
+// A stream nobody reads (stderr here) must not stall the one being read.
+func TestUnreadStderrDoesNotStall(t *testing.T) {
+	cfg := &Config{WindowSize: 8 << 10, MaxPacket: 1 << 10}
+	ma, mb := muxPair(t, cfg, cfg)
+	h := mb.HandleChannelOpen("session")
+	go func() {
+		nc := <-h
+		c, _ := nc.Accept()
+		r := <-c.Requests()
+		r.Reply(true, nil)
+		junk := make([]byte, 1<<20)
+		c.Stderr().Write(junk)
+		io.WriteString(c, "done")
+		c.CloseWrite()
+		c.SendRequest(context.Background(), "exit-status", false, wire.AppendUint32(nil, 0))
+		c.Close()
+	}()
+	s, err := ma.NewSession(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Output(ctxT(t), "x")
+	if err != nil || string(out) != "done" {
+		t.Fatalf("Output: %q %v", out, err)
+	}
+}
+
+func TestReadDeadline(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	ca, _ := openPair(t, ma, mb, "x")
+	ca.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	_, err := ca.Read(make([]byte, 10))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("Read past deadline: %v", err)
+	}
+}
+
+func TestDirectTCPIP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	ma, mb := muxPair(t, nil, nil)
+	h := mb.HandleChannelOpen("direct-tcpip")
+	go func() {
+		for nc := range h {
+			host, port, err := ParseDirectTCPIP(nc.ExtraData())
+			if err != nil {
+				nc.Reject(ConnectFailed, err.Error())
+				continue
+			}
+			go ServeDirectTCPIP(context.Background(), nc, host, port)
+		}
+	}()
+	port := l.Addr().(*net.TCPAddr).Port
+	c, err := ma.DialTCP(ctxT(t), "127.0.0.1", port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := bytes.Repeat([]byte("echo "), 100000)
+	go func() { c.Write(msg); c.(*conn).CloseWrite() }()
+	got, err := io.ReadAll(c)
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo through direct-tcpip: %d bytes, %v", len(got), err)
+	}
+	c.Close()
+	// A port nobody listens on is refused with ConnectFailed.
+	l2, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := l2.Addr().(*net.TCPAddr).Port
+	l2.Close()
+	_, err = ma.DialTCP(ctxT(t), "127.0.0.1", dead)
+	var oe *OpenError
+	if !errors.As(err, &oe) || oe.Reason != ConnectFailed {
+		t.Fatalf("dial to a closed port: %v", err)
+	}
+}
+
+func TestMuxCloseFailsEverything(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	ca, _ := openPair(t, ma, mb, "x")
+	blocked := make(chan error, 1)
+	go func() {
+		_, err := ca.Read(make([]byte, 1))
+		blocked <- err
+	}()
+	mb.Close()
+	if err := <-blocked; err == nil {
+		t.Fatal("Read survived the connection")
+	}
+	if _, err := ma.OpenChannel(ctxT(t), "x", nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("open on closed mux: %v", err)
+	}
+	if err := ma.Wait(); err == nil {
+		t.Fatal("Wait returned nil")
+	}
+}

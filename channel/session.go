@@ -1,0 +1,256 @@
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// Session is the client side of a "session" channel (RFC 4254 section 6):
+// set the environment, then run one command or subsystem, then Wait.
+//
+// Ask for Stdout and Stderr before Exec or Subsystem: a stream nobody
+// asked for is discarded so that it cannot stall the other.
+type Session struct {
+	ch *Channel
+
+	mu           sync.Mutex
+	started      bool
+	wantStdout   bool
+	wantStderr   bool
+	exitStatus   *uint32
+	exitSignal   *ExitError
+	requestsDone chan struct{}
+}
+
+// NewSession opens a session channel.
+func (m *Mux) NewSession(ctx context.Context) (*Session, error) {
+	ch, err := m.OpenChannel(ctx, "session", nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{ch: ch, requestsDone: make(chan struct{})}
+	go s.serveRequests()
+	return s, nil
+}
+
+// Channel returns the underlying channel.
+func (s *Session) Channel() *Channel { return s.ch }
+
+// serveRequests collects exit-status and exit-signal and refuses
+// anything else the server asks.
+func (s *Session) serveRequests() {
+	defer close(s.requestsDone)
+	for r := range s.ch.Requests() {
+		switch r.Type {
+		case "exit-status":
+			rd := wire.NewReader(r.Payload)
+			st := rd.Uint32()
+			if rd.Done() == nil {
+				s.mu.Lock()
+				s.exitStatus = &st
+				s.mu.Unlock()
+			}
+			r.Reply(false, nil)
+		case "exit-signal":
+			rd := wire.NewReader(r.Payload)
+			sig := rd.String()
+			core := rd.Bool()
+			msg := rd.String()
+			_ = rd.String() // language tag
+			if rd.Err() == nil {
+				s.mu.Lock()
+				s.exitSignal = &ExitError{Signal: printable(sig), CoreDumped: core, Message: printable(msg)}
+				s.mu.Unlock()
+			}
+			r.Reply(false, nil)
+		default:
+			r.Reply(false, nil)
+		}
+	}
+}
+
+// Stdin returns the writer for the command's standard input; closing it
+// sends EOF.
+func (s *Session) Stdin() io.WriteCloser { return stdinWriter{s.ch} }
+
+type stdinWriter struct{ c *Channel }
+
+func (w stdinWriter) Write(p []byte) (int, error) { return w.c.Write(p) }
+func (w stdinWriter) Close() error                { return w.c.CloseWrite() }
+
+// Stdout returns the reader of the command's standard output.
+func (s *Session) Stdout() io.Reader {
+	s.mu.Lock()
+	s.wantStdout = true
+	s.mu.Unlock()
+	return s.ch
+}
+
+// Stderr returns the reader of the command's standard error.
+func (s *Session) Stderr() io.Reader {
+	s.mu.Lock()
+	s.wantStderr = true
+	s.mu.Unlock()
+	return s.ch.Stderr()
+}
+
+// Setenv asks the server to set an environment variable. Servers refuse
+// names they do not accept (OpenSSH's AcceptEnv).
+func (s *Session) Setenv(ctx context.Context, name, value string) error {
+	p := wire.AppendString(nil, name)
+	p = wire.AppendString(p, value)
+	ok, err := s.ch.SendRequest(ctx, "env", true, p)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("channel: server refused to set environment variable %s", name)
+	}
+	return nil
+}
+
+func (s *Session) start(ctx context.Context, req, arg string) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("channel: session already started")
+	}
+	s.started = true
+	if !s.wantStdout {
+		s.ch.Discard(0)
+	}
+	if !s.wantStderr {
+		s.ch.Discard(1)
+	}
+	s.mu.Unlock()
+	var payload []byte
+	if req != "shell" {
+		payload = wire.AppendString(nil, arg)
+	}
+	ok, err := s.ch.SendRequest(ctx, req, true, payload)
+	if err != nil {
+		return fmt.Errorf("channel: %s request: %w", req, err)
+	}
+	if !ok {
+		if req == "shell" {
+			return errors.New("channel: server refused to start a shell")
+		}
+		return fmt.Errorf("channel: server refused %s %q", req, arg)
+	}
+	return nil
+}
+
+// Exec starts cmd on the server.
+func (s *Session) Exec(ctx context.Context, cmd string) error { return s.start(ctx, "exec", cmd) }
+
+// Subsystem starts a subsystem such as "sftp".
+func (s *Session) Subsystem(ctx context.Context, name string) error {
+	return s.start(ctx, "subsystem", name)
+}
+
+// Shell starts the user's login shell (without a terminal).
+func (s *Session) Shell(ctx context.Context) error { return s.start(ctx, "shell", "") }
+
+// Signal sends a signal such as "TERM" or "INT" (without "SIG").
+func (s *Session) Signal(name string) error {
+	_, err := s.ch.SendRequest(context.Background(), "signal", false, wire.AppendString(nil, name))
+	return err
+}
+
+// Wait waits for the server to close the session and returns nil for exit
+// status 0, *ExitError for another status or a signal, and
+// *ExitMissingError when the server reported neither.
+func (s *Session) Wait() error {
+	<-s.requestsDone
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ch.mu.Lock()
+	err := s.ch.err
+	s.ch.mu.Unlock()
+	switch {
+	case s.exitSignal != nil:
+		return s.exitSignal
+	case s.exitStatus != nil && *s.exitStatus == 0:
+		return nil
+	case s.exitStatus != nil:
+		return &ExitError{Status: int(*s.exitStatus)}
+	case err != nil:
+		return fmt.Errorf("channel: session ended without an exit status: %w", err)
+	}
+	return &ExitMissingError{}
+}
+
+// Run runs cmd with stdout and stderr discarded and waits for it.
+// Cancelling ctx closes the session.
+func (s *Session) Run(ctx context.Context, cmd string) error {
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	if err := s.Exec(ctx, cmd); err != nil {
+		return err
+	}
+	s.Stdin().Close()
+	err := s.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Output runs cmd and returns its standard output.
+func (s *Session) Output(ctx context.Context, cmd string) ([]byte, error) {
+	stop := context.AfterFunc(ctx, func() { s.Close() })
+	defer stop()
+	out := s.Stdout()
+	if err := s.Exec(ctx, cmd); err != nil {
+		return nil, err
+	}
+	s.Stdin().Close()
+	b, rerr := io.ReadAll(out)
+	err := s.Wait()
+	if ctx.Err() != nil {
+		return b, ctx.Err()
+	}
+	if err == nil && rerr != nil {
+		err = rerr
+	}
+	return b, err
+}
+
+// Close closes the session channel.
+func (s *Session) Close() error { return s.ch.Close() }
+
+// ExitError reports a remote command that failed: a non-zero exit status,
+// or death by a signal.
+type ExitError struct {
+	Status     int
+	Signal     string // such as "TERM"; empty for a normal exit
+	CoreDumped bool
+	Message    string
+}
+
+func (e *ExitError) Error() string {
+	if e.Signal != "" {
+		s := "remote command killed by signal " + e.Signal
+		if e.CoreDumped {
+			s += " (core dumped)"
+		}
+		if e.Message != "" {
+			s += ": " + e.Message
+		}
+		return s
+	}
+	return fmt.Sprintf("remote command exited with status %d", e.Status)
+}
+
+// ExitMissingError reports a session the server closed without an exit
+// status or signal.
+type ExitMissingError struct{}
+
+func (e *ExitMissingError) Error() string {
+	return "remote command exited without exit status or exit signal"
+}
