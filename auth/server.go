@@ -1,0 +1,439 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
+)
+
+// Permissions is what a successful authentication grants. The callbacks
+// of ServerConfig fill it in.
+type Permissions struct {
+	// Extensions carry application data from the callback to the caller.
+	Extensions map[string]string
+	// ForceCommand, if set, replaces any command the client asks for.
+	ForceCommand string
+	// KeyComment is the comment of the authorized key that was used.
+	KeyComment string
+}
+
+// ServerConfig configures Serve. A method is offered when its callback is
+// set. Callbacks return a nil error to accept; their errors are never sent
+// to the client, which only sees USERAUTH_FAILURE.
+type ServerConfig struct {
+	// PublicKeyCallback decides whether key may log in as user. It is
+	// called only for keys with an acceptable type, and for signed
+	// requests only after the signature verified. Its result is cached
+	// per key for the connection, so a query followed by the signed
+	// request calls it once.
+	PublicKeyCallback func(user string, key kex.PublicKey) (*Permissions, error)
+	// PasswordCallback checks a password. The slice is zeroed after the
+	// callback returns and must not be retained.
+	PasswordCallback func(user string, password []byte) (*Permissions, error)
+	// KeyboardInteractiveCallback runs a challenge-response exchange
+	// (RFC 4256). challenge sends one INFO_REQUEST and returns the
+	// answers; it may only be called from the callback's goroutine while
+	// the callback runs, and it fails if the client gave up the exchange.
+	KeyboardInteractiveCallback func(user string, challenge func(name, instruction string, prompts []string, echo []bool) ([]string, error)) (*Permissions, error)
+	// Banner, if set, is sent once before the first reply.
+	Banner string
+	// MaxAuthTries is the number of failed attempts after which the
+	// client is disconnected; 0 means 6.
+	MaxAuthTries int
+	// AllowedSigAlgs are the publickey signature algorithms accepted;
+	// nil means every algorithm package kex supports (never ssh-rsa
+	// SHA-1).
+	AllowedSigAlgs []string
+	// NoneAllowed lets method "none" log in without credentials.
+	NoneAllowed bool
+}
+
+// defaultSigAlgs are the publickey signature algorithms accepted by
+// default.
+var defaultSigAlgs = []string{
+	kex.KeyAlgoED25519,
+	kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521,
+	kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256,
+}
+
+// maxPKCache bounds the per-connection cache of PublicKeyCallback results.
+const maxPKCache = 64
+
+// status is how the server handled one USERAUTH_REQUEST.
+type status int
+
+const (
+	stFailure   status = iota // send FAILURE; counts as a failed attempt
+	stNoCount                 // send FAILURE; does not count ("none")
+	stReplied                 // a reply (PK_OK) was sent already; no FAILURE
+	stAbandoned               // the client started over; counts, no FAILURE
+	stSuccess
+)
+
+type pkResult struct {
+	perms *Permissions
+	err   error
+}
+
+type server struct {
+	ctx     context.Context
+	t       Transport
+	cfg     *ServerConfig
+	methods []string
+	sigAlgs []string
+
+	started    bool
+	user       string
+	service    string
+	bannerSent bool
+	pkCache    map[string]pkResult
+
+	// pending is a USERAUTH_REQUEST read while a keyboard-interactive
+	// exchange was under way; it is handled next.
+	pending []byte
+	// fatal is an error the keyboard-interactive challenge ran into
+	// (transport, context or protocol); it ends Serve.
+	fatal error
+}
+
+// tooManyFailures is what OpenSSH sends when MaxAuthTries is reached.
+func tooManyFailures() *DisconnectError {
+	return &DisconnectError{Reason: wire.DisconnectProtocolError, Message: "Too many authentication failures"}
+}
+
+// Serve runs the server side of RFC 4252 on t: it accepts the
+// ssh-userauth service request and answers USERAUTH_REQUESTs until one
+// succeeds, returning the user name and the Permissions the callback
+// granted. A *DisconnectError result asks the caller to send DISCONNECT
+// with its reason and message; on any error the caller closes t. When ctx
+// ends (LoginGraceTime) Serve returns an error wrapping ctx.Err().
+func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, perms *Permissions, err error) {
+	if cfg == nil {
+		return "", nil, errors.New("auth: nil ServerConfig")
+	}
+	s := &server{ctx: ctx, t: t, cfg: cfg, pkCache: make(map[string]pkResult)}
+	if cfg.PublicKeyCallback != nil {
+		s.methods = append(s.methods, methodPubkey)
+	}
+	if cfg.PasswordCallback != nil {
+		s.methods = append(s.methods, methodPassword)
+	}
+	if cfg.KeyboardInteractiveCallback != nil {
+		s.methods = append(s.methods, methodKbdInt)
+	}
+	s.sigAlgs = cfg.AllowedSigAlgs
+	if s.sigAlgs == nil {
+		s.sigAlgs = defaultSigAlgs
+	}
+	maxTries := cfg.MaxAuthTries
+	if maxTries <= 0 {
+		maxTries = defaultMaxAuthTries
+	}
+	// Requests that do not count as failures (none, accepted publickey
+	// queries) are bounded too.
+	maxRequests := 4*maxTries + 16
+
+	if err := s.acceptService(); err != nil {
+		return "", nil, err
+	}
+	failures, requests := 0, 0
+	for {
+		p, err := s.next()
+		if err != nil {
+			return "", nil, err
+		}
+		if p[0] != wire.MsgUserauthRequest {
+			if p[0] >= wire.MsgGlobalRequest {
+				return "", nil, protocolError("%s before authentication", msgName(p[0]))
+			}
+			return "", nil, protocolError("unexpected %s during user authentication", msgName(p[0]))
+		}
+		requests++
+		if requests > maxRequests {
+			return "", nil, tooManyFailures()
+		}
+		req, err := parseUserauthRequest(p)
+		if err != nil {
+			return "", nil, protocolError("malformed USERAUTH_REQUEST")
+		}
+		if !s.started {
+			s.started, s.user, s.service = true, req.User, req.Service
+		} else if req.User != s.user || req.Service != s.service {
+			// As OpenSSH: a client may not probe several accounts on one
+			// connection.
+			return "", nil, protocolError("change of username or service not allowed")
+		}
+		if req.Service != serviceConnection {
+			return "", nil, &DisconnectError{Reason: wire.DisconnectServiceNotAvailable, Message: "service not available"}
+		}
+		if err := s.sendBanner(); err != nil {
+			return "", nil, err
+		}
+
+		st, perms, err := s.handle(req)
+		if err != nil {
+			return "", nil, err
+		}
+		switch st {
+		case stSuccess:
+			if perms == nil {
+				perms = &Permissions{}
+			}
+			if err := s.write(marshalUserauthSuccess()); err != nil {
+				return "", nil, err
+			}
+			if a, ok := t.(interface{ SetAuthenticated() }); ok {
+				a.SetAuthenticated()
+			}
+			return s.user, perms, nil
+		case stReplied:
+			continue
+		case stFailure, stAbandoned:
+			failures++
+			if failures >= maxTries {
+				return "", nil, tooManyFailures()
+			}
+			if st == stAbandoned {
+				continue
+			}
+		}
+		if err := s.write(marshalUserauthFailure(&userauthFailure{Methods: s.methods})); err != nil {
+			return "", nil, err
+		}
+	}
+}
+
+func (s *server) acceptService() error {
+	p, err := s.read()
+	if err != nil {
+		return err
+	}
+	if p[0] != wire.MsgServiceRequest {
+		if p[0] >= wire.MsgGlobalRequest {
+			return protocolError("%s before authentication", msgName(p[0]))
+		}
+		return protocolError("expected SERVICE_REQUEST, got %s", msgName(p[0]))
+	}
+	name, err := parseServiceRequest(p)
+	if err != nil {
+		return protocolError("malformed SERVICE_REQUEST")
+	}
+	if name != serviceUserauth {
+		return &DisconnectError{Reason: wire.DisconnectServiceNotAvailable, Message: "service not available"}
+	}
+	return s.write(marshalServiceAccept(serviceUserauth))
+}
+
+func (s *server) sendBanner() error {
+	if s.bannerSent || s.cfg.Banner == "" {
+		return nil
+	}
+	s.bannerSent = true
+	msg := s.cfg.Banner
+	if len(msg) > maxBannerLen {
+		msg = strings.ToValidUTF8(msg[:maxBannerLen], "")
+	}
+	return s.write(marshalUserauthBanner(msg))
+}
+
+func (s *server) write(p []byte) error {
+	if err := s.t.WritePacket(p); err != nil {
+		return fmt.Errorf("auth: writing: %w", err)
+	}
+	return nil
+}
+
+func (s *server) read() ([]byte, error) {
+	p, err := readPacket(s.ctx, s.t)
+	if err != nil {
+		var de *DisconnectError
+		if errors.As(err, &de) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return p, nil
+}
+
+// next returns the pending request, if any, or reads the next message.
+func (s *server) next() ([]byte, error) {
+	if p := s.pending; p != nil {
+		s.pending = nil
+		return p, nil
+	}
+	return s.read()
+}
+
+// handle answers one request. A non-nil error ends Serve.
+func (s *server) handle(req *userauthRequest) (status, *Permissions, error) {
+	switch req.Method {
+	case methodNone:
+		if s.cfg.NoneAllowed {
+			return stSuccess, &Permissions{}, nil
+		}
+		return stNoCount, nil, nil
+	case methodPubkey:
+		if s.cfg.PublicKeyCallback != nil {
+			return s.publicKey(req)
+		}
+	case methodPassword:
+		if s.cfg.PasswordCallback != nil {
+			return s.password(req)
+		}
+	case methodKbdInt:
+		if s.cfg.KeyboardInteractiveCallback != nil {
+			return s.keyboardInteractive(req)
+		}
+	}
+	return stFailure, nil, nil
+}
+
+// publicKeyAllowed runs PublicKeyCallback once per key.
+func (s *server) publicKeyAllowed(blob []byte, key kex.PublicKey) (*Permissions, error) {
+	if r, ok := s.pkCache[string(blob)]; ok {
+		return r.perms, r.err
+	}
+	perms, err := s.cfg.PublicKeyCallback(s.user, key)
+	if len(s.pkCache) < maxPKCache {
+		s.pkCache[string(blob)] = pkResult{perms, err}
+	}
+	return perms, err
+}
+
+func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
+	key, err := kex.ParsePublicKey(req.PubKey)
+	if err != nil {
+		return stFailure, nil, nil
+	}
+	if kex.KeyTypeForSignatureAlgorithm(req.Algorithm) != key.Type() || !slices.Contains(s.sigAlgs, req.Algorithm) {
+		return stFailure, nil, nil
+	}
+	if !req.HasSig {
+		// A query (RFC 4252 section 7): say whether the key would do.
+		// It never authenticates.
+		if _, err := s.publicKeyAllowed(req.PubKey, key); err != nil {
+			return stFailure, nil, nil
+		}
+		if err := s.write(marshalUserauthPKOK(req.Algorithm, req.PubKey)); err != nil {
+			return 0, nil, err
+		}
+		return stReplied, nil, nil
+	}
+	sigAlgo, err := parseSignatureAlgorithm(req.Signature)
+	if err != nil || sigAlgo != req.Algorithm {
+		return stFailure, nil, nil
+	}
+	data := marshalPublickeySignedData(s.t.SessionID(), req.User, req.Service, req.Algorithm, req.PubKey)
+	if err := key.Verify(data, req.Signature); err != nil {
+		return stFailure, nil, nil
+	}
+	perms, err := s.publicKeyAllowed(req.PubKey, key)
+	if err != nil {
+		return stFailure, nil, nil
+	}
+	return stSuccess, perms, nil
+}
+
+func (s *server) password(req *userauthRequest) (status, *Permissions, error) {
+	defer clear(req.Password)
+	defer clear(req.NewPassword)
+	if req.ChangePassword || len(req.Password) > maxPasswordLen {
+		// Password changes are not supported.
+		return stFailure, nil, nil
+	}
+	pw := bytes.Clone(req.Password)
+	if pw == nil {
+		pw = []byte{}
+	}
+	defer clear(pw)
+	perms, err := s.cfg.PasswordCallback(s.user, pw)
+	if err != nil {
+		return stFailure, nil, nil
+	}
+	return stSuccess, perms, nil
+}
+
+var errKbdIntAbandoned = errors.New("auth: client abandoned keyboard-interactive")
+
+func (s *server) keyboardInteractive(req *userauthRequest) (status, *Permissions, error) {
+	rounds := 0
+	finished := false
+	challenge := func(name, instruction string, prompts []string, echo []bool) ([]string, error) {
+		switch {
+		case finished:
+			return nil, errors.New("auth: keyboard-interactive challenge used after its callback returned")
+		case s.fatal != nil:
+			return nil, s.fatal
+		case s.pending != nil:
+			return nil, errKbdIntAbandoned
+		}
+		rounds++
+		if rounds > maxKbdIntRounds {
+			return nil, fmt.Errorf("auth: more than %d keyboard-interactive rounds", maxKbdIntRounds)
+		}
+		if len(prompts) > maxKbdIntPrompts {
+			return nil, fmt.Errorf("auth: %d keyboard-interactive prompts, at most %d", len(prompts), maxKbdIntPrompts)
+		}
+		if len(name) > maxKbdIntFieldLen || len(instruction) > maxKbdIntFieldLen {
+			return nil, errors.New("auth: keyboard-interactive name or instruction too long")
+		}
+		for _, p := range prompts {
+			if len(p) > maxKbdIntFieldLen {
+				return nil, errors.New("auth: keyboard-interactive prompt too long")
+			}
+		}
+		if err := s.write(marshalUserauthInfoRequest(&userauthInfoRequest{
+			Name: name, Instruction: instruction, Prompts: prompts, Echo: echo,
+		})); err != nil {
+			s.fatal = err
+			return nil, err
+		}
+		p, err := s.read()
+		if err != nil {
+			s.fatal = err
+			return nil, err
+		}
+		switch p[0] {
+		case msgUserauthInfoResponse:
+			answers, err := parseUserauthInfoResponse(p)
+			if err != nil {
+				s.fatal = protocolError("malformed USERAUTH_INFO_RESPONSE")
+				return nil, s.fatal
+			}
+			clear(p)
+			if len(answers) != len(prompts) {
+				s.fatal = protocolError("%d keyboard-interactive answers to %d prompts", len(answers), len(prompts))
+				return nil, s.fatal
+			}
+			return answers, nil
+		case wire.MsgUserauthRequest:
+			// The client gave up on this exchange and starts another
+			// attempt (RFC 4256 section 3.4 lets it).
+			s.pending = bytes.Clone(p)
+			return nil, errKbdIntAbandoned
+		}
+		if p[0] >= wire.MsgGlobalRequest {
+			s.fatal = protocolError("%s before authentication", msgName(p[0]))
+		} else {
+			s.fatal = protocolError("unexpected %s during keyboard-interactive", msgName(p[0]))
+		}
+		return nil, s.fatal
+	}
+	perms, err := s.cfg.KeyboardInteractiveCallback(s.user, challenge)
+	finished = true
+	switch {
+	case s.fatal != nil:
+		return 0, nil, s.fatal
+	case s.pending != nil:
+		return stAbandoned, nil, nil
+	case err != nil:
+		return stFailure, nil, nil
+	}
+	return stSuccess, perms, nil
+}
