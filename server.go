@@ -1,0 +1,306 @@
+package rsftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/transport"
+)
+
+// Server defaults, as in OpenSSH where it has one.
+const (
+	DefaultLoginGraceTime     = 2 * time.Minute
+	DefaultMaxUnauthConns     = 64
+	DefaultMaxSessionsPerConn = 64
+)
+
+// Session is one session channel on the server, handed to a Handler once
+// the client asked for exec, subsystem or shell.
+type Session struct {
+	// Channel carries stdin (Read), stdout (Write) and stderr
+	// (Channel.Stderr()).
+	Channel *channel.Channel
+	User    string
+	Perms   *auth.Permissions
+	// Env holds the environment variables the client sent, as
+	// "NAME=value".
+	Env []string
+	// Command is the exec command; empty for a shell or a subsystem.
+	Command string
+	// Subsystem is the subsystem name (such as "sftp"); empty otherwise.
+	Subsystem  string
+	RemoteAddr net.Addr
+	// Conn is the connection's transport: algorithms, sequence
+	// numbers, strict kex.
+	Conn *transport.Conn
+}
+
+// Handler serves a session and returns its exit status. The server sends
+// EOF, the exit status and CLOSE after it returns. ctx is cancelled when
+// the connection ends.
+type Handler func(ctx context.Context, s *Session) (exitStatus int)
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// HostKeys are the server's host keys (at least one).
+	HostKeys []kex.Signer
+	// Auth decides who may log in.
+	Auth auth.ServerConfig
+	// Exec serves "exec" requests (and "shell" with an empty Command).
+	// If nil, exec and shell are refused.
+	Exec Handler
+	// Subsystems serve "subsystem" requests by name.
+	Subsystems map[string]Handler
+	// AllowTCPForwarding decides direct-tcpip requests; nil refuses all.
+	AllowTCPForwarding func(user, host string, port int) bool
+
+	// LoginGraceTime bounds the handshake and authentication.
+	LoginGraceTime time.Duration
+	// MaxUnauthConns bounds connections that have not authenticated yet;
+	// more are closed at once.
+	MaxUnauthConns int
+	// MaxSessionsPerConn bounds open session channels per connection.
+	MaxSessionsPerConn int
+
+	Transport transport.Config
+	Channel   channel.Config
+	// Logf receives one line per connection event; log.Printf if nil.
+	Logf func(format string, args ...any)
+}
+
+// Server accepts SSH connections.
+type Server struct {
+	cfg     ServerConfig
+	unauth  chan struct{}
+	ctx     context.Context
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	lns     map[net.Listener]struct{}
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
+	closing bool
+}
+
+// NewServer checks cfg and returns a Server.
+func NewServer(cfg *ServerConfig) (*Server, error) {
+	if len(cfg.HostKeys) == 0 {
+		return nil, errors.New("ssh: ServerConfig has no host keys")
+	}
+	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PasswordCallback == nil {
+		return nil, errors.New("ssh: ServerConfig.Auth has no authentication callback: nobody could log in")
+	}
+	s := &Server{cfg: *cfg, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
+	if s.cfg.LoginGraceTime == 0 {
+		s.cfg.LoginGraceTime = DefaultLoginGraceTime
+	}
+	if s.cfg.MaxUnauthConns == 0 {
+		s.cfg.MaxUnauthConns = DefaultMaxUnauthConns
+	}
+	if s.cfg.MaxSessionsPerConn == 0 {
+		s.cfg.MaxSessionsPerConn = DefaultMaxSessionsPerConn
+	}
+	if s.cfg.Logf == nil {
+		s.cfg.Logf = log.Printf
+	}
+	s.cfg.Transport.HostKeys = cfg.HostKeys
+	s.unauth = make(chan struct{}, s.cfg.MaxUnauthConns)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Serve accepts connections on l until Close. It returns nil after
+// Close, else the accept error.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("ssh: server closed")
+	}
+	s.lns[l] = struct{}{}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("ssh: accept: %w", err)
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.ServeConn(nc)
+		}()
+	}
+}
+
+// ServeConn serves one connection and returns when it ends.
+func (s *Server) ServeConn(nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[nc] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, nc)
+		s.mu.Unlock()
+		nc.Close()
+	}()
+	select {
+	case s.unauth <- struct{}{}:
+	default:
+		s.cfg.Logf("ssh: %v: too many unauthenticated connections (limit %d); dropped", nc.RemoteAddr(), s.cfg.MaxUnauthConns)
+		return
+	}
+	user, perms, conn, err := s.handshake(nc)
+	<-s.unauth
+	if err != nil {
+		s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
+		return
+	}
+	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
+	ctx, cancel := context.WithCancel(s.ctx)
+	defer cancel()
+	mux := channel.NewMux(conn, &s.cfg.Channel)
+	stop := context.AfterFunc(ctx, func() { mux.Close() })
+	defer stop()
+	sc := &serverConn{s: s, ctx: ctx, user: user, perms: perms, mux: mux, conn: conn, remote: nc.RemoteAddr()}
+	go sc.refuseGlobalRequests()
+	sc.acceptSessions()
+	go sc.acceptForwards()
+	if err := mux.Wait(); err != nil && !errors.Is(err, io.EOF) {
+		s.cfg.Logf("ssh: %v: connection ended: %v", nc.RemoteAddr(), err)
+	}
+}
+
+func (s *Server) handshake(nc net.Conn) (string, *auth.Permissions, *transport.Conn, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.LoginGraceTime)
+	defer cancel()
+	conn, err := transport.NewServerConn(ctx, nc, &s.cfg.Transport)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() {
+		conn.Disconnect(2, "authentication timed out")
+	})
+	user, perms, err := auth.Serve(ctx, conn, &s.cfg.Auth)
+	if !stop() {
+		return "", nil, nil, fmt.Errorf("authentication not finished within %v", s.cfg.LoginGraceTime)
+	}
+	if err != nil {
+		var de *auth.DisconnectError
+		if errors.As(err, &de) {
+			conn.Disconnect(de.Reason, de.Message)
+		} else {
+			conn.Close()
+		}
+		return "", nil, nil, err
+	}
+	conn.SetAuthenticated()
+	return user, perms, conn, nil
+}
+
+// Close stops all listeners and connections.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closing = true
+	for l := range s.lns {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+type serverConn struct {
+	s      *Server
+	ctx    context.Context
+	user   string
+	perms  *auth.Permissions
+	mux    *channel.Mux
+	conn   *transport.Conn
+	remote net.Addr
+
+	mu       sync.Mutex
+	sessions int
+}
+
+func (sc *serverConn) refuseGlobalRequests() {
+	for r := range sc.mux.GlobalRequests() {
+		// keepalive@openssh.com and anything we do not implement (such as
+		// tcpip-forward) get the standard failure reply.
+		r.Reply(false, nil)
+	}
+}
+
+func (sc *serverConn) acceptSessions() {
+	ch := sc.mux.HandleChannelOpen("session")
+	go func() {
+		for nc := range ch {
+			sc.mu.Lock()
+			if sc.sessions >= sc.s.cfg.MaxSessionsPerConn {
+				sc.mu.Unlock()
+				nc.Reject(channel.ResourceShortage, "too many sessions")
+				continue
+			}
+			sc.sessions++
+			sc.mu.Unlock()
+			c, err := nc.Accept()
+			if err != nil {
+				sc.doneSession()
+				continue
+			}
+			go sc.serveSession(c)
+		}
+	}()
+}
+
+func (sc *serverConn) doneSession() {
+	sc.mu.Lock()
+	sc.sessions--
+	sc.mu.Unlock()
+}
+
+func (sc *serverConn) acceptForwards() {
+	for nc := range sc.mux.HandleChannelOpen("direct-tcpip") {
+		allow := sc.s.cfg.AllowTCPForwarding
+		host, port, err := channel.ParseDirectTCPIP(nc.ExtraData())
+		if err != nil {
+			nc.Reject(channel.ConnectFailed, "malformed direct-tcpip request")
+			continue
+		}
+		if allow == nil || !allow(sc.user, host, port) {
+			nc.Reject(channel.Prohibited, "port forwarding is disabled")
+			continue
+		}
+		go channel.ServeDirectTCPIP(sc.ctx, nc, host, port)
+	}
+}

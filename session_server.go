@@ -1,0 +1,127 @@
+package rsftp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"syscall"
+
+	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// maxEnvVars bounds the environment a client may set on one session.
+const maxEnvVars = 256
+
+// serveSession handles the requests of one session channel: env and
+// pty-req before the command, then exec, shell or subsystem, which starts
+// the handler. Requests after that are refused.
+func (sc *serverConn) serveSession(c *channel.Channel) {
+	defer sc.doneSession()
+	defer c.Close()
+	sess := &Session{Channel: c, User: sc.user, Perms: sc.perms, RemoteAddr: sc.remote, Conn: sc.conn}
+	reqs := c.Requests()
+	var handler Handler
+	for handler == nil {
+		r, ok := <-reqs
+		if !ok {
+			return
+		}
+		switch r.Type {
+		case "env":
+			rd := wire.NewReader(r.Payload)
+			name, val := rd.String(), rd.String()
+			if rd.Done() != nil || len(sess.Env) >= maxEnvVars || name == "" {
+				r.Reply(false, nil)
+				continue
+			}
+			sess.Env = append(sess.Env, name+"="+val)
+			r.Reply(true, nil)
+		case "exec", "shell":
+			if r.Type == "exec" {
+				rd := wire.NewReader(r.Payload)
+				sess.Command = rd.String()
+				if rd.Done() != nil {
+					r.Reply(false, nil)
+					continue
+				}
+			}
+			if sc.s.cfg.Exec == nil {
+				r.Reply(false, nil)
+				continue
+			}
+			handler = sc.s.cfg.Exec
+			r.Reply(true, nil)
+		case "subsystem":
+			rd := wire.NewReader(r.Payload)
+			name := rd.String()
+			h := sc.s.cfg.Subsystems[name]
+			if rd.Done() != nil || h == nil {
+				r.Reply(false, nil)
+				continue
+			}
+			sess.Subsystem = name
+			handler = h
+			r.Reply(true, nil)
+		default:
+			// pty-req, x11-req, auth-agent-req@openssh.com and others:
+			// not offered by this server.
+			r.Reply(false, nil)
+		}
+	}
+	go func() {
+		for r := range reqs {
+			r.Reply(false, nil)
+		}
+	}()
+	status := handler(sc.ctx, sess)
+	c.CloseWrite()
+	c.SendRequest(sc.ctx, "exit-status", false, wire.AppendUint32(nil, uint32(status)))
+}
+
+// CommandHandler returns a Handler that runs the exec command with
+// "shell -c command" as the server's own user, with the client's
+// environment added to the server's. stdin, stdout and stderr are the
+// channel's. A command killed by a signal reports exit status 128+signal.
+func CommandHandler(shell string) Handler {
+	return func(ctx context.Context, s *Session) int {
+		var cmd *exec.Cmd
+		if s.Command == "" {
+			cmd = exec.CommandContext(ctx, shell)
+		} else {
+			cmd = exec.CommandContext(ctx, shell, "-c", s.Command)
+		}
+		cmd.Env = append(os.Environ(), s.Env...)
+		cmd.Dir, _ = os.UserHomeDir()
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			io.WriteString(s.Channel.Stderr(), "rsftp: "+err.Error()+"\n")
+			return 127
+		}
+		cmd.Stdout = s.Channel
+		cmd.Stderr = s.Channel.Stderr()
+		if err := cmd.Start(); err != nil {
+			io.WriteString(s.Channel.Stderr(), "rsftp: "+err.Error()+"\n")
+			return 127
+		}
+		go func() {
+			io.Copy(stdin, s.Channel)
+			stdin.Close()
+		}()
+		err = cmd.Wait()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return 128 + int(ws.Signal())
+			}
+			return ee.ExitCode()
+		}
+		if err != nil {
+			io.WriteString(s.Channel.Stderr(), "rsftp: "+err.Error()+"\n")
+			return 127
+		}
+		return 0
+	}
+}
