@@ -350,3 +350,69 @@ func splitAddr(addr string) (string, int) {
 	n, _ := strconv.Atoi(p)
 	return h, n
 }
+
+// keepalive@openssh.com: OpenSSH's ssh with ServerAliveInterval gives up
+// on a server that does not answer; ours answers, so a command outlasting
+// a few intervals completes.
+func TestInteropOpenSSHKeepaliveToOurServer(t *testing.T) {
+	sshBin := sshtest.Binary(t, "ssh")
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	addr, hk := startServer(t, dir, string(pub), nil)
+	kh := knownHostsFor(t, dir, addr, hk.PublicKey())
+	_, port := splitAddr(addr)
+	args := append(sshtest.SSHArgs(kh, port), "-i", kp, "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=1",
+		"127.0.0.1", "sleep 3; echo survived")
+	out, err := exec.Command(sshBin, args...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "survived") {
+		t.Fatalf("ssh with keepalives: %v\n%s", err, out)
+	}
+}
+
+// sshd with ClientAliveInterval asks our client keepalive@openssh.com and
+// drops it if no answer comes; a command outlasting a few intervals
+// completes.
+func TestInteropSshdKeepaliveToOurClient(t *testing.T) {
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	sshd := sshtest.StartSshd(t, string(pub), "ClientAliveInterval 1", "ClientAliveCountMax 1")
+	c := dialSshd(t, sshd, loadSigner(t, kp), nil)
+	ctx := context.Background()
+	sess, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.Output(ctx, "sleep 3; echo survived")
+	if err != nil || string(out) != "survived\n" {
+		t.Fatalf("%q %v", out, err)
+	}
+}
+
+// A command killed by a signal is reported as exit-signal, by our server
+// and by sshd alike.
+func TestExitSignal(t *testing.T) {
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	addr, hk := startServer(t, dir, string(pub), nil)
+	sshd := sshtest.StartSshd(t, string(pub))
+	key := loadSigner(t, kp)
+	for name, c := range map[string]*rsftp.Client{
+		"ours": dialAddr(t, addr, hk.PublicKey(), key),
+		"sshd": dialSshd(t, sshd, key, nil),
+	} {
+		t.Run(name, func(t *testing.T) {
+			sess, err := c.NewSession(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = sess.Run(context.Background(), "kill -TERM $$")
+			var ee *channel.ExitError
+			if !errors.As(err, &ee) || ee.Signal != "TERM" {
+				t.Fatalf("got %v, want killed by TERM", err)
+			}
+		})
+	}
+}

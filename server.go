@@ -42,6 +42,9 @@ type Session struct {
 	// Conn is the connection's transport: algorithms, sequence
 	// numbers, strict kex.
 	Conn *transport.Conn
+	// ExitSignal, if a handler sets it (such as "TERM"), is reported
+	// with exit-signal instead of the exit status.
+	ExitSignal string
 }
 
 // Handler serves a session and returns its exit status. The server sends

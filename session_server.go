@@ -78,13 +78,31 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 	}()
 	status := handler(sc.ctx, sess)
 	c.CloseWrite()
+	if sess.ExitSignal != "" {
+		p := wire.AppendString(nil, sess.ExitSignal)
+		p = wire.AppendBool(p, false)
+		p = wire.AppendString(p, "")
+		p = wire.AppendString(p, "")
+		c.SendRequest(sc.ctx, "exit-signal", false, p)
+		return
+	}
 	c.SendRequest(sc.ctx, "exit-status", false, wire.AppendUint32(nil, uint32(status)))
+}
+
+// signalNames maps signals to their RFC 4254 section 6.10 names.
+var signalNames = map[syscall.Signal]string{
+	syscall.SIGABRT: "ABRT", syscall.SIGALRM: "ALRM", syscall.SIGFPE: "FPE",
+	syscall.SIGHUP: "HUP", syscall.SIGILL: "ILL", syscall.SIGINT: "INT",
+	syscall.SIGKILL: "KILL", syscall.SIGPIPE: "PIPE", syscall.SIGQUIT: "QUIT",
+	syscall.SIGSEGV: "SEGV", syscall.SIGTERM: "TERM", syscall.SIGUSR1: "USR1",
+	syscall.SIGUSR2: "USR2",
 }
 
 // CommandHandler returns a Handler that runs the exec command with
 // "shell -c command" as the server's own user, with the client's
 // environment added to the server's. stdin, stdout and stderr are the
-// channel's. A command killed by a signal reports exit status 128+signal.
+// channel's. A command killed by a signal is reported with exit-signal
+// (or, for a signal RFC 4254 does not name, exit status 128+signal).
 func CommandHandler(shell string) Handler {
 	return func(ctx context.Context, s *Session) int {
 		var cmd *exec.Cmd
@@ -114,6 +132,9 @@ func CommandHandler(shell string) Handler {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
 			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				if name, ok := signalNames[ws.Signal()]; ok {
+					s.ExitSignal = name
+				}
 				return 128 + int(ws.Signal())
 			}
 			return ee.ExitCode()
