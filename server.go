@@ -188,13 +188,22 @@ func (s *Server) ServeConn(nc net.Conn) {
 	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
-	mux := channel.NewMux(conn, &s.cfg.Channel)
+	sc := &serverConn{s: s, ctx: ctx, user: user, perms: perms, conn: conn, remote: nc.RemoteAddr()}
+	// Register before the first packet is read: a client may open its
+	// session in the same flight as its last auth message.
+	var sessions, forwards <-chan *channel.NewChannel
+	var globals <-chan *channel.Request
+	mux := channel.NewMux(conn, &s.cfg.Channel, func(m *channel.Mux) {
+		sessions = m.HandleChannelOpen("session")
+		forwards = m.HandleChannelOpen("direct-tcpip")
+		globals = m.GlobalRequests()
+	})
+	sc.mux = mux
 	stop := context.AfterFunc(ctx, func() { mux.Close() })
 	defer stop()
-	sc := &serverConn{s: s, ctx: ctx, user: user, perms: perms, mux: mux, conn: conn, remote: nc.RemoteAddr()}
-	go sc.refuseGlobalRequests()
-	sc.acceptSessions()
-	go sc.acceptForwards()
+	go sc.refuseGlobalRequests(globals)
+	go sc.acceptSessions(sessions)
+	go sc.acceptForwards(forwards)
 	if err := mux.Wait(); err != nil && !errors.Is(err, io.EOF) {
 		s.cfg.Logf("ssh: %v: connection ended: %v", nc.RemoteAddr(), err)
 	}
@@ -256,34 +265,31 @@ type serverConn struct {
 	sessions int
 }
 
-func (sc *serverConn) refuseGlobalRequests() {
-	for r := range sc.mux.GlobalRequests() {
+func (sc *serverConn) refuseGlobalRequests(reqs <-chan *channel.Request) {
+	for r := range reqs {
 		// keepalive@openssh.com and anything we do not implement (such as
 		// tcpip-forward) get the standard failure reply.
 		r.Reply(false, nil)
 	}
 }
 
-func (sc *serverConn) acceptSessions() {
-	ch := sc.mux.HandleChannelOpen("session")
-	go func() {
-		for nc := range ch {
-			sc.mu.Lock()
-			if sc.sessions >= sc.s.cfg.MaxSessionsPerConn {
-				sc.mu.Unlock()
-				nc.Reject(channel.ResourceShortage, "too many sessions")
-				continue
-			}
-			sc.sessions++
+func (sc *serverConn) acceptSessions(ch <-chan *channel.NewChannel) {
+	for nc := range ch {
+		sc.mu.Lock()
+		if sc.sessions >= sc.s.cfg.MaxSessionsPerConn {
 			sc.mu.Unlock()
-			c, err := nc.Accept()
-			if err != nil {
-				sc.doneSession()
-				continue
-			}
-			go sc.serveSession(c)
+			nc.Reject(channel.ResourceShortage, "too many sessions")
+			continue
 		}
-	}()
+		sc.sessions++
+		sc.mu.Unlock()
+		c, err := nc.Accept()
+		if err != nil {
+			sc.doneSession()
+			continue
+		}
+		go sc.serveSession(c)
+	}
 }
 
 func (sc *serverConn) doneSession() {
@@ -292,8 +298,8 @@ func (sc *serverConn) doneSession() {
 	sc.mu.Unlock()
 }
 
-func (sc *serverConn) acceptForwards() {
-	for nc := range sc.mux.HandleChannelOpen("direct-tcpip") {
+func (sc *serverConn) acceptForwards(ch <-chan *channel.NewChannel) {
+	for nc := range ch {
 		allow := sc.s.cfg.AllowTCPForwarding
 		host, port, err := channel.ParseDirectTCPIP(nc.ExtraData())
 		if err != nil {

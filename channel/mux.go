@@ -133,8 +133,13 @@ type Mux struct {
 }
 
 // NewMux starts multiplexing over conn. Channel types nobody registered
-// with HandleChannelOpen are refused.
-func NewMux(conn PacketConn, cfg *Config) *Mux {
+// with HandleChannelOpen are refused, so a server registers its types in
+// setup, which runs before the first packet is read:
+//
+//	m := channel.NewMux(conn, cfg, func(m *channel.Mux) {
+//		sessions = m.HandleChannelOpen("session")
+//	})
+func NewMux(conn PacketConn, cfg *Config, setup ...func(*Mux)) *Mux {
 	m := &Mux{
 		conn:     conn,
 		cfg:      cfg.withDefaults(),
@@ -143,6 +148,9 @@ func NewMux(conn PacketConn, cfg *Config) *Mux {
 		done:     make(chan struct{}),
 	}
 	m.globalIn.send = conn.WritePacket
+	for _, f := range setup {
+		f(m)
+	}
 	go m.loop()
 	return m
 }
