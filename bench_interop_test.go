@@ -116,3 +116,59 @@ func uploadOurs(b *testing.B, c *rsftp.Client) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkDownload1GiB reads 1 GiB that the server's shell produces with
+// head -c from /dev/zero: from Debian's sshd and from our server, with our
+// client and with OpenSSH's ssh.
+func BenchmarkDownload1GiB(b *testing.B) {
+	const size = 1 << 30
+	cmd := "head -c 1073741824 /dev/zero"
+	dir := b.TempDir()
+	kp := sshtest.KeyGen(b, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	sshd := sshtest.StartSshd(b, string(pub))
+	addr, hk := startServer(b, dir, string(pub), func(cfg *rsftp.ServerConfig) { cfg.Logf = func(string, ...any) {} })
+	key := loadSigner(b, kp)
+	sshdHK, _ := os.ReadFile(sshd.HostKey + ".pub")
+	khSshd := filepath.Join(dir, "known_hosts_sshd")
+	os.WriteFile(khSshd, append([]byte("[127.0.0.1]:"+itoa(sshd.Port)+" "), sshdHK...), 0o600)
+	khOurs := knownHostsFor(b, dir, addr, hk.PublicKey())
+	_, ourPort := splitAddr(addr)
+
+	ours := func(b *testing.B, c *rsftp.Client) {
+		b.SetBytes(size)
+		for range b.N {
+			sess, err := c.NewSession(context.Background())
+			if err != nil {
+				b.Fatal(err)
+			}
+			out := sess.Stdout()
+			if err := sess.Exec(context.Background(), cmd); err != nil {
+				b.Fatal(err)
+			}
+			n, err := io.CopyBuffer(io.Discard, out, make([]byte, 1<<20))
+			if err != nil || n != size {
+				b.Fatalf("%d bytes, %v", n, err)
+			}
+			if err := sess.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	theirs := func(b *testing.B, kh string, port int) {
+		ssh := sshtest.Binary(b, "ssh")
+		b.SetBytes(size)
+		for range b.N {
+			args := append(sshtest.SSHArgs(kh, port), "-i", kp, "-c", "chacha20-poly1305@openssh.com", "127.0.0.1", cmd)
+			c := exec.Command(ssh, args...)
+			c.Stdout = io.Discard
+			if err := c.Run(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("sshd/rsftp-client", func(b *testing.B) { ours(b, dialSshd(b, sshd, key, nil)) })
+	b.Run("sshd/openssh-ssh", func(b *testing.B) { theirs(b, khSshd, sshd.Port) })
+	b.Run("rsftp-server/rsftp-client", func(b *testing.B) { ours(b, dialAddr(b, addr, hk.PublicKey(), key)) })
+	b.Run("rsftp-server/openssh-ssh", func(b *testing.B) { theirs(b, khOurs, ourPort) })
+}
