@@ -219,6 +219,9 @@ func (c *client) read() ([]byte, error) {
 			}
 			return nil, fmt.Errorf("auth: %w", err)
 		}
+		if p[0] == wire.MsgDisconnect {
+			return nil, disconnected(p)
+		}
 		if p[0] != wire.MsgUserauthBanner {
 			return p, nil
 		}
@@ -265,6 +268,24 @@ func (c *client) reply() (p []byte, res outcome, err error) {
 		return p, 0, nil
 	}
 	return nil, 0, protocolError("unexpected %s during user authentication", msgName(p[0]))
+}
+
+// note records why something was skipped, once.
+func (c *client) note(format string, args ...any) {
+	n := fmt.Sprintf(format, args...)
+	if !slices.Contains(c.notes, n) {
+		c.notes = append(c.notes, n)
+	}
+}
+
+// disconnected turns a DISCONNECT that a Transport handed up (ours turns
+// it into an error itself) into an error.
+func disconnected(p []byte) error {
+	d, err := parseDisconnect(p)
+	if err != nil {
+		return protocolError("malformed DISCONNECT")
+	}
+	return &peerDisconnected{d}
 }
 
 func (c *client) serverSigAlgs() []string {
@@ -359,12 +380,14 @@ func PublicKeysCallback(cb func() ([]kex.Signer, error)) Method {
 func (m *publicKeyMethod) method() string { return methodPubkey }
 
 func (m *publicKeyMethod) attempt(c *client) (outcome, error) {
-	c.notes = append(c.notes, m.errs...)
+	for _, e := range m.errs {
+		c.note("%s", e)
+	}
 	signers := m.signers
 	if m.cb != nil {
 		s, err := m.cb()
 		if err != nil {
-			c.notes = append(c.notes, fmt.Sprintf("publickey: getting keys: %v", err))
+			c.note("publickey: getting keys: %v", err)
 			return outSkipped, nil
 		}
 		signers = s
@@ -374,7 +397,7 @@ func (m *publicKeyMethod) attempt(c *client) (outcome, error) {
 		if offered > 0 {
 			c.tried = append(c.tried, "publickey with "+plural(offered, "key", "keys"))
 		} else {
-			c.notes = append(c.notes, "publickey: no usable key")
+			c.note("publickey: no usable key")
 		}
 	}()
 	for _, s := range signers {
@@ -391,7 +414,7 @@ func (m *publicKeyMethod) attempt(c *client) (outcome, error) {
 		}
 		algo, err := c.pickAlgorithm(s)
 		if err != nil {
-			c.notes = append(c.notes, fmt.Sprintf("publickey: skipped %s %s: %v", pub.Type(), kex.FingerprintSHA256(pub), err))
+			c.note("publickey: skipped %s %s: %v", pub.Type(), kex.FingerprintSHA256(pub), err)
 			continue
 		}
 		offered++
@@ -455,8 +478,7 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 		}
 	}
 	if err != nil {
-		c.notes = append(c.notes, fmt.Sprintf("publickey: signing with %s %s: %v",
-			s.PublicKey().Type(), kex.FingerprintSHA256(s.PublicKey()), err))
+		c.note("publickey: signing with %s %s: %v", s.PublicKey().Type(), kex.FingerprintSHA256(s.PublicKey()), err)
 		return outFailure, nil
 	}
 	req.HasSig = true
@@ -526,7 +548,7 @@ func (m *passwordMethod) attempt(c *client) (outcome, error) {
 	// Changing passwords is not supported: the password counts as
 	// refused, and the server still waits for another request.
 	c.tried = append(c.tried, "password (server requires a password change)")
-	c.notes = append(c.notes, fmt.Sprintf("password: the password has expired and must be changed (server says %q)", prompt))
+	c.note("password: the password has expired and must be changed (server says %q)", prompt)
 	return outFailure, nil
 }
 

@@ -258,6 +258,9 @@ func (s *server) read() ([]byte, error) {
 		}
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if p[0] == wire.MsgDisconnect {
+		return nil, disconnected(p)
+	}
 	return p, nil
 }
 

@@ -20,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
+	"github.com/rsftp/rsftp/internal/sshtest"
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/transport"
@@ -1177,4 +1180,223 @@ func TestClientInvalidUser(t *testing.T) {
 			t.Errorf("user %q accepted", u)
 		}
 	}
+}
+
+// ---- interoperability ----
+
+// golang.org/x/crypto/ssh's client logs in to our server. Its
+// NewClientConn returns once authentication succeeded.
+func TestInteropXCryptoClient(t *testing.T) {
+	keys := userKeys(t)
+	for _, c := range []struct {
+		name string
+		auth func(t *testing.T) (ssh.AuthMethod, *ServerConfig)
+	}{
+		{"publickey-ed25519", func(t *testing.T) (ssh.AuthMethod, *ServerConfig) { return xPubkey(t, keys["ed25519"]) }},
+		{"publickey-ecdsa", func(t *testing.T) (ssh.AuthMethod, *ServerConfig) { return xPubkey(t, keys["ecdsa-p256"]) }},
+		{"publickey-rsa", func(t *testing.T) (ssh.AuthMethod, *ServerConfig) { return xPubkey(t, keys["rsa2048"]) }},
+		{"password", func(t *testing.T) (ssh.AuthMethod, *ServerConfig) {
+			return ssh.Password("pw"), &ServerConfig{PasswordCallback: func(u string, pw []byte) (*Permissions, error) {
+				if u == "xuser" && string(pw) == "pw" {
+					return &Permissions{}, nil
+				}
+				return nil, errors.New("no")
+			}}
+		}},
+		{"keyboard-interactive", func(t *testing.T) (ssh.AuthMethod, *ServerConfig) {
+			return ssh.KeyboardInteractive(func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+					if len(questions) == 1 && questions[0] == "Code: " && echos[0] {
+						return []string{"42"}, nil
+					}
+					return make([]string, len(questions)), nil
+				}), &ServerConfig{KeyboardInteractiveCallback: func(u string, ch func(string, string, []string, []bool) ([]string, error)) (*Permissions, error) {
+					a, err := ch("n", "i", []string{"Code: "}, []bool{true})
+					if err != nil || a[0] != "42" {
+						return nil, errors.New("no")
+					}
+					return &Permissions{}, nil
+				}}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			method, scfg := c.auth(t)
+			scfg.Banner = "hello from rsftp\n"
+			ca, cb := testTCPPair(t)
+			type cres struct {
+				banner string
+				err    error
+			}
+			done := make(chan cres, 1)
+			go func() {
+				var banner string
+				ccfg := &ssh.ClientConfig{User: "xuser", Auth: []ssh.AuthMethod{method},
+					HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second,
+					BannerCallback: func(m string) error { banner = m; return nil }}
+				conn, _, _, err := ssh.NewClientConn(ca, "x", ccfg)
+				if err == nil {
+					conn.Close()
+				}
+				done <- cres{banner, err}
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			sc, err := transport.NewServerConn(ctx, cb, &transport.Config{HostKeys: []kex.Signer{testHostKey(t)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sc.Close()
+			user, perms, err := Serve(ctx, sc, scfg)
+			if err != nil || user != "xuser" || perms == nil {
+				t.Fatalf("Serve = %q %+v %v", user, perms, err)
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatalf("x/crypto/ssh client: %v", r.err)
+			}
+			if r.banner != "hello from rsftp\n" {
+				t.Errorf("banner %q", r.banner)
+			}
+		})
+	}
+}
+
+func xPubkey(t *testing.T, k crypto.Signer) (ssh.AuthMethod, *ServerConfig) {
+	xs, err := ssh.NewSignerFromSigner(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := &keyChecker{user: "xuser", key: pubOf(t, k)}
+	return ssh.PublicKeys(xs), &ServerConfig{PublicKeyCallback: kc.callback}
+}
+
+// Our client logs in to golang.org/x/crypto/ssh's server.
+func TestInteropXCryptoServer(t *testing.T) {
+	keys := userKeys(t)
+	_, hpriv, _ := ed25519.GenerateKey(rand.Reader)
+	hk, _ := ssh.NewSignerFromSigner(hpriv)
+	for _, c := range []struct {
+		name   string
+		method Method
+	}{
+		{"publickey-ed25519", PublicKeys(keys["ed25519"])},
+		{"publickey-ecdsa", PublicKeys(keys["ecdsa-p256"])},
+		{"publickey-rsa", PublicKeys(newEd25519(t), keys["rsa2048"])},
+		{"password", Password("pw")},
+		{"keyboard-interactive", KeyboardInteractive(func(_, _ string, prompts []string, _ []bool) ([]string, error) {
+			return []string{"42"}, nil
+		})},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			scfg := &ssh.ServerConfig{
+				BannerCallback: func(ssh.ConnMetadata) string { return "x banner" },
+				PublicKeyCallback: func(md ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+					for _, k := range []crypto.Signer{keys["ed25519"], keys["ecdsa-p256"], keys["rsa2048"]} {
+						if bytes.Equal(key.Marshal(), pubOf(t, k).Marshal()) && md.User() == "u" {
+							return &ssh.Permissions{}, nil
+						}
+					}
+					return nil, errors.New("unknown key")
+				},
+				PasswordCallback: func(md ssh.ConnMetadata, pw []byte) (*ssh.Permissions, error) {
+					if string(pw) == "pw" {
+						return &ssh.Permissions{}, nil
+					}
+					return nil, errors.New("no")
+				},
+				KeyboardInteractiveCallback: func(md ssh.ConnMetadata, ch ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+					a, err := ch("u", "instr", []string{"Code: "}, []bool{false})
+					if err != nil || a[0] != "42" {
+						return nil, errors.New("no")
+					}
+					return &ssh.Permissions{}, nil
+				},
+			}
+			scfg.AddHostKey(hk)
+			ca, cb := testTCPPair(t)
+			done := make(chan error, 1)
+			go func() {
+				conn, chans, reqs, err := ssh.NewServerConn(cb, scfg)
+				if err == nil {
+					go ssh.DiscardRequests(reqs)
+					go func() {
+						for range chans {
+						}
+					}()
+					conn.Close()
+				}
+				done <- err
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cc, err := transport.NewClientConn(ctx, ca, &transport.Config{HostKeyCallback: func(kex.PublicKey) error { return nil }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cc.Close()
+			var banner string
+			if err := Authenticate(ctx, cc, &ClientConfig{User: "u", Methods: []Method{c.method},
+				ServerSigAlgs: cc.ServerSigAlgs, Banner: func(m string) { banner = m }}); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatalf("x/crypto/ssh server: %v", err)
+			}
+			if banner != "x banner" {
+				t.Errorf("banner %q", banner)
+			}
+		})
+	}
+}
+
+// Our client logs in to OpenSSH's sshd with each key type, and a wrong
+// key gets a NoMethodError.
+func TestInteropOpenSSHServer(t *testing.T) {
+	keys := userKeys(t)
+	var ak strings.Builder
+	for _, name := range []string{"ed25519", "ecdsa-p256", "rsa2048"} {
+		ak.WriteString(kex.MarshalAuthorizedKey(pubOf(t, keys[name])) + " " + name + "\n")
+	}
+	sshd := sshtest.StartSshd(t, ak.String(), "Banner none")
+	user := sshtest.User(t)
+	dial := func(t *testing.T) *transport.Conn {
+		nc, err := net.Dial("tcp", sshd.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		cc, err := transport.NewClientConn(ctx, nc, &transport.Config{HostKeyCallback: func(kex.PublicKey) error { return nil }})
+		if err != nil {
+			nc.Close()
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cc.Close() })
+		return cc
+	}
+	for _, name := range []string{"ed25519", "ecdsa-p256", "rsa2048"} {
+		t.Run(name, func(t *testing.T) {
+			cc := dial(t)
+			rec := &recorder{Transport: cc}
+			err := Authenticate(context.Background(), rec, &ClientConfig{User: user,
+				Methods: []Method{PublicKeys(newEd25519(t), keys[name])}, ServerSigAlgs: cc.ServerSigAlgs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs := rec.requests(t)
+			last := reqs[len(reqs)-1]
+			if name == "rsa2048" && last.Algorithm != kex.SigAlgoRSASHA512 {
+				t.Errorf("RSA signed with %s", last.Algorithm)
+			}
+		})
+	}
+	t.Run("wrong-key", func(t *testing.T) {
+		cc := dial(t)
+		err := Authenticate(context.Background(), cc, &ClientConfig{User: user,
+			Methods: []Method{PublicKeys(newEd25519(t)), Password("x")}, ServerSigAlgs: cc.ServerSigAlgs})
+		var nm *NoMethodError
+		if !errors.As(err, &nm) || !slices.Contains(nm.Allowed, "publickey") || slices.Contains(nm.Allowed, "password") {
+			t.Fatalf("%v", err)
+		}
+		t.Log(err)
+	})
 }
