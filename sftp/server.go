@@ -1,0 +1,1599 @@
+package sftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"os/user"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// ServerConfig configures Serve.
+type ServerConfig struct {
+	// Root is the directory every path is confined to. Required.
+	Root string
+	// ReadOnly refuses every request that would change the file system.
+	ReadOnly bool
+	// MaxHandles bounds the open file and directory handles of a session
+	// (default 256).
+	MaxHandles int
+	// Logger receives session-level diagnostics; nil discards them.
+	Logger *slog.Logger
+	// Home is the path inside Root reported as the home directory and
+	// against which relative paths resolve (default "/").
+	Home string
+
+	// maxHash bounds one hash-range request (tests shrink it).
+	maxHash int64
+}
+
+// Server-side bounds.
+const (
+	defaultMaxHandles = 256
+	// maxHashRange bounds the bytes one hash-range request may hash.
+	maxHashRange = 64 << 30
+	// maxReaddirNames is the most names one NAME reply to READDIR
+	// carries, as OpenSSH's server does.
+	maxReaddirNames = 100
+	// maxSymlinkHops bounds symlinks followed by REALPATH.
+	maxSymlinkHops = 40
+	// outBufSize is one output buffer: room for four full DATA replies.
+	outBufSize = 4*(MaxReadWrite+13) + 64<<10
+	// inBufSize buffers small requests; big WRITEs bypass it.
+	inBufSize = 64 << 10
+)
+
+// serverExtensions are advertised in VERSION.
+var serverExtensions = []ExtPair{
+	{extPosixRename, "1"},
+	{extStatVFS, "2"},
+	{extFstatVFS, "2"},
+	{extHardlink, "1"},
+	{extFsync, "1"},
+	{extLsetstat, "1"},
+	{extLimits, "1"},
+	{extExpandPath, "1"},
+	{extHomeDir, "1"},
+	{extUsersGroups, "1"},
+	{extCopyData, "1"},
+	{extHashRange, "1"},
+}
+
+// escapeError returns the os package's "path escapes from parent" error
+// (unexported there), probed on root, so root escapes map to
+// PERMISSION_DENIED.
+func escapeError(root *os.Root) error {
+	_, err := root.Lstat("../x")
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// Serve serves one SFTP session over rw until the client closes it
+// (returning nil) or a protocol error ends it. Every file operation is
+// confined to cfg.Root through an os.Root. When ctx is canceled and rw
+// is an io.Closer, rw is closed to end the session.
+func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
+	if cfg == nil || cfg.Root == "" {
+		return errors.New("sftp: ServerConfig.Root is required")
+	}
+	root, err := os.OpenRoot(cfg.Root)
+	if err != nil {
+		return fmt.Errorf("sftp: opening root: %w", err)
+	}
+	defer root.Close()
+
+	s := &server{
+		ctx:        ctx,
+		cfg:        cfg,
+		root:       root,
+		home:       path.Clean("/" + cfg.Home),
+		log:        cfg.Logger,
+		maxHandles: cfg.MaxHandles,
+		maxHash:    cfg.maxHash,
+		handles:    make(map[string]*handle),
+		in:         bufio.NewReaderSize(rw, inBufSize),
+		inBuf:      make([]byte, MaxPacket),
+		users:      make(map[uint32]string),
+		groups:     make(map[uint32]string),
+		escape:     escapeError(root),
+	}
+	if s.maxHandles <= 0 {
+		s.maxHandles = defaultMaxHandles
+	}
+	if s.maxHash <= 0 {
+		s.maxHash = maxHashRange
+	}
+	s.w = newOutWriter(rw)
+	s.out = s.w.get()
+
+	if c, ok := rw.(io.Closer); ok {
+		stop := context.AfterFunc(ctx, func() { c.Close() })
+		defer stop()
+	}
+
+	err = s.loop()
+	for k, h := range s.handles {
+		h.f.Close()
+		delete(s.handles, k)
+	}
+	if ferr := s.w.close(s.out); err == nil && ferr != nil {
+		err = ferr
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil && s.log != nil {
+		s.log.Warn("sftp session ended", "err", err)
+	}
+	return err
+}
+
+type server struct {
+	ctx        context.Context
+	cfg        *ServerConfig
+	root       *os.Root
+	home       string // clean, absolute within the root
+	log        *slog.Logger
+	maxHandles int
+	maxHash    int64
+	escape     error
+
+	handles    map[string]*handle
+	nextHandle uint32
+
+	in    *bufio.Reader
+	inBuf []byte
+	w     *outWriter
+	out   []byte // replies not yet handed to the writer
+	hbuf  []byte // hash-range scratch
+
+	users, groups map[uint32]string
+}
+
+type handle struct {
+	f       *os.File
+	name    string // root-relative name it was opened by
+	abs     string // client-visible absolute path
+	dir     bool
+	append  bool
+	dots    bool // "." and ".." sent
+	eof     bool // directory fully read
+	pending []string
+}
+
+// outWriter writes filled buffers on its own goroutine so disk reads
+// overlap network writes; two buffers circulate between it and the
+// request loop.
+type outWriter struct {
+	w      io.Writer
+	full   chan []byte
+	free   chan []byte
+	done   chan struct{}
+	failed atomic.Bool
+	err    error // set before failed
+}
+
+func newOutWriter(w io.Writer) *outWriter {
+	o := &outWriter{
+		w:    w,
+		full: make(chan []byte, 2),
+		free: make(chan []byte, 2),
+		done: make(chan struct{}),
+	}
+	o.free <- make([]byte, 0, outBufSize)
+	o.free <- make([]byte, 0, outBufSize)
+	go o.run()
+	return o
+}
+
+func (o *outWriter) run() {
+	defer close(o.done)
+	for b := range o.full {
+		if !o.failed.Load() {
+			if _, err := o.w.Write(b); err != nil {
+				o.err = err
+				o.failed.Store(true)
+			}
+		}
+		o.free <- b[:0]
+	}
+}
+
+func (o *outWriter) get() []byte { return <-o.free }
+
+// send hands b to the writer and returns an empty buffer.
+func (o *outWriter) send(b []byte) ([]byte, error) {
+	if o.failed.Load() {
+		return b[:0], o.err
+	}
+	o.full <- b
+	return o.get(), nil
+}
+
+// close writes what remains and waits for the writer.
+func (o *outWriter) close(b []byte) error {
+	if len(b) > 0 && !o.failed.Load() {
+		o.full <- b
+	}
+	close(o.full)
+	<-o.done
+	if o.failed.Load() {
+		return o.err
+	}
+	return nil
+}
+
+// flush hands pending replies to the writer.
+func (s *server) flush() error {
+	if len(s.out) == 0 {
+		return nil
+	}
+	var err error
+	s.out, err = s.w.send(s.out)
+	return err
+}
+
+// reserve makes room for n more bytes of replies, flushing if needed.
+func (s *server) reserve(n int) error {
+	if len(s.out)+n <= cap(s.out) {
+		return nil
+	}
+	return s.flush()
+}
+
+var errNotInit = errors.New("sftp: first packet is not INIT")
+
+// readRequest reads one packet into s.inBuf.
+func (s *server) readRequest() ([]byte, error) {
+	hdr, err := s.in.Peek(4)
+	if err != nil {
+		if err == io.EOF && len(hdr) > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(hdr)
+	s.in.Discard(4)
+	if n > MaxPacket {
+		return nil, fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, n)
+	}
+	if n < 1 {
+		return nil, errors.New("sftp: empty packet")
+	}
+	buf := s.inBuf[:n]
+	if _, err := io.ReadFull(s.in, buf); err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return buf, nil
+}
+
+func (s *server) loop() error {
+	p, err := s.readRequest()
+	if err != nil {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	if p[0] != typeInit {
+		return errNotInit
+	}
+	// The client's version and extensions are not needed: we speak 3.
+	s.out = startReply(s.out, typeVersion)
+	start := len(s.out) - 5
+	s.out = wire.AppendUint32(s.out, ProtocolVersion)
+	for _, e := range serverExtensions {
+		s.out = wire.AppendString(s.out, e.Name)
+		s.out = wire.AppendString(s.out, e.Data)
+	}
+	s.out = endReply(s.out, start)
+
+	for {
+		if s.in.Buffered() == 0 {
+			if err := s.flush(); err != nil {
+				return err
+			}
+		}
+		p, err := s.readRequest()
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if err := s.dispatch(p); err != nil {
+			return err
+		}
+	}
+}
+
+// startReply appends a packet header with a placeholder length.
+func startReply(b []byte, typ byte) []byte {
+	return append(b, 0, 0, 0, 0, typ)
+}
+
+// endReply fills in the length of the packet starting at start.
+func endReply(b []byte, start int) []byte {
+	binary.BigEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return b
+}
+
+// dispatch handles one request. Only session-ending errors are returned.
+func (s *server) dispatch(p []byte) error {
+	typ := p[0]
+	if typ == typeInit {
+		return errors.New("sftp: duplicate INIT")
+	}
+	if len(p) < 5 {
+		return fmt.Errorf("sftp: %d-byte packet of type %d has no id", len(p), typ)
+	}
+	id := binary.BigEndian.Uint32(p[1:5])
+	r := wire.NewReader(p[5:])
+	if err := s.reserve(1024); err != nil {
+		return err
+	}
+	switch typ {
+	case typeRead:
+		return s.doRead(id, r)
+	case typeWrite:
+		return s.doWrite(id, r)
+	case typeOpen:
+		return s.doOpen(id, r)
+	case typeClose:
+		return s.doClose(id, r)
+	case typeLstat, typeStat:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		var fi fs.FileInfo
+		var err error
+		if typ == typeStat {
+			fi, err = s.root.Stat(s.rel(name))
+		} else {
+			fi, err = s.root.Lstat(s.rel(name))
+		}
+		return s.attrsReply(id, fi, err)
+	case typeFstat:
+		h := s.handleOf(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if h == nil {
+			return s.invalidHandle(id)
+		}
+		fi, err := h.f.Stat()
+		return s.attrsReply(id, fi, err)
+	case typeSetstat:
+		name := r.String()
+		a := parseAttrs(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.setstat(s.rel(name), &a, false))
+	case typeFsetstat:
+		h := s.handleOf(r)
+		a := parseAttrs(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if h == nil {
+			return s.invalidHandle(id)
+		}
+		return s.statusErr(id, s.fsetstat(h, &a))
+	case typeOpendir:
+		return s.doOpendir(id, r)
+	case typeReaddir:
+		return s.doReaddir(id, r)
+	case typeRemove:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.remove(s.rel(name), false))
+	case typeRmdir:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.remove(s.rel(name), true))
+	case typeMkdir:
+		name := r.String()
+		a := parseAttrs(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if s.cfg.ReadOnly {
+			return s.statusErr(id, errReadOnly)
+		}
+		perm := fs.FileMode(0o777)
+		if a.Flags&AttrPermissions != 0 {
+			perm = permOf(a.Mode)
+		}
+		return s.statusErr(id, s.root.Mkdir(s.rel(name), perm))
+	case typeRealpath:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		// Later fields (a control byte and compose paths) belong to
+		// newer drafts; version 3 has none.
+		rp, err := s.realpath(name)
+		if err != nil {
+			return s.statusErr(id, err)
+		}
+		return s.nameReply(id, rp)
+	case typeRename:
+		oldName, newName := r.String(), r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.rename(s.rel(oldName), s.rel(newName)))
+	case typeReadlink:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		target, err := s.root.Readlink(s.rel(name))
+		if err != nil {
+			return s.statusErr(id, err)
+		}
+		return s.nameReply(id, target)
+	case typeSymlink:
+		// OpenSSH's order: the link's target first, then the link.
+		target, link := r.String(), r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.symlink(target, link))
+	case typeExtended:
+		return s.doExtended(id, r)
+	}
+	return s.status(id, StatusOpUnsupported, "unsupported request")
+}
+
+// Replies.
+
+func (s *server) status(id, code uint32, msg string) error {
+	if len(msg) > 256 {
+		msg = msg[:256]
+	}
+	if err := s.reserve(64 + len(msg)); err != nil {
+		return err
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeStatus)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendUint32(s.out, code)
+	s.out = wire.AppendString(s.out, msg)
+	s.out = wire.AppendString(s.out, "en")
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+func (s *server) badMessage(id uint32) error {
+	return s.status(id, StatusBadMessage, "bad message")
+}
+
+func (s *server) invalidHandle(id uint32) error {
+	return s.status(id, StatusFailure, "invalid handle")
+}
+
+// statusErr replies with err mapped to a status (OK for nil).
+func (s *server) statusErr(id uint32, err error) error {
+	if err == nil {
+		return s.status(id, StatusOK, "")
+	}
+	code, msg := s.mapError(err)
+	if s.log != nil && s.log.Enabled(s.ctx, slog.LevelDebug) {
+		s.log.Debug("sftp request failed", "id", id, "status", statusName(code), "err", err)
+	}
+	return s.status(id, code, msg)
+}
+
+var errReadOnly = &StatusError{Code: StatusPermissionDenied, Message: "read-only server"}
+
+// mapError maps a local error to a status code and a short message that
+// never carries a path.
+func (s *server) mapError(err error) (uint32, string) {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Code, se.Message
+	}
+	inner := err
+	var pe *fs.PathError
+	var le *os.LinkError
+	var sce *os.SyscallError
+	switch {
+	case errors.As(err, &pe):
+		inner = pe.Err
+	case errors.As(err, &le):
+		inner = le.Err
+	case errors.As(err, &sce):
+		inner = sce.Err
+	}
+	if s.escape != nil && errors.Is(inner, s.escape) || inner.Error() == "path escapes from parent" {
+		return StatusPermissionDenied, "path escapes root"
+	}
+	var errno syscall.Errno
+	if errors.As(inner, &errno) {
+		switch errno {
+		case syscall.ENOENT, syscall.ENOTDIR, syscall.EBADF, syscall.ELOOP:
+			return StatusNoSuchFile, errno.Error()
+		case syscall.EPERM, syscall.EACCES, syscall.EFAULT:
+			return StatusPermissionDenied, errno.Error()
+		case syscall.ENAMETOOLONG, syscall.EINVAL:
+			return StatusBadMessage, errno.Error()
+		case syscall.ENOSYS, syscall.EOPNOTSUPP:
+			return StatusOpUnsupported, errno.Error()
+		}
+		return StatusFailure, errno.Error()
+	}
+	code := statusCode(inner)
+	if code == StatusFailure && inner != nil {
+		// Errors from the os package (no errno) describe the
+		// problem without a path once unwrapped.
+		return code, inner.Error()
+	}
+	return code, statusName(code)
+}
+
+func (s *server) attrsReply(id uint32, fi fs.FileInfo, err error) error {
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	a := AttrsFromFileInfo(fi)
+	start := len(s.out)
+	s.out = startReply(s.out, typeAttrs)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = appendAttrs(s.out, &a)
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// nameReply sends a NAME with one entry whose longname is the name and
+// whose attributes are empty, as REALPATH and READLINK replies are.
+func (s *server) nameReply(id uint32, name string) error {
+	if len(name) > MaxPacket/2-64 {
+		return s.status(id, StatusFailure, "name too long")
+	}
+	if err := s.reserve(2*len(name) + 64); err != nil {
+		return err
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeName)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendUint32(s.out, 1)
+	s.out = wire.AppendString(s.out, name)
+	s.out = wire.AppendString(s.out, name)
+	s.out = wire.AppendUint32(s.out, 0)
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// Paths.
+
+// abs resolves a client path to a clean absolute path in the root's
+// namespace: relative paths resolve against home, and ".." stops at "/".
+func (s *server) abs(p string) string {
+	if p == "" || p[0] != '/' {
+		p = s.home + "/" + p
+	}
+	return path.Clean(p)
+}
+
+// rel turns a client path into a name for the os.Root methods.
+func (s *server) rel(p string) string {
+	return relOf(s.abs(p))
+}
+
+func relOf(abs string) string {
+	if abs == "/" {
+		return "."
+	}
+	return strings.TrimPrefix(abs, "/")
+}
+
+// realpath canonicalizes p, following symlinks inside the root. A final
+// component that does not exist is allowed. Absolute link targets are
+// server-side paths that cannot be mapped safely: such a link is left
+// as it is.
+func (s *server) realpath(p string) (string, error) {
+	comps := splitPath(s.abs(p))
+	resolved := "/"
+	hops := 0
+	for i := 0; i < len(comps); i++ {
+		c := comps[i]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			resolved = path.Dir(resolved)
+			continue
+		}
+		next := path.Join(resolved, c)
+		fi, err := s.root.Lstat(relOf(next))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && i == len(comps)-1 {
+				return next, nil
+			}
+			return "", err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			hops++
+			if hops > maxSymlinkHops {
+				return "", syscall.ELOOP
+			}
+			target, err := s.root.Readlink(relOf(next))
+			if err != nil {
+				return "", err
+			}
+			if !path.IsAbs(target) && target != "" {
+				rest := append(splitPath(target), comps[i+1:]...)
+				comps = rest
+				i = -1
+				continue
+			}
+		} else if !fi.IsDir() && i < len(comps)-1 {
+			return "", syscall.ENOTDIR
+		}
+		resolved = next
+	}
+	return resolved, nil
+}
+
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// permOf converts POSIX permission bits to an fs.FileMode.
+func permOf(mode uint32) fs.FileMode {
+	a := Attrs{Mode: mode & 0o7777}
+	return a.FileMode() &^ fs.ModeType
+}
+
+// Handles.
+
+func (s *server) handleOf(r *wire.Reader) *handle {
+	b := r.Bytes()
+	if r.Err() != nil {
+		return nil
+	}
+	return s.handles[string(b)]
+}
+
+var errTooManyHandles = &StatusError{Code: StatusFailure, Message: "too many open handles"}
+
+func (s *server) newHandle(h *handle) (string, error) {
+	if len(s.handles) >= s.maxHandles {
+		return "", errTooManyHandles
+	}
+	for {
+		s.nextHandle++
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], s.nextHandle)
+		key := string(b[:])
+		if _, used := s.handles[key]; !used {
+			s.handles[key] = h
+			return key, nil
+		}
+	}
+}
+
+func (s *server) handleReply(id uint32, key string) error {
+	start := len(s.out)
+	s.out = startReply(s.out, typeHandle)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendString(s.out, key)
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// Requests.
+
+var errNotRegular = &StatusError{Code: StatusFailure, Message: "not a regular file"}
+
+func (s *server) doOpen(id uint32, r *wire.Reader) error {
+	name := r.String()
+	pflags := r.Uint32()
+	a := parseAttrs(r)
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	var flag int
+	switch {
+	case pflags&FlagRead != 0 && pflags&FlagWrite != 0:
+		flag = os.O_RDWR
+	case pflags&FlagWrite != 0:
+		flag = os.O_WRONLY
+	default:
+		flag = os.O_RDONLY
+	}
+	if pflags&FlagAppend != 0 {
+		flag |= os.O_APPEND
+	}
+	if pflags&FlagCreate != 0 {
+		flag |= os.O_CREATE
+	}
+	if pflags&FlagTrunc != 0 {
+		flag |= os.O_TRUNC
+	}
+	if pflags&FlagExcl != 0 {
+		flag |= os.O_EXCL
+	}
+	if s.cfg.ReadOnly && pflags&(FlagWrite|FlagAppend|FlagCreate|FlagTrunc) != 0 {
+		return s.statusErr(id, errReadOnly)
+	}
+	perm := fs.FileMode(0o666)
+	if a.Flags&AttrPermissions != 0 {
+		perm = permOf(a.Mode)
+	}
+	if len(s.handles) >= s.maxHandles {
+		return s.statusErr(id, errTooManyHandles)
+	}
+	rel := s.rel(name)
+	// O_NONBLOCK keeps a FIFO from blocking the session; only regular
+	// files (and directories, whose reads fail) are served.
+	f, err := s.root.OpenFile(rel, flag|syscall.O_NONBLOCK, perm)
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return s.statusErr(id, err)
+	}
+	if !fi.Mode().IsRegular() && !fi.IsDir() {
+		f.Close()
+		return s.statusErr(id, errNotRegular)
+	}
+	key, err := s.newHandle(&handle{f: f, name: rel, abs: s.abs(name), append: flag&os.O_APPEND != 0})
+	if err != nil {
+		f.Close()
+		return s.statusErr(id, err)
+	}
+	return s.handleReply(id, key)
+}
+
+func (s *server) doClose(id uint32, r *wire.Reader) error {
+	b := r.Bytes()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	h := s.handles[string(b)]
+	if h == nil {
+		return s.invalidHandle(id)
+	}
+	delete(s.handles, string(b))
+	return s.statusErr(id, h.f.Close())
+}
+
+func (s *server) doRead(id uint32, r *wire.Reader) error {
+	h := s.handleOf(r)
+	off := r.Uint64()
+	n := r.Uint32()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if h == nil || h.dir {
+		return s.invalidHandle(id)
+	}
+	if off > math.MaxInt64 {
+		return s.status(id, StatusEOF, "end of file")
+	}
+	if n > MaxReadWrite {
+		n = MaxReadWrite
+	}
+	if err := s.reserve(13 + int(n)); err != nil {
+		return err
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeData)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendUint32(s.out, 0)
+	dataAt := len(s.out)
+	if cap(s.out)-dataAt < int(n) {
+		// Only when a reply outgrew the buffer; not the steady state.
+		s.out = append(s.out, make([]byte, n)...)[:dataAt]
+	}
+	buf := s.out[dataAt : dataAt+int(n)]
+	got, err := h.f.ReadAt(buf, int64(off))
+	if got == 0 && n > 0 {
+		s.out = s.out[:start]
+		if err == nil || err == io.EOF {
+			return s.status(id, StatusEOF, "end of file")
+		}
+		return s.statusErr(id, err)
+	}
+	binary.BigEndian.PutUint32(s.out[dataAt-4:], uint32(got))
+	s.out = endReply(s.out[:dataAt+got], start)
+	return nil
+}
+
+func (s *server) doWrite(id uint32, r *wire.Reader) error {
+	h := s.handleOf(r)
+	off := r.Uint64()
+	data := r.Bytes()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if h == nil || h.dir {
+		return s.invalidHandle(id)
+	}
+	if s.cfg.ReadOnly {
+		return s.statusErr(id, errReadOnly)
+	}
+	if off > math.MaxInt64 {
+		return s.status(id, StatusFailure, "offset too large")
+	}
+	var err error
+	if h.append {
+		_, err = h.f.Write(data)
+	} else {
+		_, err = h.f.WriteAt(data, int64(off))
+	}
+	return s.statusErr(id, err)
+}
+
+func (s *server) doOpendir(id uint32, r *wire.Reader) error {
+	name := r.String()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if len(s.handles) >= s.maxHandles {
+		return s.statusErr(id, errTooManyHandles)
+	}
+	rel := s.rel(name)
+	f, err := s.root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.IsDir() {
+		err = syscall.ENOTDIR
+	}
+	if err != nil {
+		f.Close()
+		return s.statusErr(id, err)
+	}
+	key, err := s.newHandle(&handle{f: f, name: rel, abs: s.abs(name), dir: true})
+	if err != nil {
+		f.Close()
+		return s.statusErr(id, err)
+	}
+	return s.handleReply(id, key)
+}
+
+func (s *server) doReaddir(id uint32, r *wire.Reader) error {
+	h := s.handleOf(r)
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if h == nil || !h.dir {
+		return s.invalidHandle(id)
+	}
+	if !h.dots {
+		h.dots = true
+		h.pending = append(h.pending, ".", "..")
+	}
+	if err := s.reserve(MaxPacket + 4); err != nil {
+		return err
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeName)
+	s.out = wire.AppendUint32(s.out, id)
+	countAt := len(s.out)
+	s.out = wire.AppendUint32(s.out, 0)
+	count := 0
+	now := time.Now()
+	for count < maxReaddirNames {
+		if len(h.pending) == 0 {
+			if h.eof {
+				break
+			}
+			names, err := h.f.Readdirnames(maxReaddirNames)
+			if err == io.EOF || (err == nil && len(names) == 0) {
+				h.eof = true
+				break
+			}
+			if err != nil && len(names) == 0 {
+				if count > 0 {
+					break // report it on the next READDIR
+				}
+				s.out = s.out[:start]
+				return s.statusErr(id, err)
+			}
+			h.pending = names
+		}
+		name := h.pending[0]
+		var rel string
+		switch name {
+		case ".":
+			rel = h.name
+		case "..":
+			rel = relOf(path.Dir(h.abs))
+		default:
+			rel = path.Join(h.name, name)
+		}
+		fi, err := s.root.Lstat(rel)
+		if err != nil {
+			h.pending = h.pending[1:] // vanished or unreadable: skip
+			continue
+		}
+		a := AttrsFromFileInfo(fi)
+		mark := len(s.out)
+		s.out = wire.AppendString(s.out, name)
+		s.out = s.appendLongname(s.out, name, fi, &a, now)
+		s.out = appendAttrs(s.out, &a)
+		if len(s.out)-start-4 > MaxPacket {
+			s.out = s.out[:mark]
+			break
+		}
+		h.pending = h.pending[1:]
+		count++
+	}
+	if count == 0 {
+		s.out = s.out[:start]
+		return s.status(id, StatusEOF, "end of file")
+	}
+	binary.BigEndian.PutUint32(s.out[countAt:], uint32(count))
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// appendLongname appends an `ls -l` style line as a string.
+func (s *server) appendLongname(b []byte, name string, fi fs.FileInfo, a *Attrs, now time.Time) []byte {
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0)
+	b = appendModeString(b, a.Mode)
+	b = append(b, ' ')
+	b = padLeft(b, strconv.FormatUint(nlinkOf(fi), 10), 4)
+	b = append(b, ' ')
+	u, g := strconv.FormatUint(uint64(a.UID), 10), strconv.FormatUint(uint64(a.GID), 10)
+	if a.Flags&AttrUIDGID != 0 {
+		u, g = s.userName(a.UID), s.groupName(a.GID)
+	}
+	b = padRight(b, u, 8)
+	b = append(b, ' ')
+	b = padRight(b, g, 8)
+	b = append(b, ' ')
+	b = padLeft(b, strconv.FormatUint(a.Size, 10), 8)
+	b = append(b, ' ')
+	mt := fi.ModTime()
+	if mt.After(now.Add(-182*24*time.Hour)) && !mt.After(now) {
+		b = mt.AppendFormat(b, "Jan _2 15:04")
+	} else {
+		b = mt.AppendFormat(b, "Jan _2  2006")
+	}
+	b = append(b, ' ')
+	b = append(b, name...)
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	return b
+}
+
+func padLeft(b []byte, s string, w int) []byte {
+	for i := len(s); i < w; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, s...)
+}
+
+func padRight(b []byte, s string, w int) []byte {
+	b = append(b, s...)
+	for i := len(s); i < w; i++ {
+		b = append(b, ' ')
+	}
+	return b
+}
+
+// appendModeString appends the ten-character `ls -l` mode.
+func appendModeString(b []byte, mode uint32) []byte {
+	t := byte('?')
+	switch mode & modeType {
+	case modeRegular:
+		t = '-'
+	case modeDir:
+		t = 'd'
+	case modeSymlink:
+		t = 'l'
+	case modeFIFO:
+		t = 'p'
+	case modeChar:
+		t = 'c'
+	case modeBlock:
+		t = 'b'
+	case modeSocket:
+		t = 's'
+	}
+	b = append(b, t)
+	const rwx = "rwxrwxrwx"
+	var p [9]byte
+	for i := range 9 {
+		if mode&(1<<(8-i)) != 0 {
+			p[i] = rwx[i]
+		} else {
+			p[i] = '-'
+		}
+	}
+	special := func(bit uint32, i int, set, unset byte) {
+		if mode&bit != 0 {
+			if p[i] == 'x' {
+				p[i] = set
+			} else {
+				p[i] = unset
+			}
+		}
+	}
+	special(0o4000, 2, 's', 'S')
+	special(0o2000, 5, 's', 'S')
+	special(0o1000, 8, 't', 'T')
+	return append(b, p[:]...)
+}
+
+func (s *server) userName(uid uint32) string { return orNumber(s.lookupUser(uid), uid) }
+
+func (s *server) groupName(gid uint32) string { return orNumber(s.lookupGroup(gid), gid) }
+
+// lookupUser returns the name of uid, or "" if unknown; answers are
+// cached for the session.
+func (s *server) lookupUser(uid uint32) string {
+	if n, ok := s.users[uid]; ok {
+		return n
+	}
+	n := ""
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		n = u.Username
+	}
+	if len(s.users) < 4096 {
+		s.users[uid] = n
+	}
+	return n
+}
+
+func (s *server) lookupGroup(gid uint32) string {
+	if n, ok := s.groups[gid]; ok {
+		return n
+	}
+	n := ""
+	if g, err := user.LookupGroupId(strconv.FormatUint(uint64(gid), 10)); err == nil {
+		n = g.Name
+	}
+	if len(s.groups) < 4096 {
+		s.groups[gid] = n
+	}
+	return n
+}
+
+func orNumber(n string, id uint32) string {
+	if n == "" {
+		return strconv.FormatUint(uint64(id), 10)
+	}
+	return n
+}
+
+// setstat applies attributes to a path: size, permissions, times, then
+// owner. With nofollow a final symlink is changed itself.
+func (s *server) setstat(rel string, a *Attrs, nofollow bool) error {
+	if s.cfg.ReadOnly {
+		return errReadOnly
+	}
+	if nofollow {
+		fi, err := s.root.Lstat(rel)
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			if a.Flags&(AttrSize|AttrPermissions|AttrACModTime) != 0 {
+				return &StatusError{Code: StatusOpUnsupported, Message: "cannot change a symlink's size, mode or times"}
+			}
+			if a.Flags&AttrUIDGID != 0 {
+				return s.root.Lchown(rel, int(a.UID), int(a.GID))
+			}
+			return nil
+		}
+	}
+	if a.Flags&AttrSize != 0 {
+		if a.Size > math.MaxInt64 {
+			return syscall.EINVAL
+		}
+		f, err := s.root.OpenFile(rel, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return err
+		}
+		fi, err := f.Stat()
+		if err == nil && !fi.Mode().IsRegular() {
+			err = errNotRegular
+		}
+		if err == nil {
+			err = f.Truncate(int64(a.Size))
+		}
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrPermissions != 0 {
+		if err := s.root.Chmod(rel, permOf(a.Mode)); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrACModTime != 0 {
+		if err := s.root.Chtimes(rel, time.Unix(int64(a.Atime), 0), time.Unix(int64(a.Mtime), 0)); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrUIDGID != 0 {
+		if err := s.root.Chown(rel, int(a.UID), int(a.GID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *server) fsetstat(h *handle, a *Attrs) error {
+	if s.cfg.ReadOnly {
+		return errReadOnly
+	}
+	if a.Flags&AttrSize != 0 {
+		if a.Size > math.MaxInt64 {
+			return syscall.EINVAL
+		}
+		if err := h.f.Truncate(int64(a.Size)); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrPermissions != 0 {
+		if err := h.f.Chmod(permOf(a.Mode)); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrACModTime != 0 {
+		if err := futimes(h.f, time.Unix(int64(a.Atime), 0), time.Unix(int64(a.Mtime), 0)); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrUIDGID != 0 {
+		if err := h.f.Chown(int(a.UID), int(a.GID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errIsDir = &StatusError{Code: StatusFailure, Message: "is a directory"}
+
+// remove unlinks a file (dir false) or removes an empty directory.
+func (s *server) remove(rel string, dir bool) error {
+	if s.cfg.ReadOnly {
+		return errReadOnly
+	}
+	fi, err := s.root.Lstat(rel)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() != dir {
+		if dir {
+			return syscall.ENOTDIR
+		}
+		return errIsDir
+	}
+	if rel == "." {
+		return syscall.EBUSY
+	}
+	return s.root.Remove(rel)
+}
+
+var errExists = &StatusError{Code: StatusFailure, Message: "file exists"}
+
+// rename is SFTP v3's RENAME: it fails if the new name exists. Regular
+// files move by link and unlink, which is atomic about that; others
+// check first.
+func (s *server) rename(oldRel, newRel string) error {
+	if s.cfg.ReadOnly {
+		return errReadOnly
+	}
+	fi, err := s.root.Lstat(oldRel)
+	if err != nil {
+		return err
+	}
+	if fi.Mode().IsRegular() {
+		err := s.root.Link(oldRel, newRel)
+		if err == nil {
+			if err := s.root.Remove(oldRel); err != nil {
+				s.root.Remove(newRel)
+				return err
+			}
+			return nil
+		}
+		if errors.Is(err, fs.ErrExist) {
+			return errExists
+		}
+		// No hard links here (or across devices): fall back.
+	}
+	if _, err := s.root.Lstat(newRel); err == nil {
+		return errExists
+	}
+	return s.root.Rename(oldRel, newRel)
+}
+
+// symlink creates link pointing at target. An absolute target (a path in
+// the client's view of the root) is stored relative to the link's
+// directory so that it resolves inside the root; a relative target that
+// climbs out of the root is refused.
+func (s *server) symlink(target, link string) error {
+	if s.cfg.ReadOnly {
+		return errReadOnly
+	}
+	if target == "" || strings.IndexByte(target, 0) >= 0 {
+		return syscall.EINVAL
+	}
+	linkAbs := s.abs(link)
+	dir := path.Dir(linkAbs)
+	if path.IsAbs(target) {
+		t := path.Clean(target)
+		target = relPath(dir, t)
+	} else {
+		// Climbing above "/" lexically escapes the root.
+		depth := len(splitPath(dir))
+		for _, c := range strings.Split(target, "/") {
+			switch c {
+			case "", ".":
+			case "..":
+				depth--
+				if depth < 0 {
+					return &StatusError{Code: StatusPermissionDenied, Message: "link target escapes root"}
+				}
+			default:
+				depth++
+			}
+		}
+	}
+	return s.root.Symlink(target, relOf(linkAbs))
+}
+
+// relPath returns target relative to directory dir; both clean and
+// absolute.
+func relPath(dir, target string) string {
+	d, t := splitPath(dir), splitPath(target)
+	i := 0
+	for i < len(d) && i < len(t) && d[i] == t[i] {
+		i++
+	}
+	var parts []string
+	for range d[i:] {
+		parts = append(parts, "..")
+	}
+	parts = append(parts, t[i:]...)
+	if len(parts) == 0 {
+		return "."
+	}
+	return strings.Join(parts, "/")
+}
+
+// Extensions.
+
+func (s *server) doExtended(id uint32, r *wire.Reader) error {
+	name := r.String()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	switch name {
+	case extLimits:
+		start := len(s.out)
+		s.out = startReply(s.out, typeExtendedReply)
+		s.out = wire.AppendUint32(s.out, id)
+		s.out = wire.AppendUint64(s.out, MaxPacket)
+		s.out = wire.AppendUint64(s.out, MaxReadWrite)
+		s.out = wire.AppendUint64(s.out, MaxReadWrite)
+		s.out = wire.AppendUint64(s.out, uint64(s.maxHandles))
+		s.out = endReply(s.out, start)
+		return nil
+	case extPosixRename:
+		oldName, newName := r.String(), r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if s.cfg.ReadOnly {
+			return s.statusErr(id, errReadOnly)
+		}
+		return s.statusErr(id, s.root.Rename(s.rel(oldName), s.rel(newName)))
+	case extHardlink:
+		oldName, newName := r.String(), r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if s.cfg.ReadOnly {
+			return s.statusErr(id, errReadOnly)
+		}
+		return s.statusErr(id, s.root.Link(s.rel(oldName), s.rel(newName)))
+	case extStatVFS:
+		name := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		f, err := s.root.OpenFile(s.rel(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			return s.statusErr(id, err)
+		}
+		v, err := statvfs(f)
+		f.Close()
+		return s.statvfsReply(id, &v, err)
+	case extFstatVFS:
+		h := s.handleOf(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if h == nil {
+			return s.invalidHandle(id)
+		}
+		v, err := statvfs(h.f)
+		return s.statvfsReply(id, &v, err)
+	case extFsync:
+		h := s.handleOf(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		if h == nil {
+			return s.invalidHandle(id)
+		}
+		return s.statusErr(id, h.f.Sync())
+	case extLsetstat:
+		name := r.String()
+		a := parseAttrs(r)
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.statusErr(id, s.setstat(s.rel(name), &a, true))
+	case extExpandPath:
+		p := r.String()
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		switch {
+		case p == "~":
+			p = s.home
+		case strings.HasPrefix(p, "~/"):
+			p = s.home + p[1:]
+		case strings.HasPrefix(p, "~"):
+			return s.status(id, StatusNoSuchFile, "unknown user")
+		}
+		rp, err := s.realpath(p)
+		if err != nil {
+			return s.statusErr(id, err)
+		}
+		return s.nameReply(id, rp)
+	case extHomeDir:
+		_ = r.Bytes() // the user: there is one home
+		if r.Err() != nil {
+			return s.badMessage(id)
+		}
+		return s.nameReply(id, s.home)
+	case extUsersGroups:
+		return s.doUsersGroups(id, r)
+	case extHashRange:
+		return s.doHashRange(id, r)
+	case extCopyData:
+		return s.doCopyData(id, r)
+	}
+	return s.status(id, StatusOpUnsupported, "unsupported extension")
+}
+
+func (s *server) statvfsReply(id uint32, v *[11]uint64, err error) error {
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeExtendedReply)
+	s.out = wire.AppendUint32(s.out, id)
+	for _, x := range v {
+		s.out = wire.AppendUint64(s.out, x)
+	}
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+func (s *server) doUsersGroups(id uint32, r *wire.Reader) error {
+	uids, gids := r.Bytes(), r.Bytes()
+	if r.Err() != nil || len(uids)%4 != 0 || len(gids)%4 != 0 {
+		return s.badMessage(id)
+	}
+	// Build the reply aside: its size depends on the names.
+	var names [2][]byte
+	for i, ids := range [2][]byte{uids, gids} {
+		var b []byte
+		for j := 0; j+4 <= len(ids); j += 4 {
+			x := binary.BigEndian.Uint32(ids[j:])
+			var n string
+			if i == 0 {
+				n = s.lookupUser(x)
+			} else {
+				n = s.lookupGroup(x)
+			}
+			b = wire.AppendString(b, n)
+			if len(b) > MaxPacket {
+				return s.status(id, StatusFailure, "too many ids")
+			}
+		}
+		names[i] = b
+	}
+	if len(names[0])+len(names[1])+32 > MaxPacket {
+		return s.status(id, StatusFailure, "too many ids")
+	}
+	if err := s.reserve(len(names[0]) + len(names[1]) + 32); err != nil {
+		return err
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeExtendedReply)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendBytes(s.out, names[0])
+	s.out = wire.AppendBytes(s.out, names[1])
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// doHashRange is hash-range@rsftp: string path, uint64 offset, uint64
+// length, string algorithm ("sha256"); the reply is an EXTENDED_REPLY
+// with string algorithm, uint64 bytes hashed (fewer than asked at end of
+// file or past the bound) and string digest.
+func (s *server) doHashRange(id uint32, r *wire.Reader) error {
+	name := r.String()
+	off := r.Uint64()
+	length := r.Uint64()
+	alg := r.String()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if alg != "sha256" {
+		return s.status(id, StatusOpUnsupported, "unsupported hash algorithm")
+	}
+	if off > math.MaxInt64 {
+		return s.status(id, StatusFailure, "offset too large")
+	}
+	if length > uint64(s.maxHash) {
+		length = uint64(s.maxHash)
+	}
+	f, err := s.root.OpenFile(s.rel(name), os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = errNotRegular
+	}
+	if err != nil {
+		return s.statusErr(id, err)
+	}
+	if s.hbuf == nil {
+		s.hbuf = make([]byte, 256<<10)
+	}
+	h := sha256.New()
+	var done uint64
+	for done < length {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		want := uint64(len(s.hbuf))
+		if length-done < want {
+			want = length - done
+		}
+		pos := uint64(off) + done
+		if pos > math.MaxInt64 {
+			break
+		}
+		n, err := f.ReadAt(s.hbuf[:want], int64(pos))
+		h.Write(s.hbuf[:n])
+		done += uint64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return s.statusErr(id, err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	start := len(s.out)
+	s.out = startReply(s.out, typeExtendedReply)
+	s.out = wire.AppendUint32(s.out, id)
+	s.out = wire.AppendString(s.out, "sha256")
+	s.out = wire.AppendUint64(s.out, done)
+	s.out = wire.AppendBytes(s.out, h.Sum(nil))
+	s.out = endReply(s.out, start)
+	return nil
+}
+
+// doCopyData is copy-data (draft-ietf-secsh-filexfer-extensions): string
+// read handle, uint64 read offset, uint64 length (0: to end of file),
+// string write handle, uint64 write offset.
+func (s *server) doCopyData(id uint32, r *wire.Reader) error {
+	src := s.handleOf(r)
+	roff := r.Uint64()
+	length := r.Uint64()
+	dst := s.handleOf(r)
+	woff := r.Uint64()
+	if r.Err() != nil {
+		return s.badMessage(id)
+	}
+	if src == nil || dst == nil || src.dir || dst.dir {
+		return s.invalidHandle(id)
+	}
+	if s.cfg.ReadOnly {
+		return s.statusErr(id, errReadOnly)
+	}
+	if roff > math.MaxInt64 || woff > math.MaxInt64 || length > math.MaxInt64 {
+		return s.status(id, StatusFailure, "offset too large")
+	}
+	if src == dst {
+		// Overlapping ranges of one file would copy copied data.
+		end := uint64(math.MaxInt64)
+		if length != 0 {
+			end = roff + length
+		}
+		if woff < end && roff < woff+max(length, 1) || length == 0 && woff >= roff {
+			return s.status(id, StatusFailure, "overlapping copy")
+		}
+	}
+	if s.hbuf == nil {
+		s.hbuf = make([]byte, 256<<10)
+	}
+	var done uint64
+	for length == 0 || done < length {
+		if s.ctx.Err() != nil {
+			return s.ctx.Err()
+		}
+		want := uint64(len(s.hbuf))
+		if length != 0 && length-done < want {
+			want = length - done
+		}
+		if roff+done > math.MaxInt64-want || woff+done > math.MaxInt64-want {
+			return s.status(id, StatusFailure, "offset too large")
+		}
+		n, rerr := src.f.ReadAt(s.hbuf[:want], int64(roff+done))
+		if n > 0 {
+			var werr error
+			if dst.append {
+				_, werr = dst.f.Write(s.hbuf[:n])
+			} else {
+				_, werr = dst.f.WriteAt(s.hbuf[:n], int64(woff+done))
+			}
+			if werr != nil {
+				return s.statusErr(id, werr)
+			}
+			done += uint64(n)
+		}
+		if rerr == io.EOF || (rerr == nil && n == 0) {
+			break
+		}
+		if rerr != nil {
+			return s.statusErr(id, rerr)
+		}
+	}
+	return s.status(id, StatusOK, "")
+}

@@ -1,0 +1,484 @@
+package sftp
+
+// Whole-file and recursive transfers for the tool: get and put with
+// resume that verifies what is already there, and recursive get that
+// never trusts the server's names.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// TransferOptions control Download and Upload.
+type TransferOptions struct {
+	// Recursive transfers directories and what they contain: regular
+	// files and directories; other types (symbolic links, devices) are
+	// skipped with a warning.
+	Recursive bool
+	// PreserveTimesAndMode copies permission bits and access and
+	// modification times to the destination.
+	PreserveTimesAndMode bool
+	// Resume appends to a destination file shorter than the source after
+	// checking that the bytes it already has match the source: by
+	// SHA-256 with hash-range@rsftp when the server offers it, else by
+	// comparing up to the last MiB of them. A mismatch is an error and
+	// the destination is left alone.
+	Resume bool
+	// Progress, if set, is called as data moves and with warnings.
+	Progress func(ev ProgressEvent)
+}
+
+// ProgressEvent reports a transfer's progress, or a warning.
+type ProgressEvent struct {
+	Path     string // the source path
+	Done     int64  // bytes of the file transferred so far, including resumed ones
+	Total    int64  // the file's size, -1 if unknown
+	Finished bool   // the file is complete
+	Warning  string // when set, a warning about Path instead of progress
+}
+
+// PartialError reports a file transfer that failed after Done bytes of
+// the source reached the destination contiguously from its start (no
+// holes below Done): a transfer with Resume continues from there.
+type PartialError struct {
+	Op   string // "download" or "upload"
+	Src  string
+	Dst  string
+	Done int64
+	Err  error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("%s %s: %v (the first %d bytes are safely in %s; resume to continue)", e.Op, e.Src, e.Err, e.Done, e.Dst)
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+// resumeTailCheck is how much of an existing prefix is compared when the
+// server cannot hash it.
+const resumeTailCheck = 1 << 20
+
+func (o *TransferOptions) report(ev ProgressEvent) {
+	if o.Progress != nil {
+		o.Progress(ev)
+	}
+}
+
+func (o *TransferOptions) warn(p, format string, args ...any) {
+	o.report(ProgressEvent{Path: p, Total: -1, Warning: fmt.Sprintf(format, args...)})
+}
+
+// ValidName reports whether a name from a directory listing may be used
+// as one local path component: not empty, ".", "..", and without '/',
+// NUL or (on the local system) any other separator or special form.
+func ValidName(name string) bool {
+	if name == "" || name == "." || name == ".." {
+		return false
+	}
+	if strings.ContainsAny(name, "/\x00") || strings.ContainsRune(name, filepath.Separator) {
+		return false
+	}
+	return filepath.IsLocal(name) && filepath.Base(name) == name
+}
+
+// Download copies remote to local. If local is an existing directory the
+// copy goes inside it under remote's base name. A directory needs
+// Recursive.
+func (c *Client) Download(ctx context.Context, remote, local string, opt TransferOptions) error {
+	a, err := c.Stat(remote)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(local); err == nil && st.IsDir() {
+		if base := path.Base(remote); ValidName(base) {
+			local = filepath.Join(local, base)
+		} else if !a.FileMode().IsDir() {
+			return fmt.Errorf("download %s: cannot name a file after it in %s", remote, local)
+		}
+	}
+	switch {
+	case a.FileMode().IsDir():
+		if !opt.Recursive {
+			return fmt.Errorf("download %s: is a directory (recursive transfer not requested)", remote)
+		}
+		return c.downloadDir(ctx, remote, local, a, &opt)
+	case a.FileMode().IsRegular():
+		return c.downloadFile(ctx, remote, local, a, &opt)
+	}
+	return fmt.Errorf("download %s: not a regular file or directory", remote)
+}
+
+func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ents, err := c.ReadDir(remote)
+	if err != nil {
+		return err
+	}
+	// Check every name before creating anything for this directory.
+	for _, e := range ents {
+		if !ValidName(e.Name) {
+			return fmt.Errorf("download %s: server sent the name %q in a directory listing, which is not a single path component; refusing it", remote, e.Name)
+		}
+	}
+	perm := fs.FileMode(0o755)
+	if a.Flags&AttrPermissions != 0 {
+		perm = a.FileMode().Perm()
+	}
+	// Owner access is needed while filling it; the umask applies.
+	if err := os.Mkdir(local, perm|0o700); err != nil {
+		if st, serr := os.Stat(local); serr != nil || !st.IsDir() {
+			return err
+		}
+	}
+	for _, e := range ents {
+		rp, lp := path.Join(remote, e.Name), filepath.Join(local, e.Name)
+		ea := &e.Attrs
+		if ea.Flags&AttrPermissions == 0 {
+			if ea, err = c.Lstat(rp); err != nil {
+				return err
+			}
+		}
+		switch m := ea.FileMode(); {
+		case m.IsDir():
+			err = c.downloadDir(ctx, rp, lp, ea, opt)
+		case m.IsRegular():
+			err = c.downloadFile(ctx, rp, lp, ea, opt)
+		default:
+			opt.warn(rp, "skipping %s: not a regular file or directory (%v)", rp, m.Type())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if opt.PreserveTimesAndMode {
+		return setLocal(local, a)
+	}
+	return nil
+}
+
+func setLocal(local string, a *Attrs) error {
+	if a.Flags&AttrPermissions != 0 {
+		if err := os.Chmod(local, a.FileMode().Perm()); err != nil {
+			return err
+		}
+	}
+	if a.Flags&AttrACModTime != 0 {
+		if err := os.Chtimes(local, time.Unix(int64(a.Atime), 0), time.Unix(int64(a.Mtime), 0)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// progressWriter counts bytes on their way to w and reports them.
+type progressWriter struct {
+	ctx  context.Context
+	w    io.Writer
+	opt  *TransferOptions
+	p    string
+	done int64
+	tot  int64
+}
+
+func (pw *progressWriter) Write(b []byte) (int, error) {
+	if err := pw.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := pw.w.Write(b)
+	pw.done += int64(n)
+	pw.opt.report(ProgressEvent{Path: pw.p, Done: pw.done, Total: pw.tot})
+	return n, err
+}
+
+// progressReader is progressWriter's twin for uploads.
+type progressReader struct {
+	ctx  context.Context
+	r    io.Reader
+	opt  *TransferOptions
+	p    string
+	done int64
+	tot  int64
+}
+
+func (pr *progressReader) Read(b []byte) (int, error) {
+	if err := pr.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := pr.r.Read(b)
+	pr.done += int64(n)
+	if n > 0 {
+		pr.opt.report(ProgressEvent{Path: pr.p, Done: pr.done, Total: pr.tot})
+	}
+	return n, err
+}
+
+func localHash(f *os.File, off, n int64) ([]byte, error) {
+	h := sha256.New()
+	m, err := io.Copy(h, io.NewSectionReader(f, off, n))
+	if err != nil {
+		return nil, err
+	}
+	if m != n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return h.Sum(nil), nil
+}
+
+// prefixMatches checks that the first n bytes of the local file and of
+// the remote one agree: by hash-range@rsftp when offered, else by
+// comparing the last up-to-1-MiB of them (with a warning).
+func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOptions, src string) (bool, error) {
+	if n == 0 {
+		return true, nil
+	}
+	if c.HasExtension(extHashRange) {
+		// The server may hash less than asked (its per-request bound):
+		// compare range by range.
+		for pos := int64(0); pos < n; {
+			rd, hashed, err := c.HashRange(rf.Name(), uint64(pos), uint64(n-pos))
+			if err != nil {
+				return false, err
+			}
+			if hashed == 0 {
+				return false, nil // the remote file is shorter
+			}
+			ld, err := localHash(lf, pos, int64(hashed))
+			if err != nil {
+				return false, err
+			}
+			if !bytes.Equal(rd, ld) {
+				return false, nil
+			}
+			pos += int64(hashed)
+		}
+		return true, nil
+	}
+	m := min(n, resumeTailCheck)
+	opt.warn(src, "resume: the server cannot hash (no %s); checked only the last %d of the %d bytes already transferred", extHashRange, m, n)
+	rb := make([]byte, m)
+	if _, err := rf.ReadAt(rb, n-m); err != nil {
+		if errors.Is(err, io.EOF) {
+			return false, nil
+		}
+		return false, err
+	}
+	lb := make([]byte, m)
+	if _, err := lf.ReadAt(lb, n-m); err != nil {
+		return false, err
+	}
+	return bytes.Equal(rb, lb), nil
+}
+
+func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	rf, err := c.Open(remote)
+	if err != nil {
+		return err
+	}
+	defer rf.Close()
+	total := int64(-1)
+	if a.Flags&AttrSize != 0 {
+		total = int64(a.Size)
+	}
+	mode := fs.FileMode(0o666)
+	if a.Flags&AttrPermissions != 0 {
+		mode = a.FileMode().Perm()
+	}
+
+	var start int64
+	var lf *os.File
+	if opt.Resume {
+		if st, err := os.Stat(local); err == nil && st.Mode().IsRegular() {
+			lf, err = os.OpenFile(local, os.O_RDWR, 0)
+			if err != nil {
+				return err
+			}
+			defer lf.Close()
+			start = st.Size()
+			if total >= 0 && start > total {
+				return fmt.Errorf("resume %s: local file %s is larger (%d bytes) than the remote (%d bytes); not appending", remote, local, start, total)
+			}
+			ok, err := c.prefixMatches(rf, lf, start, opt, remote)
+			if err != nil {
+				return fmt.Errorf("resume %s: checking the local file: %w", remote, err)
+			}
+			if !ok {
+				return fmt.Errorf("resume: local file differs from the remote in its first %d bytes; not appending (%s)", start, local)
+			}
+			if _, err := lf.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := rf.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+		}
+	}
+	if lf == nil {
+		lf, err = os.OpenFile(local, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode|0o200)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+	}
+	pw := &progressWriter{ctx: ctx, w: lf, opt: opt, p: remote, done: start, tot: total}
+	if _, err := rf.WriteTo(pw); err != nil {
+		return &PartialError{Op: "download", Src: remote, Dst: local, Done: pw.done, Err: err}
+	}
+	if err := lf.Close(); err != nil {
+		return err
+	}
+	if opt.PreserveTimesAndMode {
+		if err := setLocal(local, a); err != nil {
+			return err
+		}
+	}
+	opt.report(ProgressEvent{Path: remote, Done: pw.done, Total: total, Finished: true})
+	return nil
+}
+
+// Upload copies local to remote. If remote is an existing directory the
+// copy goes inside it under local's base name. A directory needs
+// Recursive. On a failed file the error says how many bytes are safely
+// on the server (Resume continues from there).
+func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferOptions) error {
+	st, err := os.Stat(local)
+	if err != nil {
+		return err
+	}
+	if a, err := c.Stat(remote); err == nil && a.FileMode().IsDir() {
+		if base := filepath.Base(local); ValidName(base) {
+			remote = path.Join(remote, base)
+		} else if !st.IsDir() {
+			return fmt.Errorf("upload %s: cannot name a file after it in %s", local, remote)
+		}
+	}
+	switch {
+	case st.IsDir():
+		if !opt.Recursive {
+			return fmt.Errorf("upload %s: is a directory (recursive transfer not requested)", local)
+		}
+		return c.uploadDir(ctx, local, remote, st, &opt)
+	case st.Mode().IsRegular():
+		return c.uploadFile(ctx, local, remote, st, &opt)
+	}
+	return fmt.Errorf("upload %s: not a regular file or directory", local)
+}
+
+func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(local)
+	if err != nil {
+		return err
+	}
+	if err := c.Mkdir(remote, st.Mode().Perm()|0o700); err != nil {
+		if a, serr := c.Stat(remote); serr != nil || !a.FileMode().IsDir() {
+			return err
+		}
+	}
+	for _, e := range ents {
+		lp, rp := filepath.Join(local, e.Name()), path.Join(remote, e.Name())
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		switch m := info.Mode(); {
+		case m.IsDir():
+			err = c.uploadDir(ctx, lp, rp, info, opt)
+		case m.IsRegular():
+			err = c.uploadFile(ctx, lp, rp, info, opt)
+		default:
+			opt.warn(lp, "skipping %s: not a regular file or directory (%v)", lp, m.Type())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if opt.PreserveTimesAndMode {
+		a := AttrsFromFileInfo(st)
+		a.Flags = AttrPermissions | AttrACModTime
+		a.Mode &^= modeType
+		return c.Setstat(remote, &a)
+	}
+	return nil
+}
+
+func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	lf, err := os.Open(local)
+	if err != nil {
+		return err
+	}
+	defer lf.Close()
+	total := st.Size()
+
+	var start int64
+	var rf *File
+	if opt.Resume {
+		if a, err := c.Stat(remote); err == nil && a.FileMode().IsRegular() && a.Flags&AttrSize != 0 {
+			start = int64(a.Size)
+			if start > total {
+				return fmt.Errorf("resume %s: remote file %s is larger (%d bytes) than the local (%d bytes); not appending", local, remote, start, total)
+			}
+			if rf, err = c.OpenFile(remote, os.O_RDWR, 0); err != nil {
+				return err
+			}
+			defer rf.Close()
+			ok, err := c.prefixMatches(rf, lf, start, opt, local)
+			if err != nil {
+				return fmt.Errorf("resume %s: checking the remote file: %w", local, err)
+			}
+			if !ok {
+				return fmt.Errorf("resume: remote file differs from the local in its first %d bytes; not appending (%s)", start, remote)
+			}
+			if _, err := rf.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+			if _, err := lf.Seek(start, io.SeekStart); err != nil {
+				return err
+			}
+		}
+	}
+	if rf == nil {
+		rf, err = c.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+	}
+	pr := &progressReader{ctx: ctx, r: lf, opt: opt, p: local, done: start, tot: total}
+	n, err := rf.ReadFrom(pr)
+	if err != nil {
+		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
+	}
+	if opt.PreserveTimesAndMode {
+		a := AttrsFromFileInfo(st)
+		a.Flags = AttrPermissions | AttrACModTime
+		a.Mode &^= modeType
+		if err := rf.Setstat(&a); err != nil {
+			return err
+		}
+	}
+	if err := rf.Close(); err != nil {
+		return fmt.Errorf("upload %s: %w", local, err)
+	}
+	opt.report(ProgressEvent{Path: local, Done: start + n, Total: total, Finished: true})
+	return nil
+}
