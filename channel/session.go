@@ -13,8 +13,9 @@ import (
 // Session is the client side of a "session" channel (RFC 4254 section 6):
 // set the environment, then run one command or subsystem, then Wait.
 //
-// Ask for Stdout and Stderr before Exec or Subsystem: a stream nobody
-// asked for is discarded so that it cannot stall the other.
+// Ask for Stdout and Stderr before Exec: a stream nobody asked for is
+// discarded so that it cannot stall the other (a subsystem's stdout is
+// never discarded: it is the subsystem's protocol, read via Channel).
 type Session struct {
 	ch *Channel
 
@@ -121,7 +122,9 @@ func (s *Session) start(ctx context.Context, req, arg string) error {
 		return errors.New("channel: session already started")
 	}
 	s.started = true
-	if !s.wantStdout {
+	// A subsystem's stdout is its protocol stream (read through Channel);
+	// an exec's stdout nobody asked for is dropped.
+	if !s.wantStdout && req != "subsystem" {
 		s.ch.Discard(0)
 	}
 	if !s.wantStderr {

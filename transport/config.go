@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/rand"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/rsftp/rsftp/kex"
@@ -119,3 +120,11 @@ func (c *Config) hostKeyAlgorithms() []string {
 	}
 	return DefaultHostKeyAlgorithms
 }
+
+// SupportedCiphers lists the ciphers we implement, in our order of
+// preference (the default for Config.Ciphers).
+func SupportedCiphers() []string { return slices.Clone(supportedCiphers) }
+
+// SupportedMACs lists the MACs we implement, in our order of preference
+// (the default for Config.MACs; AEAD ciphers ignore MACs).
+func SupportedMACs() []string { return slices.Clone(supportedMACs) }

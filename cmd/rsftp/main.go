@@ -1,25 +1,52 @@
-// Command rsftp is the rsftp tool. This version has one subcommand:
+// Command rsftp copies files over SSH with SFTP, and serves SFTP.
 //
-//	rsftp demo [-size N]
+//	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-o option] [user@]host:remote [local]
+//	rsftp put [-apqr] [...same options] local [user@]host:[remote]
+//	rsftp ls [-la] [...same options] [user@]host:[path]
+//	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
+//	rsftp demo [-size N] [-c cipher]
 //
-// which starts an embedded SSH server on loopback, connects to it with
-// the rsftp client, runs a command and streams data through a session,
-// and prints what it measured.
+// Options are spelled as OpenSSH's sftp and scp spell them; ~/.ssh/config,
+// ~/.ssh/known_hosts, ssh-agent and ~/.ssh/id_* are used as ssh uses them.
+// The exit status is 0 on success and non-zero, with a one-line reason
+// on stderr, on failure.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, `usage: rsftp <command> [options]
+	fmt.Fprint(os.Stderr, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
+                [-o ssh_option] [user@]host:remote [local]
+       rsftp put [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
+                [-o ssh_option] local [user@]host:[remote]
+       rsftp ls [-la] [-P port] [-i identity_file] [-F ssh_config] [-o ssh_option]
+                [user@]host:[path]
+       rsftp serve --listen addr --root dir --host-key file --authorized-keys file
+       rsftp demo [-size bytes] [-c cipher]
 
-commands:
-  demo    run an embedded server and a client against it, and report
-
-Run "rsftp <command> -h" for a command's options.
+  -a  resume a partial transfer, after checking the bytes already there
+  -p  preserve modification times and modes
+  -q  quiet: no progress display or warnings
+  -r  copy directories recursively
 `)
+}
+
+// exitError carries an exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 2, err: fmt.Errorf(format, args...)}
 }
 
 func main() {
@@ -27,20 +54,37 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var err error
-	switch os.Args[1] {
+	cmd, args := os.Args[1], os.Args[2:]
+	switch cmd {
+	case "get":
+		err = runGet(ctx, args)
+	case "put":
+		err = runPut(ctx, args)
+	case "ls":
+		err = runLs(ctx, args)
+	case "serve":
+		err = runServe(ctx, args)
 	case "demo":
-		err = runDemo(os.Args[2:])
+		err = runDemo(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
 	default:
-		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q\n", cmd)
 		usage()
 		os.Exit(2)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rsftp %s: %v\n", os.Args[1], err)
+		fmt.Fprintf(os.Stderr, "rsftp %s: %v\n", cmd, err)
+		if ee, ok := err.(*exitError); ok {
+			if ee.code == 2 {
+				usage()
+			}
+			os.Exit(ee.code)
+		}
 		os.Exit(1)
 	}
 }

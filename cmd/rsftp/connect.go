@@ -1,0 +1,572 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/rsftp/rsftp"
+	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/transport"
+)
+
+// commonFlags are the OpenSSH-style options all client commands share.
+type commonFlags struct {
+	port       string
+	identities []string
+	cipher     string
+	quiet      bool
+	preserve   bool
+	recursive  bool
+	resume     bool
+	configFile string
+	options    []string
+	verbose    int
+}
+
+// parseFlags parses OpenSSH-style options: single-letter flags that may
+// be bundled (-rp), values attached or separate (-P22, -P 22); parsing
+// stops at the first operand or "--", as in OpenSSH's tools.
+func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
+	f := &commonFlags{}
+	withValue := "PicFo"
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			break
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			if !strings.ContainsRune(allowed, rune(c)) {
+				return nil, nil, fmt.Errorf("unknown option -- %c", c)
+			}
+			if strings.IndexByte(withValue, c) >= 0 {
+				val := a[j+1:]
+				if val == "" {
+					i++
+					if i == len(args) {
+						return nil, nil, fmt.Errorf("option requires an argument -- %c", c)
+					}
+					val = args[i]
+				}
+				switch c {
+				case 'P':
+					f.port = val
+				case 'i':
+					f.identities = append(f.identities, val)
+				case 'c':
+					f.cipher = val
+				case 'F':
+					f.configFile = val
+				case 'o':
+					f.options = append(f.options, val)
+				}
+				break
+			}
+			switch c {
+			case 'q':
+				f.quiet = true
+			case 'p':
+				f.preserve = true
+			case 'r':
+				f.recursive = true
+			case 'a':
+				f.resume = true
+			case 'v':
+				f.verbose++
+			}
+		}
+	}
+	return f, args[i:], nil
+}
+
+// remoteSpec is [user@]host:path.
+type remoteSpec struct {
+	user, host, path string
+}
+
+// parseRemote splits [user@]host:path (host may be [IPv6]). ok is false
+// for a local path: no colon, or a slash before the first colon, as scp
+// decides.
+func parseRemote(s string) (remoteSpec, bool) {
+	var r remoteSpec
+	rest := s
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		if c := strings.IndexByte(rest, ':'); c >= 0 && at < c {
+			r.user, rest = rest[:at], rest[at+1:]
+		}
+	}
+	if strings.HasPrefix(rest, "[") {
+		end := strings.Index(rest, "]:")
+		if end < 0 {
+			return r, false
+		}
+		r.host, r.path = rest[1:end], rest[end+2:]
+		return r, r.host != ""
+	}
+	c := strings.IndexByte(rest, ':')
+	if c <= 0 {
+		return r, false
+	}
+	if slash := strings.IndexByte(rest, '/'); slash >= 0 && slash < c {
+		return r, false
+	}
+	r.host, r.path = rest[:c], rest[c+1:]
+	return r, true
+}
+
+// session is an authenticated connection ready for SFTP.
+type session struct {
+	client *rsftp.Client
+	host   string
+	port   int
+	stopKA func()
+}
+
+func (s *session) Close() error {
+	if s.stopKA != nil {
+		s.stopKA()
+	}
+	return s.client.Close()
+}
+
+// logger prints messages according to LogLevel and -q.
+type logger struct {
+	level int // 0 quiet, 1 error, 2 info, 3 verbose, 4+ debug
+}
+
+func (l *logger) warnf(format string, args ...any) {
+	if l.level >= 1 {
+		fmt.Fprintf(os.Stderr, "rsftp: "+format+"\n", args...)
+	}
+}
+
+func (l *logger) debugf(format string, args ...any) {
+	if l.level >= 4 {
+		fmt.Fprintf(os.Stderr, "debug1: "+format+"\n", args...)
+	}
+}
+
+func logLevel(s string) int {
+	switch strings.ToUpper(s) {
+	case "QUIET":
+		return 0
+	case "FATAL", "ERROR":
+		return 1
+	case "INFO":
+		return 2
+	case "VERBOSE":
+		return 3
+	}
+	return 4
+}
+
+// buildConfig gathers the effective ssh options for host: -o options and
+// flags first, then -F or ~/.ssh/config, then /etc/ssh/ssh_config.
+func buildConfig(f *commonFlags, host string) (*sshConfig, error) {
+	cfg := newSSHConfig()
+	for _, o := range f.options {
+		if err := cfg.parseOption(o); err != nil {
+			return nil, err
+		}
+	}
+	for _, id := range f.identities {
+		cfg.set("command-line", "IdentityFile", []string{id})
+	}
+	if f.port != "" {
+		if err := cfg.set("command-line", "Port", []string{f.port}); err != nil {
+			return nil, err
+		}
+	}
+	if f.cipher != "" {
+		cfg.set("command-line", "Ciphers", []string{f.cipher})
+	}
+	if f.quiet {
+		cfg.set("command-line", "LogLevel", []string{"QUIET"})
+	}
+	if f.verbose > 0 {
+		cfg.set("command-line", "LogLevel", []string{"DEBUG"})
+	}
+	if f.configFile != "" {
+		if f.configFile != "none" {
+			if err := cfg.readFile(expandHome(f.configFile), host, true, 0); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		if err := cfg.readFile(filepath.Join(homeDir(), ".ssh", "config"), host, false, 0); err != nil {
+			return nil, err
+		}
+		if err := cfg.readFile("/etc/ssh/ssh_config", host, false, 0); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// algorithmList applies an OpenSSH algorithm spec to our defaults:
+// "a,b" replaces, "+a" appends, "-a" removes, "^a" puts first.
+func algorithmList(spec string, defaults, supported []string, what string) ([]string, error) {
+	if spec == "" {
+		return nil, nil
+	}
+	op := spec[0]
+	names := spec
+	if op == '+' || op == '-' || op == '^' {
+		names = spec[1:]
+	}
+	list := strings.Split(names, ",")
+	for _, n := range list {
+		if !slices.Contains(supported, n) && op != '-' {
+			return nil, fmt.Errorf("Bad SSH2 %s spec '%s' (rsftp supports %s)", what, spec, strings.Join(supported, ","))
+		}
+	}
+	switch op {
+	case '+':
+		out := slices.Clone(defaults)
+		for _, n := range list {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+		return out, nil
+	case '-':
+		return slices.DeleteFunc(slices.Clone(defaults), func(n string) bool { return slices.Contains(list, n) }), nil
+	case '^':
+		rest := slices.DeleteFunc(slices.Clone(defaults), func(n string) bool { return slices.Contains(list, n) })
+		return append(list, rest...), nil
+	}
+	return list, nil
+}
+
+// connect opens an authenticated connection to the destination.
+func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) (*session, error) {
+	cfg, err := buildConfig(f, spec.host)
+	if err != nil {
+		return nil, err
+	}
+	log.level = logLevel(cfg.getDefault("loglevel", "INFO"))
+	for _, w := range cfg.warnings {
+		log.warnf("%s", w)
+	}
+	for _, d := range cfg.debug {
+		log.debugf("%s", d)
+	}
+	hostname := expandTokens(cfg.getDefault("hostname", spec.host), spec.host, "", 0)
+	port, _ := strconv.Atoi(cfg.getDefault("port", "22"))
+	userName := spec.user
+	if userName == "" {
+		userName = cfg.getDefault("user", "")
+	}
+	if userName == "" {
+		if u, err := user.Current(); err == nil {
+			userName = u.Username
+		}
+	}
+	batch := yes(cfg.getDefault("batchmode", "no"))
+
+	var tc transport.Config
+	if tc.Ciphers, err = algorithmList(cfg.getDefault("ciphers", ""), transport.SupportedCiphers(), transport.SupportedCiphers(), "cipher"); err != nil {
+		return nil, err
+	}
+	if tc.MACs, err = algorithmList(cfg.getDefault("macs", ""), transport.SupportedMACs(), transport.SupportedMACs(), "mac"); err != nil {
+		return nil, err
+	}
+	if tc.KexAlgorithms, err = algorithmList(cfg.getDefault("kexalgorithms", ""), kex.SupportedMethods(), kex.SupportedMethods(), "kex"); err != nil {
+		return nil, err
+	}
+
+	methods, err := authMethods(ctx, cfg, hostname, userName, port, batch, log)
+	if err != nil {
+		return nil, err
+	}
+	hkcb, err := hostKeyCallback(cfg, batch, log)
+	if err != nil {
+		return nil, err
+	}
+
+	dialCtx := ctx
+	if ct := cfg.getDefault("connecttimeout", "none"); ct != "none" {
+		n, _ := strconv.Atoi(ct)
+		if n > 0 {
+			var cancel context.CancelFunc
+			dialCtx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
+			defer cancel()
+		}
+	}
+	addr := net.JoinHostPort(hostname, strconv.Itoa(port))
+	log.debugf("Connecting to %s as %s", addr, userName)
+	client, err := rsftp.Dial(dialCtx, "tcp", addr, &rsftp.ClientConfig{
+		User:            userName,
+		Auth:            methods,
+		HostKeyCallback: hkcb,
+		Transport:       tc,
+		Banner: func(msg string) {
+			if log.level >= 2 {
+				fmt.Fprint(os.Stderr, msg)
+			}
+		},
+	})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx {
+			return nil, fmt.Errorf("connect to host %s port %d: Connection timed out", hostname, port)
+		}
+		return nil, err
+	}
+	s := &session{client: client, host: hostname, port: port}
+	if iv, _ := strconv.Atoi(cfg.getDefault("serveraliveinterval", "0")); iv > 0 {
+		max, _ := strconv.Atoi(cfg.getDefault("serveralivecountmax", "3"))
+		s.stopKA = keepalive(client, time.Duration(iv)*time.Second, max, log)
+	}
+	return s, nil
+}
+
+// keepalive sends keepalive@openssh.com every interval and closes the
+// connection when max of them in a row go unanswered, as ssh's
+// ServerAliveInterval/ServerAliveCountMax do.
+func keepalive(c *rsftp.Client, interval time.Duration, max int, log *logger) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		missed := 0
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.Mux().Done():
+				return
+			case <-t.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, interval)
+			_, _, err := c.Mux().SendRequest(rctx, "keepalive@openssh.com", true, nil)
+			rcancel()
+			if err == nil {
+				missed = 0
+				continue
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			missed++
+			if missed > max {
+				log.warnf("Timeout, server %s not responding.", c.Transport().RemoteAddr())
+				c.Close()
+				return
+			}
+		}
+	}()
+	return cancel
+}
+
+func defaultIdentities() []string {
+	var out []string
+	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+		out = append(out, filepath.Join(homeDir(), ".ssh", n))
+	}
+	return out
+}
+
+// authMethods builds publickey (agent keys, then identity files, loaded
+// when needed), password and keyboard-interactive.
+func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, port int, batch bool, log *logger) ([]auth.Method, error) {
+	var methods []auth.Method
+	if yes(cfg.getDefault("pubkeyauthentication", "yes")) {
+		ids := cfg.all("identityfile")
+		explicit := len(ids) > 0
+		if !explicit {
+			ids = defaultIdentities()
+		}
+		agentSock := os.Getenv("SSH_AUTH_SOCK")
+		if ia, ok := cfg.get("identityagent"); ok {
+			agentSock = expandTokens(ia, host, userName, port)
+			if strings.EqualFold(ia, "none") {
+				agentSock = ""
+			} else if ia == "SSH_AUTH_SOCK" {
+				agentSock = os.Getenv("SSH_AUTH_SOCK")
+			}
+		}
+		if agentSock != "" && !yes(cfg.getDefault("identitiesonly", "no")) {
+			methods = append(methods, auth.PublicKeysCallback(func() ([]kex.Signer, error) {
+				a, err := auth.DialAgent(ctx, agentSock)
+				if err != nil {
+					log.debugf("agent: %v", err)
+					return nil, nil
+				}
+				return a.Signers()
+			}))
+		}
+		methods = append(methods, auth.PublicKeysCallback(func() ([]kex.Signer, error) {
+			var signers []kex.Signer
+			for _, id := range ids {
+				p := expandTokens(id, host, userName, port)
+				s, err := loadIdentity(p, batch)
+				if err != nil {
+					if explicit || !os.IsNotExist(errors.Unwrap(err)) {
+						log.warnf("%v", err)
+					}
+					continue
+				}
+				signers = append(signers, s)
+			}
+			return signers, nil
+		}))
+	}
+	if !batch && yes(cfg.getDefault("passwordauthentication", "yes")) {
+		tries, _ := strconv.Atoi(cfg.getDefault("numberofpasswordprompts", "3"))
+		n := 0
+		methods = append(methods, auth.PasswordCallback(func() (string, error) {
+			n++
+			if n > tries {
+				return "", errors.New("too many password prompts")
+			}
+			return readSecret(fmt.Sprintf("%s@%s's password: ", userName, host))
+		}))
+		methods = append(methods, auth.KeyboardInteractive(func(name, instruction string, prompts []string, echo []bool) ([]string, error) {
+			if name != "" || instruction != "" {
+				fmt.Fprintln(os.Stderr, strings.TrimSpace(name+"\n"+instruction))
+			}
+			answers := make([]string, len(prompts))
+			for i, p := range prompts {
+				a, err := readSecret(p)
+				if err != nil {
+					return nil, err
+				}
+				answers[i] = a
+			}
+			return answers, nil
+		}))
+	}
+	return methods, nil
+}
+
+// loadIdentity reads a private key file, asking for its passphrase on
+// the terminal if it is encrypted.
+func loadIdentity(path string, batch bool) (kex.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", path, err)
+	}
+	k, _, err := auth.ParsePrivateKey(data, nil)
+	for tries := 0; errors.Is(err, auth.ErrPassphraseRequired) || (errors.Is(err, auth.ErrIncorrectPassphrase) && tries < 3); tries++ {
+		if batch {
+			return nil, fmt.Errorf("identity file %s is encrypted and BatchMode is on", path)
+		}
+		var pass string
+		pass, err = readSecret(fmt.Sprintf("Enter passphrase for key '%s': ", path))
+		if err != nil {
+			return nil, err
+		}
+		k, _, err = auth.ParsePrivateKey(data, []byte(pass))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("identity file %s: %w", path, err)
+	}
+	return kex.NewSigner(k)
+}
+
+// readSecret prompts on the terminal and reads a line without echo.
+func readSecret(prompt string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", errors.New("no terminal to ask for a password on (use a key, or BatchMode=yes)")
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	b, err := term.ReadPassword(int(tty.Fd()))
+	fmt.Fprintln(tty)
+	return string(b), err
+}
+
+// hostKeyCallback checks host keys against known_hosts with
+// StrictHostKeyChecking; "ask" (the default) asks on the terminal.
+func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCallback, error) {
+	var files []string
+	for _, f := range strings.Fields(cfg.getDefault("userknownhostsfile", "~/.ssh/known_hosts ~/.ssh/known_hosts2")) {
+		if f != "none" {
+			files = append(files, expandHome(f))
+		}
+	}
+	userFiles := len(files)
+	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2")) {
+		if f != "none" {
+			files = append(files, expandHome(f))
+		}
+	}
+	modeStr := cfg.getDefault("stricthostkeychecking", "ask")
+	mode, err := auth.ParseStrictMode(modeStr)
+	if err != nil {
+		return nil, err
+	}
+	hash := yes(cfg.getDefault("hashknownhosts", "no"))
+	if userFiles == 0 && mode != auth.StrictYes {
+		// Nowhere to record new keys: behave as "yes".
+		mode = auth.StrictYes
+	}
+	cb := auth.HostKeyCallback(files, mode, hash)
+	ask := strings.EqualFold(modeStr, "ask") && !batch
+	return func(host string, port int, key kex.PublicKey) error {
+		err := cb(host, port, key)
+		var unknown *auth.UnknownHostError
+		if err == nil || !ask || !errors.As(err, &unknown) {
+			return err
+		}
+		name := auth.KnownHostName(host, port)
+		fmt.Fprintf(os.Stderr, "The authenticity of host '%s' can't be established.\n%s key fingerprint is %s.\n",
+			name, keyTypeName(key), kex.FingerprintSHA256(key))
+		answer, aerr := askLine("Are you sure you want to continue connecting (yes/no/[fingerprint])? ")
+		if aerr != nil {
+			return err
+		}
+		answer = strings.TrimSpace(answer)
+		if answer != "yes" && answer != kex.FingerprintSHA256(key) {
+			return fmt.Errorf("Host key verification failed.")
+		}
+		if werr := auth.AddKnownHost(files[0], host, port, key, hash); werr != nil {
+			log.warnf("could not add the host key to %s: %v", files[0], werr)
+		} else {
+			log.warnf("Warning: Permanently added '%s' (%s) to the list of known hosts.", name, keyTypeName(key))
+		}
+		return nil
+	}, nil
+}
+
+func keyTypeName(k kex.PublicKey) string {
+	switch t := k.Type(); {
+	case t == kex.KeyAlgoED25519:
+		return "ED25519"
+	case strings.HasPrefix(t, "ecdsa"):
+		return "ECDSA"
+	case t == kex.KeyAlgoRSA:
+		return "RSA"
+	default:
+		return t
+	}
+}
+
+func askLine(prompt string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	return bufio.NewReader(tty).ReadString('\n')
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// progress draws one line per file on a terminal, like scp: name,
+// percentage, bytes, rate and ETA, redrawn at most a few times a second.
+// It is silent when disabled (-q, or stderr is not a terminal).
+type progress struct {
+	mu      sync.Mutex
+	out     io.Writer
+	on      bool
+	width   int
+	file    string
+	total   int64
+	done    int64
+	start   time.Time
+	last    time.Time
+	status  string // such as "reconnecting (server holds the session 9m58s)"
+	startAt int64  // bytes already there when the file began (resume)
+}
+
+func newProgress(quiet bool) *progress {
+	p := &progress{out: os.Stderr}
+	fd := int(os.Stderr.Fd())
+	if !quiet && term.IsTerminal(fd) {
+		p.on = true
+		if w, _, err := term.GetSize(fd); err == nil && w > 40 {
+			p.width = w
+		} else {
+			p.width = 80
+		}
+	}
+	return p
+}
+
+// update is called with a file's progress; finished ends its line.
+func (p *progress) update(file string, done, total int64, finished bool) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	if file != p.file {
+		p.file, p.start, p.startAt = file, now, done
+	}
+	p.done, p.total = done, total
+	if !finished && now.Sub(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last = now
+	p.draw(now, finished)
+	if finished {
+		fmt.Fprintln(p.out)
+		p.file = ""
+	}
+}
+
+// setStatus shows a transient state (reconnecting...) instead of the
+// rate until cleared with "".
+func (p *progress) setStatus(s string) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.status = s
+	p.draw(time.Now(), false)
+}
+
+func (p *progress) draw(now time.Time, finished bool) {
+	elapsed := now.Sub(p.start).Seconds()
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(p.done-p.startAt) / elapsed
+	}
+	pct := 100
+	if p.total > 0 {
+		pct = int(p.done * 100 / p.total)
+	}
+	tail := ""
+	switch {
+	case p.status != "":
+		tail = p.status
+	case finished:
+		tail = fmt.Sprintf("%s/s   %s", human(rate), clock(elapsed))
+	default:
+		eta := "--:--"
+		if rate > 0 && p.total >= p.done {
+			eta = clock(float64(p.total-p.done) / rate)
+		}
+		tail = fmt.Sprintf("%s/s   %s ETA", human(rate), eta)
+	}
+	right := fmt.Sprintf(" %3d%% %8s %s", pct, human(float64(p.done)), tail)
+	name := path.Base(p.file)
+	room := p.width - len(right) - 1
+	if room < 8 {
+		room = 8
+	}
+	if len(name) > room {
+		name = name[:room-3] + "..."
+	}
+	fmt.Fprintf(p.out, "\r%-*s%s\x1b[K", room, name, right)
+}
+
+func human(v float64) string {
+	units := []string{"B", "KB", "MB", "GB", "TB"}
+	i := 0
+	for v >= 1024 && i < len(units)-1 {
+		v /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f%s", v, units[i])
+	}
+	return fmt.Sprintf("%.1f%s", v, units[i])
+}
+
+func clock(sec float64) string {
+	s := int(sec + 0.5)
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%02d:%02d", s/60, s%60)
+}
