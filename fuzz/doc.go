@@ -7,10 +7,14 @@
 //	transport: FuzzInboundPacket (packet decoder, every cipher),
 //	           FuzzParseKexInit, FuzzReadVersion
 //	channel:   FuzzMuxPackets (a multiplexer fed hostile packets)
-//	auth:      FuzzParseAuthorizedKeys, FuzzParseKnownHosts,
+//	auth:      FuzzParseAuthorizedKeys, FuzzParseKnownHosts, FuzzServe,
+//	           FuzzAuthenticate,
 //	           FuzzParsePrivateKey, FuzzAgentReply
+//	sftp:      FuzzServerPackets (the server fed arbitrary requests)
 //
-// The ones here use only exported API: public key blobs and signatures,
+// The ones here use only exported API: the reconnection messages of the
+// resume extension (FuzzResumeMessages, with a committed seed corpus in
+// testdata/), public key blobs and signatures,
 // channel messages (parse, marshal, parse again must agree), private key
 // files. Run one with
 //
