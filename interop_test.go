@@ -416,3 +416,34 @@ func TestExitSignal(t *testing.T) {
 		})
 	}
 }
+
+// Offering the resume extension changes nothing for peers that do not
+// know it: OpenSSH's ssh and sshd work with us as plain SSH.
+func TestInteropResumeOfferIgnoredByOpenSSH(t *testing.T) {
+	sshBin := sshtest.Binary(t, "ssh")
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+
+	sshd := sshtest.StartSshd(t, string(pub))
+	c := dialSshd(t, sshd, loadSigner(t, kp), func(cfg *rsftp.ClientConfig) { cfg.Transport.Resume = true })
+	if c.Transport().ResumeNegotiated() {
+		t.Fatal("resume negotiated with sshd")
+	}
+	sess, err := c.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sess.Output(context.Background(), "echo plain"); err != nil || string(out) != "plain\n" {
+		t.Fatalf("%q %v", out, err)
+	}
+
+	addr, hk := startServer(t, dir, string(pub), func(cfg *rsftp.ServerConfig) { cfg.Transport.Resume = true })
+	kh := knownHostsFor(t, dir, addr, hk.PublicKey())
+	_, port := splitAddr(addr)
+	args := append(sshtest.SSHArgs(kh, port), "-i", kp, "127.0.0.1", "echo plain")
+	out, err := exec.Command(sshBin, args...).CombinedOutput()
+	if err != nil || string(out) != "plain\n" {
+		t.Fatalf("ssh to a server offering resume: %v\n%s", err, out)
+	}
+}

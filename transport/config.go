@@ -48,6 +48,11 @@ type Config struct {
 
 	// HostKeys are the server's host keys.
 	HostKeys []kex.Signer
+
+	// Resume offers the session resumption extension
+	// (docs/PROTOCOL.resume.md) in the first KEXINIT. Peers that do not
+	// know it ignore the offer.
+	Resume bool
 }
 
 func (c *Config) rand() io.Reader {

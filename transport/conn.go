@@ -11,6 +11,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,8 @@ type Conn struct {
 	// Set by the first key exchange, then constant.
 	sessionID         []byte
 	strict            bool
+	resume            bool   // both offered the resume extension in the first KEXINIT
+	resumeKey         []byte // RK of docs/PROTOCOL.resume.md, set after the first kex
 	hostKey           kex.PublicKey
 	peerExtInfoWanted bool // client sent ext-info-c: a server sends EXT_INFO
 
@@ -190,6 +193,22 @@ func (c *Conn) Algorithms() Algorithms {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return *c.algs
+}
+
+// ResumeNegotiated reports whether both sides offered the resume
+// extension in their first KEXINIT.
+func (c *Conn) ResumeNegotiated() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resume
+}
+
+// ResumeKey returns a copy of the session's resume key (nil unless the
+// extension was negotiated). Callers keep it for the life of the session.
+func (c *Conn) ResumeKey() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.resumeKey)
 }
 
 // KexCount is the number of completed key exchanges, the first included.

@@ -485,3 +485,48 @@ func TestRekeyOnReceivedBytes(t *testing.T) {
 		t.Fatalf("receiver with a 1 MiB limit did only %d key exchanges over 32 MiB", n)
 	}
 }
+
+// The resume extension is negotiated only when both sides offer it; then
+// both derive the same resume key, distinct per session.
+func TestResumeNegotiation(t *testing.T) {
+	for _, tc := range []struct {
+		client, server, want bool
+	}{{true, true, true}, {true, false, false}, {false, true, false}, {false, false, false}} {
+		cc, sc := newPair(t, func(c, s *Config) { c.Resume, s.Resume = tc.client, tc.server })
+		if cc.ResumeNegotiated() != tc.want || sc.ResumeNegotiated() != tc.want {
+			t.Fatalf("client %v server %v: negotiated %v/%v", tc.client, tc.server, cc.ResumeNegotiated(), sc.ResumeNegotiated())
+		}
+		ck, sk := cc.ResumeKey(), sc.ResumeKey()
+		if tc.want != (len(ck) == 32) || !bytes.Equal(ck, sk) {
+			t.Fatalf("client %v server %v: keys %x / %x", tc.client, tc.server, ck, sk)
+		}
+		// The pseudo-algorithm is never chosen as the kex method.
+		if strings.Contains(cc.Algorithms().Kex, "resume") {
+			t.Fatalf("negotiated kex %q", cc.Algorithms().Kex)
+		}
+		// Rekeying does not change the key.
+		if tc.want {
+			for _, c := range []*Conn{cc, sc} {
+				go func() {
+					for {
+						if _, err := c.ReadPacket(); err != nil {
+							return
+						}
+					}
+				}()
+			}
+			cc.Rekey()
+			deadline := time.Now().Add(5 * time.Second)
+			for (sc.KexCount() < 2 || cc.KexCount() < 2) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if sc.KexCount() < 2 || !bytes.Equal(sc.ResumeKey(), sk) || !bytes.Equal(cc.ResumeKey(), ck) {
+				t.Fatalf("after a rekey (%d key exchanges) the resume key changed", sc.KexCount())
+			}
+			other, _ := newPair(t, func(c, s *Config) { c.Resume, s.Resume = true, true })
+			if bytes.Equal(other.ResumeKey(), ck) {
+				t.Fatal("two sessions share a resume key")
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"github.com/rsftp/rsftp/resume"
 	"io"
 	"slices"
 
@@ -14,6 +15,8 @@ const (
 	kexStrictServer = "kex-strict-s-v00@openssh.com"
 	extInfoClient   = "ext-info-c"
 	extInfoServer   = "ext-info-s"
+	resumeClient    = resume.ClientKexName
+	resumeServer    = resume.ServerKexName
 )
 
 // maxNameList bounds the number of names in one KEXINIT list.
@@ -96,6 +99,13 @@ func newKexInit(cfg *Config, isClient, first bool, hostKeyAlgos []string) (*kexI
 		} else {
 			m.KexAlgos = append(m.KexAlgos, extInfoServer, kexStrictServer)
 		}
+		if cfg.Resume {
+			if isClient {
+				m.KexAlgos = append(m.KexAlgos, resumeClient)
+			} else {
+				m.KexAlgos = append(m.KexAlgos, resumeServer)
+			}
+		}
 	}
 	return m, nil
 }
@@ -124,7 +134,7 @@ func chooseAlgorithm(what string, client, server []string) (string, error) {
 // isPseudoAlgo reports names that mark extensions, not kex methods.
 func isPseudoAlgo(n string) bool {
 	switch n {
-	case kexStrictClient, kexStrictServer, extInfoClient, extInfoServer:
+	case kexStrictClient, kexStrictServer, extInfoClient, extInfoServer, resumeClient, resumeServer:
 		return true
 	}
 	return false
