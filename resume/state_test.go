@@ -1,0 +1,119 @@
+package resume
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+)
+
+func msg(i int) []byte { return []byte{94, byte(i), byte(i >> 8), 0xaa} }
+
+func TestSenderRetainsUntilAcked(t *testing.T) {
+	var s Sender
+	for i := range 10 {
+		n, err := s.Record(msg(i))
+		if err != nil || n != uint64(i) {
+			t.Fatalf("Record %d: %d %v", i, n, err)
+		}
+	}
+	if err := s.Ack(4); err != nil {
+		t.Fatal(err)
+	}
+	if m, b := s.Retained(); m != 6 || b != 24 || s.Acked() != 4 || s.Sent() != 10 {
+		t.Fatalf("after ack 4: %d messages, %d bytes, acked %d, sent %d", m, b, s.Acked(), s.Sent())
+	}
+	// Out of range: backwards, or beyond what was sent; nothing changes.
+	for _, n := range []uint64{3, 11, 1<<64 - 1} {
+		if err := s.Ack(n); err == nil {
+			t.Fatalf("Ack(%d) accepted", n)
+		}
+		if _, err := s.Resend(n); err == nil {
+			t.Fatalf("Resend(%d) accepted", n)
+		}
+	}
+	if s.Acked() != 4 || s.Sent() != 10 {
+		t.Fatal("a refused count changed the state")
+	}
+	// The peer got 7: resend 7, 8, 9 exactly, and keep them.
+	r, err := s.Resend(7)
+	if err != nil || len(r) != 3 || !bytes.Equal(r[0], msg(7)) || !bytes.Equal(r[2], msg(9)) {
+		t.Fatalf("Resend(7): %d messages, %v", len(r), err)
+	}
+	r2, _ := s.Resend(7)
+	if len(r2) != 3 {
+		t.Fatal("resending dropped what it resent")
+	}
+	if err := s.Ack(10); err != nil {
+		t.Fatal(err)
+	}
+	if m, b := s.Retained(); m != 0 || b != 0 {
+		t.Fatalf("all acked, %d messages and %d bytes retained", m, b)
+	}
+	if r, err := s.Resend(10); err != nil || len(r) != 0 {
+		t.Fatalf("Resend at the end: %d, %v", len(r), err)
+	}
+}
+
+func TestSenderRetentionLimitAndCopies(t *testing.T) {
+	s := Sender{Limit: 10}
+	p := msg(1)
+	if _, err := s.Record(p); err != nil {
+		t.Fatal(err)
+	}
+	p[1] = 0xff // the caller reuses its buffer
+	if r, _ := s.Resend(0); r[0][1] != 1 {
+		t.Fatal("Record kept the caller's buffer instead of a copy")
+	}
+	s.Record(msg(2))
+	if _, err := s.Record(msg(3)); !errors.Is(err, ErrRetentionFull) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	s.Ack(1)
+	if _, err := s.Record(msg(3)); err != nil {
+		t.Fatalf("after an ACK: %v", err)
+	}
+	if _, err := s.Record([]byte{2, 0}); err == nil {
+		t.Fatal("an uncounted message (IGNORE) was recorded")
+	}
+	if _, err := s.Record(nil); err == nil {
+		t.Fatal("an empty message was recorded")
+	}
+}
+
+func TestReceiverAckPolicy(t *testing.T) {
+	var r Receiver
+	// Small messages: an ACK every AckEveryMessages.
+	acks := 0
+	for range 3 * AckEveryMessages {
+		if r.Count(10) {
+			a := r.MakeAck()
+			acks++
+			if a.Received != r.Received() {
+				t.Fatal("ACK does not carry the received count")
+			}
+		}
+	}
+	if acks != 3 || r.Pending() {
+		t.Fatalf("%d ACKs for %d small messages, pending %v", acks, 3*AckEveryMessages, r.Pending())
+	}
+	// Bulk data: one ACK per AckEveryBytes, well under 0.1 % overhead
+	// with ~40 wire bytes per ACK.
+	var r2 Receiver
+	acks = 0
+	const pkt = 32 << 10
+	total := 0
+	for total < 1<<30 {
+		total += pkt
+		if r2.Count(pkt) {
+			r2.MakeAck()
+			acks++
+		}
+	}
+	if overhead := float64(acks*40) / float64(total); overhead > 0.001 {
+		t.Fatalf("ACK overhead %.4f%% over 1 GiB", overhead*100)
+	}
+	r2.Count(1)
+	if !r2.Pending() {
+		t.Fatal("a message after the last ACK is not pending")
+	}
+}
