@@ -31,8 +31,8 @@ type TransferOptions struct {
 	// Resume appends to a destination file shorter than the source after
 	// checking that the bytes it already has match the source: by
 	// SHA-256 with hash-range@rsftp when the server offers it, else by
-	// comparing up to the last MiB of them. A mismatch is an error and
-	// the destination is left alone.
+	// comparing them whole up to 64 MiB and by samples beyond (with a
+	// warning). A mismatch is an error and the destination is left alone.
 	Resume bool
 	// Progress, if set, is called as data moves and with warnings.
 	Progress func(ev ProgressEvent)
@@ -265,20 +265,60 @@ func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOpti
 		}
 		return true, nil
 	}
-	m := min(n, resumeTailCheck)
-	opt.warn(src, "resume: the server cannot hash (no %s); checked only the last %d of the %d bytes already transferred", extHashRange, m, n)
-	rb := make([]byte, m)
-	if _, err := rf.ReadAt(rb, n-m); err != nil {
-		if errors.Is(err, io.EOF) {
+	// Without the hash extension the bytes must come over the link:
+	// compare all of a prefix up to fullCheckLimit, and otherwise the
+	// first and last MiB and blocks spread over the rest.
+	if n <= fullCheckLimit {
+		return sameRange(rf, lf, 0, n)
+	}
+	opt.warn(src, "resume: the server cannot hash (no %s); compared the first and last %d bytes and %d sampled blocks of the %d bytes already transferred", extHashRange, resumeTailCheck, resumeSamples, n)
+	ranges := [][2]int64{{0, resumeTailCheck}, {n - resumeTailCheck, resumeTailCheck}}
+	for i := int64(1); i <= resumeSamples; i++ {
+		ranges = append(ranges, [2]int64{n * i / (resumeSamples + 1), resumeSampleLen})
+	}
+	for _, r := range ranges {
+		ok, err := sameRange(rf, lf, r[0], min(r[1], n-r[0]))
+		if err != nil || !ok {
+			return ok, err
+		}
+	}
+	return true, nil
+}
+
+// Resume checks without hash-range@rsftp: prefixes up to fullCheckLimit
+// are compared whole; longer ones by samples.
+const (
+	fullCheckLimit  = 64 << 20
+	resumeSamples   = 16
+	resumeSampleLen = 64 << 10
+)
+
+// sameRange compares n bytes at off of the remote and the local file.
+func sameRange(rf *File, lf *os.File, off, n int64) (bool, error) {
+	const chunk = 1 << 20
+	rb := make([]byte, min(n, chunk))
+	lb := make([]byte, min(n, chunk))
+	for n > 0 {
+		k := min(n, chunk)
+		if _, err := rf.ReadAt(rb[:k], off); err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil // the remote file is shorter
+			}
+			return false, err
+		}
+		if _, err := lf.ReadAt(lb[:k], off); err != nil {
+			if errors.Is(err, io.EOF) {
+				return false, nil
+			}
+			return false, err
+		}
+		if !bytes.Equal(rb[:k], lb[:k]) {
 			return false, nil
 		}
-		return false, err
+		off += k
+		n -= k
 	}
-	lb := make([]byte, m)
-	if _, err := lf.ReadAt(lb, n-m); err != nil {
-		return false, err
-	}
-	return bytes.Equal(rb, lb), nil
+	return true, nil
 }
 
 func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
