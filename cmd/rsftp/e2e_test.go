@@ -375,4 +375,3 @@ func TestE2EToolErrors(t *testing.T) {
 		t.Fatalf("ls through a symlink out of the root succeeded: %q", r.stdout)
 	}
 }
-
