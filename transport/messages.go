@@ -16,6 +16,11 @@ type DisconnectError struct {
 	FromPeer bool
 }
 
+// SessionEnded reports that this error ends an SSH session for good
+// (an explicit DISCONNECT), as opposed to a lost connection. The resume
+// layer detects it through this method.
+func (e *DisconnectError) SessionEnded() bool { return true }
+
 func (e *DisconnectError) Error() string {
 	who := "we disconnected"
 	if e.FromPeer {
