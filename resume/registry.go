@@ -1,0 +1,224 @@
+package resume
+
+import (
+	"crypto/hmac"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Registry is the server's table of resumable sessions: it issues them
+// after authentication, finds them for RESUME_REQUEST, and discards
+// detached ones after the hold time.
+type Registry struct {
+	// Hold is how long a detached session is kept (DefaultHold if 0).
+	Hold time.Duration
+	// MaxSessions bounds the sessions kept, attached or not (default
+	// 4096); past it, the oldest detached session is discarded first.
+	MaxSessions int
+
+	mu       sync.Mutex
+	sessions map[string]*entry
+}
+
+type entry struct {
+	s        *Session
+	resuming bool
+	detached time.Time // zero while attached
+}
+
+// DefaultHold is the server's default hold time.
+const DefaultHold = time.Hour
+
+// ErrExpired ends sessions detached for longer than the hold time.
+var ErrExpired = errors.New("resume: session expired (detached for longer than the hold time)")
+
+func (r *Registry) hold() time.Duration {
+	if r.Hold > 0 {
+		return r.Hold
+	}
+	return DefaultHold
+}
+
+func (r *Registry) max() int {
+	if r.MaxSessions > 0 {
+		return r.MaxSessions
+	}
+	return 4096
+}
+
+// Enable starts a session on a newly authenticated connection (sending
+// RESUME_ENABLE) and keeps it for resumption.
+func (r *Registry) Enable(t Transport, rk []byte) (*Session, error) {
+	r.mu.Lock()
+	if r.sessions == nil {
+		r.sessions = map[string]*entry{}
+	}
+	if len(r.sessions) >= r.max() && !r.evictLocked() {
+		r.mu.Unlock()
+		return nil, errors.New("resume: too many sessions")
+	}
+	r.mu.Unlock()
+	s, err := EnableServer(t, rk, r.hold())
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.sessions[string(s.handle)] = &entry{s: s}
+	r.mu.Unlock()
+	go r.watch(s)
+	return s, nil
+}
+
+// evictLocked discards the longest-detached session, if any.
+func (r *Registry) evictLocked() bool {
+	var oldest *entry
+	for _, e := range r.sessions {
+		if !e.detached.IsZero() && !e.resuming && (oldest == nil || e.detached.Before(oldest.detached)) {
+			oldest = e
+		}
+	}
+	if oldest == nil {
+		return false
+	}
+	delete(r.sessions, string(oldest.s.handle))
+	go oldest.s.closeWith(errors.New("resume: session discarded for a newer one (server limit)"))
+	return true
+}
+
+// watch runs the hold timer of a session and forgets it when it closes.
+func (r *Registry) watch(s *Session) {
+	defer func() {
+		r.mu.Lock()
+		if e := r.sessions[string(s.handle)]; e != nil && e.s == s {
+			delete(r.sessions, string(s.handle))
+		}
+		r.mu.Unlock()
+	}()
+	for {
+		det, _ := s.Detached()
+		select {
+		case <-s.Done():
+			return
+		case <-det:
+		}
+		s.mu.Lock()
+		gen := s.gen
+		s.mu.Unlock()
+		r.mu.Lock()
+		if e := r.sessions[string(s.handle)]; e != nil {
+			e.detached = time.Now()
+		}
+		r.mu.Unlock()
+		timer := time.NewTimer(r.hold())
+		for {
+			select {
+			case <-s.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+				s.mu.Lock()
+				expired := s.state == Detached && s.gen == gen
+				s.mu.Unlock()
+				if expired {
+					s.closeWith(ErrExpired)
+					return
+				}
+			case <-time.After(50 * time.Millisecond):
+				s.mu.Lock()
+				back := s.gen != gen
+				s.mu.Unlock()
+				if !back {
+					continue
+				}
+			}
+			break
+		}
+		timer.Stop()
+		r.mu.Lock()
+		if e := r.sessions[string(s.handle)]; e != nil {
+			e.detached = time.Time{}
+		}
+		r.mu.Unlock()
+	}
+}
+
+// Len is the number of sessions kept.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.sessions)
+}
+
+// Resume handles a RESUME_REQUEST (payload p, the first message after
+// NEWKEYS) that arrived on t. It changes nothing unless the request
+// authenticates and its count is in range; then the session moves to t,
+// the old connection (if any) is closed, and RESUME_ACCEPT and the
+// messages the client lacks go out. On failure it answers RESUME_FAILURE,
+// closes t and returns the error.
+func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
+	refuse := func(reason uint32, format string, args ...any) (*Session, error) {
+		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
+		t.WritePacket(f.Marshal())
+		t.Close()
+		return nil, f
+	}
+	req, err := ParseRequest(p)
+	if err != nil {
+		t.Close()
+		return nil, err
+	}
+	r.mu.Lock()
+	e := r.sessions[string(req.Handle)]
+	if e == nil {
+		r.mu.Unlock()
+		return refuse(ReasonSessionUnknown, "no such session")
+	}
+	if e.resuming {
+		r.mu.Unlock()
+		return refuse(ReasonBusy, "a resumption of this session is in progress")
+	}
+	e.resuming = true
+	s := e.s
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		e.resuming = false
+		r.mu.Unlock()
+	}()
+
+	newH := t.SessionID()
+	s.mu.Lock()
+	state := s.state
+	ok := state != Closed && hmac.Equal(req.MAC, RequestMAC(s.rk, newH, s.handle, req.Received))
+	inRange := CountInRange(req.Received, s.send.Acked(), s.send.Sent())
+	received := s.recv.Received()
+	var accept []byte
+	if ok {
+		accept = (&Accept{Received: received, HoldSeconds: uint32(min(s.hold/time.Second, 1<<32-1)),
+			MAC: AcceptMAC(s.rk, newH, s.handle, received, req.Received)}).Marshal()
+	}
+	s.mu.Unlock()
+	switch {
+	case state == Closed:
+		return refuse(ReasonSessionClosed, "session closed")
+	case !ok:
+		return refuse(ReasonAuthFailed, "request does not authenticate")
+	case !inRange:
+		return refuse(ReasonCountOutOfRange, "received count out of range")
+	}
+	// Stop the old connection first so that its reader cannot count
+	// more messages after we told the client our count.
+	s.Detach(errors.New("resume: superseded by a new connection"))
+	s.mu.Lock()
+	if s.recv.Received() != received {
+		s.mu.Unlock()
+		return refuse(ReasonBusy, "the session moved on; retry")
+	}
+	s.mu.Unlock()
+	if err := s.attach(t, accept, req.Received); err != nil {
+		return refuse(ReasonSessionClosed, "session closed")
+	}
+	return s, nil
+}

@@ -1,0 +1,513 @@
+package resume
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Transport is what a session needs from one connection, after the key
+// exchange (and, on the first connection, user authentication):
+// transport.Conn satisfies it.
+type Transport interface {
+	ReadPacket() ([]byte, error)
+	WritePacket(p []byte) error
+	Close() error
+	SessionID() []byte
+}
+
+// sessionEnder is implemented by errors that end a session for good (a
+// DISCONNECT), as opposed to a lost connection.
+type sessionEnder interface{ SessionEnded() bool }
+
+func endsSession(err error) bool {
+	var se sessionEnder
+	return errors.As(err, &se) && se.SessionEnded()
+}
+
+// State is a session's attachment state (specification section 7).
+type State int
+
+const (
+	Attached State = iota
+	Detached
+	Closed
+)
+
+func (s State) String() string {
+	switch s {
+	case Attached:
+		return "attached"
+	case Detached:
+		return "detached"
+	}
+	return "closed"
+}
+
+// ErrSessionClosed is returned once a session ended.
+var ErrSessionClosed = errors.New("resume: session closed")
+
+// IdleAck is how long a receiver waits before acknowledging what
+// arrived when no more follows.
+const IdleAck = time.Second
+
+// Session is one resumable SSH session on either side. It sits between
+// the transport of the current connection and the connection protocol
+// (it implements channel.PacketConn): it counts, retains and
+// acknowledges connection-layer messages, and survives the replacement of
+// its transport. Its state is visible through Stats.
+type Session struct {
+	isClient bool
+	handle   []byte
+	rk       []byte
+	hold     time.Duration
+
+	writeMu sync.Mutex // orders writes against the resend of an attach
+
+	mu        sync.Mutex
+	cond      sync.Cond
+	state     State
+	cur       Transport
+	gen       uint64 // increments with each attach
+	send      Sender
+	recv      Receiver
+	err       error // why the session closed
+	resuming  bool
+	ackTimer  *time.Timer
+	detached  chan struct{} // closed and replaced at each detach
+	detachErr error
+	stats     Stats
+	done      chan struct{} // closed when the session closes
+}
+
+// Stats are a session's counters.
+type Stats struct {
+	Sent, Acked, Received uint64 // counted messages
+	RetainedBytes         int
+	Attaches              int // connections the session has run on
+	ResentMessages        uint64
+	ResentBytes           uint64
+	AcksSent              uint64
+}
+
+func newSession(isClient bool, t Transport, rk, handle []byte, hold time.Duration) *Session {
+	s := &Session{
+		isClient: isClient,
+		handle:   bytes.Clone(handle),
+		rk:       bytes.Clone(rk),
+		hold:     hold,
+		cur:      t,
+		detached: make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.cond.L = &s.mu
+	s.stats.Attaches = 1
+	return s
+}
+
+// Handle is the session's handle.
+func (s *Session) Handle() []byte { return bytes.Clone(s.handle) }
+
+// Hold is the server's hold time as announced.
+func (s *Session) Hold() time.Duration { return s.hold }
+
+// State reports the attachment state.
+func (s *Session) State() State {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.state
+}
+
+// Stats returns the counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Sent, st.Acked, st.Received = s.send.Sent(), s.send.Acked(), s.recv.Received()
+	_, st.RetainedBytes = s.send.Retained()
+	return st
+}
+
+// Detached returns a channel closed when the session loses its current
+// connection (closed already if it is not attached), and a function that
+// returns the error that caused it.
+func (s *Session) Detached() (<-chan struct{}, func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := s.detached
+	if s.state != Attached {
+		// Already detached (or closed): report it at once.
+		closed := make(chan struct{})
+		close(closed)
+		ch = closed
+	}
+	return ch, func() error {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.detachErr
+	}
+}
+
+// EnableServer starts a session on the server right after
+// USERAUTH_SUCCESS: it sends RESUME_ENABLE with a fresh handle.
+func EnableServer(t Transport, rk []byte, hold time.Duration) (*Session, error) {
+	if len(rk) == 0 {
+		return nil, errors.New("resume: the extension was not negotiated")
+	}
+	handle := make([]byte, HandleLen)
+	if _, err := rand.Read(handle); err != nil {
+		return nil, err
+	}
+	holdS := uint32(min(hold/time.Second, 1<<32-1))
+	if err := t.WritePacket((&Enable{Handle: handle, HoldSeconds: holdS}).Marshal()); err != nil {
+		return nil, err
+	}
+	return newSession(false, t, rk, handle, hold), nil
+}
+
+// EnableClient starts a session on the client from the server's
+// RESUME_ENABLE, the message after USERAUTH_SUCCESS.
+func EnableClient(t Transport, rk []byte, enable []byte) (*Session, error) {
+	m, err := ParseEnable(enable)
+	if err != nil {
+		return nil, err
+	}
+	if len(rk) == 0 {
+		return nil, errors.New("resume: the extension was not negotiated")
+	}
+	return newSession(true, t, rk, m.Handle, time.Duration(m.HoldSeconds)*time.Second), nil
+}
+
+// current waits for an attached transport.
+func (s *Session) current() (Transport, uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.state == Detached {
+		s.cond.Wait()
+	}
+	if s.state == Closed {
+		return nil, 0, s.err
+	}
+	return s.cur, s.gen, nil
+}
+
+// ReadPacket returns the next connection-layer message, across
+// reconnections. ACKs are handled here. It blocks while the session is
+// detached.
+func (s *Session) ReadPacket() ([]byte, error) {
+	for {
+		t, gen, err := s.current()
+		if err != nil {
+			return nil, err
+		}
+		p, err := t.ReadPacket()
+		if err != nil {
+			if endsSession(err) {
+				s.closeWith(err)
+				return nil, err
+			}
+			s.detach(gen, err)
+			continue
+		}
+		switch {
+		case p[0] == MsgAck:
+			a, err := ParseAck(p)
+			if err == nil {
+				s.mu.Lock()
+				err = s.send.Ack(a.Received)
+				s.cond.Broadcast() // writers waiting for retention room
+				s.mu.Unlock()
+			}
+			if err != nil {
+				s.fail(fmt.Errorf("resume: bad ACK: %w", err))
+				return nil, err
+			}
+		case IsResumeMessage(p[0]):
+			err := fmt.Errorf("resume: unexpected message %d in an attached session", p[0])
+			s.fail(err)
+			return nil, err
+		case Counted(p[0]):
+			s.mu.Lock()
+			if s.gen != gen || s.state != Attached {
+				// Read from a connection the session has left: the
+				// peer resends it on the new one.
+				s.mu.Unlock()
+				continue
+			}
+			now := s.recv.Count(len(p))
+			var ack []byte
+			if now {
+				ack = s.makeAckLocked()
+			} else if s.ackTimer == nil {
+				s.ackTimer = time.AfterFunc(IdleAck, s.idleAck)
+			}
+			s.mu.Unlock()
+			if ack != nil {
+				s.writeControl(gen, t, ack)
+			}
+			return p, nil
+		default:
+			return p, nil
+		}
+	}
+}
+
+func (s *Session) makeAckLocked() []byte {
+	if s.ackTimer != nil {
+		s.ackTimer.Stop()
+		s.ackTimer = nil
+	}
+	s.stats.AcksSent++
+	return s.recv.MakeAck().Marshal()
+}
+
+func (s *Session) idleAck() {
+	s.mu.Lock()
+	s.ackTimer = nil
+	if s.state != Attached || !s.recv.Pending() {
+		s.mu.Unlock()
+		return
+	}
+	ack := s.makeAckLocked()
+	t, gen := s.cur, s.gen
+	s.mu.Unlock()
+	s.writeControl(gen, t, ack)
+}
+
+// writeControl writes an uncounted message of this layer; a failure
+// detaches.
+func (s *Session) writeControl(gen uint64, t Transport, p []byte) {
+	if err := t.WritePacket(p); err != nil {
+		s.detach(gen, err)
+	}
+}
+
+// WritePacket sends a connection-layer message. Counted messages are
+// retained first, so one written while detached, or lost with the
+// connection, goes out when the session resumes. It blocks while the
+// retention limit is reached.
+func (s *Session) WritePacket(p []byte) error {
+	if len(p) == 0 {
+		return errors.New("resume: empty message")
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if Counted(p[0]) {
+		for s.state != Closed && s.send.Full(len(p)) {
+			s.cond.Wait()
+		}
+		if s.state == Closed {
+			s.mu.Unlock()
+			return s.err
+		}
+		if _, err := s.send.Record(p); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	state, t, gen := s.state, s.cur, s.gen
+	s.mu.Unlock()
+	switch state {
+	case Closed:
+		return s.err
+	case Detached:
+		return nil // retained; resent on resume
+	}
+	if err := t.WritePacket(p); err != nil {
+		s.detach(gen, err)
+	}
+	return nil
+}
+
+// detach drops the connection of generation gen (if still current).
+func (s *Session) detach(gen uint64, err error) {
+	s.mu.Lock()
+	if s.gen != gen || s.state != Attached {
+		s.mu.Unlock()
+		return
+	}
+	t := s.cur
+	s.cur = nil
+	s.state = Detached
+	s.detachErr = err
+	close(s.detached)
+	s.detached = make(chan struct{})
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	t.Close()
+}
+
+// Detach drops the current connection as if it were lost (a manual
+// trigger, or a liveness timeout found by the caller).
+func (s *Session) Detach(reason error) {
+	s.mu.Lock()
+	gen := s.gen
+	s.mu.Unlock()
+	s.detach(gen, reason)
+}
+
+func (s *Session) closeWith(err error) {
+	s.mu.Lock()
+	if s.state == Closed {
+		s.mu.Unlock()
+		return
+	}
+	s.state = Closed
+	s.err = err
+	t := s.cur
+	s.cur = nil
+	if s.ackTimer != nil {
+		s.ackTimer.Stop()
+	}
+	clear(s.rk)
+	close(s.done)
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if t != nil {
+		t.Close()
+	}
+}
+
+// Done is closed when the session has ended.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err is why the session ended (nil while it lives).
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// fail ends the session because the peer broke the protocol.
+func (s *Session) fail(err error) { s.closeWith(err) }
+
+// Close ends the session for good: the current transport's Close sends
+// DISCONNECT, which tells the peer this is the end, not a lost link.
+func (s *Session) Close() error {
+	s.closeWith(ErrSessionClosed)
+	return nil
+}
+
+// attach makes t the session's connection after a valid resumption:
+// first (server) the authenticated answer, then everything the peer lacks
+// from count from on, before any new message.
+func (s *Session) attach(t Transport, first []byte, from uint64) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	if s.state == Closed {
+		s.mu.Unlock()
+		return s.err
+	}
+	msgs, err := s.send.Resend(from)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	msgs = append([][]byte(nil), msgs...)
+	old := s.cur
+	s.cur = t
+	s.gen++
+	gen := s.gen
+	wasAttached := s.state == Attached
+	s.state = Attached
+	s.stats.Attaches++
+	s.stats.ResentMessages += uint64(len(msgs))
+	for _, m := range msgs {
+		s.stats.ResentBytes += uint64(len(m))
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if wasAttached && old != nil {
+		old.Close() // a lingering half-open connection is superseded
+	}
+	if first != nil {
+		if err := t.WritePacket(first); err != nil {
+			s.detach(gen, err)
+			return nil
+		}
+	}
+	for _, m := range msgs {
+		if err := t.WritePacket(m); err != nil {
+			s.detach(gen, err)
+			return nil
+		}
+	}
+	return nil
+}
+
+// Resume runs the client's side of a reconnection over t, a new
+// connection whose key exchange negotiated the extension (and whose host
+// key was checked). On failure the session is unchanged and t is closed;
+// the caller may retry with another connection.
+func (s *Session) Resume(ctx context.Context, t Transport) error {
+	if !s.isClient {
+		return errors.New("resume: Resume is the client's side")
+	}
+	s.mu.Lock()
+	if s.state == Closed {
+		s.mu.Unlock()
+		t.Close()
+		return s.err
+	}
+	received := s.recv.Received()
+	acked, sent := s.send.Acked(), s.send.Sent()
+	s.mu.Unlock()
+
+	newH := t.SessionID()
+	req := &Request{Handle: s.handle, Received: received, MAC: RequestMAC(s.rk, newH, s.handle, received)}
+	stop := context.AfterFunc(ctx, func() { t.Close() })
+	defer stop()
+	if err := t.WritePacket(req.Marshal()); err != nil {
+		t.Close()
+		return fmt.Errorf("resume: sending the request: %w", err)
+	}
+	p, err := t.ReadPacket()
+	if err != nil {
+		t.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("resume: waiting for the answer: %w", err)
+	}
+	switch p[0] {
+	case MsgFailure:
+		f, err := ParseFailure(p)
+		t.Close()
+		if err != nil {
+			return err
+		}
+		return f
+	case MsgAccept:
+	default:
+		t.Close()
+		return fmt.Errorf("resume: server answered with message %d", p[0])
+	}
+	acc, err := ParseAccept(p)
+	if err != nil {
+		t.Close()
+		return err
+	}
+	if !VerifyAccept(s.rk, newH, s.handle, acc, received) {
+		t.Close()
+		return errors.New("resume: the server's answer does not authenticate")
+	}
+	if !CountInRange(acc.Received, acked, sent) {
+		t.Close()
+		return fmt.Errorf("resume: server says it received %d messages; %d were acknowledged and %d sent", acc.Received, acked, sent)
+	}
+	s.mu.Lock()
+	s.hold = time.Duration(acc.HoldSeconds) * time.Second
+	changed := s.recv.Received() != received
+	s.mu.Unlock()
+	if changed {
+		t.Close()
+		return errors.New("resume: messages arrived on the old connection during the attempt")
+	}
+	return s.attach(t, nil, acc.Received)
+}

@@ -1,0 +1,360 @@
+package resume
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+var errCut = errors.New("connection cut")
+
+// fakeConn is one end of an in-memory connection with an exchange hash,
+// which a test can cut (both ends fail, as with a reset).
+type fakeConn struct {
+	in   <-chan []byte
+	out  chan<- []byte
+	h    []byte
+	cut  chan struct{}
+	once *sync.Once
+}
+
+func fakePair() (*fakeConn, *fakeConn) {
+	a2b, b2a := make(chan []byte, 64), make(chan []byte, 64)
+	h := make([]byte, 32)
+	rand.Read(h)
+	cut, once := make(chan struct{}), new(sync.Once)
+	return &fakeConn{in: b2a, out: a2b, h: h, cut: cut, once: once},
+		&fakeConn{in: a2b, out: b2a, h: h, cut: cut, once: once}
+}
+
+func (f *fakeConn) ReadPacket() ([]byte, error) {
+	// What was sent before the cut is still delivered (as TCP delivers
+	// data before a FIN).
+	select {
+	case p := <-f.in:
+		return p, nil
+	default:
+	}
+	select {
+	case p := <-f.in:
+		return p, nil
+	case <-f.cut:
+		return nil, errCut
+	}
+}
+
+func (f *fakeConn) WritePacket(p []byte) error {
+	select {
+	case f.out <- bytes.Clone(p):
+		return nil
+	case <-f.cut:
+		return errCut
+	}
+}
+
+func (f *fakeConn) Close() error      { f.Cut(); return nil }
+func (f *fakeConn) Cut()              { f.once.Do(func() { close(f.cut) }) }
+func (f *fakeConn) SessionID() []byte { return f.h }
+
+// pair sets up a client and a server session on a first connection.
+func pair(t *testing.T, reg *Registry) (*Session, *Session, *fakeConn) {
+	t.Helper()
+	rk := make([]byte, 32)
+	rand.Read(rk)
+	c, s := fakePair()
+	ss, err := reg.Enable(s, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := EnableClient(c, rk, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close(); ss.Close() })
+	return cs, ss, c
+}
+
+// reconnect runs one resumption over a fresh connection.
+func reconnect(t *testing.T, reg *Registry, cs *Session) (*fakeConn, error) {
+	c, s := fakePair()
+	errc := make(chan error, 1)
+	go func() {
+		p, err := s.ReadPacket()
+		if err == nil {
+			_, err = reg.Resume(s, p)
+		}
+		errc <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := cs.Resume(ctx, c)
+	serr := <-errc
+	if err == nil {
+		err = serr
+	}
+	return c, err
+}
+
+func dataMsg(i uint32, size int) []byte {
+	p := make([]byte, 5+size)
+	p[0] = 94
+	binary.BigEndian.PutUint32(p[1:], i)
+	for j := 5; j < len(p); j++ {
+		p[j] = byte(i) + byte(j)
+	}
+	return p
+}
+
+// Messages both ways arrive exactly once and in order across many cuts,
+// including cuts while resuming is still resending.
+func TestExactlyOnceAcrossCuts(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, conn := pair(t, reg)
+	const n = 20000
+	var wg sync.WaitGroup
+	check := func(name string, s *Session) {
+		defer wg.Done()
+		for i := uint32(0); i < n; i++ {
+			p, err := s.ReadPacket()
+			if err != nil {
+				t.Errorf("%s: after %d messages: %v", name, i, err)
+				return
+			}
+			if got := binary.BigEndian.Uint32(p[1:]); got != i || !bytes.Equal(p, dataMsg(i, len(p)-5)) {
+				t.Errorf("%s: message %d arrived as %d (or corrupted)", name, i, got)
+				return
+			}
+		}
+	}
+	send := func(s *Session) {
+		defer wg.Done()
+		for i := uint32(0); i < n; i++ {
+			if err := s.WritePacket(dataMsg(i, int(i%700))); err != nil {
+				t.Errorf("write %d: %v", i, err)
+				return
+			}
+		}
+	}
+	wg.Add(4)
+	go check("server", ss)
+	go check("client", cs)
+	go send(cs)
+	go send(ss)
+
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	// Cut each time the server has received another tenth of the
+	// stream, so the cuts land mid-stream whatever the machine's speed.
+	cuts := 0
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case <-done:
+			if cuts < 3 {
+				t.Fatalf("only %d cuts happened", cuts)
+			}
+			st := cs.Stats()
+			if st.Attaches != cuts+1 || st.Received != n {
+				t.Fatalf("client stats %+v after %d cuts", st, cuts)
+			}
+			t.Logf("%d cuts; client resent %d messages, server resent %d", cuts, st.ResentMessages, ss.Stats().ResentMessages)
+			return
+		case <-deadline:
+			t.Fatal("stuck")
+		case <-time.After(200 * time.Microsecond):
+		}
+		if cuts >= 9 || ss.Stats().Received < uint64((cuts+1)*n/10) {
+			continue
+		}
+		conn.Cut()
+		cuts++
+		det, _ := cs.Detached()
+		<-det
+		for {
+			c, err := reconnect(t, reg, cs)
+			if err == nil {
+				conn = c
+				break
+			}
+			t.Logf("retrying: %v", err)
+		}
+	}
+}
+
+func TestResumeRefusalsLeaveSessionIntact(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, conn := pair(t, reg)
+	for i := range 10 {
+		cs.WritePacket(dataMsg(uint32(i), 10))
+	}
+	for range 10 {
+		if _, err := ss.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both sides notice the loss (as their readers would).
+	conn.Cut()
+	cs.Detach(errCut)
+	ss.Detach(errCut)
+	before := cs.Stats()
+
+	try := func(req *Request) error {
+		c, s := fakePair()
+		served := make(chan struct{})
+		defer func() { <-served }()
+		go func() {
+			defer close(served)
+			p, err := s.ReadPacket()
+			if err == nil {
+				reg.Resume(s, p)
+			}
+		}()
+		if req.MAC == nil {
+			req.MAC = RequestMAC(cs.rk, c.h, req.Handle, req.Received)
+		}
+		c.WritePacket(req.Marshal())
+		p, err := c.ReadPacket()
+		if err != nil {
+			return err
+		}
+		if p[0] != MsgFailure {
+			return errors.New("accepted")
+		}
+		f, _ := ParseFailure(p)
+		return f
+	}
+	wantReason := func(err error, reason uint32) {
+		t.Helper()
+		var f *Failure
+		if !errors.As(err, &f) || f.Reason != reason {
+			t.Fatalf("got %v, want reason %d", err, reason)
+		}
+	}
+	h := cs.Handle()
+	wantReason(try(&Request{Handle: h, Received: 0, MAC: bytes.Repeat([]byte{1}, MACLen)}), ReasonAuthFailed)
+	other := bytes.Clone(h)
+	other[0] ^= 1
+	wantReason(try(&Request{Handle: other}), ReasonSessionUnknown)
+	// The server sent the client nothing: a claim of 5 is out of range.
+	wantReason(try(&Request{Handle: h, Received: 5}), ReasonCountOutOfRange)
+	// A request recorded on one connection and replayed on another.
+	c1, s1 := fakePair()
+	recorded := (&Request{Handle: h, Received: 0, MAC: RequestMAC(cs.rk, c1.h, h, 0)})
+	_ = s1
+	wantReason(try(&Request{Handle: h, Received: 0, MAC: recorded.MAC}), ReasonAuthFailed)
+
+	if st := cs.Stats(); st != before || cs.State() != Detached || ss.State() != Detached {
+		t.Fatalf("refused attempts changed the sessions: %+v vs %+v", st, before)
+	}
+	// And the genuine client still resumes, and nothing was lost.
+	if _, err := reconnect(t, reg, cs); err != nil {
+		t.Fatal(err)
+	}
+	ss.WritePacket(dataMsg(77, 3))
+	if p, err := cs.ReadPacket(); err != nil || binary.BigEndian.Uint32(p[1:]) != 77 {
+		t.Fatalf("after resume: %v", err)
+	}
+}
+
+type fakeDisconnect struct{}
+
+func (fakeDisconnect) Error() string      { return "peer disconnected" }
+func (fakeDisconnect) SessionEnded() bool { return true }
+
+func TestExpiryAndClose(t *testing.T) {
+	reg := &Registry{Hold: 100 * time.Millisecond}
+	cs, ss, conn := pair(t, reg)
+	conn.Cut()
+	go ss.ReadPacket() // the server notices the loss
+	select {
+	case <-ss.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("detached session not discarded after the hold time")
+	}
+	if !errors.Is(ss.Err(), ErrExpired) || reg.Len() != 0 {
+		t.Fatalf("server session: %v, %d kept", ss.Err(), reg.Len())
+	}
+	det, _ := cs.Detached()
+	go cs.ReadPacket()
+	<-det
+	_, err := reconnect(t, reg, cs)
+	var f *Failure
+	if !errors.As(err, &f) || f.Reason != ReasonSessionUnknown {
+		t.Fatalf("resume of an expired session: %v", err)
+	}
+
+	// A DISCONNECT ends a session; it is not a lost link.
+	reg2 := &Registry{Hold: time.Minute}
+	cs2, _, _ := pair(t, reg2)
+	c, s := fakePair()
+	cs2.attach(c, nil, 0)
+	go func() { s.out <- nil }()
+	_ = s
+	cs2.closeWith(fakeDisconnect{})
+	if cs2.State() != Closed || !endsSession(cs2.Err()) {
+		t.Fatalf("state %v err %v", cs2.State(), cs2.Err())
+	}
+	if _, err := cs2.ReadPacket(); err == nil {
+		t.Fatal("read on a closed session")
+	}
+}
+
+func TestRetentionBlocksWriterUntilAck(t *testing.T) {
+	reg := &Registry{}
+	cs, ss, _ := pair(t, reg)
+	cs.mu.Lock()
+	cs.send.Limit = 64 << 10
+	cs.mu.Unlock()
+	done := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if err := cs.WritePacket(dataMsg(uint32(i), 1000)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	// Without the server reading (and so acknowledging), the writer
+	// stops at the limit.
+	select {
+	case err := <-done:
+		t.Fatalf("writer passed the retention limit: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if b := cs.Stats().RetainedBytes; b > 64<<10 {
+		t.Fatalf("%d bytes retained over a 64 KiB limit", b)
+	}
+	go func() {
+		for {
+			if _, err := ss.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	// The server acks by its policy and then after IdleAck.
+	go func() {
+		for {
+			if _, err := cs.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("writer never unblocked")
+	}
+}
