@@ -21,10 +21,12 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/transport"
 )
 
@@ -48,12 +50,18 @@ type ClientConfig struct {
 	Transport transport.Config
 	// Channel tunes windows and packet sizes.
 	Channel channel.Config
+	// Resume, if set, offers session resumption: the session then
+	// survives the loss of its TCP connection (see ResumeConfig).
+	Resume *ResumeConfig
 }
 
 // Client is an authenticated SSH client connection.
 type Client struct {
-	conn *transport.Conn
+	mu   sync.Mutex
+	conn *transport.Conn // the current connection
 	mux  *channel.Mux
+	rs   *resume.Session // nil unless the session is resumable
+	r    *resumer
 }
 
 // Dial connects to addr, runs the key exchange, verifies the host key,
@@ -82,6 +90,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	host, port := splitHostPort(addr)
 	tc := cfg.Transport
 	tc.HostKeyCallback = func(key kex.PublicKey) error { return cfg.HostKeyCallback(host, port, key) }
+	tc.Resume = cfg.Resume != nil
 	conn, err := transport.NewClientConn(ctx, nc, &tc)
 	if err != nil {
 		return nil, fmt.Errorf("ssh: handshake with %s: %w", addr, err)
@@ -109,7 +118,69 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		return nil, fmt.Errorf("ssh: %s: %w", addr, err)
 	}
 	conn.SetAuthenticated()
-	return &Client{conn: conn, mux: channel.NewMux(conn, &cfg.Channel)}, nil
+	c := &Client{conn: conn}
+	if !conn.ResumeNegotiated() {
+		c.mux = channel.NewMux(conn, &cfg.Channel)
+		return c, nil
+	}
+	// The server sends RESUME_ENABLE right after USERAUTH_SUCCESS.
+	stop = context.AfterFunc(ctx, func() { conn.Close() })
+	p, err := conn.ReadPacket()
+	if !stop() {
+		return nil, fmt.Errorf("ssh: waiting for %s's RESUME_ENABLE: %w", addr, ctx.Err())
+	}
+	if err == nil && (len(p) == 0 || p[0] != resume.MsgEnable) {
+		err = fmt.Errorf("the server sent %d bytes of message %d instead of RESUME_ENABLE", len(p), append(p, 0)[0])
+	}
+	var rs *resume.Session
+	if err == nil {
+		rs, err = resume.EnableClient(conn, conn.ResumeKey(), p)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ssh: %s: resume: %w", addr, err)
+	}
+	if rs.Hold() == 0 {
+		// The server will not keep this session: plain SSH.
+		c.mux = channel.NewMux(conn, &cfg.Channel)
+		return c, nil
+	}
+	c.rs = rs
+	c.mux = channel.NewMux(rs, &cfg.Channel)
+	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: tc, addr: addr, kick: make(chan struct{}, 1)}
+	c.r.redial = c.r.cfg.Redial
+	if c.r.redial == nil {
+		network := nc.RemoteAddr().Network()
+		c.r.redial = func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	go c.r.run()
+	return c, nil
+}
+
+func (c *Client) setConn(conn *transport.Conn) {
+	c.mu.Lock()
+	c.conn = conn
+	c.mu.Unlock()
+}
+
+// Resumable reports whether the session survives the loss of its
+// connection (both sides support resumption and the server keeps it).
+func (c *Client) Resumable() bool { return c.rs != nil }
+
+// ResumeSession exposes the resume layer's state (counts, retained
+// bytes, attachment); nil unless Resumable.
+func (c *Client) ResumeSession() *resume.Session { return c.rs }
+
+// Reconnect drops the current connection and reconnects at once (a
+// manual trigger, such as rsftp's SIGUSR2). It does nothing unless the
+// session is resumable.
+func (c *Client) Reconnect() {
+	if c.r != nil {
+		c.r.trigger()
+	}
 }
 
 func splitHostPort(addr string) (string, int) {
@@ -124,9 +195,13 @@ func splitHostPort(addr string) (string, int) {
 	return host, port
 }
 
-// Transport exposes the transport connection (sequence numbers,
-// algorithms, rekeying).
-func (c *Client) Transport() *transport.Conn { return c.conn }
+// Transport exposes the current transport connection (sequence numbers,
+// algorithms, rekeying). It changes when a resumable session reconnects.
+func (c *Client) Transport() *transport.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn
+}
 
 // Mux exposes the channel multiplexer.
 func (c *Client) Mux() *channel.Mux { return c.mux }
@@ -142,10 +217,10 @@ func (c *Client) DialTCP(ctx context.Context, host string, port int) (net.Conn, 
 	return c.mux.DialTCP(ctx, host, port)
 }
 
-// Close closes the connection.
+// Close ends the session: DISCONNECT on the current connection.
 func (c *Client) Close() error {
 	c.mux.Close()
-	return c.conn.Close()
+	return c.Transport().Close()
 }
 
 // Wait blocks until the connection ends and returns why.

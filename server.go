@@ -13,6 +13,7 @@ import (
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/transport"
 )
 
@@ -74,6 +75,11 @@ type ServerConfig struct {
 	// MaxSessionsPerConn bounds open session channels per connection.
 	MaxSessionsPerConn int
 
+	// Resume, if set, offers session resumption (docs/PROTOCOL.resume.md):
+	// sessions then survive the loss of their connection for the hold
+	// time.
+	Resume *ResumeServerConfig
+
 	Transport transport.Config
 	Channel   channel.Config
 	// Logf receives one line per connection event; log.Printf if nil.
@@ -91,6 +97,7 @@ type Server struct {
 	conns   map[net.Conn]struct{}
 	wg      sync.WaitGroup
 	closing bool
+	resumes *resume.Registry // nil unless cfg.Resume
 }
 
 // NewServer checks cfg and returns a Server.
@@ -115,6 +122,11 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.cfg.Logf = log.Printf
 	}
 	s.cfg.Transport.HostKeys = cfg.HostKeys
+	if cfg.Resume != nil {
+		s.cfg.Transport.Resume = true
+		s.resumes = &resume.Registry{Hold: cfg.Resume.Hold, MaxSessions: cfg.Resume.MaxSessions,
+			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedBytes: cfg.Resume.MaxRetainedBytes}
+	}
 	s.unauth = make(chan struct{}, s.cfg.MaxUnauthConns)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
@@ -179,13 +191,37 @@ func (s *Server) ServeConn(nc net.Conn) {
 		s.cfg.Logf("ssh: %v: too many unauthenticated connections (limit %d); dropped", nc.RemoteAddr(), s.cfg.MaxUnauthConns)
 		return
 	}
-	user, perms, conn, err := s.handshake(nc)
+	user, perms, conn, resumed, err := s.handshake(nc)
 	<-s.unauth
 	if err != nil {
 		s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
 		return
 	}
+	if resumed != nil {
+		// The session's own goroutine (that of its first connection)
+		// serves it; this one only keeps the connection registered
+		// until the session leaves it.
+		s.cfg.Logf("ssh: %v: resumed session %x", nc.RemoteAddr(), resumed.Handle()[:4])
+		det, _ := resumed.Detached()
+		select {
+		case <-det:
+		case <-resumed.Done():
+		}
+		return
+	}
 	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
+	var pc channel.PacketConn = conn
+	if conn.ResumeNegotiated() && s.resumes != nil {
+		rs, err := s.enableResume(conn, user)
+		if err != nil {
+			s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
+			conn.Close()
+			return
+		}
+		if rs != nil {
+			pc = rs
+		}
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	sc := &serverConn{s: s, ctx: ctx, user: user, perms: perms, conn: conn, remote: nc.RemoteAddr()}
@@ -193,7 +229,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	// session in the same flight as its last auth message.
 	var sessions, forwards <-chan *channel.NewChannel
 	var globals <-chan *channel.Request
-	mux := channel.NewMux(conn, &s.cfg.Channel, func(m *channel.Mux) {
+	mux := channel.NewMux(pc, &s.cfg.Channel, func(m *channel.Mux) {
 		sessions = m.HandleChannelOpen("session")
 		forwards = m.HandleChannelOpen("direct-tcpip")
 		globals = m.GlobalRequests()
@@ -209,19 +245,37 @@ func (s *Server) ServeConn(nc net.Conn) {
 	}
 }
 
-func (s *Server) handshake(nc net.Conn) (string, *auth.Permissions, *transport.Conn, error) {
+// handshake runs the key exchange and then either user authentication
+// or, if the client's first message is RESUME_REQUEST, the resumption of
+// a session (returned as resumed).
+func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, conn *transport.Conn, resumed *resume.Session, err error) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.LoginGraceTime)
 	defer cancel()
-	conn, err := transport.NewServerConn(ctx, nc, &s.cfg.Transport)
+	conn, err = transport.NewServerConn(ctx, nc, &s.cfg.Transport)
 	if err != nil {
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	stop := context.AfterFunc(ctx, func() {
 		conn.Disconnect(2, "authentication timed out")
 	})
-	user, perms, err := auth.Serve(ctx, conn, &s.cfg.Auth)
+	var t auth.Transport = conn
+	if conn.ResumeNegotiated() && s.resumes != nil {
+		p, err := conn.ReadPacket()
+		if err != nil {
+			stop()
+			conn.Close()
+			return "", nil, nil, nil, err
+		}
+		if p[0] == resume.MsgRequest {
+			stop()
+			rs, err := s.resume(conn, p)
+			return "", nil, nil, rs, err
+		}
+		t = &firstPacket{Conn: conn, p: p}
+	}
+	user, perms, err = auth.Serve(ctx, t, &s.cfg.Auth)
 	if !stop() {
-		return "", nil, nil, fmt.Errorf("authentication not finished within %v", s.cfg.LoginGraceTime)
+		return "", nil, nil, nil, fmt.Errorf("authentication not finished within %v", s.cfg.LoginGraceTime)
 	}
 	if err != nil {
 		var de *auth.DisconnectError
@@ -230,10 +284,10 @@ func (s *Server) handshake(nc net.Conn) (string, *auth.Permissions, *transport.C
 		} else {
 			conn.Close()
 		}
-		return "", nil, nil, err
+		return "", nil, nil, nil, err
 	}
 	conn.SetAuthenticated()
-	return user, perms, conn, nil
+	return user, perms, conn, nil, nil
 }
 
 // Close stops all listeners and connections.

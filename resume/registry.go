@@ -17,6 +17,14 @@ type Registry struct {
 	// MaxSessions bounds the sessions kept, attached or not (default
 	// 4096); past it, the oldest detached session is discarded first.
 	MaxSessions int
+	// MaxDetachedPerUser bounds the detached sessions of one user
+	// (default 16); past it, that user's oldest detached session is
+	// discarded.
+	MaxDetachedPerUser int
+	// MaxRetainedBytes bounds the bytes retained by detached sessions
+	// in total (default 1 GiB); past it, the oldest detached sessions are
+	// discarded.
+	MaxRetainedBytes int64
 
 	mu       sync.Mutex
 	sessions map[string]*entry
@@ -24,6 +32,7 @@ type Registry struct {
 
 type entry struct {
 	s        *Session
+	user     string
 	resuming bool
 	detached time.Time // zero while attached
 }
@@ -51,6 +60,12 @@ func (r *Registry) max() int {
 // Enable starts a session on a newly authenticated connection (sending
 // RESUME_ENABLE) and keeps it for resumption.
 func (r *Registry) Enable(t Transport, rk []byte) (*Session, error) {
+	return r.EnableFor(t, rk, "")
+}
+
+// EnableFor is Enable for a session of the named user (for the per-user
+// cap).
+func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, error) {
 	r.mu.Lock()
 	if r.sessions == nil {
 		r.sessions = map[string]*entry{}
@@ -65,7 +80,7 @@ func (r *Registry) Enable(t Transport, rk []byte) (*Session, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	r.sessions[string(s.handle)] = &entry{s: s}
+	r.sessions[string(s.handle)] = &entry{s: s, user: user}
 	r.mu.Unlock()
 	go r.watch(s)
 	return s, nil
@@ -85,6 +100,51 @@ func (r *Registry) evictLocked() bool {
 	delete(r.sessions, string(oldest.s.handle))
 	go oldest.s.closeWith(errors.New("resume: session discarded for a newer one (server limit)"))
 	return true
+}
+
+// enforceLocked applies the caps on detached sessions after one of
+// user's sessions detached: oldest first.
+func (r *Registry) enforceLocked(user string) {
+	maxUser := r.MaxDetachedPerUser
+	if maxUser <= 0 {
+		maxUser = 16
+	}
+	maxBytes := r.MaxRetainedBytes
+	if maxBytes <= 0 {
+		maxBytes = 1 << 30
+	}
+	for {
+		var oldest, oldestUser *entry
+		n, total := 0, int64(0)
+		for _, e := range r.sessions {
+			if e.detached.IsZero() || e.resuming {
+				continue
+			}
+			total += int64(e.s.Stats().RetainedBytes)
+			if oldest == nil || e.detached.Before(oldest.detached) {
+				oldest = e
+			}
+			if e.user == user {
+				n++
+				if oldestUser == nil || e.detached.Before(oldestUser.detached) {
+					oldestUser = e
+				}
+			}
+		}
+		var victim *entry
+		var why string
+		switch {
+		case n > maxUser:
+			victim, why = oldestUser, fmt.Sprintf("more than %d detached sessions of this user", maxUser)
+		case total > maxBytes:
+			victim, why = oldest, fmt.Sprintf("detached sessions retain more than %d bytes", maxBytes)
+		}
+		if victim == nil {
+			return
+		}
+		delete(r.sessions, string(victim.s.handle))
+		go victim.s.closeWith(fmt.Errorf("resume: session discarded: %s (server limit)", why))
+	}
 }
 
 // watch runs the hold timer of a session and forgets it when it closes.
@@ -109,6 +169,7 @@ func (r *Registry) watch(s *Session) {
 		r.mu.Lock()
 		if e := r.sessions[string(s.handle)]; e != nil {
 			e.detached = time.Now()
+			r.enforceLocked(e.user)
 		}
 		r.mu.Unlock()
 		timer := time.NewTimer(r.hold())

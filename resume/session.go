@@ -24,6 +24,16 @@ type Transport interface {
 // DISCONNECT), as opposed to a lost connection.
 type sessionEnder interface{ SessionEnded() bool }
 
+// abort drops a connection without DISCONNECT when the transport can
+// (transport.Conn.Abort): the peer must see a lost link, not an end.
+func abort(t Transport) {
+	if a, ok := t.(interface{ Abort() error }); ok {
+		a.Abort()
+		return
+	}
+	t.Close()
+}
+
 func endsSession(err error) bool {
 	var se sessionEnder
 	return errors.As(err, &se) && se.SessionEnded()
@@ -80,6 +90,7 @@ type Session struct {
 	ackTimer  *time.Timer
 	detached  chan struct{} // closed and replaced at each detach
 	detachErr error
+	detachAt  time.Time
 	stats     Stats
 	done      chan struct{} // closed when the session closes
 }
@@ -92,6 +103,10 @@ type Stats struct {
 	ResentMessages        uint64
 	ResentBytes           uint64
 	AcksSent              uint64
+	// LastResentBytes is what the last attach resent; LastOffline how
+	// long the session was detached before it.
+	LastResentBytes uint64
+	LastOffline     time.Duration
 }
 
 func newSession(isClient bool, t Transport, rk, handle []byte, hold time.Duration) *Session {
@@ -218,6 +233,12 @@ func (s *Session) ReadPacket() ([]byte, error) {
 			a, err := ParseAck(p)
 			if err == nil {
 				s.mu.Lock()
+				if s.gen != gen || s.state != Attached {
+					// From a connection the session has left: the
+					// resume exchange superseded it.
+					s.mu.Unlock()
+					continue
+				}
 				err = s.send.Ack(a.Received)
 				s.cond.Broadcast() // writers waiting for retention room
 				s.mu.Unlock()
@@ -335,11 +356,12 @@ func (s *Session) detach(gen uint64, err error) {
 	s.cur = nil
 	s.state = Detached
 	s.detachErr = err
+	s.detachAt = time.Now()
 	close(s.detached)
 	s.detached = make(chan struct{})
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	t.Close()
+	abort(t)
 }
 
 // Detach drops the current connection as if it were lost (a manual
@@ -349,6 +371,16 @@ func (s *Session) Detach(reason error) {
 	gen := s.gen
 	s.mu.Unlock()
 	s.detach(gen, reason)
+}
+
+// DetachTransport is Detach, only if the session still runs on t.
+func (s *Session) DetachTransport(t Transport, reason error) {
+	s.mu.Lock()
+	gen, cur := s.gen, s.cur
+	s.mu.Unlock()
+	if cur == t {
+		s.detach(gen, reason)
+	}
 }
 
 func (s *Session) closeWith(err error) {
@@ -386,6 +418,25 @@ func (s *Session) Err() error {
 // fail ends the session because the peer broke the protocol.
 func (s *Session) fail(err error) { s.closeWith(err) }
 
+// CloseWithError ends the session for good with err as its reason (the
+// client gives up once the hold time has passed, for instance).
+func (s *Session) CloseWithError(err error) { s.closeWith(err) }
+
+// Disconnect ends the session with an explicit DISCONNECT of the given
+// reason (channel.Mux calls it on protocol errors).
+func (s *Session) Disconnect(reason uint32, msg string) error {
+	s.mu.Lock()
+	t := s.cur
+	s.mu.Unlock()
+	if d, ok := t.(interface {
+		Disconnect(uint32, string) error
+	}); ok {
+		d.Disconnect(reason, msg)
+	}
+	s.closeWith(fmt.Errorf("resume: disconnected: %s", msg))
+	return nil
+}
+
 // Close ends the session for good: the current transport's Close sends
 // DISCONNECT, which tells the peer this is the end, not a lost link.
 func (s *Session) Close() error {
@@ -418,13 +469,19 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 	s.state = Attached
 	s.stats.Attaches++
 	s.stats.ResentMessages += uint64(len(msgs))
+	s.stats.LastResentBytes = 0
 	for _, m := range msgs {
-		s.stats.ResentBytes += uint64(len(m))
+		s.stats.LastResentBytes += uint64(len(m))
+	}
+	s.stats.ResentBytes += s.stats.LastResentBytes
+	s.stats.LastOffline = 0
+	if !wasAttached {
+		s.stats.LastOffline = time.Since(s.detachAt)
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if wasAttached && old != nil {
-		old.Close() // a lingering half-open connection is superseded
+		abort(old) // a lingering half-open connection is superseded
 	}
 	if first != nil {
 		if err := t.WritePacket(first); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 )
 
 // Bounds on what may wait in memory.
@@ -332,7 +333,14 @@ func (c *Conn) readRaw() ([]byte, error) {
 			if errors.Is(err, errMAC) {
 				reason = wire.DisconnectMACError
 			}
-			c.sendDisconnect(reason, "packet error")
+			c.mu.Lock()
+			resumable := c.resume && c.rk.firstDone
+			c.mu.Unlock()
+			if !resumable {
+				// With resume in effect, a corrupted packet only loses
+				// this connection: a DISCONNECT would end the session.
+				c.sendDisconnect(reason, "packet error")
+			}
 			return nil, err
 		}
 		if err := c.in.fill(c.br); err != nil {
@@ -417,6 +425,14 @@ func (c *Conn) dispatch(p []byte) ([]byte, error) {
 	case msg == wire.MsgServiceRequest || msg == wire.MsgServiceAccept,
 		msg >= 50 && msg <= 127:
 		return p, nil
+	case msg >= resume.MsgEnable && msg <= resume.MsgAck:
+		// The resume layer's messages, when the extension is in effect.
+		c.mu.Lock()
+		ok := c.resume
+		c.mu.Unlock()
+		if ok {
+			return p, nil
+		}
 	}
 	// Unknown message: RFC 4253 section 11.4.
 	return nil, c.WritePacket(marshalUnimplemented(c.in.seq - 1))
@@ -604,6 +620,20 @@ func (c *Conn) Close() error {
 	c.closed = true
 	c.failLocked(ErrClosed)
 	c.mu.Unlock()
+	return nil
+}
+
+// Abort closes the connection without DISCONNECT: the peer sees a lost
+// connection, not the end of the session (the resume layer detaches this
+// way).
+func (c *Conn) Abort() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	c.failLocked(ErrClosed)
 	return nil
 }
 

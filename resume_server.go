@@ -1,0 +1,158 @@
+package rsftp
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rsftp/rsftp/resume"
+	"github.com/rsftp/rsftp/transport"
+)
+
+// ResumeServerConfig turns on session resumption for a server.
+type ResumeServerConfig struct {
+	// Hold is how long a session whose connection was lost is kept for
+	// its client to resume it (default resume.DefaultHold, one hour).
+	Hold time.Duration
+	// MaxSessions bounds resumable sessions, attached or not (default
+	// 4096). Past it new sessions are plain SSH, unless the oldest
+	// detached one can be discarded.
+	MaxSessions int
+	// MaxDetachedPerUser bounds one user's detached sessions (default
+	// 16); MaxRetainedBytes the bytes all detached sessions retain
+	// (default 1 GiB). Past them the oldest detached sessions go first.
+	MaxDetachedPerUser int
+	MaxRetainedBytes   int64
+	// IdleTimeout detaches a session whose connection brought nothing
+	// for that long (default 60 s): a client that vanished without a
+	// FIN or RST then starts the hold timer. rsftp clients ping once a
+	// second when they hear nothing, so a live one is never idle.
+	IdleTimeout time.Duration
+	// Events, if set, receives each change of a resumable session:
+	// connected, link_lost, resumed, resume_failed, closed. It must not
+	// block.
+	Events func(Event)
+}
+
+// firstPacket hands a packet read ahead back to the next reader: the
+// server reads the client's first message after the key exchange to tell
+// a resumption from a new login.
+type firstPacket struct {
+	*transport.Conn
+	p []byte
+}
+
+func (f *firstPacket) ReadPacket() ([]byte, error) {
+	if p := f.p; p != nil {
+		f.p = nil
+		return p, nil
+	}
+	return f.Conn.ReadPacket()
+}
+
+func (s *Server) emit(e Event) {
+	if s.cfg.Resume != nil && s.cfg.Resume.Events != nil {
+		e.Time = time.Now()
+		s.cfg.Resume.Events(e)
+	}
+}
+
+func shortHandle(rs *resume.Session) string {
+	h := rs.Handle()
+	return hex.EncodeToString(h[:min(8, len(h))])
+}
+
+// enableResume makes a newly authenticated connection's session
+// resumable. If the server keeps no more sessions it says so with a hold
+// time of 0 and returns nil: the connection is plain SSH.
+func (s *Server) enableResume(conn *transport.Conn, user string) (*resume.Session, error) {
+	rs, err := s.resumes.EnableFor(conn, conn.ResumeKey(), user)
+	if err != nil {
+		s.cfg.Logf("ssh: %v: session not resumable: %v", conn.RemoteAddr(), err)
+		handle := make([]byte, resume.HandleLen)
+		rand.Read(handle)
+		return nil, conn.WritePacket((&resume.Enable{Handle: handle}).Marshal())
+	}
+	remote := conn.RemoteAddr().String()
+	s.emit(Event{Kind: EventConnected, Hold: rs.Hold(), Remote: remote, User: user, Session: shortHandle(rs)})
+	go s.watchSession(rs, user)
+	go s.watchIdle(conn, rs)
+	return rs, nil
+}
+
+// watchIdle detaches rs from conn when conn has been silent for the idle
+// timeout; it returns once rs leaves conn.
+func (s *Server) watchIdle(conn *transport.Conn, rs *resume.Session) {
+	idle := s.cfg.Resume.IdleTimeout
+	if idle <= 0 {
+		idle = 60 * time.Second
+	}
+	det, _ := rs.Detached()
+	tick := time.NewTicker(idle / 4)
+	defer tick.Stop()
+	last, since := conn.Seq().InTotal, time.Now()
+	for {
+		select {
+		case <-det:
+			return
+		case <-rs.Done():
+			return
+		case now := <-tick.C:
+			if n := conn.Seq().InTotal; n != last {
+				last, since = n, now
+			} else if now.Sub(since) >= idle {
+				rs.DetachTransport(conn, fmt.Errorf("no packet from the client for %v", now.Sub(since).Round(time.Second)))
+				return
+			}
+		}
+	}
+}
+
+// watchSession reports a session's detachments and its end.
+func (s *Server) watchSession(rs *resume.Session, user string) {
+	for {
+		det, why := rs.Detached()
+		select {
+		case <-rs.Done():
+			s.emit(Event{Kind: EventClosed, User: user, Session: shortHandle(rs), Err: rs.Err()})
+			return
+		case <-det:
+		}
+		if rs.State() == resume.Closed {
+			continue
+		}
+		s.emit(Event{Kind: EventLinkLost, User: user, Session: shortHandle(rs), Hold: rs.Hold(), HoldLeft: rs.Hold(), Err: why()})
+		// Wait for the session to come back (or end) before watching
+		// for the next loss.
+		for rs.State() == resume.Detached {
+			select {
+			case <-rs.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// resume handles a RESUME_REQUEST that arrived as the first message of a
+// new connection.
+func (s *Server) resume(conn *transport.Conn, p []byte) (*resume.Session, error) {
+	start := time.Now()
+	remote := conn.RemoteAddr().String()
+	rs, err := s.resumes.Resume(conn, p)
+	if err != nil {
+		s.emit(Event{Kind: EventResumeFailed, Remote: remote, Err: err})
+		var f *resume.Failure
+		if errors.As(err, &f) {
+			return nil, fmt.Errorf("resume refused: %w", err)
+		}
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	conn.SetAuthenticated()
+	go s.watchIdle(conn, rs)
+	st := rs.Stats()
+	s.emit(Event{Kind: EventResumed, Remote: remote, Session: shortHandle(rs), Handshake: time.Since(start),
+		Offline: st.LastOffline, Retransmitted: st.LastResentBytes, Hold: rs.Hold()})
+	return rs, nil
+}
