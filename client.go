@@ -147,7 +147,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	}
 	c.rs = rs
 	c.mux = channel.NewMux(rs, &cfg.Channel)
-	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: tc, addr: addr, kick: make(chan struct{}, 1)}
+	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: tc, addr: addr, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	c.r.redial = c.r.cfg.Redial
 	if c.r.redial == nil {
 		network := nc.RemoteAddr().Network()
@@ -217,10 +217,16 @@ func (c *Client) DialTCP(ctx context.Context, host string, port int) (net.Conn, 
 	return c.mux.DialTCP(ctx, host, port)
 }
 
-// Close ends the session: DISCONNECT on the current connection.
+// Close ends the session: DISCONNECT on the current connection. A
+// resumable session that is detached just ends (the server learns it at
+// the end of its hold time).
 func (c *Client) Close() error {
 	c.mux.Close()
-	return c.Transport().Close()
+	err := c.Transport().Close()
+	if c.r != nil {
+		<-c.r.done // its last event is out
+	}
+	return err
 }
 
 // Wait blocks until the connection ends and returns why.

@@ -80,6 +80,7 @@ type resumer struct {
 	addr    string
 	kick    chan struct{} // a manual or network trigger
 	watcher *netwatch.Watcher
+	done    chan struct{} // closed when run returns
 }
 
 func (r *resumer) emit(e Event) {
@@ -98,6 +99,7 @@ func (r *resumer) trigger() {
 }
 
 func (r *resumer) run() {
+	defer close(r.done)
 	if !r.cfg.NoNetworkWatch {
 		if w, err := netwatch.New(); err == nil {
 			r.watcher = w
@@ -232,6 +234,14 @@ func (r *resumer) reconnect(cause error) bool {
 func (r *resumer) attempt(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	go func() {
+		// The session ending (Close) abandons the attempt.
+		select {
+		case <-r.rs.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	nc, err := r.redial(ctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -34,6 +36,8 @@ type commonFlags struct {
 	configFile string
 	options    []string
 	verbose    int
+	events     string // --events FILE: JSON lines of session events
+	noResume   bool   // --no-resume: plain SSH even if the server offers resumption
 }
 
 // parseFlags parses OpenSSH-style options: single-letter flags that may
@@ -51,6 +55,28 @@ func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
 		}
 		if len(a) < 2 || a[0] != '-' {
 			break
+		}
+		if strings.HasPrefix(a, "--") {
+			name, val, hasVal := strings.Cut(a[2:], "=")
+			switch name {
+			case "events":
+				if !hasVal {
+					i++
+					if i == len(args) {
+						return nil, nil, fmt.Errorf("option --%s requires an argument", name)
+					}
+					val = args[i]
+				}
+				f.events = val
+			case "no-resume":
+				if hasVal {
+					return nil, nil, fmt.Errorf("option --%s takes no argument", name)
+				}
+				f.noResume = true
+			default:
+				return nil, nil, fmt.Errorf("unknown option --%s", name)
+			}
+			continue
 		}
 		for j := 1; j < len(a); j++ {
 			c := a[j]
@@ -134,17 +160,28 @@ func parseRemote(s string) (remoteSpec, bool) {
 
 // session is an authenticated connection ready for SFTP.
 type session struct {
-	client *rsftp.Client
-	host   string
-	port   int
-	stopKA func()
+	client   *rsftp.Client
+	host     string
+	port     int
+	stopKA   func()
+	progress *progress
+	events   *eventLog
+	stopSig  func()
 }
 
 func (s *session) Close() error {
 	if s.stopKA != nil {
 		s.stopKA()
 	}
-	return s.client.Close()
+	if s.stopSig != nil {
+		s.stopSig()
+	}
+	err := s.client.Close()
+	if !s.client.Resumable() {
+		s.events.write(rsftp.Event{Time: time.Now(), Kind: rsftp.EventClosed, Remote: s.client.Transport().RemoteAddr().String()})
+	}
+	s.events.close()
+	return err
 }
 
 // logger prints messages according to LogLevel and -q.
@@ -154,6 +191,12 @@ type logger struct {
 
 func (l *logger) warnf(format string, args ...any) {
 	if l.level >= 1 {
+		fmt.Fprintf(os.Stderr, "rsftp: "+format+"\n", args...)
+	}
+}
+
+func (l *logger) infof(format string, args ...any) {
+	if l.level >= 2 {
 		fmt.Fprintf(os.Stderr, "rsftp: "+format+"\n", args...)
 	}
 }
@@ -313,7 +356,14 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	}
 	addr := net.JoinHostPort(hostname, strconv.Itoa(port))
 	log.debugf("Connecting to %s as %s", addr, userName)
-	client, err := rsftp.Dial(dialCtx, "tcp", addr, &rsftp.ClientConfig{
+	events, err := openEventLog(f.events)
+	if err != nil {
+		return nil, err
+	}
+	prog := newProgress(f.quiet)
+	iv, _ := strconv.Atoi(cfg.getDefault("serveraliveinterval", "0"))
+	maxAlive, _ := strconv.Atoi(cfg.getDefault("serveralivecountmax", "3"))
+	ccfg := &rsftp.ClientConfig{
 		User:            userName,
 		Auth:            methods,
 		HostKeyCallback: hkcb,
@@ -323,19 +373,90 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 				fmt.Fprint(os.Stderr, msg)
 			}
 		},
-	})
+	}
+	if !f.noResume {
+		ccfg.Resume = &rsftp.ResumeConfig{
+			Events: func(e rsftp.Event) {
+				events.write(e)
+				showEvent(e, prog, log)
+			},
+		}
+		if iv > 0 {
+			// ServerAliveInterval/CountMax set how soon a silent link
+			// counts as lost; the session then resumes instead of
+			// ending.
+			ccfg.Resume.AliveInterval = time.Duration(iv) * time.Second
+			ccfg.Resume.AliveCountMax = maxAlive
+		}
+		if ccfg.Resume.AttemptTimeout = 10 * time.Second; dialCtx != ctx {
+			if d, ok := dialCtx.Deadline(); ok {
+				ccfg.Resume.AttemptTimeout = time.Until(d)
+			}
+		}
+	}
+	client, err := rsftp.Dial(dialCtx, "tcp", addr, ccfg)
 	if err != nil {
+		events.close()
 		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx {
 			return nil, fmt.Errorf("connect to host %s port %d: Connection timed out", hostname, port)
 		}
 		return nil, err
 	}
-	s := &session{client: client, host: hostname, port: port}
-	if iv, _ := strconv.Atoi(cfg.getDefault("serveraliveinterval", "0")); iv > 0 {
-		max, _ := strconv.Atoi(cfg.getDefault("serveralivecountmax", "3"))
-		s.stopKA = keepalive(client, time.Duration(iv)*time.Second, max, log)
+	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
+	if client.Resumable() {
+		log.debugf("Session resumable; the server holds it for %v after a lost connection", client.ResumeSession().Hold())
+		// SIGUSR2 reconnects at once, as after a network change.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGUSR2)
+		done := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-sig:
+					client.Reconnect()
+				case <-done:
+					return
+				}
+			}
+		}()
+		s.stopSig = func() { signal.Stop(sig); close(done) }
+	} else {
+		events.write(rsftp.Event{Time: time.Now(), Kind: rsftp.EventConnected, Remote: client.Transport().RemoteAddr().String()})
+		if iv > 0 {
+			s.stopKA = keepalive(client, time.Duration(iv)*time.Second, maxAlive, log)
+		}
 	}
 	return s, nil
+}
+
+// showEvent puts a resumable session's state on the progress line (or,
+// without one, on stderr).
+func showEvent(e rsftp.Event, p *progress, log *logger) {
+	var msg string
+	switch e.Kind {
+	case rsftp.EventLinkLost:
+		msg = fmt.Sprintf("connection lost (%v); the server holds the session for %s", e.Err, e.HoldLeft.Round(time.Second))
+	case rsftp.EventReconnecting:
+		msg = fmt.Sprintf("reconnecting, attempt %d; the server holds the session %s more", e.Attempt, e.HoldLeft.Round(time.Second))
+	case rsftp.EventResumeFailed:
+		if !p.on {
+			log.infof("reconnection attempt %d failed: %v", e.Attempt, e.Err)
+		}
+		return
+	case rsftp.EventResumed:
+		if !p.on {
+			log.infof("resumed after %s offline (%d bytes resent)", e.Offline.Round(time.Millisecond), e.Retransmitted)
+		}
+		p.setStatus("")
+		return
+	default:
+		return
+	}
+	if p.on {
+		p.setStatus(msg)
+	} else if e.Kind == rsftp.EventLinkLost {
+		log.infof("%s", msg)
+	}
 }
 
 // keepalive sends keepalive@openssh.com every interval and closes the

@@ -95,7 +95,7 @@ func runGet(ctx context.Context, args []string) error {
 		}
 		local = filepath.Join(local, base)
 	}
-	p := newProgress(f.quiet)
+	p := s.progress
 	return c.Download(ctx, remote, local, sftp.TransferOptions{
 		Recursive:            f.recursive,
 		PreserveTimesAndMode: f.preserve,
@@ -146,7 +146,7 @@ func runPut(ctx context.Context, args []string) error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	p := newProgress(f.quiet)
+	p := s.progress
 	return c.Upload(ctx, local, remote, sftp.TransferOptions{
 		Recursive:            f.recursive,
 		PreserveTimesAndMode: f.preserve,

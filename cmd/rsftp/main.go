@@ -22,18 +22,26 @@ import (
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-o ssh_option] [user@]host:remote [local]
+                [-o ssh_option] [--events file] [--no-resume] [user@]host:remote [local]
        rsftp put [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-o ssh_option] local [user@]host:[remote]
+                [-o ssh_option] [--events file] [--no-resume] local [user@]host:[remote]
        rsftp ls [-la] [-P port] [-i identity_file] [-F ssh_config] [-o ssh_option]
                 [user@]host:[path]
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
+                [--hold duration] [--events file] [--json] [--read-only]
        rsftp demo [-size bytes] [-c cipher]
 
   -a  resume a partial transfer, after checking the bytes already there
   -p  preserve modification times and modes
   -q  quiet: no progress display or warnings
   -r  copy directories recursively
+  --events file  append session events (connected, link_lost, reconnecting,
+                 resumed, resume_failed, closed) to file as JSON lines
+  --no-resume    plain SSH: do not offer session resumption
+
+With a server that offers it (rsftp serve), a lost connection does not end
+the transfer: rsftp reconnects by itself, without authenticating again, for
+as long as the server holds the session. SIGUSR2 makes it reconnect at once.
 `)
 }
 

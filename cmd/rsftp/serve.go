@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"time"
 
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
@@ -27,6 +28,12 @@ func runServe(ctx context.Context, args []string) error {
 	akPath := fsf.String("authorized-keys", "", "authorized_keys file (OpenSSH format), re-read at each login (required)")
 	readOnly := fsf.Bool("read-only", false, "refuse every change to the file system")
 	jsonLogs := fsf.Bool("json", false, "log as JSON instead of text")
+	hold := fsf.Duration("hold", time.Hour, "how long a session whose connection was lost is kept for its client to resume it (0 turns resumption off)")
+	idle := fsf.Duration("idle-timeout", time.Minute, "a resumable session whose connection brought nothing for this long is detached (its hold time starts)")
+	eventsPath := fsf.String("events", "", "append session events (connected, link_lost, resumed, resume_failed, closed) to this file as JSON lines")
+	maxSessions := fsf.Int("max-resumable", 4096, "resumable sessions kept at most, attached or not")
+	maxPerUser := fsf.Int("max-detached-per-user", 16, "detached sessions kept per user")
+	maxRetained := fsf.Int64("max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
 	if err := fsf.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -59,7 +66,39 @@ func runServe(ctx context.Context, args []string) error {
 		log.Warn("authorized_keys has lines that were skipped", "file", *akPath, "err", err)
 	}
 
+	events, err := openEventLog(*eventsPath)
+	if err != nil {
+		return err
+	}
+	defer events.close()
+	var resumeCfg *rsftp.ResumeServerConfig
+	if *hold > 0 {
+		resumeCfg = &rsftp.ResumeServerConfig{Hold: *hold, IdleTimeout: *idle, MaxSessions: *maxSessions,
+			MaxDetachedPerUser: *maxPerUser, MaxRetainedBytes: *maxRetained,
+			Events: func(e rsftp.Event) {
+				events.write(e)
+				attrs := []any{"event", string(e.Kind)}
+				if e.User != "" {
+					attrs = append(attrs, "user", e.User)
+				}
+				if e.Remote != "" {
+					attrs = append(attrs, "remote", e.Remote)
+				}
+				if e.Session != "" {
+					attrs = append(attrs, "session", e.Session)
+				}
+				if e.Kind == rsftp.EventResumed {
+					attrs = append(attrs, "offline", e.Offline, "handshake", e.Handshake, "resent_bytes", e.Retransmitted)
+				}
+				if e.Err != nil {
+					attrs = append(attrs, "err", e.Err)
+				}
+				log.Info("resumable session", attrs...)
+			}}
+		fmt.Fprintf(os.Stderr, "sessions survive lost connections for %v (--hold)\n", *hold)
+	}
 	srv, err := rsftp.NewServer(&rsftp.ServerConfig{
+		Resume:   resumeCfg,
 		HostKeys: []kex.Signer{hostKey},
 		Auth: auth.ServerConfig{
 			PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
