@@ -69,6 +69,9 @@ func startServer(t testing.TB, dir, authorizedKeys string, mod func(*rsftp.Serve
 		},
 		Exec: rsftp.CommandHandler("/bin/sh"),
 		Logf: t.Logf,
+		// Resumption offered as rsftp serve does: OpenSSH clients must
+		// not notice it.
+		Resume: &rsftp.ResumeServerConfig{},
 	}
 	if mod != nil {
 		mod(cfg)

@@ -225,6 +225,7 @@ func TestResumeRefusalsLeaveSessionIntact(t *testing.T) {
 	ss.Detach(errCut)
 	before := cs.Stats()
 
+	macKey := cs.rk // the key try uses when req.MAC is nil
 	try := func(req *Request) error {
 		c, s := fakePair()
 		served := make(chan struct{})
@@ -237,7 +238,7 @@ func TestResumeRefusalsLeaveSessionIntact(t *testing.T) {
 			}
 		}()
 		if req.MAC == nil {
-			req.MAC = RequestMAC(cs.rk, c.h, req.Handle, req.Received)
+			req.MAC = RequestMAC(macKey, c.h, req.Handle, req.Received)
 		}
 		c.WritePacket(req.Marshal())
 		p, err := c.ReadPacket()
@@ -269,6 +270,13 @@ func TestResumeRefusalsLeaveSessionIntact(t *testing.T) {
 	recorded := (&Request{Handle: h, Received: 0, MAC: RequestMAC(cs.rk, c1.h, h, 0)})
 	_ = s1
 	wantReason(try(&Request{Handle: h, Received: 0, MAC: recorded.MAC}), ReasonAuthFailed)
+
+	// Another session's client (its own resume key) names our handle.
+	otherKey := make([]byte, 32)
+	rand.Read(otherKey)
+	macKey = otherKey
+	wantReason(try(&Request{Handle: h}), ReasonAuthFailed)
+	macKey = cs.rk
 
 	if st := cs.Stats(); st != before || cs.State() != Detached || ss.State() != Detached {
 		t.Fatalf("refused attempts changed the sessions: %+v vs %+v", st, before)
