@@ -26,7 +26,7 @@ import (
 
 // rig is a resumable server and client over the network simulator.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	net     *netsim.Network
 	srv     *rsftp.Server
 	root    string
@@ -57,7 +57,7 @@ func echoHandler(ctx context.Context, s *rsftp.Session) int {
 	return 0
 }
 
-func newRig(t *testing.T, hold time.Duration, mod func(*rsftp.ServerConfig), opts ...netsim.Option) *rig {
+func newRig(t testing.TB, hold time.Duration, mod func(*rsftp.ServerConfig), opts ...netsim.Option) *rig {
 	t.Helper()
 	r := &rig{t: t, net: netsim.New(opts...), root: t.TempDir(), addr: "198.18.0.1:22",
 		hostKey: signer(t), userKey: signer(t)}
@@ -203,7 +203,7 @@ func (r *rig) sftp(c *rsftp.Client) *sftp.Client {
 	return sc
 }
 
-func randomFile(t *testing.T, path string, size int64) [32]byte {
+func randomFile(t testing.TB, path string, size int64) [32]byte {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {

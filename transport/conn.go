@@ -145,18 +145,24 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*C
 	if _, err := nc.Write(append(ours, '\r', '\n')); err != nil {
 		return fail(fmt.Errorf("transport: sending version: %w", err))
 	}
+	// KEXINIT goes out right behind our version, before the peer's
+	// arrives (RFC 4253 section 4.2 allows it; OpenSSH does the same):
+	// each side then has the other's KEXINIT one flight earlier, which
+	// saves a round trip on every connection (and every resumption).
+	if err := c.startKex(true); err != nil {
+		return fail(err)
+	}
 	theirs, err := readVersion(c.br, isClient)
 	if err != nil {
 		return fail(err)
 	}
+	c.mu.Lock()
 	if isClient {
 		c.clientVersion, c.serverVersion = ours, theirs
 	} else {
 		c.clientVersion, c.serverVersion = theirs, ours
 	}
-	if err := c.startKex(true); err != nil {
-		return fail(err)
-	}
+	c.mu.Unlock()
 	for !c.rk.firstDone {
 		p, err := c.readOne()
 		if err != nil {
