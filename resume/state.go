@@ -27,6 +27,7 @@ type Sender struct {
 	acked uint64   // the peer acknowledged every message numbered below
 	buf   [][]byte // messages numbered acked .. acked+len(buf)-1
 	bytes int      // payload bytes in buf
+	free  [][]byte // buffers of acknowledged messages, for reuse
 	// Limit bounds the retained bytes (DefaultRetention if zero).
 	Limit int
 }
@@ -61,10 +62,29 @@ func (s *Sender) Record(p []byte) (uint64, error) {
 		return 0, ErrRetentionFull
 	}
 	n := s.Sent()
-	s.buf = append(s.buf, append([]byte(nil), p...))
+	var c []byte
+	if len(p) >= minReuse {
+		// Reuse the buffer of an acknowledged message: a bulk transfer
+		// then retains without allocating (and without the page faults
+		// of fresh memory) at each message.
+		if k := len(s.free); k > 0 && cap(s.free[k-1]) >= len(p) {
+			c = s.free[k-1][:0]
+			s.free[k-1] = nil
+			s.free = s.free[:k-1]
+		}
+	}
+	s.buf = append(s.buf, append(c, p...))
 	s.bytes += len(p)
 	return n, nil
 }
+
+// Buffers of at least minReuse bytes are kept for reuse after their ACK,
+// up to maxFree of them (maxFree times the largest message: 2 MiB with
+// 32 KiB channel packets).
+const (
+	minReuse = 4 << 10
+	maxFree  = 64
+)
 
 func firstByte(p []byte) any {
 	if len(p) == 0 {
@@ -81,8 +101,12 @@ func (s *Sender) Ack(n uint64) error {
 	}
 	drop := int(n - s.acked)
 	for i := range drop {
-		s.bytes -= len(s.buf[i])
+		b := s.buf[i]
+		s.bytes -= len(b)
 		s.buf[i] = nil
+		if len(b) >= minReuse && len(s.free) < maxFree {
+			s.free = append(s.free, b)
+		}
 	}
 	s.buf = s.buf[drop:]
 	s.acked = n
@@ -95,8 +119,9 @@ func (s *Sender) Ack(n uint64) error {
 // Resend acknowledges everything below from (the count the peer says it
 // received) and returns the messages from there on, in order, for
 // resending (the caller must not modify them). They stay retained until
-// acknowledged again. A count outside
-// what is retained is refused and changes nothing.
+// acknowledged again. The caller must be done with them before the next
+// Record, which may reuse the buffers of messages acknowledged meanwhile.
+// A count outside what is retained is refused and changes nothing.
 func (s *Sender) Resend(from uint64) ([][]byte, error) {
 	if !CountInRange(from, s.acked, s.Sent()) {
 		return nil, fmt.Errorf("resume: peer received %d messages, but %d were acknowledged and %d sent", from, s.acked, s.Sent())
