@@ -4,7 +4,7 @@
 //	rsftp put [-apqr] [...same options] local [user@]host:[remote]
 //	rsftp ls [-la] [...same options] [user@]host:[path]
 //	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
-//	rsftp demo [-size N] [-c cipher]
+//	rsftp demo [-q] [-size N] [-latency d] [-bandwidth B/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]
 //
 // Options are spelled as OpenSSH's sftp and scp spell them; ~/.ssh/config,
 // ~/.ssh/known_hosts, ssh-agent and ~/.ssh/id_* are used as ssh uses them.
@@ -29,7 +29,8 @@ func usage() {
                 [user@]host:[path]
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
                 [--hold duration] [--events file] [--json] [--read-only]
-       rsftp demo [-size bytes] [-c cipher]
+       rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d]
+                [-svg file] [-c cipher] [-timeout d]
 
   -a  resume a partial transfer, after checking the bytes already there
   -p  preserve modification times and modes
