@@ -384,3 +384,87 @@ func TestRetentionBlocksWriterUntilAck(t *testing.T) {
 		t.Fatal("writer never unblocked")
 	}
 }
+
+// pairFor is pair for a named user.
+func pairFor(t *testing.T, reg *Registry, user string) (*Session, *Session, *fakeConn) {
+	t.Helper()
+	rk := make([]byte, 32)
+	rand.Read(rk)
+	c, s := fakePair()
+	ss, err := reg.EnableFor(s, rk, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := EnableClient(c, rk, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close(); ss.Close() })
+	return cs, ss, c
+}
+
+func waitClosed(t *testing.T, s *Session, what string) {
+	t.Helper()
+	select {
+	case <-s.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s not discarded", what)
+	}
+}
+
+// The caps on detached sessions discard the oldest first: per user, and
+// on the bytes retained by all of them; and past MaxSessions a new
+// session evicts the oldest detached one or is refused.
+func TestRegistryCaps(t *testing.T) {
+	t.Run("per user", func(t *testing.T) {
+		reg := &Registry{Hold: time.Minute, MaxDetachedPerUser: 1}
+		_, a, _ := pairFor(t, reg, "alice")
+		_, b, _ := pairFor(t, reg, "alice")
+		_, c, _ := pairFor(t, reg, "bob")
+		a.Detach(errCut)
+		time.Sleep(20 * time.Millisecond)
+		c.Detach(errCut) // another user's: no effect on alice's
+		b.Detach(errCut)
+		waitClosed(t, a, "alice's older detached session")
+		time.Sleep(100 * time.Millisecond)
+		if b.State() != Detached || c.State() != Detached {
+			t.Fatalf("states %v %v, want both detached", b.State(), c.State())
+		}
+	})
+	t.Run("retained bytes", func(t *testing.T) {
+		reg := &Registry{Hold: time.Minute, MaxRetainedBytes: 100 << 10}
+		_, a, _ := pair(t, reg)
+		_, b, _ := pair(t, reg)
+		for _, s := range []*Session{a, b} {
+			for i := range 10 {
+				s.WritePacket(dataMsg(uint32(i), 6<<10)) // 60 KiB retained each
+			}
+		}
+		a.Detach(errCut)
+		time.Sleep(20 * time.Millisecond)
+		b.Detach(errCut)
+		waitClosed(t, a, "the oldest detached session over the byte cap")
+		time.Sleep(100 * time.Millisecond)
+		if b.State() != Detached {
+			t.Fatalf("newer session %v, want detached", b.State())
+		}
+	})
+	t.Run("max sessions", func(t *testing.T) {
+		reg := &Registry{Hold: time.Minute, MaxSessions: 2}
+		_, a, _ := pair(t, reg)
+		pair(t, reg)
+		a.Detach(errCut)
+		time.Sleep(50 * time.Millisecond)
+		pair(t, reg) // evicts a
+		waitClosed(t, a, "the detached session at MaxSessions")
+		c, s := fakePair()
+		defer c.Close()
+		if _, err := reg.Enable(s, make([]byte, 32)); err == nil {
+			t.Fatal("a session past MaxSessions with none detached was enabled")
+		}
+	})
+}
