@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -137,8 +138,8 @@ func e2eServeIn(t *testing.T, prefix []string, root, authorizedKeys, host string
 	argv = append(argv, extra...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = e2eEnv(t)
-	var logb bytes.Buffer
-	cmd.Stderr = &logb
+	logb := &lockedBuffer{}
+	cmd.Stderr = logb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +178,24 @@ func e2eServeIn(t *testing.T, prefix []string, root, authorizedKeys, host string
 	kh := filepath.Join(dir, "known_hosts")
 	os.WriteFile(kh, []byte(fmt.Sprintf("[%s]:%d %s %s\n", host, port, f[0], f[1])), 0o600)
 	return port, kh
+}
+
+// lockedBuffer collects a subprocess's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // ip runs ip(8) and fails the test on error.
