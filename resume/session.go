@@ -272,6 +272,12 @@ func (s *Session) ReadPacket() ([]byte, error) {
 			}
 			return p, nil
 		default:
+			s.mu.Lock()
+			stale := s.gen != gen || s.state != Attached
+			s.mu.Unlock()
+			if stale {
+				continue
+			}
 			return p, nil
 		}
 	}
@@ -361,8 +367,17 @@ func (s *Session) detach(gen uint64, err error) {
 	s.detached = make(chan struct{})
 	s.cond.Broadcast()
 	s.mu.Unlock()
-	abort(t)
+	// Close the connection a moment later, not at once: when a write
+	// failed because the peer closed, its DISCONNECT may still wait in
+	// our receive buffer, and the reader must see it to tell the end of
+	// the session from a lost link. Nothing read from it meanwhile is
+	// delivered (the generation moved on).
+	time.AfterFunc(lingerAfterDetach, func() { abort(t) })
 }
+
+// lingerAfterDetach is how long a detached connection stays open for its
+// reader to find a DISCONNECT.
+const lingerAfterDetach = 200 * time.Millisecond
 
 // Detach drops the current connection as if it were lost (a manual
 // trigger, or a liveness timeout found by the caller).
