@@ -11,6 +11,8 @@
 //	           FuzzAuthenticate,
 //	           FuzzParsePrivateKey, FuzzAgentReply
 //	sftp:      FuzzServerPackets (the server fed arbitrary requests)
+//	resume:    FuzzRegistryResume, FuzzSessionReadPacket (the server's resume state machine)
+//	internal/netwatch: FuzzRelevant (netlink messages)
 //
 // The ones here use only exported API: the reconnection messages of the
 // resume extension (FuzzResumeMessages, with a committed seed corpus in
