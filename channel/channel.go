@@ -434,8 +434,14 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 		c.mu.Unlock()
 
 		msg := DataMsg{Recipient: c.remoteID, Extended: ext, Code: ExtendedDataStderr, Data: p[:n]}
-		c.wbuf = msg.AppendMarshal(c.wbuf[:0])
-		err = c.mux.conn.WritePacket(c.wbuf)
+		if oc, ok := c.mux.conn.(OwnedPacketWriter); ok {
+			// The connection keeps what it sends (the resume layer):
+			// marshal straight into a buffer it then owns, saving a copy.
+			err = oc.WriteOwnedPacket(msg.AppendMarshal(oc.PacketBuffer(n + 16)))
+		} else {
+			c.wbuf = msg.AppendMarshal(c.wbuf[:0])
+			err = c.mux.conn.WritePacket(c.wbuf)
+		}
 
 		c.mu.Lock()
 		c.inflight = false

@@ -28,6 +28,16 @@ type PacketConn interface {
 	Close() error
 }
 
+// OwnedPacketWriter is implemented by PacketConns that keep the packets
+// they send (resume.Session retains them until acknowledged). Channel data
+// is then marshalled into a buffer from PacketBuffer (length 0, capacity
+// at least n) and handed over with WriteOwnedPacket, which takes ownership:
+// the caller must not touch the buffer afterwards.
+type OwnedPacketWriter interface {
+	PacketBuffer(n int) []byte
+	WriteOwnedPacket(p []byte) error
+}
+
 // disconnecter is implemented by transports that can say why they close.
 type disconnecter interface {
 	Disconnect(reason uint32, msg string) error

@@ -317,7 +317,25 @@ func (s *Session) writeControl(gen uint64, t Transport, p []byte) {
 // retained first, so one written while detached, or lost with the
 // connection, goes out when the session resumes. It blocks while the
 // retention limit is reached.
-func (s *Session) WritePacket(p []byte) error {
+func (s *Session) WritePacket(p []byte) error { return s.write(p, false) }
+
+// PacketBuffer returns a buffer for WriteOwnedPacket (channel.OwnedPacketWriter).
+// It waits for a write in progress: a buffer freed by an ACK is not
+// handed out while that write may still be sealing it.
+func (s *Session) PacketBuffer(n int) []byte {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.send.Buffer(n)
+}
+
+// WriteOwnedPacket is WritePacket for a buffer the session may keep (from
+// PacketBuffer): counted messages are retained without a copy. The caller
+// must not touch p afterwards.
+func (s *Session) WriteOwnedPacket(p []byte) error { return s.write(p, true) }
+
+func (s *Session) write(p []byte, owned bool) error {
 	if len(p) == 0 {
 		return errors.New("resume: empty message")
 	}
@@ -332,7 +350,13 @@ func (s *Session) WritePacket(p []byte) error {
 			s.mu.Unlock()
 			return s.err
 		}
-		if _, err := s.send.Record(p); err != nil {
+		var err error
+		if owned {
+			_, err = s.send.RecordOwned(p)
+		} else {
+			_, err = s.send.Record(p)
+		}
+		if err != nil {
 			s.mu.Unlock()
 			return err
 		}

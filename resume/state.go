@@ -3,6 +3,7 @@ package resume
 import (
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // Counted reports whether a message is counted, retained and resent:
@@ -27,7 +28,6 @@ type Sender struct {
 	acked uint64   // the peer acknowledged every message numbered below
 	buf   [][]byte // messages numbered acked .. acked+len(buf)-1
 	bytes int      // payload bytes in buf
-	free  [][]byte // buffers of acknowledged messages, for reuse
 	// Limit bounds the retained bytes (DefaultRetention if zero).
 	Limit int
 }
@@ -62,29 +62,46 @@ func (s *Sender) Record(p []byte) (uint64, error) {
 		return 0, ErrRetentionFull
 	}
 	n := s.Sent()
-	var c []byte
-	if len(p) >= minReuse {
-		// Reuse the buffer of an acknowledged message: a bulk transfer
-		// then retains without allocating (and without the page faults
-		// of fresh memory) at each message.
-		if k := len(s.free); k > 0 && cap(s.free[k-1]) >= len(p) {
-			c = s.free[k-1][:0]
-			s.free[k-1] = nil
-			s.free = s.free[:k-1]
-		}
-	}
-	s.buf = append(s.buf, append(c, p...))
+	s.buf = append(s.buf, append(s.Buffer(len(p)), p...))
 	s.bytes += len(p)
 	return n, nil
 }
 
-// Buffers of at least minReuse bytes are kept for reuse after their ACK,
-// up to maxFree of them (maxFree times the largest message: 2 MiB with
-// 32 KiB channel packets).
+// Retained messages of channel-data size live in pooled buffers of
+// poolBufSize bytes (the largest channel data packet we send, 32 KiB, with
+// its header and slack): a bulk transfer then retains without allocating
+// at each message, and since sync.Pool drops what stays unused, an idle
+// session holds no spare memory.
 const (
-	minReuse = 4 << 10
-	maxFree  = 64
+	minReuse    = 4 << 10
+	poolBufSize = 32<<10 + 64
 )
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); return &b }}
+
+// RecordOwned is Record without the copy: the Sender takes ownership of p
+// (from Buffer, or any slice the caller will not touch again).
+func (s *Sender) RecordOwned(p []byte) (uint64, error) {
+	if len(p) == 0 || !Counted(p[0]) {
+		return 0, fmt.Errorf("resume: message %v is not counted", firstByte(p))
+	}
+	if s.Full(len(p)) {
+		return 0, ErrRetentionFull
+	}
+	n := s.Sent()
+	s.buf = append(s.buf, p)
+	s.bytes += len(p)
+	return n, nil
+}
+
+// Buffer returns an empty buffer of capacity at least n for a message
+// that will be recorded with RecordOwned (pooled for channel-data sizes).
+func (s *Sender) Buffer(n int) []byte {
+	if n < minReuse || n > poolBufSize {
+		return make([]byte, 0, n)
+	}
+	return (*bufPool.Get().(*[]byte))[:0]
+}
 
 func firstByte(p []byte) any {
 	if len(p) == 0 {
@@ -104,8 +121,9 @@ func (s *Sender) Ack(n uint64) error {
 		b := s.buf[i]
 		s.bytes -= len(b)
 		s.buf[i] = nil
-		if len(b) >= minReuse && len(s.free) < maxFree {
-			s.free = append(s.free, b)
+		if cap(b) == poolBufSize {
+			b = b[:0]
+			bufPool.Put(&b)
 		}
 	}
 	s.buf = s.buf[drop:]
