@@ -62,6 +62,19 @@ func newRig(t testing.TB, hold time.Duration, mod func(*rsftp.ServerConfig), opt
 	r := &rig{t: t, net: netsim.New(opts...), root: t.TempDir(), addr: "198.18.0.1:22",
 		hostKey: signer(t), userKey: signer(t)}
 	t.Cleanup(func() { r.net.Close() })
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, e := range r.clientEvents {
+			t.Logf("client %s %s attempt %d err %v", e.Time.Format("15:04:05.000"), e.Kind, e.Attempt, e.Err)
+		}
+		for _, e := range r.serverEvents {
+			t.Logf("server %s %s err %v", e.Time.Format("15:04:05.000"), e.Kind, e.Err)
+		}
+	})
 	userPub := r.userKey.PublicKey().Marshal()
 	cfg := &rsftp.ServerConfig{
 		HostKeys: []kex.Signer{r.hostKey},

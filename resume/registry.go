@@ -243,11 +243,18 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	e.resuming = true
 	s := e.s
 	r.mu.Unlock()
-	defer func() {
+	done := func() {
 		r.mu.Lock()
 		e.resuming = false
 		r.mu.Unlock()
-	}()
+	}
+	refuse = func(reason uint32, format string, args ...any) (*Session, error) {
+		done()
+		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
+		t.WritePacket(f.Marshal())
+		t.Close()
+		return nil, f
+	}
 
 	newH := t.SessionID()
 	s.mu.Lock()
@@ -273,11 +280,15 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	// more messages after we told the client our count.
 	s.Detach(errors.New("resume: superseded by a new connection"))
 	s.mu.Lock()
-	if s.recv.Received() != received {
+	if s.recv.Received() != received || !CountInRange(req.Received, s.send.Acked(), s.send.Sent()) {
 		s.mu.Unlock()
 		return refuse(ReasonBusy, "the session moved on; retry")
 	}
 	s.mu.Unlock()
+	// The attempt is decided: a newer one may supersede it from here on
+	// (the resend below can block on a connection that died at once,
+	// and must not keep the session BUSY for good).
+	done()
 	if err := s.attach(t, accept, req.Received); err != nil {
 		return refuse(ReasonSessionClosed, "session closed")
 	}
