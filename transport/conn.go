@@ -34,6 +34,11 @@ const (
 	// exchange is in flight; a peer that makes us exceed it (by flooding
 	// requests while stalling the kex) is disconnected.
 	maxQueuedDuringKex = 1 << 20
+	// queuedOverhead is what one queued message costs in memory besides
+	// its payload (its slice header in queued, allocation rounding), and
+	// counts towards maxQueuedDuringKex: otherwise a flood of 1-byte
+	// replies would hold some 32 times the bound.
+	queuedOverhead = 64
 )
 
 // ErrClosed is returned by operations on a closed Conn.
@@ -488,13 +493,13 @@ func (c *Conn) WritePacket(p []byte) error {
 		c.cond.Wait()
 	}
 	if c.kexOut {
-		if c.queuedLen+len(p) > maxQueuedDuringKex {
+		if c.queuedLen+len(p)+queuedOverhead > maxQueuedDuringKex {
 			err := errors.New("transport: too many messages queued while the key exchange is stalled")
 			c.failLocked(err)
 			return err
 		}
 		c.queued = append(c.queued, append([]byte(nil), p...))
-		c.queuedLen += len(p)
+		c.queuedLen += len(p) + queuedOverhead
 		return nil
 	}
 	c.wbuf = c.out.seal(c.wbuf, p)
