@@ -31,9 +31,12 @@ func runServe(ctx context.Context, args []string) error {
 	hold := fsf.Duration("hold", time.Hour, "how long a session whose connection was lost is kept for its client to resume it (0 turns resumption off)")
 	idle := fsf.Duration("idle-timeout", time.Minute, "a resumable session whose connection brought nothing for this long is detached (its hold time starts)")
 	eventsPath := fsf.String("events", "", "append session events (connected, link_lost, resumed, resume_failed, closed) to this file as JSON lines")
-	maxSessions := fsf.Int("max-resumable", 4096, "resumable sessions kept at most, attached or not")
+	maxResumable := fsf.Int("max-resumable", 4096, "resumable sessions kept at most, attached or not")
 	maxPerUser := fsf.Int("max-detached-per-user", 16, "detached sessions kept per user")
 	maxRetained := fsf.Int64("max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
+	loginGrace := fsf.Duration("login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
+	maxStartups := fsf.Int("max-startups", rsftp.DefaultMaxUnauthConns, "unauthenticated connections at once; more are dropped (OpenSSH's MaxStartups)")
+	maxSessions := fsf.Int("max-sessions", rsftp.DefaultMaxSessionsPerConn, "session channels per connection (OpenSSH's MaxSessions)")
 	if err := fsf.Parse(args); err != nil {
 		return &exitError{code: 2, err: err}
 	}
@@ -73,7 +76,7 @@ func runServe(ctx context.Context, args []string) error {
 	defer events.close()
 	var resumeCfg *rsftp.ResumeServerConfig
 	if *hold > 0 {
-		resumeCfg = &rsftp.ResumeServerConfig{Hold: *hold, IdleTimeout: *idle, MaxSessions: *maxSessions,
+		resumeCfg = &rsftp.ResumeServerConfig{Hold: *hold, IdleTimeout: *idle, MaxSessions: *maxResumable,
 			MaxDetachedPerUser: *maxPerUser, MaxRetainedBytes: *maxRetained,
 			Events: func(e rsftp.Event) {
 				events.write(e)
@@ -98,8 +101,11 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "sessions survive lost connections for %v (--hold)\n", *hold)
 	}
 	srv, err := rsftp.NewServer(&rsftp.ServerConfig{
-		Resume:   resumeCfg,
-		HostKeys: []kex.Signer{hostKey},
+		Resume:             resumeCfg,
+		LoginGraceTime:     *loginGrace,
+		MaxUnauthConns:     *maxStartups,
+		MaxSessionsPerConn: *maxSessions,
+		HostKeys:           []kex.Signer{hostKey},
 		Auth: auth.ServerConfig{
 			PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
 				keys, err := auth.LoadAuthorizedKeys(*akPath)
