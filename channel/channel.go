@@ -279,10 +279,12 @@ func (c *Channel) handleData(msg *DataMsg) error {
 // consumedLocked records n bytes consumed (read or dropped) and returns
 // how much window to give back now, if any: we wait until a quarter of
 // the window has accumulated. The caller sends the adjust with sendAdjust,
-// outside c.mu when it can.
+// outside c.mu when it can. Once the connection has failed there is no
+// one to send it to: reads then drain what is buffered and end with the
+// multiplexer's error, not with the failed write of an adjust.
 func (c *Channel) consumedLocked(n uint32) uint32 {
 	c.unacked += n
-	if c.unacked < c.windowSize/4 || c.sentClose || c.remoteClosed {
+	if c.unacked < c.windowSize/4 || c.sentClose || c.remoteClosed || c.err != nil {
 		return 0
 	}
 	adj := c.unacked
@@ -428,7 +430,9 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 			c.mu.Unlock()
 			return sent, err
 		}
-		n := min(len(p), int(c.remoteWindow), int(c.remoteMaxPacket), maxSendPacket)
+		// In 64 bits: the peer's window and maximum packet go up to
+		// 2^32-1, which is negative as a 32-bit int.
+		n := int(min(uint64(len(p)), uint64(c.remoteWindow), uint64(c.remoteMaxPacket), maxSendPacket))
 		c.remoteWindow -= uint32(n)
 		c.inflight = true
 		c.mu.Unlock()
