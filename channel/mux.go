@@ -246,8 +246,9 @@ func (m *Mux) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chann
 	}
 	id, ok := m.allocLocked()
 	if !ok {
+		n := len(m.chans)
 		m.mu.Unlock()
-		return nil, fmt.Errorf("channel: cannot open %s: %d channels open (limit)", typ, len(m.chans))
+		return nil, fmt.Errorf("channel: cannot open %s: %d channels open (limit)", typ, n)
 	}
 	c.localID = id
 	c.state = stateOpening
