@@ -415,9 +415,9 @@ func TestCVE_2026_39827_RejectedChannelsNotLeaked(t *testing.T) {
 			if !alive(t, raw) {
 				t.Fatalf("open %d: connection ended: %v", i, m.Wait())
 			}
-		}
-		if k := numChans(m); k != 0 {
-			t.Errorf("%d channels left in the table", k)
+			if k := numChans(m); k != 0 {
+				t.Fatalf("after abandoned open %d was answered: %d channels in the table", i, k)
+			}
 		}
 		settleGoroutines(t, base)
 	})
