@@ -39,6 +39,15 @@ const (
 	// counts towards maxQueuedDuringKex: otherwise a flood of 1-byte
 	// replies would hold some 32 times the bound.
 	queuedOverhead = 64
+	// maxControlBuffer is how many sealed bytes may wait for the socket
+	// before writers of other messages block too. Those are mostly
+	// replies the reading goroutine sends on the peer's behalf
+	// (UNIMPLEMENTED, request failures, channel request replies): a peer
+	// that floods requests and never reads its replies (the class of
+	// OpenSSH's CVE-2025-26466, PING answered by queued PONGs) then stops
+	// being read instead of growing our buffer. Larger than
+	// maxWriteBuffer so that data never starves control messages.
+	maxControlBuffer = 4 << 20
 )
 
 // ErrClosed is returned by operations on a closed Conn.
@@ -467,9 +476,11 @@ func (c *Conn) handleExtInfo(p []byte) error {
 }
 
 // WritePacket sends one message. p is not retained. Channel data waits
-// while a key exchange is in flight and while the write buffer is full;
-// other messages are queued (boundedly) so that the goroutine reading
-// packets never blocks on its own key exchange.
+// while a key exchange is in flight and while the write buffer holds
+// maxWriteBuffer bytes; other messages are queued (boundedly) during a
+// key exchange, so that the goroutine reading packets never blocks on
+// its own key exchange, and wait only when maxControlBuffer bytes are
+// waiting for a peer that does not read.
 func (c *Conn) WritePacket(p []byte) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
@@ -484,10 +495,12 @@ func (c *Conn) WritePacket(p []byte) error {
 		if c.werr != nil {
 			return c.werr
 		}
-		if !isData {
-			break
-		}
-		if !c.kexOut && len(c.wbuf) < maxWriteBuffer {
+		if isData {
+			if !c.kexOut && len(c.wbuf) < maxWriteBuffer {
+				break
+			}
+		} else if c.kexOut || len(c.wbuf) < maxControlBuffer {
+			// During a kex they are queued, under their own bound.
 			break
 		}
 		c.cond.Wait()

@@ -1093,3 +1093,93 @@ func TestCVE_2026_39834_WriteOver4GiB(t *testing.T) {
 		}
 	})
 }
+
+// wbufLen is how many sealed bytes wait for the socket.
+func wbufLen(c *Conn) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.wbuf)
+}
+
+// CVE-2025-26466 (OpenSSH 9.5-9.9): every ping@openssh.com made the
+// server queue a pong, and a client that sent pings and never read grew
+// the server's memory without bound. Here a raw peer floods our server
+// with messages that each call for a reply (PING with a large body once
+// authenticated; an unknown message type, answered with UNIMPLEMENTED,
+// before) and never reads. The sealed bytes waiting for the socket must
+// stay under maxControlBuffer (plus one packet): our reading goroutine
+// stops reading instead, so the flood ends with the peer blocked on its
+// own socket, not with our buffer growing. A channel data writer on our
+// side is blocked in the socket write already (the peer does not read),
+// so the replies pile up behind it rather than block their own writer.
+func TestCVE_2025_26466_RepliesQueuedForPeerNotReading(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		authed  bool
+		payload []byte
+	}{
+		{"ping after auth", true, marshalPing(wire.MsgPing, bytes.Repeat([]byte{'p'}, 30000))},
+		{"unimplemented before auth", false, append([]byte{150}, make([]byte, 100)...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, rp := rawConnected(t, true, rawOpts{})
+			if tc.authed {
+				c.SetAuthenticated()
+			}
+			// Our data writers: one blocks in the socket write, the
+			// other fills the write buffer behind it and then blocks.
+			for range 2 {
+				go func() {
+					data := append([]byte{wire.MsgChannelData}, make([]byte, 32000)...)
+					for c.WritePacket(data) == nil {
+					}
+				}()
+			}
+			waitUntil(t, "the data writer to block", func() bool { return wbufLen(c) >= maxWriteBuffer })
+			readErr := make(chan error, 1)
+			go func() {
+				for {
+					if _, err := c.ReadPacket(); err != nil {
+						readErr <- err
+						return
+					}
+				}
+			}()
+			// The flood: bounded at 256 MiB of requests; a peer that
+			// is still writing after that has not been throttled.
+			const limit = 256 << 20
+			sent, peak := 0, 0
+			var pkt []byte
+			for sent < limit {
+				// Each request is sealed under its own sequence number.
+				pkt = rp.out.seal(pkt[:0], tc.payload)
+				rp.nc.SetWriteDeadline(time.Now().Add(time.Second))
+				if _, err := rp.nc.Write(pkt); err != nil {
+					if !errors.Is(err, os.ErrDeadlineExceeded) {
+						t.Fatalf("after %d bytes: %v", sent, err)
+					}
+					break
+				}
+				sent += len(pkt)
+				if n := wbufLen(c); n > peak {
+					peak = n
+				}
+			}
+			if sent >= limit {
+				t.Fatalf("the peer wrote %d MiB of requests without reading and was never throttled; %d bytes of replies waiting", sent>>20, wbufLen(c))
+			}
+			if n := wbufLen(c); n > peak {
+				peak = n
+			}
+			if bound := maxControlBuffer + maxPacketLength; peak > bound {
+				t.Fatalf("%d bytes of replies waited for the socket, more than %d", peak, bound)
+			}
+			select {
+			case err := <-readErr:
+				t.Fatalf("our reader failed: %v", err)
+			default:
+			}
+			t.Logf("peer throttled after %d KiB of requests; at most %d KiB of replies waiting", sent>>10, peak>>10)
+		})
+	}
+}
