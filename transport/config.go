@@ -53,6 +53,15 @@ type Config struct {
 	// (docs/PROTOCOL.resume.md) in the first KEXINIT. Peers that do not
 	// know it ignore the offer.
 	Resume bool
+
+	// Tap, if set, sees the payload of every packet in the clear: sent
+	// (true) as it is sealed, received (false) once it is authenticated
+	// and decrypted, with its sequence number. It is called with the
+	// connection's lock held on the sending side, so it must be quick and
+	// must not call back into the Conn, and it must not retain or modify
+	// payload. For debugging and for recording fuzz corpora; it sees
+	// passwords and everything else a session carries.
+	Tap func(sent bool, seq uint32, payload []byte)
 }
 
 func (c *Config) rand() io.Reader {

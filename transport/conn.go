@@ -346,6 +346,9 @@ func (c *Conn) readRaw() ([]byte, error) {
 				c.sendDisconnect(wire.DisconnectProtocolError, "empty packet")
 				return nil, errors.New("transport: peer sent a packet with an empty payload")
 			}
+			if c.cfg.Tap != nil {
+				c.cfg.Tap(false, c.in.seq-1, p)
+			}
 			return p, nil
 		}
 		if err != errNeedMore {
@@ -515,10 +518,19 @@ func (c *Conn) WritePacket(p []byte) error {
 		c.queuedLen += len(p) + queuedOverhead
 		return nil
 	}
-	c.wbuf = c.out.seal(c.wbuf, p)
+	c.sealLocked(p)
 	err := c.flushLocked()
 	c.maybeRekeyLocked()
 	return err
+}
+
+// sealLocked appends p, sealed under the current keys and sequence
+// number, to the write buffer.
+func (c *Conn) sealLocked(p []byte) {
+	if c.cfg.Tap != nil {
+		c.cfg.Tap(true, c.out.seq, p)
+	}
+	c.wbuf = c.out.seal(c.wbuf, p)
 }
 
 // writeKexLocked seals a key exchange message, bypassing kexOut.
@@ -526,7 +538,7 @@ func (c *Conn) writeKexLocked(p []byte) error {
 	if c.werr != nil {
 		return c.werr
 	}
-	c.wbuf = c.out.seal(c.wbuf, p)
+	c.sealLocked(p)
 	return c.flushLocked()
 }
 
@@ -617,7 +629,7 @@ func (c *Conn) sendDisconnect(reason uint32, msg string) {
 		return
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	c.wbuf = c.out.seal(c.wbuf, marshalDisconnect(reason, msg))
+	c.sealLocked(marshalDisconnect(reason, msg))
 	c.flushLocked()
 }
 

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/google/go-cmp/cmp"
 	"io"
 	"net"
 	"strings"
@@ -528,5 +529,57 @@ func TestResumeNegotiation(t *testing.T) {
 				t.Fatal("two sessions share a resume key")
 			}
 		}
+	}
+}
+
+// TestTap: what the client's tap sees sent is what the server's tap sees
+// received, packet for packet with the same sequence numbers, from the
+// first KEXINIT on.
+func TestTap(t *testing.T) {
+	type rec struct {
+		seq uint32
+		p   string
+	}
+	var mu sync.Mutex
+	var sent, recv []rec
+	var back int
+	cc, sc := newPair(t, func(c, s *Config) {
+		c.Tap = func(out bool, seq uint32, p []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if out {
+				sent = append(sent, rec{seq, string(p)})
+			} else {
+				back++
+			}
+		}
+		s.Tap = func(out bool, seq uint32, p []byte) {
+			mu.Lock()
+			defer mu.Unlock()
+			if !out {
+				recv = append(recv, rec{seq, string(p)})
+			}
+		}
+	})
+	exchange(t, cc, sc, 3)
+	exchange(t, sc, cc, 2)
+	exchange(t, cc, sc, 3)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sent) < 3+3+3 || back == 0 {
+		t.Fatalf("tap saw %d packets sent and %d received by the client", len(sent), back)
+	}
+	if sent[0].p[0] != wire.MsgKexInit {
+		t.Fatalf("first packet tapped is message %d, want KEXINIT", sent[0].p[0])
+	}
+	// The server may not have read the last packets the client sent.
+	if len(recv) > len(sent) {
+		t.Fatalf("server tapped %d packets, client sent %d", len(recv), len(sent))
+	}
+	if diff := cmp.Diff(sent[:len(recv)], recv, cmp.AllowUnexported(rec{})); diff != "" {
+		t.Fatalf("sent and received differ (-sent +received):\n%s", diff)
+	}
+	if got := cc.Seq().Out; sent[len(sent)-1].seq != got-1 {
+		t.Fatalf("last tapped sequence number %d, connection says next is %d", sent[len(sent)-1].seq, got)
 	}
 }

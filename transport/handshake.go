@@ -246,7 +246,7 @@ func (c *Conn) sendNewKeys(res *kex.Result, reply []byte) error {
 			{"server-sig-algs", joinNames(serverSigAlgs())},
 			{"ping@openssh.com", "0"},
 		})
-		c.wbuf = c.out.seal(c.wbuf, ext)
+		c.sealLocked(ext)
 	}
 	c.kexOut = false
 	c.ourKexInit = nil
@@ -256,7 +256,7 @@ func (c *Conn) sendNewKeys(res *kex.Result, reply []byte) error {
 	}
 	c.algs = c.rk.algs
 	for _, q := range c.queued {
-		c.wbuf = c.out.seal(c.wbuf, q)
+		c.sealLocked(q)
 	}
 	c.queued, c.queuedLen = nil, 0
 	c.cond.Broadcast()
