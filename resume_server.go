@@ -59,6 +59,16 @@ func (s *Server) emit(e Event) {
 	}
 }
 
+// ResumeStats reports the server's resumable sessions: how many are
+// kept, how many are detached, and the bytes they retain for resending.
+// It is zero when resume is off.
+func (s *Server) ResumeStats() resume.RegistryStats {
+	if s.resumes == nil {
+		return resume.RegistryStats{}
+	}
+	return s.resumes.Stats()
+}
+
 func shortHandle(rs *resume.Session) string {
 	h := rs.Handle()
 	return hex.EncodeToString(h[:min(8, len(h))])

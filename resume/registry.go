@@ -205,6 +205,32 @@ func (r *Registry) watch(s *Session) {
 	}
 }
 
+// RegistryStats is a snapshot of a Registry.
+type RegistryStats struct {
+	Sessions int // kept, attached or detached
+	Detached int
+	// RetainedBytes is what all sessions retain for resending;
+	// DetachedRetainedBytes the part of it held by detached sessions
+	// (bounded by MaxRetainedBytes).
+	RetainedBytes, DetachedRetainedBytes int64
+}
+
+// Stats returns the registry's current counts.
+func (r *Registry) Stats() RegistryStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := RegistryStats{Sessions: len(r.sessions)}
+	for _, e := range r.sessions {
+		n := int64(e.s.Stats().RetainedBytes)
+		st.RetainedBytes += n
+		if !e.detached.IsZero() {
+			st.Detached++
+			st.DetachedRetainedBytes += n
+		}
+	}
+	return st
+}
+
 // Len is the number of sessions kept.
 func (r *Registry) Len() int {
 	r.mu.Lock()

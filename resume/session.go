@@ -539,7 +539,9 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 
 // Resume runs the client's side of a reconnection over t, a new
 // connection whose key exchange negotiated the extension (and whose host
-// key was checked). On failure the session is unchanged and t is closed;
+// key was checked). On failure the session is unchanged and t is dropped
+// without DISCONNECT (the server may have accepted the request already,
+// and moved the session to t: a DISCONNECT there would end it for good);
 // the caller may retry with another connection.
 func (s *Session) Resume(ctx context.Context, t Transport) error {
 	if !s.isClient {
@@ -548,7 +550,7 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	s.mu.Lock()
 	if s.state == Closed {
 		s.mu.Unlock()
-		t.Close()
+		abort(t)
 		return s.err
 	}
 	received := s.recv.Received()
@@ -557,15 +559,15 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 
 	newH := t.SessionID()
 	req := &Request{Handle: s.handle, Received: received, MAC: RequestMAC(s.rk, newH, s.handle, received)}
-	stop := context.AfterFunc(ctx, func() { t.Close() })
+	stop := context.AfterFunc(ctx, func() { abort(t) })
 	defer stop()
 	if err := t.WritePacket(req.Marshal()); err != nil {
-		t.Close()
+		abort(t)
 		return fmt.Errorf("resume: sending the request: %w", err)
 	}
 	p, err := t.ReadPacket()
 	if err != nil {
-		t.Close()
+		abort(t)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -574,27 +576,27 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	switch p[0] {
 	case MsgFailure:
 		f, err := ParseFailure(p)
-		t.Close()
+		abort(t)
 		if err != nil {
 			return err
 		}
 		return f
 	case MsgAccept:
 	default:
-		t.Close()
+		abort(t)
 		return fmt.Errorf("resume: server answered with message %d", p[0])
 	}
 	acc, err := ParseAccept(p)
 	if err != nil {
-		t.Close()
+		abort(t)
 		return err
 	}
 	if !VerifyAccept(s.rk, newH, s.handle, acc, received) {
-		t.Close()
+		abort(t)
 		return errors.New("resume: the server's answer does not authenticate")
 	}
 	if !CountInRange(acc.Received, acked, sent) {
-		t.Close()
+		abort(t)
 		return fmt.Errorf("resume: server says it received %d messages; %d were acknowledged and %d sent", acc.Received, acked, sent)
 	}
 	s.mu.Lock()
@@ -602,7 +604,7 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	changed := s.recv.Received() != received
 	s.mu.Unlock()
 	if changed {
-		t.Close()
+		abort(t)
 		return errors.New("resume: messages arrived on the old connection during the attempt")
 	}
 	return s.attach(t, nil, acc.Received)

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -14,13 +15,16 @@ import (
 var errCut = errors.New("connection cut")
 
 // fakeConn is one end of an in-memory connection with an exchange hash,
-// which a test can cut (both ends fail, as with a reset).
+// which a test can cut (both ends fail, as with a reset). Close is a
+// DISCONNECT: the other end's reader then fails with an error that ends
+// its session; Abort and Cut only lose the link.
 type fakeConn struct {
 	in   <-chan []byte
 	out  chan<- []byte
 	h    []byte
 	cut  chan struct{}
 	once *sync.Once
+	disc *atomic.Bool // set by Close before the cut
 }
 
 func fakePair() (*fakeConn, *fakeConn) {
@@ -30,9 +34,9 @@ func fakePair() (*fakeConn, *fakeConn) {
 	a2b, b2a := make(chan []byte, 1<<15), make(chan []byte, 1<<15)
 	h := make([]byte, 32)
 	rand.Read(h)
-	cut, once := make(chan struct{}), new(sync.Once)
-	return &fakeConn{in: b2a, out: a2b, h: h, cut: cut, once: once},
-		&fakeConn{in: a2b, out: b2a, h: h, cut: cut, once: once}
+	cut, once, disc := make(chan struct{}), new(sync.Once), new(atomic.Bool)
+	return &fakeConn{in: b2a, out: a2b, h: h, cut: cut, once: once, disc: disc},
+		&fakeConn{in: a2b, out: b2a, h: h, cut: cut, once: once, disc: disc}
 }
 
 func (f *fakeConn) ReadPacket() ([]byte, error) {
@@ -47,6 +51,9 @@ func (f *fakeConn) ReadPacket() ([]byte, error) {
 	case p := <-f.in:
 		return p, nil
 	case <-f.cut:
+		if f.disc.Load() {
+			return nil, fakeDisconnect{}
+		}
 		return nil, errCut
 	}
 }
@@ -60,7 +67,11 @@ func (f *fakeConn) WritePacket(p []byte) error {
 	}
 }
 
-func (f *fakeConn) Close() error      { f.Cut(); return nil }
+func (f *fakeConn) Close() error {
+	f.once.Do(func() { f.disc.Store(true); close(f.cut) })
+	return nil
+}
+func (f *fakeConn) Abort() error      { f.Cut(); return nil }
 func (f *fakeConn) Cut()              { f.once.Do(func() { close(f.cut) }) }
 func (f *fakeConn) SessionID() []byte { return f.h }
 
@@ -467,4 +478,91 @@ func TestRegistryCaps(t *testing.T) {
 			t.Fatal("a session past MaxSessions with none detached was enabled")
 		}
 	})
+}
+
+// blindConn never delivers what the server sends: the answer to a resume
+// request is lost on the way, and the client's attempt times out.
+type blindConn struct{ *fakeConn }
+
+func (b blindConn) ReadPacket() ([]byte, error) {
+	<-b.cut
+	return nil, errCut
+}
+
+// An attempt the client gives up on after the server accepted it (the
+// ACCEPT was lost, the attempt timed out) must not end the session: the
+// client drops the new connection without DISCONNECT, the server sees a
+// lost link and keeps the session detached, and the next attempt resumes
+// it with nothing lost or repeated. (Found by the load test: the client
+// closed the connection of a failed attempt with DISCONNECT, which ended
+// sessions the server had already moved to it.)
+func TestAbandonedAttemptAfterServerAcceptKeepsSession(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, conn := pair(t, reg)
+	for i := range 5 {
+		cs.WritePacket(dataMsg(uint32(i), 10))
+	}
+	for i := range 5 {
+		if p, err := ss.ReadPacket(); err != nil || binary.BigEndian.Uint32(p[1:]) != uint32(i) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	conn.Cut()
+	cs.Detach(errCut)
+	ss.Detach(errCut)
+
+	c, s := fakePair()
+	served := make(chan error, 1)
+	go func() {
+		p, err := s.ReadPacket()
+		if err == nil {
+			_, err = reg.Resume(s, p)
+		}
+		served <- err
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := cs.Resume(ctx, blindConn{c}); err == nil {
+		t.Fatal("the attempt succeeded without the server's answer")
+	}
+	if err := <-served; err != nil {
+		t.Fatalf("server: %v (the scenario needs the server to accept)", err)
+	}
+
+	// The server's reader finds the new connection gone.
+	got := make(chan uint32, 16)
+	go func() {
+		for {
+			p, err := ss.ReadPacket()
+			if err != nil {
+				close(got)
+				return
+			}
+			got <- binary.BigEndian.Uint32(p[1:])
+		}
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for ss.State() != Detached {
+		select {
+		case <-ss.Done():
+			t.Fatalf("the server's session ended: %v", ss.Err())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server session %v, want detached", ss.State())
+		}
+		time.Sleep(time.Millisecond)
+	}
+
+	if _, err := reconnect(t, reg, cs); err != nil {
+		t.Fatalf("the next attempt: %v", err)
+	}
+	cs.WritePacket(dataMsg(5, 10))
+	if id, ok := <-got; !ok || id != 5 {
+		t.Fatalf("after resuming the server read message %d (ok %v), want 5", id, ok)
+	}
+	ss.WritePacket(dataMsg(9, 3))
+	if p, err := cs.ReadPacket(); err != nil || binary.BigEndian.Uint32(p[1:]) != 9 {
+		t.Fatalf("client after resuming: %v", err)
+	}
 }
