@@ -74,14 +74,22 @@ func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, err
 		r.mu.Unlock()
 		return nil, errors.New("resume: too many sessions")
 	}
-	r.mu.Unlock()
-	s, err := EnableServer(t, rk, r.hold())
+	// Kept before RESUME_ENABLE goes out: a client that hears of its
+	// handle may ask to resume at once (its liveness check can give up
+	// on a slow server within a second), and must find it.
+	s, enable, err := newServerSession(t, rk, r.hold())
 	if err != nil {
+		r.mu.Unlock()
 		return nil, err
 	}
-	r.mu.Lock()
 	r.sessions[string(s.handle)] = &entry{s: s, user: user}
 	r.mu.Unlock()
+	if err := t.WritePacket(enable); err != nil {
+		r.mu.Lock()
+		delete(r.sessions, string(s.handle))
+		r.mu.Unlock()
+		return nil, err
+	}
 	go r.watch(s)
 	return s, nil
 }
@@ -286,7 +294,8 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	s.mu.Lock()
 	state := s.state
 	ok := state != Closed && hmac.Equal(req.MAC, RequestMAC(s.rk, newH, s.handle, req.Received))
-	inRange := CountInRange(req.Received, s.send.Acked(), s.send.Sent())
+	acked, sent := s.send.Acked(), s.send.Sent()
+	inRange := CountInRange(req.Received, acked, sent)
 	received := s.recv.Received()
 	var accept []byte
 	if ok {
@@ -300,7 +309,8 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	case !ok:
 		return refuse(ReasonAuthFailed, "request does not authenticate")
 	case !inRange:
-		return refuse(ReasonCountOutOfRange, "received count out of range")
+		// The request authenticated: the counts may be told.
+		return refuse(ReasonCountOutOfRange, "received count %d out of range: %d acknowledged, %d sent", req.Received, acked, sent)
 	}
 	// Stop the old connection first so that its reader cannot count
 	// more messages after we told the client our count.

@@ -170,18 +170,30 @@ func (s *Session) Detached() (<-chan struct{}, func() error) {
 // EnableServer starts a session on the server right after
 // USERAUTH_SUCCESS: it sends RESUME_ENABLE with a fresh handle.
 func EnableServer(t Transport, rk []byte, hold time.Duration) (*Session, error) {
+	s, enable, err := newServerSession(t, rk, hold)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.WritePacket(enable); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// newServerSession makes a server session with a fresh handle and returns
+// the RESUME_ENABLE that announces it, for the caller to send once the
+// session can be found by its handle.
+func newServerSession(t Transport, rk []byte, hold time.Duration) (*Session, []byte, error) {
 	if len(rk) == 0 {
-		return nil, errors.New("resume: the extension was not negotiated")
+		return nil, nil, errors.New("resume: the extension was not negotiated")
 	}
 	handle := make([]byte, HandleLen)
 	if _, err := rand.Read(handle); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	holdS := uint32(min(hold/time.Second, 1<<32-1))
-	if err := t.WritePacket((&Enable{Handle: handle, HoldSeconds: holdS}).Marshal()); err != nil {
-		return nil, err
-	}
-	return newSession(false, t, rk, handle, hold), nil
+	enable := (&Enable{Handle: handle, HoldSeconds: holdS}).Marshal()
+	return newSession(false, t, rk, handle, hold), enable, nil
 }
 
 // EnableClient starts a session on the client from the server's

@@ -566,3 +566,51 @@ func TestAbandonedAttemptAfterServerAcceptKeepsSession(t *testing.T) {
 		t.Fatalf("client after resuming: %v", err)
 	}
 }
+
+// deadConn fails every write.
+type deadConn struct{ *fakeConn }
+
+func (deadConn) WritePacket([]byte) error { return errCut }
+
+// hookConn calls onWrite before each write.
+type hookConn struct {
+	*fakeConn
+	onWrite func(p []byte)
+}
+
+func (h hookConn) WritePacket(p []byte) error {
+	h.onWrite(p)
+	return h.fakeConn.WritePacket(p)
+}
+
+// The registry knows a session before its RESUME_ENABLE goes out: a
+// client may ask to resume the moment it learns the handle (found by the
+// load test: under CPU starvation clients gave up on the first
+// connection within a second, and their resumption found no session).
+func TestSessionKeptBeforeEnableSent(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	_, s := fakePair()
+	rk := make([]byte, 32)
+	rand.Read(rk)
+	var kept int = -1
+	ss, err := reg.Enable(hookConn{s, func(p []byte) {
+		if p[0] == MsgEnable {
+			kept = reg.Len()
+		}
+	}}, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	if kept != 1 {
+		t.Fatalf("%d sessions kept when RESUME_ENABLE was sent, want 1", kept)
+	}
+	// A failed ENABLE leaves nothing behind.
+	_, s2 := fakePair()
+	if _, err := reg.Enable(deadConn{s2}, rk); err == nil {
+		t.Fatal("enable on a dead connection succeeded")
+	}
+	if n := reg.Len(); n != 1 {
+		t.Fatalf("%d sessions kept after a failed enable, want 1", n)
+	}
+}
