@@ -17,6 +17,12 @@ required=(
 	"resume FuzzRegistryResume"
 	"resume FuzzSessionReadPacket"
 	"fuzz FuzzResumeMessages"
+	"transport FuzzConnAfterKex"
+	"kex FuzzParseKexInitMsg"
+	"kex FuzzParseKexReply"
+	"kex FuzzParsePublicKey"
+	"kex FuzzParseSignature"
+	"cmd/rsftp FuzzSSHConfig"
 )
 
 module="$(go list -m)"
@@ -53,7 +59,7 @@ for pkg in $pkgs; do
 		# Run in the package's directory, as go test does (testdata).
 		fuzz_once() {
 			(cd "$dir" && "$exe" -test.run '^$' -test.fuzz "^${target}\$" -test.fuzztime "$t" \
-				-test.fuzzcachedir "$fuzzcache/$pkg" -test.timeout 10m -test.paniconexit0) >"$log" 2>&1
+				-test.fuzzminimizetime 10x -test.fuzzcachedir "$fuzzcache/$pkg" -test.timeout 10m -test.paniconexit0) >"$log" 2>&1
 		}
 		ok=0
 		if fuzz_once; then
@@ -67,7 +73,7 @@ for pkg in $pkgs; do
 			fuzz_once && ok=1
 		fi
 		if [ $ok = 1 ]; then
-			execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
+			execs=$(grep -o 'execs: [0-9]*' "$log" | tail -1 | cut -d' ' -f2 || true)
 			printf 'ok   %-17s %-26s %3ds  %s execs\n' "$short" "$target" $((SECONDS - t0)) "${execs:-?}"
 		else
 			printf 'FAIL %-17s %-26s %3ds\n' "$short" "$target" $((SECONDS - t0))

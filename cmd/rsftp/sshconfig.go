@@ -135,6 +135,16 @@ func (c *sshConfig) set(where, key string, args []string) error {
 
 func validate(k string, args []string) error {
 	switch k {
+	case "port", "connecttimeout", "serveraliveinterval", "serveralivecountmax", "numberofpasswordprompts",
+		"stricthostkeychecking", "batchmode", "identitiesonly", "hashknownhosts",
+		"passwordauthentication", "pubkeyauthentication", "loglevel":
+		// One value only, as in ssh: the value stored is all the
+		// arguments joined, which would no longer parse ("Port 22 23").
+		if len(args) > 1 {
+			return fmt.Errorf("garbage at end of line: %q", strings.Join(args[1:], " "))
+		}
+	}
+	switch k {
 	case "port":
 		n, err := strconv.Atoi(args[0])
 		if err != nil || n < 1 || n > 65535 {
