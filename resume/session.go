@@ -77,6 +77,10 @@ type Session struct {
 	hold     time.Duration
 
 	writeMu sync.Mutex // orders writes against the resend of an attach
+	// ackMu orders ACKs on the wire as they were made: the reader and the
+	// idle timer both send them, and an ACK overtaken by a later one
+	// would go backwards, which the peer must treat as an error.
+	ackMu sync.Mutex
 
 	mu        sync.Mutex
 	cond      sync.Cond
@@ -272,15 +276,12 @@ func (s *Session) ReadPacket() ([]byte, error) {
 				continue
 			}
 			now := s.recv.Count(len(p))
-			var ack []byte
-			if now {
-				ack = s.makeAckLocked()
-			} else if s.ackTimer == nil {
+			if !now && s.ackTimer == nil {
 				s.ackTimer = time.AfterFunc(IdleAck, s.idleAck)
 			}
 			s.mu.Unlock()
-			if ack != nil {
-				s.writeControl(gen, t, ack)
+			if now {
+				s.sendAck(gen, t)
 			}
 			return p, nil
 		default:
@@ -307,12 +308,24 @@ func (s *Session) makeAckLocked() []byte {
 func (s *Session) idleAck() {
 	s.mu.Lock()
 	s.ackTimer = nil
-	if s.state != Attached || !s.recv.Pending() {
+	t, gen := s.cur, s.gen
+	s.mu.Unlock()
+	s.sendAck(gen, t)
+}
+
+// sendAck acknowledges what was received so far on t, if the session
+// still runs on it (generation gen) and anything is unacknowledged. The
+// ACK is made and written under ackMu, so ACKs leave in the order of
+// their counts.
+func (s *Session) sendAck(gen uint64, t Transport) {
+	s.ackMu.Lock()
+	defer s.ackMu.Unlock()
+	s.mu.Lock()
+	if s.gen != gen || s.state != Attached || !s.recv.Pending() {
 		s.mu.Unlock()
 		return
 	}
 	ack := s.makeAckLocked()
-	t, gen := s.cur, s.gen
 	s.mu.Unlock()
 	s.writeControl(gen, t, ack)
 }

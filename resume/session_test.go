@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -612,5 +613,121 @@ func TestSessionKeptBeforeEnableSent(t *testing.T) {
 	}
 	if n := reg.Len(); n != 1 {
 		t.Fatalf("%d sessions kept after a failed enable, want 1", n)
+	}
+}
+
+// gatedAcks holds the first ACK written until gate is closed, and
+// records the counts of the ACKs in the order they reach the wire.
+type gatedAcks struct {
+	*fakeConn
+	first   atomic.Bool
+	blocked chan struct{}
+	gate    chan struct{}
+	mu      sync.Mutex
+	acks    []uint64
+}
+
+func (g *gatedAcks) WritePacket(p []byte) error {
+	if p[0] == MsgAck {
+		// Only the first ACK waits (sync.Once would hold the others
+		// too).
+		if g.first.CompareAndSwap(false, true) {
+			close(g.blocked)
+			<-g.gate
+		}
+		a, err := ParseAck(p)
+		if err != nil {
+			return err
+		}
+		g.mu.Lock()
+		g.acks = append(g.acks, a.Received)
+		g.mu.Unlock()
+	}
+	return g.fakeConn.WritePacket(p)
+}
+
+// ACKs leave in the order of their counts even when the idle timer's ACK
+// is slow to be written and the reader makes a newer one meanwhile (found
+// by the load test under CPU starvation: the server saw an ACK go
+// backwards and, as the protocol requires, ended the session).
+func TestAcksNeverGoBackwards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the idle ACK (1 s)")
+	}
+	reg := &Registry{Hold: time.Minute}
+	c, s := fakePair()
+	rk := make([]byte, 32)
+	rand.Read(rk)
+	ss, err := reg.Enable(s, rk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedAcks{fakeConn: c, blocked: make(chan struct{}), gate: make(chan struct{})}
+	cs, err := EnableClient(g, rk, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	go func() {
+		for {
+			if _, err := ss.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+
+	// One message, then silence: the idle ACK fires and its write hangs.
+	ss.WritePacket(dataMsg(0, 1))
+	if _, err := cs.ReadPacket(); err != nil {
+		t.Fatal(err)
+	}
+	<-g.blocked
+	// Enough messages for the reader to owe an ACK by the count rule.
+	readerDone := make(chan error, 1)
+	go func() {
+		for i := 1; i <= AckEveryMessages; i++ {
+			if _, err := cs.ReadPacket(); err != nil {
+				readerDone <- err
+				return
+			}
+		}
+		readerDone <- nil
+	}()
+	for i := 1; i <= AckEveryMessages; i++ {
+		ss.WritePacket(dataMsg(uint32(i), 1))
+	}
+	// Give the reader time to reach its ACK (it must wait behind the
+	// idle one, or, without the ordering, overtake it).
+	time.Sleep(100 * time.Millisecond)
+	close(g.gate)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.mu.Lock()
+		acks := slices.Clone(g.acks)
+		g.mu.Unlock()
+		if len(acks) >= 2 {
+			if !slices.IsSorted(acks) {
+				t.Fatalf("ACKs on the wire: %v, not in order", acks)
+			}
+			if acks[len(acks)-1] != AckEveryMessages+1 {
+				t.Fatalf("ACKs %v; the last should acknowledge all %d messages", acks, AckEveryMessages+1)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ACKs on the wire: %v", acks)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if cs.State() != Attached || ss.State() != Attached {
+		t.Fatalf("states %v %v", cs.State(), ss.State())
 	}
 }
