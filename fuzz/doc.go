@@ -2,25 +2,99 @@
 // peer or from files users are given, and the list of every target in the
 // module.
 //
-// Targets that need unexported code live beside it:
+// # Targets
 //
-//	transport: FuzzInboundPacket (packet decoder, every cipher),
-//	           FuzzParseKexInit, FuzzReadVersion
-//	channel:   FuzzMuxPackets (a multiplexer fed hostile packets)
-//	auth:      FuzzParseAuthorizedKeys, FuzzParseKnownHosts, FuzzServe,
-//	           FuzzAuthenticate,
-//	           FuzzParsePrivateKey, FuzzAgentReply
-//	sftp:      FuzzServerPackets (the server fed arbitrary requests)
-//	resume:    FuzzRegistryResume, FuzzSessionReadPacket (the server's resume state machine)
+// Targets that need unexported code live beside it (package directory:
+// targets):
+//
+//	transport:  FuzzInboundPacket (packet decoder, every cipher and MAC),
+//	            FuzzParseKexInit (KEXINIT, parse/marshal round trip),
+//	            FuzzReadVersion (the version line),
+//	            FuzzConnAfterKex (fuzz_session_test.go: a client and a
+//	            server Conn in memory after a real handshake; one sends
+//	            the fuzzer's messages, framed and encrypted under the
+//	            negotiated cipher and MAC, the other's dispatch must return
+//	            them or fail cleanly: KEXINIT mid-stream, kex messages out
+//	            of order, NEWKEYS early, EXT_INFO, DEBUG, DISCONNECT,
+//	            unknown numbers, rekeys by either side)
+//	kex:        FuzzParseKexInitMsg (KEX_ECDH_INIT as the server parses it,
+//	            through Server), FuzzParseKexReply (KEX_ECDH_REPLY as the
+//	            client parses it, through HandleReply), FuzzParsePublicKey
+//	            (host and user key blobs of every algorithm),
+//	            FuzzParseSignature (signature blobs of every algorithm,
+//	            the DER ECDSA signature parser, sign/verify round trip)
+//	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
+//	            (client side), FuzzParseAuthorizedKeys,
+//	            FuzzParseKnownHosts, FuzzParsePrivateKey, FuzzAgentReply
+//	            (ssh-agent replies)
+//	channel:    FuzzMuxPackets (a multiplexer fed hostile packets)
+//	sftp:       FuzzServerPackets (the server fed arbitrary requests),
+//	            FuzzClientReplies (client_fuzz_test.go: the client fed
+//	            arbitrary replies)
+//	resume:     FuzzRegistryResume (RESUME_REQUEST against the server's
+//	            registry), FuzzSessionReadPacket (the server's resume
+//	            state machine against a model)
 //	internal/netwatch: FuzzRelevant (netlink messages)
+//	cmd/rsftp:  FuzzSSHConfig (sshconfig_fuzz_test.go: ssh_config files
+//	            with Host patterns, Include, quoting, Key=Value, long
+//	            lines, and -o options)
 //
 // The ones here use only exported API: the reconnection messages of the
-// resume extension (FuzzResumeMessages, with a committed seed corpus in
-// testdata/), public key blobs and signatures,
-// channel messages (parse, marshal, parse again must agree), private key
-// files. Run one with
+// resume extension (FuzzResumeMessages), public key blobs and signatures
+// (FuzzPublicKey), channel messages (FuzzChannelMessages: parse, marshal,
+// parse again must agree), private key files (FuzzPrivateKey).
 //
-//	go test ./fuzz -run '^$' -fuzz FuzzChannelMessages -fuzztime 60s
+// The list above may lag the code; the module's targets are what
 //
-// or all of them, for a while each, with fuzz/run.sh.
+//	go test -list '^Fuzz' ./...
+//
+// prints. scripts/fuzz-ci.sh also fails when a target in its required
+// list has disappeared.
+//
+// # Running
+//
+// One target, for a while or for hours (-fuzz takes a regular expression,
+// so anchor the name; one package at a time):
+//
+//	go test ./kex -run '^$' -fuzz '^FuzzParseKexReply$' -fuzztime 60s
+//	go test ./transport -run '^$' -fuzz '^FuzzConnAfterKex$' -fuzztime 4h
+//
+// -parallel N sets the number of worker processes (GOMAXPROCS by
+// default). Each new interesting input is minimized for up to
+// -fuzzminimizetime (60s by default) before its worker fuzzes again, so
+// a short run on a slow target can spend nearly all its time minimizing;
+// for runs of minutes add -fuzzminimizetime=10x. fuzz/run.sh runs every
+// target in the module one after another (default 30s each):
+//
+//	fuzz/run.sh 10m
+//
+// and scripts/fuzz-ci.sh runs each briefly (default 5s) as CI does.
+//
+// # Corpus
+//
+// A target's inputs come from its f.Add seeds, from the committed seed
+// corpus in <package>/testdata/fuzz/<Target>/ (files in the "go test fuzz
+// v1" format), and from the generated corpus the fuzzer keeps in
+// $(go env GOCACHE)/fuzz/<import path>/<Target>/, which persists between
+// runs on one machine (fuzz-ci.sh uses it too) and is never committed
+// (go clean -fuzzcache removes it). Plain go test runs the f.Add seeds
+// and the committed corpus as ordinary subtests, so each committed file
+// is a regression test.
+//
+// # Findings
+//
+// When a target fails, go test minimizes the input and writes it to
+// <package>/testdata/fuzz/<Target>/<hash>, then prints how to rerun it:
+//
+//	go test ./kex -run '^FuzzParseKexReply/<hash>$' -v
+//
+// The minimizing stops after -fuzzminimizetime (60s by default): pass a
+// longer one for a smaller input, or trim the file by hand while the
+// rerun still fails (the file is plain text, one Go literal per
+// argument). Then fix the code, check
+// that the rerun passes, rename the file to say what it catches (any name
+// works), and commit it with the fix: it runs with every go test from
+// then on. An input that shows a bug in code someone else owns goes in
+// the report with the file and line it fails at, not in testdata/ (a
+// failing test there breaks everyone's go test).
 package fuzz
