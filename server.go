@@ -22,6 +22,7 @@ const (
 	DefaultLoginGraceTime     = 2 * time.Minute
 	DefaultMaxUnauthConns     = 64
 	DefaultMaxSessionsPerConn = 64
+	DefaultMaxChannelsPerConn = channel.DefaultMaxChannels
 )
 
 // Session is one session channel on the server, handed to a Handler once
@@ -67,13 +68,25 @@ type ServerConfig struct {
 	// AllowTCPForwarding decides direct-tcpip requests; nil refuses all.
 	AllowTCPForwarding func(user, host string, port int) bool
 
-	// LoginGraceTime bounds the handshake and authentication.
+	// LoginGraceTime bounds everything before authentication succeeds:
+	// the version exchange, the key exchange and user authentication
+	// (for a resumption, up to its RESUME_REQUEST). A client that has
+	// not authenticated by then, however slowly it is sending, is
+	// disconnected and its MaxUnauthConns slot freed. Default
+	// DefaultLoginGraceTime.
 	LoginGraceTime time.Duration
 	// MaxUnauthConns bounds connections that have not authenticated yet;
-	// more are closed at once.
+	// more are closed at once. Default DefaultMaxUnauthConns.
 	MaxUnauthConns int
-	// MaxSessionsPerConn bounds open session channels per connection.
+	// MaxSessionsPerConn bounds open session channels per connection;
+	// more are refused with resource-shortage. Default
+	// DefaultMaxSessionsPerConn.
 	MaxSessionsPerConn int
+	// MaxChannelsPerConn bounds open channels of every type (sessions,
+	// direct-tcpip) per connection; more are refused with
+	// resource-shortage. It overrides Channel.MaxChannels. Default
+	// Channel.MaxChannels if set, else DefaultMaxChannelsPerConn.
+	MaxChannelsPerConn int
 
 	// Resume, if set, offers session resumption (docs/PROTOCOL.resume.md):
 	// sessions then survive the loss of their connection for the hold
@@ -108,6 +121,16 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PasswordCallback == nil {
 		return nil, errors.New("ssh: ServerConfig.Auth has no authentication callback: nobody could log in")
 	}
+	switch {
+	case cfg.LoginGraceTime < 0:
+		return nil, errors.New("ssh: ServerConfig.LoginGraceTime is negative")
+	case cfg.MaxUnauthConns < 0:
+		return nil, errors.New("ssh: ServerConfig.MaxUnauthConns is negative")
+	case cfg.MaxSessionsPerConn < 0:
+		return nil, errors.New("ssh: ServerConfig.MaxSessionsPerConn is negative")
+	case cfg.MaxChannelsPerConn < 0:
+		return nil, errors.New("ssh: ServerConfig.MaxChannelsPerConn is negative")
+	}
 	s := &Server{cfg: *cfg, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 	if s.cfg.LoginGraceTime == 0 {
 		s.cfg.LoginGraceTime = DefaultLoginGraceTime
@@ -118,6 +141,13 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if s.cfg.MaxSessionsPerConn == 0 {
 		s.cfg.MaxSessionsPerConn = DefaultMaxSessionsPerConn
 	}
+	if s.cfg.MaxChannelsPerConn == 0 {
+		s.cfg.MaxChannelsPerConn = DefaultMaxChannelsPerConn
+		if s.cfg.Channel.MaxChannels > 0 {
+			s.cfg.MaxChannelsPerConn = s.cfg.Channel.MaxChannels
+		}
+	}
+	s.cfg.Channel.MaxChannels = s.cfg.MaxChannelsPerConn
 	if s.cfg.Logf == nil {
 		s.cfg.Logf = log.Printf
 	}
@@ -255,8 +285,12 @@ func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, c
 	if err != nil {
 		return "", nil, nil, nil, err
 	}
+	// The timer must not read conn itself: auth.Serve also returns when
+	// ctx ends, and the returns below set conn (a named result) to nil
+	// while the timer's goroutine may not have used it yet.
+	tc := conn
 	stop := context.AfterFunc(ctx, func() {
-		conn.Disconnect(2, "authentication timed out")
+		tc.Disconnect(2, "authentication timed out")
 	})
 	var t auth.Transport = conn
 	if conn.ResumeNegotiated() && s.resumes != nil {

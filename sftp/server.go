@@ -30,7 +30,8 @@ type ServerConfig struct {
 	// ReadOnly refuses every request that would change the file system.
 	ReadOnly bool
 	// MaxHandles bounds the open file and directory handles of a session
-	// (default 256).
+	// (default DefaultMaxHandles); an OPEN or OPENDIR past it fails with
+	// "too many open handles".
 	MaxHandles int
 	// Logger receives session-level diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -42,9 +43,12 @@ type ServerConfig struct {
 	maxHash int64
 }
 
+// DefaultMaxHandles is the default of ServerConfig.MaxHandles.
+const DefaultMaxHandles = 256
+
 // Server-side bounds.
 const (
-	defaultMaxHandles = 256
+	defaultMaxHandles = DefaultMaxHandles
 	// maxHashRange bounds the bytes one hash-range request may hash.
 	maxHashRange = 64 << 30
 	// maxReaddirNames is the most names one NAME reply to READDIR

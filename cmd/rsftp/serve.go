@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -19,138 +20,219 @@ import (
 	"github.com/rsftp/rsftp/sftp"
 )
 
+// serveOptions are the flags of rsftp serve.
+type serveOptions struct {
+	listen, root, hostKey, authorizedKeys, events string
+	readOnly, json                                bool
+
+	hold, idle, loginGrace time.Duration
+	maxResumable           int
+	maxPerUser             int
+	maxRetained            int64
+	maxStartups            int
+	maxSessions            int
+	maxChannels            int
+	maxHandles             int
+}
+
+// parseServeFlags parses the arguments of rsftp serve. With -h it prints
+// the flags and their defaults to stderr and returns flag.ErrHelp; any
+// other problem is returned as a one-line error (nothing is printed).
+func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
+	o := &serveOptions{}
+	fsf := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fsf.SetOutput(io.Discard)
+	fsf.StringVar(&o.listen, "listen", "127.0.0.1:2222", "address to listen on")
+	fsf.StringVar(&o.root, "root", "", "directory the SFTP clients are confined to (required)")
+	fsf.StringVar(&o.hostKey, "host-key", "", "host key file (OpenSSH format; an ed25519 key is created if missing) (required)")
+	fsf.StringVar(&o.authorizedKeys, "authorized-keys", "", "authorized_keys file (OpenSSH format), re-read at each login (required)")
+	fsf.BoolVar(&o.readOnly, "read-only", false, "refuse every change to the file system")
+	fsf.BoolVar(&o.json, "json", false, "log as JSON instead of text")
+	fsf.DurationVar(&o.hold, "hold", time.Hour, "how long a session whose connection was lost is kept for its client to resume it (0 turns resumption off)")
+	fsf.DurationVar(&o.idle, "idle-timeout", time.Minute, "a resumable session whose connection brought nothing for this long is detached (its hold time starts)")
+	fsf.StringVar(&o.events, "events", "", "append session events (connected, link_lost, resumed, resume_failed, closed) to this file as JSON lines")
+	fsf.IntVar(&o.maxResumable, "max-resumable", 4096, "resumable sessions kept at most, attached or not")
+	fsf.IntVar(&o.maxPerUser, "max-detached-per-user", 16, "detached sessions kept per user")
+	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
+	fsf.DurationVar(&o.loginGrace, "login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
+	fsf.IntVar(&o.maxStartups, "max-startups", rsftp.DefaultMaxUnauthConns, "unauthenticated connections at once; more are dropped (OpenSSH's MaxStartups)")
+	fsf.IntVar(&o.maxSessions, "max-sessions", rsftp.DefaultMaxSessionsPerConn, "session channels per connection (OpenSSH's MaxSessions)")
+	fsf.IntVar(&o.maxChannels, "max-channels", rsftp.DefaultMaxChannelsPerConn, "channels of any type per connection")
+	fsf.IntVar(&o.maxHandles, "max-handles", sftp.DefaultMaxHandles, "open files and directories per SFTP session")
+	if err := fsf.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "usage: rsftp serve --listen addr --root dir --host-key file --authorized-keys file [flags]")
+			fsf.SetOutput(stderr)
+			fsf.PrintDefaults()
+		}
+		return nil, err
+	}
+	if fsf.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fsf.Arg(0))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+		zero bool // 0 is allowed
+	}{{"hold", o.hold, true}, {"idle-timeout", o.idle, false}, {"login-grace-time", o.loginGrace, false}} {
+		switch {
+		case d.v < 0:
+			return nil, fmt.Errorf("--%s %v: must not be negative", d.name, d.v)
+		case d.v == 0 && !d.zero:
+			return nil, fmt.Errorf("--%s 0: must be positive", d.name)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"max-resumable", int64(o.maxResumable)}, {"max-detached-per-user", int64(o.maxPerUser)},
+		{"max-retained-bytes", o.maxRetained}, {"max-startups", int64(o.maxStartups)},
+		{"max-sessions", int64(o.maxSessions)}, {"max-channels", int64(o.maxChannels)},
+		{"max-handles", int64(o.maxHandles)},
+	} {
+		if n.v <= 0 {
+			return nil, fmt.Errorf("--%s %d: must be positive", n.name, n.v)
+		}
+	}
+	return o, nil
+}
+
+// serverConfig returns the server configuration the flags set: limits and
+// resumption (nil if --hold 0). The caller adds keys, authentication,
+// the SFTP subsystem, logging and the resumption events.
+func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
+	cfg := &rsftp.ServerConfig{
+		LoginGraceTime:     o.loginGrace,
+		MaxUnauthConns:     o.maxStartups,
+		MaxSessionsPerConn: o.maxSessions,
+		MaxChannelsPerConn: o.maxChannels,
+	}
+	if o.hold > 0 {
+		cfg.Resume = &rsftp.ResumeServerConfig{Hold: o.hold, IdleTimeout: o.idle, MaxSessions: o.maxResumable,
+			MaxDetachedPerUser: o.maxPerUser, MaxRetainedBytes: o.maxRetained}
+	}
+	return cfg
+}
+
+// sftpConfig is the configuration of each SFTP session.
+func (o *serveOptions) sftpConfig(l *slog.Logger) *sftp.ServerConfig {
+	return &sftp.ServerConfig{Root: o.root, ReadOnly: o.readOnly, MaxHandles: o.maxHandles, Logger: l}
+}
+
 // runServe is an SFTP-only server: no shell, no exec, no forwarding.
 func runServe(ctx context.Context, args []string) error {
-	fsf := flag.NewFlagSet("serve", flag.ContinueOnError)
-	listen := fsf.String("listen", "127.0.0.1:2222", "address to listen on")
-	root := fsf.String("root", "", "directory the SFTP clients are confined to (required)")
-	hostKeyPath := fsf.String("host-key", "", "host key file (OpenSSH format; an ed25519 key is created if missing) (required)")
-	akPath := fsf.String("authorized-keys", "", "authorized_keys file (OpenSSH format), re-read at each login (required)")
-	readOnly := fsf.Bool("read-only", false, "refuse every change to the file system")
-	jsonLogs := fsf.Bool("json", false, "log as JSON instead of text")
-	hold := fsf.Duration("hold", time.Hour, "how long a session whose connection was lost is kept for its client to resume it (0 turns resumption off)")
-	idle := fsf.Duration("idle-timeout", time.Minute, "a resumable session whose connection brought nothing for this long is detached (its hold time starts)")
-	eventsPath := fsf.String("events", "", "append session events (connected, link_lost, resumed, resume_failed, closed) to this file as JSON lines")
-	maxResumable := fsf.Int("max-resumable", 4096, "resumable sessions kept at most, attached or not")
-	maxPerUser := fsf.Int("max-detached-per-user", 16, "detached sessions kept per user")
-	maxRetained := fsf.Int64("max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
-	loginGrace := fsf.Duration("login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
-	maxStartups := fsf.Int("max-startups", rsftp.DefaultMaxUnauthConns, "unauthenticated connections at once; more are dropped (OpenSSH's MaxStartups)")
-	maxSessions := fsf.Int("max-sessions", rsftp.DefaultMaxSessionsPerConn, "session channels per connection (OpenSSH's MaxSessions)")
-	if err := fsf.Parse(args); err != nil {
+	o, err := parseServeFlags(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if *root == "" || *hostKeyPath == "" || *akPath == "" || fsf.NArg() > 0 {
+	if o.root == "" || o.hostKey == "" || o.authorizedKeys == "" {
 		return usageErr("serve needs --root, --host-key and --authorized-keys")
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
-	if *jsonLogs {
+	if o.json {
 		h = slog.NewJSONHandler(os.Stderr, nil)
 	}
 	log := slog.New(h)
 
-	if fi, err := os.Stat(*root); err != nil || !fi.IsDir() {
-		return fmt.Errorf("--root %s is not a directory", *root)
+	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
+		return fmt.Errorf("--root %s is not a directory", o.root)
 	}
-	hostKey, created, err := loadOrCreateHostKey(*hostKeyPath)
+	hostKey, created, err := loadOrCreateHostKey(o.hostKey)
 	if err != nil {
 		return err
 	}
 	fp := kex.FingerprintSHA256(hostKey.PublicKey())
 	if created {
-		fmt.Fprintf(os.Stderr, "created host key %s\n", *hostKeyPath)
+		fmt.Fprintf(os.Stderr, "created host key %s\n", o.hostKey)
 	}
 	fmt.Fprintf(os.Stderr, "host key fingerprint %s (%s)\n", fp, hostKey.PublicKey().Type())
-	if _, err := auth.LoadAuthorizedKeys(*akPath); err != nil {
+	if _, err := auth.LoadAuthorizedKeys(o.authorizedKeys); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
 			return err
 		}
-		log.Warn("authorized_keys has lines that were skipped", "file", *akPath, "err", err)
+		log.Warn("authorized_keys has lines that were skipped", "file", o.authorizedKeys, "err", err)
 	}
 
-	events, err := openEventLog(*eventsPath)
+	events, err := openEventLog(o.events)
 	if err != nil {
 		return err
 	}
 	defer events.close()
-	var resumeCfg *rsftp.ResumeServerConfig
-	if *hold > 0 {
-		resumeCfg = &rsftp.ResumeServerConfig{Hold: *hold, IdleTimeout: *idle, MaxSessions: *maxResumable,
-			MaxDetachedPerUser: *maxPerUser, MaxRetainedBytes: *maxRetained,
-			Events: func(e rsftp.Event) {
-				events.write(e)
-				attrs := []any{"event", string(e.Kind)}
-				if e.User != "" {
-					attrs = append(attrs, "user", e.User)
-				}
-				if e.Remote != "" {
-					attrs = append(attrs, "remote", e.Remote)
-				}
-				if e.Session != "" {
-					attrs = append(attrs, "session", e.Session)
-				}
-				if e.Kind == rsftp.EventResumed {
-					attrs = append(attrs, "offline", e.Offline, "handshake", e.Handshake, "resent_bytes", e.Retransmitted)
-				}
-				if e.Err != nil {
-					attrs = append(attrs, "err", e.Err)
-				}
-				log.Info("resumable session", attrs...)
-			}}
-		fmt.Fprintf(os.Stderr, "sessions survive lost connections for %v (--hold)\n", *hold)
+	cfg := o.serverConfig()
+	if cfg.Resume != nil {
+		cfg.Resume.Events = func(e rsftp.Event) {
+			events.write(e)
+			attrs := []any{"event", string(e.Kind)}
+			if e.User != "" {
+				attrs = append(attrs, "user", e.User)
+			}
+			if e.Remote != "" {
+				attrs = append(attrs, "remote", e.Remote)
+			}
+			if e.Session != "" {
+				attrs = append(attrs, "session", e.Session)
+			}
+			if e.Kind == rsftp.EventResumed {
+				attrs = append(attrs, "offline", e.Offline, "handshake", e.Handshake, "resent_bytes", e.Retransmitted)
+			}
+			if e.Err != nil {
+				attrs = append(attrs, "err", e.Err)
+			}
+			log.Info("resumable session", attrs...)
+		}
+		fmt.Fprintf(os.Stderr, "sessions survive lost connections for %v (--hold)\n", o.hold)
 	}
-	srv, err := rsftp.NewServer(&rsftp.ServerConfig{
-		Resume:             resumeCfg,
-		LoginGraceTime:     *loginGrace,
-		MaxUnauthConns:     *maxStartups,
-		MaxSessionsPerConn: *maxSessions,
-		HostKeys:           []kex.Signer{hostKey},
-		Auth: auth.ServerConfig{
-			PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
-				keys, err := auth.LoadAuthorizedKeys(*akPath)
-				if len(keys) == 0 && err != nil {
-					log.Error("reading authorized_keys", "file", *akPath, "err", err)
-					return nil, err
-				}
-				ak, ok := auth.AuthorizedKeysCallback(keys)(user, key)
-				if !ok {
-					return nil, errors.New("key not in authorized_keys")
-				}
-				if _, restricted := ak.Option("from"); restricted {
-					// The callback does not see the client's address:
-					// refuse rather than ignore the restriction.
-					log.Warn("key has a from= restriction, which rsftp serve does not enforce; refused", "line", ak.Line)
-					return nil, errors.New("from= not supported")
-				}
-				return &auth.Permissions{KeyComment: ak.Comment}, nil
-			},
+	cfg.HostKeys = []kex.Signer{hostKey}
+	cfg.Auth = auth.ServerConfig{
+		PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
+			keys, err := auth.LoadAuthorizedKeys(o.authorizedKeys)
+			if len(keys) == 0 && err != nil {
+				log.Error("reading authorized_keys", "file", o.authorizedKeys, "err", err)
+				return nil, err
+			}
+			ak, ok := auth.AuthorizedKeysCallback(keys)(user, key)
+			if !ok {
+				return nil, errors.New("key not in authorized_keys")
+			}
+			if _, restricted := ak.Option("from"); restricted {
+				// The callback does not see the client's address:
+				// refuse rather than ignore the restriction.
+				log.Warn("key has a from= restriction, which rsftp serve does not enforce; refused", "line", ak.Line)
+				return nil, errors.New("from= not supported")
+			}
+			return &auth.Permissions{KeyComment: ak.Comment}, nil
 		},
-		Subsystems: map[string]rsftp.Handler{
-			"sftp": func(ctx context.Context, s *rsftp.Session) int {
-				l := log.With("user", s.User, "remote", s.RemoteAddr.String())
-				l.Info("sftp session started")
-				err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: *root, ReadOnly: *readOnly, Logger: l})
-				if err != nil {
-					l.Warn("sftp session ended", "err", err)
-					return 1
-				}
-				l.Info("sftp session ended")
-				return 0
-			},
+	}
+	cfg.Subsystems = map[string]rsftp.Handler{
+		"sftp": func(ctx context.Context, s *rsftp.Session) int {
+			l := log.With("user", s.User, "remote", s.RemoteAddr.String())
+			l.Info("sftp session started")
+			err := sftp.Serve(ctx, s.Channel, o.sftpConfig(l))
+			if err != nil {
+				l.Warn("sftp session ended", "err", err)
+				return 1
+			}
+			l.Info("sftp session ended")
+			return 0
 		},
-		Logf: func(format string, args ...any) {
-			log.Info(fmt.Sprintf(format, args...))
-		},
-	})
+	}
+	cfg.Logf = func(format string, args ...any) {
+		log.Info(fmt.Sprintf(format, args...))
+	}
+	srv, err := rsftp.NewServer(cfg)
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *listen)
+	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		return err
 	}
-	log.Info("listening", "addr", l.Addr().String(), "root", *root, "host_key", fp)
+	log.Info("listening", "addr", l.Addr().String(), "root", o.root, "host_key", fp)
 	go func() {
 		<-ctx.Done()
 		srv.Close()

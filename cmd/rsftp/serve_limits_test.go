@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp"
+	"github.com/rsftp/rsftp/sftp"
+)
+
+// serveLimits is what the limit flags of rsftp serve set.
+type serveLimits struct {
+	loginGrace                            time.Duration
+	maxStartups, maxSessions, maxChannels int
+	maxHandles                            int
+	hold, idle                            time.Duration
+	maxResumable, maxPerUser              int
+	maxRetained                           int64
+	resumeOff                             bool
+}
+
+// limitsOf reads the limits back from the configurations rsftp serve
+// builds from o.
+func limitsOf(o *serveOptions) serveLimits {
+	cfg := o.serverConfig()
+	l := serveLimits{loginGrace: cfg.LoginGraceTime, maxStartups: cfg.MaxUnauthConns,
+		maxSessions: cfg.MaxSessionsPerConn, maxChannels: cfg.MaxChannelsPerConn,
+		maxHandles: o.sftpConfig(nil).MaxHandles, resumeOff: cfg.Resume == nil}
+	if r := cfg.Resume; r != nil {
+		l.hold, l.idle, l.maxResumable, l.maxPerUser, l.maxRetained = r.Hold, r.IdleTimeout, r.MaxSessions, r.MaxDetachedPerUser, r.MaxRetainedBytes
+	}
+	return l
+}
+
+// TestServeLimitFlagsDefaults: without flags the limits are the
+// library's defaults, and -h shows each of them.
+func TestServeLimitFlagsDefaults(t *testing.T) {
+	var stderr bytes.Buffer
+	o, err := parseServeFlags(nil, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serveLimits{loginGrace: rsftp.DefaultLoginGraceTime, maxStartups: rsftp.DefaultMaxUnauthConns,
+		maxSessions: rsftp.DefaultMaxSessionsPerConn, maxChannels: rsftp.DefaultMaxChannelsPerConn,
+		maxHandles: sftp.DefaultMaxHandles, hold: time.Hour, idle: time.Minute,
+		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30}
+	if got := limitsOf(o); got != want {
+		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
+	}
+	if stderr.Len() != 0 {
+		t.Fatalf("parsing printed %q", stderr.String())
+	}
+
+	_, err = parseServeFlags([]string{"-h"}, &stderr)
+	if !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+	help := stderr.String()
+	for _, f := range []struct{ name, def string }{
+		{"login-grace-time duration", "2m0s"},
+		{"max-startups int", "64"},
+		{"max-sessions int", "64"},
+		{"max-channels int", "1024"},
+		{"max-handles int", "256"},
+		{"hold duration", "1h0m0s"},
+		{"idle-timeout duration", "1m0s"},
+		{"max-resumable int", "4096"},
+		{"max-detached-per-user int", "16"},
+		{"max-retained-bytes int", "1073741824"},
+	} {
+		// PrintDefaults: "  -name type\n    \tusage (default x)\n".
+		_, after, ok := strings.Cut(help, "  -"+f.name+"\n")
+		if !ok {
+			t.Fatalf("-h does not list -%s:\n%s", f.name, help)
+		}
+		usage, _, _ := strings.Cut(after, "\n")
+		if want := "(default " + f.def + ")"; !strings.HasSuffix(usage, want) {
+			t.Errorf("-h shows -%s as %q, want it to end in %q", f.name, usage, want)
+		}
+	}
+}
+
+// TestServeLimitFlagsSet: each limit flag reaches the server (or SFTP)
+// configuration, and --hold 0 turns resumption off.
+func TestServeLimitFlagsSet(t *testing.T) {
+	o, err := parseServeFlags([]string{
+		"--login-grace-time", "7s", "--max-startups", "3", "--max-sessions", "5", "--max-channels", "9",
+		"--max-handles", "11", "--hold", "90s", "--idle-timeout", "13s", "--max-resumable", "17",
+		"--max-detached-per-user", "2", "--max-retained-bytes", "4096",
+	}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: 3, maxSessions: 5, maxChannels: 9,
+		maxHandles: 11, hold: 90 * time.Second, idle: 13 * time.Second, maxResumable: 17, maxPerUser: 2,
+		maxRetained: 4096}
+	if got := limitsOf(o); got != want {
+		t.Fatalf("set:\n got %+v\nwant %+v", got, want)
+	}
+
+	o, err = parseServeFlags([]string{"--hold", "0"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !limitsOf(o).resumeOff {
+		t.Fatal("--hold 0 left resumption on")
+	}
+}
+
+// TestServeLimitFlagsInvalid: a negative, zero or malformed limit is
+// refused with a one-line error naming the flag, and the flag package
+// prints nothing of its own.
+func TestServeLimitFlagsInvalid(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-channels", "-1"},
+		{"--max-channels", "0"},
+		{"--max-channels", "lots"},
+		{"--max-handles", "-5"},
+		{"--max-handles", "1e3"},
+		{"--max-startups", "-1"},
+		{"--max-sessions", "0"},
+		{"--max-resumable", "-1"},
+		{"--max-detached-per-user", "-1"},
+		{"--max-retained-bytes", "-1"},
+		{"--max-retained-bytes", "1GiB"},
+		{"--login-grace-time", "-1s"},
+		{"--login-grace-time", "0"},
+		{"--login-grace-time", "soon"},
+		{"--idle-timeout", "-1m"},
+		{"--hold", "-1h"},
+	} {
+		var stderr bytes.Buffer
+		_, err := parseServeFlags(args, &stderr)
+		if err == nil {
+			t.Errorf("%v: accepted", args)
+			continue
+		}
+		msg := err.Error()
+		if strings.Contains(msg, "\n") || !strings.Contains(msg, strings.TrimLeft(args[0], "-")) {
+			t.Errorf("%v: error %q is not one line naming the flag", args, msg)
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("%v: printed %q besides the error", args, stderr.String())
+		}
+	}
+}
