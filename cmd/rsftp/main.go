@@ -28,7 +28,8 @@ func usage() {
        rsftp ls [-la] [-P port] [-i identity_file] [-F ssh_config] [-o ssh_option]
                 [user@]host:[path]
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
-                [--hold duration] [--events file] [--json] [--read-only]
+                [--hold duration] [--events file] [--json] [--read-only] [limits...]
+                (rsftp serve -h lists every option and limit with its default)
        rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d]
                 [-svg file] [-c cipher] [-timeout d]
 
@@ -89,8 +90,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rsftp %s: %v\n", cmd, err)
 		if ee, ok := err.(*exitError); ok {
+			// One line says what was wrong; the full usage is one
+			// command away (scripts read the first line).
 			if ee.code == 2 {
-				usage()
+				help := "rsftp -h"
+				if cmd == "serve" || cmd == "demo" {
+					help = "rsftp " + cmd + " -h"
+				}
+				fmt.Fprintf(os.Stderr, "(%s prints the usage)\n", help)
 			}
 			os.Exit(ee.code)
 		}
