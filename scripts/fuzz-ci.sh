@@ -23,6 +23,8 @@ required=(
 	"kex FuzzParsePublicKey"
 	"kex FuzzParseSignature"
 	"cmd/rsftp FuzzSSHConfig"
+	"sftp FuzzClientReplies"
+	"sftp FuzzServerPackets"
 )
 
 module="$(go list -m)"
