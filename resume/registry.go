@@ -66,6 +66,13 @@ func (r *Registry) Enable(t Transport, rk []byte) (*Session, error) {
 // EnableFor is Enable for a session of the named user (for the per-user
 // cap).
 func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, error) {
+	// Made before taking the lock (it reads the system's random source:
+	// a system call, which under load can keep a goroutine off the CPU
+	// while every resumption waits for the lock).
+	s, enable, err := newServerSession(t, rk, r.hold())
+	if err != nil {
+		return nil, err
+	}
 	r.mu.Lock()
 	if r.sessions == nil {
 		r.sessions = map[string]*entry{}
@@ -77,11 +84,6 @@ func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, err
 	// Kept before RESUME_ENABLE goes out: a client that hears of its
 	// handle may ask to resume at once (its liveness check can give up
 	// on a slow server within a second), and must find it.
-	s, enable, err := newServerSession(t, rk, r.hold())
-	if err != nil {
-		r.mu.Unlock()
-		return nil, err
-	}
 	r.sessions[string(s.handle)] = &entry{s: s, user: user}
 	r.mu.Unlock()
 	if err := t.WritePacket(enable); err != nil {
