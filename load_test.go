@@ -121,6 +121,7 @@ type loadResult struct {
 	elapsed           time.Duration
 	cuts, resumes     int
 	failedAttempts    int
+	failures          map[string]int // failed attempts by error
 	handshake         []time.Duration // attempt start to resumed
 	offline           []time.Duration // link lost (as the client noticed) to resumed
 	outage            []time.Duration // cut to resumed (detection included)
@@ -194,7 +195,14 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 		c := &loadClient{id: i, upload: i%2 == 1}
 		for range 1 + rng.IntN(3) {
 			c.cutAt = append(c.cutAt, rng.Int64N(max(lc.size-2*loadWindow, 1)))
-			c.modes = append(c.modes, []netsim.CutMode{netsim.Reset, netsim.Blackhole}[rng.IntN(2)])
+			mode := []netsim.CutMode{netsim.Reset, netsim.Blackhole}[rng.IntN(2)]
+			switch os.Getenv("RSFTP_LOAD_CUT") {
+			case "reset":
+				mode = netsim.Reset
+			case "blackhole":
+				mode = netsim.Blackhole
+			}
+			c.modes = append(c.modes, mode)
 		}
 		slices.Sort(c.cutAt)
 		clients[i] = c
@@ -208,7 +216,7 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 	go func() {
 		defer close(sampled)
 		s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		tick := time.NewTicker(50 * time.Millisecond)
+		tick := time.NewTicker(200 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			st := r.srv.ResumeStats()
@@ -279,6 +287,16 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 				res.offline = append(res.offline, e.Offline)
 			case rsftp.EventResumeFailed:
 				res.failedAttempts++
+				if e.Err != nil {
+					msg := e.Err.Error()
+					if i := strings.Index(msg, "198."); i >= 0 {
+						msg = msg[:i] // addresses differ
+					}
+					if res.failures == nil {
+						res.failures = map[string]int{}
+					}
+					res.failures[msg]++
+				}
 			}
 		}
 		// The outage of a cut: until the first resumption after it.
@@ -440,6 +458,9 @@ func TestLoadManyClientsWithCuts(t *testing.T) {
 		percentile(res.offline, 0.5).Round(time.Millisecond), percentile(res.offline, 0.99).Round(time.Millisecond),
 		percentile(res.outage, 0.5).Round(time.Millisecond), percentile(res.outage, 0.99).Round(time.Millisecond),
 		res.peakHeap>>20, loadHeapBound(lc)>>20, res.peakRetained>>10, res.peakDetachedBytes>>10, res.peakDetached)
+	for msg, n := range res.failures {
+		t.Logf("failed attempts: %d x %s", n, msg)
+	}
 	if res.cuts == 0 || res.resumes == 0 {
 		t.Fatalf("%d cuts, %d resumptions: the test did not test resumption", res.cuts, res.resumes)
 	}
