@@ -121,7 +121,7 @@ type loadResult struct {
 	elapsed           time.Duration
 	cuts, resumes     int
 	failedAttempts    int
-	failures          map[string]int // failed attempts by error
+	failures          map[string]int  // failed attempts by error
 	handshake         []time.Duration // attempt start to resumed
 	offline           []time.Duration // link lost (as the client noticed) to resumed
 	outage            []time.Duration // cut to resumed (detection included)
