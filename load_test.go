@@ -115,6 +115,10 @@ type loadConfig struct {
 	clients int
 	size    int64
 	latency time.Duration // one way
+	// bandwidth per link and direction, bytes/s (0: as fast as the CPU
+	// goes, which saturates it and makes every latency a scheduling
+	// delay; a paced run measures the protocol)
+	bandwidth int64
 }
 
 type loadResult struct {
@@ -187,7 +191,7 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 			closedMu.Unlock()
 		}
 		cfg.Channel.WindowSize = loadWindow
-	}, netsim.WithLatency(lc.latency))
+	}, netsim.WithLatency(lc.latency), netsim.WithBandwidth(lc.bandwidth))
 
 	rng := rand.New(rand.NewPCG(1, 2))
 	clients := make([]*loadClient, lc.clients)
@@ -427,6 +431,9 @@ func loadFromEnv(t testing.TB) loadConfig {
 	if v, err := strconv.Atoi(os.Getenv("RSFTP_LOAD_CLIENTS")); err == nil && v > 0 {
 		lc.clients = v
 	}
+	if v, err := strconv.ParseInt(os.Getenv("RSFTP_LOAD_BW"), 10, 64); err == nil && v > 0 {
+		lc.bandwidth = v
+	}
 	if v, err := strconv.Atoi(os.Getenv("RSFTP_LOAD_KIB")); err == nil && v > 0 {
 		lc.size = int64(v) << 10
 	}
@@ -434,15 +441,14 @@ func loadFromEnv(t testing.TB) loadConfig {
 }
 
 // loadHeapBound is what the whole process (server and all clients) may
-// hold at its peak: a base plus, per client pair, the in-flight data of
-// its simulated link, the transport's write buffers, the channel
-// windows and what each side keeps for resending; 3 MiB per pair when
-// transfers are larger. Sessions that retained their whole transfers
-// would exceed it (measured: 446 MiB for 500 pairs of 4 MiB on an idle
-// machine, 733 MiB on one with a load average of 10).
+// hold at its peak: a base plus 3 MiB per client pair, for the
+// transport's write buffers (up to 1 MiB a side on a slow link), the
+// channel windows, the in-flight data of its simulated link and what
+// each side keeps for resending. 500 sessions that retained their whole
+// 4 MiB transfers would exceed it (measured: 446 MiB for 500 pairs of 4
+// MiB on an idle machine, 733 MiB with a load average of 10).
 func loadHeapBound(lc loadConfig) uint64 {
-	perPair := uint64(min(lc.size, 3<<20))
-	return 64<<20 + uint64(lc.clients)*perPair
+	return 64<<20 + uint64(lc.clients)*3<<20
 }
 
 // TestLoadManyClientsWithCuts is the bounded load test; see
