@@ -302,7 +302,14 @@ func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, c
 		}
 		if p[0] == resume.MsgRequest {
 			stop()
+			// The resend of an accepted resumption goes to a client
+			// that may not read: the grace time bounds it as it bounds
+			// an authentication. Then the connection is dropped
+			// without DISCONNECT: the session only detaches, and its
+			// unauthenticated slot is freed.
+			abort := context.AfterFunc(ctx, func() { tc.Abort() })
 			rs, err := s.resume(conn, p)
+			abort()
 			return "", nil, nil, rs, err
 		}
 		t = &firstPacket{Conn: conn, p: p}
