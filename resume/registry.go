@@ -301,7 +301,7 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	received := s.recv.Received()
 	var accept []byte
 	if ok {
-		accept = (&Accept{Received: received, HoldSeconds: uint32(min(s.hold/time.Second, 1<<32-1)),
+		accept = (&Accept{Received: received, HoldSeconds: holdSeconds(s.hold),
 			MAC: AcceptMAC(s.rk, newH, s.handle, received, req.Received)}).Marshal()
 	}
 	s.mu.Unlock()

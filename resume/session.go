@@ -184,6 +184,12 @@ func EnableServer(t Transport, rk []byte, hold time.Duration) (*Session, error) 
 	return s, nil
 }
 
+// holdSeconds is a hold time as announced: whole seconds, rounded up (a
+// hold under a second would read as 0, "not resumable").
+func holdSeconds(hold time.Duration) uint32 {
+	return uint32(min((hold+time.Second-1)/time.Second, 1<<32-1))
+}
+
 // newServerSession makes a server session with a fresh handle and returns
 // the RESUME_ENABLE that announces it, for the caller to send once the
 // session can be found by its handle.
@@ -195,7 +201,7 @@ func newServerSession(t Transport, rk []byte, hold time.Duration) (*Session, []b
 	if _, err := rand.Read(handle); err != nil {
 		return nil, nil, err
 	}
-	holdS := uint32(min(hold/time.Second, 1<<32-1))
+	holdS := holdSeconds(hold)
 	enable := (&Enable{Handle: handle, HoldSeconds: holdS}).Marshal()
 	return newSession(false, t, rk, handle, hold), enable, nil
 }

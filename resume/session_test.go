@@ -731,3 +731,16 @@ func TestAcksNeverGoBackwards(t *testing.T) {
 		t.Fatalf("states %v %v", cs.State(), ss.State())
 	}
 }
+
+// A hold under a second is announced as one second, not as 0 (which
+// means "not resumable").
+func TestHoldSecondsRoundUp(t *testing.T) {
+	for _, tc := range []struct {
+		hold time.Duration
+		want uint32
+	}{{0, 0}, {time.Millisecond, 1}, {500 * time.Millisecond, 1}, {time.Second, 1}, {1500 * time.Millisecond, 2}, {time.Hour, 3600}, {1 << 62, 1<<32 - 1}} {
+		if got := holdSeconds(tc.hold); got != tc.want {
+			t.Errorf("holdSeconds(%v) = %d, want %d", tc.hold, got, tc.want)
+		}
+	}
+}
