@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +132,63 @@ func TestLimitResumeStalledResendFreesSlot(t *testing.T) {
 	// The stalled session was only detached, not ended.
 	if st := r.srv.ResumeStats(); st.Sessions < 1 {
 		t.Fatalf("the stalled client's session is gone: %+v", st)
+	}
+}
+
+// A plain connection whose client has gone silent (here: it stopped
+// reading and sending after logging in) is closed after
+// ClientAliveCountMax unanswered keepalives; an idle client that answers
+// them stays.
+func TestLimitClientAlive(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
+		cfg.ClientAliveInterval = interval
+		cfg.ClientAliveCountMax = 2
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := net.Dial("tcp", r.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silent := &stallConn{Conn: nc, stalled: make(chan struct{})}
+	t.Cleanup(func() { nc.Close() })
+	if _, err := rsftp.NewClient(ctx, silent, r.addr, r.clientConfig("alice")); err != nil {
+		t.Fatal(err)
+	}
+	silent.stall()
+	idle, err := r.dial(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	gone := func(addr string) bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, l := range r.logs {
+			if strings.Contains(l, addr) && strings.Contains(l, "did not answer") {
+				return true
+			}
+		}
+		return false
+	}
+	start := time.Now()
+	for !gone(nc.LocalAddr().String()) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the silent client's connection was not closed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The server closed it, not earlier than the probes allow.
+	if d := time.Since(start); d < 2*interval {
+		t.Errorf("closed %v after the client went silent, before 2 probes could go unanswered", d)
+	}
+	// The idle client answered every probe and is still served.
+	time.Sleep(4 * interval)
+	if gone(idle.Transport().LocalAddr().String()) {
+		t.Fatal("the idle client that answers keepalives was closed")
+	}
+	if _, err := sessionOutput(idle, "still here"); err != nil {
+		t.Fatalf("idle client: %v", err)
 	}
 }

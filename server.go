@@ -88,6 +88,19 @@ type ServerConfig struct {
 	// Channel.MaxChannels if set, else DefaultMaxChannelsPerConn.
 	MaxChannelsPerConn int
 
+	// ClientAliveInterval, if positive, makes the server probe a plain
+	// (not resumable) connection that has sent no packet for that long
+	// with keepalive@openssh.com, and close it when ClientAliveCountMax
+	// probes in a row go unanswered (OpenSSH's options of the same
+	// names): a client that vanished, or one that trickles a packet a
+	// byte at a time, does not hold its connection for good. Resumable
+	// connections have ResumeServerConfig.IdleTimeout instead, which
+	// detaches rather than ends. Default 0: off, as in OpenSSH.
+	ClientAliveInterval time.Duration
+	// ClientAliveCountMax is how many probes may go unanswered; default
+	// 3.
+	ClientAliveCountMax int
+
 	// Resume, if set, offers session resumption (docs/PROTOCOL.resume.md):
 	// sessions then survive the loss of their connection for the hold
 	// time.
@@ -130,6 +143,10 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		return nil, errors.New("ssh: ServerConfig.MaxSessionsPerConn is negative")
 	case cfg.MaxChannelsPerConn < 0:
 		return nil, errors.New("ssh: ServerConfig.MaxChannelsPerConn is negative")
+	case cfg.ClientAliveInterval < 0:
+		return nil, errors.New("ssh: ServerConfig.ClientAliveInterval is negative")
+	case cfg.ClientAliveCountMax < 0:
+		return nil, errors.New("ssh: ServerConfig.ClientAliveCountMax is negative")
 	}
 	s := &Server{cfg: *cfg, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 	if s.cfg.LoginGraceTime == 0 {
@@ -267,6 +284,9 @@ func (s *Server) ServeConn(nc net.Conn) {
 	sc.mux = mux
 	stop := context.AfterFunc(ctx, func() { mux.Close() })
 	defer stop()
+	if pc == channel.PacketConn(conn) && s.cfg.ClientAliveInterval > 0 {
+		go sc.clientAlive()
+	}
 	go sc.refuseGlobalRequests(globals)
 	go sc.acceptSessions(sessions)
 	go sc.acceptForwards(forwards)
@@ -406,5 +426,44 @@ func (sc *serverConn) acceptForwards(ch <-chan *channel.NewChannel) {
 			continue
 		}
 		go channel.ServeDirectTCPIP(sc.ctx, nc, host, port)
+	}
+}
+
+// clientAlive probes a silent plain connection with keepalive@openssh.com
+// and closes it after ClientAliveCountMax unanswered probes in a row.
+// Any packet from the client counts as an answer.
+func (sc *serverConn) clientAlive() {
+	interval := sc.s.cfg.ClientAliveInterval
+	maxMissed := sc.s.cfg.ClientAliveCountMax
+	if maxMissed <= 0 {
+		maxMissed = 3
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	last, missed := sc.conn.Seq().InTotal, 0
+	for {
+		select {
+		case <-sc.mux.Done():
+			return
+		case <-tick.C:
+		}
+		if n := sc.conn.Seq().InTotal; n != last {
+			last, missed = n, 0
+			continue
+		}
+		if missed >= maxMissed {
+			sc.s.cfg.Logf("ssh: %v: client did not answer %d keepalives %v apart; closing", sc.remote, maxMissed, interval)
+			sc.conn.Abort()
+			sc.mux.Close()
+			return
+		}
+		// The reply (success or failure) arrives as a packet and is
+		// seen at the next tick; the request itself need not wait.
+		go func() {
+			ctx, cancel := context.WithTimeout(sc.ctx, interval)
+			defer cancel()
+			sc.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
+		}()
+		missed++
 	}
 }

@@ -26,6 +26,8 @@ type serveOptions struct {
 	readOnly, json                                bool
 
 	hold, idle, loginGrace time.Duration
+	clientAlive            time.Duration
+	clientAliveMax         int
 	maxResumable           int
 	maxPerUser             int
 	maxRetained            int64
@@ -59,6 +61,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxSessions, "max-sessions", rsftp.DefaultMaxSessionsPerConn, "session channels per connection (OpenSSH's MaxSessions)")
 	fsf.IntVar(&o.maxChannels, "max-channels", rsftp.DefaultMaxChannelsPerConn, "channels of any type per connection")
 	fsf.IntVar(&o.maxHandles, "max-handles", sftp.DefaultMaxHandles, "open files and directories per SFTP session")
+	fsf.DurationVar(&o.clientAlive, "client-alive-interval", time.Minute, "probe a plain (not resumable) connection silent for this long with a keepalive (OpenSSH's ClientAliveInterval; 0 turns it off)")
+	fsf.IntVar(&o.clientAliveMax, "client-alive-count-max", 3, "unanswered keepalives in a row after which the connection is closed (OpenSSH's ClientAliveCountMax)")
 	if err := fsf.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "usage: rsftp serve --listen addr --root dir --host-key file --authorized-keys file [flags]")
@@ -74,7 +78,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 		name string
 		v    time.Duration
 		zero bool // 0 is allowed
-	}{{"hold", o.hold, true}, {"idle-timeout", o.idle, false}, {"login-grace-time", o.loginGrace, false}} {
+	}{{"hold", o.hold, true}, {"idle-timeout", o.idle, false}, {"login-grace-time", o.loginGrace, false},
+		{"client-alive-interval", o.clientAlive, true}} {
 		switch {
 		case d.v < 0:
 			return nil, fmt.Errorf("--%s %v: must not be negative", d.name, d.v)
@@ -89,7 +94,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 		{"max-resumable", int64(o.maxResumable)}, {"max-detached-per-user", int64(o.maxPerUser)},
 		{"max-retained-bytes", o.maxRetained}, {"max-startups", int64(o.maxStartups)},
 		{"max-sessions", int64(o.maxSessions)}, {"max-channels", int64(o.maxChannels)},
-		{"max-handles", int64(o.maxHandles)},
+		{"max-handles", int64(o.maxHandles)}, {"client-alive-count-max", int64(o.clientAliveMax)},
 	} {
 		if n.v <= 0 {
 			return nil, fmt.Errorf("--%s %d: must be positive", n.name, n.v)
@@ -107,6 +112,9 @@ func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 		MaxUnauthConns:     o.maxStartups,
 		MaxSessionsPerConn: o.maxSessions,
 		MaxChannelsPerConn: o.maxChannels,
+
+		ClientAliveInterval: o.clientAlive,
+		ClientAliveCountMax: o.clientAliveMax,
 	}
 	if o.hold > 0 {
 		cfg.Resume = &rsftp.ResumeServerConfig{Hold: o.hold, IdleTimeout: o.idle, MaxSessions: o.maxResumable,

@@ -21,6 +21,8 @@ type serveLimits struct {
 	maxResumable, maxPerUser              int
 	maxRetained                           int64
 	resumeOff                             bool
+	clientAlive                           time.Duration
+	clientAliveMax                        int
 }
 
 // limitsOf reads the limits back from the configurations rsftp serve
@@ -29,7 +31,8 @@ func limitsOf(o *serveOptions) serveLimits {
 	cfg := o.serverConfig()
 	l := serveLimits{loginGrace: cfg.LoginGraceTime, maxStartups: cfg.MaxUnauthConns,
 		maxSessions: cfg.MaxSessionsPerConn, maxChannels: cfg.MaxChannelsPerConn,
-		maxHandles: o.sftpConfig(nil).MaxHandles, resumeOff: cfg.Resume == nil}
+		maxHandles: o.sftpConfig(nil).MaxHandles, resumeOff: cfg.Resume == nil,
+		clientAlive: cfg.ClientAliveInterval, clientAliveMax: cfg.ClientAliveCountMax}
 	if r := cfg.Resume; r != nil {
 		l.hold, l.idle, l.maxResumable, l.maxPerUser, l.maxRetained = r.Hold, r.IdleTimeout, r.MaxSessions, r.MaxDetachedPerUser, r.MaxRetainedBytes
 	}
@@ -47,7 +50,8 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 	want := serveLimits{loginGrace: rsftp.DefaultLoginGraceTime, maxStartups: rsftp.DefaultMaxUnauthConns,
 		maxSessions: rsftp.DefaultMaxSessionsPerConn, maxChannels: rsftp.DefaultMaxChannelsPerConn,
 		maxHandles: sftp.DefaultMaxHandles, hold: time.Hour, idle: time.Minute,
-		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30}
+		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30,
+		clientAlive: time.Minute, clientAliveMax: 3}
 	if got := limitsOf(o); got != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
 	}
@@ -71,6 +75,8 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 		{"max-resumable int", "4096"},
 		{"max-detached-per-user int", "16"},
 		{"max-retained-bytes int", "1073741824"},
+		{"client-alive-interval duration", "1m0s"},
+		{"client-alive-count-max int", "3"},
 	} {
 		// PrintDefaults: "  -name type\n    \tusage (default x)\n".
 		_, after, ok := strings.Cut(help, "  -"+f.name+"\n")
@@ -91,13 +97,14 @@ func TestServeLimitFlagsSet(t *testing.T) {
 		"--login-grace-time", "7s", "--max-startups", "3", "--max-sessions", "5", "--max-channels", "9",
 		"--max-handles", "11", "--hold", "90s", "--idle-timeout", "13s", "--max-resumable", "17",
 		"--max-detached-per-user", "2", "--max-retained-bytes", "4096",
+		"--client-alive-interval", "19s", "--client-alive-count-max", "6",
 	}, &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: 3, maxSessions: 5, maxChannels: 9,
 		maxHandles: 11, hold: 90 * time.Second, idle: 13 * time.Second, maxResumable: 17, maxPerUser: 2,
-		maxRetained: 4096}
+		maxRetained: 4096, clientAlive: 19 * time.Second, clientAliveMax: 6}
 	if got := limitsOf(o); got != want {
 		t.Fatalf("set:\n got %+v\nwant %+v", got, want)
 	}
@@ -132,6 +139,8 @@ func TestServeLimitFlagsInvalid(t *testing.T) {
 		{"--login-grace-time", "soon"},
 		{"--idle-timeout", "-1m"},
 		{"--hold", "-1h"},
+		{"--client-alive-interval", "-1s"},
+		{"--client-alive-count-max", "0"},
 	} {
 		var stderr bytes.Buffer
 		_, err := parseServeFlags(args, &stderr)
