@@ -24,8 +24,10 @@ import (
 )
 
 // The load test: many resumable clients at once, each moving a few MiB
-// (half download, half upload) through a simulated network while its
-// link is cut (reset or blackholed) at random points of its transfer.
+// (half download, half upload) over loopback TCP (or, with
+// RSFTP_LOAD_NET=sim or a pace RSFTP_LOAD_BW, the network simulator)
+// while its link is cut (reset or blackholed) at random points of its
+// transfer.
 // Every byte must arrive exactly once and in order, the server's
 // retained bytes and the process's heap must stay bounded, and the
 // resume latencies are reported. The figures come from BenchmarkLoad.
@@ -119,6 +121,9 @@ type loadConfig struct {
 	// goes, which saturates it and makes every latency a scheduling
 	// delay; a paced run measures the protocol)
 	bandwidth int64
+	// tcp runs the clients over loopback TCP (cut by an RST or by a
+	// client that stops reading and writing) instead of the simulator.
+	tcp bool
 }
 
 type loadResult struct {
@@ -143,7 +148,8 @@ type loadClient struct {
 	modes   []netsim.CutMode
 	cutTime []time.Time
 	handle  string
-	link    atomic.Pointer[netsim.Link]
+	link    atomic.Pointer[netsim.Link] // over the simulator
+	tcp     atomic.Pointer[cutConn]     // over loopback TCP
 	mu      sync.Mutex
 	events  []rsftp.Event
 	cutDone int
@@ -156,9 +162,100 @@ func (lc *loadClient) progress(n int64) {
 		if l := lc.link.Load(); l != nil {
 			l.Cut(lc.modes[lc.cutDone])
 		}
+		if cc := lc.tcp.Load(); cc != nil {
+			cc.cut(lc.modes[lc.cutDone])
+		}
 		lc.cutTime = append(lc.cutTime, time.Now())
 		lc.cutDone++
 	}
+}
+
+// cutConn is the client's end of a loopback TCP connection that the test
+// can cut: Reset closes it with SO_LINGER 0 (the server gets an RST);
+// Blackhole makes it deliver and send nothing more, as if the client's
+// network had vanished: the server's writes fill the socket buffers and
+// block, and both sides hear nothing until their liveness checks give up
+// (or, on the client, a deadline passes, as on a real dead link).
+type cutConn struct {
+	*net.TCPConn
+	frozen    atomic.Bool
+	closed    chan struct{}
+	closeOnce sync.Once
+	rdl, wdl  atomic.Int64 // deadlines, Unix nanoseconds (0: none)
+}
+
+func newCutConn(nc net.Conn) *cutConn {
+	return &cutConn{TCPConn: nc.(*net.TCPConn), closed: make(chan struct{})}
+}
+
+func (c *cutConn) cut(mode netsim.CutMode) {
+	if mode == netsim.Reset {
+		c.TCPConn.SetLinger(0)
+		c.Close()
+		return
+	}
+	c.frozen.Store(true)
+}
+
+// dead blocks as a dead link does: until the connection is closed or the
+// deadline in dl passes.
+func (c *cutConn) dead(dl *atomic.Int64) error {
+	for {
+		if d := dl.Load(); d != 0 && time.Now().UnixNano() >= d {
+			return os.ErrDeadlineExceeded
+		}
+		select {
+		case <-c.closed:
+			return net.ErrClosed
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (c *cutConn) Read(b []byte) (int, error) {
+	if c.frozen.Load() {
+		return 0, c.dead(&c.rdl)
+	}
+	n, err := c.TCPConn.Read(b)
+	if c.frozen.Load() {
+		return 0, c.dead(&c.rdl) // what arrived is lost with the link
+	}
+	return n, err
+}
+
+func (c *cutConn) Write(b []byte) (int, error) {
+	if c.frozen.Load() {
+		return 0, c.dead(&c.wdl)
+	}
+	return c.TCPConn.Write(b)
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func (c *cutConn) SetDeadline(t time.Time) error {
+	c.rdl.Store(unixNano(t))
+	c.wdl.Store(unixNano(t))
+	return c.TCPConn.SetDeadline(t)
+}
+
+func (c *cutConn) SetReadDeadline(t time.Time) error {
+	c.rdl.Store(unixNano(t))
+	return c.TCPConn.SetReadDeadline(t)
+}
+
+func (c *cutConn) SetWriteDeadline(t time.Time) error {
+	c.wdl.Store(unixNano(t))
+	return c.TCPConn.SetWriteDeadline(t)
+}
+
+func (c *cutConn) Close() error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return c.TCPConn.Close()
 }
 
 type progressReader2 struct {
@@ -241,6 +338,16 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 		}
 	}()
 
+	var tcpAddr string
+	if lc.tcp {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go r.srv.Serve(l)
+		tcpAddr = l.Addr().String()
+	}
+
 	start := time.Now()
 	errs := make(chan error, lc.clients)
 	var wg sync.WaitGroup
@@ -248,7 +355,7 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := runLoadClient(r, c, lc.size); err != nil {
+			if err := runLoadClient(r, tcpAddr, c, lc.size); err != nil {
 				closedMu.Lock()
 				h := history[c.handle]
 				closedMu.Unlock()
@@ -327,10 +434,20 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 	return res
 }
 
-func runLoadClient(r *rig, c *loadClient, size int64) error {
+func runLoadClient(r *rig, tcpAddr string, c *loadClient, size int64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dial := func(ctx context.Context) (net.Conn, error) {
+		if tcpAddr != "" {
+			var d net.Dialer
+			nc, err := d.DialContext(ctx, "tcp", tcpAddr)
+			if err != nil {
+				return nil, err
+			}
+			cc := newCutConn(nc)
+			c.tcp.Store(cc)
+			return cc, nil
+		}
 		nc, err := r.net.Dial(ctx, r.addr)
 		if err == nil {
 			c.link.Store(netsim.LinkOf(nc))
@@ -424,7 +541,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 func loadFromEnv(t testing.TB) loadConfig {
-	lc := loadConfig{clients: 500, size: 4 << 20, latency: time.Millisecond}
+	lc := loadConfig{clients: 500, size: 4 << 20, latency: time.Millisecond, tcp: os.Getenv("RSFTP_LOAD_NET") != "sim"}
 	if testing.Short() {
 		lc.clients, lc.size = 50, 1<<20
 	}
@@ -433,6 +550,7 @@ func loadFromEnv(t testing.TB) loadConfig {
 	}
 	if v, err := strconv.ParseInt(os.Getenv("RSFTP_LOAD_BW"), 10, 64); err == nil && v > 0 {
 		lc.bandwidth = v
+		lc.tcp = false // pacing needs the simulator
 	}
 	if v, err := strconv.Atoi(os.Getenv("RSFTP_LOAD_KIB")); err == nil && v > 0 {
 		lc.size = int64(v) << 10
@@ -458,8 +576,12 @@ func TestLoadManyClientsWithCuts(t *testing.T) {
 	lc := loadFromEnv(t)
 	runtime.GC()
 	res := runLoad(t, lc)
-	t.Logf("%d clients x %d KiB in %v: %d cuts, %d resumptions, %d failed attempts; resume handshake p50 %v p99 %v; offline p50 %v p99 %v; cut to resumed p50 %v p99 %v; peak live heap %d MiB (bound %d), server retained peak %d KiB (%d KiB by up to %d detached sessions)",
-		lc.clients, lc.size>>10, res.elapsed.Round(time.Millisecond), res.cuts, res.resumes, res.failedAttempts,
+	medium := "loopback TCP"
+	if !lc.tcp {
+		medium = "the network simulator"
+	}
+	t.Logf("%d clients x %d KiB over %s in %v: %d cuts, %d resumptions, %d failed attempts; resume handshake p50 %v p99 %v; offline p50 %v p99 %v; cut to resumed p50 %v p99 %v; peak live heap %d MiB (bound %d), server retained peak %d KiB (%d KiB by up to %d detached sessions)",
+		lc.clients, lc.size>>10, medium, res.elapsed.Round(time.Millisecond), res.cuts, res.resumes, res.failedAttempts,
 		percentile(res.handshake, 0.5).Round(time.Millisecond), percentile(res.handshake, 0.99).Round(time.Millisecond),
 		percentile(res.offline, 0.5).Round(time.Millisecond), percentile(res.offline, 0.99).Round(time.Millisecond),
 		percentile(res.outage, 0.5).Round(time.Millisecond), percentile(res.outage, 0.99).Round(time.Millisecond),
