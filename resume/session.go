@@ -516,18 +516,24 @@ func (s *Session) Close() error {
 
 // attach makes t the session's connection after a valid resumption:
 // first (server) the authenticated answer, then everything the peer lacks
-// from count from on, before any new message.
+// from count from on, before any new message. On the client the resend
+// runs in the background, holding writeMu so that nothing overtakes it:
+// the attempt is over once the answer checked out, and the link it runs
+// on is watched by the caller's liveness check like any other (a link
+// that died during the resend would otherwise only be noticed when the
+// attempt timed out).
 func (s *Session) attach(t Transport, first []byte, from uint64) error {
 	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
 	s.mu.Lock()
 	if s.state == Closed {
 		s.mu.Unlock()
+		s.writeMu.Unlock()
 		return s.err
 	}
 	msgs, err := s.send.Resend(from)
 	if err != nil {
 		s.mu.Unlock()
+		s.writeMu.Unlock()
 		return err
 	}
 	msgs = append([][]byte(nil), msgs...)
@@ -553,18 +559,26 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 	if wasAttached && old != nil {
 		abort(old) // a lingering half-open connection is superseded
 	}
-	if first != nil {
-		if err := t.WritePacket(first); err != nil {
-			s.detach(gen, err)
-			return nil
+	resend := func() {
+		defer s.writeMu.Unlock()
+		if first != nil {
+			if err := t.WritePacket(first); err != nil {
+				s.detach(gen, err)
+				return
+			}
+		}
+		for _, m := range msgs {
+			if err := t.WritePacket(m); err != nil {
+				s.detach(gen, err)
+				return
+			}
 		}
 	}
-	for _, m := range msgs {
-		if err := t.WritePacket(m); err != nil {
-			s.detach(gen, err)
-			return nil
-		}
+	if s.isClient {
+		go resend() // writeMu passes to it
+		return nil
 	}
+	resend()
 	return nil
 }
 
