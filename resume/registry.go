@@ -255,7 +255,20 @@ func (r *Registry) Len() int {
 // messages the client lacks go out. On failure it answers RESUME_FAILURE,
 // closes t and returns the error.
 func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
+	// claimed is set while this attempt holds the session's BUSY mark;
+	// release drops the mark once (a later attempt may hold it by then).
+	var e *entry
+	claimed := false
+	release := func() {
+		if claimed {
+			claimed = false
+			r.mu.Lock()
+			e.resuming = false
+			r.mu.Unlock()
+		}
+	}
 	refuse := func(reason uint32, format string, args ...any) (*Session, error) {
+		release()
 		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
 		t.WritePacket(f.Marshal())
 		t.Close()
@@ -267,7 +280,7 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 		return nil, err
 	}
 	r.mu.Lock()
-	e := r.sessions[string(req.Handle)]
+	e = r.sessions[string(req.Handle)]
 	if e == nil {
 		r.mu.Unlock()
 		return refuse(ReasonSessionUnknown, "no such session")
@@ -277,20 +290,9 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 		return refuse(ReasonBusy, "a resumption of this session is in progress")
 	}
 	e.resuming = true
+	claimed = true
 	s := e.s
 	r.mu.Unlock()
-	done := func() {
-		r.mu.Lock()
-		e.resuming = false
-		r.mu.Unlock()
-	}
-	refuse = func(reason uint32, format string, args ...any) (*Session, error) {
-		done()
-		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
-		t.WritePacket(f.Marshal())
-		t.Close()
-		return nil, f
-	}
 
 	newH := t.SessionID()
 	s.mu.Lock()
@@ -326,7 +328,7 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	// The attempt is decided: a newer one may supersede it from here on
 	// (the resend below can block on a connection that died at once,
 	// and must not keep the session BUSY for good).
-	done()
+	release()
 	if err := s.attach(t, accept, req.Received); err != nil {
 		return refuse(ReasonSessionClosed, "session closed")
 	}

@@ -602,17 +602,22 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	acked, sent := s.send.Acked(), s.send.Sent()
 	s.mu.Unlock()
 
+	// Every failure below drops t without DISCONNECT.
+	attached := false
+	defer func() {
+		if !attached {
+			abort(t)
+		}
+	}()
 	newH := t.SessionID()
 	req := &Request{Handle: s.handle, Received: received, MAC: RequestMAC(s.rk, newH, s.handle, received)}
 	stop := context.AfterFunc(ctx, func() { abort(t) })
 	defer stop()
 	if err := t.WritePacket(req.Marshal()); err != nil {
-		abort(t)
 		return fmt.Errorf("resume: sending the request: %w", err)
 	}
 	p, err := t.ReadPacket()
 	if err != nil {
-		abort(t)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -621,27 +626,22 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	switch p[0] {
 	case MsgFailure:
 		f, err := ParseFailure(p)
-		abort(t)
 		if err != nil {
 			return err
 		}
 		return f
 	case MsgAccept:
 	default:
-		abort(t)
 		return fmt.Errorf("resume: server answered with message %d", p[0])
 	}
 	acc, err := ParseAccept(p)
 	if err != nil {
-		abort(t)
 		return err
 	}
 	if !VerifyAccept(s.rk, newH, s.handle, acc, received) {
-		abort(t)
 		return errors.New("resume: the server's answer does not authenticate")
 	}
 	if !CountInRange(acc.Received, acked, sent) {
-		abort(t)
 		return fmt.Errorf("resume: server says it received %d messages; %d were acknowledged and %d sent", acc.Received, acked, sent)
 	}
 	s.mu.Lock()
@@ -649,8 +649,9 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 	changed := s.recv.Received() != received
 	s.mu.Unlock()
 	if changed {
-		abort(t)
 		return errors.New("resume: messages arrived on the old connection during the attempt")
 	}
-	return s.attach(t, nil, acc.Received)
+	err = s.attach(t, nil, acc.Received)
+	attached = err == nil
+	return err
 }
