@@ -78,11 +78,17 @@ func (f *fakeConn) SessionID() []byte { return f.h }
 
 // pair sets up a client and a server session on a first connection.
 func pair(t *testing.T, reg *Registry) (*Session, *Session, *fakeConn) {
+	return pairWith(t, reg, "", nil)
+}
+
+// pairWith is pair for a named user's session, with the client's end of
+// the connection wrapped by wrap if it is not nil.
+func pairWith(t *testing.T, reg *Registry, user string, wrap func(*fakeConn) Transport) (*Session, *Session, *fakeConn) {
 	t.Helper()
 	rk := make([]byte, 32)
 	rand.Read(rk)
 	c, s := fakePair()
-	ss, err := reg.Enable(s, rk)
+	ss, err := reg.EnableFor(s, rk, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +96,11 @@ func pair(t *testing.T, reg *Registry) (*Session, *Session, *fakeConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs, err := EnableClient(c, rk, p)
+	var ct Transport = c
+	if wrap != nil {
+		ct = wrap(c)
+	}
+	cs, err := EnableClient(ct, rk, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,24 +409,7 @@ func TestRetentionBlocksWriterUntilAck(t *testing.T) {
 
 // pairFor is pair for a named user.
 func pairFor(t *testing.T, reg *Registry, user string) (*Session, *Session, *fakeConn) {
-	t.Helper()
-	rk := make([]byte, 32)
-	rand.Read(rk)
-	c, s := fakePair()
-	ss, err := reg.EnableFor(s, rk, user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := c.ReadPacket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := EnableClient(c, rk, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close(); ss.Close() })
-	return cs, ss, c
+	return pairWith(t, reg, user, nil)
 }
 
 func waitClosed(t *testing.T, s *Session, what string) {
@@ -655,24 +648,11 @@ func TestAcksNeverGoBackwards(t *testing.T) {
 		t.Skip("waits for the idle ACK (1 s)")
 	}
 	reg := &Registry{Hold: time.Minute}
-	c, s := fakePair()
-	rk := make([]byte, 32)
-	rand.Read(rk)
-	ss, err := reg.Enable(s, rk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	p, err := c.ReadPacket()
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gatedAcks{fakeConn: c, blocked: make(chan struct{}), gate: make(chan struct{})}
-	cs, err := EnableClient(g, rk, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	var g *gatedAcks
+	cs, ss, _ := pairWith(t, reg, "", func(c *fakeConn) Transport {
+		g = &gatedAcks{fakeConn: c, blocked: make(chan struct{}), gate: make(chan struct{})}
+		return g
+	})
 	go func() {
 		for {
 			if _, err := ss.ReadPacket(); err != nil {
