@@ -52,28 +52,11 @@ type limitRig struct {
 func newLimitRig(t *testing.T, sftpHandles int, mod func(*rsftp.ServerConfig)) *limitRig {
 	t.Helper()
 	r := &limitRig{root: t.TempDir(), hostKey: signer(t), userKey: signer(t)}
-	userPub := r.userKey.PublicKey().Marshal()
-	cfg := &rsftp.ServerConfig{
-		HostKeys: []kex.Signer{r.hostKey},
-		Auth: auth.ServerConfig{PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
-			if bytes.Equal(key.Marshal(), userPub) {
-				return &auth.Permissions{}, nil
-			}
-			return nil, errors.New("not authorized")
-		}},
-		Exec: echoHandler,
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
-			if err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: r.root, MaxHandles: sftpHandles}); err != nil {
-				return 1
-			}
-			return 0
-		}},
-		AllowTCPForwarding: func(string, string, int) bool { return true },
-		Logf: func(format string, args ...any) {
-			r.mu.Lock()
-			r.logs = append(r.logs, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
-			r.mu.Unlock()
-		},
+	cfg := testServerConfig(r.hostKey, r.userKey, &sftp.ServerConfig{Root: r.root, MaxHandles: sftpHandles})
+	cfg.Logf = func(format string, args ...any) {
+		r.mu.Lock()
+		r.logs = append(r.logs, time.Now().Format("15:04:05.000 ")+fmt.Sprintf(format, args...))
+		r.mu.Unlock()
 	}
 	if mod != nil {
 		mod(cfg)

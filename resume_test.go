@@ -51,6 +51,30 @@ func signer(t testing.TB) kex.Signer {
 	return s
 }
 
+// testServerConfig is a server with hostKey that lets in userKey under
+// any user name, runs echoHandler for exec, serves SFTP with sc, and
+// allows forwarding.
+func testServerConfig(hostKey, userKey kex.Signer, sc *sftp.ServerConfig) *rsftp.ServerConfig {
+	userPub := userKey.PublicKey().Marshal()
+	return &rsftp.ServerConfig{
+		HostKeys: []kex.Signer{hostKey},
+		Auth: auth.ServerConfig{PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
+			if bytes.Equal(key.Marshal(), userPub) {
+				return &auth.Permissions{}, nil
+			}
+			return nil, errors.New("not authorized")
+		}},
+		Exec: echoHandler,
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+			if err := sftp.Serve(ctx, s.Channel, sc); err != nil {
+				return 1
+			}
+			return 0
+		}},
+		AllowTCPForwarding: func(string, string, int) bool { return true },
+	}
+}
+
 // echoHandler copies stdin to stdout: an exec stream that stays open.
 func echoHandler(ctx context.Context, s *rsftp.Session) int {
 	io.Copy(s.Channel, s.Channel)
@@ -75,30 +99,13 @@ func newRig(t testing.TB, hold time.Duration, mod func(*rsftp.ServerConfig), opt
 			t.Logf("server %s %s err %v", e.Time.Format("15:04:05.000"), e.Kind, e.Err)
 		}
 	})
-	userPub := r.userKey.PublicKey().Marshal()
-	cfg := &rsftp.ServerConfig{
-		HostKeys: []kex.Signer{r.hostKey},
-		Auth: auth.ServerConfig{PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
-			if bytes.Equal(key.Marshal(), userPub) {
-				return &auth.Permissions{}, nil
-			}
-			return nil, errors.New("not authorized")
-		}},
-		Exec: echoHandler,
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
-			if err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: r.root}); err != nil {
-				return 1
-			}
-			return 0
-		}},
-		AllowTCPForwarding: func(string, string, int) bool { return true },
-		Logf:               func(string, ...any) {},
-		Resume: &rsftp.ResumeServerConfig{Hold: hold, IdleTimeout: time.Second, Events: func(e rsftp.Event) {
-			r.mu.Lock()
-			r.serverEvents = append(r.serverEvents, e)
-			r.mu.Unlock()
-		}},
-	}
+	cfg := testServerConfig(r.hostKey, r.userKey, &sftp.ServerConfig{Root: r.root})
+	cfg.Logf = func(string, ...any) {}
+	cfg.Resume = &rsftp.ResumeServerConfig{Hold: hold, IdleTimeout: time.Second, Events: func(e rsftp.Event) {
+		r.mu.Lock()
+		r.serverEvents = append(r.serverEvents, e)
+		r.mu.Unlock()
+	}}
 	if mod != nil {
 		mod(cfg)
 	}
