@@ -4,6 +4,11 @@
 #
 #   scripts/bench-sftp.sh [size_MiB]      (default 1024)
 #
+# Environment: RUNS (runs per cell, default 3; the table shows medians),
+# CIPHERS, DIRS and PAIRS (space-separated subsets; pairs as rsftp:serve,
+# openssh:serve, rsftp:sshd), RSFTP_FLAGS (extra flags for
+# the rsftp client, e.g. --no-resume).
+#
 # Needs OpenSSH's sshd, sftp, sftp-server and ssh-keygen (.ci/run installs
 # them). Runs as any user; sshd gets a private config on a free port.
 # Prints MB/s per pair and direction, the ratio to OpenSSH sftp -> sshd,
@@ -72,7 +77,7 @@ cat "$work/srv/big" "$work/cli/big" > /dev/null # into the page cache
 
 ssh_opts=(-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgent=none
 	-o "UserKnownHostsFile=$work/known_hosts" -o StrictHostKeyChecking=yes -i "$work/id")
-rsftp_opts=(-q -F none -o BatchMode=yes -o "UserKnownHostsFile=$work/known_hosts"
+rsftp_opts=(${RSFTP_FLAGS:-} -q -F none -o BatchMode=yes -o "UserKnownHostsFile=$work/known_hosts"
 	-o StrictHostKeyChecking=yes -i "$work/id")
 
 now() { date +%s.%N; }
@@ -101,24 +106,49 @@ run_one() {
 	mbps "$t0" "$t1"
 }
 
-printf '%-30s %-6s %9s %9s %9s %9s\n' "client -> server" dir chacha20 ratio aes128gcm ratio
-for dir in get put; do
-	declare -A base=()
-	for c in chacha20-poly1305@openssh.com aes128-gcm@openssh.com; do
-		base[$c]=$(run_one openssh sshd "$dir" "$c")
-	done
-	for pair in "openssh sshd" "rsftp serve" "openssh serve" "rsftp sshd"; do
-		set -- $pair
-		row=()
-		for c in chacha20-poly1305@openssh.com aes128-gcm@openssh.com; do
-			if [ "$pair" = "openssh sshd" ]; then v=${base[$c]}; else v=$(run_one "$1" "$2" "$dir" "$c"); fi
-			row+=("$v" "$(python3 -c "print(f'{$v/${base[$c]}:.2f}x')")")
+ciphers=(${CIPHERS:-chacha20-poly1305@openssh.com aes128-gcm@openssh.com})
+dirs=(${DIRS:-get put})
+runs=${RUNS:-3}
+pairs=("openssh sshd" "rsftp serve" "openssh serve" "rsftp sshd")
+if [ -n "${PAIRS:-}" ]; then # e.g. PAIRS="rsftp:serve"; OpenSSH's pair always runs
+	pairs=("openssh sshd")
+	for p in $PAIRS; do pairs+=("${p/:/ }"); done
+fi
+
+# Every pair runs $runs times, rounds interleaved so that a slow minute of
+# this shared machine hits all pairs alike; the table shows medians.
+median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
+declare -A got=()
+for dir in "${dirs[@]}"; do
+	for r in $(seq "$runs"); do
+		for c in "${ciphers[@]}"; do
+			for pair in "${pairs[@]}"; do
+				set -- $pair
+				got["$dir $pair $c"]+="$(run_one "$1" "$2" "$dir" "$c") "
+			done
 		done
-		name="$1 -> $2"
-		[ "$1" = openssh ] && name="OpenSSH sftp -> ${2/serve/rsftp serve}" || name="rsftp -> ${2/serve/rsftp serve}"
-		printf '%-30s %-6s %9s %9s %9s %9s\n' "$name" "$dir" "${row[0]}" "${row[1]}" "${row[2]}" "${row[3]}"
 	done
-	unset base
 done
+
+hdr=("client -> server" dir)
+for c in "${ciphers[@]}"; do hdr+=("${c%%[-@]*}" ratio); done
+printf '%-30s %-6s' "${hdr[0]}" "${hdr[1]}"; printf ' %10s %6s' "${hdr[@]:2}"; echo
+for dir in "${dirs[@]}"; do
+	for pair in "${pairs[@]}"; do
+		set -- $pair
+		[ "$1" = openssh ] && name="OpenSSH sftp -> ${2/serve/rsftp serve}" || name="rsftp -> ${2/serve/rsftp serve}"
+		printf '%-30s %-6s' "$name" "$dir"
+		for c in "${ciphers[@]}"; do
+			v=$(median ${got["$dir $pair $c"]})
+			b=$(median ${got["$dir openssh sshd $c"]})
+			printf ' %10s %6s' "$v" "$(python3 -c "print(f'{$v/$b:.2f}x')")"
+		done
+		echo
+	done
+done
+echo "runs per cell: $runs (median shown); all runs, MB/s:"
+for dir in "${dirs[@]}"; do for pair in "${pairs[@]}"; do for c in "${ciphers[@]}"; do
+	printf '  %-4s %-14s %-30s %s\n' "$dir" "$pair" "$c" "${got["$dir $pair $c"]}"
+done; done; done
 echo "rsftp serve peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$serve_pid/status)"
 echo "(MB/s = 10^6 bytes per second; ratios against OpenSSH sftp -> sshd with the same cipher)"

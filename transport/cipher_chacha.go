@@ -21,8 +21,9 @@ import (
 // Poly1305 key; K_2 from block 1 on encrypts the rest of the packet. The
 // tag is Poly1305 over the encrypted length and the ciphertext.
 //
-// For speed the bulk XOR uses the RFC 8439 AEAD of x/crypto (vectorised on
-// amd64 and arm64): its 32-bit counter and 96-bit nonce with the first four
+// The bulk XOR runs in AVX-512 assembly where the CPU has it
+// (chacha_amd64.s). Elsewhere it uses the RFC 8439 AEAD of x/crypto
+// (vectorised on amd64 and arm64): its 32-bit counter and 96-bit nonce with the first four
 // nonce bytes zero give the very keystream of the 64-bit-nonce layout, and
 // its Seal starts at block 1. Its tag covers a different message and is
 // discarded; the real tag comes from x/crypto/poly1305. The two blocks at
@@ -40,6 +41,7 @@ type chachaCipher struct {
 	nonce   [12]byte    // 4 zero bytes, then the sequence number as a uint64
 	block   [64]byte    // scratch keystream block
 	rng     *rand.ChaCha8
+	asm     bool // bulk XOR in chacha_amd64.s, not through payload
 }
 
 func newChaChaCipher(key []byte) (*chachaCipher, error) {
@@ -54,6 +56,7 @@ func newChaChaCipher(key []byte) (*chachaCipher, error) {
 		frame:   frameInfo{align: 8, macLen: chachaTagSize},
 		payload: aead,
 		rng:     newPaddingSource(),
+		asm:     chachaAVX512,
 	}
 	for i := range 8 {
 		c.k2[i] = binary.LittleEndian.Uint32(key[4*i:])
@@ -102,10 +105,7 @@ func (c *chachaCipher) appendPacket(dst []byte, seq uint32, payload []byte) []by
 // (length, body, then chachaTagSize bytes of room for the tag).
 func (c *chachaCipher) seal(seq uint32, pkt []byte) {
 	n := len(pkt) - chachaTagSize
-	c.setNonce(seq)
-	// The body, then the AEAD's own 16-byte tag, which lands in the tag
-	// room and is overwritten below.
-	c.payload.Seal(pkt[4:4], c.nonce[:], pkt[4:n], nil)
+	c.xorBody(seq, pkt[4:n])
 	binary.BigEndian.PutUint32(pkt, binary.BigEndian.Uint32(pkt)^c.lengthMask(seq))
 	poly1305.Sum((*[16]byte)(pkt[n:]), pkt[:n], c.polyKey(seq))
 	clear(c.block[:])
@@ -140,12 +140,37 @@ func (c *chachaCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 	if !ok {
 		return nil, errMAC
 	}
-	// Decrypt in place: Seal is the same XOR, and its junk tag overwrites
-	// the tag already checked.
-	c.setNonce(seq)
-	c.payload.Seal(pkt[4:4], c.nonce[:], pkt[4:end], nil)
+	c.xorBody(seq, pkt[4:end])
 	binary.BigEndian.PutUint32(pkt, packetLen)
 	return splitBody(pkt[4:end])
+}
+
+// xorBody XORs b in place with K_2's keystream for seq from block 1 on.
+// b must be followed by chachaTagSize bytes of room (the tag's place),
+// which the AEAD path overwrites with a tag it discards.
+func (c *chachaCipher) xorBody(seq uint32, b []byte) {
+	if !c.asm {
+		c.setNonce(seq)
+		c.payload.Seal(b[:0], c.nonce[:], b, nil)
+		return
+	}
+	const c0, c1, c2, c3 = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
+	n := seqNonce(seq)
+	st := [16]uint32{c0, c1, c2, c3,
+		c.k2[0], c.k2[1], c.k2[2], c.k2[3], c.k2[4], c.k2[5], c.k2[6], c.k2[7],
+		1, n[0], n[1], n[2]}
+	chunks := len(b) / 1024
+	if chunks > 0 {
+		chachaXORAVX512(&st, &b[0], &b[0], chunks)
+		st[12] += uint32(16 * chunks)
+	}
+	if rest := b[chunks*1024:]; len(rest) > 0 {
+		var tail [1024]byte
+		copy(tail[:], rest)
+		chachaXORAVX512(&st, &tail[0], &tail[0], 1)
+		copy(rest, tail[:])
+		clear(tail[:])
+	}
 }
 
 // chachaBlock computes the ChaCha20 block function of RFC 8439 section

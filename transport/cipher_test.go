@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/rsftp/rsftp/testvectors"
+	"golang.org/x/crypto/chacha20"
 )
 
 // cipherCombo is one negotiable cipher/MAC pair ("" MAC for AEAD ciphers,
@@ -598,23 +599,41 @@ func TestCipherChaChaKnownAnswers(t *testing.T) {
 }
 
 // Random packets both ways between our chacha20-poly1305 and the slow
-// reference built from x/crypto/chacha20 and x/crypto/poly1305.
+// reference built from x/crypto/chacha20 and x/crypto/poly1305, through
+// the AVX-512 assembly (where the CPU has it) and through the AEAD path.
 func TestCipherChaChaReference(t *testing.T) {
+	for _, asm := range []bool{true, false} {
+		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
+			if asm && !chachaAVX512 {
+				t.Skip("no AVX-512 on this CPU")
+			}
+			testChaChaReference(t, asm)
+		})
+	}
+}
+
+func testChaChaReference(t *testing.T, asm bool) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	key := make([]byte, 64)
 	for i := range 300 {
 		for j := range key {
 			key[j] = byte(rng.Uint32())
 		}
-		c, err := newPacketCipher(cipherChaCha20Poly1305, "", key, nil, nil)
+		pc, err := newPacketCipher(cipherChaCha20Poly1305, "", key, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		c := pc.(*chachaCipher)
+		c.asm = asm
 		seq := rng.Uint32()
 		if i < 3 {
 			seq = []uint32{0, 0xffffffff, 0x80000000}[i]
 		}
-		payload := make([]byte, rng.IntN(3000))
+		size := rng.IntN(3000)
+		if i%10 == 0 {
+			size = rng.IntN(maxPacketLength - 1024) // many 1024-byte chunks and a tail
+		}
+		payload := make([]byte, size)
 		for j := range payload {
 			payload[j] = byte(rng.Uint32())
 		}
@@ -773,6 +792,62 @@ func TestCipherMACSizes(t *testing.T) {
 		}
 		if pc.overhead() != want.Size() {
 			t.Errorf("%s: overhead %d, want %d", c, pc.overhead(), want.Size())
+		}
+	}
+}
+
+// The AVX-512 keystream against x/crypto/chacha20 for every whole number
+// of chunks up to 4, at counters that cross byte and word boundaries,
+// with dst and src apart and the same.
+func TestChaChaAVX512Keystream(t *testing.T) {
+	if !chachaAVX512 {
+		t.Skip("no AVX-512 on this CPU")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := range 200 {
+		var key [32]byte
+		var nonce [12]byte
+		for j := range key {
+			key[j] = byte(rng.Uint32())
+		}
+		for j := range nonce {
+			nonce[j] = byte(rng.Uint32())
+		}
+		counter := []uint32{0, 1, 250, 0xff00, rng.Uint32() >> 8}[i%5]
+		chunks := 1 + i%4
+		src := make([]byte, chunks*1024)
+		for j := range src {
+			src[j] = byte(rng.Uint32())
+		}
+		ref, err := chacha20.NewUnauthenticatedCipher(key[:], nonce[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref.SetCounter(counter)
+		want := make([]byte, len(src))
+		ref.XORKeyStream(want, src)
+
+		var st [16]uint32
+		st[0], st[1], st[2], st[3] = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
+		for j := range 8 {
+			st[4+j] = binary.LittleEndian.Uint32(key[4*j:])
+		}
+		st[12] = counter
+		for j := range 3 {
+			st[13+j] = binary.LittleEndian.Uint32(nonce[4*j:])
+		}
+		before := st
+		got := make([]byte, len(src))
+		chachaXORAVX512(&st, &got[0], &src[0], chunks)
+		if st != before {
+			t.Fatalf("case %d: the state changed", i)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("case %d (counter %d, %d chunks): keystream differs from x/crypto/chacha20", i, counter, chunks)
+		}
+		chachaXORAVX512(&st, &src[0], &src[0], chunks)
+		if !bytes.Equal(src, want) {
+			t.Fatalf("case %d: in place differs", i)
 		}
 	}
 }

@@ -1,0 +1,16 @@
+//go:build amd64 && !purego
+
+package transport
+
+import "golang.org/x/sys/cpu"
+
+// chachaAVX512 says whether chachaXORAVX512 may run on this CPU (and OS).
+var chachaAVX512 = cpu.X86.HasAVX512F
+
+// chachaXORAVX512 XORs chunks*1024 bytes of src with the ChaCha20
+// keystream of state (RFC 8439 layout: constants, key, counter, nonce)
+// from state's counter on, into dst. dst and src may be the same. It
+// does not advance state's counter. chunks must be at least 1.
+//
+//go:noescape
+func chachaXORAVX512(state *[16]uint32, dst, src *byte, chunks int)

@@ -1,0 +1,10 @@
+//go:build !amd64 || purego
+
+package transport
+
+// chachaAVX512 is false where there is no assembly: the AEAD path runs.
+const chachaAVX512 = false
+
+func chachaXORAVX512(state *[16]uint32, dst, src *byte, chunks int) {
+	panic("transport: chachaXORAVX512 without assembly")
+}
