@@ -375,6 +375,16 @@ func (c *Channel) fail(err error) {
 // CLOSE once buffered data is consumed.
 func (c *Channel) Read(p []byte) (int, error) { return c.read(p, 0) }
 
+// Buffered returns how many bytes of channel data (not stderr) have
+// arrived and wait to be read: a Read of up to that many returns at once.
+// The channel buffers on its own, so a reader that would wrap it in a
+// bufio.Reader only for this can read it directly and save a copy.
+func (c *Channel) Buffered() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stdout.len()
+}
+
 func (c *Channel) read(p []byte, stream int) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

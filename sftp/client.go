@@ -7,7 +7,6 @@ package sftp
 // transfers allocate nothing per request once warm.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -81,7 +80,7 @@ type Limits struct {
 // use. Paths are the server's strings, '/'-separated.
 type Client struct {
 	rw io.ReadWriteCloser
-	br *bufio.Reader
+	br io.Reader
 
 	wmu sync.Mutex // serializes writes to rw
 
@@ -125,7 +124,7 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	}
 	c := &Client{
 		rw:      rw,
-		br:      bufio.NewReaderSize(rw, 64<<10),
+		br:      newReplyReader(rw, 64<<10),
 		pending: make(map[uint32]*call),
 		closed:  make(chan struct{}),
 		exts:    make(map[string]string),
