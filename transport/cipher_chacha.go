@@ -21,13 +21,14 @@ import (
 // Poly1305 key; K_2 from block 1 on encrypts the rest of the packet. The
 // tag is Poly1305 over the encrypted length and the ciphertext.
 //
-// The bulk XOR runs in AVX-512 assembly where the CPU has it
+// Speed: the bulk XOR runs in AVX-512 assembly where the CPU has it
 // (chacha_amd64.s). Elsewhere it uses the RFC 8439 AEAD of x/crypto
-// (vectorised on amd64 and arm64): its 32-bit counter and 96-bit nonce with the first four
-// nonce bytes zero give the very keystream of the 64-bit-nonce layout, and
-// its Seal starts at block 1. Its tag covers a different message and is
-// discarded; the real tag comes from x/crypto/poly1305. The two blocks at
-// counter 0 come from chachaBlock below.
+// (vectorised on amd64 and arm64): its 32-bit counter and 96-bit nonce
+// with the first four nonce bytes zero give the very keystream of the
+// 64-bit-nonce layout, and its Seal starts at block 1; its tag covers
+// another message and is discarded. The tag is polySum (poly.go: AVX-512
+// IFMA where the CPU has it, x/crypto/poly1305 otherwise). The two blocks
+// at counter 0 come from chachaBlock below.
 
 const (
 	chachaKeySize = 64
@@ -107,7 +108,7 @@ func (c *chachaCipher) seal(seq uint32, pkt []byte) {
 	n := len(pkt) - chachaTagSize
 	c.xorBody(seq, pkt[4:n])
 	binary.BigEndian.PutUint32(pkt, binary.BigEndian.Uint32(pkt)^c.lengthMask(seq))
-	poly1305.Sum((*[16]byte)(pkt[n:]), pkt[:n], c.polyKey(seq))
+	polySum((*[16]byte)(pkt[n:]), pkt[:n], c.polyKey(seq))
 	clear(c.block[:])
 }
 
@@ -135,7 +136,7 @@ func (c *chachaCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 		return nil, err
 	}
 	end := 4 + n
-	ok := poly1305.Verify((*[16]byte)(pkt[end:]), pkt[:end], c.polyKey(seq))
+	ok := polyVerify((*[16]byte)(pkt[end:]), pkt[:end], c.polyKey(seq))
 	clear(c.block[:])
 	if !ok {
 		return nil, errMAC
