@@ -16,7 +16,9 @@
 //	            negotiated cipher and MAC, the other's dispatch must return
 //	            them or fail cleanly: KEXINIT mid-stream, kex messages out
 //	            of order, NEWKEYS early, EXT_INFO, DEBUG, DISCONNECT,
-//	            unknown numbers, rekeys by either side)
+//	            unknown numbers, rekeys by either side),
+//	            FuzzChaChaPolySIMD (the AVX-512 ChaCha20 and IFMA Poly1305
+//	            assembly against the portable code and x/crypto)
 //	kex:        FuzzParseKexInitMsg (KEX_ECDH_INIT as the server parses it,
 //	            through Server), FuzzParseKexReply (KEX_ECDH_REPLY as the
 //	            client parses it, through HandleReply), FuzzParsePublicKey

@@ -18,6 +18,7 @@ required=(
 	"resume FuzzSessionReadPacket"
 	"fuzz FuzzResumeMessages"
 	"transport FuzzConnAfterKex"
+	"transport FuzzChaChaPolySIMD"
 	"kex FuzzParseKexInitMsg"
 	"kex FuzzParseKexReply"
 	"kex FuzzParsePublicKey"
