@@ -66,7 +66,11 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var err error
+	stopProfiling, err := startProfiling()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "rsftp: %v\n", err)
+		os.Exit(2)
+	}
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
 	case "get":
@@ -87,6 +91,7 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
+	stopProfiling()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rsftp %s: %v\n", cmd, err)
 		if ee, ok := err.(*exitError); ok {
