@@ -59,7 +59,7 @@ const (
 	// outBufSize is one output buffer: room for four full DATA replies.
 	outBufSize = 4*(MaxReadWrite+13) + 64<<10
 	// inBufSize buffers small requests; big WRITEs bypass it.
-	inBufSize = 4 << 10
+	inBufSize = 64 << 10
 )
 
 // serverExtensions are advertised in VERSION.
