@@ -80,6 +80,9 @@ type Conn struct {
 	// buffer of the pair, written by the flusher while writers fill wbuf.
 	wbuf, spare []byte
 	flushing    bool
+	// wcond wakes writeLoop, which writes channel data in the background
+	// so that the next packets are sealed while the system call runs.
+	wcond *sync.Cond
 	werr        error
 	// kexOut is true from our KEXINIT until our NEWKEYS: only key exchange
 	// messages may be sealed then.
@@ -190,7 +193,25 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*C
 	if !stop() {
 		return fail(ctx.Err())
 	}
+	c.wcond = sync.NewCond(&c.mu)
+	go c.writeLoop()
 	return c, nil
+}
+
+// writeLoop writes what data writers sealed (WritePacket returns before
+// channel data reaches the socket) until the connection fails. Other
+// messages are still flushed by their writer, or picked up here when a
+// write is under way.
+func (c *Conn) writeLoop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.werr == nil {
+		if len(c.wbuf) == 0 || c.flushing {
+			c.wcond.Wait()
+			continue
+		}
+		c.flushLocked()
+	}
 }
 
 // SessionID is the exchange hash of the first key exchange.
@@ -484,6 +505,13 @@ func (c *Conn) handleExtInfo(p []byte) error {
 // key exchange, so that the goroutine reading packets never blocks on
 // its own key exchange, and wait only when maxControlBuffer bytes are
 // waiting for a peer that does not read.
+//
+// Channel data is sealed here and written by the connection's writer
+// goroutine, so that the caller seals the next packet while the system
+// call runs; an error writing it is returned by a later call (and the
+// reader fails). Other messages are written before WritePacket returns,
+// unless a write already under way takes them along. Close sends what was
+// sealed before its DISCONNECT.
 func (c *Conn) WritePacket(p []byte) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
@@ -519,7 +547,15 @@ func (c *Conn) WritePacket(p []byte) error {
 		return nil
 	}
 	c.sealLocked(p)
-	err := c.flushLocked()
+	var err error
+	if isData && c.wcond != nil {
+		// writeLoop sends it while the caller seals the next one.
+		if !c.flushing {
+			c.wcond.Signal()
+		}
+	} else {
+		err = c.flushLocked()
+	}
 	c.maybeRekeyLocked()
 	return err
 }
@@ -613,6 +649,9 @@ func (c *Conn) failLocked(err error) {
 		c.kexTimer.Stop()
 	}
 	c.cond.Broadcast()
+	if c.wcond != nil {
+		c.wcond.Broadcast()
+	}
 	if !c.flushing {
 		c.nc.Close()
 	} else {
@@ -625,10 +664,22 @@ func (c *Conn) failLocked(err error) {
 func (c *Conn) sendDisconnect(reason uint32, msg string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.werr != nil || c.flushing {
+	if c.werr != nil {
 		return
 	}
+	// Data sealed before goes first (writeLoop may still be writing
+	// it); the deadline bounds the wait for a peer that does not read.
 	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	for c.werr == nil && (c.flushing || len(c.wbuf) > 0) {
+		if !c.flushing {
+			c.flushLocked()
+			continue
+		}
+		c.cond.Wait()
+	}
+	if c.werr != nil {
+		return
+	}
 	c.sealLocked(marshalDisconnect(reason, msg))
 	c.flushLocked()
 }

@@ -583,3 +583,41 @@ func TestTap(t *testing.T) {
 		t.Fatalf("last tapped sequence number %d, connection says next is %d", sent[len(sent)-1].seq, got)
 	}
 }
+
+// Channel data leaves through writeLoop after WritePacket returns; a
+// Close right after must still deliver all of it, in order, before the
+// DISCONNECT. The reader starts only after Close, so that the data sits
+// in our buffer and the socket's while Close runs.
+func TestDataWrittenBeforeCloseArrives(t *testing.T) {
+	cc, sc := newSmallBufferPair(t, nil)
+	const n = 40
+	payload := make([]byte, 32<<10)
+	payload[0] = wire.MsgChannelData
+	for i := range n {
+		payload[1] = byte(i)
+		if err := cc.WritePacket(payload); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	// A regression must fail, not hang: drop both ends after a while.
+	watchdog := time.AfterFunc(20*time.Second, func() { cc.Abort(); sc.Abort() })
+	defer watchdog.Stop()
+	closed := make(chan error, 1)
+	go func() { closed <- cc.Close() }()
+	for i := range n {
+		p, err := sc.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", i, n, err)
+		}
+		if len(p) != len(payload) || p[0] != wire.MsgChannelData || p[1] != byte(i) {
+			t.Fatalf("packet %d: %d bytes, type %d, index %d", i, len(p), p[0], p[1])
+		}
+	}
+	var de *DisconnectError
+	if _, err := sc.ReadPacket(); !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
+		t.Fatalf("after the data: %v, want the client's DISCONNECT", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
