@@ -83,7 +83,7 @@ type Conn struct {
 	// wcond wakes writeLoop, which writes channel data in the background
 	// so that the next packets are sealed while the system call runs.
 	wcond *sync.Cond
-	werr        error
+	werr  error
 	// kexOut is true from our KEXINIT until our NEWKEYS: only key exchange
 	// messages may be sealed then.
 	kexOut     bool
