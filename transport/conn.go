@@ -202,6 +202,11 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*C
 // channel data reaches the socket) until the connection fails. Other
 // messages are still flushed by their writer, or picked up here when a
 // write is under way.
+//
+// Measured on 2 cores: rsftp put over loopback gained 17-19% with it
+// (client and server in two processes), get was unchanged, and
+// BenchmarkConnThroughput (both ends in one process, three busy
+// goroutines on two cores) lost about 20%.
 func (c *Conn) writeLoop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
