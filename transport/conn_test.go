@@ -590,7 +590,12 @@ func TestTap(t *testing.T) {
 // in our buffer and the socket's while Close runs.
 func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 	cc, sc := newSmallBufferPair(t, nil)
-	const n = 40
+	// A regression must fail, not hang: drop both ends after a while.
+	watchdog := time.AfterFunc(20*time.Second, func() { cc.Abort(); sc.Abort() })
+	defer watchdog.Stop()
+	// 640 KiB: more than the sockets hold, less than maxWriteBuffer, so
+	// no write waits for the reader, which starts only after Close.
+	const n = 20
 	payload := make([]byte, 32<<10)
 	payload[0] = wire.MsgChannelData
 	for i := range n {
@@ -599,9 +604,6 @@ func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 			t.Fatalf("write %d: %v", i, err)
 		}
 	}
-	// A regression must fail, not hang: drop both ends after a while.
-	watchdog := time.AfterFunc(20*time.Second, func() { cc.Abort(); sc.Abort() })
-	defer watchdog.Stop()
 	closed := make(chan error, 1)
 	go func() { closed <- cc.Close() }()
 	for i := range n {
