@@ -333,6 +333,14 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 	}
 	ack := s.makeAckLocked()
 	s.mu.Unlock()
+	if bw, ok := t.(interface{ WritePacketBackground([]byte) error }); ok {
+		// The reader sends most ACKs: the connection's writer makes the
+		// system call, not the goroutine that reads the next packets.
+		if err := bw.WritePacketBackground(ack); err != nil {
+			s.detach(gen, err)
+		}
+		return
+	}
 	s.writeControl(gen, t, ack)
 }
 

@@ -517,7 +517,14 @@ func (c *Conn) handleExtInfo(p []byte) error {
 // reader fails). Other messages are written before WritePacket returns,
 // unless a write already under way takes them along. Close sends what was
 // sealed before its DISCONNECT.
-func (c *Conn) WritePacket(p []byte) error {
+func (c *Conn) WritePacket(p []byte) error { return c.writePacket(p, false) }
+
+// WritePacketBackground is WritePacket for a message that, like channel
+// data, may leave through the connection's writer goroutine after the call
+// returns (the resume layer's ACKs, written by the goroutine that reads).
+func (c *Conn) WritePacketBackground(p []byte) error { return c.writePacket(p, true) }
+
+func (c *Conn) writePacket(p []byte, background bool) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
 	}
@@ -553,7 +560,7 @@ func (c *Conn) WritePacket(p []byte) error {
 	}
 	c.sealLocked(p)
 	var err error
-	if isData && c.wcond != nil {
+	if (isData || background) && c.wcond != nil {
 		// writeLoop sends it while the caller seals the next one.
 		if !c.flushing {
 			c.wcond.Signal()
