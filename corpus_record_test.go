@@ -491,26 +491,7 @@ func recExec(c *rsftp.Client, cmd, stdin string, env bool) (string, string, erro
 }
 
 // recEcho serves TCP connections that echo what they get until EOF.
-func recEcho(t *testing.T) (string, int) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return "127.0.0.1", l.Addr().(*net.TCPAddr).Port
-}
+func recEcho(t *testing.T) (string, int) { return "127.0.0.1", forwardTarget(t) }
 
 // recTCP sends msg through a direct-tcpip channel to the echo server and
 // reads it back.
@@ -1259,35 +1240,20 @@ func (r *recorder) recordInternalSFTP(t *testing.T) {
 
 // recProxy relays TCP connections to target, recording each.
 func recProxy(t *testing.T, sess *recSession, target string) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				up, err := net.Dial("tcp", target)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				w := sess.wire()
-				rc := &recConn{Conn: c, w: w, client: false}
-				done := make(chan struct{})
-				go func() { io.Copy(up, rc); up.(*net.TCPConn).CloseWrite(); close(done) }()
-				io.Copy(rc, up)
-				c.(*net.TCPConn).CloseWrite()
-				<-done
-			}()
+	return serveLoopbackTCP(t, func(c net.Conn) {
+		up, err := net.Dial("tcp", target)
+		if err != nil {
+			return
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+		defer up.Close()
+		w := sess.wire()
+		rc := &recConn{Conn: c, w: w, client: false}
+		done := make(chan struct{})
+		go func() { io.Copy(up, rc); up.(*net.TCPConn).CloseWrite(); close(done) }()
+		io.Copy(rc, up)
+		c.(*net.TCPConn).CloseWrite()
+		<-done
+	})
 }
 
 // recordOpenSSHBoth records ssh with sshd through a proxy: only the

@@ -425,8 +425,14 @@ func openErr(t *testing.T, what string, err error, text string) {
 	}
 }
 
-// forwardTarget is a loopback listener for direct-tcpip channels.
+// forwardTarget is a loopback echo server for direct-tcpip channels.
 func forwardTarget(t *testing.T) int {
+	return serveLoopbackTCP(t, func(c net.Conn) { io.Copy(c, c) })
+}
+
+// serveLoopbackTCP listens on a loopback port until the test ends and
+// runs handle on each connection it accepts, closing it afterwards.
+func serveLoopbackTCP(t *testing.T, handle func(net.Conn)) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -438,7 +444,10 @@ func forwardTarget(t *testing.T) int {
 			if err != nil {
 				return
 			}
-			go func() { io.Copy(c, c); c.Close() }()
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
 		}
 	}()
 	return l.Addr().(*net.TCPAddr).Port
