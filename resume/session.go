@@ -333,21 +333,14 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 	}
 	ack := s.makeAckLocked()
 	s.mu.Unlock()
+	// The reader sends most ACKs: the connection's writer goroutine
+	// (transport.Conn.WritePacketBackground) makes the system call, not
+	// the goroutine that reads the next packets.
+	write := t.WritePacket
 	if bw, ok := t.(interface{ WritePacketBackground([]byte) error }); ok {
-		// The reader sends most ACKs: the connection's writer makes the
-		// system call, not the goroutine that reads the next packets.
-		if err := bw.WritePacketBackground(ack); err != nil {
-			s.detach(gen, err)
-		}
-		return
+		write = bw.WritePacketBackground
 	}
-	s.writeControl(gen, t, ack)
-}
-
-// writeControl writes an uncounted message of this layer; a failure
-// detaches.
-func (s *Session) writeControl(gen uint64, t Transport, p []byte) {
-	if err := t.WritePacket(p); err != nil {
+	if err := write(ack); err != nil {
 		s.detach(gen, err)
 	}
 }

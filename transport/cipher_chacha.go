@@ -31,6 +31,9 @@ import (
 // at counter 0 come from chachaBlock below.
 
 const (
+	// The ChaCha20 constants, "expand 32-byte k" as little-endian words.
+	chachaC0, chachaC1, chachaC2, chachaC3 = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
+
 	chachaKeySize = 64
 	chachaTagSize = poly1305.TagSize
 )
@@ -155,9 +158,8 @@ func (c *chachaCipher) xorBody(seq uint32, b []byte) {
 		c.payload.Seal(b[:0], c.nonce[:], b, nil)
 		return
 	}
-	const c0, c1, c2, c3 = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
 	n := seqNonce(seq)
-	st := [16]uint32{c0, c1, c2, c3,
+	st := [16]uint32{chachaC0, chachaC1, chachaC2, chachaC3,
 		c.k2[0], c.k2[1], c.k2[2], c.k2[3], c.k2[4], c.k2[5], c.k2[6], c.k2[7],
 		1, n[0], n[1], n[2]}
 	chunks := len(b) / 1024
@@ -178,7 +180,7 @@ func (c *chachaCipher) xorBody(seq uint32, b []byte) {
 // 2.3 for key, a 32-bit block counter and a 96-bit nonce (all as
 // little-endian words), and writes the 64-byte keystream block to out.
 func chachaBlock(out *[64]byte, key *[8]uint32, counter uint32, nonce *[3]uint32) {
-	const c0, c1, c2, c3 = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
+	const c0, c1, c2, c3 = chachaC0, chachaC1, chachaC2, chachaC3
 	x0, x1, x2, x3 := uint32(c0), uint32(c1), uint32(c2), uint32(c3)
 	x4, x5, x6, x7 := key[0], key[1], key[2], key[3]
 	x8, x9, x10, x11 := key[4], key[5], key[6], key[7]
