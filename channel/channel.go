@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -452,6 +453,10 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 			// The connection keeps what it sends (the resume layer):
 			// marshal straight into a buffer it then owns, saving a copy.
 			err = oc.WriteOwnedPacket(msg.AppendMarshal(oc.PacketBuffer(n + 16)))
+		} else if fw, ok := c.mux.conn.(FramedPacketWriter); ok {
+			c.wbuf = slices.Grow(c.wbuf[:0], wire.FrameHeadroom+n+16+wire.FrameTailroom)[:wire.FrameHeadroom]
+			c.wbuf = msg.AppendMarshal(c.wbuf)
+			err = fw.WriteFramedPacket(c.wbuf)
 		} else {
 			c.wbuf = msg.AppendMarshal(c.wbuf[:0])
 			err = c.mux.conn.WritePacket(c.wbuf)

@@ -30,12 +30,21 @@ type PacketConn interface {
 
 // OwnedPacketWriter is implemented by PacketConns that keep the packets
 // they send (resume.Session retains them until acknowledged). Channel data
-// is then marshalled into a buffer from PacketBuffer (length 0, capacity
-// at least n) and handed over with WriteOwnedPacket, which takes ownership:
-// the caller must not touch the buffer afterwards.
+// is then appended to a buffer from PacketBuffer (room for a message of n
+// bytes after what the buffer already holds, which belongs to the writer)
+// and handed over with WriteOwnedPacket, which takes ownership: the
+// caller must not touch the buffer afterwards.
 type OwnedPacketWriter interface {
 	PacketBuffer(n int) []byte
-	WriteOwnedPacket(p []byte) error
+	WriteOwnedPacket(buf []byte) error
+}
+
+// FramedPacketWriter is implemented by PacketConns that can seal a
+// message where it lies (transport.Conn): buf holds wire.FrameHeadroom
+// scratch bytes, then the message, then wire.FrameTailroom bytes of spare
+// capacity. That saves copying each data packet into a frame.
+type FramedPacketWriter interface {
+	WriteFramedPacket(buf []byte) error
 }
 
 // disconnecter is implemented by transports that can say why they close.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // Transport is what a session needs from one connection, after the key
@@ -349,11 +351,14 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 // retained first, so one written while detached, or lost with the
 // connection, goes out when the session resumes. It blocks while the
 // retention limit is reached.
-func (s *Session) WritePacket(p []byte) error { return s.write(p, false) }
+func (s *Session) WritePacket(p []byte) error { return s.write(p, nil) }
 
-// PacketBuffer returns a buffer for WriteOwnedPacket (channel.OwnedPacketWriter).
-// It waits for a write in progress: a buffer freed by an ACK is not
-// handed out while that write may still be sealing it.
+// PacketBuffer returns a buffer for WriteOwnedPacket (channel.OwnedPacketWriter):
+// append the message of up to n bytes to it. Its first
+// wire.FrameHeadroom bytes, and some capacity after the message, are room
+// for the transport to frame the message in place. It waits for a write
+// in progress: a buffer freed by an ACK is not handed out while that
+// write may still be sealing it.
 func (s *Session) PacketBuffer(n int) []byte {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -362,12 +367,19 @@ func (s *Session) PacketBuffer(n int) []byte {
 	return s.send.Buffer(n)
 }
 
-// WriteOwnedPacket is WritePacket for a buffer the session may keep (from
-// PacketBuffer): counted messages are retained without a copy. The caller
-// must not touch p afterwards.
-func (s *Session) WriteOwnedPacket(p []byte) error { return s.write(p, true) }
+// WriteOwnedPacket is WritePacket for a buffer the session may keep: buf
+// comes from PacketBuffer, with the message appended. Counted messages
+// are retained without a copy. The caller must not touch buf afterwards.
+func (s *Session) WriteOwnedPacket(buf []byte) error {
+	if len(buf) < wire.FrameHeadroom {
+		return errors.New("resume: WriteOwnedPacket needs a buffer from PacketBuffer")
+	}
+	return s.write(message(buf), buf)
+}
 
-func (s *Session) write(p []byte, owned bool) error {
+// write sends p, which lies in frame (from PacketBuffer) if frame is not
+// nil. Counted messages are sent from their retained, framed copy.
+func (s *Session) write(p, frame []byte) error {
 	if len(p) == 0 {
 		return errors.New("resume: empty message")
 	}
@@ -382,13 +394,11 @@ func (s *Session) write(p []byte, owned bool) error {
 			s.mu.Unlock()
 			return s.err
 		}
-		var err error
-		if owned {
-			_, err = s.send.RecordOwned(p)
-		} else {
-			_, err = s.send.Record(p)
+		if frame == nil {
+			frame = s.send.Buffer(len(p))
+			frame = append(frame, p...)
 		}
-		if err != nil {
+		if _, err := s.send.RecordOwned(frame); err != nil {
 			s.mu.Unlock()
 			return err
 		}
@@ -401,10 +411,25 @@ func (s *Session) write(p []byte, owned bool) error {
 	case Detached:
 		return nil // retained; resent on resume
 	}
-	if err := t.WritePacket(p); err != nil {
+	var err error
+	if frame != nil {
+		err = writeFramed(t, frame)
+	} else {
+		err = t.WritePacket(p)
+	}
+	if err != nil {
 		s.detach(gen, err)
 	}
 	return nil
+}
+
+// writeFramed writes the message in frame (a buffer from Sender.Buffer),
+// sealed where it lies if the transport can (transport.Conn).
+func writeFramed(t Transport, frame []byte) error {
+	if fw, ok := t.(interface{ WriteFramedPacket([]byte) error }); ok {
+		return fw.WriteFramedPacket(frame)
+	}
+	return t.WritePacket(message(frame))
 }
 
 // detach drops the connection of generation gen (if still current).
@@ -531,13 +556,12 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 		s.writeMu.Unlock()
 		return s.err
 	}
-	msgs, err := s.send.Resend(from)
+	msgs, err := s.send.resendFramed(from)
 	if err != nil {
 		s.mu.Unlock()
 		s.writeMu.Unlock()
 		return err
 	}
-	msgs = append([][]byte(nil), msgs...)
 	old := s.cur
 	s.cur = t
 	s.gen++
@@ -548,7 +572,7 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 	s.stats.ResentMessages += uint64(len(msgs))
 	s.stats.LastResentBytes = 0
 	for _, m := range msgs {
-		s.stats.LastResentBytes += uint64(len(m))
+		s.stats.LastResentBytes += uint64(len(message(m)))
 	}
 	s.stats.ResentBytes += s.stats.LastResentBytes
 	s.stats.LastOffline = 0
@@ -569,7 +593,7 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 			}
 		}
 		for _, m := range msgs {
-			if err := t.WritePacket(m); err != nil {
+			if err := writeFramed(t, m); err != nil {
 				s.detach(gen, err)
 				return
 			}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // Counted reports whether a message is counted, retained and resent:
@@ -25,21 +27,23 @@ var ErrRetentionFull = errors.New("resume: retention limit reached; waiting for 
 // it sent, numbered from 0 across all connections, kept until the peer
 // acknowledges them. It does no I/O and no locking.
 type Sender struct {
-	acked uint64   // the peer acknowledged every message numbered below
-	buf   [][]byte // messages numbered acked .. acked+len(buf)-1
-	bytes int      // payload bytes in buf
+	acked uint64 // the peer acknowledged every message numbered below
+	// buf holds messages numbered acked .. acked+buf.len()-1, each
+	// framed (see Buffer): the message is at [wire.FrameHeadroom:].
+	buf   frames
+	bytes int // message bytes in buf
 	// Limit bounds the retained bytes (DefaultRetention if zero).
 	Limit int
 }
 
 // Sent is the number of counted messages sent so far.
-func (s *Sender) Sent() uint64 { return s.acked + uint64(len(s.buf)) }
+func (s *Sender) Sent() uint64 { return s.acked + uint64(s.buf.len()) }
 
 // Acked is the count the peer last acknowledged.
 func (s *Sender) Acked() uint64 { return s.acked }
 
 // Retained is the number of unacknowledged messages and their bytes.
-func (s *Sender) Retained() (messages int, bytes int) { return len(s.buf), s.bytes }
+func (s *Sender) Retained() (messages int, bytes int) { return s.buf.len(), s.bytes }
 
 func (s *Sender) limit() int {
 	if s.Limit > 0 {
@@ -50,7 +54,7 @@ func (s *Sender) limit() int {
 
 // Full reports whether retaining one more message of n bytes would pass
 // the limit (an empty buffer always takes one message).
-func (s *Sender) Full(n int) bool { return len(s.buf) > 0 && s.bytes+n > s.limit() }
+func (s *Sender) Full(n int) bool { return s.buf.len() > 0 && s.bytes+n > s.limit() }
 
 // Record retains a copy of a counted message being sent and returns its
 // number.
@@ -62,14 +66,17 @@ func (s *Sender) Record(p []byte) (uint64, error) {
 		return 0, ErrRetentionFull
 	}
 	n := s.Sent()
-	s.buf = append(s.buf, append(s.Buffer(len(p)), p...))
+	s.buf.push(append(s.Buffer(len(p)), p...))
 	s.bytes += len(p)
 	return n, nil
 }
 
+// message returns the message in a framed buffer.
+func message(frame []byte) []byte { return frame[wire.FrameHeadroom:] }
+
 // Retained messages of channel-data size live in pooled buffers of
 // poolBufSize bytes (the largest channel data packet we send, 32 KiB, with
-// its header and slack): a bulk transfer then retains without allocating
+// its header, the frame's head and tail room, and slack): a bulk transfer then retains without allocating
 // at each message, and since sync.Pool drops what stays unused, an idle
 // session holds no spare memory.
 const (
@@ -79,9 +86,14 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); return &b }}
 
-// RecordOwned is Record without the copy: the Sender takes ownership of p
-// (from Buffer, or any slice the caller will not touch again).
-func (s *Sender) RecordOwned(p []byte) (uint64, error) {
+// RecordOwned is Record without the copy: the Sender takes ownership of
+// frame, a buffer from Buffer with the message appended to it, which the
+// caller must not touch again.
+func (s *Sender) RecordOwned(frame []byte) (uint64, error) {
+	if len(frame) < wire.FrameHeadroom {
+		return 0, errors.New("resume: RecordOwned needs a buffer from Buffer")
+	}
+	p := message(frame)
 	if len(p) == 0 || !Counted(p[0]) {
 		return 0, fmt.Errorf("resume: message %v is not counted", firstByte(p))
 	}
@@ -89,18 +101,22 @@ func (s *Sender) RecordOwned(p []byte) (uint64, error) {
 		return 0, ErrRetentionFull
 	}
 	n := s.Sent()
-	s.buf = append(s.buf, p)
+	s.buf.push(frame)
 	s.bytes += len(p)
 	return n, nil
 }
 
-// Buffer returns an empty buffer of capacity at least n for a message
-// that will be recorded with RecordOwned (pooled for channel-data sizes).
+// Buffer returns a buffer for a message of up to n bytes that will be
+// recorded with RecordOwned (pooled for channel-data sizes). Its length
+// is wire.FrameHeadroom: the message is appended after those bytes, and
+// wire.FrameTailroom bytes of capacity are left after it, so that the
+// transport can seal it where it lies.
 func (s *Sender) Buffer(n int) []byte {
-	if n < minReuse || n > poolBufSize {
-		return make([]byte, 0, n)
+	need := wire.FrameHeadroom + n + wire.FrameTailroom
+	if need < minReuse || need > poolBufSize {
+		return make([]byte, wire.FrameHeadroom, need)
 	}
-	return (*bufPool.Get().(*[]byte))[:0]
+	return (*bufPool.Get().(*[]byte))[:wire.FrameHeadroom]
 }
 
 func firstByte(p []byte) any {
@@ -117,20 +133,15 @@ func (s *Sender) Ack(n uint64) error {
 		return fmt.Errorf("resume: peer acknowledged %d messages; %d were acknowledged and %d sent", n, s.acked, s.Sent())
 	}
 	drop := int(n - s.acked)
-	for i := range drop {
-		b := s.buf[i]
-		s.bytes -= len(b)
-		s.buf[i] = nil
+	for range drop {
+		b := s.buf.pop()
+		s.bytes -= len(b) - wire.FrameHeadroom
 		if cap(b) == poolBufSize {
 			b = b[:0]
 			bufPool.Put(&b)
 		}
 	}
-	s.buf = s.buf[drop:]
 	s.acked = n
-	if len(s.buf) == 0 {
-		s.buf = nil // let the backing array go
-	}
 	return nil
 }
 
@@ -141,13 +152,69 @@ func (s *Sender) Ack(n uint64) error {
 // Record, which may reuse the buffers of messages acknowledged meanwhile.
 // A count outside what is retained is refused and changes nothing.
 func (s *Sender) Resend(from uint64) ([][]byte, error) {
+	frames, err := s.resendFramed(from)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([][]byte, len(frames))
+	for i, f := range frames {
+		msgs[i] = message(f)
+	}
+	return msgs, nil
+}
+
+// resendFramed is Resend returning the framed buffers (the Session seals
+// them in place, as it did the first time).
+func (s *Sender) resendFramed(from uint64) ([][]byte, error) {
 	if !CountInRange(from, s.acked, s.Sent()) {
 		return nil, fmt.Errorf("resume: peer received %d messages, but %d were acknowledged and %d sent", from, s.acked, s.Sent())
 	}
 	if err := s.Ack(from); err != nil {
 		return nil, err
 	}
-	return s.buf, nil
+	return s.buf.appendTo(nil), nil
+}
+
+// frames is a queue of retained messages: a ring that doubles when full,
+// so that a steady transfer retains and releases without allocating.
+type frames struct {
+	ring    [][]byte
+	head, n int
+}
+
+func (q *frames) len() int { return q.n }
+
+func (q *frames) push(b []byte) {
+	if q.n == len(q.ring) {
+		bigger := make([][]byte, max(16, 2*len(q.ring)))
+		q.appendTo(bigger[:0])
+		q.ring, q.head = bigger, 0
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = b
+	q.n++
+}
+
+// pop removes and returns the oldest message; the queue must not be
+// empty. An emptied queue lets a large ring go.
+func (q *frames) pop() []byte {
+	b := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+	if q.n == 0 {
+		q.head = 0
+		if len(q.ring) > 1024 {
+			q.ring = nil
+		}
+	}
+	return b
+}
+
+// appendTo appends the messages, oldest first, to dst.
+func (q *frames) appendTo(dst [][]byte) [][]byte {
+	first := min(q.n, len(q.ring)-q.head)
+	dst = append(dst, q.ring[q.head:q.head+first]...)
+	return append(dst, q.ring[:q.n-first]...)
 }
 
 // Receiver is one side's incoming half: how many counted messages it has

@@ -3,6 +3,7 @@ package resume
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -115,5 +116,49 @@ func TestReceiverAckPolicy(t *testing.T) {
 	r2.Count(1)
 	if !r2.Pending() {
 		t.Fatal("a message after the last ACK is not pending")
+	}
+}
+
+// The retained messages survive the ring's wrapping and growth: after any
+// mix of sends and ACKs, Resend returns exactly the unacknowledged ones, in
+// order, and Retained counts their bytes.
+func TestSenderRingOrder(t *testing.T) {
+	var s Sender
+	var model [][]byte // unacknowledged messages, oldest first
+	rng := rand.New(rand.NewPCG(1, 2))
+	for step := range 5000 {
+		for range rng.IntN(40) {
+			m := []byte{94, byte(step), byte(step >> 8), byte(rng.IntN(256))}
+			m = append(m, make([]byte, rng.IntN(5000))...)
+			if _, err := s.Record(m); err != nil {
+				t.Fatal(err)
+			}
+			model = append(model, m)
+		}
+		drop := rng.IntN(len(model) + 1)
+		if err := s.Ack(s.Acked() + uint64(drop)); err != nil {
+			t.Fatal(err)
+		}
+		model = model[drop:]
+		if step%50 != 0 {
+			continue
+		}
+		got, err := s.Resend(s.Acked())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(model) {
+			t.Fatalf("step %d: %d messages retained, want %d", step, len(got), len(model))
+		}
+		total := 0
+		for i := range got {
+			if !bytes.Equal(got[i], model[i]) {
+				t.Fatalf("step %d: message %d differs", step, i)
+			}
+			total += len(model[i])
+		}
+		if m, b := s.Retained(); m != len(model) || b != total {
+			t.Fatalf("step %d: Retained() = %d, %d; want %d, %d", step, m, b, len(model), total)
+		}
 	}
 }

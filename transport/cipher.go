@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // packetCipher seals and opens the whole binary packets (RFC 4253 section
@@ -200,6 +202,50 @@ func (f frameInfo) appendFrame(dst, payload []byte, rng *rand.ChaCha8) (out, pkt
 	pkt[4] = byte(padLen)
 	_, _ = rng.Read(pkt[5+len(payload) : 4+packetLen])
 	return out, pkt
+}
+
+// frameInPlace frames the payload at buf[wire.FrameHeadroom:] where it
+// lies: it writes packet_length and padding_length into the headroom and
+// the padding into buf's spare capacity, and returns the plaintext packet
+// (length field through padding, no MAC room). ok is false when the
+// capacity after the payload cannot hold the padding.
+func (f frameInfo) frameInPlace(buf []byte, rng *rand.ChaCha8) (pkt []byte, ok bool) {
+	payloadLen := len(buf) - wire.FrameHeadroom
+	unpadded := 1 + payloadLen
+	if f.withLength {
+		unpadded += 4
+	}
+	padLen := f.align - unpadded%f.align
+	if padLen < minPadding {
+		padLen += f.align
+	}
+	packetLen := 1 + payloadLen + padLen
+	if payloadLen < 0 || cap(buf) < 4+packetLen {
+		return nil, false
+	}
+	pkt = buf[:4+packetLen]
+	binary.BigEndian.PutUint32(pkt, uint32(packetLen))
+	pkt[4] = byte(padLen)
+	_, _ = rng.Read(pkt[5+payloadLen:])
+	return pkt, true
+}
+
+// framedSealer is implemented by ciphers that seal a packet from one
+// buffer into another (the AEAD modes): appendFramed frames the payload
+// at frame[wire.FrameHeadroom:] in place (frameInPlace) and appends its
+// sealed wire form to dst, reading the payload once. The payload is left
+// as it was; the headroom and the capacity after the payload are
+// overwritten. ok is false, with nothing appended, when frame lacks the
+// room; the caller then uses appendPacket.
+type framedSealer interface {
+	appendFramed(dst []byte, seq uint32, frame []byte) (out []byte, ok bool)
+}
+
+// growFor extends dst by n bytes and returns it with the new part.
+func growFor(dst []byte, n int) (out, added []byte) {
+	start := len(dst)
+	out = slices.Grow(dst, n)[:start+n]
+	return out, out[start:]
 }
 
 // checkLength validates a packet_length read from the peer.

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"testing"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // benchPayload is the payload of one packet: OpenSSH's default channel
@@ -26,6 +28,24 @@ func BenchmarkSeal(b *testing.B) {
 			for b.Loop() {
 				buf = tx.appendPacket(buf[:0], seq, payload)
 				seq++
+			}
+		})
+	}
+}
+
+// BenchmarkSealFramed measures the path of WriteFramedPacket: the payload
+// framed where it lies and sealed from there into the write buffer, with
+// no copy first (the AEAD ciphers; others fall back to appendPacket).
+func BenchmarkSealFramed(b *testing.B) {
+	for _, c := range benchCombos() {
+		b.Run(c.String(), func(b *testing.B) {
+			out := outbound{direction: direction{cipher: newCombo(b, c, "bench")}}
+			frame := make([]byte, wire.FrameHeadroom+benchPayload, wire.FrameHeadroom+benchPayload+wire.FrameTailroom)
+			buf := make([]byte, 0, packetSize(benchPayload, 16, out.cipher.overhead()))
+			b.SetBytes(benchPayload)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = out.sealFramed(buf[:0], frame)
 			}
 		})
 	}

@@ -109,10 +109,24 @@ func (c *chachaCipher) appendPacket(dst []byte, seq uint32, payload []byte) []by
 // (length, body, then chachaTagSize bytes of room for the tag).
 func (c *chachaCipher) seal(seq uint32, pkt []byte) {
 	n := len(pkt) - chachaTagSize
-	c.xorBody(seq, pkt[4:n])
+	c.xorBody(seq, pkt[4:n], pkt[4:n])
 	binary.BigEndian.PutUint32(pkt, binary.BigEndian.Uint32(pkt)^c.lengthMask(seq))
 	polySum((*[16]byte)(pkt[n:]), pkt[:n], c.polyKey(seq))
 	clear(c.block[:])
+}
+
+func (c *chachaCipher) appendFramed(dst []byte, seq uint32, frame []byte) ([]byte, bool) {
+	pkt, ok := c.frame.frameInPlace(frame, c.rng)
+	if !ok {
+		return dst, false
+	}
+	n := len(pkt)
+	out, o := growFor(dst, n+chachaTagSize)
+	c.xorBody(seq, o[4:n], pkt[4:])
+	binary.BigEndian.PutUint32(o, binary.BigEndian.Uint32(pkt)^c.lengthMask(seq))
+	polySum((*[16]byte)(o[n:]), o[:n], c.polyKey(seq))
+	clear(c.block[:])
+	return out, true
 }
 
 func (c *chachaCipher) packetLength(seq uint32, head []byte) (int, error) {
@@ -144,32 +158,36 @@ func (c *chachaCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 	if !ok {
 		return nil, errMAC
 	}
-	c.xorBody(seq, pkt[4:end])
+	c.xorBody(seq, pkt[4:end], pkt[4:end])
 	binary.BigEndian.PutUint32(pkt, packetLen)
 	return splitBody(pkt[4:end])
 }
 
-// xorBody XORs b in place with K_2's keystream for seq from block 1 on.
-// b must be followed by chachaTagSize bytes of room (the tag's place),
+// xorBody writes to dst src XORed with K_2's keystream for seq from
+// block 1 on; dst and src are the same length, and the same or disjoint.
+// dst must be followed by chachaTagSize bytes of room (the tag's place),
 // which the AEAD path overwrites with a tag it discards.
-func (c *chachaCipher) xorBody(seq uint32, b []byte) {
+func (c *chachaCipher) xorBody(seq uint32, dst, src []byte) {
 	if !c.asm {
 		c.setNonce(seq)
-		c.payload.Seal(b[:0], c.nonce[:], b, nil)
+		// Seal writes its (unused) tag after the ciphertext: callers
+		// leave chachaTagSize bytes of room there.
+		c.payload.Seal(dst[:0], c.nonce[:], src, nil)
 		return
 	}
 	n := seqNonce(seq)
 	st := [16]uint32{chachaC0, chachaC1, chachaC2, chachaC3,
 		c.k2[0], c.k2[1], c.k2[2], c.k2[3], c.k2[4], c.k2[5], c.k2[6], c.k2[7],
 		1, n[0], n[1], n[2]}
-	chunks := len(b) / 1024
+	src = src[:len(dst)]
+	chunks := len(dst) / 1024
 	if chunks > 0 {
-		chachaXORAVX512(&st, &b[0], &b[0], chunks)
+		chachaXORAVX512(&st, &dst[0], &src[0], chunks)
 		st[12] += uint32(16 * chunks)
 	}
-	if rest := b[chunks*1024:]; len(rest) > 0 {
+	if rest := dst[chunks*1024:]; len(rest) > 0 {
 		var tail [1024]byte
-		copy(tail[:], rest)
+		copy(tail[:], src[chunks*1024:])
 		chachaXORAVX512(&st, &tail[0], &tail[0], 1)
 		copy(rest, tail[:])
 		clear(tail[:])

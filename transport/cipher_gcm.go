@@ -71,6 +71,18 @@ func (c *gcmCipher) seal(seq uint32, pkt []byte) {
 	c.nextNonce()
 }
 
+func (c *gcmCipher) appendFramed(dst []byte, seq uint32, frame []byte) ([]byte, bool) {
+	pkt, ok := c.frame.frameInPlace(frame, c.rng)
+	if !ok {
+		return dst, false
+	}
+	out, o := growFor(dst, len(pkt)+gcmTagSize)
+	copy(o[:4], pkt[:4]) // packet_length goes in the clear, as the AAD
+	c.aead.Seal(o[4:4], c.nonce[:], pkt[4:], pkt[:4])
+	c.nextNonce()
+	return out, true
+}
+
 func (c *gcmCipher) packetLength(seq uint32, head []byte) (int, error) {
 	if len(head) < 4 {
 		return 0, fmt.Errorf("%w: %d bytes of packet head", errBadPacket, len(head))

@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/testvectors"
 	"golang.org/x/crypto/chacha20"
 )
@@ -849,5 +850,89 @@ func TestChaChaAVX512Keystream(t *testing.T) {
 		if !bytes.Equal(src, want) {
 			t.Fatalf("case %d: in place differs", i)
 		}
+	}
+}
+
+// setPaddingSource gives a cipher a deterministic padding source.
+func setPaddingSource(t testing.TB, pc packetCipher, seed byte) {
+	t.Helper()
+	rng := rand.NewChaCha8([32]byte{seed})
+	switch c := pc.(type) {
+	case *noneCipher:
+		c.rng = rng
+	case *chachaCipher:
+		c.rng = rng
+	case *gcmCipher:
+		c.rng = rng
+	case *ctrCipher:
+		c.rng = rng
+	default:
+		t.Fatalf("unknown cipher type %T", pc)
+	}
+}
+
+// A payload sealed where it lies (WriteFramedPacket's path) gives the very
+// bytes of the copying path, with the payload left untouched, whether the
+// frame has room for the padding or not (then it falls back).
+func TestCipherFramedSeal(t *testing.T) {
+	type variant struct {
+		combo cipherCombo
+		asm   bool
+	}
+	var vs []variant
+	for _, c := range append(allCombos(), cipherCombo{cipher: "none"}) {
+		vs = append(vs, variant{c, false})
+		if c.cipher == cipherChaCha20Poly1305 && chachaAVX512 {
+			vs = append(vs, variant{c, true})
+		}
+	}
+	for _, v := range vs {
+		t.Run(fmt.Sprintf("%s/asm=%v", v.combo, v.asm), func(t *testing.T) {
+			ref, framed, rx := newCombo(t, v.combo, "framed"), newCombo(t, v.combo, "framed"), newCombo(t, v.combo, "framed")
+			for _, pc := range []packetCipher{ref, framed} {
+				setPaddingSource(t, pc, 7)
+				if c, ok := pc.(*chachaCipher); ok {
+					c.asm = v.asm
+				}
+			}
+			out := outbound{direction: direction{cipher: framed}}
+			seq := uint32(0)
+			lengths := []int{1, 2, 15, 16, 17, 100, 1023, 1024, 1025, 4096, 32768 + 9, 65000}
+			for _, n := range lengths {
+				for _, spare := range []int{0, 3, 18, 19, wire.FrameTailroom} {
+					payload := make([]byte, n)
+					for i := range payload {
+						payload[i] = byte(i*7 + n)
+					}
+					buf := make([]byte, wire.FrameHeadroom+n, wire.FrameHeadroom+n+spare)
+					copy(buf[wire.FrameHeadroom:], payload)
+					want := ref.appendPacket([]byte("prefix"), seq, payload)
+					got := out.sealFramed([]byte("prefix"), buf)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("payload %d, %d spare: framed seal differs from appendPacket", n, spare)
+					}
+					if !bytes.Equal(buf[wire.FrameHeadroom:], payload) {
+						t.Fatalf("payload %d, %d spare: the framed seal changed the payload", n, spare)
+					}
+					p, used, err := readPacket(rx, seq, got[len("prefix"):])
+					if err != nil || used != len(got)-len("prefix") || !bytes.Equal(p, payload) {
+						t.Fatalf("payload %d, %d spare: opened %d bytes of %d, %v", n, spare, used, len(got)-len("prefix"), err)
+					}
+					seq++
+				}
+			}
+			if out.seq != seq {
+				t.Fatalf("sequence number %d after %d packets", out.seq, seq)
+			}
+			// With FrameTailroom spare bytes the one-pass path must be taken:
+			// the equality above holds for the fallback as well.
+			if _, ok := framed.(framedSealer); ok {
+				buf := make([]byte, wire.FrameHeadroom+10, wire.FrameHeadroom+10+wire.FrameTailroom)
+				buf[wire.FrameHeadroom] = 94
+				if _, ok := framed.(framedSealer).appendFramed(nil, seq, buf); !ok {
+					t.Fatal("appendFramed refused a frame with FrameTailroom spare bytes")
+				}
+			}
+		})
 	}
 }

@@ -524,7 +524,25 @@ func (c *Conn) WritePacket(p []byte) error { return c.writePacket(p, false) }
 // returns (the resume layer's ACKs, written by the goroutine that reads).
 func (c *Conn) WritePacketBackground(p []byte) error { return c.writePacket(p, true) }
 
-func (c *Conn) writePacket(p []byte, background bool) error {
+// WriteFramedPacket is WritePacket for a payload placed at
+// buf[wire.FrameHeadroom:] with wire.FrameTailroom bytes of spare capacity
+// after it: the packet is then sealed from buf in one pass, without first
+// copying the payload into a frame. The headroom and the spare capacity
+// are overwritten; the payload is not. Like channel data, the packet may
+// leave through the writer goroutine after the call returns, but buf is
+// free for reuse at once.
+func (c *Conn) WriteFramedPacket(buf []byte) error {
+	if len(buf) < wire.FrameHeadroom {
+		return errors.New("transport: framed packet without its headroom")
+	}
+	return c.write(buf[wire.FrameHeadroom:], buf, true)
+}
+
+func (c *Conn) writePacket(p []byte, background bool) error { return c.write(p, nil, background) }
+
+// write sends payload p; frame, if not nil, is the buffer p lies in at
+// wire.FrameHeadroom.
+func (c *Conn) write(p, frame []byte, background bool) error {
 	if len(p) == 0 {
 		return errors.New("transport: empty payload")
 	}
@@ -558,7 +576,11 @@ func (c *Conn) writePacket(p []byte, background bool) error {
 		c.queuedLen += len(p) + queuedOverhead
 		return nil
 	}
-	c.sealLocked(p)
+	if frame != nil {
+		c.sealFramedLocked(p, frame)
+	} else {
+		c.sealLocked(p)
+	}
 	var err error
 	if (isData || background) && c.wcond != nil {
 		// writeLoop sends it while the caller seals the next one.
@@ -579,6 +601,14 @@ func (c *Conn) sealLocked(p []byte) {
 		c.cfg.Tap(true, c.out.seq, p)
 	}
 	c.wbuf = c.out.seal(c.wbuf, p)
+}
+
+// sealFramedLocked is sealLocked for payload p at frame[wire.FrameHeadroom:].
+func (c *Conn) sealFramedLocked(p, frame []byte) {
+	if c.cfg.Tap != nil {
+		c.cfg.Tap(true, c.out.seq, p)
+	}
+	c.wbuf = c.out.sealFramed(c.wbuf, frame)
 }
 
 // writeKexLocked seals a key exchange message, bypassing kexOut.

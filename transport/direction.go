@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // direction is the state of one direction of the binary packet protocol:
@@ -128,6 +130,23 @@ type outbound struct {
 func (out *outbound) seal(dst, payload []byte) []byte {
 	n := len(dst)
 	dst = out.cipher.appendPacket(dst, out.seq, payload)
+	return out.advance(dst, n)
+}
+
+// sealFramed is seal for a payload at frame[wire.FrameHeadroom:], framed
+// and sealed from there in one pass where the cipher can (framedSealer).
+func (out *outbound) sealFramed(dst, frame []byte) []byte {
+	n := len(dst)
+	if fs, ok := out.cipher.(framedSealer); ok {
+		if d, ok := fs.appendFramed(dst, out.seq, frame); ok {
+			return out.advance(d, n)
+		}
+	}
+	dst = out.cipher.appendPacket(dst, out.seq, frame[wire.FrameHeadroom:])
+	return out.advance(dst, n)
+}
+
+func (out *outbound) advance(dst []byte, n int) []byte {
 	out.seq++
 	out.packets++
 	out.total++

@@ -106,8 +106,8 @@ func FuzzChaChaPolySIMD(f *testing.F) {
 
 		a := append(bytes.Clone(msg), make([]byte, chachaTagSize)...)
 		b := bytes.Clone(a)
-		fast.xorBody(seq, a[:len(msg)])
-		slow.xorBody(seq, b[:len(msg)])
+		fast.xorBody(seq, a[:len(msg)], a[:len(msg)])
+		slow.xorBody(seq, b[:len(msg)], b[:len(msg)])
 		if !bytes.Equal(a[:len(msg)], b[:len(msg)]) {
 			t.Fatalf("keystreams differ for %d bytes at seq %d", len(msg), seq)
 		}

@@ -57,3 +57,16 @@ const (
 	DisconnectNoMoreAuthMethodsAvailable  = 14
 	DisconnectIllegalUserName             = 15
 )
+
+// A payload framed in place: a message stored at buf[FrameHeadroom:], with
+// at least FrameTailroom bytes of spare capacity after it, leaves room for
+// the binary packet protocol's uint32 packet_length and byte
+// padding_length before it and for the random padding (4 to 19 bytes)
+// after it. The transport can then seal the packet straight from buf into
+// its write buffer, in one pass, instead of copying the payload into a
+// frame and sealing that (transport.Conn.WriteFramedPacket). Those bytes
+// are scratch: the transport overwrites them; the payload stays as it was.
+const (
+	FrameHeadroom = 5
+	FrameTailroom = 32
+)
