@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -378,6 +379,14 @@ func (c *Conn) readRaw() ([]byte, error) {
 			return p, nil
 		}
 		if err != errNeedMore {
+			c.mu.Lock()
+			closed := c.closed
+			c.mu.Unlock()
+			if closed {
+				// closeGracefully drains the socket beside us: what we
+				// got may be torn.
+				return nil, ErrClosed
+			}
 			reason := uint32(wire.DisconnectProtocolError)
 			if errors.Is(err, errMAC) {
 				reason = wire.DisconnectMACError
@@ -729,10 +738,7 @@ func (c *Conn) sendDisconnect(reason uint32, msg string) {
 // Disconnect sends DISCONNECT with reason and message and closes.
 func (c *Conn) Disconnect(reason uint32, msg string) error {
 	c.sendDisconnect(reason, msg)
-	c.mu.Lock()
-	c.closed = true
-	c.failLocked(&DisconnectError{Reason: reason, Message: msg})
-	c.mu.Unlock()
+	c.closeGracefully(&DisconnectError{Reason: reason, Message: msg})
 	return nil
 }
 
@@ -745,11 +751,64 @@ func (c *Conn) Close() error {
 	}
 	c.mu.Unlock()
 	c.sendDisconnect(wire.DisconnectByApplication, "closed")
+	c.closeGracefully(ErrClosed)
+	return nil
+}
+
+// Bounds of closeGracefully's wait for the peer's end of the stream.
+const (
+	lingerTimeout  = 300 * time.Millisecond
+	lingerMaxBytes = 1 << 20
+)
+
+// closeGracefully closes after sendDisconnect. If that got everything out,
+// it first ends our half of the TCP stream and waits, for lingerTimeout at
+// most, until the peer has acknowledged all of it. A socket closed with
+// unread input (a late ACK or window adjustment of the peer's) sends RST,
+// and the RST discards what our kernel has not sent yet: the tail of our
+// data, or our DISCONNECT, and a resuming peer would then hold the session
+// as if the link had died. Where the kernel cannot say what is
+// unacknowledged, it reads (and drops) what the peer sends until the
+// peer's end of the stream, lingerTimeout or lingerMaxBytes. Reads that
+// run meanwhile in ReadPacket end in ErrClosed.
+func (c *Conn) closeGracefully(err error) {
 	c.mu.Lock()
 	c.closed = true
-	c.failLocked(ErrClosed)
+	cw, halfClose := c.nc.(interface{ CloseWrite() error })
+	if c.werr != nil || c.flushing || len(c.wbuf) > 0 || !halfClose {
+		c.failLocked(err)
+		c.mu.Unlock()
+		return
+	}
+	// Writers fail from now on, but the socket stays open to drain it.
+	c.werr = err
+	if c.kexTimer != nil {
+		c.kexTimer.Stop()
+	}
+	c.cond.Broadcast()
+	if c.wcond != nil {
+		c.wcond.Broadcast()
+	}
 	c.mu.Unlock()
-	return nil
+	if cw.CloseWrite() == nil {
+		c.linger()
+	}
+	c.nc.Close()
+}
+
+func (c *Conn) linger() {
+	deadline := time.Now().Add(lingerTimeout)
+	if _, ok := unacked(c.nc); !ok {
+		c.nc.SetReadDeadline(deadline)
+		io.Copy(io.Discard, io.LimitReader(c.nc, lingerMaxBytes))
+		return
+	}
+	for wait := 500 * time.Microsecond; time.Now().Before(deadline); wait = min(2*wait, 10*time.Millisecond) {
+		if n, ok := unacked(c.nc); !ok || n == 0 {
+			return
+		}
+		time.Sleep(wait)
+	}
 }
 
 // Abort closes the connection without DISCONNECT: the peer sees a lost

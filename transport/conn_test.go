@@ -633,3 +633,53 @@ func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Close with input it never read still delivers everything it sent, its
+// DISCONNECT included. A socket closed with unread input sends RST, and
+// the peer's kernel then discards what its application had not read yet:
+// a resuming server would see a lost link, not the end, and hold the
+// session. The peer here reads only after Close returned.
+func TestCloseWithUnreadInputDelivers(t *testing.T) {
+	cc, sc := newSmallBufferPair(t, nil)
+	watchdog := time.AfterFunc(20*time.Second, func() { cc.Abort(); sc.Abort() })
+	defer watchdog.Stop()
+	ping := []byte{wire.MsgIgnore, 0, 0, 0, 4, 'p', 'i', 'n', 'g'}
+	for range 3 {
+		// Input the client never reads.
+		if err := sc.WritePacket(ping); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// More than the server's socket takes, less than both sockets do: when
+	// Close returns, part of it still waits in the client's kernel.
+	const n = 40
+	payload := make([]byte, 4<<10)
+	payload[0] = wire.MsgChannelData
+	for i := range n {
+		payload[1] = byte(i)
+		if err := cc.WritePacket(payload); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	// Let the pings arrive, then close: they are now unread input.
+	time.Sleep(50 * time.Millisecond)
+	closed := make(chan error, 1)
+	go func() { closed <- cc.Close() }()
+	time.Sleep(50 * time.Millisecond)
+	for i := range n {
+		p, err := sc.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", i, n, err)
+		}
+		if len(p) != len(payload) || p[0] != wire.MsgChannelData || p[1] != byte(i) {
+			t.Fatalf("packet %d: %d bytes, type %d, index %d", i, len(p), p[0], p[1])
+		}
+	}
+	var de *DisconnectError
+	if _, err := sc.ReadPacket(); !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
+		t.Fatalf("after the data: %v, want the client's DISCONNECT", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
