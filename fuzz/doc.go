@@ -18,7 +18,9 @@
 //	            of order, NEWKEYS early, EXT_INFO, DEBUG, DISCONNECT,
 //	            unknown numbers, rekeys by either side),
 //	            FuzzChaChaPolySIMD (the AVX-512 ChaCha20 and IFMA Poly1305
-//	            assembly against the portable code and x/crypto)
+//	            assembly against the portable code and x/crypto),
+//	            FuzzGCMVAES (the VAES AES-GCM assembly against
+//	            crypto/cipher)
 //	kex:        FuzzParseKexInitMsg (KEX_ECDH_INIT as the server parses it,
 //	            through Server), FuzzParseKexReply (KEX_ECDH_REPLY as the
 //	            client parses it, through HandleReply), FuzzParsePublicKey

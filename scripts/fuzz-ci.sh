@@ -19,6 +19,7 @@ required=(
 	"fuzz FuzzResumeMessages"
 	"transport FuzzConnAfterKex"
 	"transport FuzzChaChaPolySIMD"
+	"transport FuzzGCMVAES"
 	"kex FuzzParseKexInitMsg"
 	"kex FuzzParseKexReply"
 	"kex FuzzParsePublicKey"

@@ -3,6 +3,7 @@ package transport
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/subtle"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -23,6 +24,9 @@ const (
 type gcmCipher struct {
 	frame frameInfo
 	aead  cipher.AEAD
+	// vaes, where the CPU has VAES and VPCLMULQDQ, does what aead does
+	// at about twice its speed (gcm_vaes_amd64.s).
+	vaes  *gcmVAESKey
 	nonce [gcmIVSize]byte
 	rng   *rand.ChaCha8
 }
@@ -43,6 +47,9 @@ func newGCMCipher(key, iv []byte) (*gcmCipher, error) {
 		frame: frameInfo{align: aes.BlockSize, macLen: gcmTagSize},
 		aead:  aead,
 		rng:   newPaddingSource(),
+	}
+	if gcmVAESOK {
+		c.vaes = newGCMVAESKey(key, block)
 	}
 	copy(c.nonce[:], iv)
 	return c, nil
@@ -67,7 +74,12 @@ func (c *gcmCipher) appendPacket(dst []byte, seq uint32, payload []byte) []byte 
 // (length, body, then gcmTagSize bytes of room for the tag).
 func (c *gcmCipher) seal(seq uint32, pkt []byte) {
 	n := len(pkt) - gcmTagSize
-	c.aead.Seal(pkt[4:4], c.nonce[:], pkt[4:n], pkt[:4])
+	if c.vaes != nil {
+		tag := c.vaes.crypt(pkt[4:n], pkt[4:n], pkt[:4], &c.nonce, false)
+		copy(pkt[n:], tag[:])
+	} else {
+		c.aead.Seal(pkt[4:4], c.nonce[:], pkt[4:n], pkt[:4])
+	}
 	c.nextNonce()
 }
 
@@ -78,7 +90,13 @@ func (c *gcmCipher) appendFramed(dst []byte, seq uint32, frame []byte) ([]byte, 
 	}
 	out, o := growFor(dst, len(pkt)+gcmTagSize)
 	copy(o[:4], pkt[:4]) // packet_length goes in the clear, as the AAD
-	c.aead.Seal(o[4:4], c.nonce[:], pkt[4:], pkt[:4])
+	if c.vaes != nil {
+		n := len(pkt)
+		tag := c.vaes.crypt(o[4:n], pkt[4:], pkt[:4], &c.nonce, false)
+		copy(o[n:], tag[:])
+	} else {
+		c.aead.Seal(o[4:4], c.nonce[:], pkt[4:], pkt[:4])
+	}
 	c.nextNonce()
 	return out, true
 }
@@ -105,7 +123,16 @@ func (c *gcmCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.aead.Open(pkt[4:4], c.nonce[:], pkt[4:], pkt[:4]); err != nil {
+	if c.vaes != nil {
+		// Decrypted in place and then checked: on a mismatch nothing
+		// decrypted is left behind either.
+		body := pkt[4 : 4+n]
+		tag := c.vaes.crypt(body, body, pkt[:4], &c.nonce, true)
+		if subtle.ConstantTimeCompare(tag[:], pkt[4+n:]) != 1 {
+			clear(body)
+			return nil, errMAC
+		}
+	} else if _, err := c.aead.Open(pkt[4:4], c.nonce[:], pkt[4:], pkt[:4]); err != nil {
 		return nil, errMAC
 	}
 	c.nextNonce()

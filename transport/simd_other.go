@@ -15,3 +15,10 @@ const polyIFMA = false
 func polyGroupsIFMA(h *[24]uint64, msg *byte, groups int, pw *polyPowers) {
 	panic("transport: polyGroupsIFMA without assembly")
 }
+
+// gcmVAESOK is false where there is no assembly: crypto/cipher's GCM runs.
+const gcmVAESOK = false
+
+func gcmVAES(ks *byte, rounds int, pw *gcmVAESPowers, ctr *[16]byte, acc *gfElem, dst, src *byte, blocks int, dec int) {
+	panic("transport: gcmVAES without assembly")
+}

@@ -1,0 +1,280 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AES-GCM bulk encryption and decryption with VAES and VPCLMULQDQ: sixteen
+// blocks per loop, four per ZMM register (one per 128-bit lane), then
+// single blocks. The arithmetic is that of gfMul in gcm_vaes.go.
+//
+// Z0-Z3:   AES states; then the lo, hi and mid GHASH sums and a scratch
+// Z4-Z7:   the blocks read; then the blocks hashed
+// Z8-Z11:  H^16·x .. H·x, four powers per register
+// Z12:     the byte-reverse mask in every lane
+// Z13:     the next counter block, byte-reversed (its 32-bit counter in
+//          dword 0), in lane i plus i
+// Z14:     4 in dword 0 of every lane
+// X15:     the reduction constant in both qwords
+// X16:     the GHASH accumulator
+// Z17-Z31: the round keys, each in every lane
+
+DATA gcmBswap<>+0(SB)/8, $0x08090a0b0c0d0e0f
+DATA gcmBswap<>+8(SB)/8, $0x0001020304050607
+GLOBL gcmBswap<>(SB), RODATA|NOPTR, $16
+
+DATA gcmPoly<>+0(SB)/8, $0xc200000000000000
+DATA gcmPoly<>+8(SB)/8, $0xc200000000000000
+GLOBL gcmPoly<>(SB), RODATA|NOPTR, $16
+
+DATA gcmOne<>+0(SB)/8, $1
+DATA gcmOne<>+8(SB)/8, $0
+GLOBL gcmOne<>(SB), RODATA|NOPTR, $16
+
+DATA gcmFour<>+0(SB)/8, $4
+DATA gcmFour<>+8(SB)/8, $0
+GLOBL gcmFour<>(SB), RODATA|NOPTR, $16
+
+DATA gcmLanes<>+0(SB)/8, $0
+DATA gcmLanes<>+8(SB)/8, $0
+DATA gcmLanes<>+16(SB)/8, $1
+DATA gcmLanes<>+24(SB)/8, $0
+DATA gcmLanes<>+32(SB)/8, $2
+DATA gcmLanes<>+40(SB)/8, $0
+DATA gcmLanes<>+48(SB)/8, $3
+DATA gcmLanes<>+56(SB)/8, $0
+GLOBL gcmLanes<>(SB), RODATA|NOPTR, $64
+
+#define ROUND4(k) \
+	VAESENC k, Z0, Z0; \
+	VAESENC k, Z1, Z1; \
+	VAESENC k, Z2, Z2; \
+	VAESENC k, Z3, Z3
+
+#define LAST4(k) \
+	VAESENCLAST k, Z0, Z0; \
+	VAESENCLAST k, Z1, Z1; \
+	VAESENCLAST k, Z2, Z2; \
+	VAESENCLAST k, Z3, Z3
+
+// MULSUM(g, p): lo (Z0), hi (Z1) and mid (Z2) += the four lane products
+// of g and p; Z3 is scratch.
+#define MULSUM(g, p) \
+	VPCLMULQDQ $0x00, p, g, Z3; \
+	VPXORQ Z3, Z0, Z0; \
+	VPCLMULQDQ $0x11, p, g, Z3; \
+	VPXORQ Z3, Z1, Z1; \
+	VPCLMULQDQ $0x01, p, g, Z3; \
+	VPXORQ Z3, Z2, Z2; \
+	VPCLMULQDQ $0x10, p, g, Z3; \
+	VPXORQ Z3, Z2, Z2
+
+// FOLD(z, y, x, ty, tx): x = the XOR of the four lanes of z.
+#define FOLD(z, y, x, ty, tx) \
+	VEXTRACTI64X4 $1, z, ty; \
+	VPXORQ ty, y, y; \
+	VEXTRACTI32X4 $1, y, tx; \
+	VPXORQ tx, x, x
+
+// REDUCE: X16 = the reduction of lo X0, hi X1 and mid X2 (X3 scratch).
+#define REDUCE \
+	VPSLLDQ $8, X2, X3; \
+	VPXORQ X3, X0, X0; \
+	VPSRLDQ $8, X2, X3; \
+	VPXORQ X3, X1, X1; \
+	VPCLMULQDQ $0x00, X15, X0, X3; \
+	VPSHUFD $0x4e, X0, X0; \
+	VPXORQ X3, X0, X0; \
+	VPCLMULQDQ $0x00, X15, X0, X3; \
+	VPSHUFD $0x4e, X0, X0; \
+	VPXORQ X3, X0, X0; \
+	VPXORQ X1, X0, X16
+
+// func gcmVAES(ks *byte, rounds int, pw *gcmVAESPowers, ctr *[16]byte, acc *gfElem, dst, src *byte, blocks int, dec int)
+TEXT ·gcmVAES(SB), NOSPLIT, $0-72
+	MOVQ ks+0(FP), AX
+	MOVQ rounds+8(FP), BX
+	MOVQ pw+16(FP), CX
+	MOVQ ctr+24(FP), DX
+	MOVQ acc+32(FP), R8
+	MOVQ dst+40(FP), DI
+	MOVQ src+48(FP), SI
+	MOVQ blocks+56(FP), R9
+	MOVQ dec+64(FP), R10
+
+	VBROADCASTI32X4 gcmBswap<>(SB), Z12
+	VBROADCASTI32X4 gcmFour<>(SB), Z14
+	VMOVDQU64 gcmPoly<>(SB), X15
+	VMOVDQU64 (R8), X16
+	VBROADCASTI32X4 (DX), Z13
+	VPSHUFB Z12, Z13, Z13
+	VPADDD gcmLanes<>(SB), Z13, Z13
+
+	VMOVDQU64 0(CX), Z8
+	VMOVDQU64 64(CX), Z9
+	VMOVDQU64 128(CX), Z10
+	VMOVDQU64 192(CX), Z11
+
+	VBROADCASTI32X4 0(AX), Z17
+	VBROADCASTI32X4 16(AX), Z18
+	VBROADCASTI32X4 32(AX), Z19
+	VBROADCASTI32X4 48(AX), Z20
+	VBROADCASTI32X4 64(AX), Z21
+	VBROADCASTI32X4 80(AX), Z22
+	VBROADCASTI32X4 96(AX), Z23
+	VBROADCASTI32X4 112(AX), Z24
+	VBROADCASTI32X4 128(AX), Z25
+	VBROADCASTI32X4 144(AX), Z26
+	VBROADCASTI32X4 160(AX), Z27
+	CMPQ BX, $10
+	JE   keysDone
+	VBROADCASTI32X4 176(AX), Z28
+	VBROADCASTI32X4 192(AX), Z29
+	VBROADCASTI32X4 208(AX), Z30
+	VBROADCASTI32X4 224(AX), Z31
+
+keysDone:
+	CMPQ R9, $16
+	JB   single
+
+loop16:
+	// Counter blocks, back in byte order.
+	VPSHUFB Z12, Z13, Z0
+	VPADDD  Z14, Z13, Z13
+	VPSHUFB Z12, Z13, Z1
+	VPADDD  Z14, Z13, Z13
+	VPSHUFB Z12, Z13, Z2
+	VPADDD  Z14, Z13, Z13
+	VPSHUFB Z12, Z13, Z3
+	VPADDD  Z14, Z13, Z13
+
+	VPXORQ Z17, Z0, Z0
+	VPXORQ Z17, Z1, Z1
+	VPXORQ Z17, Z2, Z2
+	VPXORQ Z17, Z3, Z3
+	ROUND4(Z18)
+	ROUND4(Z19)
+	ROUND4(Z20)
+	ROUND4(Z21)
+	ROUND4(Z22)
+	ROUND4(Z23)
+	ROUND4(Z24)
+	ROUND4(Z25)
+	ROUND4(Z26)
+	CMPQ BX, $10
+	JE   last16
+	ROUND4(Z27)
+	ROUND4(Z28)
+	ROUND4(Z29)
+	ROUND4(Z30)
+	LAST4(Z31)
+	JMP  xor16
+
+last16:
+	LAST4(Z27)
+
+xor16:
+	VMOVDQU64 0(SI), Z4
+	VMOVDQU64 64(SI), Z5
+	VMOVDQU64 128(SI), Z6
+	VMOVDQU64 192(SI), Z7
+	VPXORQ    Z4, Z0, Z0
+	VPXORQ    Z5, Z1, Z1
+	VPXORQ    Z6, Z2, Z2
+	VPXORQ    Z7, Z3, Z3
+	VMOVDQU64 Z0, 0(DI)
+	VMOVDQU64 Z1, 64(DI)
+	VMOVDQU64 Z2, 128(DI)
+	VMOVDQU64 Z3, 192(DI)
+	CMPQ      R10, $0
+	JNE       hash16
+
+	// Sealing hashes the ciphertext just made.
+	VMOVDQA64 Z0, Z4
+	VMOVDQA64 Z1, Z5
+	VMOVDQA64 Z2, Z6
+	VMOVDQA64 Z3, Z7
+
+hash16:
+	VPSHUFB Z12, Z4, Z4
+	VPSHUFB Z12, Z5, Z5
+	VPSHUFB Z12, Z6, Z6
+	VPSHUFB Z12, Z7, Z7
+	VPXORQ  Z16, Z4, Z4 // X16's upper lanes are zero
+
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	MULSUM(Z4, Z8)
+	MULSUM(Z5, Z9)
+	MULSUM(Z6, Z10)
+	MULSUM(Z7, Z11)
+	FOLD(Z0, Y0, X0, Y4, X4)
+	FOLD(Z1, Y1, X1, Y5, X5)
+	FOLD(Z2, Y2, X2, Y6, X6)
+	REDUCE
+
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $16, R9
+	CMPQ R9, $16
+	JAE  loop16
+
+single:
+	TESTQ R9, R9
+	JZ    done
+	VMOVDQU64 240(CX), X5 // H·x
+
+loop1:
+	VPSHUFB X12, X13, X0
+	VPADDD  gcmOne<>(SB), X13, X13
+	VPXORQ  X17, X0, X0
+	VAESENC X18, X0, X0
+	VAESENC X19, X0, X0
+	VAESENC X20, X0, X0
+	VAESENC X21, X0, X0
+	VAESENC X22, X0, X0
+	VAESENC X23, X0, X0
+	VAESENC X24, X0, X0
+	VAESENC X25, X0, X0
+	VAESENC X26, X0, X0
+	CMPQ    BX, $10
+	JE      last1
+	VAESENC X27, X0, X0
+	VAESENC X28, X0, X0
+	VAESENC X29, X0, X0
+	VAESENC X30, X0, X0
+	VAESENCLAST X31, X0, X0
+	JMP     xor1
+
+last1:
+	VAESENCLAST X27, X0, X0
+
+xor1:
+	VMOVDQU64 (SI), X4
+	VPXORQ    X4, X0, X0
+	VMOVDQU64 X0, (DI)
+	CMPQ      R10, $0
+	JNE       hash1
+	VMOVDQA64 X0, X4
+
+hash1:
+	VPSHUFB X12, X4, X4
+	VPXORQ  X16, X4, X4
+	VPCLMULQDQ $0x00, X5, X4, X0
+	VPCLMULQDQ $0x11, X5, X4, X1
+	VPCLMULQDQ $0x01, X5, X4, X2
+	VPCLMULQDQ $0x10, X5, X4, X3
+	VPXORQ  X3, X2, X2
+	REDUCE
+
+	ADDQ $16, SI
+	ADDQ $16, DI
+	DECQ R9
+	JNZ  loop1
+
+done:
+	// The next counter block, in byte order, and the accumulator.
+	VPSHUFB   X12, X13, X0
+	VMOVDQU64 X0, (DX)
+	VMOVDQU64 X16, (R8)
+	VZEROUPPER
+	RET
