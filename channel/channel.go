@@ -45,6 +45,12 @@ type Channel struct {
 	windowSize     uint32
 	unacked        uint32
 	stdout, stderr rbuf
+	// direct is the buffer of a Read waiting on an empty stdout: data
+	// that arrives goes straight into it (directN bytes so far), saving
+	// the copy through stdout. Only the waiting Read clears it.
+	direct         []byte
+	directN        int
+	directBytes    uint64 // in all, placed straight into a reader's buffer
 	discard        [2]bool // drop stdout / stderr instead of buffering
 	remoteEOF      bool
 	remoteClosed   bool
@@ -268,9 +274,15 @@ func (c *Channel) handleData(msg *DataMsg) error {
 		// Nobody will read it: count it as consumed.
 		return c.sendAdjust(c.consumedLocked(n))
 	}
-	if msg.Extended {
+	switch {
+	case msg.Extended:
 		c.stderr.write(msg.Data)
-	} else {
+	case c.directN < len(c.direct) && c.stdout.len() == 0:
+		k := copy(c.direct[c.directN:], msg.Data)
+		c.directN += k
+		c.directBytes += uint64(k)
+		c.stdout.write(msg.Data[k:])
+	default:
 		c.stdout.write(msg.Data)
 	}
 	c.cond.Broadcast()
@@ -393,23 +405,25 @@ func (c *Channel) read(p []byte, stream int) (int, error) {
 	if stream == 1 {
 		buf = &c.stderr
 	}
-	for buf.len() == 0 {
-		switch {
-		case c.closeWanted:
-			return 0, ErrClosed
-		case c.remoteEOF || c.remoteClosed:
-			return 0, io.EOF
-		case c.err != nil:
-			return 0, c.err
-		case c.readDeadline.passed():
-			return 0, os.ErrDeadlineExceeded
+	n := 0
+	if buf.len() == 0 {
+		if err := c.readErrLocked(); err != nil || len(p) == 0 {
+			return 0, err
 		}
-		if len(p) == 0 {
-			return 0, nil
+		if stream == 0 && c.direct == nil {
+			// Wait with p exposed to handleData: what lands in it is
+			// ours, and comes before anything in stdout.
+			c.direct, c.directN = p, 0
+			n = c.waitLocked(buf, &c.directN)
+			c.direct, c.directN = nil, 0
+		} else {
+			n = c.waitLocked(buf, nil)
 		}
-		c.cond.Wait()
+		if n < 0 {
+			return 0, c.readErrLocked()
+		}
 	}
-	n := buf.read(p)
+	n += buf.read(p[n:])
 	adj := c.consumedLocked(uint32(n))
 	if adj == 0 {
 		return n, nil
@@ -423,6 +437,40 @@ func (c *Channel) read(p []byte, stream int) (int, error) {
 // Write sends data, in packets no bigger than the peer allows, waiting for
 // window space as needed.
 func (c *Channel) Write(p []byte) (int, error) { return c.write(p, false) }
+
+// waitLocked waits until buf holds data or *placed (if not nil) is
+// non-zero, and returns *placed then, or -1 when the read must end
+// without data (readErrLocked says why).
+func (c *Channel) waitLocked(buf *rbuf, placed *int) int {
+	for {
+		if placed != nil && *placed > 0 {
+			return *placed
+		}
+		if buf.len() > 0 {
+			return 0
+		}
+		if c.readErrLocked() != nil {
+			return -1
+		}
+		c.cond.Wait()
+	}
+}
+
+// readErrLocked says why a read finding its buffer empty must end, or
+// returns nil if it may wait.
+func (c *Channel) readErrLocked() error {
+	switch {
+	case c.closeWanted:
+		return ErrClosed
+	case c.remoteEOF || c.remoteClosed:
+		return io.EOF
+	case c.err != nil:
+		return c.err
+	case c.readDeadline.passed():
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
 
 func (c *Channel) write(p []byte, ext bool) (int, error) {
 	c.wmu.Lock()
@@ -521,6 +569,7 @@ func (c *Channel) Close() error {
 	c.closeWanted = true
 	c.stdout.reset()
 	c.stderr.reset()
+	c.directN = 0
 	c.cond.Broadcast()
 	err := c.maybeSendCloseLocked()
 	c.mu.Unlock()
@@ -579,6 +628,10 @@ func (c *Channel) Discard(stream int) {
 	}
 	n := buf.len()
 	buf.reset()
+	if stream&1 == 0 {
+		n += c.directN
+		c.directN = 0
+	}
 	adj := c.consumedLocked(uint32(n))
 	c.mu.Unlock()
 	c.sendAdjust(adj)

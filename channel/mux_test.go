@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -597,4 +598,59 @@ func TestMuxCloseFailsEverything(t *testing.T) {
 	if err := ma.Wait(); err == nil {
 		t.Fatal("Wait returned nil")
 	}
+}
+
+// Data that arrives while a Read waits goes straight into its buffer; data
+// that arrives while nobody waits is buffered. Mixed at random, with reads
+// of every size, the stream arrives whole and in order, and both paths
+// were taken.
+func TestReadPlacesDataDirectly(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	ca, cb := openPair(t, ma, mb, "x")
+	const size = 4<<20 + 3
+	src := make([]byte, size)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range src {
+		src[i] = byte(rng.Uint32())
+	}
+	go func() {
+		wr := rand.New(rand.NewPCG(9, 10))
+		for off := 0; off < size; {
+			n := min(size-off, 1+wr.IntN(100<<10))
+			if _, err := ca.Write(src[off : off+n]); err != nil {
+				t.Error(err)
+				return
+			}
+			off += n
+			if wr.IntN(3) == 0 {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		ca.CloseWrite()
+	}()
+	var got []byte
+	buf := make([]byte, 200<<10)
+	for {
+		n, err := cb.Read(buf[:1+rng.IntN(len(buf))])
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rng.IntN(16) == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if !bytes.Equal(got, src) {
+		t.Fatalf("received %d bytes of %d, equal: %v", len(got), size, bytes.Equal(got, src))
+	}
+	cb.mu.Lock()
+	direct := cb.directBytes
+	cb.mu.Unlock()
+	if direct == 0 || direct == size {
+		t.Fatalf("%d of %d bytes placed directly: both paths should have run", direct, size)
+	}
+	t.Logf("%d of %d bytes placed directly", direct, size)
 }
