@@ -48,13 +48,13 @@ type Channel struct {
 	// direct is the buffer of a Read waiting on an empty stdout: data
 	// that arrives goes straight into it (directN bytes so far), saving
 	// the copy through stdout. Only the waiting Read clears it.
-	direct         []byte
-	directN        int
-	directBytes    uint64 // in all, placed straight into a reader's buffer
-	discard        [2]bool // drop stdout / stderr instead of buffering
-	remoteEOF      bool
-	remoteClosed   bool
-	readDeadline   deadline
+	direct       []byte
+	directN      int
+	directBytes  uint64  // in all, placed straight into a reader's buffer
+	discard      [2]bool // drop stdout / stderr instead of buffering
+	remoteEOF    bool
+	remoteClosed bool
+	readDeadline deadline
 
 	// Send side.
 	remoteWindow    uint32
