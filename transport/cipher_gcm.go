@@ -58,6 +58,11 @@ func newGCMCipher(key, iv []byte) (*gcmCipher, error) {
 func (c *gcmCipher) lengthBytes() int { return 4 }
 func (c *gcmCipher) overhead() int    { return gcmTagSize }
 
+// useVAES says whether the assembly takes a body of n bytes: it works in
+// whole blocks, which the framing always gives (the 16-byte alignment is
+// checked on what arrives); anything else goes to crypto/cipher.
+func (c *gcmCipher) useVAES(n int) bool { return c.vaes != nil && n%16 == 0 }
+
 // nextNonce increments the invocation counter (RFC 5647 section 7.1).
 func (c *gcmCipher) nextNonce() {
 	ctr := c.nonce[4:]
@@ -74,7 +79,7 @@ func (c *gcmCipher) appendPacket(dst []byte, seq uint32, payload []byte) []byte 
 // (length, body, then gcmTagSize bytes of room for the tag).
 func (c *gcmCipher) seal(seq uint32, pkt []byte) {
 	n := len(pkt) - gcmTagSize
-	if c.vaes != nil {
+	if c.useVAES(n - 4) {
 		tag := c.vaes.crypt(pkt[4:n], pkt[4:n], pkt[:4], &c.nonce, false)
 		copy(pkt[n:], tag[:])
 	} else {
@@ -90,8 +95,7 @@ func (c *gcmCipher) appendFramed(dst []byte, seq uint32, frame []byte) ([]byte, 
 	}
 	out, o := growFor(dst, len(pkt)+gcmTagSize)
 	copy(o[:4], pkt[:4]) // packet_length goes in the clear, as the AAD
-	if c.vaes != nil {
-		n := len(pkt)
+	if n := len(pkt); c.useVAES(n - 4) {
 		tag := c.vaes.crypt(o[4:n], pkt[4:], pkt[:4], &c.nonce, false)
 		copy(o[n:], tag[:])
 	} else {
@@ -123,7 +127,7 @@ func (c *gcmCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.vaes != nil {
+	if c.useVAES(n) {
 		// Decrypted in place and then checked: on a mismatch nothing
 		// decrypted is left behind either.
 		body := pkt[4 : 4+n]
