@@ -693,6 +693,18 @@ func (c *Conn) fail(err error) {
 }
 
 func (c *Conn) failLocked(err error) {
+	c.stopLocked(err)
+	if !c.flushing {
+		c.nc.Close()
+	} else {
+		// The flusher is inside Write; closing unblocks it.
+		go c.nc.Close()
+	}
+}
+
+// stopLocked makes err the connection's error (unless it has one) and
+// wakes everything waiting on it, without closing the socket.
+func (c *Conn) stopLocked(err error) {
 	if c.werr == nil {
 		c.werr = err
 	}
@@ -702,12 +714,6 @@ func (c *Conn) failLocked(err error) {
 	c.cond.Broadcast()
 	if c.wcond != nil {
 		c.wcond.Broadcast()
-	}
-	if !c.flushing {
-		c.nc.Close()
-	} else {
-		// The flusher is inside Write; closing unblocks it.
-		go c.nc.Close()
 	}
 }
 
@@ -780,15 +786,8 @@ func (c *Conn) closeGracefully(err error) {
 		c.mu.Unlock()
 		return
 	}
-	// Writers fail from now on, but the socket stays open to drain it.
-	c.werr = err
-	if c.kexTimer != nil {
-		c.kexTimer.Stop()
-	}
-	c.cond.Broadcast()
-	if c.wcond != nil {
-		c.wcond.Broadcast()
-	}
+	// Writers fail from now on, but the socket stays open for linger.
+	c.stopLocked(err)
 	c.mu.Unlock()
 	if cw.CloseWrite() == nil {
 		c.linger()

@@ -584,6 +584,38 @@ func TestTap(t *testing.T) {
 	}
 }
 
+// writeIndexed writes n channel-data packets of payload's size, packet i
+// carrying i in its second byte.
+func writeIndexed(t *testing.T, c *Conn, n int, payload []byte) {
+	t.Helper()
+	payload[0] = wire.MsgChannelData
+	for i := range n {
+		payload[1] = byte(i)
+		if err := c.WritePacket(payload); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+}
+
+// expectIndexedThenDisconnect reads what writeIndexed sent, in order, and
+// then the peer's DISCONNECT by application.
+func expectIndexedThenDisconnect(t *testing.T, c *Conn, n, size int) {
+	t.Helper()
+	for i := range n {
+		p, err := c.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d of %d: %v", i, n, err)
+		}
+		if len(p) != size || p[0] != wire.MsgChannelData || p[1] != byte(i) {
+			t.Fatalf("packet %d: %d bytes, type %d, index %d", i, len(p), p[0], p[1])
+		}
+	}
+	var de *DisconnectError
+	if _, err := c.ReadPacket(); !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
+		t.Fatalf("after the data: %v, want the peer's DISCONNECT", err)
+	}
+}
+
 // Channel data leaves through writeLoop after WritePacket returns; a
 // Close right after must still deliver all of it, in order, before the
 // DISCONNECT. The reader starts only after Close, so that the data sits
@@ -597,16 +629,9 @@ func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 	// no write waits for the reader, which starts only after Close.
 	const n = 20
 	payload := make([]byte, 32<<10)
-	payload[0] = wire.MsgChannelData
-	for i := range n {
-		payload[1] = byte(i)
-		if err := cc.WritePacket(payload); err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-	}
-	// The client reads what the server sent (EXT_INFO after the kex):
-	// closing a socket with unread input resets it, and the reset can
-	// discard the tail of what the server had not read yet.
+	writeIndexed(t, cc, n, payload)
+	// The client keeps reading, as a multiplexer does
+	// (TestCloseWithUnreadInputDelivers covers one that does not).
 	go func() {
 		for {
 			if _, err := cc.ReadPacket(); err != nil {
@@ -616,19 +641,7 @@ func TestDataWrittenBeforeCloseArrives(t *testing.T) {
 	}()
 	closed := make(chan error, 1)
 	go func() { closed <- cc.Close() }()
-	for i := range n {
-		p, err := sc.ReadPacket()
-		if err != nil {
-			t.Fatalf("packet %d of %d: %v", i, n, err)
-		}
-		if len(p) != len(payload) || p[0] != wire.MsgChannelData || p[1] != byte(i) {
-			t.Fatalf("packet %d: %d bytes, type %d, index %d", i, len(p), p[0], p[1])
-		}
-	}
-	var de *DisconnectError
-	if _, err := sc.ReadPacket(); !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
-		t.Fatalf("after the data: %v, want the client's DISCONNECT", err)
-	}
+	expectIndexedThenDisconnect(t, sc, n, len(payload))
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
@@ -654,31 +667,13 @@ func TestCloseWithUnreadInputDelivers(t *testing.T) {
 	// Close returns, part of it still waits in the client's kernel.
 	const n = 40
 	payload := make([]byte, 4<<10)
-	payload[0] = wire.MsgChannelData
-	for i := range n {
-		payload[1] = byte(i)
-		if err := cc.WritePacket(payload); err != nil {
-			t.Fatalf("write %d: %v", i, err)
-		}
-	}
+	writeIndexed(t, cc, n, payload)
 	// Let the pings arrive, then close: they are now unread input.
 	time.Sleep(50 * time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- cc.Close() }()
 	time.Sleep(50 * time.Millisecond)
-	for i := range n {
-		p, err := sc.ReadPacket()
-		if err != nil {
-			t.Fatalf("packet %d of %d: %v", i, n, err)
-		}
-		if len(p) != len(payload) || p[0] != wire.MsgChannelData || p[1] != byte(i) {
-			t.Fatalf("packet %d: %d bytes, type %d, index %d", i, len(p), p[0], p[1])
-		}
-	}
-	var de *DisconnectError
-	if _, err := sc.ReadPacket(); !errors.As(err, &de) || de.Reason != wire.DisconnectByApplication {
-		t.Fatalf("after the data: %v, want the client's DISCONNECT", err)
-	}
+	expectIndexedThenDisconnect(t, sc, n, len(payload))
 	if err := <-closed; err != nil {
 		t.Fatal(err)
 	}
