@@ -59,14 +59,22 @@ type Channel struct {
 	// Send side.
 	remoteWindow    uint32
 	remoteMaxPacket uint32
-	wmu             sync.Mutex // one writer at a time
-	wbuf            []byte
-	inflight        bool // a data packet is being written
-	eofWanted       bool
-	sentEOF         bool
-	closeWanted     bool // Close called: reads and writes fail
-	sentClose       bool
-	writeDeadline   deadline
+	// reserve is the part of the peer's window we leave unused while the
+	// peer keeps adjusting it (setRemoteWindow), waived while a writer
+	// has waited reserveWait for an adjust in vain.
+	reserve       uint32
+	waived        bool
+	reserveGen    uint64
+	reserveTimer  *time.Timer
+	waivers       uint64     // times the reserve was waived
+	wmu           sync.Mutex // one writer at a time
+	wbuf          []byte
+	inflight      bool // a data packet is being written
+	eofWanted     bool
+	sentEOF       bool
+	closeWanted   bool // Close called: reads and writes fail
+	sentClose     bool
+	writeDeadline deadline
 
 	err error // the multiplexer's failure
 
@@ -142,6 +150,7 @@ func (c *Channel) handle(p []byte) error {
 			return protocolErrorf("window of channel %d adjusted past 2^32-1", c.localID)
 		}
 		c.remoteWindow += msg.Bytes
+		c.adjustedLocked()
 		c.cond.Broadcast()
 		return nil
 	case wire.MsgChannelData, wire.MsgChannelExtendedData:
@@ -206,8 +215,7 @@ func (c *Channel) handleConfirm(p []byte) error {
 		return protocolErrorf("CHANNEL_OPEN_CONFIRMATION with maximum packet size 0")
 	}
 	c.remoteID = msg.Sender
-	c.remoteWindow = msg.Window
-	c.remoteMaxPacket = msg.MaxPacket
+	c.setRemoteWindow(msg.Window, msg.MaxPacket)
 	c.state = stateOpen
 	abandoned := c.abandoned
 	c.mu.Unlock()
@@ -479,9 +487,18 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 	for len(p) > 0 {
 		c.mu.Lock()
 		var err error
+		// With the reserve in force, wait for room for a whole packet
+		// rather than send a runt.
+		want := uint32(min(uint64(len(p)), uint64(c.remoteMaxPacket), maxSendPacket))
 		for {
-			if err = c.writableLocked(); err != nil || c.remoteWindow > 0 {
+			if err = c.writableLocked(); err != nil {
 				break
+			}
+			if u := c.usableWindowLocked(); u >= want || (u > 0 && (c.reserve == 0 || c.waived)) {
+				break
+			}
+			if c.remoteWindow > 0 && c.reserveTimer == nil {
+				c.awaitAdjustLocked()
 			}
 			c.cond.Wait()
 		}
@@ -491,7 +508,7 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 		}
 		// In 64 bits: the peer's window and maximum packet go up to
 		// 2^32-1, which is negative as a 32-bit int.
-		n := int(min(uint64(len(p)), uint64(c.remoteWindow), uint64(c.remoteMaxPacket), maxSendPacket))
+		n := int(min(uint64(len(p)), uint64(c.usableWindowLocked()), uint64(c.remoteMaxPacket), maxSendPacket))
 		c.remoteWindow -= uint32(n)
 		c.inflight = true
 		c.mu.Unlock()
@@ -529,6 +546,66 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 		p = p[n:]
 	}
 	return sent, nil
+}
+
+// reserveWait is how long a writer held back by the reserve waits for a
+// window adjustment before it sends into the reserve.
+var reserveWait = 2 * time.Millisecond
+
+// setRemoteWindow records the window and maximum packet the peer offered
+// for the channel. We keep at most half the window plus a packet in
+// flight, as long as the peer keeps adjusting it: the rest is reserve.
+// A peer that drains more slowly than we send then holds half the
+// backlog. OpenSSH's client, whose cost per packet grows with what it
+// holds, downloads from us much faster so (see README, SFTP benchmark).
+// A peer that adjusts only once its window is spent costs a wait of
+// reserveWait per window, after which the reserve is waived.
+func (c *Channel) setRemoteWindow(window, maxPacket uint32) {
+	c.remoteWindow = window
+	c.remoteMaxPacket = maxPacket
+	if window/16 >= maxPacket {
+		// Only a window of 16 packets or more: a smaller one holds
+		// little, and a reserve would only cut it into runts.
+		c.reserve = window/2 - maxPacket
+	}
+}
+
+// usableWindowLocked is what may be sent now: the window less the
+// reserve, unless waived.
+func (c *Channel) usableWindowLocked() uint32 {
+	switch {
+	case c.waived:
+		return c.remoteWindow
+	case c.remoteWindow <= c.reserve:
+		return 0
+	}
+	return c.remoteWindow - c.reserve
+}
+
+// awaitAdjustLocked arms the timer that waives the reserve if no window
+// adjustment comes within reserveWait.
+func (c *Channel) awaitAdjustLocked() {
+	gen := c.reserveGen
+	c.reserveTimer = time.AfterFunc(reserveWait, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.reserveGen == gen {
+			c.waived = true
+			c.waivers++
+			c.reserveTimer = nil
+			c.cond.Broadcast()
+		}
+	})
+}
+
+// adjustedLocked restores the reserve after a window adjustment.
+func (c *Channel) adjustedLocked() {
+	c.reserveGen++
+	c.waived = false
+	if c.reserveTimer != nil {
+		c.reserveTimer.Stop()
+		c.reserveTimer = nil
+	}
 }
 
 func (c *Channel) writableLocked() error {

@@ -506,8 +506,7 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	m := n.mux
 	c := m.newChannel(n.typ)
 	c.remoteID = n.remoteID
-	c.remoteWindow = n.window
-	c.remoteMaxPacket = n.maxPacket
+	c.setRemoteWindow(n.window, n.maxPacket)
 	c.state = stateOpen
 	m.mu.Lock()
 	if m.err != nil {

@@ -654,3 +654,101 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 	}
 	t.Logf("%d of %d bytes placed directly", direct, size)
 }
+
+// readData reads n bytes of channel data from the raw peer.
+func readData(t *testing.T, raw *pipeConn, n int) []byte {
+	t.Helper()
+	var got []byte
+	for len(got) < n {
+		d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Data...)
+	}
+	if len(got) != n {
+		t.Fatalf("%d bytes of data, want %d", len(got), n)
+	}
+	return got
+}
+
+// A writer keeps at most half the peer's window plus a packet in flight
+// while the peer keeps adjusting it, in whole packets; each adjustment
+// lets that much more go.
+func TestWindowReserveHoldsBackHalf(t *testing.T) {
+	defer func(w time.Duration) { reserveWait = w }(reserveWait)
+	reserveWait = time.Hour
+	const window, maxPacket = 1 << 20, 32 << 10
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, window, maxPacket)
+	src := make([]byte, window)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	done := make(chan struct{})
+	go func() { c.Write(src); close(done) }()
+	// The writer must be gone before reserveWait is restored.
+	defer func() { c.Close(); <-done }()
+	const inFlight = window/2 + maxPacket
+	got := readData(t, raw, inFlight)
+	select {
+	case p := <-raw.in:
+		t.Fatalf("message %d sent past half the window and a packet", p[0])
+	case <-time.After(50 * time.Millisecond):
+	}
+	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 2 * maxPacket}).Marshal())
+	got = append(got, readData(t, raw, 2*maxPacket)...)
+	if !bytes.Equal(got, src[:len(got)]) {
+		t.Fatal("data differs")
+	}
+	c.mu.Lock()
+	w := c.waivers
+	c.mu.Unlock()
+	if w != 0 {
+		t.Fatalf("reserve waived %d times", w)
+	}
+}
+
+// A peer that adjusts only once its window is spent still gets all of it:
+// the reserve is waived after reserveWait without an adjustment.
+func TestWindowReserveWaived(t *testing.T) {
+	defer func(w time.Duration) { reserveWait = w }(reserveWait)
+	reserveWait = time.Millisecond
+	const window, maxPacket = 1 << 20, 32 << 10
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, window, maxPacket)
+	src := make([]byte, 2*window)
+	for i := range src {
+		src[i] = byte(i * 11)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := c.Write(src); done <- err }()
+	got := readData(t, raw, window)
+	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: window}).Marshal())
+	got = append(got, readData(t, raw, window)...)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, src) {
+		t.Fatal("data differs")
+	}
+	c.mu.Lock()
+	w := c.waivers
+	c.mu.Unlock()
+	if w < 2 {
+		t.Fatalf("reserve waived %d times, want one per window", w)
+	}
+}
+
+// Small windows keep no reserve (it would cut them into runts).
+func TestWindowReserveOnlyLargeWindows(t *testing.T) {
+	c := &Channel{}
+	c.setRemoteWindow(15*32<<10, 32<<10)
+	if c.reserve != 0 {
+		t.Fatalf("reserve %d for a window of 15 packets", c.reserve)
+	}
+	c.setRemoteWindow(2<<20, 32<<10)
+	if c.reserve != 1<<20-32<<10 {
+		t.Fatalf("reserve %d for OpenSSH's 2 MiB window", c.reserve)
+	}
+}
