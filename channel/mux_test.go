@@ -740,7 +740,8 @@ func TestWindowReserveWaived(t *testing.T) {
 	}
 }
 
-// Small windows keep no reserve (it would cut them into runts).
+// Small windows keep no reserve (it would cut them into runts), nor do
+// large ones (meant for long paths).
 func TestWindowReserveOnlyLargeWindows(t *testing.T) {
 	c := &Channel{}
 	c.setRemoteWindow(15*32<<10, 32<<10)
@@ -750,5 +751,10 @@ func TestWindowReserveOnlyLargeWindows(t *testing.T) {
 	c.setRemoteWindow(2<<20, 32<<10)
 	if c.reserve != 1<<20-32<<10 {
 		t.Fatalf("reserve %d for OpenSSH's 2 MiB window", c.reserve)
+	}
+	c = &Channel{}
+	c.setRemoteWindow(DefaultWindowSize, 32<<10)
+	if c.reserve != 0 {
+		t.Fatalf("reserve %d for our own %d-byte window", c.reserve, DefaultWindowSize)
 	}
 }
