@@ -601,12 +601,60 @@ func TestMuxCloseFailsEverything(t *testing.T) {
 }
 
 // Data that arrives while a Read waits goes straight into its buffer; data
-// that arrives while nobody waits is buffered. Mixed at random, with reads
-// of every size, the stream arrives whole and in order, and both paths
-// were taken.
+// that arrives while nobody waits is buffered. Each path is first forced
+// once; then, mixed at random, with reads of every size, the stream
+// arrives whole and in order.
 func TestReadPlacesDataDirectly(t *testing.T) {
 	ma, mb := muxPair(t, nil, nil)
 	ca, cb := openPair(t, ma, mb, "x")
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			cb.mu.Lock()
+			ok := cond()
+			cb.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+		}
+	}
+	direct := func() uint64 {
+		cb.mu.Lock()
+		defer cb.mu.Unlock()
+		return cb.directBytes
+	}
+
+	// A waiting reader: the data lands in its buffer.
+	first := bytes.Repeat([]byte("direct!"), 100)
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := cb.Read(buf)
+		got <- buf[:n]
+	}()
+	waitFor("the reader to wait", func() bool { return cb.direct != nil })
+	if _, err := ca.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	if b := <-got; !bytes.Equal(b, first) || direct() != uint64(len(first)) {
+		t.Fatalf("read %q with %d bytes placed directly, want all %d", b, direct(), len(first))
+	}
+
+	// No reader: the data is buffered, and read from there.
+	second := bytes.Repeat([]byte("buffered"), 100)
+	if _, err := ca.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("the data to be buffered", func() bool { return cb.stdout.len() == len(second) })
+	buf := make([]byte, 4096)
+	if n, err := cb.Read(buf); err != nil || !bytes.Equal(buf[:n], second) || direct() != uint64(len(first)) {
+		t.Fatalf("read %d bytes, %v, %d placed directly", n, err, direct())
+	}
+
+	// Both at random.
 	const size = 4<<20 + 3
 	src := make([]byte, size)
 	rng := rand.New(rand.NewPCG(7, 8))
@@ -628,11 +676,11 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 		}
 		ca.CloseWrite()
 	}()
-	var got []byte
-	buf := make([]byte, 200<<10)
+	var all []byte
+	buf = make([]byte, 200<<10)
 	for {
 		n, err := cb.Read(buf[:1+rng.IntN(len(buf))])
-		got = append(got, buf[:n]...)
+		all = append(all, buf[:n]...)
 		if err == io.EOF {
 			break
 		}
@@ -643,16 +691,10 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	if !bytes.Equal(got, src) {
-		t.Fatalf("received %d bytes of %d, equal: %v", len(got), size, bytes.Equal(got, src))
+	if !bytes.Equal(all, src) {
+		t.Fatalf("received %d bytes of %d, not the same", len(all), size)
 	}
-	cb.mu.Lock()
-	direct := cb.directBytes
-	cb.mu.Unlock()
-	if direct == 0 || direct == size {
-		t.Fatalf("%d of %d bytes placed directly: both paths should have run", direct, size)
-	}
-	t.Logf("%d of %d bytes placed directly", direct, size)
+	t.Logf("%d of %d bytes of the random mix placed directly", direct()-uint64(len(first)), size)
 }
 
 // readData reads n bytes of channel data from the raw peer.

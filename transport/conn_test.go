@@ -672,7 +672,9 @@ func TestCloseWithUnreadInputDelivers(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	closed := make(chan error, 1)
 	go func() { closed <- cc.Close() }()
-	time.Sleep(50 * time.Millisecond)
+	// Close is now waiting for the server's acknowledgement, for
+	// lingerTimeout at most: read well within it.
+	time.Sleep(10 * time.Millisecond)
 	expectIndexedThenDisconnect(t, sc, n, len(payload))
 	if err := <-closed; err != nil {
 		t.Fatal(err)
