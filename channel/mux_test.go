@@ -718,66 +718,72 @@ func readData(t *testing.T, raw *pipeConn, n int) []byte {
 // while the peer keeps adjusting it, in whole packets; each adjustment
 // lets that much more go.
 func TestWindowReserveHoldsBackHalf(t *testing.T) {
-	defer func(w time.Duration) { reserveWait = w }(reserveWait)
-	reserveWait = time.Hour
-	const window, maxPacket = 1 << 20, 32 << 10
-	m, raw := rawPeer(t, nil)
-	c, id := rawOpen(t, m, raw, window, maxPacket)
-	src := make([]byte, window)
-	for i := range src {
-		src[i] = byte(i * 7)
-	}
+	c, raw, id, src := reserveFixture(t, time.Hour, window1M)
 	done := make(chan struct{})
 	go func() { c.Write(src); close(done) }()
 	// The writer must be gone before reserveWait is restored.
 	defer func() { c.Close(); <-done }()
-	const inFlight = window/2 + maxPacket
-	got := readData(t, raw, inFlight)
+	got := readData(t, raw, window1M/2+reserveMaxPacket)
 	select {
 	case p := <-raw.in:
 		t.Fatalf("message %d sent past half the window and a packet", p[0])
 	case <-time.After(50 * time.Millisecond):
 	}
-	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 2 * maxPacket}).Marshal())
-	got = append(got, readData(t, raw, 2*maxPacket)...)
+	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 2 * reserveMaxPacket}).Marshal())
+	got = append(got, readData(t, raw, 2*reserveMaxPacket)...)
 	if !bytes.Equal(got, src[:len(got)]) {
 		t.Fatal("data differs")
 	}
-	c.mu.Lock()
-	w := c.waivers
-	c.mu.Unlock()
-	if w != 0 {
+	if w := waivers(c); w != 0 {
 		t.Fatalf("reserve waived %d times", w)
 	}
+}
+
+const (
+	window1M         = 1 << 20
+	reserveMaxPacket = 32 << 10
+)
+
+// reserveFixture opens a channel to a raw peer offering window bytes in
+// packets of reserveMaxPacket, with reserveWait set to wait for the test,
+// and returns data of 2*window bytes to write.
+func reserveFixture(t *testing.T, wait time.Duration, window uint32) (*Channel, *pipeConn, uint32, []byte) {
+	t.Helper()
+	old := reserveWait
+	reserveWait = wait
+	// Cleanups run after the test's defers: the writer is gone by then.
+	t.Cleanup(func() { reserveWait = old })
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, window, reserveMaxPacket)
+	src := make([]byte, 2*window)
+	for i := range src {
+		src[i] = byte(i*7 + i>>12)
+	}
+	return c, raw, id, src
+}
+
+func waivers(c *Channel) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waivers
 }
 
 // A peer that adjusts only once its window is spent still gets all of it:
 // the reserve is waived after reserveWait without an adjustment.
 func TestWindowReserveWaived(t *testing.T) {
-	defer func(w time.Duration) { reserveWait = w }(reserveWait)
-	reserveWait = time.Millisecond
-	const window, maxPacket = 1 << 20, 32 << 10
-	m, raw := rawPeer(t, nil)
-	c, id := rawOpen(t, m, raw, window, maxPacket)
-	src := make([]byte, 2*window)
-	for i := range src {
-		src[i] = byte(i * 11)
-	}
+	c, raw, id, src := reserveFixture(t, time.Millisecond, window1M)
 	done := make(chan error, 1)
 	go func() { _, err := c.Write(src); done <- err }()
-	got := readData(t, raw, window)
-	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: window}).Marshal())
-	got = append(got, readData(t, raw, window)...)
+	got := readData(t, raw, window1M)
+	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: window1M}).Marshal())
+	got = append(got, readData(t, raw, window1M)...)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, src) {
 		t.Fatal("data differs")
 	}
-	c.mu.Lock()
-	w := c.waivers
-	c.mu.Unlock()
-	if w < 2 {
+	if w := waivers(c); w < 2 {
 		t.Fatalf("reserve waived %d times, want one per window", w)
 	}
 }

@@ -394,11 +394,13 @@ func (s *Session) write(p, frame []byte) error {
 			s.mu.Unlock()
 			return s.err
 		}
+		var err error
 		if frame == nil {
-			frame = s.send.Buffer(len(p))
-			frame = append(frame, p...)
+			_, frame, err = s.send.recordCopy(p)
+		} else {
+			_, err = s.send.RecordOwned(frame)
 		}
-		if _, err := s.send.RecordOwned(frame); err != nil {
+		if err != nil {
 			s.mu.Unlock()
 			return err
 		}

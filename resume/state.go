@@ -59,16 +59,36 @@ func (s *Sender) Full(n int) bool { return s.buf.len() > 0 && s.bytes+n > s.limi
 // Record retains a copy of a counted message being sent and returns its
 // number.
 func (s *Sender) Record(p []byte) (uint64, error) {
+	n, _, err := s.recordCopy(p)
+	return n, err
+}
+
+// recordCopy is Record that also returns the framed copy it retained.
+func (s *Sender) recordCopy(p []byte) (uint64, []byte, error) {
+	if err := s.admit(p); err != nil {
+		return 0, nil, err
+	}
+	frame := append(s.Buffer(len(p)), p...)
+	return s.retain(frame), frame, nil
+}
+
+// admit checks that message p may be retained now.
+func (s *Sender) admit(p []byte) error {
 	if len(p) == 0 || !Counted(p[0]) {
-		return 0, fmt.Errorf("resume: message %v is not counted", firstByte(p))
+		return fmt.Errorf("resume: message %v is not counted", firstByte(p))
 	}
 	if s.Full(len(p)) {
-		return 0, ErrRetentionFull
+		return ErrRetentionFull
 	}
+	return nil
+}
+
+// retain queues an admitted framed message and returns its number.
+func (s *Sender) retain(frame []byte) uint64 {
 	n := s.Sent()
-	s.buf.push(append(s.Buffer(len(p)), p...))
-	s.bytes += len(p)
-	return n, nil
+	s.buf.push(frame)
+	s.bytes += len(message(frame))
+	return n
 }
 
 // message returns the message in a framed buffer.
@@ -76,9 +96,9 @@ func message(frame []byte) []byte { return frame[wire.FrameHeadroom:] }
 
 // Retained messages of channel-data size live in pooled buffers of
 // poolBufSize bytes (the largest channel data packet we send, 32 KiB, with
-// its header, the frame's head and tail room, and slack): a bulk transfer then retains without allocating
-// at each message, and since sync.Pool drops what stays unused, an idle
-// session holds no spare memory.
+// its header, the frame's head and tail room, and slack): a bulk transfer
+// then retains without allocating at each message, and since sync.Pool
+// drops what stays unused, an idle session holds no spare memory.
 const (
 	minReuse    = 4 << 10
 	poolBufSize = 32<<10 + 64
@@ -93,17 +113,10 @@ func (s *Sender) RecordOwned(frame []byte) (uint64, error) {
 	if len(frame) < wire.FrameHeadroom {
 		return 0, errors.New("resume: RecordOwned needs a buffer from Buffer")
 	}
-	p := message(frame)
-	if len(p) == 0 || !Counted(p[0]) {
-		return 0, fmt.Errorf("resume: message %v is not counted", firstByte(p))
+	if err := s.admit(message(frame)); err != nil {
+		return 0, err
 	}
-	if s.Full(len(p)) {
-		return 0, ErrRetentionFull
-	}
-	n := s.Sent()
-	s.buf.push(frame)
-	s.bytes += len(p)
-	return n, nil
+	return s.retain(frame), nil
 }
 
 // Buffer returns a buffer for a message of up to n bytes that will be
