@@ -2,6 +2,7 @@ package channel
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,7 @@ type Channel struct {
 	windowSize     uint32
 	unacked        uint32
 	stdout, stderr rbuf
+	viaBufs        [][]byte // ReadVia's pieces
 	// direct is the buffer of a Read waiting on an empty stdout: data
 	// that arrives goes straight into it (directN bytes so far), saving
 	// the copy through stdout. Only the waiting Read clears it.
@@ -69,7 +71,11 @@ type Channel struct {
 	waivers       uint64     // times the reserve was waived
 	wmu           sync.Mutex // one writer at a time
 	wbuf          []byte
-	inflight      bool // a data packet is being written
+	fillOwn       [][]byte // WriteFill's frames, where the connection does not keep them
+	fillFrames    [][]byte // WriteFill's frames and their data areas, during a call
+	fillSegs      [][]byte
+	fillBuf       []byte // WriteFill's buffer for connections that take only payloads
+	inflight      bool   // a data packet is being written
 	eofWanted     bool
 	sentEOF       bool
 	closeWanted   bool // Close called: reads and writes fail
@@ -442,6 +448,59 @@ func (c *Channel) read(p []byte, stream int) (int, error) {
 	return n, err
 }
 
+// ReadVia consumes the next n bytes of channel data (not stderr) without
+// copying them out: it calls fn with them where they lie in the receive
+// buffer, in pieces as they arrive, in order, and counts them read when fn
+// returns. The slices are valid only during the call. It returns how many
+// bytes it consumed: n, unless the channel ended or failed first (a
+// channel that ends early gives io.ErrUnexpectedEOF). Another Read or
+// ReadVia must not run at the same time.
+func (c *Channel) ReadVia(n int, fn func(bufs [][]byte)) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	done := 0
+	for done < n {
+		if c.stdout.len() == 0 && c.waitLocked(&c.stdout, nil) < 0 {
+			err := c.readErrLocked()
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return done, err
+		}
+		bufs := c.stdout.peek(n-done, c.viaBufs[:0])
+		c.viaBufs = bufs
+		k := 0
+		for _, b := range bufs {
+			k += len(b)
+		}
+		c.stdout.pinned = true
+		c.mu.Unlock()
+		fn(bufs)
+		c.mu.Lock()
+		clear(bufs)
+		if !c.stdout.pinned {
+			// Close or Discard dropped the buffer meanwhile, and Discard
+			// counted these bytes consumed.
+			if c.closeWanted {
+				return done, ErrClosed
+			}
+			return done + k, errors.New("channel: data discarded during ReadVia")
+		}
+		c.stdout.pinned = false
+		c.stdout.discard(k)
+		done += k
+		if adj := c.consumedLocked(uint32(k)); adj > 0 {
+			c.mu.Unlock()
+			err := c.sendAdjust(adj)
+			c.mu.Lock()
+			if err != nil {
+				return done, err
+			}
+		}
+	}
+	return done, nil
+}
+
 // Write sends data, in packets no bigger than the peer allows, waiting for
 // window space as needed.
 func (c *Channel) Write(p []byte) (int, error) { return c.write(p, false) }
@@ -483,36 +542,17 @@ func (c *Channel) readErrLocked() error {
 func (c *Channel) write(p []byte, ext bool) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(p, ext)
+}
+
+// writeLocked is write with c.wmu held.
+func (c *Channel) writeLocked(p []byte, ext bool) (int, error) {
 	sent := 0
 	for len(p) > 0 {
-		c.mu.Lock()
-		var err error
-		// With the reserve in force, wait for room for a whole packet
-		// rather than send a runt.
-		want := uint32(min(uint64(len(p)), uint64(c.remoteMaxPacket), maxSendPacket))
-		for {
-			if err = c.writableLocked(); err != nil {
-				break
-			}
-			if u := c.usableWindowLocked(); u >= want || (u > 0 && (c.reserve == 0 || c.waived)) {
-				break
-			}
-			if c.remoteWindow > 0 && c.reserveTimer == nil {
-				c.awaitAdjustLocked()
-			}
-			c.cond.Wait()
-		}
+		n, err := c.claim(len(p), false)
 		if err != nil {
-			c.mu.Unlock()
 			return sent, err
 		}
-		// In 64 bits: the peer's window and maximum packet go up to
-		// 2^32-1, which is negative as a 32-bit int.
-		n := int(min(uint64(len(p)), uint64(c.usableWindowLocked()), uint64(c.remoteMaxPacket), maxSendPacket))
-		c.remoteWindow -= uint32(n)
-		c.inflight = true
-		c.mu.Unlock()
-
 		msg := DataMsg{Recipient: c.remoteID, Extended: ext, Code: ExtendedDataStderr, Data: p[:n]}
 		if oc, ok := c.mux.conn.(OwnedPacketWriter); ok {
 			// The connection keeps what it sends (the resume layer):
@@ -526,24 +566,175 @@ func (c *Channel) write(p []byte, ext bool) (int, error) {
 			c.wbuf = msg.AppendMarshal(c.wbuf[:0])
 			err = c.mux.conn.WritePacket(c.wbuf)
 		}
-
-		c.mu.Lock()
-		c.inflight = false
-		err2 := c.maybeSendEOFLocked()
-		if err2 == nil {
-			err2 = c.maybeSendCloseLocked()
-		}
-		c.cond.Broadcast()
-		c.mu.Unlock()
-		c.releaseIfDone()
-		if err == nil {
-			err = err2
-		}
-		if err != nil {
+		if err = c.written(err); err != nil {
 			return sent, err
 		}
 		sent += n
 		p = p[n:]
+	}
+	return sent, nil
+}
+
+// claim waits until up to n bytes may go in one packet and takes that
+// much of the window, returning how much. With the reserve in force it
+// waits for room for a whole packet rather than send a runt. With whole,
+// it takes all of n (which must fit in a packet) or, when the window
+// would only let a shorter packet go now, nothing: it returns 0. A claim
+// that returns more than 0 must be followed by written.
+func (c *Channel) claim(n int, whole bool) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	want := uint32(min(uint64(n), uint64(c.remoteMaxPacket), maxSendPacket))
+	for {
+		if err := c.writableLocked(); err != nil {
+			return 0, err
+		}
+		u := c.usableWindowLocked()
+		if u >= want {
+			break
+		}
+		if u > 0 && (c.reserve == 0 || c.waived) {
+			if whole {
+				return 0, nil
+			}
+			break
+		}
+		if c.remoteWindow > 0 && c.reserveTimer == nil {
+			c.awaitAdjustLocked()
+		}
+		c.cond.Wait()
+	}
+	// In 64 bits: the peer's window and maximum packet go up to
+	// 2^32-1, which is negative as a 32-bit int.
+	k := int(min(uint64(n), uint64(c.usableWindowLocked()), uint64(c.remoteMaxPacket), maxSendPacket))
+	c.remoteWindow -= uint32(k)
+	c.inflight = true
+	return k, nil
+}
+
+// written ends the write of a packet begun by claim; err is the write's
+// result.
+func (c *Channel) written(err error) error {
+	c.mu.Lock()
+	c.inflight = false
+	err2 := c.maybeSendEOFLocked()
+	if err2 == nil {
+		err2 = c.maybeSendCloseLocked()
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.releaseIfDone()
+	if err == nil {
+		err = err2
+	}
+	return err
+}
+
+// WriteFill sends up to n bytes of data that fill writes straight into
+// the packets that carry them, saving the copy Write makes (the SFTP
+// server reads files into them). fill gets the packets' data areas, in
+// order, n bytes in all, and returns how many bytes it filled from the
+// start; only those are sent. If fill fails, nothing is sent. WriteFill
+// returns the bytes sent; like Write, it is atomic with respect to other
+// writers of the channel.
+func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, error) {
+	if n <= 0 {
+		return 0, nil
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	err := c.writableLocked()
+	pkt := int(min(uint64(c.remoteMaxPacket), maxSendPacket))
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	oc, owned := c.mux.conn.(OwnedPacketWriter)
+	fw, framed := c.mux.conn.(FramedPacketWriter)
+	if !owned && !framed {
+		c.fillBuf = slices.Grow(c.fillBuf[:0], n)[:n]
+		k, err := fill([][]byte{c.fillBuf})
+		if err != nil {
+			return 0, err
+		}
+		if k < 0 || k > n {
+			return 0, fmt.Errorf("channel: WriteFill: fill reported %d of %d bytes", k, n)
+		}
+		return c.writeLocked(c.fillBuf[:k], false)
+	}
+
+	// Lay out the packets: each a frame (wire.FrameHeadroom, the
+	// CHANNEL_DATA header, the data, room for the transport's framing).
+	frames, segs := c.fillFrames[:0], c.fillSegs[:0]
+	for off, i := 0, 0; off < n; off, i = off+pkt, i+1 {
+		d := min(pkt, n-off)
+		var b []byte
+		if owned {
+			b = oc.PacketBuffer(dataHeaderLen + d)
+		} else {
+			if i == len(c.fillOwn) {
+				c.fillOwn = append(c.fillOwn, nil)
+			}
+			b = c.fillOwn[i][:0]
+		}
+		b = slices.Grow(b, wire.FrameHeadroom+dataHeaderLen+d+wire.FrameTailroom)
+		if !owned {
+			c.fillOwn[i] = b
+		}
+		b = b[:wire.FrameHeadroom]
+		b = append(b, wire.MsgChannelData)
+		b = wire.AppendUint32(b, c.remoteID)
+		b = wire.AppendUint32(b, uint32(d))
+		b = b[:len(b)+d]
+		frames = append(frames, b)
+		segs = append(segs, b[len(b)-d:])
+	}
+	c.fillFrames, c.fillSegs = frames, segs
+	defer func() {
+		clear(c.fillFrames[:cap(c.fillFrames)])
+		clear(c.fillSegs[:cap(c.fillSegs)])
+	}()
+	k, err := fill(segs)
+	if err != nil {
+		return 0, err
+	}
+	if k < 0 || k > n {
+		return 0, fmt.Errorf("channel: WriteFill: fill reported %d of %d bytes", k, n)
+	}
+
+	sent := 0
+	for i, b := range frames {
+		d := min(len(segs[i]), k-sent)
+		if d <= 0 {
+			break
+		}
+		data := segs[i][:d]
+		b = b[:len(b)-len(segs[i])+d]
+		binary.BigEndian.PutUint32(b[wire.FrameHeadroom+5:], uint32(d))
+		got, err := c.claim(d, true)
+		if err != nil {
+			return sent, err
+		}
+		if got == 0 {
+			// The window lets only a shorter packet go: send this one's
+			// data the ordinary way.
+			m, err := c.writeLocked(data, false)
+			sent += m
+			if err != nil {
+				return sent, err
+			}
+			continue
+		}
+		if owned {
+			err = oc.WriteOwnedPacket(b)
+		} else {
+			err = fw.WriteFramedPacket(b)
+		}
+		if err = c.written(err); err != nil {
+			return sent, err
+		}
+		sent += d
 	}
 	return sent, nil
 }
@@ -781,6 +972,7 @@ type rbuf struct {
 	off    int      // read offset in chunks[0]
 	end    int      // write offset in the last chunk
 	n      int
+	pinned bool // a ReadVia callback is reading chunks
 }
 
 const rbufChunk = 64 << 10
@@ -802,36 +994,80 @@ func (r *rbuf) write(p []byte) {
 	}
 }
 
+// front returns the first contiguous piece of what is buffered.
+func (r *rbuf) front() []byte {
+	if r.n == 0 {
+		return nil
+	}
+	if len(r.chunks) == 1 {
+		return r.chunks[0][r.off:r.end]
+	}
+	return r.chunks[0][r.off:]
+}
+
+// skip drops k bytes, at most len(r.front()), from the front.
+func (r *rbuf) skip(k int) {
+	r.off += k
+	r.n -= k
+	if len(r.chunks) == 1 && r.off == r.end {
+		r.off, r.end = 0, 0 // keep the last chunk for the next write
+	} else if r.off == rbufChunk {
+		r.off = 0
+		head := r.chunks[0]
+		chunkPool.Put(&head)
+		r.chunks[0] = nil
+		r.chunks = r.chunks[1:]
+	}
+}
+
 func (r *rbuf) read(p []byte) int {
 	total := 0
 	for len(p) > 0 && r.n > 0 {
-		head := r.chunks[0]
-		limit := rbufChunk
-		if len(r.chunks) == 1 {
-			limit = r.end
-		}
-		k := copy(p, head[r.off:limit])
-		r.off += k
-		r.n -= k
+		k := copy(p, r.front())
+		r.skip(k)
 		total += k
 		p = p[k:]
-		if r.off == limit {
-			r.off = 0
-			if len(r.chunks) == 1 {
-				r.end = 0 // keep the last chunk for the next write
-			} else {
-				chunkPool.Put(&head)
-				r.chunks[0] = nil
-				r.chunks = r.chunks[1:]
-			}
-		}
 	}
 	return total
 }
 
+// peek appends to dst the pieces of the first max bytes buffered (or of
+// all, if fewer), where they lie.
+func (r *rbuf) peek(max int, dst [][]byte) [][]byte {
+	off := r.off
+	for i, c := range r.chunks {
+		if max <= 0 {
+			break
+		}
+		limit := rbufChunk
+		if i == len(r.chunks)-1 {
+			limit = r.end
+		}
+		if p := c[off:min(limit, off+max)]; len(p) > 0 {
+			dst = append(dst, p)
+			max -= len(p)
+		}
+		off = 0
+	}
+	return dst
+}
+
+// discard drops the first k bytes buffered.
+func (r *rbuf) discard(k int) {
+	for k > 0 && r.n > 0 {
+		m := min(k, len(r.front()))
+		r.skip(m)
+		k -= m
+	}
+}
+
+// reset drops what is buffered. Chunks that a ReadVia callback may be
+// reading (pinned) are left to the collector instead of the pool.
 func (r *rbuf) reset() {
-	for _, c := range r.chunks {
-		chunkPool.Put(&c)
+	if !r.pinned {
+		for _, c := range r.chunks {
+			chunkPool.Put(&c)
+		}
 	}
 	*r = rbuf{}
 }

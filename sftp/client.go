@@ -79,8 +79,10 @@ type Limits struct {
 // Client is an SFTP version 3 client. Its methods are safe for concurrent
 // use. Paths are the server's strings, '/'-separated.
 type Client struct {
-	rw io.ReadWriteCloser
-	br io.Reader
+	rw    io.ReadWriteCloser
+	br    io.Reader
+	via   viaReader // rw's zero-copy read, if it has one
+	field [4]byte   // readLoop's scratch
 
 	wmu sync.Mutex // serializes writes to rw
 
@@ -105,6 +107,24 @@ type call struct {
 	typ  byte
 	err  error
 	done chan struct{}
+
+	// to, on a READ, is a local file that takes the data of a DATA reply
+	// at offset at, written by readLoop straight from the connection's
+	// buffer (where it has ReadVia) instead of into in; max is the length
+	// asked for. direct says it was: wrote bytes, with toErr if writing
+	// failed.
+	to     *os.File
+	at     int64
+	max    int
+	direct bool
+	wrote  int
+	toErr  error
+}
+
+// viaReader is implemented by connections that lend their receive buffer
+// (channel.Channel).
+type viaReader interface {
+	ReadVia(n int, fn func(bufs [][]byte)) (int, error)
 }
 
 // NewClient starts an SFTP session over rw, which is an SSH channel on
@@ -143,6 +163,9 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 		return nil, err
 	}
 
+	if v, ok := rw.(viaReader); ok && c.br == io.Reader(rw) {
+		c.via = v
+	}
 	c.slots = make(chan struct{}, cfg.maxInflight)
 	c.limits.MaxInflight = cfg.maxInflight
 	c.limits.MaxPacket = MaxPacket
@@ -335,11 +358,24 @@ func (c *Client) readLoop() {
 			return
 		}
 		body := int(n) - 5
-		if cap(rc.in) < body {
-			rc.in = make([]byte, body)
+		var err error
+		got, direct := 0, false
+		field := &c.field
+		if typ == typeData && rc.to != nil && c.via != nil && body >= 4 {
+			got = 4
+			direct, err = c.readDirect(rc, body, field)
 		}
-		rc.in = rc.in[:body]
-		if _, err := io.ReadFull(c.br, rc.in); err != nil {
+		if direct {
+			rc.in = append(rc.in[:0], field[:]...)
+		} else if err == nil {
+			if cap(rc.in) < body {
+				rc.in = make([]byte, body)
+			}
+			rc.in = rc.in[:body]
+			copy(rc.in, field[:got])
+			_, err = io.ReadFull(c.br, rc.in[got:])
+		}
+		if err != nil {
 			rc.err = fmt.Errorf("sftp: connection closed mid-packet: %w", io.ErrUnexpectedEOF)
 			<-c.slots
 			rc.done <- struct{}{}
@@ -350,6 +386,33 @@ func (c *Client) readLoop() {
 		<-c.slots
 		rc.done <- struct{}{}
 	}
+}
+
+// readDirect reads the length field of a DATA reply of body bytes to rc,
+// a READ with a local file to write to. If the reply is well formed, its
+// data goes to the file straight from the connection's buffer (rc.direct)
+// and the reply is consumed; otherwise the caller reads the rest.
+func (c *Client) readDirect(rc *call, body int, field *[4]byte) (bool, error) {
+	if _, err := io.ReadFull(c.br, field[:]); err != nil {
+		return false, err
+	}
+	n := binary.BigEndian.Uint32(field[:])
+	if int64(n) != int64(body-4) || n == 0 || int64(n) > int64(rc.max) {
+		return false, nil
+	}
+	rc.direct = true
+	rc.wrote = 0
+	_, err := c.via.ReadVia(int(n), func(bufs [][]byte) {
+		k := 0
+		for _, b := range bufs {
+			k += len(b)
+		}
+		if rc.toErr == nil {
+			_, rc.toErr = writeAtv(rc.to, bufs, rc.at+int64(rc.wrote))
+		}
+		rc.wrote += k
+	})
+	return true, err
 }
 
 // getCall returns a call with an empty request and reply.
@@ -372,6 +435,7 @@ func (c *Client) getCall() *call {
 func (c *Client) putCall(rc *call) {
 	rc.err = nil
 	rc.typ = 0
+	rc.to, rc.direct, rc.toErr = nil, false, nil
 	c.mu.Lock()
 	if len(c.free) < 2*cap(c.slots)+8 {
 		c.free = append(c.free, rc)
@@ -1158,7 +1222,7 @@ func (f *File) readAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := f.readPipeline(off, int64(len(p)), int64(len(p)), func(b []byte, at int64) error {
+	n, err := f.readPipeline(off, int64(len(p)), int64(len(p)), nil, func(b []byte, at int64) error {
 		copy(p[at-off:], b)
 		return nil
 	})
@@ -1181,14 +1245,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	// The size keeps the pipeline from asking far past the end of small
-	// files; past it, requests go one at a time until data shows the
-	// file grew.
-	hint := int64(math.MaxInt64)
-	if a, err := f.Stat(); err == nil && a.Flags&AttrSize != 0 && a.Size < math.MaxInt64 {
-		hint = int64(a.Size)
-	}
-	n, err := f.readPipeline(f.off, -1, hint, func(b []byte, _ int64) error {
+	n, err := f.readPipeline(f.off, -1, f.sizeHint(), nil, func(b []byte, _ int64) error {
 		m, err := w.Write(b)
 		if err == nil && m != len(b) {
 			err = io.ErrShortWrite
@@ -1200,6 +1257,51 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 		err = nil
 	}
 	return n, err
+}
+
+// sizeHint is the file's size, for readPipeline, or MaxInt64 if unknown.
+// It keeps the pipeline from asking far past the end of small files;
+// past it, requests go one at a time until data shows the file grew.
+func (f *File) sizeHint() int64 {
+	if a, err := f.Stat(); err == nil && a.Flags&AttrSize != 0 && a.Size < math.MaxInt64 {
+		return int64(a.Size)
+	}
+	return math.MaxInt64
+}
+
+// downloadTo is WriteTo into the local file lf, with the data from each
+// offset going to that offset plus delta in lf. Where the connection
+// lends its buffer, each reply's data is written as it arrives, by the
+// goroutine that reads replies, with no copy on the way; done learns of
+// the bytes in offset order either way. After a failure, lf may hold
+// data past what done was told of (a short read is asked again while
+// later replies land).
+func (f *File) downloadTo(lf *os.File, delta int64, done func(n int) error) (int64, error) {
+	if err := f.check("read"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	to := &readTarget{f: lf, delta: delta, done: done}
+	n, err := f.readPipeline(f.off, -1, f.sizeHint(), to, func(b []byte, at int64) error {
+		if _, err := lf.WriteAt(b, at+delta); err != nil {
+			return err
+		}
+		return done(len(b))
+	})
+	f.off += n
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+// readTarget is where readPipeline's replies may go straight from the
+// connection: data from offset x lands in f at x+delta.
+type readTarget struct {
+	f     *os.File
+	delta int64
+	done  func(n int) error
 }
 
 type inflight struct {
@@ -1241,7 +1343,7 @@ func (q *ring) popFront() inflight {
 // sink in offset order. Requests start at offsets below hint freely;
 // at or past it only when nothing else is outstanding. It returns the
 // bytes passed to sink, and io.EOF if the file ended first.
-func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64) error) (int64, error) {
+func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b []byte, at int64) error) (int64, error) {
 	c := f.c
 	maxIn := c.limits.MaxInflight
 	size := int64(c.limits.ReadSize)
@@ -1256,6 +1358,9 @@ func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64
 		rc := f.handleRequest(typeRead)
 		rc.out = wire.AppendUint64(rc.out, uint64(at))
 		rc.out = wire.AppendUint32(rc.out, uint32(n))
+		if to != nil && c.via != nil {
+			rc.to, rc.at, rc.max = to.f, at+to.delta, n
+		}
 		c.start(rc)
 		return inflight{rc: rc, off: at, n: n}
 	}
@@ -1270,6 +1375,7 @@ func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64
 		}
 		req := q.popFront()
 		typ, body, rerr := c.wait(req.rc)
+		got := 0
 		if err != nil {
 			c.putCall(req.rc) // draining after an error or the end
 			continue
@@ -1277,12 +1383,19 @@ func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64
 		switch {
 		case rerr != nil:
 			err = rerr
+		case typ == typeData && req.rc.direct:
+			// Already in the file (readDirect), checked for length.
+			got = req.rc.wrote
+			if err = req.rc.toErr; err == nil {
+				err = to.done(got)
+			}
 		case typ == typeData:
 			if len(body) < 4 || int64(binary.BigEndian.Uint32(body)) != int64(len(body)-4) {
 				err = errors.New("sftp: bad DATA reply")
 				break
 			}
 			data := body[4:]
+			got = len(data)
 			if len(data) > req.n {
 				err = fmt.Errorf("sftp: server sent %d bytes for a %d-byte read", len(data), req.n)
 				break
@@ -1291,16 +1404,7 @@ func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64
 				err = errors.New("sftp: server sent an empty DATA reply")
 				break
 			}
-			if err = sink(data, req.off); err != nil {
-				break
-			}
-			pos += int64(len(data))
-			if len(data) < req.n {
-				// A short read: ask for the rest before anything later.
-				q.pushFront(issue(req.off+int64(len(data)), req.n-len(data)))
-			} else if req.off >= hint {
-				hint = math.MaxInt64 // the file grew: pipeline again
-			}
+			err = sink(data, req.off)
 		case typ == typeStatus:
 			err = parseStatus(body)
 			if err == nil {
@@ -1312,6 +1416,15 @@ func (f *File) readPipeline(off, limit, hint int64, sink func(b []byte, at int64
 			err = fmt.Errorf("sftp: message type %d in reply to READ", typ)
 		}
 		c.putCall(req.rc)
+		if err == nil {
+			pos += int64(got)
+			if got < req.n {
+				// A short read: ask for the rest before anything later.
+				q.pushFront(issue(req.off+int64(got), req.n-got))
+			} else if req.off >= hint {
+				hint = math.MaxInt64 // the file grew: pipeline again
+			}
+		}
 	}
 	return pos - off, err
 }

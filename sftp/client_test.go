@@ -849,7 +849,7 @@ func BenchmarkClientUpload(b *testing.B) {
 // one cannot be made to show.
 type fakeServer struct {
 	t           testing.TB
-	rw          net.Conn
+	rw          io.ReadWriteCloser
 	mu          sync.Mutex
 	files       map[string]*fakeFile
 	handles     map[string]string
@@ -857,6 +857,8 @@ type fakeServer struct {
 	dirDone     map[string]bool
 	maxRead     int   // if > 0, READ returns at most this many bytes
 	failWriteAt int64 // the WRITE at this offset fails (-1: none)
+	failRead    int   // if > 0, the READ with this number (from 1) fails
+	reads       int
 	hashRange   bool
 	limits      []uint64 // if set, offer limits@openssh.com with these
 	maxOpen     int      // most handles open at once
@@ -870,7 +872,7 @@ type fakeFile struct {
 	names []string // a directory's listing, as sent
 }
 
-func newFakeServer(t testing.TB, rw net.Conn) *fakeServer {
+func newFakeServer(t testing.TB, rw io.ReadWriteCloser) *fakeServer {
 	s := &fakeServer{t: t, rw: rw, files: map[string]*fakeFile{}, handles: map[string]string{},
 		dirDone: map[string]bool{}, failWriteAt: -1, hung: make(chan struct{})}
 	go s.serve()
@@ -1016,6 +1018,9 @@ func (s *fakeServer) handle(typ byte, id uint32, r *wire.Reader) []byte {
 		}
 		if off >= uint64(len(f.data)) {
 			return fakeStatus(id, StatusEOF, "")
+		}
+		if s.reads++; s.reads == s.failRead {
+			return fakeStatus(id, StatusFailure, "disk on fire")
 		}
 		if s.maxRead > 0 {
 			n = min(n, 1+rand.IntN(s.maxRead))

@@ -58,6 +58,12 @@ const (
 	maxSymlinkHops = 40
 	// outBufSize is one output buffer: room for four full DATA replies.
 	outBufSize = 4*(MaxReadWrite+13) + 64<<10
+	// syncOutBufSize is the reply buffer when DATA replies bypass it
+	// (readFill): room for the largest other reply, and some.
+	syncOutBufSize = MaxPacket + 64<<10
+	// minFillRead is the smallest READ answered with readFill: smaller
+	// ones are batched in the reply buffer.
+	minFillRead = 16 << 10
 	// inBufSize buffers small requests; big WRITEs bypass it.
 	inBufSize = 64 << 10
 )
@@ -125,8 +131,16 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if s.maxHash <= 0 {
 		s.maxHash = maxHashRange
 	}
-	s.w = newOutWriter(rw)
-	s.out = s.w.get()
+	if fw, ok := rw.(fillWriter); ok {
+		// Files are read straight into the outgoing packets, and the
+		// transport writes them out beside us: no writer goroutine.
+		s.fill = fw
+		s.syncOut = rw
+		s.out = make([]byte, 0, syncOutBufSize)
+	} else {
+		s.w = newOutWriter(rw)
+		s.out = s.w.get()
+	}
 
 	if c, ok := rw.(io.Closer); ok {
 		stop := context.AfterFunc(ctx, func() { c.Close() })
@@ -138,7 +152,7 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		h.f.Close()
 		delete(s.handles, k)
 	}
-	if ferr := s.w.close(s.out); err == nil && ferr != nil {
+	if ferr := s.closeOut(); err == nil && ferr != nil {
 		err = ferr
 	}
 	if ctx.Err() != nil {
@@ -165,9 +179,14 @@ type server struct {
 
 	in    *bufio.Reader
 	inBuf []byte
-	w     *outWriter
-	out   []byte // replies not yet handed to the writer
-	hbuf  []byte // hash-range scratch
+	w     *outWriter // nil when fill is set
+	// fill, when the connection has it, takes DATA replies read straight
+	// into its packets (readFill); other replies go to syncOut.
+	fill    fillWriter
+	syncOut io.Writer
+	iov     [][]byte // readFill's scratch
+	out     []byte   // replies not yet handed to the writer
+	hbuf    []byte   // hash-range scratch
 
 	users, groups map[uint32]string
 }
@@ -181,6 +200,12 @@ type handle struct {
 	dots    bool // "." and ".." sent
 	eof     bool // directory fully read
 	pending []string
+}
+
+// fillWriter is implemented by connections that let a writer fill their
+// packets in place (channel.Channel).
+type fillWriter interface {
+	WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, error)
 }
 
 // outWriter writes filled buffers on its own goroutine so disk reads
@@ -250,9 +275,22 @@ func (s *server) flush() error {
 	if len(s.out) == 0 {
 		return nil
 	}
+	if s.w == nil {
+		_, err := s.syncOut.Write(s.out)
+		s.out = s.out[:0]
+		return err
+	}
 	var err error
 	s.out, err = s.w.send(s.out)
 	return err
+}
+
+// closeOut writes what replies remain and stops the writer.
+func (s *server) closeOut() error {
+	if s.w == nil {
+		return s.flush()
+	}
+	return s.w.close(s.out)
 }
 
 // reserve makes room for n more bytes of replies, flushing if needed.
@@ -813,6 +851,9 @@ func (s *server) doRead(id uint32, r *wire.Reader) error {
 	if n > MaxReadWrite {
 		n = MaxReadWrite
 	}
+	if s.fill != nil && n >= minFillRead {
+		return s.readFill(id, h, int64(off), int(n))
+	}
 	if err := s.reserve(13 + int(n)); err != nil {
 		return err
 	}
@@ -837,6 +878,67 @@ func (s *server) doRead(id uint32, r *wire.Reader) error {
 	binary.BigEndian.PutUint32(s.out[dataAt-4:], uint32(got))
 	s.out = endReply(s.out[:dataAt+got], start)
 	return nil
+}
+
+// readFill answers a READ of n bytes at off with the file read straight
+// into the packets that carry the reply (channel.Channel's WriteFill),
+// saving a copy of every byte served.
+func (s *server) readFill(id uint32, h *handle, off int64, n int) error {
+	// Replies already made go first.
+	if err := s.flush(); err != nil {
+		return err
+	}
+	var got int
+	var rerr error
+	_, err := s.fill.WriteFill(13+n, func(bufs [][]byte) (int, error) {
+		// The channel's slices stay as they are: it sizes packets by them.
+		s.iov = append(s.iov[:0], bufs...)
+		got, rerr = readAtv(h.f, skipBytes(s.iov, 13), off)
+		if got == 0 {
+			return 0, nil
+		}
+		var hdr [13]byte
+		binary.BigEndian.PutUint32(hdr[0:], uint32(9+got))
+		hdr[4] = typeData
+		binary.BigEndian.PutUint32(hdr[5:], id)
+		binary.BigEndian.PutUint32(hdr[9:], uint32(got))
+		copyTo(bufs, hdr[:])
+		return 13 + got, nil
+	})
+	clear(s.iov)
+	if err != nil {
+		return err
+	}
+	if got == 0 {
+		if rerr == nil || rerr == io.EOF {
+			return s.status(id, StatusEOF, "end of file")
+		}
+		return s.statusErr(id, rerr)
+	}
+	return nil
+}
+
+// skipBytes returns bufs less their first n bytes, and less any empty
+// buffers at the start. It reslices the first buffer left in place.
+func skipBytes(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 && n > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
+
+// copyTo copies p to the start of bufs, across them in turn.
+func copyTo(bufs [][]byte, p []byte) {
+	for _, b := range bufs {
+		if len(p) == 0 {
+			return
+		}
+		p = p[copy(b, p):]
+	}
 }
 
 func (s *server) doWrite(id uint32, r *wire.Reader) error {

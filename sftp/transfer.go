@@ -202,6 +202,16 @@ func (pw *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// advance counts n bytes that reached w without Write.
+func (pw *progressWriter) advance(n int) error {
+	if err := pw.ctx.Err(); err != nil {
+		return err
+	}
+	pw.done += int64(n)
+	pw.opt.report(ProgressEvent{Path: pw.p, Done: pw.done, Total: pw.tot})
+	return nil
+}
+
 // progressReader is progressWriter's twin for uploads.
 type progressReader struct {
 	ctx  context.Context
@@ -375,7 +385,13 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 		defer lf.Close()
 	}
 	pw := &progressWriter{ctx: ctx, w: lf, opt: opt, p: remote, done: start, tot: total}
-	if _, err := rf.WriteTo(pw); err != nil {
+	// Remote and local offsets are the same (both start at start).
+	if _, err := rf.downloadTo(lf, 0, pw.advance); err != nil {
+		// Data may have landed past the first gap (downloadTo): cut it,
+		// so that the file is a true prefix for a resume.
+		if terr := lf.Truncate(pw.done); terr != nil {
+			err = fmt.Errorf("%w (and truncating %s to the %d bytes received in order: %v)", err, local, pw.done, terr)
+		}
 		return &PartialError{Op: "download", Src: remote, Dst: local, Done: pw.done, Err: err}
 	}
 	if err := lf.Close(); err != nil {
