@@ -81,8 +81,10 @@ type Limits struct {
 type Client struct {
 	rw    io.ReadWriteCloser
 	br    io.Reader
-	via   viaReader // rw's zero-copy read, if it has one
-	field [4]byte   // readLoop's scratch
+	via   viaReader  // rw's zero-copy read, if it has one
+	fill  fillWriter // rw's zero-copy write, if it has one
+	iov   [][]byte   // startFill's scratch, under wmu
+	field [4]byte    // readLoop's scratch
 
 	wmu sync.Mutex // serializes writes to rw
 
@@ -165,6 +167,9 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 
 	if v, ok := rw.(viaReader); ok && c.br == io.Reader(rw) {
 		c.via = v
+	}
+	if fw, ok := rw.(fillWriter); ok {
+		c.fill = fw
 	}
 	c.slots = make(chan struct{}, cfg.maxInflight)
 	c.limits.MaxInflight = cfg.maxInflight
@@ -466,12 +471,65 @@ func (c *Client) start(rc *call) {
 		rc.done <- struct{}{}
 		return
 	}
+	if !c.register(rc) {
+		return
+	}
+	c.wmu.Lock()
+	_, err := c.rw.Write(rc.out)
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("sftp: write: %w", err))
+	}
+}
+
+// startFill is start for a request that ends in data of up to limit bytes
+// which read puts straight into the outgoing packets (the connection's
+// WriteFill): rc.out holds the request up to the data's length field,
+// which startFill sets to the count read returns (taken as 0 to limit).
+// It returns read's result; the request goes out either way, with the
+// data read.
+func (c *Client) startFill(rc *call, limit int, read func(bufs [][]byte) (int, error)) (int, error) {
+	hdr := len(rc.out)
+	binary.BigEndian.PutUint32(rc.out, uint32(hdr-4+limit))
+	if hdr-4+limit > c.limits.MaxPacket {
+		rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", hdr-4+limit, c.limits.MaxPacket)
+		rc.done <- struct{}{}
+		return 0, nil
+	}
+	if !c.register(rc) {
+		return 0, nil
+	}
+	var got int
+	var rerr error
+	c.wmu.Lock()
+	_, err := c.fill.WriteFill(hdr+limit, func(bufs [][]byte) (int, error) {
+		// The channel's slices stay as they are: it sizes packets by them.
+		c.iov = append(c.iov[:0], bufs...)
+		got, rerr = read(skipBytes(c.iov, hdr))
+		got = min(max(got, 0), limit)
+		binary.BigEndian.PutUint32(rc.out, uint32(hdr-4+got))
+		binary.BigEndian.PutUint32(rc.out[hdr-4:], uint32(got))
+		copyTo(bufs, rc.out)
+		return hdr + got, nil
+	})
+	clear(c.iov)
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("sftp: write: %w", err))
+	}
+	return got, rerr
+}
+
+// register gives rc an id and a slot among the requests in flight. If
+// the client has failed, it completes rc with the error and returns
+// false.
+func (c *Client) register(rc *call) bool {
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.closed:
 		rc.err = c.Err()
 		rc.done <- struct{}{}
-		return
+		return false
 	}
 	c.mu.Lock()
 	if c.err != nil {
@@ -479,20 +537,14 @@ func (c *Client) start(rc *call) {
 		c.mu.Unlock()
 		<-c.slots
 		rc.done <- struct{}{}
-		return
+		return false
 	}
 	c.nextID++
 	id := c.nextID
 	binary.BigEndian.PutUint32(rc.out[5:9], id)
 	c.pending[id] = rc
 	c.mu.Unlock()
-
-	c.wmu.Lock()
-	_, err := c.rw.Write(rc.out)
-	c.wmu.Unlock()
-	if err != nil {
-		c.fail(fmt.Errorf("sftp: write: %w", err))
-	}
+	return true
 }
 
 // wait returns the reply to a started request. The body aliases rc.in.
@@ -1296,6 +1348,53 @@ func (f *File) downloadTo(lf *os.File, delta int64, done func(n int) error) (int
 	return n, err
 }
 
+// uploadFrom is ReadFrom from the local file lf, data for each offset
+// coming from that offset plus delta in lf. Where the connection lets a
+// writer fill its packets, the file is read straight into them, with no
+// copy on the way. Before each request ready may stop the upload; advance
+// learns of the bytes read.
+func (f *File) uploadFrom(lf *os.File, delta int64, ready func() error, advance func(n int)) (int64, error) {
+	if err := f.check("write"); err != nil {
+		return 0, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	src := &writeSource{f: lf, delta: delta, ready: ready, advance: advance}
+	r := &sourceReader{src: src, at: f.off + delta}
+	n, err := f.writePipeline(f.off, r, src, true)
+	f.off += n
+	return n, pathError("write", f.name, err)
+}
+
+// writeSource is where writePipeline's data may come from straight into
+// the connection's packets: data for offset x from f at x+delta.
+type writeSource struct {
+	f       *os.File
+	delta   int64
+	ready   func() error
+	advance func(n int)
+}
+
+// sourceReader reads a writeSource in order, for connections without
+// WriteFill.
+type sourceReader struct {
+	src *writeSource
+	at  int64
+}
+
+func (r *sourceReader) Read(p []byte) (int, error) {
+	if err := r.src.ready(); err != nil {
+		return 0, err
+	}
+	n, err := r.src.f.ReadAt(p, r.at)
+	r.at += int64(n)
+	r.src.advance(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
 // readTarget is where readPipeline's replies may go straight from the
 // connection: data from offset x lands in f at x+delta.
 type readTarget struct {
@@ -1436,7 +1535,7 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.writePipeline(f.off, bytes.NewReader(p), false)
+	n, err := f.writePipeline(f.off, bytes.NewReader(p), nil, false)
 	f.off += n
 	return int(n), pathError("write", f.name, err)
 }
@@ -1450,7 +1549,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathError("write", f.name, errors.New("negative offset"))
 	}
-	n, err := f.writePipeline(off, bytes.NewReader(p), false)
+	n, err := f.writePipeline(off, bytes.NewReader(p), nil, false)
 	return int(n), pathError("write", f.name, err)
 }
 
@@ -1470,7 +1569,7 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.writePipeline(f.off, r, true)
+	n, err := f.writePipeline(f.off, r, nil, true)
 	f.off += n
 	return n, pathError("write", f.name, err)
 }
@@ -1478,7 +1577,7 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 // writePipeline writes r at off with up to MaxInflight WRITEs in flight
 // and returns the bytes acknowledged contiguously from off. With cleanup,
 // it truncates away data written past a failed write (see ReadFrom).
-func (f *File) writePipeline(off int64, r io.Reader, cleanup bool) (int64, error) {
+func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup bool) (int64, error) {
 	c := f.c
 	maxIn := c.limits.MaxInflight
 	size := c.limits.WriteSize
@@ -1500,6 +1599,27 @@ func (f *File) writePipeline(off int64, r io.Reader, cleanup bool) (int64, error
 			rc := f.handleRequest(typeWrite)
 			rc.out = wire.AppendUint64(rc.out, uint64(next))
 			rc.out = wire.AppendUint32(rc.out, 0)
+			if src != nil && c.fill != nil {
+				if err := src.ready(); err != nil {
+					c.putCall(rc)
+					readDone, rerr = true, err
+					break
+				}
+				at := next + src.delta
+				n, err := c.startFill(rc, size, func(bufs [][]byte) (int, error) {
+					return readAtv(src.f, bufs, at)
+				})
+				if n < size {
+					readDone = true
+					if err != nil && err != io.EOF {
+						rerr = err
+					}
+				}
+				src.advance(n)
+				q.pushBack(inflight{rc: rc, off: next, n: n})
+				next += int64(n)
+				continue
+			}
 			hdr := len(rc.out)
 			if cap(rc.out) < hdr+size {
 				nb := make([]byte, hdr, hdr+size)

@@ -64,6 +64,8 @@ const (
 	// minFillRead is the smallest READ answered with readFill: smaller
 	// ones are batched in the reply buffer.
 	minFillRead = 16 << 10
+	// minDirectWrite is the smallest WRITE packet served by writeDirect.
+	minDirectWrite = 16 << 10
 	// inBufSize buffers small requests; big WRITEs bypass it.
 	inBufSize = 64 << 10
 )
@@ -119,7 +121,6 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		maxHandles: cfg.MaxHandles,
 		maxHash:    cfg.maxHash,
 		handles:    make(map[string]*handle),
-		in:         bufio.NewReaderSize(rw, inBufSize),
 		inBuf:      make([]byte, MaxPacket),
 		users:      make(map[uint32]string),
 		groups:     make(map[uint32]string),
@@ -130,6 +131,15 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	}
 	if s.maxHash <= 0 {
 		s.maxHash = maxHashRange
+	}
+	if rr, ok := rw.(requestReader); ok {
+		// The channel buffers what arrives: no bufio on top.
+		s.in = rr
+		if v, ok := rw.(viaReader); ok {
+			s.via = v
+		}
+	} else {
+		s.in = bufio.NewReaderSize(rw, inBufSize)
 	}
 	if fw, ok := rw.(fillWriter); ok {
 		// Files are read straight into the outgoing packets, and the
@@ -177,9 +187,12 @@ type server struct {
 	handles    map[string]*handle
 	nextHandle uint32
 
-	in    *bufio.Reader
-	inBuf []byte
-	w     *outWriter // nil when fill is set
+	in     requestReader
+	via    viaReader // in's zero-copy read, if it has one
+	hdr    [4]byte   // readRequest's scratch
+	inited bool      // INIT came
+	inBuf  []byte
+	w      *outWriter // nil when fill is set
 	// fill, when the connection has it, takes DATA replies read straight
 	// into its packets (readFill); other replies go to syncOut.
 	fill    fillWriter
@@ -200,6 +213,13 @@ type handle struct {
 	dots    bool // "." and ".." sent
 	eof     bool // directory fully read
 	pending []string
+}
+
+// requestReader is a reader that says what it holds: the request loop
+// answers what it has before waiting for more.
+type requestReader interface {
+	io.Reader
+	Buffered() int
 }
 
 // fillWriter is implemented by connections that let a writer fill their
@@ -303,17 +323,14 @@ func (s *server) reserve(n int) error {
 
 var errNotInit = errors.New("sftp: first packet is not INIT")
 
-// readRequest reads one packet into s.inBuf.
+// readRequest reads one packet into s.inBuf. After INIT, a WRITE whose
+// data can go straight from the connection's buffer to the file (s.via)
+// is served here instead (writeDirect), and readRequest returns nil, nil.
 func (s *server) readRequest() ([]byte, error) {
-	hdr, err := s.in.Peek(4)
-	if err != nil {
-		if err == io.EOF && len(hdr) > 0 {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, err
+	if _, err := io.ReadFull(s.in, s.hdr[:]); err != nil {
+		return nil, err // io.EOF only if the stream ended between packets
 	}
-	n := binary.BigEndian.Uint32(hdr)
-	s.in.Discard(4)
+	n := binary.BigEndian.Uint32(s.hdr[:])
 	if n > MaxPacket {
 		return nil, fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, n)
 	}
@@ -321,13 +338,86 @@ func (s *server) readRequest() ([]byte, error) {
 		return nil, errors.New("sftp: empty packet")
 	}
 	buf := s.inBuf[:n]
-	if _, err := io.ReadFull(s.in, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	got := 0
+	if s.via != nil && s.inited && n >= minDirectWrite {
+		// Type, id and the handle's length; for a WRITE then the handle,
+		// the offset and the data's length.
+		got = 9
+		err := readFull(s.in, buf[:got])
+		if err == nil && buf[0] == typeWrite {
+			if hl := binary.BigEndian.Uint32(buf[5:9]); hl <= maxHandleLen && 9+hl+12 <= n {
+				got = 9 + int(hl) + 12
+				err = readFull(s.in, buf[9:got])
+				if err == nil && int64(binary.BigEndian.Uint32(buf[got-4:got])) == int64(n)-int64(got) {
+					return nil, s.writeDirect(buf[:got], int(n)-got)
+				}
+			}
 		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := readFull(s.in, buf[got:]); err != nil {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// readFull is io.ReadFull inside a packet: the stream may not end.
+func readFull(r io.Reader, p []byte) error {
+	_, err := io.ReadFull(r, p)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// writeDirect serves a WRITE, req up to its data's length field, whose n
+// bytes of data wait in the connection: they go from its buffer to the
+// file without a copy (pwritev). The data is consumed whatever the answer.
+func (s *server) writeDirect(req []byte, n int) error {
+	id := binary.BigEndian.Uint32(req[1:5])
+	r := wire.NewReader(req[5:])
+	h := s.handleOf(r)
+	off := r.Uint64()
+	ok := r.Err() == nil && h != nil && !h.dir && !s.cfg.ReadOnly && off <= math.MaxInt64
+	var werr error
+	done := int64(0)
+	_, err := s.via.ReadVia(n, func(bufs [][]byte) {
+		k := 0
+		for _, b := range bufs {
+			k += len(b)
+		}
+		if ok && werr == nil {
+			if h.append {
+				for _, b := range bufs {
+					if _, werr = h.f.Write(b); werr != nil {
+						break
+					}
+				}
+			} else {
+				_, werr = writeAtv(h.f, bufs, int64(off)+done)
+			}
+		}
+		done += int64(k)
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.reserve(1024); err != nil {
+		return err
+	}
+	switch {
+	case r.Err() != nil:
+		return s.badMessage(id)
+	case h == nil || h.dir:
+		return s.invalidHandle(id)
+	case s.cfg.ReadOnly:
+		return s.statusErr(id, errReadOnly)
+	case off > math.MaxInt64:
+		return s.status(id, StatusFailure, "offset too large")
+	}
+	return s.statusErr(id, werr)
 }
 
 func (s *server) loop() error {
@@ -341,6 +431,7 @@ func (s *server) loop() error {
 	if p[0] != typeInit {
 		return errNotInit
 	}
+	s.inited = true
 	// The client's version and extensions are not needed: we speak 3.
 	s.out = startReply(s.out, typeVersion)
 	start := len(s.out) - 5
@@ -363,6 +454,9 @@ func (s *server) loop() error {
 				return nil
 			}
 			return err
+		}
+		if p == nil {
+			continue // served by readRequest
 		}
 		if err := s.dispatch(p); err != nil {
 			return err

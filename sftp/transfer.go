@@ -182,56 +182,19 @@ func setLocal(local string, a *Attrs) error {
 	return nil
 }
 
-// progressWriter counts bytes on their way to w and reports them.
-type progressWriter struct {
-	ctx  context.Context
-	w    io.Writer
+// progress counts a file's bytes as they move and reports them.
+type progress struct {
 	opt  *TransferOptions
 	p    string
 	done int64
 	tot  int64
 }
 
-func (pw *progressWriter) Write(b []byte) (int, error) {
-	if err := pw.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := pw.w.Write(b)
-	pw.done += int64(n)
-	pw.opt.report(ProgressEvent{Path: pw.p, Done: pw.done, Total: pw.tot})
-	return n, err
-}
-
-// advance counts n bytes that reached w without Write.
-func (pw *progressWriter) advance(n int) error {
-	if err := pw.ctx.Err(); err != nil {
-		return err
-	}
-	pw.done += int64(n)
-	pw.opt.report(ProgressEvent{Path: pw.p, Done: pw.done, Total: pw.tot})
-	return nil
-}
-
-// progressReader is progressWriter's twin for uploads.
-type progressReader struct {
-	ctx  context.Context
-	r    io.Reader
-	opt  *TransferOptions
-	p    string
-	done int64
-	tot  int64
-}
-
-func (pr *progressReader) Read(b []byte) (int, error) {
-	if err := pr.ctx.Err(); err != nil {
-		return 0, err
-	}
-	n, err := pr.r.Read(b)
-	pr.done += int64(n)
+func (pg *progress) add(n int) {
+	pg.done += int64(n)
 	if n > 0 {
-		pr.opt.report(ProgressEvent{Path: pr.p, Done: pr.done, Total: pr.tot})
+		pg.opt.report(ProgressEvent{Path: pg.p, Done: pg.done, Total: pg.tot})
 	}
-	return n, err
 }
 
 func localHash(f *os.File, off, n int64) ([]byte, error) {
@@ -384,9 +347,15 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 		}
 		defer lf.Close()
 	}
-	pw := &progressWriter{ctx: ctx, w: lf, opt: opt, p: remote, done: start, tot: total}
+	pw := &progress{opt: opt, p: remote, done: start, tot: total}
 	// Remote and local offsets are the same (both start at start).
-	if _, err := rf.downloadTo(lf, 0, pw.advance); err != nil {
+	if _, err := rf.downloadTo(lf, 0, func(n int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pw.add(n)
+		return nil
+	}); err != nil {
 		// Data may have landed past the first gap (downloadTo): cut it,
 		// so that the file is a true prefix for a resume.
 		if terr := lf.Truncate(pw.done); terr != nil {
@@ -519,8 +488,9 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		}
 		defer rf.Close()
 	}
-	pr := &progressReader{ctx: ctx, r: lf, opt: opt, p: local, done: start, tot: total}
-	n, err := rf.ReadFrom(pr)
+	pr := &progress{opt: opt, p: local, done: start, tot: total}
+	// Local and remote offsets are the same (both start at start).
+	n, err := rf.uploadFrom(lf, 0, ctx.Err, pr.add)
 	if err != nil {
 		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
 	}
