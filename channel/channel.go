@@ -296,6 +296,12 @@ func (c *Channel) handleData(msg *DataMsg) error {
 		c.directN += k
 		c.directBytes += uint64(k)
 		c.stdout.write(msg.Data[k:])
+	case len(msg.Data) >= minRetain && c.mux.retainer != nil:
+		if owner := c.mux.retainer.RetainPacket(); owner != nil {
+			c.stdout.push(msg.Data, owner)
+			break
+		}
+		c.stdout.write(msg.Data)
 	default:
 		c.stdout.write(msg.Data)
 	}
@@ -963,16 +969,24 @@ func (d *deadline) passed() bool {
 	return !d.t.IsZero() && !time.Now().Before(d.t)
 }
 
-// rbuf is a receive buffer: a queue of fixed-size chunks, so that a
-// reader that lags behind never makes the writer move what is buffered
-// (a single sliding slice did, and cost a third of the throughput with
-// 16 MiB windows). It never holds more than the channel's window.
+// rbuf is a receive buffer: a queue of pieces of data, each either
+// copied into a fixed-size chunk (write), so that a reader that lags
+// behind never makes the writer move what is buffered (a single sliding
+// slice did, and cost a third of the throughput with 16 MiB windows), or
+// left where the transport decrypted it (push), held until read. It never
+// holds more than the channel's window.
 type rbuf struct {
-	chunks [][]byte // each a full rbufChunk allocation; data in [off, end)
-	off    int      // read offset in chunks[0]
-	end    int      // write offset in the last chunk
+	segs   []seg // segs[0] holds the oldest data; only the last may be empty
 	n      int
-	pinned bool // a ReadVia callback is reading chunks
+	pinned bool // a ReadVia callback is reading segments
+}
+
+// A seg is a piece of buffered data: b, in a chunk from chunkPool whose
+// room after b later writes fill, or in memory held by owner.
+type seg struct {
+	b     []byte
+	chunk *[]byte
+	owner interface{ Release() }
 }
 
 const rbufChunk = 64 << 10
@@ -981,17 +995,48 @@ var chunkPool = sync.Pool{New: func() any { b := make([]byte, rbufChunk); return
 
 func (r *rbuf) len() int { return r.n }
 
+// write copies p in.
 func (r *rbuf) write(p []byte) {
 	r.n += len(p)
 	for len(p) > 0 {
-		if len(r.chunks) == 0 || r.end == rbufChunk {
-			r.chunks = append(r.chunks, *chunkPool.Get().(*[]byte))
-			r.end = 0
+		last := len(r.segs) - 1
+		if last < 0 || r.segs[last].chunk == nil || len(r.segs[last].b) == cap(r.segs[last].b) {
+			c := chunkPool.Get().(*[]byte)
+			r.segs = append(r.segs, seg{b: (*c)[:0], chunk: c})
+			last++
 		}
-		k := copy(r.chunks[len(r.chunks)-1][r.end:], p)
-		r.end += k
+		sg := &r.segs[last]
+		k := min(len(p), cap(sg.b)-len(sg.b))
+		sg.b = append(sg.b, p[:k]...)
 		p = p[k:]
 	}
+}
+
+// push queues p without a copy: owner holds the memory it lies in, and is
+// released once p is read.
+func (r *rbuf) push(p []byte, owner interface{ Release() }) {
+	if last := len(r.segs) - 1; last >= 0 && len(r.segs[last].b) == 0 {
+		r.drop(last)
+		r.segs = r.segs[:last]
+	}
+	r.n += len(p)
+	r.segs = append(r.segs, seg{b: p[:len(p):len(p)], owner: owner})
+}
+
+// drop gives back what segment i holds.
+func (r *rbuf) drop(i int) {
+	sg := &r.segs[i]
+	if !r.pinned {
+		if sg.chunk != nil {
+			chunkPool.Put(sg.chunk)
+		}
+		if sg.owner != nil {
+			sg.owner.Release()
+		}
+	}
+	// Pinned, the memory may be under a ReadVia callback: the collector
+	// takes it instead, once nothing refers to it.
+	*sg = seg{}
 }
 
 // front returns the first contiguous piece of what is buffered.
@@ -999,25 +1044,23 @@ func (r *rbuf) front() []byte {
 	if r.n == 0 {
 		return nil
 	}
-	if len(r.chunks) == 1 {
-		return r.chunks[0][r.off:r.end]
-	}
-	return r.chunks[0][r.off:]
+	return r.segs[0].b
 }
 
 // skip drops k bytes, at most len(r.front()), from the front.
 func (r *rbuf) skip(k int) {
-	r.off += k
+	sg := &r.segs[0]
+	sg.b = sg.b[k:]
 	r.n -= k
-	if len(r.chunks) == 1 && r.off == r.end {
-		r.off, r.end = 0, 0 // keep the last chunk for the next write
-	} else if r.off == rbufChunk {
-		r.off = 0
-		head := r.chunks[0]
-		chunkPool.Put(&head)
-		r.chunks[0] = nil
-		r.chunks = r.chunks[1:]
+	if len(sg.b) > 0 {
+		return
 	}
+	if len(r.segs) == 1 && sg.chunk != nil {
+		sg.b = (*sg.chunk)[:0] // keep the last chunk for the next write
+		return
+	}
+	r.drop(0)
+	r.segs = r.segs[1:]
 }
 
 func (r *rbuf) read(p []byte) int {
@@ -1034,20 +1077,14 @@ func (r *rbuf) read(p []byte) int {
 // peek appends to dst the pieces of the first max bytes buffered (or of
 // all, if fewer), where they lie.
 func (r *rbuf) peek(max int, dst [][]byte) [][]byte {
-	off := r.off
-	for i, c := range r.chunks {
+	for _, sg := range r.segs {
 		if max <= 0 {
 			break
 		}
-		limit := rbufChunk
-		if i == len(r.chunks)-1 {
-			limit = r.end
-		}
-		if p := c[off:min(limit, off+max)]; len(p) > 0 {
+		if p := sg.b[:min(len(sg.b), max)]; len(p) > 0 {
 			dst = append(dst, p)
 			max -= len(p)
 		}
-		off = 0
 	}
 	return dst
 }
@@ -1061,13 +1098,10 @@ func (r *rbuf) discard(k int) {
 	}
 }
 
-// reset drops what is buffered. Chunks that a ReadVia callback may be
-// reading (pinned) are left to the collector instead of the pool.
+// reset drops what is buffered.
 func (r *rbuf) reset() {
-	if !r.pinned {
-		for _, c := range r.chunks {
-			chunkPool.Put(&c)
-		}
+	for i := range r.segs {
+		r.drop(i)
 	}
 	*r = rbuf{}
 }

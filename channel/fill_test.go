@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -210,5 +211,91 @@ func TestReadViaEnds(t *testing.T) {
 	n, err = cb.ReadVia(10000, func([][]byte) { cb.Close() })
 	if n != 0 || !errors.Is(err, ErrClosed) {
 		t.Fatalf("ReadVia closed in its callback = %d, %v", n, err)
+	}
+}
+
+// countedOwner counts releases of the memory it stands for.
+type countedOwner struct{ released int }
+
+func (o *countedOwner) Release() { o.released++ }
+
+// The receive buffer, fed copied and queued-in-place data at random and
+// drained by read, peek with discard, and reset, gives back exactly what
+// went in, in order, and releases each queued piece once, when it is read
+// or dropped, and not while a ReadVia callback may be reading it.
+func TestRbufCopiedAndQueued(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var r rbuf
+	var model []byte
+	var owners []*countedOwner
+	var ownerEnds []int // model offset (in all bytes ever written) where each owner's piece ends
+	written, consumed := 0, 0
+	checkReleases := func() {
+		for i, o := range owners {
+			want := 0
+			if ownerEnds[i] <= consumed {
+				want = 1
+			}
+			if o.released != want {
+				t.Fatalf("piece %d (ends at %d, %d consumed) released %d times", i, ownerEnds[i], consumed, o.released)
+			}
+		}
+	}
+	for step := range 6000 {
+		switch op := rng.IntN(10); {
+		case op < 3:
+			p := pattern(1+rng.IntN(3*rbufChunk/2), step)
+			r.write(p)
+			model = append(model, p...)
+			written += len(p)
+		case op < 6:
+			p := pattern(1+rng.IntN(40000), step)
+			o := &countedOwner{}
+			r.push(p, o)
+			model = append(model, p...)
+			written += len(p)
+			owners, ownerEnds = append(owners, o), append(ownerEnds, written)
+		case op < 8:
+			p := make([]byte, rng.IntN(100000))
+			n := r.read(p)
+			if want := min(len(p), len(model)); n != want || !bytes.Equal(p[:n], model[:n]) {
+				t.Fatalf("step %d: read %d bytes, want %d (equal %v)", step, n, want, bytes.Equal(p[:n], model[:min(n, len(model))]))
+			}
+			model = model[n:]
+			consumed += n
+		default:
+			k := rng.IntN(100000)
+			var got []byte
+			for _, b := range r.peek(k, nil) {
+				got = append(got, b...)
+			}
+			if want := min(k, len(model)); !bytes.Equal(got, model[:want]) {
+				t.Fatalf("step %d: peek(%d) gave %d bytes, want %d", step, k, len(got), want)
+			}
+			r.discard(len(got))
+			model = model[len(got):]
+			consumed += len(got)
+		}
+		if r.len() != len(model) {
+			t.Fatalf("step %d: len %d, want %d", step, r.len(), len(model))
+		}
+		if step%16 == 0 {
+			checkReleases()
+		}
+	}
+	checkReleases()
+	// Reset while pinned leaves the memory alone; unpinned, it releases.
+	o := &countedOwner{}
+	r.push(pattern(9000, 1), o)
+	r.pinned = true
+	r.reset()
+	if o.released != 0 {
+		t.Fatal("reset released a piece a ReadVia callback may be reading")
+	}
+	o = &countedOwner{}
+	r.push(pattern(9000, 1), o)
+	r.reset()
+	if o.released != 1 || r.len() != 0 {
+		t.Fatalf("reset: released %d times, %d bytes left", o.released, r.len())
 	}
 }

@@ -39,6 +39,20 @@ type OwnedPacketWriter interface {
 	WriteOwnedPacket(buf []byte) error
 }
 
+// PacketRetainer is implemented by PacketConns that can keep the message
+// ReadPacket last returned valid past the next call (transport.Conn,
+// resume.Session): RetainPacket holds it until the result is released, or
+// returns nil. Channel data is then queued for the reader where it was
+// decrypted, without a copy. It is called by the goroutine that reads,
+// before the next ReadPacket.
+type PacketRetainer interface {
+	RetainPacket() interface{ Release() }
+}
+
+// minRetain is the smallest data packet queued in place (PacketRetainer)
+// rather than copied: a small one would hold a whole receive buffer.
+const minRetain = 8 << 10
+
 // FramedPacketWriter is implemented by PacketConns that can seal a
 // message where it lies (transport.Conn): buf holds wire.FrameHeadroom
 // scratch bytes, then the message, then wire.FrameTailroom bytes of spare
@@ -136,8 +150,9 @@ func (e *OpenError) Error() string {
 
 // Mux multiplexes channels over one PacketConn.
 type Mux struct {
-	conn PacketConn
-	cfg  Config
+	conn     PacketConn
+	retainer PacketRetainer // conn, if it can retain what it reads
+	cfg      Config
 
 	mu       sync.Mutex
 	chans    map[uint32]*Channel // by our (local) id
@@ -167,6 +182,7 @@ func NewMux(conn PacketConn, cfg *Config, setup ...func(*Mux)) *Mux {
 		done:     make(chan struct{}),
 	}
 	m.globalIn.send = conn.WritePacket
+	m.retainer, _ = conn.(PacketRetainer)
 	for _, f := range setup {
 		f(m)
 	}

@@ -99,6 +99,8 @@ type Session struct {
 	detachAt  time.Time
 	stats     Stats
 	done      chan struct{} // closed when the session closes
+
+	lastRead Transport // what ReadPacket last returned a message from; the reader's own
 }
 
 // Stats are a session's counters.
@@ -291,6 +293,7 @@ func (s *Session) ReadPacket() ([]byte, error) {
 			if now {
 				s.sendAck(gen, t)
 			}
+			s.lastRead = t
 			return p, nil
 		default:
 			s.mu.Lock()
@@ -299,6 +302,7 @@ func (s *Session) ReadPacket() ([]byte, error) {
 			if stale {
 				continue
 			}
+			s.lastRead = t
 			return p, nil
 		}
 	}
@@ -345,6 +349,16 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 	if err := write(ack); err != nil {
 		s.detach(gen, err)
 	}
+}
+
+// RetainPacket keeps the message ReadPacket last returned valid until the
+// result is released, where its connection can (transport.Conn), or
+// returns nil. It belongs to the reading goroutine, like ReadPacket.
+func (s *Session) RetainPacket() interface{ Release() } {
+	if r, ok := s.lastRead.(interface{ RetainPacket() interface{ Release() } }); ok {
+		return r.RetainPacket()
+	}
+	return nil
 }
 
 // WritePacket sends a connection-layer message. Counted messages are

@@ -334,6 +334,13 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 	}
 }
 
+// RetainPacket keeps the payload ReadPacket last returned valid, and
+// unchanged, until the result is released, instead of only until the next
+// ReadPacket: the channel layer queues data where it was decrypted. Like
+// ReadPacket it belongs to the reading goroutine, and must come before
+// the next ReadPacket.
+func (c *Conn) RetainPacket() interface{ Release() } { return c.in.retain() }
+
 // readOne reads one packet and handles it if it belongs to the transport
 // (returning nil, nil), or returns it.
 func (c *Conn) readOne() ([]byte, error) {

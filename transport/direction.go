@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rsftp/rsftp/internal/wire"
 )
@@ -35,21 +37,61 @@ func (d *direction) changeCipher(c packetCipher, strict bool) {
 
 // inbound decodes packets from a byte stream without doing I/O itself:
 // bytes go in with space/commit, payloads come out of next. The payload
-// next returns aliases the buffer and stays valid until the next call.
+// next returns aliases the buffer and stays valid until the next call,
+// or, if retained, until released.
 type inbound struct {
 	direction
-	buf        []byte // len(buf) is the capacity in use
+	slab       *slab
+	buf        []byte // slab.buf
 	start, end int    // unconsumed bytes are buf[start:end]
 	need       int    // total bytes of the packet at buf[start:], once its length is known
+	// retained says a payload in buf outlives next: nothing in buf may
+	// move or be overwritten, and the next packet that does not fit
+	// after the others starts a new slab.
+	retained bool
 }
 
 func newInbound() *inbound {
-	// Room for one maximal packet plus its tag, and then some so that one
-	// read can fetch several small packets.
-	return &inbound{
-		direction: direction{cipher: newNoneCipher()},
-		buf:       make([]byte, maxPacketLength+4+64+32*1024),
+	sl := newSlab()
+	return &inbound{direction: direction{cipher: newNoneCipher()}, slab: sl, buf: sl.buf}
+}
+
+// slabSize is an inbound buffer's: room for one maximal packet plus its
+// tag, and then some so that one read can fetch several small packets.
+const slabSize = maxPacketLength + 4 + 64 + 32*1024
+
+// A slab is an inbound buffer with a count of its holders: the inbound
+// while reading into it, and each payload in it retained (retain). The
+// last to release it returns it to the pool.
+type slab struct {
+	buf  []byte
+	refs atomic.Int32
+}
+
+var slabPool = sync.Pool{New: func() any { return &slab{buf: make([]byte, slabSize)} }}
+
+func newSlab() *slab {
+	sl := slabPool.Get().(*slab)
+	sl.refs.Store(1)
+	return sl
+}
+
+// Release drops one hold on the slab.
+func (sl *slab) Release() {
+	switch n := sl.refs.Add(-1); {
+	case n == 0:
+		slabPool.Put(sl)
+	case n < 0:
+		panic("transport: inbound buffer released once too often")
 	}
+}
+
+// retain keeps the payload next last returned valid, and unchanged, until
+// the result is released.
+func (in *inbound) retain() *slab {
+	in.slab.refs.Add(1)
+	in.retained = true
+	return in.slab
 }
 
 // errNeedMore says the buffer does not yet hold a whole packet.
@@ -58,6 +100,17 @@ var errNeedMore = errors.New("transport: need more input")
 // space returns the free part of the buffer to read into, compacting
 // first if the current packet would not otherwise fit.
 func (in *inbound) space() []byte {
+	if in.retained {
+		if in.end < len(in.buf) && (in.need == 0 || in.start+in.need <= len(in.buf)) {
+			return in.buf[in.end:]
+		}
+		// Go on in a fresh slab, taking the partial packet along.
+		sl := newSlab()
+		n := copy(sl.buf, in.buf[in.start:in.end])
+		in.slab.Release()
+		in.slab, in.buf, in.start, in.end, in.retained = sl, sl.buf, 0, n, false
+		return in.buf[in.end:]
+	}
 	if in.start == in.end {
 		in.start, in.end = 0, 0
 	} else if len(in.buf)-in.start < maxPacketLength+4+64 {
