@@ -19,38 +19,66 @@ import (
 
 // memConn is an in-memory channel.PacketConn that, like transport.Conn,
 // takes framed packets, so that channels over it use WriteFill's and
-// ReadVia's in-place paths as they do over SSH.
+// ReadVia's in-place paths as they do over SSH. Its queue has no bound:
+// with bounded ones, two multiplexers each writing from the goroutine
+// that reads (window adjustments) could wait on each other forever.
 type memConn struct {
-	in     <-chan []byte
-	out    chan<- []byte
-	closed chan struct{}
-	once   *sync.Once
+	in, out *packetQueue
+}
+
+type packetQueue struct {
+	mu     sync.Mutex
+	cond   sync.Cond
+	q      [][]byte
+	closed bool
+}
+
+func newPacketQueue() *packetQueue {
+	q := &packetQueue{}
+	q.cond.L = &q.mu
+	return q
 }
 
 func (m *memConn) ReadPacket() ([]byte, error) {
-	select {
-	case b := <-m.in:
-		return b, nil
-	case <-m.closed:
+	q := m.in
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.q) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.q) == 0 {
 		return nil, io.EOF
 	}
+	p := q.q[0]
+	q.q[0] = nil
+	q.q = q.q[1:]
+	return p, nil
 }
 
 func (m *memConn) WritePacket(b []byte) error {
-	select {
-	case m.out <- bytes.Clone(b):
-		return nil
-	case <-m.closed:
+	q := m.out
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
 		return io.ErrClosedPipe
 	}
+	q.q = append(q.q, bytes.Clone(b))
+	q.cond.Broadcast()
+	return nil
 }
 
 func (m *memConn) WriteFramedPacket(buf []byte) error {
 	return m.WritePacket(buf[wire.FrameHeadroom:])
 }
 
+// Close ends both directions, as closing a connection does.
 func (m *memConn) Close() error {
-	m.once.Do(func() { close(m.closed) })
+	for _, q := range []*packetQueue{m.in, m.out} {
+		q.mu.Lock()
+		q.closed = true
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}
 	return nil
 }
 
@@ -58,11 +86,10 @@ func (m *memConn) Close() error {
 // carry at most maxPacket bytes of data.
 func channelPair(t testing.TB, maxPacket uint32) (client, server *channel.Channel) {
 	t.Helper()
-	a2b, b2a := make(chan []byte, 256), make(chan []byte, 256)
-	closed, once := make(chan struct{}), new(sync.Once)
+	a2b, b2a := newPacketQueue(), newPacketQueue()
 	cfg := &channel.Config{MaxPacket: maxPacket}
-	ma := channel.NewMux(&memConn{in: b2a, out: a2b, closed: closed, once: once}, cfg)
-	mb := channel.NewMux(&memConn{in: a2b, out: b2a, closed: closed, once: once}, cfg)
+	ma := channel.NewMux(&memConn{in: b2a, out: a2b}, cfg)
+	mb := channel.NewMux(&memConn{in: a2b, out: b2a}, cfg)
 	t.Cleanup(func() { ma.Close(); mb.Close() })
 	nch := mb.HandleChannelOpen("session")
 	acc := make(chan *channel.Channel, 1)

@@ -41,6 +41,9 @@ type ServerConfig struct {
 
 	// maxHash bounds one hash-range request (tests shrink it).
 	maxHash int64
+	// inPlaceMin, if > 0, replaces minFillRead and minDirectWrite (the
+	// fuzzer lowers it to reach those paths with small inputs).
+	inPlaceMin int
 }
 
 // DefaultMaxHandles is the default of ServerConfig.MaxHandles.
@@ -132,6 +135,10 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if s.maxHash <= 0 {
 		s.maxHash = maxHashRange
 	}
+	s.minFill, s.minDirect = minFillRead, minDirectWrite
+	if cfg.inPlaceMin > 0 {
+		s.minFill, s.minDirect = cfg.inPlaceMin, cfg.inPlaceMin
+	}
 	if rr, ok := rw.(requestReader); ok {
 		// The channel buffers what arrives: no bufio on top.
 		s.in = rr
@@ -183,6 +190,8 @@ type server struct {
 	maxHandles int
 	maxHash    int64
 	escape     error
+	minFill    int // READs of this many bytes or more go to readFill
+	minDirect  int // WRITE packets of this many bytes or more go to writeDirect
 
 	handles    map[string]*handle
 	nextHandle uint32
@@ -339,7 +348,7 @@ func (s *server) readRequest() ([]byte, error) {
 	}
 	buf := s.inBuf[:n]
 	got := 0
-	if s.via != nil && s.inited && n >= minDirectWrite {
+	if s.via != nil && s.inited && n >= 9 && int64(n) >= int64(s.minDirect) {
 		// Type, id and the handle's length; for a WRITE then the handle,
 		// the offset and the data's length.
 		got = 9
@@ -945,7 +954,7 @@ func (s *server) doRead(id uint32, r *wire.Reader) error {
 	if n > MaxReadWrite {
 		n = MaxReadWrite
 	}
-	if s.fill != nil && n >= minFillRead {
+	if s.fill != nil && int64(n) >= int64(s.minFill) {
 		return s.readFill(id, h, int64(off), int(n))
 	}
 	if err := s.reserve(13 + int(n)); err != nil {

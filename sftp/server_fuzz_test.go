@@ -33,6 +33,12 @@ func FuzzServerPackets(f *testing.F) {
 		{0, 0, 0, 1, typeRead},
 		{0xff, 0xff, 0xff, 0xff},
 	}
+	big := make([]byte, 5000)
+	seeds = append(seeds,
+		append(srvPacket(typeOpen, id, srvStr("f"), srvU32(FlagRead), srvNoAttrs()),
+			srvPacket(typeRead, srvU32(8), srvStr("\x00\x00\x00\x01"), srvU64(2), srvU32(4000))...),
+		append(srvPacket(typeOpen, id, srvStr("new"), srvU32(FlagWrite|FlagCreate), srvPerm(0o600)),
+			append(srvPacket(typeWrite, srvU32(8), srvStr("\x00\x00\x00\x01"), srvU64(3), srvStr(string(big))), 0)...))
 	for _, s := range seeds {
 		f.Add(s)
 	}
@@ -50,10 +56,25 @@ func FuzzServerPackets(f *testing.F) {
 
 		in := append(srvPacket(typeInit, srvU32(3)), data...)
 		var out bytes.Buffer
-		Serve(context.Background(), struct {
-			io.Reader
-			io.Writer
-		}{bytes.NewReader(in), &out}, &ServerConfig{Root: root, MaxHandles: 8, maxHash: 1 << 20})
+		cfg := &ServerConfig{Root: root, MaxHandles: 8, maxHash: 1 << 20}
+		if len(data)%2 == 0 {
+			Serve(context.Background(), struct {
+				io.Reader
+				io.Writer
+			}{bytes.NewReader(in), &out}, cfg)
+		} else {
+			// Over an SSH channel, whose packets (here of 9 to 308
+			// bytes) the server reads files into and takes WRITE data
+			// from in place, from 1-byte requests up.
+			cfg.inPlaceMin = 1
+			cc, sc := channelPair(t, uint32(9+len(data)%300))
+			copied := make(chan struct{})
+			go func() { io.Copy(&out, cc); close(copied) }()
+			go func() { cc.Write(in); cc.CloseWrite() }()
+			Serve(context.Background(), sc, cfg)
+			sc.Close()
+			<-copied
+		}
 
 		b := out.Bytes()
 		for len(b) > 0 {
