@@ -573,14 +573,7 @@ func TestCVE_2026_39834_HugeWriteSplit(t *testing.T) {
 		for i := range src {
 			src[i] = byte(i * 7)
 		}
-		done := make(chan error, 1)
-		go func() {
-			n, err := c.Write(src)
-			if err == nil && n != len(src) {
-				err = fmt.Errorf("wrote %d of %d", n, len(src))
-			}
-			done <- err
-		}()
+		done := inBackground(len(src), func() (int, error) { return c.Write(src) })
 		var got []byte
 		for len(got) < len(src) {
 			d, err := ParseData(expect(t, raw, wire.MsgChannelData))

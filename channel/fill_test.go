@@ -75,6 +75,20 @@ func fillFrom(src []byte, k int, sizes *[]int) func([][]byte) (int, error) {
 	}
 }
 
+// inBackground runs write on its own goroutine; the channel yields its
+// error, or one if it wrote other than want bytes.
+func inBackground(want int, write func() (int, error)) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		n, err := write()
+		if err == nil && n != want {
+			err = fmt.Errorf("wrote %d of %d", n, want)
+		}
+		done <- err
+	}()
+	return done
+}
+
 // WriteFill sends exactly the prefix fill reports, in packets within the
 // peer's maximum, over every kind of connection, and nothing when fill
 // fails.
@@ -129,14 +143,9 @@ func TestWriteFillSmallWindow(t *testing.T) {
 			c, id := rawOpen(t, m, raw, 700, 4096)
 			src := pattern(10000, 3)
 			var sizes []int
-			done := make(chan error, 1)
-			go func() {
-				n, err := c.WriteFill(len(src), fillFrom(src, len(src), &sizes))
-				if err == nil && n != len(src) {
-					err = fmt.Errorf("sent %d", n)
-				}
-				done <- err
-			}()
+			done := inBackground(len(src), func() (int, error) {
+				return c.WriteFill(len(src), fillFrom(src, len(src), &sizes))
+			})
 			var got []byte
 			for len(got) < len(src) {
 				d, err := ParseData(expect(t, raw, wire.MsgChannelData))

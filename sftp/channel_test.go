@@ -113,20 +113,7 @@ func channelPair(t testing.TB, maxPacket uint32) (client, server *channel.Channe
 func ourServerOverChannel(t testing.TB, root string, maxPacket uint32) *Client {
 	t.Helper()
 	cc, sc := channelPair(t, maxPacket)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, sc, &ServerConfig{Root: root}) }()
-	c, err := NewClient(context.Background(), cc)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c.Close()
-		cancel()
-		<-done
-	})
-	return c
+	return ourServerClientOver(t, cc, sc, root)
 }
 
 // Over a channel the server reads files straight into the packets
@@ -231,17 +218,7 @@ func TestUploadDirectNoHoles(t *testing.T) {
 	for _, failAt := range []int64{-1, 0, 3 * ws, 39 * ws, 40 * ws} {
 		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
 			cc, sc := channelPair(t, 32<<10)
-			srv := newFakeServer(t, sc)
-			srv.failWriteAt = failAt
-			c, err := NewClient(context.Background(), cc, WriteSize(ws), MaxInflight(16))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			f, err := c.Create("/up")
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, f := uploadToFake(t, cc, sc, failAt, ws)
 			read := 0
 			n, err := f.uploadFrom(lf, 0, func() error { return nil }, func(k int) { read += k })
 			f.Close()

@@ -481,6 +481,24 @@ func TestClientShortReads(t *testing.T) {
 	f.Close()
 }
 
+// uploadToFake connects a client to a fake server whose WRITE at failAt
+// fails, and creates /up there for an upload in WRITEs of ws bytes.
+func uploadToFake(t *testing.T, cEnd, sEnd io.ReadWriteCloser, failAt int64, ws int) (*fakeServer, *File) {
+	t.Helper()
+	srv := newFakeServer(t, sEnd)
+	srv.failWriteAt = failAt
+	c, err := NewClient(context.Background(), cEnd, WriteSize(ws), MaxInflight(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	f, err := c.Create("/up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, f
+}
+
 // TestClientUploadErrorNoHoles fails one WRITE in the middle of ReadFrom:
 // the count must be the acknowledged prefix and the remote file must end
 // there.
@@ -490,17 +508,7 @@ func TestClientUploadErrorNoHoles(t *testing.T) {
 	for _, failAt := range []int64{0, 3 * ws, 17 * ws, 39 * ws, 40 * ws} {
 		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
 			cEnd, sEnd := net.Pipe()
-			srv := newFakeServer(t, sEnd)
-			srv.failWriteAt = failAt
-			c, err := NewClient(context.Background(), cEnd, WriteSize(ws), MaxInflight(16))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			f, err := c.Create("/up")
-			if err != nil {
-				t.Fatal(err)
-			}
+			srv, f := uploadToFake(t, cEnd, sEnd, failAt, ws)
 			n, err := f.ReadFrom(bytes.NewReader(data))
 			if err == nil {
 				t.Fatal("ReadFrom succeeded despite a failed write")
@@ -1083,6 +1091,13 @@ func (s *fakeServer) handle(typ byte, id uint32, r *wire.Reader) []byte {
 func newOurServerClient(t testing.TB, root string) *Client {
 	t.Helper()
 	cEnd, sEnd := net.Pipe()
+	return ourServerClientOver(t, cEnd, sEnd, root)
+}
+
+// ourServerClientOver serves root on sEnd and connects a client on cEnd;
+// the test's cleanup ends both.
+func ourServerClientOver(t testing.TB, cEnd, sEnd io.ReadWriteCloser, root string) *Client {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, sEnd, &ServerConfig{Root: root}) }()
