@@ -336,10 +336,16 @@ func (c *Conn) ReadPacket() ([]byte, error) {
 
 // RetainPacket keeps the payload ReadPacket last returned valid, and
 // unchanged, until the result is released, instead of only until the next
-// ReadPacket: the channel layer queues data where it was decrypted. Like
-// ReadPacket it belongs to the reading goroutine, and must come before
-// the next ReadPacket.
-func (c *Conn) RetainPacket() interface{ Release() } { return c.in.retain() }
+// ReadPacket: the channel layer queues data where it was decrypted. It
+// returns nil when retained payloads already hold as much of the input as
+// allowed; the caller then copies. Like ReadPacket it belongs to the
+// reading goroutine, and must come before the next ReadPacket.
+func (c *Conn) RetainPacket() interface{ Release() } {
+	if sl := c.in.retain(); sl != nil {
+		return sl
+	}
+	return nil // not a nil *slab in an interface
+}
 
 // readOne reads one packet and handles it if it belongs to the transport
 // (returning nil, nil), or returns it.

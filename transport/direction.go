@@ -49,7 +49,17 @@ type inbound struct {
 	// move or be overwritten, and the next packet that does not fit
 	// after the others starts a new slab.
 	retained bool
+	// held counts the slabs left behind that retained payloads still
+	// hold. Past maxHeldSlabs retain refuses, and the channel layer
+	// copies: a peer that interleaves a few packets nobody reads with a
+	// stream that is read would otherwise hold a slab per unread packet.
+	held atomic.Int32
 }
+
+// maxHeldSlabs bounds what retained payloads may hold of one connection's
+// input: about 27 MiB, room for a 16 MiB window's worth of data in 32 KiB
+// packets, and more.
+const maxHeldSlabs = 96
 
 func newInbound() *inbound {
 	sl := newSlab()
@@ -66,6 +76,9 @@ const slabSize = maxPacketLength + 4 + 64 + 32*1024
 type slab struct {
 	buf  []byte
 	refs atomic.Int32
+	// held is the count of the inbound that left the slab behind while
+	// payloads still held it; nil while it is the inbound's own.
+	held *atomic.Int32
 }
 
 var slabPool = sync.Pool{New: func() any { return &slab{buf: make([]byte, slabSize)} }}
@@ -80,6 +93,10 @@ func newSlab() *slab {
 func (sl *slab) Release() {
 	switch n := sl.refs.Add(-1); {
 	case n == 0:
+		if sl.held != nil {
+			sl.held.Add(-1)
+			sl.held = nil
+		}
 		slabPool.Put(sl)
 	case n < 0:
 		panic("transport: inbound buffer released once too often")
@@ -87,8 +104,12 @@ func (sl *slab) Release() {
 }
 
 // retain keeps the payload next last returned valid, and unchanged, until
-// the result is released.
+// the result is released. It returns nil, retaining nothing, when
+// retained payloads already hold maxHeldSlabs slabs left behind.
 func (in *inbound) retain() *slab {
+	if in.held.Load() >= maxHeldSlabs {
+		return nil
+	}
 	in.slab.refs.Add(1)
 	in.retained = true
 	return in.slab
@@ -107,7 +128,10 @@ func (in *inbound) space() []byte {
 		// Go on in a fresh slab, taking the partial packet along.
 		sl := newSlab()
 		n := copy(sl.buf, in.buf[in.start:in.end])
-		in.slab.Release()
+		old := in.slab
+		old.held = &in.held
+		in.held.Add(1)
+		old.Release() // the last hold, if every payload is gone already
 		in.slab, in.buf, in.start, in.end, in.retained = sl, sl.buf, 0, n, false
 		return in.buf[in.end:]
 	}

@@ -104,3 +104,51 @@ func TestInboundRetain(t *testing.T) {
 	}
 	t.Logf("%d packets, %d slabs", got, len(slabs))
 }
+
+// Retained payloads hold at most maxHeldSlabs slabs left behind: past
+// that, retain refuses (the channel layer then copies), and it accepts
+// again once they are released.
+func TestInboundRetainBounded(t *testing.T) {
+	in := newInbound()
+	out := outbound{direction: direction{cipher: newNoneCipher()}}
+	payload := make([]byte, 32<<10)
+	var held []*slab
+	refused := 0
+	for i := 0; refused == 0 && i < 100*maxHeldSlabs; i++ {
+		wire := out.seal(nil, payload)
+		for len(wire) > 0 {
+			sp := in.space()
+			k := copy(sp, wire)
+			in.commit(k)
+			wire = wire[k:]
+		}
+		if _, err := in.next(); err != nil {
+			t.Fatal(err)
+		}
+		if sl := in.retain(); sl != nil {
+			held = append(held, sl)
+		} else {
+			refused++
+		}
+	}
+	if refused == 0 || in.held.Load() != maxHeldSlabs {
+		t.Fatalf("%d payloads retained, %d slabs held (bound %d), %d refusals", len(held), in.held.Load(), maxHeldSlabs, refused)
+	}
+	for _, sl := range held {
+		sl.Release()
+	}
+	if n := in.held.Load(); n != 0 {
+		t.Fatalf("%d slabs still counted as held after every release", n)
+	}
+	if sl := in.retain(); sl == nil {
+		t.Fatal("retain still refuses after every release")
+	} else {
+		sl.Release()
+	}
+	var c Conn
+	c.in = in
+	c.in.held.Store(maxHeldSlabs)
+	if r := c.RetainPacket(); r != nil {
+		t.Fatalf("RetainPacket over the bound = %#v, want a nil interface", r)
+	}
+}
