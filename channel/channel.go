@@ -688,10 +688,8 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 		if !owned {
 			c.fillOwn[i] = b
 		}
-		b = b[:wire.FrameHeadroom]
-		b = append(b, wire.MsgChannelData)
-		b = wire.AppendUint32(b, c.remoteID)
-		b = wire.AppendUint32(b, uint32(d))
+		// The header, with a data length of 0 until the data is known.
+		b = (&DataMsg{Recipient: c.remoteID}).AppendMarshal(b[:wire.FrameHeadroom])
 		b = b[:len(b)+d]
 		frames = append(frames, b)
 		segs = append(segs, b[len(b)-d:])

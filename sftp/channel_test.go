@@ -340,6 +340,28 @@ func TestWriteDirectAnswers(t *testing.T) {
 		t.Fatalf("after an append the file differs (%d bytes, want %d)", len(got), len(want))
 	}
 
+	if err := rs.write(h, 1<<63, big); !errors.As(err, &se) || se.Message != "offset too large" {
+		t.Fatalf("WRITE at offset 2^63: %v", err)
+	}
+
+	// READs answered in place (readFill) that find no data: the file's
+	// end, and a handle not open for reading, each a STATUS.
+	read := func(handle []byte, off uint64) (byte, []byte) {
+		b := wire.AppendBytes(nil, handle)
+		b = wire.AppendUint64(b, off)
+		b = wire.AppendUint32(b, 64<<10)
+		return rs.call(typeRead, b)
+	}
+	if typ, body := read(hr, 1<<30); typ != typeStatus || !errors.Is(parseStatus(body), io.EOF) {
+		t.Fatalf("READ past the end: type %d, %v", typ, parseStatus(body))
+	}
+	if typ, body := read(h, 0); typ != typeStatus || !errors.As(parseStatus(body), &se) || se.Code == StatusEOF {
+		t.Fatalf("READ on a write-only handle: type %d, %v", typ, parseStatus(body))
+	}
+	if typ, body := read(hr, 10); typ != typeData || !bytes.Equal(wire.NewReader(body).Bytes(), want[10:10+64<<10]) {
+		t.Fatalf("READ after the refusals: type %d", typ)
+	}
+
 	ro := newRawSession(t, &ServerConfig{Root: root, ReadOnly: true})
 	h = ro.open("/f", FlagRead)
 	if err := ro.write(h, 0, big); !errors.As(err, &se) || se.Code != StatusPermissionDenied {

@@ -84,7 +84,7 @@ type Client struct {
 	via   viaReader  // rw's zero-copy read, if it has one
 	fill  fillWriter // rw's zero-copy write, if it has one
 	iov   [][]byte   // startFill's scratch, under wmu
-	field [4]byte    // readLoop's scratch
+	field [4]byte    // readLoop's scratch: a DATA reply's length field
 
 	wmu sync.Mutex // serializes writes to rw
 
@@ -365,19 +365,18 @@ func (c *Client) readLoop() {
 		body := int(n) - 5
 		var err error
 		got, direct := 0, false
-		field := &c.field
 		if typ == typeData && rc.to != nil && c.via != nil && body >= 4 {
 			got = 4
-			direct, err = c.readDirect(rc, body, field)
+			direct, err = c.readDirect(rc, body)
 		}
 		if direct {
-			rc.in = append(rc.in[:0], field[:]...)
+			rc.in = rc.in[:0] // the data is in rc.to
 		} else if err == nil {
 			if cap(rc.in) < body {
 				rc.in = make([]byte, body)
 			}
 			rc.in = rc.in[:body]
-			copy(rc.in, field[:got])
+			copy(rc.in, c.field[:got])
 			_, err = io.ReadFull(c.br, rc.in[got:])
 		}
 		if err != nil {
@@ -394,14 +393,15 @@ func (c *Client) readLoop() {
 }
 
 // readDirect reads the length field of a DATA reply of body bytes to rc,
-// a READ with a local file to write to. If the reply is well formed, its
-// data goes to the file straight from the connection's buffer (rc.direct)
-// and the reply is consumed; otherwise the caller reads the rest.
-func (c *Client) readDirect(rc *call, body int, field *[4]byte) (bool, error) {
-	if _, err := io.ReadFull(c.br, field[:]); err != nil {
+// a READ with a local file to write to, into c.field. If the reply is
+// well formed, its data goes to the file straight from the connection's
+// buffer (rc.direct) and the reply is consumed; otherwise the caller
+// reads the rest.
+func (c *Client) readDirect(rc *call, body int) (bool, error) {
+	if _, err := io.ReadFull(c.br, c.field[:]); err != nil {
 		return false, err
 	}
-	n := binary.BigEndian.Uint32(field[:])
+	n := binary.BigEndian.Uint32(c.field[:])
 	if int64(n) != int64(body-4) || n == 0 || int64(n) > int64(rc.max) {
 		return false, nil
 	}

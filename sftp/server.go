@@ -389,7 +389,7 @@ func (s *server) writeDirect(req []byte, n int) error {
 	r := wire.NewReader(req[5:])
 	h := s.handleOf(r)
 	off := r.Uint64()
-	ok := r.Err() == nil && h != nil && !h.dir && !s.cfg.ReadOnly && off <= math.MaxInt64
+	refusal := s.writeRefusal(r.Err() != nil, h, off)
 	var werr error
 	done := int64(0)
 	_, err := s.via.ReadVia(n, func(bufs [][]byte) {
@@ -397,7 +397,7 @@ func (s *server) writeDirect(req []byte, n int) error {
 		for _, b := range bufs {
 			k += len(b)
 		}
-		if ok && werr == nil {
+		if refusal == nil && werr == nil {
 			if h.append {
 				for _, b := range bufs {
 					if _, werr = h.f.Write(b); werr != nil {
@@ -416,17 +416,33 @@ func (s *server) writeDirect(req []byte, n int) error {
 	if err := s.reserve(1024); err != nil {
 		return err
 	}
-	switch {
-	case r.Err() != nil:
-		return s.badMessage(id)
-	case h == nil || h.dir:
-		return s.invalidHandle(id)
-	case s.cfg.ReadOnly:
-		return s.statusErr(id, errReadOnly)
-	case off > math.MaxInt64:
-		return s.status(id, StatusFailure, "offset too large")
+	if refusal != nil {
+		return s.statusErr(id, refusal)
 	}
 	return s.statusErr(id, werr)
+}
+
+var (
+	errBadMessage     = &StatusError{Code: StatusBadMessage, Message: "bad message"}
+	errInvalidHandle  = &StatusError{Code: StatusFailure, Message: "invalid handle"}
+	errOffsetTooLarge = &StatusError{Code: StatusFailure, Message: "offset too large"}
+)
+
+// writeRefusal says why a WRITE may not be carried out, or nil if it may:
+// a malformed request, a handle that is unknown or a directory's, a
+// read-only server, an offset past 2^63-1.
+func (s *server) writeRefusal(malformed bool, h *handle, off uint64) error {
+	switch {
+	case malformed:
+		return errBadMessage
+	case h == nil || h.dir:
+		return errInvalidHandle
+	case s.cfg.ReadOnly:
+		return errReadOnly
+	case off > math.MaxInt64:
+		return errOffsetTooLarge
+	}
+	return nil
 }
 
 func (s *server) loop() error {
@@ -638,11 +654,11 @@ func (s *server) status(id, code uint32, msg string) error {
 }
 
 func (s *server) badMessage(id uint32) error {
-	return s.status(id, StatusBadMessage, "bad message")
+	return s.status(id, errBadMessage.Code, errBadMessage.Message)
 }
 
 func (s *server) invalidHandle(id uint32) error {
-	return s.status(id, StatusFailure, "invalid handle")
+	return s.status(id, errInvalidHandle.Code, errInvalidHandle.Message)
 }
 
 // statusErr replies with err mapped to a status (OK for nil).
@@ -1048,17 +1064,8 @@ func (s *server) doWrite(id uint32, r *wire.Reader) error {
 	h := s.handleOf(r)
 	off := r.Uint64()
 	data := r.Bytes()
-	if r.Err() != nil {
-		return s.badMessage(id)
-	}
-	if h == nil || h.dir {
-		return s.invalidHandle(id)
-	}
-	if s.cfg.ReadOnly {
-		return s.statusErr(id, errReadOnly)
-	}
-	if off > math.MaxInt64 {
-		return s.status(id, StatusFailure, "offset too large")
+	if err := s.writeRefusal(r.Err() != nil, h, off); err != nil {
+		return s.statusErr(id, err)
 	}
 	var err error
 	if h.append {
