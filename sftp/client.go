@@ -84,6 +84,7 @@ type Client struct {
 	via   viaReader  // rw's zero-copy read, if it has one
 	fill  fillWriter // rw's zero-copy write, if it has one
 	iov   [][]byte   // startFill's scratch, under wmu
+	obuf  []byte     // startAll's scratch, under wmu
 	field [4]byte    // readLoop's scratch: a DATA reply's length field
 
 	wmu sync.Mutex // serializes writes to rw
@@ -465,13 +466,7 @@ func (c *Client) newExtended(name string) *call {
 // start sends a request; the reply (or failure) arrives on rc.done and is
 // read with wait. start never fails on its own: every start needs a wait.
 func (c *Client) start(rc *call) {
-	finishPacket(rc.out)
-	if len(rc.out)-4 > c.limits.MaxPacket {
-		rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", len(rc.out)-4, c.limits.MaxPacket)
-		rc.done <- struct{}{}
-		return
-	}
-	if !c.register(rc) {
+	if !c.prepare(rc) {
 		return
 	}
 	c.wmu.Lock()
@@ -480,6 +475,43 @@ func (c *Client) start(rc *call) {
 	if err != nil {
 		c.fail(fmt.Errorf("sftp: write: %w", err))
 	}
+}
+
+// startAll is start for several requests, sent in one write: over a
+// channel they go in one message, which the server reads in one go.
+func (c *Client) startAll(rcs []*call) {
+	n := 0
+	for _, rc := range rcs {
+		if c.prepare(rc) {
+			rcs[n] = rc
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	c.wmu.Lock()
+	c.obuf = c.obuf[:0]
+	for _, rc := range rcs[:n] {
+		c.obuf = append(c.obuf, rc.out...)
+	}
+	_, err := c.rw.Write(c.obuf)
+	c.wmu.Unlock()
+	if err != nil {
+		c.fail(fmt.Errorf("sftp: write: %w", err))
+	}
+}
+
+// prepare finishes rc's packet and registers it (register). If that
+// fails, rc is complete with the error and prepare returns false.
+func (c *Client) prepare(rc *call) bool {
+	finishPacket(rc.out)
+	if len(rc.out)-4 > c.limits.MaxPacket {
+		rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", len(rc.out)-4, c.limits.MaxPacket)
+		rc.done <- struct{}{}
+		return false
+	}
+	return c.register(rc)
 }
 
 // startFill is start for a request that ends in data of up to limit bytes
@@ -550,6 +582,11 @@ func (c *Client) register(rc *call) bool {
 // wait returns the reply to a started request. The body aliases rc.in.
 func (c *Client) wait(rc *call) (byte, []byte, error) {
 	<-rc.done
+	return rc.reply()
+}
+
+// reply is the reply of a completed call.
+func (rc *call) reply() (byte, []byte, error) {
 	if rc.err != nil {
 		return 0, nil, rc.err
 	}
@@ -1404,9 +1441,10 @@ type readTarget struct {
 }
 
 type inflight struct {
-	rc  *call
-	off int64
-	n   int
+	rc    *call
+	off   int64
+	n     int
+	ready bool // rc.done has been received
 }
 
 // ring is a fixed-size deque of requests in offset order.
@@ -1427,6 +1465,33 @@ func (q *ring) pushFront(x inflight) {
 	q.head = (q.head - 1 + len(q.buf)) % len(q.buf)
 	q.buf[q.head] = x
 	q.n++
+}
+
+func (q *ring) at(i int) *inflight { return &q.buf[(q.head+i)%len(q.buf)] }
+
+// waitFront removes the front request once its reply is in and returns
+// it; read the reply with rc.reply. When the reply has not come yet, it
+// first waits for the one batch-1 places further back (or the last):
+// replies come in order, so one wake-up then covers a batch of them
+// instead of one each.
+func (q *ring) waitFront(batch int) inflight {
+	x := q.at(0)
+	if !x.ready {
+		select {
+		case <-x.rc.done:
+			x.ready = true
+		default:
+			if k := min(batch, q.n) - 1; k > 0 && !q.at(k).ready {
+				<-q.at(k).rc.done
+				q.at(k).ready = true
+			}
+		}
+	}
+	front := q.popFront()
+	if !front.ready {
+		<-front.rc.done
+	}
+	return front
 }
 
 func (q *ring) popFront() inflight {
@@ -1460,20 +1525,29 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 		if to != nil && c.via != nil {
 			rc.to, rc.at, rc.max = to.f, at+to.delta, n
 		}
-		c.start(rc)
 		return inflight{rc: rc, off: at, n: n}
 	}
+	// Requests go out in batches, and the replies are waited for in
+	// batches (waitFront): per batch, one write and one wake-up.
+	batch := max(1, maxIn/8)
+	var group []*call
 	for {
-		for err == nil && q.n < maxIn && next < end && (next < hint || q.n == 0) {
-			n := min(size, end-next)
-			q.pushBack(issue(next, int(n)))
-			next += n
+		if q.n == 0 || q.n <= maxIn-batch {
+			group = group[:0]
+			for err == nil && q.n < maxIn && next < end && (next < hint || q.n == 0) {
+				n := min(size, end-next)
+				x := issue(next, int(n))
+				q.pushBack(x)
+				group = append(group, x.rc)
+				next += n
+			}
+			c.startAll(group)
 		}
 		if q.n == 0 {
 			break
 		}
-		req := q.popFront()
-		typ, body, rerr := c.wait(req.rc)
+		req := q.waitFront(batch)
+		typ, body, rerr := req.rc.reply()
 		got := 0
 		if err != nil {
 			c.putCall(req.rc) // draining after an error or the end
@@ -1519,7 +1593,9 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 			pos += int64(got)
 			if got < req.n {
 				// A short read: ask for the rest before anything later.
-				q.pushFront(issue(req.off+int64(got), req.n-got))
+				x := issue(req.off+int64(got), req.n-got)
+				c.start(x.rc)
+				q.pushFront(x)
 			} else if req.off >= hint {
 				hint = math.MaxInt64 // the file grew: pipeline again
 			}
@@ -1594,8 +1670,11 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 	var werr, rerr error
 	readDone := false
 	writtenPast := int64(-1) // end of the furthest write that succeeded after werr
+	// As in readPipeline, replies are waited for in batches; the requests
+	// are large enough to go out one by one.
+	batch := max(1, maxIn/8)
 	for {
-		for werr == nil && !readDone && q.n < maxIn {
+		for werr == nil && !readDone && q.n < maxIn && (q.n == 0 || q.n <= maxIn-batch) {
 			rc := f.handleRequest(typeWrite)
 			rc.out = wire.AppendUint64(rc.out, uint64(next))
 			rc.out = wire.AppendUint32(rc.out, 0)
@@ -1646,8 +1725,8 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 		if q.n == 0 {
 			break
 		}
-		req := q.popFront()
-		typ, body, err := c.wait(req.rc)
+		req := q.waitFront(batch)
+		typ, body, err := req.rc.reply()
 		if err == nil {
 			err = expectStatus(typ, body)
 		}

@@ -1,0 +1,119 @@
+package sftp
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"sync"
+	"testing"
+)
+
+// TestWaitFrontOrder completes the calls of a ring in every order the
+// test tries and checks that waitFront still hands them out front first,
+// each once.
+func TestWaitFrontOrder(t *testing.T) {
+	orders := [][]int{{0, 1, 2, 3, 4}, {4, 3, 2, 1, 0}, {2, 0, 4, 1, 3}, {1, 2, 3, 4, 0}}
+	for _, order := range orders {
+		for batch := 1; batch <= 6; batch++ {
+			q := newRing(5)
+			calls := make([]*call, 5)
+			for i := range calls {
+				calls[i] = &call{done: make(chan struct{}, 1)}
+				q.pushBack(inflight{rc: calls[i], off: int64(i)})
+			}
+			go func() {
+				for _, i := range order {
+					calls[i].typ = byte(10 + i)
+					calls[i].done <- struct{}{}
+				}
+			}()
+			for i := range calls {
+				x := q.waitFront(batch)
+				if x.rc != calls[i] || x.off != int64(i) {
+					t.Fatalf("order %v batch %d: got call %d at position %d", order, batch, x.off, i)
+				}
+				if typ, _, err := x.rc.reply(); typ != byte(10+i) || err != nil {
+					t.Fatalf("order %v batch %d: reply %d, %v", order, batch, typ, err)
+				}
+				select {
+				case <-x.rc.done:
+					t.Fatalf("order %v batch %d: call %d completed twice", order, batch, i)
+				default:
+				}
+			}
+			if q.n != 0 {
+				t.Fatalf("%d left in the ring", q.n)
+			}
+		}
+	}
+}
+
+// countingRW counts the SFTP packets in each write.
+type countingRW struct {
+	io.ReadWriteCloser
+	mu     sync.Mutex
+	writes []int // packets per write
+}
+
+func (c *countingRW) Write(b []byte) (int, error) {
+	n := 0
+	for p := b; len(p) >= 4; {
+		l := int(binary.BigEndian.Uint32(p))
+		n++
+		p = p[min(len(p), 4+l):]
+	}
+	c.mu.Lock()
+	c.writes = append(c.writes, n)
+	c.mu.Unlock()
+	return c.ReadWriteCloser.Write(b)
+}
+
+// TestDownloadBatchesRequests checks that a download sends its READs in
+// groups: the whole window first, then a batch at a time, and never
+// more than MaxInflight outstanding (the fake server would not notice,
+// so the groups' sizes are checked instead).
+func TestDownloadBatchesRequests(t *testing.T) {
+	data := randomBytes(300*1024+17, 9)
+	cEnd, sEnd := net.Pipe()
+	srv := newFakeServer(t, sEnd)
+	srv.files["/f"] = &fakeFile{data: data}
+	rw := &countingRW{ReadWriteCloser: cEnd}
+	c, err := NewClient(context.Background(), rw, ReadSize(4096), MaxInflight(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := c.Open("/f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rw.mu.Lock()
+	before := len(rw.writes)
+	rw.mu.Unlock()
+	var out bytes.Buffer
+	if n, err := f.WriteTo(&out); err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+		t.Fatalf("WriteTo = %d, %v (equal %v)", n, err, bytes.Equal(out.Bytes(), data))
+	}
+	rw.mu.Lock()
+	w := rw.writes[before:]
+	rw.mu.Unlock()
+	// The FSTAT for the size hint goes alone; then the window of 16.
+	if len(w) < 3 || w[0] != 1 || w[1] != 16 {
+		t.Fatalf("writes of the download: %v", w)
+	}
+	reads := 0
+	for _, n := range w[1:] {
+		if n > 16 {
+			t.Fatalf("a write of %d requests with 16 in flight: %v", n, w)
+		}
+		reads += n
+	}
+	if want := (len(data) + 4095) / 4096; reads < want {
+		t.Fatalf("%d READs for %d blocks", reads, want)
+	}
+	if len(w)-1 > reads/2+2 {
+		t.Fatalf("%d writes for %d READs: not batched (%v)", len(w)-1, reads, w)
+	}
+}
