@@ -1,13 +1,12 @@
 package transport
 
 import (
-	"crypto/cipher"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
 	"math/rand/v2"
 
-	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/poly1305"
 )
 
@@ -39,29 +38,25 @@ const (
 )
 
 type chachaCipher struct {
-	frame   frameInfo
-	payload cipher.AEAD // keyed with K_2; used only as a keystream from block 1
-	k1, k2  [8]uint32   // K_1 and K_2 as little-endian words
-	nonce   [12]byte    // 4 zero bytes, then the sequence number as a uint64
-	block   [64]byte    // scratch keystream block
-	rng     *rand.ChaCha8
-	asm     bool // bulk XOR in chacha_amd64.s, not through payload
+	frame  frameInfo
+	k2b    [32]byte  // K_2 as bytes, for x/crypto/chacha20 (without asm)
+	k1, k2 [8]uint32 // K_1 and K_2 as little-endian words
+	nonce  [12]byte  // 4 zero bytes, then the sequence number as a uint64
+	block  [64]byte  // scratch keystream block
+	rng    *rand.ChaCha8
+	asm    bool // bulk XOR in chacha_amd64.s, not x/crypto/chacha20
 }
 
 func newChaChaCipher(key []byte) (*chachaCipher, error) {
 	if len(key) != chachaKeySize {
 		return nil, fmt.Errorf("transport: %s needs a %d-byte key, got %d", cipherChaCha20Poly1305, chachaKeySize, len(key))
 	}
-	aead, err := chacha20poly1305.New(key[:32])
-	if err != nil {
-		return nil, fmt.Errorf("transport: %s: %w", cipherChaCha20Poly1305, err)
-	}
 	c := &chachaCipher{
-		frame:   frameInfo{align: 8, macLen: chachaTagSize},
-		payload: aead,
-		rng:     newPaddingSource(),
-		asm:     chachaAVX512,
+		frame: frameInfo{align: 8, macLen: chachaTagSize},
+		rng:   newPaddingSource(),
+		asm:   chachaAVX512,
 	}
+	copy(c.k2b[:], key[:32])
 	for i := range 8 {
 		c.k2[i] = binary.LittleEndian.Uint32(key[4*i:])
 		c.k1[i] = binary.LittleEndian.Uint32(key[32+4*i:])
@@ -165,14 +160,17 @@ func (c *chachaCipher) openPacket(seq uint32, pkt []byte) ([]byte, error) {
 
 // xorBody writes to dst src XORed with K_2's keystream for seq from
 // block 1 on; dst and src are the same length, and the same or disjoint.
-// dst must be followed by chachaTagSize bytes of room (the tag's place),
-// which the AEAD path overwrites with a tag it discards.
+// Without the assembly it uses x/crypto/chacha20 (which has its own
+// assembly on arm64 and others); the cipher value stays on the stack.
 func (c *chachaCipher) xorBody(seq uint32, dst, src []byte) {
 	if !c.asm {
 		c.setNonce(seq)
-		// Seal writes its (unused) tag after the ciphertext: callers
-		// leave chachaTagSize bytes of room there.
-		c.payload.Seal(dst[:0], c.nonce[:], src, nil)
+		s, err := chacha20.NewUnauthenticatedCipher(c.k2b[:], c.nonce[:])
+		if err != nil {
+			panic("transport: chacha20: " + err.Error()) // sizes are fixed
+		}
+		s.SetCounter(1)
+		s.XORKeyStream(dst, src[:len(dst)])
 		return
 	}
 	n := seqNonce(seq)
