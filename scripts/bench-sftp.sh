@@ -11,7 +11,10 @@
 # whichever pair came first, usually OpenSSH's),
 # CIPHERS, DIRS and PAIRS (space-separated subsets; pairs as rsftp:serve,
 # openssh:serve, rsftp:sshd), RSFTP_FLAGS (extra flags for
-# the rsftp client, e.g. --no-resume).
+# the rsftp client, e.g. --no-resume), PIN=1 (clients on CPU 0 and servers
+# on CPU 1 with taskset, as two one-core hosts would run them; Go then
+# runs one P per process. Unpinned is the default and what README.md
+# reports as the result).
 #
 # Needs OpenSSH's sshd, sftp, sftp-server and ssh-keygen (.ci/run installs
 # them). Runs as any user; sshd gets a private config on a free port.
@@ -34,6 +37,11 @@ for b in "$sshd_bin" "$sftp_server" "$(command -v sftp)" "$(command -v ssh-keyge
 	[ -x "$b" ] || { echo "missing $b" >&2; exit 1; }
 done
 mkdir -p /run/sshd 2>/dev/null || true
+on_client=() on_server=()
+if [ "${PIN:-0}" = 1 ]; then
+	command -v taskset >/dev/null || { echo "PIN=1 needs taskset" >&2; exit 1; }
+	on_client=(taskset -c 0) on_server=(taskset -c 1)
+fi
 
 go build -o "$work/rsftp" ./cmd/rsftp
 mkdir -p "$work/srv" "$work/cli"
@@ -59,9 +67,9 @@ KbdInteractiveAuthentication no
 PermitRootLogin yes
 Subsystem sftp $sftp_server
 CFG
-"$sshd_bin" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+"${on_server[@]}" "$sshd_bin" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
 sshd_pid=$!
-"$work/rsftp" serve --listen "127.0.0.1:$serve_port" --root "$work/srv" \
+"${on_server[@]}" "$work/rsftp" serve --listen "127.0.0.1:$serve_port" --root "$work/srv" \
 	--host-key "$work/serve_hk" --authorized-keys "$work/authorized_keys" 2>"$work/serve.log" &
 serve_pid=$!
 for i in $(seq 100); do
@@ -96,12 +104,12 @@ run_one() {
 	t0=$(now)
 	if [ "$client" = openssh ]; then
 		if [ "$dir" = get ]; then cmd="get $rpath $work/cli/dl"; else cmd="put $work/cli/big $up_target"; fi
-		echo "$cmd" | sftp -q -b - "${ssh_opts[@]}" -c "$cipher" -P "$port" 127.0.0.1 >/dev/null
+		echo "$cmd" | "${on_client[@]}" sftp -q -b - "${ssh_opts[@]}" -c "$cipher" -P "$port" 127.0.0.1 >/dev/null
 	else
 		if [ "$dir" = get ]; then
-			"$work/rsftp" get "${rsftp_opts[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
+			"${on_client[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
 		else
-			"$work/rsftp" put "${rsftp_opts[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
+			"${on_client[@]}" "$work/rsftp" put "${rsftp_opts[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
 		fi
 	fi
 	t1=$(now)
