@@ -86,8 +86,8 @@ TEXT ·chachaXORAVX512(SB), NOSPLIT, $0-32
 	VBROADCASTI32X4 16(AX), Z17
 	VBROADCASTI32X4 32(AX), Z18
 	VBROADCASTI32X4 48(AX), Z19
-	VPADDD chachaLanes<>(SB), Z19, Z19
-	VMOVDQU32 chachaStep4<>(SB), Z23
+	VPADDD ·laneIndex(SB), Z19, Z19
+	VBROADCASTI32X4 ·laneFour(SB), Z23
 	VPADDD Z23, Z19, Z20
 	VPADDD Z23, Z20, Z21
 	VPADDD Z23, Z21, Z22
@@ -136,41 +136,3 @@ rounds:
 
 	VZEROUPPER
 	RET
-
-// Counter offsets of the four lanes of set 0: 0, 1, 2, 3 in word 0.
-DATA chachaLanes<>+0(SB)/4, $0
-DATA chachaLanes<>+4(SB)/4, $0
-DATA chachaLanes<>+8(SB)/4, $0
-DATA chachaLanes<>+12(SB)/4, $0
-DATA chachaLanes<>+16(SB)/4, $1
-DATA chachaLanes<>+20(SB)/4, $0
-DATA chachaLanes<>+24(SB)/4, $0
-DATA chachaLanes<>+28(SB)/4, $0
-DATA chachaLanes<>+32(SB)/4, $2
-DATA chachaLanes<>+36(SB)/4, $0
-DATA chachaLanes<>+40(SB)/4, $0
-DATA chachaLanes<>+44(SB)/4, $0
-DATA chachaLanes<>+48(SB)/4, $3
-DATA chachaLanes<>+52(SB)/4, $0
-DATA chachaLanes<>+56(SB)/4, $0
-DATA chachaLanes<>+60(SB)/4, $0
-GLOBL chachaLanes<>(SB), RODATA|NOPTR, $64
-
-// The counter step from one set to the next: 4 in word 0 of every lane.
-DATA chachaStep4<>+0(SB)/4, $4
-DATA chachaStep4<>+4(SB)/4, $0
-DATA chachaStep4<>+8(SB)/4, $0
-DATA chachaStep4<>+12(SB)/4, $0
-DATA chachaStep4<>+16(SB)/4, $4
-DATA chachaStep4<>+20(SB)/4, $0
-DATA chachaStep4<>+24(SB)/4, $0
-DATA chachaStep4<>+28(SB)/4, $0
-DATA chachaStep4<>+32(SB)/4, $4
-DATA chachaStep4<>+36(SB)/4, $0
-DATA chachaStep4<>+40(SB)/4, $0
-DATA chachaStep4<>+44(SB)/4, $0
-DATA chachaStep4<>+48(SB)/4, $4
-DATA chachaStep4<>+52(SB)/4, $0
-DATA chachaStep4<>+56(SB)/4, $0
-DATA chachaStep4<>+60(SB)/4, $0
-GLOBL chachaStep4<>(SB), RODATA|NOPTR, $64

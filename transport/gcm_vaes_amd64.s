@@ -36,20 +36,6 @@ DATA gcmOne<>+0(SB)/8, $1
 DATA gcmOne<>+8(SB)/8, $0
 GLOBL gcmOne<>(SB), RODATA|NOPTR, $16
 
-DATA gcmFour<>+0(SB)/8, $4
-DATA gcmFour<>+8(SB)/8, $0
-GLOBL gcmFour<>(SB), RODATA|NOPTR, $16
-
-DATA gcmLanes<>+0(SB)/8, $0
-DATA gcmLanes<>+8(SB)/8, $0
-DATA gcmLanes<>+16(SB)/8, $1
-DATA gcmLanes<>+24(SB)/8, $0
-DATA gcmLanes<>+32(SB)/8, $2
-DATA gcmLanes<>+40(SB)/8, $0
-DATA gcmLanes<>+48(SB)/8, $3
-DATA gcmLanes<>+56(SB)/8, $0
-GLOBL gcmLanes<>(SB), RODATA|NOPTR, $64
-
 #define ROUND4(k) \
 	VAESENC k, Z0, Z0; \
 	VAESENC k, Z1, Z1; \
@@ -62,18 +48,6 @@ GLOBL gcmLanes<>(SB), RODATA|NOPTR, $64
 	VAESENCLAST k, Z2, Z2; \
 	VAESENCLAST k, Z3, Z3
 
-// MULSUM(g, p): lo (Z0), hi (Z1) and mid (Z2) += the four lane products
-// of g and p; Z3 is scratch.
-#define MULSUM(g, p) \
-	VPCLMULQDQ $0x00, p, g, Z3; \
-	VPXORQ Z3, Z0, Z0; \
-	VPCLMULQDQ $0x11, p, g, Z3; \
-	VPXORQ Z3, Z1, Z1; \
-	VPCLMULQDQ $0x01, p, g, Z3; \
-	VPXORQ Z3, Z2, Z2; \
-	VPCLMULQDQ $0x10, p, g, Z3; \
-	VPXORQ Z3, Z2, Z2
-
 // FOLD(z, y, x, ty, tx): x = the XOR of the four lanes of z.
 #define FOLD(z, y, x, ty, tx) \
 	VEXTRACTI64X4 $1, z, ty; \
@@ -81,23 +55,24 @@ GLOBL gcmLanes<>(SB), RODATA|NOPTR, $64
 	VEXTRACTI32X4 $1, y, tx; \
 	VPXORQ tx, x, x
 
-// REDUCE: X16 = the reduction of lo X0, hi X1 and mid X2 (X3 scratch).
-#define REDUCE \
-	VPSLLDQ $8, X2, X3; \
-	VPXORQ X3, X0, X0; \
-	VPSRLDQ $8, X2, X3; \
-	VPXORQ X3, X1, X1; \
-	VPCLMULQDQ $0x00, X15, X0, X3; \
-	VPSHUFD $0x4e, X0, X0; \
-	VPXORQ X3, X0, X0; \
-	VPCLMULQDQ $0x00, X15, X0, X3; \
-	VPSHUFD $0x4e, X0, X0; \
-	VPXORQ X3, X0, X0; \
-	VPXORQ X1, X0, X16
+// REDUCE(lo, hi, mid, t): X16 = the reduction of the sums lo, hi and mid
+// (XMM registers; t is scratch).
+#define REDUCE(lo, hi, mid, t) \
+	VPSLLDQ $8, mid, t; \
+	VPXORQ t, lo, lo; \
+	VPSRLDQ $8, mid, t; \
+	VPXORQ t, hi, hi; \
+	VPCLMULQDQ $0x00, X15, lo, t; \
+	VPSHUFD $0x4e, lo, lo; \
+	VPXORQ t, lo, lo; \
+	VPCLMULQDQ $0x00, X15, lo, t; \
+	VPSHUFD $0x4e, lo, lo; \
+	VPXORQ t, lo, lo; \
+	VPXORQ hi, lo, X16
 
-// MULSUM2(g, p): the loop's MULSUM, into lo Z8, hi Z9 and mid Z10 with
-// Z11 as scratch; p may be a memory operand.
-#define MULSUM2(g, p) \
+// MULSUM(g, p): lo Z8, hi Z9 and mid Z10 += the four lane products of g
+// and p (which may be a memory operand); Z11 is scratch.
+#define MULSUM(g, p) \
 	VPCLMULQDQ $0x00, p, g, Z11; \
 	VPXORQ Z11, Z8, Z8; \
 	VPCLMULQDQ $0x11, p, g, Z11; \
@@ -106,20 +81,6 @@ GLOBL gcmLanes<>(SB), RODATA|NOPTR, $64
 	VPXORQ Z11, Z10, Z10; \
 	VPCLMULQDQ $0x10, p, g, Z11; \
 	VPXORQ Z11, Z10, Z10
-
-// REDUCE2: REDUCE of lo X8, hi X9 and mid X10 (X11 scratch).
-#define REDUCE2 \
-	VPSLLDQ $8, X10, X11; \
-	VPXORQ X11, X8, X8; \
-	VPSRLDQ $8, X10, X11; \
-	VPXORQ X11, X9, X9; \
-	VPCLMULQDQ $0x00, X15, X8, X11; \
-	VPSHUFD $0x4e, X8, X8; \
-	VPXORQ X11, X8, X8; \
-	VPCLMULQDQ $0x00, X15, X8, X11; \
-	VPSHUFD $0x4e, X8, X8; \
-	VPXORQ X11, X8, X8; \
-	VPXORQ X9, X8, X16
 
 // COUNTERS: the next four counter blocks, back in byte order, in Z0-Z3.
 #define COUNTERS \
@@ -168,12 +129,12 @@ TEXT ·gcmVAES(SB), NOSPLIT, $0-72
 	MOVQ dec+64(FP), R10
 
 	VBROADCASTI32X4 gcmBswap<>(SB), Z12
-	VBROADCASTI32X4 gcmFour<>(SB), Z14
+	VBROADCASTI32X4 ·laneFour(SB), Z14
 	VMOVDQU64 gcmPoly<>(SB), X15
 	VMOVDQU64 (R8), X16
 	VBROADCASTI32X4 (DX), Z13
 	VPSHUFB Z12, Z13, Z13
-	VPADDD gcmLanes<>(SB), Z13, Z13
+	VPADDD ·laneIndex(SB), Z13, Z13
 
 	VBROADCASTI32X4 0(AX), Z17
 	VBROADCASTI32X4 16(AX), Z18
@@ -254,13 +215,13 @@ loop16:
 	VPXORQ  Z17, Z2, Z2
 	VPXORQ  Z17, Z3, Z3
 	ROUND4(Z18)
-	MULSUM2(Z4, 0(CX))
+	MULSUM(Z4, 0(CX))
 	ROUND4(Z19)
-	MULSUM2(Z5, 64(CX))
+	MULSUM(Z5, 64(CX))
 	ROUND4(Z20)
-	MULSUM2(Z6, 128(CX))
+	MULSUM(Z6, 128(CX))
 	ROUND4(Z21)
-	MULSUM2(Z7, 192(CX))
+	MULSUM(Z7, 192(CX))
 	ROUND4(Z22)
 	FOLD(Z8, Y8, X8, Y4, X4)
 	ROUND4(Z23)
@@ -268,7 +229,7 @@ loop16:
 	ROUND4(Z24)
 	FOLD(Z10, Y10, X10, Y6, X6)
 	ROUND4(Z25)
-	REDUCE2
+	REDUCE(X8, X9, X10, X11)
 	ROUND4(Z26)
 	CMPQ BX, $10
 	JE   last16
@@ -297,14 +258,14 @@ hashLast:
 	VPXORQ  Z8, Z8, Z8
 	VPXORQ  Z9, Z9, Z9
 	VPXORQ  Z10, Z10, Z10
-	MULSUM2(Z4, 0(CX))
-	MULSUM2(Z5, 64(CX))
-	MULSUM2(Z6, 128(CX))
-	MULSUM2(Z7, 192(CX))
+	MULSUM(Z4, 0(CX))
+	MULSUM(Z5, 64(CX))
+	MULSUM(Z6, 128(CX))
+	MULSUM(Z7, 192(CX))
 	FOLD(Z8, Y8, X8, Y4, X4)
 	FOLD(Z9, Y9, X9, Y5, X5)
 	FOLD(Z10, Y10, X10, Y6, X6)
-	REDUCE2
+	REDUCE(X8, X9, X10, X11)
 
 single:
 	TESTQ R9, R9
@@ -352,7 +313,7 @@ hash1:
 	VPCLMULQDQ $0x01, X5, X4, X2
 	VPCLMULQDQ $0x10, X5, X4, X3
 	VPXORQ  X3, X2, X2
-	REDUCE
+	REDUCE(X0, X1, X2, X3)
 
 	ADDQ $16, SI
 	ADDQ $16, DI
