@@ -50,6 +50,22 @@ func TestWaitFrontOrder(t *testing.T) {
 	}
 }
 
+// openOverFake starts a client over rw (to a fake server) and opens p;
+// the client is closed when the test ends.
+func openOverFake(t *testing.T, rw io.ReadWriteCloser, p string, opts ...ClientOption) *File {
+	t.Helper()
+	c, err := NewClient(context.Background(), rw, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	f, err := c.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // countingRW counts the SFTP packets in each write.
 type countingRW struct {
 	io.ReadWriteCloser
@@ -80,15 +96,7 @@ func TestDownloadBatchesRequests(t *testing.T) {
 	srv := newFakeServer(t, sEnd)
 	srv.files["/f"] = &fakeFile{data: data}
 	rw := &countingRW{ReadWriteCloser: cEnd}
-	c, err := NewClient(context.Background(), rw, ReadSize(4096), MaxInflight(16))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	f, err := c.Open("/f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := openOverFake(t, rw, "/f", ReadSize(4096), MaxInflight(16))
 	rw.mu.Lock()
 	before := len(rw.writes)
 	rw.mu.Unlock()

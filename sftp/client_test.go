@@ -460,15 +460,7 @@ func TestClientShortReads(t *testing.T) {
 	srv := newFakeServer(t, sEnd)
 	srv.files["/f"] = &fakeFile{data: data}
 	srv.maxRead = 7000
-	c, err := NewClient(context.Background(), cEnd, ReadSize(32768), MaxInflight(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	f, err := c.Open("/f")
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := openOverFake(t, cEnd, "/f", ReadSize(32768), MaxInflight(8))
 	var out bytes.Buffer
 	n, err := f.WriteTo(&out)
 	if err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
