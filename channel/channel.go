@@ -122,6 +122,30 @@ func (c *Channel) Windows() (receive, send uint32) {
 	return c.localWindow, c.remoteWindow
 }
 
+// MaxGrownWindow bounds GrowWindow: a window is memory when the
+// application stops reading.
+const MaxGrownWindow = 256 << 20
+
+// GrowWindow raises the channel's receive window to n bytes (at most
+// MaxGrownWindow) and gives the peer the difference at once with
+// WINDOW_ADJUST. A reader that finds the window bounding a fast, distant
+// sender (its data arrives a window per round trip) calls it; a window
+// never shrinks. It does nothing if the window is already that large or
+// the channel is closing.
+func (c *Channel) GrowWindow(n uint32) error {
+	n = min(n, MaxGrownWindow)
+	c.mu.Lock()
+	if n <= c.windowSize || c.sentClose || c.remoteClosed || c.err != nil {
+		c.mu.Unlock()
+		return nil
+	}
+	adj := n - c.windowSize
+	c.windowSize = n
+	c.localWindow += adj
+	c.mu.Unlock()
+	return c.sendAdjust(adj)
+}
+
 // Requests delivers the peer's channel requests. It is closed when the
 // channel closes. Requests that find it full are refused.
 func (c *Channel) Requests() <-chan *Request { return c.reqs }

@@ -806,3 +806,62 @@ func TestWindowReserveOnlyLargeWindows(t *testing.T) {
 		t.Fatalf("reserve %d for our own %d-byte window", c.reserve, DefaultWindowSize)
 	}
 }
+
+// TestGrowWindow checks that GrowWindow gives the peer the difference at
+// once, that the peer may then send the larger window's worth unread,
+// and that a smaller or repeated size sends nothing.
+func TestGrowWindow(t *testing.T) {
+	const window, grown = 64 << 10, 1 << 20
+	m, raw := rawPeer(t, &Config{WindowSize: window, MaxPacket: 32 << 10})
+	c, id := rawOpen(t, m, raw, 1<<20, 32<<10)
+	if err := c.GrowWindow(grown); err != nil {
+		t.Fatal(err)
+	}
+	b, err := raw.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	adj, err := ParseWindowAdjust(b)
+	if err != nil || adj.Recipient != 77 || adj.Bytes != grown-window {
+		t.Fatalf("adjust %+v, %v; want %d bytes to 77", adj, err, grown-window)
+	}
+	if rx, _ := c.Windows(); rx != grown {
+		t.Fatalf("receive window %d, want %d", rx, grown)
+	}
+	for _, n := range []uint32{grown, window, 1000} {
+		if err := c.GrowWindow(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The whole grown window, unread: a protocol error without the growth.
+	chunk := make([]byte, 32<<10)
+	for range grown / len(chunk) {
+		raw.WritePacket((&DataMsg{Recipient: id, Data: chunk}).Marshal())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Buffered() < grown {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d bytes buffered", c.Buffered(), grown)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if rx, _ := c.Windows(); rx != 0 {
+		t.Fatalf("receive window %d after %d bytes", rx, grown)
+	}
+	// Nothing but the first adjust went out.
+	select {
+	case b := <-raw.in:
+		t.Fatalf("sent %s after the growth", msgName(b[0]))
+	default:
+	}
+	if err := c.GrowWindow(MaxGrownWindow + 1); err != nil {
+		t.Fatal(err)
+	}
+	b, err = raw.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adj, err := ParseWindowAdjust(b); err != nil || adj.Bytes != MaxGrownWindow-grown {
+		t.Fatalf("adjust to the cap %+v, %v; want %d", adj, err, MaxGrownWindow-grown)
+	}
+}
