@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestWaitFrontOrder completes the calls of a ring in every order the
@@ -123,5 +124,96 @@ func TestDownloadBatchesRequests(t *testing.T) {
 	}
 	if len(w)-1 > reads/2+2 {
 		t.Fatalf("%d writes for %d READs: not batched (%v)", len(w)-1, reads, w)
+	}
+}
+
+// laggedRW delivers what the client reads d after it arrived: a server
+// at a one-way distance of d.
+type laggedRW struct {
+	io.ReadWriteCloser
+	ch   chan lagChunk
+	buf  []byte
+	err  error
+	done chan struct{}
+}
+
+type lagChunk struct {
+	b   []byte
+	at  time.Time
+	err error
+}
+
+func newLaggedRW(rw io.ReadWriteCloser, d time.Duration) *laggedRW {
+	l := &laggedRW{ReadWriteCloser: rw, ch: make(chan lagChunk, 1<<14), done: make(chan struct{})}
+	go func() {
+		for {
+			b := make([]byte, 64<<10)
+			n, err := rw.Read(b)
+			select {
+			case l.ch <- lagChunk{b[:n], time.Now().Add(d), err}:
+			case <-l.done:
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return l
+}
+
+func (l *laggedRW) Read(p []byte) (int, error) {
+	for len(l.buf) == 0 {
+		if l.err != nil {
+			return 0, l.err
+		}
+		c := <-l.ch
+		time.Sleep(time.Until(c.at))
+		l.buf, l.err = c.b, c.err
+	}
+	n := copy(p, l.buf)
+	l.buf = l.buf[n:]
+	return n, nil
+}
+
+func (l *laggedRW) Close() error {
+	select {
+	case <-l.done:
+	default:
+		close(l.done)
+	}
+	return l.ReadWriteCloser.Close()
+}
+
+// TestDownloadGrowsInflight downloads over a link with a 30 ms round
+// trip, where 64 READs of 4 KiB are one window per round trip: the
+// pipeline must grow (and the data arrive intact), and it must not when
+// MaxInflight fixed the number.
+func TestDownloadGrowsInflight(t *testing.T) {
+	data := randomBytes(8<<20, 11)
+	for _, fixed := range []bool{false, true} {
+		cEnd, sEnd := net.Pipe()
+		srv := newFakeServer(t, sEnd)
+		srv.files["/f"] = &fakeFile{data: data}
+		opts := []ClientOption{ReadSize(4096)}
+		if fixed {
+			opts = append(opts, MaxInflight(DefaultMaxInflight))
+		}
+		f := openOverFake(t, newLaggedRW(cEnd, 30*time.Millisecond), "/f", opts...)
+		var out bytes.Buffer
+		if n, err := f.WriteTo(&out); err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
+			t.Fatalf("fixed %v: WriteTo = %d, %v (equal %v)", fixed, n, err, bytes.Equal(out.Bytes(), data))
+		}
+		grown := f.c.grown.Load()
+		lim := f.c.Limits()
+		switch {
+		case fixed && (grown != 0 || lim.GrowInflight != 0):
+			t.Errorf("MaxInflight set: grew to %d (GrowInflight %d)", grown, lim.GrowInflight)
+		case !fixed && grown < 4*DefaultMaxInflight:
+			t.Errorf("in flight grew to %d of %d allowed, want at least %d", grown, lim.GrowInflight, 4*DefaultMaxInflight)
+		case !fixed && grown > int64(lim.GrowInflight):
+			t.Errorf("in flight grew to %d past the cap %d", grown, lim.GrowInflight)
+		}
+		t.Logf("fixed %v: grew to %d (cap %d)", fixed, grown, lim.GrowInflight)
 	}
 }

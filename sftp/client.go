@@ -26,8 +26,16 @@ import (
 )
 
 // DefaultMaxInflight is how many requests a client keeps outstanding at
-// most, as OpenSSH's client does.
+// first, as OpenSSH's client does. A download grows it while the link
+// needs more in flight (see readPipeline), up to maxGrownInflight
+// requests and maxGrownInflightBytes, unless the MaxInflight option fixed
+// it.
 const DefaultMaxInflight = 64
+
+const (
+	maxGrownInflight      = 1024
+	maxGrownInflightBytes = 64 << 20
+)
 
 // defaultReadWrite is the request size without limits@openssh.com.
 const defaultReadWrite = 32768
@@ -43,14 +51,17 @@ var ErrClientClosed = errors.New("sftp: client closed")
 type ClientOption func(*clientConfig)
 
 type clientConfig struct {
-	maxInflight int
-	readSize    int
-	writeSize   int
+	maxInflight   int
+	fixedInflight bool // set by MaxInflight: no growth
+	readSize      int
+	writeSize     int
 }
 
-// MaxInflight bounds the requests outstanding at once (default 64).
+// MaxInflight bounds the requests outstanding at once. Without it a
+// client starts at DefaultMaxInflight and a download may grow that when
+// the round trip needs more in flight.
 func MaxInflight(n int) ClientOption {
-	return func(c *clientConfig) { c.maxInflight = n }
+	return func(c *clientConfig) { c.maxInflight, c.fixedInflight = n, true }
 }
 
 // ReadSize sets the bytes asked for by one READ. It is clamped to what the
@@ -74,6 +85,9 @@ type Limits struct {
 	ReadSize    int
 	WriteSize   int
 	MaxInflight int
+	// GrowInflight is how far a download may grow MaxInflight (0: not
+	// at all, MaxInflight was set).
+	GrowInflight int
 }
 
 // Client is an SFTP version 3 client. Its methods are safe for concurrent
@@ -81,11 +95,12 @@ type Limits struct {
 type Client struct {
 	rw    io.ReadWriteCloser
 	br    io.Reader
-	via   viaReader  // rw's zero-copy read, if it has one
-	fill  fillWriter // rw's zero-copy write, if it has one
-	iov   [][]byte   // startFill's scratch, under wmu
-	obuf  []byte     // startAll's scratch, under wmu
-	field [4]byte    // readLoop's scratch: a DATA reply's length field
+	via   viaReader    // rw's zero-copy read, if it has one
+	fill  fillWriter   // rw's zero-copy write, if it has one
+	grow  windowGrower // rw's receive window, if it can grow
+	iov   [][]byte     // startFill's scratch, under wmu
+	obuf  []byte       // startAll's scratch, under wmu
+	field [4]byte      // readLoop's scratch: a DATA reply's length field
 
 	wmu sync.Mutex // serializes writes to rw
 
@@ -101,15 +116,17 @@ type Client struct {
 
 	exts   map[string]string
 	limits Limits
+	grown  atomic.Int64 // the most READs a download grew to keep in flight (noteGrown)
 }
 
 // call is one request and its reply.
 type call struct {
-	out  []byte // the request packet, length included
-	in   []byte // the reply body after type and id
-	typ  byte
-	err  error
-	done chan struct{}
+	out     []byte // the request packet, length included
+	in      []byte // the reply body after type and id
+	typ     byte
+	err     error
+	done    chan struct{}
+	arrived time.Time // when readLoop had the reply (readPipeline's round trips)
 
 	// to, on a READ, is a local file that takes the data of a DATA reply
 	// at offset at, written by readLoop straight from the connection's
@@ -122,6 +139,12 @@ type call struct {
 	direct bool
 	wrote  int
 	toErr  error
+}
+
+// windowGrower is implemented by connections whose receive window can
+// grow (channel.Channel).
+type windowGrower interface {
+	GrowWindow(n uint32) error
 }
 
 // viaReader is implemented by connections that lend their receive buffer
@@ -172,7 +195,14 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	if fw, ok := rw.(fillWriter); ok {
 		c.fill = fw
 	}
-	c.slots = make(chan struct{}, cfg.maxInflight)
+	if g, ok := rw.(windowGrower); ok {
+		c.grow = g
+	}
+	slots := cfg.maxInflight
+	if !cfg.fixedInflight {
+		slots = max(slots, maxGrownInflight)
+	}
+	c.slots = make(chan struct{}, slots)
 	c.limits.MaxInflight = cfg.maxInflight
 	c.limits.MaxPacket = MaxPacket
 	c.limits.ReadSize = defaultReadWrite
@@ -189,6 +219,9 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 		}
 	}
 	c.applySizes(cfg)
+	if !cfg.fixedInflight {
+		c.limits.GrowInflight = max(cfg.maxInflight, min(maxGrownInflight, maxGrownInflightBytes/c.limits.ReadSize))
+	}
 	return c, nil
 }
 
@@ -388,6 +421,7 @@ func (c *Client) readLoop() {
 			return
 		}
 		rc.typ = typ
+		rc.arrived = time.Now()
 		<-c.slots
 		rc.done <- struct{}{}
 	}
@@ -443,7 +477,7 @@ func (c *Client) putCall(rc *call) {
 	rc.typ = 0
 	rc.to, rc.direct, rc.toErr = nil, false, nil
 	c.mu.Lock()
-	if len(c.free) < 2*cap(c.slots)+8 {
+	if len(c.free) < 2*DefaultMaxInflight+8 {
 		c.free = append(c.free, rc)
 	}
 	c.mu.Unlock()
@@ -1444,7 +1478,8 @@ type inflight struct {
 	rc    *call
 	off   int64
 	n     int
-	ready bool // rc.done has been received
+	ready bool      // rc.done has been received
+	sent  time.Time // readPipeline's, for the round trip
 }
 
 // ring is a fixed-size deque of requests in offset order.
@@ -1502,6 +1537,53 @@ func (q *ring) popFront() inflight {
 	return x
 }
 
+// inflightGrowth tells a download when to keep more READs in flight: when
+// a window's worth of data (what was in flight) arrived in less than two
+// round trips, the window bounds the rate, not the link. Its round trip
+// is the shortest one seen (queues only lengthen the others). On a fast
+// nearby link a window of 64 READs takes many round trips and nothing
+// grows; on a distant one it arrives once per round trip, and doubling
+// it doubles the rate until the link or the cap bounds it.
+type inflightGrowth struct {
+	minRTT time.Duration
+	start  time.Time // of the current window
+	bytes  int64     // arrived in it
+}
+
+// add records n bytes in reply to a request sent at sent, with w bytes
+// in flight; it reports whether w should grow.
+func (g *inflightGrowth) add(now, sent time.Time, n, w int64) bool {
+	if rtt := now.Sub(sent); g.minRTT == 0 || rtt < g.minRTT {
+		g.minRTT = rtt
+	}
+	g.bytes += n
+	if g.bytes < w {
+		return false
+	}
+	took := now.Sub(g.start)
+	g.start, g.bytes = now, 0
+	return took < 2*g.minRTT
+}
+
+// noteGrown records that a download keeps n READs in flight: later ones
+// start there.
+func (c *Client) noteGrown(n int) {
+	for {
+		old := c.grown.Load()
+		if int64(n) <= old || c.grown.CompareAndSwap(old, int64(n)) {
+			return
+		}
+	}
+}
+
+// growWindow makes the connection's receive window hold n bytes of
+// replies and some room, where it can grow.
+func (c *Client) growWindow(n int64) {
+	if c.grow != nil {
+		c.grow.GrowWindow(uint32(min(n+1<<20, math.MaxUint32)))
+	}
+}
+
 // readPipeline reads from off up to limit bytes (limit < 0: to the end),
 // keeping up to MaxInflight READs outstanding, and passes the data to
 // sink in offset order. Requests start at offsets below hint freely;
@@ -1509,13 +1591,13 @@ func (q *ring) popFront() inflight {
 // bytes passed to sink, and io.EOF if the file ended first.
 func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b []byte, at int64) error) (int64, error) {
 	c := f.c
-	maxIn := c.limits.MaxInflight
+	maxIn := max(c.limits.MaxInflight, int(c.grown.Load()))
 	size := int64(c.limits.ReadSize)
 	end := int64(math.MaxInt64)
 	if limit >= 0 {
 		end = off + limit
 	}
-	q := newRing(maxIn)
+	q := newRing(max(maxIn, c.limits.GrowInflight))
 	next, pos := off, off
 	var err error
 	issue := func(at int64, n int) inflight {
@@ -1525,12 +1607,13 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 		if to != nil && c.via != nil {
 			rc.to, rc.at, rc.max = to.f, at+to.delta, n
 		}
-		return inflight{rc: rc, off: at, n: n}
+		return inflight{rc: rc, off: at, n: n, sent: time.Now()}
 	}
 	// Requests go out in batches, and the replies are waited for in
 	// batches (waitFront): per batch, one write and one wake-up.
 	batch := max(1, maxIn/8)
 	var group []*call
+	growth := inflightGrowth{start: time.Now()}
 	for {
 		if q.n == 0 || q.n <= maxIn-batch {
 			group = group[:0]
@@ -1548,6 +1631,7 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 		}
 		req := q.waitFront(batch)
 		typ, body, rerr := req.rc.reply()
+		arrived := req.rc.arrived
 		got := 0
 		if err != nil {
 			c.putCall(req.rc) // draining after an error or the end
@@ -1589,6 +1673,12 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 			err = fmt.Errorf("sftp: message type %d in reply to READ", typ)
 		}
 		c.putCall(req.rc)
+		if err == nil && maxIn < c.limits.GrowInflight && growth.add(arrived, req.sent, int64(got), int64(maxIn)*size) {
+			maxIn = min(2*maxIn, c.limits.GrowInflight)
+			batch = max(1, maxIn/8)
+			c.growWindow(int64(maxIn) * (size + 13))
+			c.noteGrown(maxIn)
+		}
 		if err == nil {
 			pos += int64(got)
 			if got < req.n {
