@@ -709,12 +709,12 @@ func TestCVE_2024_43410_PacketLengthUnchecked(t *testing.T) {
 				if !errors.Is(err, errBadPacket) {
 					t.Fatalf("packet_length %#x: got %v, want a malformed-packet error", n, err)
 				}
-				if len(in.buf) != maxPacketLength+4+64+32*1024 || in.need != 0 {
-					t.Fatalf("inbound buffer now %d bytes, need %d", len(in.buf), in.need)
+				if len(in.slab.buf) != maxPacketLength+4+64+32*1024 || in.need != 0 {
+					t.Fatalf("inbound buffer now %d bytes, need %d", len(in.slab.buf), in.need)
 				}
 				// newInbound's own buffer (~300 KiB) is in the count; a
 				// packet-sized allocation would double it.
-				if d := ms1.TotalAlloc - ms0.TotalAlloc; d > 2*uint64(len(in.buf)) {
+				if d := ms1.TotalAlloc - ms0.TotalAlloc; d > 2*uint64(len(in.slab.buf)) {
 					t.Fatalf("packet_length %#x: %d bytes allocated", n, d)
 				}
 			})
@@ -734,7 +734,7 @@ func TestCVE_2024_43410_PacketLengthUnchecked(t *testing.T) {
 					return
 				}
 				cc, rp := rawConnected(t, false, rawOpts{cipher: c.cipher, mac: c.mac})
-				bufLen := len(cc.in.buf)
+				bufLen := len(cc.in.slab.buf)
 				w := rp.sealFramed(framed(n, 4, 16))
 				if err := rp.write(w[:cc.in.cipher.lengthBytes()]); err != nil {
 					t.Fatal(err)
@@ -744,8 +744,8 @@ func TestCVE_2024_43410_PacketLengthUnchecked(t *testing.T) {
 				if !errors.Is(err, errBadPacket) {
 					t.Fatalf("got %v, want a malformed-packet error", err)
 				}
-				if len(cc.in.buf) != bufLen {
-					t.Fatalf("inbound buffer grew from %d to %d bytes", bufLen, len(cc.in.buf))
+				if len(cc.in.slab.buf) != bufLen {
+					t.Fatalf("inbound buffer grew from %d to %d bytes", bufLen, len(cc.in.slab.buf))
 				}
 			})
 		}

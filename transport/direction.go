@@ -41,10 +41,9 @@ func (d *direction) changeCipher(c packetCipher, strict bool) {
 // or, if retained, until released.
 type inbound struct {
 	direction
-	slab       *slab
-	buf        []byte // slab.buf
-	start, end int    // unconsumed bytes are buf[start:end]
-	need       int    // total bytes of the packet at buf[start:], once its length is known
+	slab       *slab // the input buffer, slab.buf ("buf" below)
+	start, end int   // unconsumed bytes are buf[start:end]
+	need       int   // total bytes of the packet at buf[start:], once its length is known
 	// retained says a payload in buf outlives next: nothing in buf may
 	// move or be overwritten, and the next packet that does not fit
 	// after the others starts a new slab.
@@ -63,7 +62,7 @@ const maxHeldSlabs = 96
 
 func newInbound() *inbound {
 	sl := newSlab()
-	return &inbound{direction: direction{cipher: newNoneCipher()}, slab: sl, buf: sl.buf}
+	return &inbound{direction: direction{cipher: newNoneCipher()}, slab: sl}
 }
 
 // slabSize is an inbound buffer's: room for one maximal packet plus its
@@ -122,26 +121,26 @@ var errNeedMore = errors.New("transport: need more input")
 // first if the current packet would not otherwise fit.
 func (in *inbound) space() []byte {
 	if in.retained {
-		if in.end < len(in.buf) && (in.need == 0 || in.start+in.need <= len(in.buf)) {
-			return in.buf[in.end:]
+		if in.end < len(in.slab.buf) && (in.need == 0 || in.start+in.need <= len(in.slab.buf)) {
+			return in.slab.buf[in.end:]
 		}
 		// Go on in a fresh slab, taking the partial packet along.
 		sl := newSlab()
-		n := copy(sl.buf, in.buf[in.start:in.end])
+		n := copy(sl.buf, in.slab.buf[in.start:in.end])
 		old := in.slab
 		old.held = &in.held
 		in.held.Add(1)
 		old.Release() // the last hold, if every payload is gone already
-		in.slab, in.buf, in.start, in.end, in.retained = sl, sl.buf, 0, n, false
-		return in.buf[in.end:]
+		in.slab, in.start, in.end, in.retained = sl, 0, n, false
+		return in.slab.buf[in.end:]
 	}
 	if in.start == in.end {
 		in.start, in.end = 0, 0
-	} else if len(in.buf)-in.start < maxPacketLength+4+64 {
-		n := copy(in.buf, in.buf[in.start:in.end])
+	} else if len(in.slab.buf)-in.start < maxPacketLength+4+64 {
+		n := copy(in.slab.buf, in.slab.buf[in.start:in.end])
 		in.start, in.end = 0, n
 	}
-	return in.buf[in.end:]
+	return in.slab.buf[in.end:]
 }
 
 // commit records that n bytes were read into space().
@@ -157,7 +156,7 @@ func (in *inbound) next() ([]byte, error) {
 		if avail < lb {
 			return nil, errNeedMore
 		}
-		rest, err := in.cipher.packetLength(in.seq, in.buf[in.start:in.start+lb])
+		rest, err := in.cipher.packetLength(in.seq, in.slab.buf[in.start:in.start+lb])
 		if err != nil {
 			return nil, err
 		}
@@ -166,7 +165,7 @@ func (in *inbound) next() ([]byte, error) {
 	if avail < in.need {
 		return nil, errNeedMore
 	}
-	pkt := in.buf[in.start : in.start+in.need]
+	pkt := in.slab.buf[in.start : in.start+in.need]
 	payload, err := in.cipher.openPacket(in.seq, pkt)
 	if err != nil {
 		return nil, err
