@@ -311,6 +311,13 @@ func (c *Client) applySizes(cfg clientConfig) {
 	}
 }
 
+// ReadsInFlight is how many READs a download keeps in flight now:
+// Limits().MaxInflight, or more once a download found the round trip
+// needed more (up to Limits().GrowInflight).
+func (c *Client) ReadsInFlight() int {
+	return max(c.limits.MaxInflight, int(c.grown.Load()))
+}
+
 // Limits reports the negotiated limits.
 func (c *Client) Limits() Limits { return c.limits }
 
@@ -1591,7 +1598,7 @@ func (c *Client) growWindow(n int64) {
 // bytes passed to sink, and io.EOF if the file ended first.
 func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b []byte, at int64) error) (int64, error) {
 	c := f.c
-	maxIn := max(c.limits.MaxInflight, int(c.grown.Load()))
+	maxIn := c.ReadsInFlight()
 	size := int64(c.limits.ReadSize)
 	end := int64(math.MaxInt64)
 	if limit >= 0 {
