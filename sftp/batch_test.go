@@ -217,3 +217,39 @@ func TestDownloadGrowsInflight(t *testing.T) {
 		t.Logf("fixed %v: grew to %d (cap %d)", fixed, grown, lim.GrowInflight)
 	}
 }
+
+// TestUploadFillsWindow checks that an upload keeps MaxInflight WRITEs
+// in flight, not a batch fewer: the fake server answers none of them
+// until 16 have come, so an upload that stops short of 16 hangs.
+func TestUploadFillsWindow(t *testing.T) {
+	cEnd, sEnd := net.Pipe()
+	srv := newFakeServer(t, sEnd)
+	srv.holdWrites = 16
+	c, err := NewClient(context.Background(), cEnd, WriteSize(4096), MaxInflight(16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f, err := c.Create("/up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := randomBytes(40*4096+5, 12)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.ReadFrom(bytes.NewReader(data))
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		c.Close()
+		t.Fatal("upload stalled: fewer than 16 WRITEs went out before the first reply")
+	}
+	if got := srv.file("/up"); !bytes.Equal(got, data) {
+		t.Fatalf("uploaded %d bytes, equal %v", len(got), bytes.Equal(got, data))
+	}
+}

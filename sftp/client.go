@@ -1592,7 +1592,8 @@ func (c *Client) growWindow(n int64) {
 }
 
 // readPipeline reads from off up to limit bytes (limit < 0: to the end),
-// keeping up to MaxInflight READs outstanding, and passes the data to
+// keeping up to ReadsInFlight READs outstanding (more as inflightGrowth
+// finds the link needs them), and passes the data to
 // sink in offset order. Requests start at offsets below hint freely;
 // at or past it only when nothing else is outstanding. It returns the
 // bytes passed to sink, and io.EOF if the file ended first.
@@ -1771,7 +1772,9 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 	// are large enough to go out one by one.
 	batch := max(1, maxIn/8)
 	for {
-		for werr == nil && !readDone && q.n < maxIn && (q.n == 0 || q.n <= maxIn-batch) {
+		// Refill to maxIn once a batch has room (not one by one).
+		refill := q.n == 0 || q.n <= maxIn-batch
+		for refill && werr == nil && !readDone && q.n < maxIn {
 			rc := f.handleRequest(typeWrite)
 			rc.out = wire.AppendUint64(rc.out, uint64(next))
 			rc.out = wire.AppendUint32(rc.out, 0)

@@ -863,6 +863,7 @@ type fakeServer struct {
 	limits      []uint64 // if set, offer limits@openssh.com with these
 	maxOpen     int      // most handles open at once
 	hang        bool     // never answer requests after VERSION
+	holdWrites  int      // answer no WRITE until this many have come
 	hung        chan struct{}
 }
 
@@ -890,7 +891,7 @@ func (s *fakeServer) file(p string) []byte {
 }
 
 func (s *fakeServer) serve() {
-	var buf []byte
+	var buf, held []byte
 	p, err := readPacket(s.rw, buf)
 	if err != nil || p[0] != typeInit {
 		return
@@ -922,9 +923,16 @@ func (s *fakeServer) serve() {
 		r := wire.NewReader(p[1:])
 		id := r.Uint32()
 		s.mu.Lock()
-		reply := s.handle(p[0], id, r)
+		reply := finishPacket(s.handle(p[0], id, r))
 		s.mu.Unlock()
-		if _, err := s.rw.Write(finishPacket(reply)); err != nil {
+		if p[0] == typeWrite && s.holdWrites > 0 {
+			held = append(held, reply...)
+			if s.holdWrites--; s.holdWrites > 0 {
+				continue
+			}
+			reply = held
+		}
+		if _, err := s.rw.Write(reply); err != nil {
 			return
 		}
 	}
