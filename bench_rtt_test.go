@@ -31,23 +31,8 @@ func BenchmarkDownloadOverRTT(b *testing.B) {
 	r := newRig(b, time.Hour, nil, netsim.WithLatency(25*time.Millisecond), netsim.WithBufferSize(256<<20))
 	randomFile(b, filepath.Join(r.root, "big"), size)
 	c := r.dial(nil)
-	open := func(opts ...sftp.ClientOption) *sftp.Client {
-		ctx := context.Background()
-		sess, err := c.NewSession(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := sess.Subsystem(ctx, "sftp"); err != nil {
-			b.Fatal(err)
-		}
-		sc, err := sftp.NewClient(ctx, sess.Channel(), opts...)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { sc.Close() })
-		return sc
-	}
-	fixed, grown := open(sftp.MaxInflight(sftp.DefaultMaxInflight)), open()
+	fixed, _ := openSFTP(b, c, sftp.MaxInflight(sftp.DefaultMaxInflight))
+	grown, _ := openSFTP(b, c)
 	local := filepath.Join(b.TempDir(), "dl")
 	get := func(sc *sftp.Client) float64 {
 		os.Remove(local)

@@ -214,6 +214,20 @@ func dialAddr(t testing.TB, addr string, hk kex.PublicKey, key kex.Signer) *rsft
 
 func dialAddrMod(t testing.TB, addr string, hk kex.PublicKey, key kex.Signer, mod func(*rsftp.ClientConfig)) *rsftp.Client {
 	t.Helper()
+	cfg := clientConfigFor(t, hk, key, mod)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := rsftp.Dial(ctx, "tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// clientConfigFor is the configuration of dialAddrMod: this user, key,
+// and hk as the only host key accepted.
+func clientConfigFor(t testing.TB, hk kex.PublicKey, key kex.Signer, mod func(*rsftp.ClientConfig)) *rsftp.ClientConfig {
 	cfg := &rsftp.ClientConfig{
 		User: sshtest.User(t),
 		Auth: []auth.Method{auth.PublicKeySigners(key)},
@@ -227,14 +241,7 @@ func dialAddrMod(t testing.TB, addr string, hk kex.PublicKey, key kex.Signer, mo
 	if mod != nil {
 		mod(cfg)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	c, err := rsftp.Dial(ctx, "tcp", addr, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return cfg
 }
 
 // stream sends size random bytes through "cmd" on the server and checks

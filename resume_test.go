@@ -19,6 +19,7 @@ import (
 
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/internal/netsim"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/sftp"
@@ -207,20 +208,28 @@ func (r *rig) waitResumed(n int, within time.Duration) {
 
 func (r *rig) sftp(c *rsftp.Client) *sftp.Client {
 	r.t.Helper()
+	sc, _ := openSFTP(r.t, c)
+	return sc
+}
+
+// openSFTP starts the sftp subsystem on a new session of c and an SFTP
+// client on it, closed when the test ends; it returns the session too.
+func openSFTP(t testing.TB, c *rsftp.Client, opts ...sftp.ClientOption) (*sftp.Client, *channel.Session) {
+	t.Helper()
 	ctx := context.Background()
 	sess, err := c.NewSession(ctx)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := sess.Subsystem(ctx, "sftp"); err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	sc, err := sftp.NewClient(ctx, sess.Channel())
+	sc, err := sftp.NewClient(ctx, sess.Channel(), opts...)
 	if err != nil {
-		r.t.Fatal(err)
+		t.Fatal(err)
 	}
-	r.t.Cleanup(func() { sc.Close() })
-	return sc
+	t.Cleanup(func() { sc.Close() })
+	return sc, sess
 }
 
 func randomFile(t testing.TB, path string, size int64) [32]byte {

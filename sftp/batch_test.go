@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rsftp/rsftp/internal/netsim"
 )
 
 // TestWaitFrontOrder completes the calls of a ring in every order the
@@ -127,62 +129,26 @@ func TestDownloadBatchesRequests(t *testing.T) {
 	}
 }
 
-// laggedRW delivers what the client reads d after it arrived: a server
-// at a one-way distance of d.
-type laggedRW struct {
-	io.ReadWriteCloser
-	ch   chan lagChunk
-	buf  []byte
-	err  error
-	done chan struct{}
-}
-
-type lagChunk struct {
-	b   []byte
-	at  time.Time
-	err error
-}
-
-func newLaggedRW(rw io.ReadWriteCloser, d time.Duration) *laggedRW {
-	l := &laggedRW{ReadWriteCloser: rw, ch: make(chan lagChunk, 1<<14), done: make(chan struct{})}
+// simulatedLink returns the two ends of a connection over the simulator
+// with latency each way.
+func simulatedLink(t *testing.T, latency time.Duration) (client, server net.Conn) {
+	t.Helper()
+	n := netsim.New(netsim.WithLatency(latency), netsim.WithBufferSize(16<<20))
+	t.Cleanup(func() { n.Close() })
+	l, err := n.Listen("198.18.0.1:22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan net.Conn, 1)
 	go func() {
-		for {
-			b := make([]byte, 64<<10)
-			n, err := rw.Read(b)
-			select {
-			case l.ch <- lagChunk{b[:n], time.Now().Add(d), err}:
-			case <-l.done:
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
+		c, _ := l.Accept()
+		accepted <- c
 	}()
-	return l
-}
-
-func (l *laggedRW) Read(p []byte) (int, error) {
-	for len(l.buf) == 0 {
-		if l.err != nil {
-			return 0, l.err
-		}
-		c := <-l.ch
-		time.Sleep(time.Until(c.at))
-		l.buf, l.err = c.b, c.err
+	client, err = n.Dial(context.Background(), "198.18.0.1:22")
+	if err != nil {
+		t.Fatal(err)
 	}
-	n := copy(p, l.buf)
-	l.buf = l.buf[n:]
-	return n, nil
-}
-
-func (l *laggedRW) Close() error {
-	select {
-	case <-l.done:
-	default:
-		close(l.done)
-	}
-	return l.ReadWriteCloser.Close()
+	return client, <-accepted
 }
 
 // TestDownloadGrowsInflight downloads over a link with a 30 ms round
@@ -192,14 +158,14 @@ func (l *laggedRW) Close() error {
 func TestDownloadGrowsInflight(t *testing.T) {
 	data := randomBytes(8<<20, 11)
 	for _, fixed := range []bool{false, true} {
-		cEnd, sEnd := net.Pipe()
+		cEnd, sEnd := simulatedLink(t, 15*time.Millisecond)
 		srv := newFakeServer(t, sEnd)
 		srv.files["/f"] = &fakeFile{data: data}
 		opts := []ClientOption{ReadSize(4096)}
 		if fixed {
 			opts = append(opts, MaxInflight(DefaultMaxInflight))
 		}
-		f := openOverFake(t, newLaggedRW(cEnd, 30*time.Millisecond), "/f", opts...)
+		f := openOverFake(t, cEnd, "/f", opts...)
 		var out bytes.Buffer
 		if n, err := f.WriteTo(&out); err != nil || n != int64(len(data)) || !bytes.Equal(out.Bytes(), data) {
 			t.Fatalf("fixed %v: WriteTo = %d, %v (equal %v)", fixed, n, err, bytes.Equal(out.Bytes(), data))

@@ -547,12 +547,18 @@ func (c *Client) startAll(rcs []*call) {
 // fails, rc is complete with the error and prepare returns false.
 func (c *Client) prepare(rc *call) bool {
 	finishPacket(rc.out)
-	if len(rc.out)-4 > c.limits.MaxPacket {
-		rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", len(rc.out)-4, c.limits.MaxPacket)
-		rc.done <- struct{}{}
+	return !c.oversize(rc, len(rc.out)-4) && c.register(rc)
+}
+
+// oversize completes rc with an error, and returns true, if its packet
+// of n bytes (length field excluded) passes the packet limit.
+func (c *Client) oversize(rc *call, n int) bool {
+	if n <= c.limits.MaxPacket {
 		return false
 	}
-	return c.register(rc)
+	rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", n, c.limits.MaxPacket)
+	rc.done <- struct{}{}
+	return true
 }
 
 // startFill is start for a request that ends in data of up to limit bytes
@@ -564,12 +570,7 @@ func (c *Client) prepare(rc *call) bool {
 func (c *Client) startFill(rc *call, limit int, read func(bufs [][]byte) (int, error)) (int, error) {
 	hdr := len(rc.out)
 	binary.BigEndian.PutUint32(rc.out, uint32(hdr-4+limit))
-	if hdr-4+limit > c.limits.MaxPacket {
-		rc.err = fmt.Errorf("sftp: %d-byte request exceeds the %d-byte packet limit", hdr-4+limit, c.limits.MaxPacket)
-		rc.done <- struct{}{}
-		return 0, nil
-	}
-	if !c.register(rc) {
+	if c.oversize(rc, hdr-4+limit) || !c.register(rc) {
 		return 0, nil
 	}
 	var got int
