@@ -757,3 +757,81 @@ func MatchPatternList(list, s string) (matched bool) {
 	}
 	return matched
 }
+
+// AuthorizedKeysFile authorizes public keys with an authorized_keys
+// file that it re-reads at every login, as sshd does, and it honours the
+// options of the line that lists the key: a key past its expiry-time, or
+// used from an address its from= does not admit, is refused; the other
+// options are recorded in the Permissions (KeyOptions, and ForceCommand
+// for command=) for the server to apply, and Check may refuse what the
+// server cannot honour. A key listed on several lines is admitted by the
+// first line that admits it, as in sshd.
+type AuthorizedKeysFile struct {
+	// Path is the file's name.
+	Path string
+	// Check, if set, is called with a line that lists the key once its
+	// expiry-time and from= passed; an error refuses the line. (rsftp
+	// serve, which offers only SFTP, refuses a forced command other
+	// than the SFTP server's.)
+	Check func(k *AuthorizedKey) error
+}
+
+// Authorize is a ServerConfig.PublicKeyConnCallback. Its Permissions
+// carry the key's fingerprint as Identity, and a Recheck that looks the
+// key up again: it fails once the file no longer lists the key, once the
+// key has expired, or if its from= does not admit the new address.
+func (f *AuthorizedKeysFile) Authorize(c ConnMetadata, key kex.PublicKey) (*Permissions, error) {
+	if key == nil {
+		return nil, errors.New("auth: no key")
+	}
+	ak, err := f.lookup(key, c.RemoteAddr)
+	if err != nil {
+		return nil, err
+	}
+	kp := ak.Permissions()
+	p := &Permissions{KeyComment: ak.Comment, KeyOptions: &kp, Identity: kex.FingerprintSHA256(key)}
+	if kp.HasCommand {
+		p.ForceCommand = kp.Command
+	}
+	p.Recheck = func(remote net.Addr) error {
+		_, err := f.lookup(key, remote)
+		return err
+	}
+	return p, nil
+}
+
+// lookup reads the file and returns the first line that lists key and
+// admits it now from remote, or why none does.
+func (f *AuthorizedKeysFile) lookup(key kex.PublicKey, remote net.Addr) (*AuthorizedKey, error) {
+	keys, err := LoadAuthorizedKeys(f.Path)
+	if len(keys) == 0 && err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	blob := key.Marshal()
+	var refusal error
+	for i := range keys {
+		k := &keys[i]
+		if k.Key == nil || !bytes.Equal(k.Key.Marshal(), blob) {
+			continue
+		}
+		if _, ca := k.Option("cert-authority"); ca {
+			continue
+		}
+		err := k.Allows(remote)
+		if err == nil && f.Check != nil {
+			if err = f.Check(k); err != nil {
+				err = fmt.Errorf("auth: key at line %d: %w", k.Line, err)
+			}
+		}
+		if err == nil {
+			return k, nil
+		}
+		if refusal == nil {
+			refusal = fmt.Errorf("%s: %w", f.Path, err)
+		}
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return nil, fmt.Errorf("auth: key %s is not in %s", kex.FingerprintSHA256(key), f.Path)
+}

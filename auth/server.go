@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 
@@ -21,6 +22,36 @@ type Permissions struct {
 	ForceCommand string
 	// KeyComment is the comment of the authorized key that was used.
 	KeyComment string
+	// KeyOptions, if set, are the options of the authorized_keys line
+	// that admitted the key (restrict, no-port-forwarding, no-pty,
+	// permitopen and the others, evaluated in order): what a server
+	// that offers ptys, forwarding or agents must check before it
+	// grants them. Nil when no such line was involved.
+	KeyOptions *KeyPermissions
+	// Identity names who authenticated, for limits and ownership that
+	// must not key on a name the client chose: for a public key its
+	// fingerprint as ssh-keygen -l prints it ("SHA256:..."), for a
+	// password, keyboard-interactive or none login "user:" and the
+	// user name. Serve fills it in when the callback leaves it empty.
+	Identity string
+	// Recheck, if set, checks again, later, that what authorized this
+	// login still does, for a client now at remote: a session resumed
+	// on a new connection calls it, and is refused if it returns an
+	// error (for a key from an authorized_keys file: the file still
+	// lists the key, it has not expired, and its from= admits remote).
+	// Nil means there is nothing to re-check.
+	Recheck func(remote net.Addr) error
+}
+
+// ConnMetadata describes the connection a callback decides for.
+type ConnMetadata struct {
+	// User is the user name the client asked for.
+	User string
+	// RemoteAddr and LocalAddr are the connection's addresses, nil if
+	// the Transport given to Serve has no RemoteAddr() or LocalAddr()
+	// method (transport.Conn has both).
+	RemoteAddr net.Addr
+	LocalAddr  net.Addr
 }
 
 // ServerConfig configures Serve. A method is offered when its callback is
@@ -33,6 +64,10 @@ type ServerConfig struct {
 	// per key for the connection, so a query followed by the signed
 	// request calls it once.
 	PublicKeyCallback func(user string, key kex.PublicKey) (*Permissions, error)
+	// PublicKeyConnCallback is PublicKeyCallback with the connection's
+	// metadata, such as the client's address (for authorized_keys
+	// from=). Set one of the two, not both.
+	PublicKeyConnCallback func(c ConnMetadata, key kex.PublicKey) (*Permissions, error)
 	// PasswordCallback checks a password. The slice is zeroed after the
 	// callback returns and must not be retained.
 	PasswordCallback func(user string, password []byte) (*Permissions, error)
@@ -87,12 +122,15 @@ type server struct {
 	cfg     *ServerConfig
 	methods []string
 	sigAlgs []string
+	pkCB    func(c ConnMetadata, key kex.PublicKey) (*Permissions, error)
+	meta    ConnMetadata // User is set once the first request names it
 
 	started    bool
 	user       string
 	service    string
 	bannerSent bool
 	pkCache    map[string]pkResult
+	keyID      string // fingerprint of the key that authenticated, if one did
 
 	// pending is a USERAUTH_REQUEST read while a keyboard-interactive
 	// exchange was under way; it is handled next.
@@ -113,12 +151,31 @@ func tooManyFailures() *DisconnectError {
 // granted. A *DisconnectError result asks the caller to send DISCONNECT
 // with its reason and message; on any error the caller closes t. When ctx
 // ends (LoginGraceTime) Serve returns an error wrapping ctx.Err().
+//
+// If t has RemoteAddr() and LocalAddr() methods (transport.Conn has),
+// PublicKeyConnCallback sees them in its ConnMetadata.
 func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, perms *Permissions, err error) {
 	if cfg == nil {
 		return "", nil, errors.New("auth: nil ServerConfig")
 	}
 	s := &server{ctx: ctx, t: t, cfg: cfg, pkCache: make(map[string]pkResult)}
-	if cfg.PublicKeyCallback != nil {
+	if a, ok := t.(interface{ RemoteAddr() net.Addr }); ok {
+		s.meta.RemoteAddr = a.RemoteAddr()
+	}
+	if a, ok := t.(interface{ LocalAddr() net.Addr }); ok {
+		s.meta.LocalAddr = a.LocalAddr()
+	}
+	switch {
+	case cfg.PublicKeyCallback != nil && cfg.PublicKeyConnCallback != nil:
+		return "", nil, errors.New("auth: ServerConfig sets both PublicKeyCallback and PublicKeyConnCallback")
+	case cfg.PublicKeyConnCallback != nil:
+		s.pkCB = cfg.PublicKeyConnCallback
+	case cfg.PublicKeyCallback != nil:
+		s.pkCB = func(c ConnMetadata, key kex.PublicKey) (*Permissions, error) {
+			return cfg.PublicKeyCallback(c.User, key)
+		}
+	}
+	if s.pkCB != nil {
 		s.methods = append(s.methods, methodPubkey)
 	}
 	if cfg.PasswordCallback != nil {
@@ -164,6 +221,7 @@ func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, pe
 		}
 		if !s.started {
 			s.started, s.user, s.service = true, req.User, req.Service
+			s.meta.User = req.User
 		} else if req.User != s.user || req.Service != s.service {
 			// As OpenSSH: a client may not probe several accounts on one
 			// connection.
@@ -182,9 +240,19 @@ func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, pe
 		}
 		switch st {
 		case stSuccess:
-			if perms == nil {
-				perms = &Permissions{}
+			// A copy: the callback may hand out one Permissions to
+			// every login.
+			p := Permissions{}
+			if perms != nil {
+				p = *perms
 			}
+			if p.Identity == "" {
+				p.Identity = "user:" + s.user
+				if s.keyID != "" {
+					p.Identity = s.keyID
+				}
+			}
+			perms = &p
 			if err := s.write(marshalUserauthSuccess()); err != nil {
 				return "", nil, err
 			}
@@ -282,7 +350,7 @@ func (s *server) handle(req *userauthRequest) (status, *Permissions, error) {
 		}
 		return stNoCount, nil, nil
 	case methodPubkey:
-		if s.cfg.PublicKeyCallback != nil {
+		if s.pkCB != nil {
 			return s.publicKey(req)
 		}
 	case methodPassword:
@@ -302,7 +370,7 @@ func (s *server) publicKeyAllowed(blob []byte, key kex.PublicKey) (*Permissions,
 	if r, ok := s.pkCache[string(blob)]; ok {
 		return r.perms, r.err
 	}
-	perms, err := s.cfg.PublicKeyCallback(s.user, key)
+	perms, err := s.pkCB(s.meta, key)
 	if len(s.pkCache) < maxPKCache {
 		s.pkCache[string(blob)] = pkResult{perms, err}
 	}
@@ -340,6 +408,7 @@ func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
 	if err != nil {
 		return stFailure, nil, nil
 	}
+	s.keyID = kex.FingerprintSHA256(key)
 	return stSuccess, perms, nil
 }
 
