@@ -47,6 +47,34 @@ const maxDirEntries = 1 << 22
 // ErrClientClosed is returned by requests on a closed client.
 var ErrClientClosed = errors.New("sftp: client closed")
 
+// ErrInterrupted is matched (errors.Is) by the error of a request or a
+// transfer whose context ended before it did. The same error also
+// matches the context's error (context.Canceled or
+// context.DeadlineExceeded), but its text says "interrupted", not the
+// context's words.
+var ErrInterrupted = errors.New("sftp: interrupted")
+
+type interruptedError struct{ cause error }
+
+func (e *interruptedError) Error() string {
+	if errors.Is(e.cause, context.DeadlineExceeded) {
+		return "interrupted: deadline exceeded"
+	}
+	return "interrupted"
+}
+
+func (e *interruptedError) Is(target error) bool { return target == ErrInterrupted }
+func (e *interruptedError) Unwrap() error        { return e.cause }
+
+// interrupted is the error for work that ctx ended.
+func interrupted(ctx context.Context) error { return &interruptedError{cause: ctx.Err()} }
+
+// writeGrace is how long a request or transfer whose context ended may
+// take to notice before the client fails, which closes the stream: only
+// a write held by flow control (no window room on a link that stalled)
+// takes that long, and a request half written cannot be taken back.
+const writeGrace = 250 * time.Millisecond
+
 // ClientOption configures NewClient.
 type ClientOption func(*clientConfig)
 
@@ -128,17 +156,21 @@ type call struct {
 	done    chan struct{}
 	arrived time.Time // when readLoop had the reply (readPipeline's round trips)
 
-	// to, on a READ, is a local file that takes the data of a DATA reply
-	// at offset at, written by readLoop straight from the connection's
-	// buffer (where it has ReadVia) instead of into in; max is the length
-	// asked for. direct says it was: wrote bytes, with toErr if writing
-	// failed.
-	to     *os.File
+	// to, on a READ, holds a local file that takes the data of a DATA
+	// reply at offset at, written by readLoop straight from the
+	// connection's buffer (where it has ReadVia) instead of into in; max
+	// is the length asked for. direct says it was: wrote bytes, with
+	// toErr if writing failed or the target was stopped.
+	to     *readTarget
 	at     int64
 	max    int
 	direct bool
 	wrote  int
 	toErr  error
+
+	// abandoned: its waiter stopped waiting (its context ended), so
+	// readLoop may still complete it; it is never reused.
+	abandoned bool
 }
 
 // windowGrower is implemented by connections whose receive window can
@@ -260,7 +292,7 @@ func (c *Client) handshake() error {
 
 func (c *Client) queryLimits() error {
 	rc := c.newExtended(extLimits)
-	typ, body, err := c.roundTrip(rc)
+	typ, body, err := c.roundTrip(context.Background(), rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return fmt.Errorf("sftp: limits: %w", err)
@@ -455,7 +487,7 @@ func (c *Client) readDirect(rc *call, body int) (bool, error) {
 			k += len(b)
 		}
 		if rc.toErr == nil {
-			_, rc.toErr = writeAtv(rc.to, bufs, rc.at+int64(rc.wrote))
+			rc.toErr = rc.to.write(bufs, rc.at+int64(rc.wrote))
 		}
 		rc.wrote += k
 	})
@@ -478,8 +510,12 @@ func (c *Client) getCall() *call {
 }
 
 // putCall recycles a call after its reply has been used. Replies alias
-// the call's buffer: nothing from them may be kept.
+// the call's buffer: nothing from them may be kept. An abandoned call is
+// left to the garbage collector, since readLoop may still complete it.
 func (c *Client) putCall(rc *call) {
+	if rc.abandoned {
+		return
+	}
 	rc.err = nil
 	rc.typ = 0
 	rc.to, rc.direct, rc.toErr = nil, false, nil
@@ -506,8 +542,10 @@ func (c *Client) newExtended(name string) *call {
 
 // start sends a request; the reply (or failure) arrives on rc.done and is
 // read with wait. start never fails on its own: every start needs a wait.
-func (c *Client) start(rc *call) {
-	if !c.prepare(rc) {
+// If ctx ends while start waits for a slot, rc completes with the
+// interruption.
+func (c *Client) start(ctx context.Context, rc *call) {
+	if !c.prepare(ctx, rc) {
 		return
 	}
 	c.wmu.Lock()
@@ -520,10 +558,10 @@ func (c *Client) start(rc *call) {
 
 // startAll is start for several requests, sent in one write: over a
 // channel they go in one message, which the server reads in one go.
-func (c *Client) startAll(rcs []*call) {
+func (c *Client) startAll(ctx context.Context, rcs []*call) {
 	n := 0
 	for _, rc := range rcs {
-		if c.prepare(rc) {
+		if c.prepare(ctx, rc) {
 			rcs[n] = rc
 			n++
 		}
@@ -545,9 +583,9 @@ func (c *Client) startAll(rcs []*call) {
 
 // prepare finishes rc's packet and registers it (register). If that
 // fails, rc is complete with the error and prepare returns false.
-func (c *Client) prepare(rc *call) bool {
+func (c *Client) prepare(ctx context.Context, rc *call) bool {
 	finishPacket(rc.out)
-	return !c.oversize(rc, len(rc.out)-4) && c.register(rc)
+	return !c.oversize(rc, len(rc.out)-4) && c.register(ctx, rc)
 }
 
 // oversize completes rc with an error, and returns true, if its packet
@@ -567,10 +605,10 @@ func (c *Client) oversize(rc *call, n int) bool {
 // which startFill sets to the count read returns (taken as 0 to limit).
 // It returns read's result; the request goes out either way, with the
 // data read.
-func (c *Client) startFill(rc *call, limit int, read func(bufs [][]byte) (int, error)) (int, error) {
+func (c *Client) startFill(ctx context.Context, rc *call, limit int, read func(bufs [][]byte) (int, error)) (int, error) {
 	hdr := len(rc.out)
 	binary.BigEndian.PutUint32(rc.out, uint32(hdr-4+limit))
-	if c.oversize(rc, hdr-4+limit) || !c.register(rc) {
+	if c.oversize(rc, hdr-4+limit) || !c.register(ctx, rc) {
 		return 0, nil
 	}
 	var got int
@@ -595,13 +633,17 @@ func (c *Client) startFill(rc *call, limit int, read func(bufs [][]byte) (int, e
 }
 
 // register gives rc an id and a slot among the requests in flight. If
-// the client has failed, it completes rc with the error and returns
-// false.
-func (c *Client) register(rc *call) bool {
+// the client has failed, or ctx ends first, it completes rc with the
+// error and returns false.
+func (c *Client) register(ctx context.Context, rc *call) bool {
 	select {
 	case c.slots <- struct{}{}:
 	case <-c.closed:
 		rc.err = c.Err()
+		rc.done <- struct{}{}
+		return false
+	case <-ctx.Done():
+		rc.err = interrupted(ctx)
 		rc.done <- struct{}{}
 		return false
 	}
@@ -622,9 +664,45 @@ func (c *Client) register(rc *call) bool {
 }
 
 // wait returns the reply to a started request. The body aliases rc.in.
-func (c *Client) wait(rc *call) (byte, []byte, error) {
-	<-rc.done
+// If ctx ends first, rc is abandoned (putCall leaves it alone) and the
+// error is the interruption.
+func (c *Client) wait(ctx context.Context, rc *call) (byte, []byte, error) {
+	select {
+	case <-rc.done:
+	case <-ctx.Done():
+		select {
+		case <-rc.done: // the reply came as well: use it
+		default:
+			rc.abandoned = true
+			return 0, nil, interrupted(ctx)
+		}
+	}
 	return rc.reply()
+}
+
+// watch guards an operation under ctx that sends requests: if ctx ends
+// and the operation has not returned writeGrace later, it is held in a
+// write by flow control on a link that stalled, and the client fails
+// (closing the stream wakes the write). Call the returned func when the
+// operation returns.
+func (c *Client) watch(ctx context.Context) (end func()) {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	finished := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(writeGrace)
+		defer t.Stop()
+		select {
+		case <-finished:
+		case <-t.C:
+			c.fail(fmt.Errorf("sftp: a request was still being sent %v after its transfer was %w", writeGrace, interrupted(ctx)))
+		}
+	})
+	return func() {
+		stop()
+		close(finished)
+	}
 }
 
 // reply is the reply of a completed call.
@@ -635,9 +713,10 @@ func (rc *call) reply() (byte, []byte, error) {
 	return rc.typ, rc.in, nil
 }
 
-func (c *Client) roundTrip(rc *call) (byte, []byte, error) {
-	c.start(rc)
-	return c.wait(rc)
+func (c *Client) roundTrip(ctx context.Context, rc *call) (byte, []byte, error) {
+	defer c.watch(ctx)()
+	c.start(ctx, rc)
+	return c.wait(ctx, rc)
 }
 
 // parseStatus returns nil for OK and a *StatusError otherwise. It does
@@ -707,8 +786,8 @@ func unsupported(name string) error {
 }
 
 // statusRequest sends a request whose reply is a STATUS.
-func (c *Client) statusRequest(rc *call) error {
-	typ, body, err := c.roundTrip(rc)
+func (c *Client) statusRequest(ctx context.Context, rc *call) error {
+	typ, body, err := c.roundTrip(ctx, rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return err
@@ -716,8 +795,8 @@ func (c *Client) statusRequest(rc *call) error {
 	return expectStatus(typ, body)
 }
 
-func (c *Client) attrsRequest(rc *call) (*Attrs, error) {
-	typ, body, err := c.roundTrip(rc)
+func (c *Client) attrsRequest(ctx context.Context, rc *call) (*Attrs, error) {
+	typ, body, err := c.roundTrip(ctx, rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return nil, err
@@ -734,8 +813,8 @@ func (c *Client) attrsRequest(rc *call) (*Attrs, error) {
 }
 
 // nameRequest sends a request answered by NAME and returns its entries.
-func (c *Client) nameRequest(rc *call) ([]DirEntry, error) {
-	typ, body, err := c.roundTrip(rc)
+func (c *Client) nameRequest(ctx context.Context, rc *call) ([]DirEntry, error) {
+	typ, body, err := c.roundTrip(ctx, rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return nil, err
@@ -769,7 +848,7 @@ func parseNames(r *wire.Reader) ([]DirEntry, error) {
 
 // singleName sends a request answered by a NAME with one entry.
 func (c *Client) singleName(rc *call) (string, error) {
-	ents, err := c.nameRequest(rc)
+	ents, err := c.nameRequest(context.Background(), rc)
 	if err != nil {
 		return "", err
 	}
@@ -787,22 +866,35 @@ func (c *Client) pathRequest(typ byte, p string) *call {
 
 // Stat returns the attributes of p, following symbolic links.
 func (c *Client) Stat(p string) (*Attrs, error) {
-	a, err := c.attrsRequest(c.pathRequest(typeStat, p))
+	return c.stat(context.Background(), p)
+}
+
+// stat is Stat under ctx.
+func (c *Client) stat(ctx context.Context, p string) (*Attrs, error) {
+	a, err := c.attrsRequest(ctx, c.pathRequest(typeStat, p))
 	return a, pathError("stat", p, err)
 }
 
 // Lstat returns the attributes of p without following a final symbolic
 // link.
 func (c *Client) Lstat(p string) (*Attrs, error) {
-	a, err := c.attrsRequest(c.pathRequest(typeLstat, p))
+	return c.lstat(context.Background(), p)
+}
+
+func (c *Client) lstat(ctx context.Context, p string) (*Attrs, error) {
+	a, err := c.attrsRequest(ctx, c.pathRequest(typeLstat, p))
 	return a, pathError("lstat", p, err)
 }
 
 // Setstat changes the attributes of p that a.Flags names.
 func (c *Client) Setstat(p string, a *Attrs) error {
+	return c.setstat(context.Background(), p, a)
+}
+
+func (c *Client) setstat(ctx context.Context, p string, a *Attrs) error {
 	rc := c.pathRequest(typeSetstat, p)
 	rc.out = appendAttrs(rc.out, a)
-	return pathError("setstat", p, c.statusRequest(rc))
+	return pathError("setstat", p, c.statusRequest(ctx, rc))
 }
 
 // Chmod changes the permission bits of p.
@@ -851,7 +943,11 @@ type DirEntry struct {
 // server's and are not checked: see validName before using one as a
 // local path.
 func (c *Client) ReadDir(p string) ([]DirEntry, error) {
-	h, err := c.openHandle(c.pathRequest(typeOpendir, p))
+	return c.readDir(context.Background(), p)
+}
+
+func (c *Client) readDir(ctx context.Context, p string) ([]DirEntry, error) {
+	h, err := c.openHandle(ctx, c.pathRequest(typeOpendir, p))
 	if err != nil {
 		return nil, pathError("opendir", p, err)
 	}
@@ -859,12 +955,12 @@ func (c *Client) ReadDir(p string) ([]DirEntry, error) {
 	for {
 		rc := c.newRequest(typeReaddir)
 		rc.out = wire.AppendString(rc.out, h)
-		batch, err := c.nameRequest(rc)
+		batch, err := c.nameRequest(ctx, rc)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			c.closeHandle(h)
+			c.closeHandle(ctx, h)
 			return nil, pathError("readdir", p, err)
 		}
 		if len(batch) == 0 {
@@ -877,27 +973,30 @@ func (c *Client) ReadDir(p string) ([]DirEntry, error) {
 			ents = append(ents, e)
 		}
 		if len(ents) > maxDirEntries {
-			c.closeHandle(h)
+			c.closeHandle(ctx, h)
 			return nil, pathError("readdir", p, fmt.Errorf("sftp: more than %d entries", maxDirEntries))
 		}
 	}
-	if err := c.closeHandle(h); err != nil {
+	if err := c.closeHandle(ctx, h); err != nil {
 		return ents, pathError("closedir", p, err)
 	}
 	return ents, nil
 }
 
 // openHandle sends OPEN or OPENDIR and returns the handle.
-func (c *Client) openHandle(rc *call) (string, error) {
+func (c *Client) openHandle(ctx context.Context, rc *call) (string, error) {
 	if c.handles != nil {
 		select {
 		case c.handles <- struct{}{}:
 		case <-c.closed:
 			c.putCall(rc)
 			return "", c.Err()
+		case <-ctx.Done():
+			c.putCall(rc)
+			return "", interrupted(ctx)
 		}
 	}
-	typ, body, err := c.roundTrip(rc)
+	typ, body, err := c.roundTrip(ctx, rc)
 	defer c.putCall(rc)
 	if err == nil {
 		var r *wire.Reader
@@ -918,10 +1017,10 @@ func (c *Client) openHandle(rc *call) (string, error) {
 	return "", err
 }
 
-func (c *Client) closeHandle(h string) error {
+func (c *Client) closeHandle(ctx context.Context, h string) error {
 	rc := c.newRequest(typeClose)
 	rc.out = wire.AppendString(rc.out, h)
-	err := c.statusRequest(rc)
+	err := c.statusRequest(ctx, rc)
 	if c.handles != nil {
 		<-c.handles
 	}
@@ -930,9 +1029,13 @@ func (c *Client) closeHandle(h string) error {
 
 // Mkdir creates the directory p.
 func (c *Client) Mkdir(p string, perm fs.FileMode) error {
+	return c.mkdir(context.Background(), p, perm)
+}
+
+func (c *Client) mkdir(ctx context.Context, p string, perm fs.FileMode) error {
 	rc := c.pathRequest(typeMkdir, p)
 	rc.out = appendAttrs(rc.out, &Attrs{Flags: AttrPermissions, Mode: uint32(perm.Perm())})
-	return pathError("mkdir", p, c.statusRequest(rc))
+	return pathError("mkdir", p, c.statusRequest(ctx, rc))
 }
 
 // MkdirAll creates p and any missing parents.
@@ -960,12 +1063,12 @@ func (c *Client) MkdirAll(p string, perm fs.FileMode) error {
 
 // Remove removes the file p (not a directory: see RemoveDirectory).
 func (c *Client) Remove(p string) error {
-	return pathError("remove", p, c.statusRequest(c.pathRequest(typeRemove, p)))
+	return pathError("remove", p, c.statusRequest(context.Background(), c.pathRequest(typeRemove, p)))
 }
 
 // RemoveDirectory removes the empty directory p.
 func (c *Client) RemoveDirectory(p string) error {
-	return pathError("rmdir", p, c.statusRequest(c.pathRequest(typeRmdir, p)))
+	return pathError("rmdir", p, c.statusRequest(context.Background(), c.pathRequest(typeRmdir, p)))
 }
 
 // Rename renames oldp to newp with the protocol's RENAME, which OpenSSH's
@@ -973,7 +1076,7 @@ func (c *Client) RemoveDirectory(p string) error {
 func (c *Client) Rename(oldp, newp string) error {
 	rc := c.pathRequest(typeRename, oldp)
 	rc.out = wire.AppendString(rc.out, newp)
-	return linkError("rename", oldp, newp, c.statusRequest(rc))
+	return linkError("rename", oldp, newp, c.statusRequest(context.Background(), rc))
 }
 
 // PosixRename renames with posix-rename@openssh.com: POSIX rename(2)
@@ -995,7 +1098,7 @@ func (c *Client) twoPathExtension(name, a, b string) error {
 	rc := c.newExtended(name)
 	rc.out = wire.AppendString(rc.out, a)
 	rc.out = wire.AppendString(rc.out, b)
-	return c.statusRequest(rc)
+	return c.statusRequest(context.Background(), rc)
 }
 
 // Symlink makes link a symbolic link to target. OpenSSH's server takes
@@ -1005,7 +1108,7 @@ func (c *Client) Symlink(target, link string) error {
 	rc := c.newRequest(typeSymlink)
 	rc.out = wire.AppendString(rc.out, target)
 	rc.out = wire.AppendString(rc.out, link)
-	return linkError("symlink", target, link, c.statusRequest(rc))
+	return linkError("symlink", target, link, c.statusRequest(context.Background(), rc))
 }
 
 // ReadLink returns the target of the symbolic link p.
@@ -1082,7 +1185,7 @@ func (c *Client) StatVFS(p string) (*StatVFS, error) {
 	}
 	rc := c.newExtended(extStatVFS)
 	rc.out = wire.AppendString(rc.out, p)
-	typ, body, err := c.roundTrip(rc)
+	typ, body, err := c.roundTrip(context.Background(), rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return nil, pathError("statvfs", p, err)
@@ -1109,6 +1212,10 @@ func (c *Client) StatVFS(p string) (*StatVFS, error) {
 // own bound per request; hashed says how many. Without the extension it
 // fails with errors.ErrUnsupported.
 func (c *Client) HashRange(p string, off, n uint64) (digest []byte, hashed uint64, err error) {
+	return c.hashRange(context.Background(), p, off, n)
+}
+
+func (c *Client) hashRange(ctx context.Context, p string, off, n uint64) (digest []byte, hashed uint64, err error) {
 	if !c.HasExtension(extHashRange) {
 		return nil, 0, pathError("hash-range", p, unsupported(extHashRange))
 	}
@@ -1117,7 +1224,7 @@ func (c *Client) HashRange(p string, off, n uint64) (digest []byte, hashed uint6
 	rc.out = wire.AppendUint64(rc.out, off)
 	rc.out = wire.AppendUint64(rc.out, n)
 	rc.out = wire.AppendString(rc.out, "sha256")
-	typ, body, err := c.roundTrip(rc)
+	typ, body, err := c.roundTrip(ctx, rc)
 	defer c.putCall(rc)
 	if err != nil {
 		return nil, 0, pathError("hash-range", p, err)
@@ -1155,6 +1262,10 @@ func (c *Client) Create(p string) (*File, error) {
 // OpenFile opens p with os.O_* flags; perm applies when the file is
 // created.
 func (c *Client) OpenFile(p string, flags int, perm fs.FileMode) (*File, error) {
+	return c.openFile(context.Background(), p, flags, perm)
+}
+
+func (c *Client) openFile(ctx context.Context, p string, flags int, perm fs.FileMode) (*File, error) {
 	var pf uint32
 	switch flags & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR) {
 	case os.O_RDONLY:
@@ -1185,7 +1296,7 @@ func (c *Client) OpenFile(p string, flags int, perm fs.FileMode) (*File, error) 
 	rc := c.pathRequest(typeOpen, p)
 	rc.out = wire.AppendUint32(rc.out, pf)
 	rc.out = appendAttrs(rc.out, &a)
-	h, err := c.openHandle(rc)
+	h, err := c.openHandle(ctx, rc)
 	if err != nil {
 		return nil, pathError("open", p, err)
 	}
@@ -1230,29 +1341,51 @@ func (f *File) Close() error {
 	if f == nil {
 		return os.ErrInvalid
 	}
+	return f.close(context.Background())
+}
+
+// close is Close under ctx. If ctx has already ended (an interrupted
+// transfer), the CLOSE goes out in the background, unwaited for: the
+// server frees the handle when it gets it.
+func (f *File) close(ctx context.Context) error {
+	if f == nil {
+		return os.ErrInvalid
+	}
 	if f.closed.Swap(true) {
 		return pathError("close", f.name, os.ErrClosed)
 	}
-	return pathError("close", f.name, f.c.closeHandle(f.handle))
+	if ctx.Err() != nil {
+		go f.c.closeHandle(context.Background(), f.handle)
+		return nil
+	}
+	return pathError("close", f.name, f.c.closeHandle(ctx, f.handle))
 }
 
 // Stat returns the open file's attributes (FSTAT).
 func (f *File) Stat() (*Attrs, error) {
+	return f.stat(context.Background())
+}
+
+func (f *File) stat(ctx context.Context) (*Attrs, error) {
 	if err := f.check("stat"); err != nil {
 		return nil, err
 	}
-	a, err := f.c.attrsRequest(f.handleRequest(typeFstat))
+	a, err := f.c.attrsRequest(ctx, f.handleRequest(typeFstat))
 	return a, pathError("stat", f.name, err)
 }
 
 // Setstat changes the attributes a.Flags names (FSETSTAT).
 func (f *File) Setstat(a *Attrs) error {
+	return f.setstat(context.Background(), a)
+}
+
+func (f *File) setstat(ctx context.Context, a *Attrs) error {
 	if err := f.check("setstat"); err != nil {
 		return err
 	}
 	rc := f.handleRequest(typeFsetstat)
 	rc.out = appendAttrs(rc.out, a)
-	return pathError("setstat", f.name, f.c.statusRequest(rc))
+	return pathError("setstat", f.name, f.c.statusRequest(ctx, rc))
 }
 
 // Chmod changes the permission bits.
@@ -1284,7 +1417,7 @@ func (f *File) Sync() error {
 	}
 	rc := f.c.newExtended(extFsync)
 	rc.out = wire.AppendString(rc.out, f.handle)
-	return pathError("sync", f.name, f.c.statusRequest(rc))
+	return pathError("sync", f.name, f.c.statusRequest(context.Background(), rc))
 }
 
 // Seek sets the offset for the next Read or Write. SeekEnd asks the
@@ -1329,7 +1462,7 @@ func (f *File) Read(p []byte) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.readAt(p, f.off)
+	n, err := f.readAt(context.Background(), p, f.off)
 	f.off += int64(n)
 	if err == io.EOF && n > 0 {
 		err = nil
@@ -1346,14 +1479,15 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathError("read", f.name, errors.New("negative offset"))
 	}
-	return f.readAt(p, off)
+	return f.readAt(context.Background(), p, off)
 }
 
-func (f *File) readAt(p []byte, off int64) (int, error) {
+// readAt is ReadAt under ctx.
+func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := f.readPipeline(off, int64(len(p)), int64(len(p)), nil, func(b []byte, at int64) error {
+	n, err := f.readPipeline(ctx, off, int64(len(p)), int64(len(p)), nil, func(b []byte, at int64) error {
 		copy(p[at-off:], b)
 		return nil
 	})
@@ -1376,7 +1510,7 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.readPipeline(f.off, -1, f.sizeHint(), nil, func(b []byte, _ int64) error {
+	n, err := f.readPipeline(context.Background(), f.off, -1, f.sizeHint(context.Background()), nil, func(b []byte, _ int64) error {
 		m, err := w.Write(b)
 		if err == nil && m != len(b) {
 			err = io.ErrShortWrite
@@ -1393,8 +1527,8 @@ func (f *File) WriteTo(w io.Writer) (int64, error) {
 // sizeHint is the file's size, for readPipeline, or MaxInt64 if unknown.
 // It keeps the pipeline from asking far past the end of small files;
 // past it, requests go one at a time until data shows the file grew.
-func (f *File) sizeHint() int64 {
-	if a, err := f.Stat(); err == nil && a.Flags&AttrSize != 0 && a.Size < math.MaxInt64 {
+func (f *File) sizeHint(ctx context.Context) int64 {
+	if a, err := f.stat(ctx); err == nil && a.Flags&AttrSize != 0 && a.Size < math.MaxInt64 {
 		return int64(a.Size)
 	}
 	return math.MaxInt64
@@ -1406,15 +1540,21 @@ func (f *File) sizeHint() int64 {
 // goroutine that reads replies, with no copy on the way; done learns of
 // the bytes in offset order either way. After a failure, lf may hold
 // data past what done was told of (a short read is asked again while
-// later replies land).
-func (f *File) downloadTo(lf *os.File, delta int64, done func(n int) error) (int64, error) {
+// later replies land). When ctx ends, it returns at once with the
+// interruption, leaving the READs in flight; from then on nothing more
+// is written to lf, however late their replies come.
+func (f *File) downloadTo(ctx context.Context, lf *os.File, delta int64, done func(n int) error) (int64, error) {
 	if err := f.check("read"); err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	to := &readTarget{f: lf, delta: delta, done: done}
-	n, err := f.readPipeline(f.off, -1, f.sizeHint(), to, func(b []byte, at int64) error {
+	// Stopped by ctx itself, not only when the pipeline notices: a
+	// pipeline held in a write would otherwise let replies land after
+	// the caller cut the file back.
+	defer context.AfterFunc(ctx, func() { to.stop(interrupted(ctx)) })()
+	n, err := f.readPipeline(ctx, f.off, -1, f.sizeHint(ctx), to, func(b []byte, at int64) error {
 		if _, err := lf.WriteAt(b, at+delta); err != nil {
 			return err
 		}
@@ -1433,6 +1573,14 @@ func (f *File) downloadTo(lf *os.File, delta int64, done func(n int) error) (int
 // copy on the way. Before each request ready may stop the upload; advance
 // learns of the bytes read.
 func (f *File) uploadFrom(lf *os.File, delta int64, ready func() error, advance func(n int)) (int64, error) {
+	return f.uploadFromCtx(context.Background(), lf, delta, ready, advance)
+}
+
+// uploadFromCtx is uploadFrom under ctx: when ctx ends, it returns at
+// once with the interruption and the bytes acknowledged so far, leaving
+// the WRITEs in flight (the server may still apply them, in order, if
+// the link comes back).
+func (f *File) uploadFromCtx(ctx context.Context, lf *os.File, delta int64, ready func() error, advance func(n int)) (int64, error) {
 	if err := f.check("write"); err != nil {
 		return 0, err
 	}
@@ -1440,7 +1588,7 @@ func (f *File) uploadFrom(lf *os.File, delta int64, ready func() error, advance 
 	defer f.mu.Unlock()
 	src := &writeSource{f: lf, delta: delta, ready: ready, advance: advance}
 	r := &sourceReader{src: src, at: f.off + delta}
-	n, err := f.writePipeline(f.off, r, src, true)
+	n, err := f.writePipeline(ctx, f.off, r, src, true)
 	f.off += n
 	return n, pathError("write", f.name, err)
 }
@@ -1475,11 +1623,36 @@ func (r *sourceReader) Read(p []byte) (int, error) {
 }
 
 // readTarget is where readPipeline's replies may go straight from the
-// connection: data from offset x lands in f at x+delta.
+// connection: data from offset x lands in f at x+delta. Once stopped,
+// nothing more lands in f: replies to READs abandoned by an interrupted
+// download are read and dropped.
 type readTarget struct {
 	f     *os.File
 	delta int64
 	done  func(n int) error
+
+	mu      sync.Mutex // held while readLoop writes to f
+	stopped error      // why writes stopped, if they did
+}
+
+// write writes bufs to f at off, unless the target was stopped.
+func (t *readTarget) write(bufs [][]byte, off int64) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.stopped != nil {
+		return t.stopped
+	}
+	_, err := writeAtv(t.f, bufs, off)
+	return err
+}
+
+// stop ends writes to f; it returns once none is under way.
+func (t *readTarget) stop(why error) {
+	t.mu.Lock()
+	if t.stopped == nil {
+		t.stopped = why
+	}
+	t.mu.Unlock()
 }
 
 type inflight struct {
@@ -1518,6 +1691,14 @@ func (q *ring) at(i int) *inflight { return &q.buf[(q.head+i)%len(q.buf)] }
 // replies come in order, so one wake-up then covers a batch of them
 // instead of one each.
 func (q *ring) waitFront(batch int) inflight {
+	x, _ := q.waitFrontOr(batch, nil)
+	return x
+}
+
+// waitFrontOr is waitFront that gives up when cancel is closed: it then
+// returns false and leaves the ring as it was (a nil cancel never
+// closes).
+func (q *ring) waitFrontOr(batch int, cancel <-chan struct{}) (inflight, bool) {
 	x := q.at(0)
 	if !x.ready {
 		select {
@@ -1525,16 +1706,34 @@ func (q *ring) waitFront(batch int) inflight {
 			x.ready = true
 		default:
 			if k := min(batch, q.n) - 1; k > 0 && !q.at(k).ready {
-				<-q.at(k).rc.done
-				q.at(k).ready = true
+				select {
+				case <-q.at(k).rc.done:
+					q.at(k).ready = true
+				case <-cancel:
+					return inflight{}, false
+				}
 			}
 		}
 	}
-	front := q.popFront()
-	if !front.ready {
-		<-front.rc.done
+	if !x.ready {
+		select {
+		case <-x.rc.done:
+			x.ready = true
+		case <-cancel:
+			return inflight{}, false
+		}
 	}
-	return front
+	return q.popFront(), true
+}
+
+// ended reports whether c is closed (a nil c never is).
+func ended(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 func (q *ring) popFront() inflight {
@@ -1597,9 +1796,13 @@ func (c *Client) growWindow(n int64) {
 // finds the link needs them), and passes the data to
 // sink in offset order. Requests start at offsets below hint freely;
 // at or past it only when nothing else is outstanding. It returns the
-// bytes passed to sink, and io.EOF if the file ended first.
-func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b []byte, at int64) error) (int64, error) {
+// bytes passed to sink, and io.EOF if the file ended first. When ctx
+// ends it returns at once with the interruption (unless an error came
+// first), abandoning the READs in flight and stopping to.
+func (f *File) readPipeline(ctx context.Context, off, limit, hint int64, to *readTarget, sink func(b []byte, at int64) error) (int64, error) {
 	c := f.c
+	defer c.watch(ctx)()
+	cancel := ctx.Done()
 	maxIn := c.ReadsInFlight()
 	size := int64(c.limits.ReadSize)
 	end := int64(math.MaxInt64)
@@ -1614,7 +1817,7 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 		rc.out = wire.AppendUint64(rc.out, uint64(at))
 		rc.out = wire.AppendUint32(rc.out, uint32(n))
 		if to != nil && c.via != nil {
-			rc.to, rc.at, rc.max = to.f, at+to.delta, n
+			rc.to, rc.at, rc.max = to, at+to.delta, n
 		}
 		return inflight{rc: rc, off: at, n: n, sent: time.Now()}
 	}
@@ -1626,19 +1829,30 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 	for {
 		if q.n == 0 || q.n <= maxIn-batch {
 			group = group[:0]
-			for err == nil && q.n < maxIn && next < end && (next < hint || q.n == 0) {
+			for err == nil && q.n < maxIn && next < end && (next < hint || q.n == 0) && !ended(cancel) {
 				n := min(size, end-next)
 				x := issue(next, int(n))
 				q.pushBack(x)
 				group = append(group, x.rc)
 				next += n
 			}
-			c.startAll(group)
+			c.startAll(ctx, group)
 		}
 		if q.n == 0 {
 			break
 		}
-		req := q.waitFront(batch)
+		req, ok := q.waitFrontOr(batch, cancel)
+		if !ok {
+			// Interrupted: the READs still in flight are abandoned to
+			// readLoop, which drops their data once to is stopped.
+			if to != nil {
+				to.stop(interrupted(ctx))
+			}
+			if err == nil {
+				err = interrupted(ctx)
+			}
+			break
+		}
 		typ, body, rerr := req.rc.reply()
 		arrived := req.rc.arrived
 		got := 0
@@ -1693,7 +1907,7 @@ func (f *File) readPipeline(off, limit, hint int64, to *readTarget, sink func(b 
 			if got < req.n {
 				// A short read: ask for the rest before anything later.
 				x := issue(req.off+int64(got), req.n-got)
-				c.start(x.rc)
+				c.start(ctx, x.rc)
 				q.pushFront(x)
 			} else if req.off >= hint {
 				hint = math.MaxInt64 // the file grew: pipeline again
@@ -1710,7 +1924,7 @@ func (f *File) Write(p []byte) (int, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.writePipeline(f.off, bytes.NewReader(p), nil, false)
+	n, err := f.writePipeline(context.Background(), f.off, bytes.NewReader(p), nil, false)
 	f.off += n
 	return int(n), pathError("write", f.name, err)
 }
@@ -1724,7 +1938,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathError("write", f.name, errors.New("negative offset"))
 	}
-	n, err := f.writePipeline(off, bytes.NewReader(p), nil, false)
+	n, err := f.writePipeline(context.Background(), off, bytes.NewReader(p), nil, false)
 	return int(n), pathError("write", f.name, err)
 }
 
@@ -1744,7 +1958,7 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	n, err := f.writePipeline(f.off, r, nil, true)
+	n, err := f.writePipeline(context.Background(), f.off, r, nil, true)
 	f.off += n
 	return n, pathError("write", f.name, err)
 }
@@ -1752,8 +1966,12 @@ func (f *File) ReadFrom(r io.Reader) (int64, error) {
 // writePipeline writes r at off with up to MaxInflight WRITEs in flight
 // and returns the bytes acknowledged contiguously from off. With cleanup,
 // it truncates away data written past a failed write (see ReadFrom).
-func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup bool) (int64, error) {
+// When ctx ends it returns at once with the interruption, abandoning the
+// WRITEs in flight (no cleanup: that needs the link).
+func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *writeSource, cleanup bool) (int64, error) {
 	c := f.c
+	defer c.watch(ctx)()
+	cancel := ctx.Done()
 	maxIn := c.limits.MaxInflight
 	size := c.limits.WriteSize
 	// The size before the upload: the server answers in order, so an
@@ -1761,7 +1979,7 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 	var statCall *call
 	if cleanup && !f.appendMode {
 		statCall = f.handleRequest(typeFstat)
-		c.start(statCall)
+		c.start(ctx, statCall)
 	}
 	q := newRing(maxIn)
 	next := off
@@ -1776,6 +1994,10 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 		// Refill to maxIn once a batch has room (not one by one).
 		refill := q.n == 0 || q.n <= maxIn-batch
 		for refill && werr == nil && !readDone && q.n < maxIn {
+			if ended(cancel) {
+				readDone, rerr = true, interrupted(ctx)
+				break
+			}
 			rc := f.handleRequest(typeWrite)
 			rc.out = wire.AppendUint64(rc.out, uint64(next))
 			rc.out = wire.AppendUint32(rc.out, 0)
@@ -1786,7 +2008,7 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 					break
 				}
 				at := next + src.delta
-				n, err := c.startFill(rc, size, func(bufs [][]byte) (int, error) {
+				n, err := c.startFill(ctx, rc, size, func(bufs [][]byte) (int, error) {
 					return readAtv(src.f, bufs, at)
 				})
 				if n < size {
@@ -1819,14 +2041,25 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 			}
 			rc.out = rc.out[:hdr+n]
 			binary.BigEndian.PutUint32(rc.out[hdr-4:], uint32(n))
-			c.start(rc)
+			c.start(ctx, rc)
 			q.pushBack(inflight{rc: rc, off: next, n: n})
 			next += int64(n)
 		}
 		if q.n == 0 {
 			break
 		}
-		req := q.waitFront(batch)
+		req, ok := q.waitFrontOr(batch, cancel)
+		if !ok {
+			// Interrupted: the WRITEs in flight (and the FSTAT) are
+			// abandoned to readLoop.
+			if statCall != nil {
+				statCall.abandoned = true
+			}
+			if werr != nil {
+				return acked, werr
+			}
+			return acked, interrupted(ctx)
+		}
 		typ, body, err := req.rc.reply()
 		if err == nil {
 			err = expectStatus(typ, body)
@@ -1843,7 +2076,7 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 	}
 	origSize := int64(-1)
 	if statCall != nil {
-		typ, body, err := c.wait(statCall)
+		typ, body, err := c.wait(ctx, statCall)
 		if err == nil {
 			if r, err := expectReply(typ, body, typeAttrs); err == nil {
 				if a := parseAttrs(r); r.Err() == nil && a.Flags&AttrSize != 0 && a.Size < math.MaxInt64 {
@@ -1863,6 +2096,9 @@ func (f *File) writePipeline(off int64, r io.Reader, src *writeSource, cleanup b
 		return acked, werr
 	}
 	if rerr != nil {
+		if errors.Is(rerr, ErrInterrupted) {
+			return acked, rerr
+		}
 		return acked, fmt.Errorf("reading the source: %w", rerr)
 	}
 	return acked, nil

@@ -49,7 +49,11 @@ type ProgressEvent struct {
 
 // PartialError reports a file transfer that failed after Done bytes of
 // the source reached the destination contiguously from its start (no
-// holes below Done): a transfer with Resume continues from there.
+// holes below Done): a transfer with Resume continues from there. A
+// transfer whose context ended has an Err that matches ErrInterrupted
+// (and the context's error); a download's destination then holds exactly
+// the Done bytes, and an upload's at least those (WRITEs still in flight
+// may land in order after them if the link comes back).
 type PartialError struct {
 	Op   string // "download" or "upload"
 	Src  string
@@ -94,8 +98,16 @@ func ValidName(name string) bool {
 // Download copies remote to local. If local is an existing directory the
 // copy goes inside it under remote's base name. A directory needs
 // Recursive.
+//
+// Every wait honours ctx: when it ends, Download returns promptly, even
+// on a link that stalled, with an error matching ErrInterrupted; a file
+// under way is cut back to the bytes received in order (a *PartialError
+// says how many).
 func (c *Client) Download(ctx context.Context, remote, local string, opt TransferOptions) error {
-	a, err := c.Stat(remote)
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
+	a, err := c.stat(ctx, remote)
 	if err != nil {
 		return err
 	}
@@ -119,10 +131,10 @@ func (c *Client) Download(ctx context.Context, remote, local string, opt Transfe
 }
 
 func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return interrupted(ctx)
 	}
-	ents, err := c.ReadDir(remote)
+	ents, err := c.readDir(ctx, remote)
 	if err != nil {
 		return err
 	}
@@ -146,7 +158,7 @@ func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs
 		rp, lp := path.Join(remote, e.Name), filepath.Join(local, e.Name)
 		ea := &e.Attrs
 		if ea.Flags&AttrPermissions == 0 {
-			if ea, err = c.Lstat(rp); err != nil {
+			if ea, err = c.lstat(ctx, rp); err != nil {
 				return err
 			}
 		}
@@ -212,7 +224,7 @@ func localHash(f *os.File, off, n int64) ([]byte, error) {
 // prefixMatches checks that the first n bytes of the local file and of
 // the remote one agree: by hash-range@rsftp when offered, else by
 // comparing the last up-to-1-MiB of them (with a warning).
-func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOptions, src string) (bool, error) {
+func (c *Client) prefixMatches(ctx context.Context, rf *File, lf *os.File, n int64, opt *TransferOptions, src string) (bool, error) {
 	if n == 0 {
 		return true, nil
 	}
@@ -220,7 +232,7 @@ func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOpti
 		// The server may hash less than asked (its per-request bound):
 		// compare range by range.
 		for pos := int64(0); pos < n; {
-			rd, hashed, err := c.HashRange(rf.Name(), uint64(pos), uint64(n-pos))
+			rd, hashed, err := c.hashRange(ctx, rf.Name(), uint64(pos), uint64(n-pos))
 			if err != nil {
 				return false, err
 			}
@@ -242,7 +254,7 @@ func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOpti
 	// compare all of a prefix up to fullCheckLimit, and otherwise the
 	// first and last MiB and blocks spread over the rest.
 	if n <= fullCheckLimit {
-		return sameRange(rf, lf, 0, n)
+		return sameRange(ctx, rf, lf, 0, n)
 	}
 	opt.warn(src, "resume: the server cannot hash (no %s); compared the first and last %d bytes and %d sampled blocks of the %d bytes already transferred", extHashRange, resumeTailCheck, resumeSamples, n)
 	ranges := [][2]int64{{0, resumeTailCheck}, {n - resumeTailCheck, resumeTailCheck}}
@@ -250,7 +262,7 @@ func (c *Client) prefixMatches(rf *File, lf *os.File, n int64, opt *TransferOpti
 		ranges = append(ranges, [2]int64{n * i / (resumeSamples + 1), resumeSampleLen})
 	}
 	for _, r := range ranges {
-		ok, err := sameRange(rf, lf, r[0], min(r[1], n-r[0]))
+		ok, err := sameRange(ctx, rf, lf, r[0], min(r[1], n-r[0]))
 		if err != nil || !ok {
 			return ok, err
 		}
@@ -267,13 +279,13 @@ const (
 )
 
 // sameRange compares n bytes at off of the remote and the local file.
-func sameRange(rf *File, lf *os.File, off, n int64) (bool, error) {
+func sameRange(ctx context.Context, rf *File, lf *os.File, off, n int64) (bool, error) {
 	const chunk = 1 << 20
 	rb := make([]byte, min(n, chunk))
 	lb := make([]byte, min(n, chunk))
 	for n > 0 {
 		k := min(n, chunk)
-		if _, err := rf.ReadAt(rb[:k], off); err != nil {
+		if _, err := rf.readAt(ctx, rb[:k], off); err != nil {
 			if errors.Is(err, io.EOF) {
 				return false, nil // the remote file is shorter
 			}
@@ -295,14 +307,14 @@ func sameRange(rf *File, lf *os.File, off, n int64) (bool, error) {
 }
 
 func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return interrupted(ctx)
 	}
-	rf, err := c.Open(remote)
+	rf, err := c.openFile(ctx, remote, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
-	defer rf.Close()
+	defer rf.close(ctx)
 	total := int64(-1)
 	if a.Flags&AttrSize != 0 {
 		total = int64(a.Size)
@@ -325,7 +337,7 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 			if total >= 0 && start > total {
 				return fmt.Errorf("resume %s: local file %s is larger (%d bytes) than the remote (%d bytes); not appending", remote, local, start, total)
 			}
-			ok, err := c.prefixMatches(rf, lf, start, opt, remote)
+			ok, err := c.prefixMatches(ctx, rf, lf, start, opt, remote)
 			if err != nil {
 				return fmt.Errorf("resume %s: checking the local file: %w", remote, err)
 			}
@@ -349,9 +361,9 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 	}
 	pw := &progress{opt: opt, p: remote, done: start, tot: total}
 	// Remote and local offsets are the same (both start at start).
-	if _, err := rf.downloadTo(lf, 0, func(n int) error {
-		if err := ctx.Err(); err != nil {
-			return err
+	if _, err := rf.downloadTo(ctx, lf, 0, func(n int) error {
+		if ctx.Err() != nil {
+			return interrupted(ctx)
 		}
 		pw.add(n)
 		return nil
@@ -378,13 +390,17 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 // Upload copies local to remote. If remote is an existing directory the
 // copy goes inside it under local's base name. A directory needs
 // Recursive. On a failed file the error says how many bytes are safely
-// on the server (Resume continues from there).
+// on the server (Resume continues from there). As with Download, every
+// wait honours ctx.
 func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferOptions) error {
+	if ctx.Err() != nil {
+		return interrupted(ctx)
+	}
 	st, err := os.Stat(local)
 	if err != nil {
 		return err
 	}
-	if a, err := c.Stat(remote); err == nil && a.FileMode().IsDir() {
+	if a, err := c.stat(ctx, remote); err == nil && a.FileMode().IsDir() {
 		if base := filepath.Base(local); ValidName(base) {
 			remote = path.Join(remote, base)
 		} else if !st.IsDir() {
@@ -404,15 +420,15 @@ func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferO
 }
 
 func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return interrupted(ctx)
 	}
 	ents, err := os.ReadDir(local)
 	if err != nil {
 		return err
 	}
-	if err := c.Mkdir(remote, st.Mode().Perm()|0o700); err != nil {
-		if a, serr := c.Stat(remote); serr != nil || !a.FileMode().IsDir() {
+	if err := c.mkdir(ctx, remote, st.Mode().Perm()|0o700); err != nil {
+		if a, serr := c.stat(ctx, remote); serr != nil || !a.FileMode().IsDir() {
 			return err
 		}
 	}
@@ -438,14 +454,14 @@ func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.File
 		a := AttrsFromFileInfo(st)
 		a.Flags = AttrPermissions | AttrACModTime
 		a.Mode &^= modeType
-		return c.Setstat(remote, &a)
+		return c.setstat(ctx, remote, &a)
 	}
 	return nil
 }
 
 func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	if ctx.Err() != nil {
+		return interrupted(ctx)
 	}
 	lf, err := os.Open(local)
 	if err != nil {
@@ -457,16 +473,16 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 	var start int64
 	var rf *File
 	if opt.Resume {
-		if a, err := c.Stat(remote); err == nil && a.FileMode().IsRegular() && a.Flags&AttrSize != 0 {
+		if a, err := c.stat(ctx, remote); err == nil && a.FileMode().IsRegular() && a.Flags&AttrSize != 0 {
 			start = int64(a.Size)
 			if start > total {
 				return fmt.Errorf("resume %s: remote file %s is larger (%d bytes) than the local (%d bytes); not appending", local, remote, start, total)
 			}
-			if rf, err = c.OpenFile(remote, os.O_RDWR, 0); err != nil {
+			if rf, err = c.openFile(ctx, remote, os.O_RDWR, 0); err != nil {
 				return err
 			}
-			defer rf.Close()
-			ok, err := c.prefixMatches(rf, lf, start, opt, local)
+			defer rf.close(ctx)
+			ok, err := c.prefixMatches(ctx, rf, lf, start, opt, local)
 			if err != nil {
 				return fmt.Errorf("resume %s: checking the remote file: %w", local, err)
 			}
@@ -482,15 +498,20 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		}
 	}
 	if rf == nil {
-		rf, err = c.OpenFile(remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
+		rf, err = c.openFile(ctx, remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
 		if err != nil {
 			return err
 		}
-		defer rf.Close()
+		defer rf.close(ctx)
 	}
 	pr := &progress{opt: opt, p: local, done: start, tot: total}
 	// Local and remote offsets are the same (both start at start).
-	n, err := rf.uploadFrom(lf, 0, ctx.Err, pr.add)
+	n, err := rf.uploadFromCtx(ctx, lf, 0, func() error {
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
+		return nil
+	}, pr.add)
 	if err != nil {
 		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
 	}
@@ -498,11 +519,11 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		a := AttrsFromFileInfo(st)
 		a.Flags = AttrPermissions | AttrACModTime
 		a.Mode &^= modeType
-		if err := rf.Setstat(&a); err != nil {
+		if err := rf.setstat(ctx, &a); err != nil {
 			return err
 		}
 	}
-	if err := rf.Close(); err != nil {
+	if err := rf.close(ctx); err != nil {
 		return fmt.Errorf("upload %s: %w", local, err)
 	}
 	opt.report(ProgressEvent{Path: local, Done: start + n, Total: total, Finished: true})
