@@ -231,6 +231,96 @@ func TestLimitUnauthConns(t *testing.T) {
 	}
 }
 
+// served reports whether the server serves a fresh raw connection (sends
+// its version line) or drops it at once; a served one is left open.
+func (r *limitRig) served(t *testing.T) bool {
+	t.Helper()
+	nc := r.rawDial(t)
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b := make([]byte, len("SSH-2.0-"))
+	_, err := io.ReadFull(nc, b)
+	nc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	switch {
+	case err == nil && string(b) == "SSH-2.0-":
+		return true
+	case errors.As(err, &ne) && ne.Timeout():
+		t.Fatalf("the server neither served nor dropped a connection within 5s")
+	case err == nil:
+		t.Fatalf("the server sent %q", b)
+	}
+	return false
+}
+
+// TestLimitPerSourceStartups: PerSourceMaxStartups keeps one source
+// from taking every unauthenticated slot (issue 14 item 6: idle TCP
+// connections, renewed within the grace time, locked every user out,
+// resuming ones included). A source that opens as many silent
+// connections as MaxStartups allows is served only its per-source
+// share; a client at another address (127.0.0.2, also loopback on
+// Linux) still logs in, and its session, cut, still resumes from there.
+func TestLimitPerSourceStartups(t *testing.T) {
+	const full, perSource = 4, 2
+	other := net.IPv4(127, 0, 0, 2)
+	if l, err := net.Listen("tcp", "127.0.0.2:0"); err != nil {
+		t.Skipf("127.0.0.2 is not usable here: %v", err)
+	} else {
+		l.Close()
+	}
+	r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
+		cfg.MaxStartups = rsftp.MaxStartups{Start: full, Rate: 100, Full: full}
+		cfg.PerSourceMaxStartups = perSource
+		cfg.LoginGraceTime = time.Minute // the silent peers must not time out
+		cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute}
+	})
+	n := 0
+	for range full + 2 {
+		if r.served(t) {
+			n++
+		}
+	}
+	if n != perSource {
+		t.Fatalf("127.0.0.1 opened %d silent connections and %d were served, want its per-source share %d", full+2, n, perSource)
+	}
+
+	dial := func(ctx context.Context) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: other}}
+		return d.DialContext(ctx, "tcp", r.addr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := dial(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := r.clientConfig("alice")
+	cfg.Resume = &rsftp.ResumeConfig{Redial: dial, NoNetworkWatch: true,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
+	c, err := rsftp.NewClient(ctx, nc, r.addr, cfg)
+	if err != nil {
+		nc.Close()
+		t.Fatalf("a client at 127.0.0.2 while 127.0.0.1 holds its share: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if !c.Resumable() {
+		t.Fatal("the session is not resumable")
+	}
+	h := c.ResumeSession().Handle()
+	session := hex.EncodeToString(h[:min(8, len(h))])
+	if out, err := sessionOutput(c, "before"); err != nil || out != "before" {
+		t.Fatalf("before the cut: %q, %v", out, err)
+	}
+	r.cut(t, nc, session, "the client's connection")
+	if err := r.waitServerEvent(t, rsftp.EventResumed, session, "the resumption from 127.0.0.2"); err != nil {
+		t.Fatalf("resumed with an error: %v", err)
+	}
+	if out, err := sessionOutput(c, "after"); err != nil || out != "after" {
+		t.Fatalf("after the resumption: %q, %v", out, err)
+	}
+	// 127.0.0.1's silent connections still hold its share.
+	r.assertDroppedAtOnce(t, "127.0.0.1 at its per-source share")
+}
+
 // TestLimitLoginGraceSlowloris: LoginGraceTime covers everything before
 // authentication succeeds. A peer that sends its version line a byte at a
 // time, one that stops in the middle of a packet after the key exchange
@@ -853,7 +943,8 @@ func TestLimitResumeRetainedBytes(t *testing.T) {
 
 // TestLimitConfigNegative: a negative limit is a configuration error, not
 // a server that panics (a negative MaxUnauthConns did) or refuses
-// everything.
+// everything; so is a MaxStartups or PerSourceNetBlockSize out of range,
+// and MaxStartups set together with the MaxUnauthConns it replaces.
 func TestLimitConfigNegative(t *testing.T) {
 	for name, mod := range map[string]func(*rsftp.ServerConfig){
 		"LoginGraceTime":     func(c *rsftp.ServerConfig) { c.LoginGraceTime = -time.Second },
@@ -870,6 +961,28 @@ func TestLimitConfigNegative(t *testing.T) {
 		mod(cfg)
 		if _, err := rsftp.NewServer(cfg); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("negative %s: NewServer returned %v", name, err)
+		}
+	}
+	// Out of range or contradictory startup limits.
+	for name, mod := range map[string]func(*rsftp.ServerConfig){
+		"MaxStartups 10:0:100":     func(c *rsftp.ServerConfig) { c.MaxStartups = rsftp.MaxStartups{Start: 10, Rate: 0, Full: 100} },
+		"MaxStartups 10:30:5":      func(c *rsftp.ServerConfig) { c.MaxStartups = rsftp.MaxStartups{Start: 10, Rate: 30, Full: 5} },
+		"MaxStartups 0:30:100":     func(c *rsftp.ServerConfig) { c.MaxStartups = rsftp.MaxStartups{Start: 0, Rate: 30, Full: 100} },
+		"PerSourceMaxStartups":     func(c *rsftp.ServerConfig) { c.PerSourceMaxStartups = -1 },
+		"PerSourceNetBlockSize 33": func(c *rsftp.ServerConfig) { c.PerSourceNetBlockSize = rsftp.NetBlockSize{IPv4: 33, IPv6: 128} },
+		"MaxUnauthConns": func(c *rsftp.ServerConfig) {
+			c.MaxUnauthConns, c.MaxStartups = 5, rsftp.DefaultMaxStartups
+		},
+	} {
+		cfg := &rsftp.ServerConfig{
+			HostKeys: []kex.Signer{signer(t)},
+			Auth: auth.ServerConfig{PublicKeyCallback: func(string, kex.PublicKey) (*auth.Permissions, error) {
+				return nil, errors.New("no")
+			}},
+		}
+		mod(cfg)
+		if _, err := rsftp.NewServer(cfg); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: NewServer returned %v", name, err)
 		}
 	}
 }

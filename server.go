@@ -19,8 +19,11 @@ import (
 
 // Server defaults, as in OpenSSH where it has one.
 const (
-	DefaultLoginGraceTime     = 2 * time.Minute
-	DefaultMaxUnauthConns     = 64
+	DefaultLoginGraceTime = 2 * time.Minute
+	// DefaultMaxUnauthConns is the Full figure of DefaultMaxStartups.
+	//
+	// Deprecated: use DefaultMaxStartups.
+	DefaultMaxUnauthConns     = 100
 	DefaultMaxSessionsPerConn = 64
 	DefaultMaxChannelsPerConn = channel.DefaultMaxChannels
 )
@@ -72,11 +75,31 @@ type ServerConfig struct {
 	// the version exchange, the key exchange and user authentication
 	// (for a resumption, up to its RESUME_REQUEST). A client that has
 	// not authenticated by then, however slowly it is sending, is
-	// disconnected and its MaxUnauthConns slot freed. Default
+	// disconnected and its MaxStartups slot freed. Default
 	// DefaultLoginGraceTime.
 	LoginGraceTime time.Duration
-	// MaxUnauthConns bounds connections that have not authenticated yet;
-	// more are closed at once. Default DefaultMaxUnauthConns.
+	// MaxStartups bounds connections that have not authenticated yet
+	// (or, for a resumption, not sent their RESUME_REQUEST), with
+	// OpenSSH's random early drop: see MaxStartups. A refused
+	// connection is closed at once. Default DefaultMaxStartups
+	// (10:30:100), or MaxUnauthConns if that is set.
+	MaxStartups MaxStartups
+	// PerSourceMaxStartups bounds the connections counted by
+	// MaxStartups that come from one source (an address, or a block of
+	// addresses: PerSourceNetBlockSize), whichever limit is lower
+	// (OpenSSH's PerSourceMaxStartups). Addresses that are not IP
+	// addresses count as one source. Default 0: no per-source limit,
+	// as in OpenSSH.
+	PerSourceMaxStartups int
+	// PerSourceNetBlockSize groups source addresses for
+	// PerSourceMaxStartups. Default DefaultNetBlockSize (32:128, each
+	// address on its own).
+	PerSourceNetBlockSize NetBlockSize
+	// MaxUnauthConns, if set, is MaxStartups given as a single number
+	// N: a hard cap of N unauthenticated connections (N:100:N), as
+	// sshd reads "MaxStartups N". Setting both is an error.
+	//
+	// Deprecated: use MaxStartups.
 	MaxUnauthConns int
 	// MaxSessionsPerConn bounds open session channels per connection;
 	// more are refused with resource-shortage. Default
@@ -115,7 +138,7 @@ type ServerConfig struct {
 // Server accepts SSH connections.
 type Server struct {
 	cfg     ServerConfig
-	unauth  chan struct{}
+	unauth  *startupLimiter
 	ctx     context.Context
 	cancel  context.CancelFunc
 	mu      sync.Mutex
@@ -131,7 +154,8 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if len(cfg.HostKeys) == 0 {
 		return nil, errors.New("ssh: ServerConfig has no host keys")
 	}
-	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PasswordCallback == nil {
+	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PublicKeyConnCallback == nil &&
+		cfg.Auth.PasswordCallback == nil && cfg.Auth.KeyboardInteractiveCallback == nil && !cfg.Auth.NoneAllowed {
 		return nil, errors.New("ssh: ServerConfig.Auth has no authentication callback: nobody could log in")
 	}
 	switch {
@@ -139,6 +163,10 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		return nil, errors.New("ssh: ServerConfig.LoginGraceTime is negative")
 	case cfg.MaxUnauthConns < 0:
 		return nil, errors.New("ssh: ServerConfig.MaxUnauthConns is negative")
+	case cfg.MaxUnauthConns > 0 && cfg.MaxStartups != (MaxStartups{}):
+		return nil, errors.New("ssh: ServerConfig sets both MaxStartups and MaxUnauthConns (deprecated): set MaxStartups only")
+	case cfg.PerSourceMaxStartups < 0:
+		return nil, errors.New("ssh: ServerConfig.PerSourceMaxStartups is negative")
 	case cfg.MaxSessionsPerConn < 0:
 		return nil, errors.New("ssh: ServerConfig.MaxSessionsPerConn is negative")
 	case cfg.MaxChannelsPerConn < 0:
@@ -152,8 +180,20 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if s.cfg.LoginGraceTime == 0 {
 		s.cfg.LoginGraceTime = DefaultLoginGraceTime
 	}
-	if s.cfg.MaxUnauthConns == 0 {
-		s.cfg.MaxUnauthConns = DefaultMaxUnauthConns
+	switch {
+	case s.cfg.MaxUnauthConns > 0:
+		s.cfg.MaxStartups = MaxStartups{Start: s.cfg.MaxUnauthConns, Rate: 100, Full: s.cfg.MaxUnauthConns}
+	case s.cfg.MaxStartups == (MaxStartups{}):
+		s.cfg.MaxStartups = DefaultMaxStartups
+	}
+	if err := s.cfg.MaxStartups.check(); err != nil {
+		return nil, fmt.Errorf("ssh: ServerConfig.%w", err)
+	}
+	if s.cfg.PerSourceNetBlockSize == (NetBlockSize{}) {
+		s.cfg.PerSourceNetBlockSize = DefaultNetBlockSize
+	}
+	if err := s.cfg.PerSourceNetBlockSize.check(); err != nil {
+		return nil, fmt.Errorf("ssh: ServerConfig.%w", err)
 	}
 	if s.cfg.MaxSessionsPerConn == 0 {
 		s.cfg.MaxSessionsPerConn = DefaultMaxSessionsPerConn
@@ -174,7 +214,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.resumes = &resume.Registry{Hold: cfg.Resume.Hold, MaxSessions: cfg.Resume.MaxSessions,
 			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedBytes: cfg.Resume.MaxRetainedBytes}
 	}
-	s.unauth = make(chan struct{}, s.cfg.MaxUnauthConns)
+	s.unauth = newStartupLimiter(s.cfg.MaxStartups, s.cfg.PerSourceMaxStartups, s.cfg.PerSourceNetBlockSize)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
@@ -232,14 +272,13 @@ func (s *Server) ServeConn(nc net.Conn) {
 		s.mu.Unlock()
 		nc.Close()
 	}()
-	select {
-	case s.unauth <- struct{}{}:
-	default:
-		s.cfg.Logf("ssh: %v: too many unauthenticated connections (limit %d); dropped", nc.RemoteAddr(), s.cfg.MaxUnauthConns)
+	release, err := s.unauth.admit(nc.RemoteAddr())
+	if err != nil {
+		s.cfg.Logf("ssh: %v: %v; dropped", nc.RemoteAddr(), err)
 		return
 	}
 	user, perms, conn, resumed, err := s.handshake(nc)
-	<-s.unauth
+	release()
 	if err != nil {
 		s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
 		return

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/rsftp/rsftp"
@@ -31,10 +32,69 @@ type serveOptions struct {
 	maxResumable           int
 	maxPerUser             int
 	maxRetained            int64
-	maxStartups            int
+	maxStartups            rsftp.MaxStartups
+	perSourceStartups      int // 0: none
+	perSourceBlock         rsftp.NetBlockSize
 	maxSessions            int
 	maxChannels            int
 	maxHandles             int
+}
+
+// Defaults of rsftp serve that differ from the library's (docs/HARDENING.md
+// says why): one source may hold at most 5 of the unauthenticated slots
+// (half of MaxStartups' start), and an IPv6 /64 counts as one source.
+const defaultServePerSourceStartups = 5
+
+var defaultServeNetBlock = rsftp.NetBlockSize{IPv4: 32, IPv6: 64}
+
+// startupsValue is the flag value of --max-startups.
+type startupsValue rsftp.MaxStartups
+
+func (v *startupsValue) String() string { return rsftp.MaxStartups(*v).String() }
+func (v *startupsValue) Set(s string) error {
+	m, err := rsftp.ParseMaxStartups(s)
+	if err != nil {
+		return err
+	}
+	*v = startupsValue(m)
+	return nil
+}
+
+// perSourceValue is the flag value of --per-source-max-startups: a
+// positive number or "none" (0).
+type perSourceValue int
+
+func (v *perSourceValue) String() string {
+	if *v == 0 {
+		return "none"
+	}
+	return strconv.Itoa(int(*v))
+}
+
+func (v *perSourceValue) Set(s string) error {
+	if s == "none" {
+		*v = 0
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return fmt.Errorf("%q: want a positive number or none", s)
+	}
+	*v = perSourceValue(n)
+	return nil
+}
+
+// netBlockValue is the flag value of --per-source-net-block-size.
+type netBlockValue rsftp.NetBlockSize
+
+func (v *netBlockValue) String() string { return rsftp.NetBlockSize(*v).String() }
+func (v *netBlockValue) Set(s string) error {
+	b, err := rsftp.ParseNetBlockSize(s)
+	if err != nil {
+		return err
+	}
+	*v = netBlockValue(b)
+	return nil
 }
 
 // parseServeFlags parses the arguments of rsftp serve. With -h it prints
@@ -57,7 +117,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxPerUser, "max-detached-per-user", 16, "detached sessions kept per user")
 	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
 	fsf.DurationVar(&o.loginGrace, "login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
-	fsf.IntVar(&o.maxStartups, "max-startups", rsftp.DefaultMaxUnauthConns, "unauthenticated connections at once; more are dropped (OpenSSH's MaxStartups)")
+	o.maxStartups = rsftp.DefaultMaxStartups
+	fsf.Var((*startupsValue)(&o.maxStartups), "max-startups", "unauthenticated connections at once, as OpenSSH's MaxStartups `start:rate:full`: from start on, a new one is dropped with a probability of rate percent, rising to 100% at full; a single number N is a hard cap of N")
+	o.perSourceStartups = defaultServePerSourceStartups
+	fsf.Var((*perSourceValue)(&o.perSourceStartups), "per-source-max-startups", "unauthenticated connections at once from one source address or block (OpenSSH's PerSourceMaxStartups; `N` or none)")
+	o.perSourceBlock = defaultServeNetBlock
+	fsf.Var((*netBlockValue)(&o.perSourceBlock), "per-source-net-block-size", "leading bits of an IPv4 and an IPv6 source address that --per-source-max-startups counts as one source (OpenSSH's PerSourceNetBlockSize; `v4bits:v6bits`)")
 	fsf.IntVar(&o.maxSessions, "max-sessions", rsftp.DefaultMaxSessionsPerConn, "session channels per connection (OpenSSH's MaxSessions)")
 	fsf.IntVar(&o.maxChannels, "max-channels", rsftp.DefaultMaxChannelsPerConn, "channels of any type per connection")
 	fsf.IntVar(&o.maxHandles, "max-handles", sftp.DefaultMaxHandles, "open files and directories per SFTP session")
@@ -92,7 +157,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 		v    int64
 	}{
 		{"max-resumable", int64(o.maxResumable)}, {"max-detached-per-user", int64(o.maxPerUser)},
-		{"max-retained-bytes", o.maxRetained}, {"max-startups", int64(o.maxStartups)},
+		{"max-retained-bytes", o.maxRetained},
 		{"max-sessions", int64(o.maxSessions)}, {"max-channels", int64(o.maxChannels)},
 		{"max-handles", int64(o.maxHandles)}, {"client-alive-count-max", int64(o.clientAliveMax)},
 	} {
@@ -108,10 +173,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 // the SFTP subsystem, logging and the resumption events.
 func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 	cfg := &rsftp.ServerConfig{
-		LoginGraceTime:     o.loginGrace,
-		MaxUnauthConns:     o.maxStartups,
-		MaxSessionsPerConn: o.maxSessions,
-		MaxChannelsPerConn: o.maxChannels,
+		LoginGraceTime:        o.loginGrace,
+		MaxStartups:           o.maxStartups,
+		PerSourceMaxStartups:  o.perSourceStartups,
+		PerSourceNetBlockSize: o.perSourceBlock,
+		MaxSessionsPerConn:    o.maxSessions,
+		MaxChannelsPerConn:    o.maxChannels,
 
 		ClientAliveInterval: o.clientAlive,
 		ClientAliveCountMax: o.clientAliveMax,

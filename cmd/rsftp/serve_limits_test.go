@@ -14,22 +14,26 @@ import (
 
 // serveLimits is what the limit flags of rsftp serve set.
 type serveLimits struct {
-	loginGrace                            time.Duration
-	maxStartups, maxSessions, maxChannels int
-	maxHandles                            int
-	hold, idle                            time.Duration
-	maxResumable, maxPerUser              int
-	maxRetained                           int64
-	resumeOff                             bool
-	clientAlive                           time.Duration
-	clientAliveMax                        int
+	loginGrace               time.Duration
+	maxStartups              rsftp.MaxStartups
+	perSource                int
+	netBlock                 rsftp.NetBlockSize
+	maxSessions, maxChannels int
+	maxHandles               int
+	hold, idle               time.Duration
+	maxResumable, maxPerUser int
+	maxRetained              int64
+	resumeOff                bool
+	clientAlive              time.Duration
+	clientAliveMax           int
 }
 
 // limitsOf reads the limits back from the configurations rsftp serve
 // builds from o.
 func limitsOf(o *serveOptions) serveLimits {
 	cfg := o.serverConfig()
-	l := serveLimits{loginGrace: cfg.LoginGraceTime, maxStartups: cfg.MaxUnauthConns,
+	l := serveLimits{loginGrace: cfg.LoginGraceTime, maxStartups: cfg.MaxStartups,
+		perSource: cfg.PerSourceMaxStartups, netBlock: cfg.PerSourceNetBlockSize,
 		maxSessions: cfg.MaxSessionsPerConn, maxChannels: cfg.MaxChannelsPerConn,
 		maxHandles: o.sftpConfig(nil).MaxHandles, resumeOff: cfg.Resume == nil,
 		clientAlive: cfg.ClientAliveInterval, clientAliveMax: cfg.ClientAliveCountMax}
@@ -40,14 +44,17 @@ func limitsOf(o *serveOptions) serveLimits {
 }
 
 // TestServeLimitFlagsDefaults: without flags the limits are the
-// library's defaults, and -h shows each of them.
+// library's defaults, but for the per-source startups (5 per address, an
+// IPv6 /64 as one source; docs/HARDENING.md says why), and -h shows each
+// of them.
 func TestServeLimitFlagsDefaults(t *testing.T) {
 	var stderr bytes.Buffer
 	o, err := parseServeFlags(nil, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := serveLimits{loginGrace: rsftp.DefaultLoginGraceTime, maxStartups: rsftp.DefaultMaxUnauthConns,
+	want := serveLimits{loginGrace: rsftp.DefaultLoginGraceTime, maxStartups: rsftp.DefaultMaxStartups,
+		perSource: 5, netBlock: rsftp.NetBlockSize{IPv4: 32, IPv6: 64},
 		maxSessions: rsftp.DefaultMaxSessionsPerConn, maxChannels: rsftp.DefaultMaxChannelsPerConn,
 		maxHandles: sftp.DefaultMaxHandles, hold: time.Hour, idle: time.Minute,
 		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30,
@@ -66,7 +73,9 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 	help := stderr.String()
 	for _, f := range []struct{ name, def string }{
 		{"login-grace-time duration", "2m0s"},
-		{"max-startups int", "64"},
+		{"max-startups start:rate:full", "10:30:100"},
+		{"per-source-max-startups N", "5"},
+		{"per-source-net-block-size v4bits:v6bits", "32:64"},
 		{"max-sessions int", "64"},
 		{"max-channels int", "1024"},
 		{"max-handles int", "256"},
@@ -94,7 +103,8 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 // configuration, and --hold 0 turns resumption off.
 func TestServeLimitFlagsSet(t *testing.T) {
 	o, err := parseServeFlags([]string{
-		"--login-grace-time", "7s", "--max-startups", "3", "--max-sessions", "5", "--max-channels", "9",
+		"--login-grace-time", "7s", "--max-startups", "3:40:30", "--per-source-max-startups", "4",
+		"--per-source-net-block-size", "24:48", "--max-sessions", "5", "--max-channels", "9",
 		"--max-handles", "11", "--hold", "90s", "--idle-timeout", "13s", "--max-resumable", "17",
 		"--max-detached-per-user", "2", "--max-retained-bytes", "4096",
 		"--client-alive-interval", "19s", "--client-alive-count-max", "6",
@@ -102,7 +112,8 @@ func TestServeLimitFlagsSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: 3, maxSessions: 5, maxChannels: 9,
+	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: rsftp.MaxStartups{Start: 3, Rate: 40, Full: 30},
+		perSource: 4, netBlock: rsftp.NetBlockSize{IPv4: 24, IPv6: 48}, maxSessions: 5, maxChannels: 9,
 		maxHandles: 11, hold: 90 * time.Second, idle: 13 * time.Second, maxResumable: 17, maxPerUser: 2,
 		maxRetained: 4096, clientAlive: 19 * time.Second, clientAliveMax: 6}
 	if got := limitsOf(o); got != want {
@@ -115,6 +126,16 @@ func TestServeLimitFlagsSet(t *testing.T) {
 	}
 	if !limitsOf(o).resumeOff {
 		t.Fatal("--hold 0 left resumption on")
+	}
+
+	// sshd's other forms: a single number is a hard cap; "none".
+	o, err = parseServeFlags([]string{"--max-startups", "64", "--per-source-max-startups", "none", "--per-source-net-block-size", "16"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := limitsOf(o); l.maxStartups != (rsftp.MaxStartups{Start: 64, Rate: 100, Full: 64}) || l.perSource != 0 ||
+		l.netBlock != (rsftp.NetBlockSize{IPv4: 16, IPv6: 128}) {
+		t.Fatalf("--max-startups 64 --per-source-max-startups none --per-source-net-block-size 16: %v, %d, %v", l.maxStartups, l.perSource, l.netBlock)
 	}
 }
 
@@ -129,6 +150,16 @@ func TestServeLimitFlagsInvalid(t *testing.T) {
 		{"--max-handles", "-5"},
 		{"--max-handles", "1e3"},
 		{"--max-startups", "-1"},
+		{"--max-startups", "0"},
+		{"--max-startups", "10:30"},
+		{"--max-startups", "10:0:100"},
+		{"--max-startups", "10:30:5"},
+		{"--max-startups", "many"},
+		{"--per-source-max-startups", "0"},
+		{"--per-source-max-startups", "-2"},
+		{"--per-source-max-startups", "all"},
+		{"--per-source-net-block-size", "33"},
+		{"--per-source-net-block-size", "32:129"},
 		{"--max-sessions", "0"},
 		{"--max-resumable", "-1"},
 		{"--max-detached-per-user", "-1"},
