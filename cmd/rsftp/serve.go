@@ -12,7 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/user"
+	"path"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rsftp/rsftp"
@@ -24,6 +27,7 @@ import (
 // serveOptions are the flags of rsftp serve.
 type serveOptions struct {
 	listen, root, hostKey, authorizedKeys, events string
+	user                                          string
 	readOnly, json                                bool
 
 	hold, idle, loginGrace time.Duration
@@ -117,6 +121,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxPerUser, "max-detached-per-user", 16, "detached sessions kept per user")
 	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
 	fsf.DurationVar(&o.loginGrace, "login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
+	fsf.StringVar(&o.user, "user", "", "the one user name clients may log in as: every key in --authorized-keys logs in as this user, and other names are refused (default: the user running rsftp serve)")
 	o.maxStartups = rsftp.DefaultMaxStartups
 	fsf.Var((*startupsValue)(&o.maxStartups), "max-startups", "unauthenticated connections at once, as OpenSSH's MaxStartups `start:rate:full`: from start on, a new one is dropped with a probability of rate percent, rising to 100% at full; a single number N is a hard cap of N")
 	o.perSourceStartups = defaultServePerSourceStartups
@@ -165,7 +170,81 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 			return nil, fmt.Errorf("--%s %d: must be positive", n.name, n.v)
 		}
 	}
+	if o.user != "" {
+		if err := checkUserName(o.user); err != nil {
+			return nil, fmt.Errorf("--user %q: %v", o.user, err)
+		}
+	}
 	return o, nil
+}
+
+// checkUserName refuses names no client could send sensibly.
+func checkUserName(name string) error {
+	if len(name) > 256 {
+		return errors.New("longer than 256 bytes")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("has control characters")
+		}
+	}
+	return nil
+}
+
+// servingUser is the one user name rsftp serve accepts: --user, else the
+// name of the user running it.
+func (o *serveOptions) servingUser() (string, error) {
+	if o.user != "" {
+		return o.user, nil
+	}
+	u, err := user.Current()
+	if err != nil || u.Username == "" {
+		return "", fmt.Errorf("cannot tell which user runs rsftp serve (%v): name the user clients log in as with --user", err)
+	}
+	return u.Username, nil
+}
+
+// sftpOnlyKey refuses an authorized_keys line whose forced command is
+// not the SFTP server's: rsftp serve runs nothing else, so any other
+// forced command (command="/bin/false", say) means the key may not use
+// SFTP. Arguments are refused too: sftp-server's -R (read-only), -P and
+// -p restrict what a session may do, and rsftp serve would ignore them.
+func sftpOnlyKey(k *auth.AuthorizedKey) error {
+	cmd, ok := k.Option("command")
+	if !ok {
+		return nil
+	}
+	f := strings.Fields(cmd)
+	if len(f) == 1 && (f[0] == "internal-sftp" || path.Base(f[0]) == "sftp-server") {
+		return nil
+	}
+	return fmt.Errorf("forced command %q refused: rsftp serve serves only SFTP, and admits only command=\"internal-sftp\" or a path to sftp-server, without arguments", cmd)
+}
+
+// authConfig is how rsftp serve authenticates: public keys listed in the
+// authorized_keys file (re-read at each login and each resumption's
+// Recheck), with their expiry-time, from= and command= honoured, for the
+// user name userName only.
+func (o *serveOptions) authConfig(userName string, log *slog.Logger) auth.ServerConfig {
+	akf := &auth.AuthorizedKeysFile{Path: o.authorizedKeys, Check: sftpOnlyKey}
+	return auth.ServerConfig{
+		PublicKeyConnCallback: func(c auth.ConnMetadata, key kex.PublicKey) (*auth.Permissions, error) {
+			remote := ""
+			if c.RemoteAddr != nil {
+				remote = c.RemoteAddr.String()
+			}
+			if c.User != userName {
+				log.Warn("login refused: rsftp serve accepts only its own user name", "user", c.User, "serving_user", userName, "remote", remote)
+				return nil, fmt.Errorf("user name %q is not %q", c.User, userName)
+			}
+			p, err := akf.Authorize(c, key)
+			if err != nil {
+				log.Warn("key refused", "user", c.User, "remote", remote, "key", kex.FingerprintSHA256(key), "err", err)
+				return nil, err
+			}
+			return p, nil
+		},
+	}
 }
 
 // serverConfig returns the server configuration the flags set: limits and
@@ -195,7 +274,9 @@ func (o *serveOptions) sftpConfig(l *slog.Logger) *sftp.ServerConfig {
 	return &sftp.ServerConfig{Root: o.root, ReadOnly: o.readOnly, MaxHandles: o.maxHandles, Logger: l}
 }
 
-// runServe is an SFTP-only server: no shell, no exec, no forwarding.
+// runServe is an SFTP-only server: no shell, no exec, no forwarding, no
+// pty, no agent. Every key logs in as one user name (--user, else the
+// user running it); other names are refused.
 func runServe(ctx context.Context, args []string) error {
 	o, err := parseServeFlags(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -213,6 +294,10 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	log := slog.New(h)
 
+	userName, err := o.servingUser()
+	if err != nil {
+		return err
+	}
 	if fi, err := os.Stat(o.root); err != nil || !fi.IsDir() {
 		return fmt.Errorf("--root %s is not a directory", o.root)
 	}
@@ -238,7 +323,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	defer events.close()
-	cfg := o.serverConfig()
+	cfg := o.serveConfig(hostKey, userName, log)
 	if cfg.Resume != nil {
 		cfg.Resume.Events = func(e rsftp.Event) {
 			events.write(e)
@@ -262,27 +347,35 @@ func runServe(ctx context.Context, args []string) error {
 		}
 		fmt.Fprintf(os.Stderr, "sessions survive lost connections for %v (--hold)\n", o.hold)
 	}
-	cfg.HostKeys = []kex.Signer{hostKey}
-	cfg.Auth = auth.ServerConfig{
-		PublicKeyCallback: func(user string, key kex.PublicKey) (*auth.Permissions, error) {
-			keys, err := auth.LoadAuthorizedKeys(o.authorizedKeys)
-			if len(keys) == 0 && err != nil {
-				log.Error("reading authorized_keys", "file", o.authorizedKeys, "err", err)
-				return nil, err
-			}
-			ak, ok := auth.AuthorizedKeysCallback(keys)(user, key)
-			if !ok {
-				return nil, errors.New("key not in authorized_keys")
-			}
-			if _, restricted := ak.Option("from"); restricted {
-				// The callback does not see the client's address:
-				// refuse rather than ignore the restriction.
-				log.Warn("key has a from= restriction, which rsftp serve does not enforce; refused", "line", ak.Line)
-				return nil, errors.New("from= not supported")
-			}
-			return &auth.Permissions{KeyComment: ak.Comment}, nil
-		},
+	srv, err := rsftp.NewServer(cfg)
+	if err != nil {
+		return err
 	}
+	l, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", l.Addr().String(), "root", o.root, "host_key", fp, "user", userName)
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	err = srv.Serve(l)
+	if ctx.Err() != nil {
+		log.Info("shutting down")
+		return nil
+	}
+	return err
+}
+
+// serveConfig is the whole server rsftp serve runs, but for the
+// resumption events: the limits and resumption the flags set, the host
+// key, authentication (authConfig) and the SFTP subsystem, logging to
+// log.
+func (o *serveOptions) serveConfig(hostKey kex.Signer, userName string, log *slog.Logger) *rsftp.ServerConfig {
+	cfg := o.serverConfig()
+	cfg.HostKeys = []kex.Signer{hostKey}
+	cfg.Auth = o.authConfig(userName, log)
 	cfg.Subsystems = map[string]rsftp.Handler{
 		"sftp": func(ctx context.Context, s *rsftp.Session) int {
 			l := log.With("user", s.User, "remote", s.RemoteAddr.String())
@@ -299,25 +392,7 @@ func runServe(ctx context.Context, args []string) error {
 	cfg.Logf = func(format string, args ...any) {
 		log.Info(fmt.Sprintf(format, args...))
 	}
-	srv, err := rsftp.NewServer(cfg)
-	if err != nil {
-		return err
-	}
-	l, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return err
-	}
-	log.Info("listening", "addr", l.Addr().String(), "root", o.root, "host_key", fp)
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	err = srv.Serve(l)
-	if ctx.Err() != nil {
-		log.Info("shutting down")
-		return nil
-	}
-	return err
+	return cfg
 }
 
 // loadOrCreateHostKey reads an OpenSSH private key, or creates an ed25519

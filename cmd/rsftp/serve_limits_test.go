@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,10 @@ func TestServeLimitFlagsSet(t *testing.T) {
 		l.netBlock != (rsftp.NetBlockSize{IPv4: 16, IPv6: 128}) {
 		t.Fatalf("--max-startups 64 --per-source-max-startups none --per-source-net-block-size 16: %v, %d, %v", l.maxStartups, l.perSource, l.netBlock)
 	}
+	// Each reaches a server that starts.
+	if _, err := rsftp.NewServer(o.serveConfig(serveTestKey(t), "u", slog.New(slog.DiscardHandler))); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestServeLimitFlagsInvalid: a negative, zero or malformed limit is
@@ -160,6 +165,7 @@ func TestServeLimitFlagsInvalid(t *testing.T) {
 		{"--per-source-max-startups", "all"},
 		{"--per-source-net-block-size", "33"},
 		{"--per-source-net-block-size", "32:129"},
+		{"--user", "a\nb"},
 		{"--max-sessions", "0"},
 		{"--max-resumable", "-1"},
 		{"--max-detached-per-user", "-1"},
