@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -41,6 +42,11 @@ type ServerConfig struct {
 
 	// maxHash bounds one hash-range request (tests shrink it).
 	maxHash int64
+	// hashGate, if set, replaces the process-wide hashSlots (tests);
+	// hashWait, if set, is called when a hash-range request has to wait
+	// for a slot.
+	hashGate chan struct{}
+	hashWait func()
 	// inPlaceMin, if > 0, replaces minFillRead and minDirectWrite (the
 	// fuzzer lowers it to reach those paths with small inputs).
 	inPlaceMin int
@@ -52,8 +58,10 @@ const DefaultMaxHandles = 256
 // Server-side bounds.
 const (
 	defaultMaxHandles = DefaultMaxHandles
-	// maxHashRange bounds the bytes one hash-range request may hash.
-	maxHashRange = 64 << 30
+	// maxHashRange bounds the bytes one hash-range request may hash
+	// (about a second of SHA-256 on one core). The reply says how many
+	// were hashed; the client asks again for the rest.
+	maxHashRange = 256 << 20
 	// maxReaddirNames is the most names one NAME reply to READDIR
 	// carries, as OpenSSH's server does.
 	maxReaddirNames = 100
@@ -88,6 +96,11 @@ var serverExtensions = []ExtPair{
 	{extCopyData, "1"},
 	{extHashRange, "1"},
 }
+
+// hashSlots bounds the hash-range requests being hashed at once by all
+// the sessions of the process: half the cores, at least one. A session
+// serves its requests one at a time, so it holds at most one slot.
+var hashSlots = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // escapeError returns the os package's "path escapes from parent" error
 // (unexported there), probed on root, so root escapes map to
@@ -128,6 +141,10 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		users:      make(map[uint32]string),
 		groups:     make(map[uint32]string),
 		escape:     escapeError(root),
+		hashGate:   cfg.hashGate,
+	}
+	if s.hashGate == nil {
+		s.hashGate = hashSlots
 	}
 	if s.maxHandles <= 0 {
 		s.maxHandles = defaultMaxHandles
@@ -190,8 +207,9 @@ type server struct {
 	maxHandles int
 	maxHash    int64
 	escape     error
-	minFill    int // READs of this many bytes or more go to readFill
-	minDirect  int // WRITE packets of this many bytes or more go to writeDirect
+	hashGate   chan struct{} // hash-range slots (hashSlots)
+	minFill    int           // READs of this many bytes or more go to readFill
+	minDirect  int           // WRITE packets of this many bytes or more go to writeDirect
 
 	handles    map[string]*handle
 	nextHandle uint32
@@ -1675,7 +1693,9 @@ func (s *server) doUsersGroups(id uint32, r *wire.Reader) error {
 // doHashRange is hash-range@rsftp: string path, uint64 offset, uint64
 // length, string algorithm ("sha256"); the reply is an EXTENDED_REPLY
 // with string algorithm, uint64 bytes hashed (fewer than asked at end of
-// file or past the bound) and string digest.
+// file or past the bound, maxHashRange: the client asks again from
+// there) and string digest. At most len(hashSlots) requests of all
+// sessions hash at once; the others wait their turn.
 func (s *server) doHashRange(id uint32, r *wire.Reader) error {
 	name := r.String()
 	off := r.Uint64()
@@ -1705,6 +1725,21 @@ func (s *server) doHashRange(id uint32, r *wire.Reader) error {
 	if err != nil {
 		return s.statusErr(id, err)
 	}
+	// Hashing costs the server a core while the request costs the client
+	// nothing: the sessions of the process share a few slots.
+	select {
+	case s.hashGate <- struct{}{}:
+	default:
+		if s.cfg.hashWait != nil {
+			s.cfg.hashWait()
+		}
+		select {
+		case s.hashGate <- struct{}{}:
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+	defer func() { <-s.hashGate }()
 	if s.hbuf == nil {
 		s.hbuf = make([]byte, 256<<10)
 	}
