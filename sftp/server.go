@@ -146,6 +146,9 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if s.hashGate == nil {
 		s.hashGate = hashSlots
 	}
+	if s.rootInfo, err = root.Stat("."); err != nil {
+		return fmt.Errorf("sftp: opening root: %w", err)
+	}
 	if s.maxHandles <= 0 {
 		s.maxHandles = defaultMaxHandles
 	}
@@ -207,6 +210,7 @@ type server struct {
 	maxHandles int
 	maxHash    int64
 	escape     error
+	rootInfo   fs.FileInfo   // the root directory itself, to recognise it under any name
 	hashGate   chan struct{} // hash-range slots (hashSlots)
 	minFill    int           // READs of this many bytes or more go to readFill
 	minDirect  int           // WRITE packets of this many bytes or more go to writeDirect
@@ -1336,6 +1340,16 @@ func (s *server) setstat(rel string, a *Attrs, nofollow bool) error {
 	if s.cfg.ReadOnly {
 		return errReadOnly
 	}
+	if a.Flags&attrChanges != 0 {
+		// The root is refused under any name ("/", "..", a link to it).
+		stat := s.root.Stat
+		if nofollow {
+			stat = s.root.Lstat
+		}
+		if fi, err := stat(rel); err == nil && os.SameFile(fi, s.rootInfo) {
+			return errRootAttrs
+		}
+	}
 	if nofollow {
 		fi, err := s.root.Lstat(rel)
 		if err != nil {
@@ -1360,6 +1374,9 @@ func (s *server) setstat(rel string, a *Attrs, nofollow bool) error {
 			return err
 		}
 		fi, err := f.Stat()
+		if err == nil && os.SameFile(fi, s.rootInfo) {
+			err = errRootAttrs
+		}
 		if err == nil && !fi.Mode().IsRegular() {
 			err = errNotRegular
 		}
@@ -1389,9 +1406,26 @@ func (s *server) setstat(rel string, a *Attrs, nofollow bool) error {
 	return nil
 }
 
+// attrChanges are the attributes SETSTAT changes; others are ignored.
+const attrChanges = AttrSize | AttrUIDGID | AttrPermissions | AttrACModTime
+
+// errRootAttrs refuses a change to the root directory itself: its mode,
+// owner and times are the server's, not the client's.
+var errRootAttrs = &StatusError{Code: StatusPermissionDenied, Message: "cannot change the root directory"}
+
 func (s *server) fsetstat(h *handle, a *Attrs) error {
 	if s.cfg.ReadOnly {
 		return errReadOnly
+	}
+	if a.Flags&attrChanges != 0 {
+		// The open file itself: no name to swap.
+		fi, err := h.f.Stat()
+		if err != nil {
+			return err
+		}
+		if os.SameFile(fi, s.rootInfo) {
+			return errRootAttrs
+		}
 	}
 	if a.Flags&AttrSize != 0 {
 		if a.Size > math.MaxInt64 {
