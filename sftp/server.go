@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/user"
 	"path"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -141,6 +142,7 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		users:      make(map[uint32]string),
 		groups:     make(map[uint32]string),
 		escape:     escapeError(root),
+		hostRoots:  hostRoots(cfg.Root),
 		hashGate:   cfg.hashGate,
 	}
 	if s.hashGate == nil {
@@ -211,6 +213,7 @@ type server struct {
 	maxHash    int64
 	escape     error
 	rootInfo   fs.FileInfo   // the root directory itself, to recognise it under any name
+	hostRoots  []string      // the root's host path, as given and with links resolved
 	hashGate   chan struct{} // hash-range slots (hashSlots)
 	minFill    int           // READs of this many bytes or more go to readFill
 	minDirect  int           // WRITE packets of this many bytes or more go to writeDirect
@@ -638,7 +641,7 @@ func (s *server) dispatch(p []byte) error {
 		if r.Err() != nil {
 			return s.badMessage(id)
 		}
-		target, err := s.root.Readlink(s.rel(name))
+		target, err := s.readlink(s.rel(name))
 		if err != nil {
 			return s.statusErr(id, err)
 		}
@@ -1489,6 +1492,11 @@ func (s *server) rename(oldRel, newRel string) error {
 	if err != nil {
 		return err
 	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if err := s.checkLinkMove(oldRel, newRel); err != nil {
+			return err
+		}
+	}
 	if fi.Mode().IsRegular() {
 		err := s.root.Link(oldRel, newRel)
 		if err == nil {
@@ -1511,8 +1519,10 @@ func (s *server) rename(oldRel, newRel string) error {
 
 // symlink creates link pointing at target. An absolute target (a path in
 // the client's view of the root) is stored relative to the link's
-// directory so that it resolves inside the root; a relative target that
-// climbs out of the root is refused.
+// directory so that it resolves inside the root. The stored target is
+// then resolved from the link's directory as the kernel will resolve it
+// for any program on the host (following the links it meets), and the
+// link is refused if that leaves the root.
 func (s *server) symlink(target, link string) error {
 	if s.cfg.ReadOnly {
 		return errReadOnly
@@ -1521,27 +1531,211 @@ func (s *server) symlink(target, link string) error {
 		return syscall.EINVAL
 	}
 	linkAbs := s.abs(link)
-	dir := path.Dir(linkAbs)
+	if linkAbs == "/" {
+		return errExists
+	}
+	// The directory the link goes in, with its links resolved: a
+	// relative target is taken from there, not from the name's parent.
+	dir, err := s.resolveDir(path.Dir(linkAbs))
+	if err != nil {
+		return err
+	}
 	if path.IsAbs(target) {
-		t := path.Clean(target)
-		target = relPath(dir, t)
-	} else {
-		// Climbing above "/" lexically escapes the root.
-		depth := len(splitPath(dir))
-		for _, c := range strings.Split(target, "/") {
-			switch c {
-			case "", ".":
-			case "..":
-				depth--
-				if depth < 0 {
-					return &StatusError{Code: StatusPermissionDenied, Message: "link target escapes root"}
-				}
-			default:
-				depth++
-			}
+		target = relPath(joinAbs(dir), path.Clean(target))
+	}
+	if _, _, err := s.resolveFrom(dir, target); err != nil {
+		return err
+	}
+	return s.root.Symlink(target, relOf(path.Join(joinAbs(dir), path.Base(linkAbs))))
+}
+
+var errLinkEscapes = &StatusError{Code: StatusPermissionDenied, Message: "link target escapes root"}
+
+// resolveDir resolves a clean absolute path in the client's view to the
+// components of the directory it names, with every link resolved; all of
+// it must exist.
+func (s *server) resolveDir(p string) ([]string, error) {
+	comps, lexical, err := s.resolveFrom(nil, strings.TrimPrefix(p, "/"))
+	if err != nil {
+		return nil, err
+	}
+	if lexical > 0 {
+		return nil, syscall.ENOENT
+	}
+	if len(comps) > 0 {
+		fi, err := s.root.Lstat(strings.Join(comps, "/"))
+		if err != nil {
+			return nil, err
+		}
+		if !fi.IsDir() {
+			return nil, syscall.ENOTDIR
 		}
 	}
-	return s.root.Symlink(target, relOf(linkAbs))
+	return comps, nil
+}
+
+// resolveFrom resolves the link target t from the directory dir
+// (components from the root, with no links in them) as the kernel would:
+// component by component, following the links it meets (at most
+// maxSymlinkHops), ".." going to the parent of what was reached. An
+// absolute link met on the way is followed if it names a place inside
+// the root by its host path. It returns the components reached, of which
+// the last lexical ones are names that do not exist (or lie under a
+// non-directory): from the first of them on the kernel could not walk
+// today, and the rest is taken as written. Climbing above the root, or
+// an absolute link out of it, is errLinkEscapes.
+func (s *server) resolveFrom(dir []string, t string) (comps []string, lexical int, err error) {
+	comps = append([]string(nil), dir...)
+	rest := splitPath(t)
+	hops := 0
+	for len(rest) > 0 {
+		c := rest[0]
+		rest = rest[1:]
+		switch c {
+		case "", ".":
+			continue
+		case "..":
+			if len(comps) == 0 {
+				return nil, 0, errLinkEscapes
+			}
+			comps = comps[:len(comps)-1]
+			if lexical > 0 {
+				lexical--
+			}
+			continue
+		}
+		if lexical > 0 {
+			comps = append(comps, c)
+			lexical++
+			continue
+		}
+		name := strings.Join(append(comps, c), "/")
+		fi, err := s.root.Lstat(name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			comps = append(comps, c)
+			lexical = 1
+			continue
+		case err != nil:
+			return nil, 0, err
+		}
+		switch {
+		case fi.Mode()&fs.ModeSymlink != 0:
+			hops++
+			if hops > maxSymlinkHops {
+				return nil, 0, syscall.ELOOP
+			}
+			lt, err := s.root.Readlink(name)
+			if err != nil {
+				return nil, 0, err
+			}
+			if path.IsAbs(lt) {
+				inside, ok := s.hostToClient(lt)
+				if !ok {
+					return nil, 0, errLinkEscapes
+				}
+				comps = comps[:0]
+				lt = inside
+			}
+			rest = append(splitPath(lt), rest...)
+		case fi.IsDir():
+			comps = append(comps, c)
+		default:
+			// A file: nothing can be walked under it today.
+			comps = append(comps, c)
+			lexical = 1
+		}
+	}
+	return comps, lexical, nil
+}
+
+// checkLinkMove refuses to rename or hard-link a symlink to where its
+// relative target would leave the root (it resolves from its new
+// directory). Anything else, and a move into a directory that does not
+// exist, is left to the operation itself.
+func (s *server) checkLinkMove(oldRel, newRel string) error {
+	fi, err := s.root.Lstat(oldRel)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return nil
+	}
+	t, err := s.root.Readlink(oldRel)
+	if err != nil || path.IsAbs(t) {
+		return nil // an absolute link means the same anywhere
+	}
+	dir, err := s.resolveDir(path.Dir("/" + newRel))
+	if err != nil {
+		return nil
+	}
+	_, _, err = s.resolveFrom(dir, t)
+	return err
+}
+
+// readlink returns the target of the link rel as the client should see
+// it: a relative target as stored; an absolute one that names a place
+// inside the root by its host path as the path inside the root; an
+// absolute one outside the root is refused (PERMISSION_DENIED), as its
+// host path is not the client's to see.
+func (s *server) readlink(rel string) (string, error) {
+	t, err := s.root.Readlink(rel)
+	if err != nil || !path.IsAbs(t) {
+		return t, err
+	}
+	if inside, ok := s.hostToClient(t); ok {
+		return inside, nil
+	}
+	return "", errLinkOutside
+}
+
+var errLinkOutside = &StatusError{Code: StatusPermissionDenied, Message: "link target is outside the root"}
+
+// hostRoots returns the host path of the root as configured and with its
+// links resolved, clean, absolute and with forward slashes: the prefixes
+// an absolute link inside the root may carry.
+func hostRoots(root string) []string {
+	var out []string
+	add := func(p string) {
+		p = filepath.ToSlash(filepath.Clean(p))
+		for _, q := range out {
+			if q == p {
+				return
+			}
+		}
+		if path.IsAbs(p) {
+			out = append(out, p)
+		}
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil
+	}
+	add(abs)
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		add(real)
+	}
+	return out
+}
+
+// hostToClient maps an absolute host path (a link's target) to the
+// client's view of it if it lies inside the root. The path is cleaned
+// lexically first.
+func (s *server) hostToClient(t string) (string, bool) {
+	t = path.Clean(t)
+	for _, r := range s.hostRoots {
+		switch {
+		case r == "/":
+			return t, true
+		case t == r:
+			return "/", true
+		case strings.HasPrefix(t, r+"/"):
+			return t[len(r):], true
+		}
+	}
+	return "", false
+}
+
+// joinAbs turns components from the root into a clean absolute path.
+func joinAbs(comps []string) string {
+	return "/" + strings.Join(comps, "/")
 }
 
 // relPath returns target relative to directory dir; both clean and
@@ -1589,6 +1783,9 @@ func (s *server) doExtended(id uint32, r *wire.Reader) error {
 		if s.cfg.ReadOnly {
 			return s.statusErr(id, errReadOnly)
 		}
+		if err := s.checkLinkMove(s.rel(oldName), s.rel(newName)); err != nil {
+			return s.statusErr(id, err)
+		}
 		return s.statusErr(id, s.root.Rename(s.rel(oldName), s.rel(newName)))
 	case extHardlink:
 		oldName, newName := r.String(), r.String()
@@ -1597,6 +1794,9 @@ func (s *server) doExtended(id uint32, r *wire.Reader) error {
 		}
 		if s.cfg.ReadOnly {
 			return s.statusErr(id, errReadOnly)
+		}
+		if err := s.checkLinkMove(s.rel(oldName), s.rel(newName)); err != nil {
+			return s.statusErr(id, err)
 		}
 		return s.statusErr(id, s.root.Link(s.rel(oldName), s.rel(newName)))
 	case extStatVFS:
