@@ -43,7 +43,11 @@ type Channel struct {
 	// given back with WINDOW_ADJUST.
 	localWindow    uint32
 	localMaxPacket uint32
+	// windowSize is the receive window granted (what we may have to
+	// buffer), charged to the multiplexer's total and Budget until
+	// windowReleased.
 	windowSize     uint32
+	windowReleased bool
 	unacked        uint32
 	stdout, stderr rbuf
 	viaBufs        [][]byte // ReadVia's pieces
@@ -90,12 +94,15 @@ type Channel struct {
 	reqsDone bool
 }
 
+// newChannel makes a channel with its receive window granted and
+// charged (grantWindow); whoever fails to register it calls releaseWindow.
 func (m *Mux) newChannel(typ string) *Channel {
+	w := m.grantWindow()
 	c := &Channel{
 		mux:            m,
 		typ:            typ,
-		localWindow:    m.cfg.WindowSize,
-		windowSize:     m.cfg.WindowSize,
+		localWindow:    w,
+		windowSize:     w,
 		localMaxPacket: m.cfg.MaxPacket,
 		reqs:           make(chan *Request, maxQueuedRequests),
 	}
@@ -130,20 +137,58 @@ const MaxGrownWindow = 256 << 20
 // MaxGrownWindow) and gives the peer the difference at once with
 // WINDOW_ADJUST. A reader that finds the window bounding a fast, distant
 // sender (its data arrives a window per round trip) calls it; a window
-// never shrinks. It does nothing if the window is already that large or
-// the channel is closing.
+// never shrinks. It grows less, or not at all, where Config.MaxWindowTotal
+// or Config.Budget has no room for all of it (Windows tells how far it
+// went). It does nothing if the window is already that large or the
+// channel is closing.
 func (c *Channel) GrowWindow(n uint32) error {
 	n = min(n, MaxGrownWindow)
 	c.mu.Lock()
-	if n <= c.windowSize || c.sentClose || c.remoteClosed || c.err != nil {
+	if n <= c.windowSize || c.growClosedLocked() {
 		c.mu.Unlock()
 		return nil
 	}
-	adj := n - c.windowSize
-	c.windowSize = n
+	want := n - c.windowSize
+	c.mu.Unlock()
+	// Charge outside c.mu: the Budget may call back into its owner.
+	m := c.mux
+	got := m.reserveWindow(want, min(want, m.cfg.MaxPacket))
+	if got == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	if c.growClosedLocked() || n <= c.windowSize {
+		c.mu.Unlock()
+		m.releaseWindowBytes(got)
+		return nil
+	}
+	// Another GrowWindow may have grown it meanwhile.
+	adj := min(got, n-c.windowSize)
+	c.windowSize += adj
 	c.localWindow += adj
 	c.mu.Unlock()
+	m.releaseWindowBytes(got - adj)
 	return c.sendAdjust(adj)
+}
+
+func (c *Channel) growClosedLocked() bool {
+	return c.windowReleased || c.sentClose || c.remoteClosed || c.err != nil
+}
+
+// releaseWindow gives back the channel's receive window to the
+// multiplexer's total and the Budget, once: the channel is gone, or the
+// connection ended (what is still buffered then is dropped by Close or
+// drained by reads, and no more can arrive).
+func (c *Channel) releaseWindow() {
+	c.mu.Lock()
+	if c.windowReleased {
+		c.mu.Unlock()
+		return
+	}
+	c.windowReleased = true
+	n := c.windowSize
+	c.mu.Unlock()
+	c.mux.releaseWindowBytes(n)
 }
 
 // Requests delivers the peer's channel requests. It is closed when the
@@ -269,7 +314,7 @@ func (c *Channel) handleOpenFailure(p []byte) error {
 	}
 	c.state = stateGone
 	c.mu.Unlock()
-	c.mux.remove(c.localID)
+	c.mux.remove(c)
 	c.opened <- &OpenError{Type: c.typ, Reason: msg.Reason, Message: printable(msg.Message)}
 	return nil
 }
@@ -377,7 +422,7 @@ func (c *Channel) releaseIfDone() {
 	}
 	c.mu.Unlock()
 	if done {
-		c.mux.remove(c.localID)
+		c.mux.remove(c)
 	}
 }
 
@@ -422,6 +467,7 @@ func (c *Channel) fail(err error) {
 	c.state = stateGone
 	c.cond.Broadcast()
 	c.mu.Unlock()
+	c.releaseWindow()
 	if wasOpening {
 		c.opened <- err
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rsftp/rsftp/internal/wire"
 )
@@ -77,6 +78,10 @@ const (
 	DefaultWindowSize  = 16 << 20
 	DefaultMaxPacket   = 32 << 10
 	DefaultMaxChannels = 1024
+	// DefaultMaxWindowTotal bounds the receive windows of one
+	// connection's channels together: what a peer that never lets us read
+	// can make us buffer (without it, 64 sessions of 16 MiB were 1 GiB).
+	DefaultMaxWindowTotal = 64 << 20
 
 	// maxSendPacket caps the data we put in one packet whatever the peer
 	// allows, so that a data packet fits the transport's 256 KiB limit.
@@ -101,6 +106,28 @@ type Config struct {
 	MaxPacket uint32
 	// MaxChannels bounds open channels (both directions).
 	MaxChannels int
+	// MaxWindowTotal bounds the receive windows of all the connection's
+	// channels together (what the peer may make us buffer). A new channel
+	// gets WindowSize or less, down to one MaxPacket; GrowWindow grows
+	// less. Default DefaultMaxWindowTotal.
+	MaxWindowTotal uint64
+	// Budget, if set, is charged with every channel's receive window, as
+	// memory the peer can make us hold, and usually shared by many
+	// connections (a server's *resume.Budget): what a channel is granted
+	// when it opens, what GrowWindow adds, released when the channel is
+	// gone or the connection ends. A window is granted only as far as the
+	// budget admits it (smaller windows, down to one MaxPacket).
+	Budget Budget
+}
+
+// Budget counts memory across connections (*resume.Budget implements it).
+// TryCharge charges n bytes if there is room and reports whether it did;
+// Charge charges them whatever the limit; Release gives back what was
+// charged. The methods must be safe for concurrent use and must not block.
+type Budget interface {
+	TryCharge(n int64) bool
+	Charge(n int64)
+	Release(n int64)
 }
 
 func (c *Config) withDefaults() Config {
@@ -120,6 +147,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if r.MaxChannels <= 0 {
 		r.MaxChannels = DefaultMaxChannels
+	}
+	if r.MaxWindowTotal == 0 {
+		r.MaxWindowTotal = DefaultMaxWindowTotal
 	}
 	return r
 }
@@ -161,6 +191,11 @@ type Mux struct {
 	global   chan *Request // incoming global requests; nil until asked for
 	err      error         // why the reader loop ended
 	done     chan struct{}
+
+	// windows is the sum of the receive windows granted to the channels
+	// we hold (those not yet released), kept under cfg.MaxWindowTotal
+	// but for the floors (grantWindow).
+	windows atomic.Uint64
 
 	globalOut replyWaiters // our global requests awaiting replies
 	globalIn  replyQueue   // peer's global requests awaiting our replies
@@ -267,12 +302,14 @@ func (m *Mux) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chann
 	m.mu.Lock()
 	if m.err != nil {
 		m.mu.Unlock()
+		c.releaseWindow()
 		return nil, m.closedErr()
 	}
 	id, ok := m.allocLocked()
 	if !ok {
 		n := len(m.chans)
 		m.mu.Unlock()
+		c.releaseWindow()
 		return nil, fmt.Errorf("channel: cannot open %s: %d channels open (limit)", typ, n)
 	}
 	c.localID = id
@@ -283,7 +320,7 @@ func (m *Mux) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chann
 
 	open := &ChannelOpenMsg{Type: typ, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket, Extra: extra}
 	if err := m.conn.WritePacket(open.Marshal()); err != nil {
-		m.remove(id)
+		m.remove(c)
 		return nil, fmt.Errorf("channel: opening %s: %w", typ, err)
 	}
 	select {
@@ -331,11 +368,79 @@ func (m *Mux) allocLocked() (uint32, bool) {
 	}
 }
 
-func (m *Mux) remove(id uint32) {
+// remove forgets channel c and gives back its receive window.
+func (m *Mux) remove(c *Channel) {
 	m.mu.Lock()
-	delete(m.chans, id)
+	if m.chans[c.localID] == c {
+		delete(m.chans, c.localID)
+	}
 	m.mu.Unlock()
+	c.releaseWindow()
 }
+
+// grantWindow decides the receive window of a new channel and charges
+// it: cfg.WindowSize, or less when the channels' windows would pass
+// cfg.MaxWindowTotal or the Budget would not admit it (halving), but
+// never less than one cfg.MaxPacket, which is charged even over both
+// limits so that every channel can carry data. The overshoot is bounded
+// by MaxChannels x MaxPacket per connection (32 MiB with the defaults).
+func (m *Mux) grantWindow() uint32 {
+	if g := m.reserveWindow(m.cfg.WindowSize, m.cfg.MaxPacket); g > 0 {
+		return g
+	}
+	g := m.cfg.MaxPacket
+	m.windows.Add(uint64(g))
+	if m.cfg.Budget != nil {
+		m.cfg.Budget.Charge(int64(g))
+	}
+	return g
+}
+
+// reserveWindow takes up to want bytes of window under cfg.MaxWindowTotal
+// and the Budget, halving while the Budget refuses, and returns what it
+// took: 0 if less than least would fit.
+func (m *Mux) reserveWindow(want, least uint32) uint32 {
+	least = max(least, 1)
+	for size := want; size >= least; size /= 2 {
+		// Under MaxWindowTotal: what is left of it, if less.
+		var got uint32
+		for {
+			used := m.windows.Load()
+			var left uint64
+			if used < m.cfg.MaxWindowTotal {
+				left = m.cfg.MaxWindowTotal - used
+			}
+			got = uint32(min(uint64(size), left))
+			if got < least {
+				return 0
+			}
+			if m.windows.CompareAndSwap(used, used+uint64(got)) {
+				break
+			}
+		}
+		if m.cfg.Budget == nil || m.cfg.Budget.TryCharge(int64(got)) {
+			return got
+		}
+		m.windows.Add(-uint64(got))
+		size = got
+	}
+	return 0
+}
+
+// releaseWindowBytes gives back n bytes of window taken by reserveWindow
+// or grantWindow.
+func (m *Mux) releaseWindowBytes(n uint32) {
+	if n == 0 {
+		return
+	}
+	m.windows.Add(-uint64(n))
+	if m.cfg.Budget != nil {
+		m.cfg.Budget.Release(int64(n))
+	}
+}
+
+// WindowTotal is the sum of the receive windows of the channels we hold.
+func (m *Mux) WindowTotal() uint64 { return m.windows.Load() }
 
 func (m *Mux) lookup(id uint32) *Channel {
 	m.mu.Lock()
@@ -527,11 +632,13 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	m.mu.Lock()
 	if m.err != nil {
 		m.mu.Unlock()
+		c.releaseWindow()
 		return nil, m.closedErr()
 	}
 	id, ok := m.allocLocked()
 	if !ok {
 		m.mu.Unlock()
+		c.releaseWindow()
 		f := &OpenFailureMsg{Recipient: n.remoteID, Reason: ResourceShortage, Message: "too many channels"}
 		m.conn.WritePacket(f.Marshal())
 		return nil, errors.New("channel: too many channels")
@@ -541,7 +648,7 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	m.mu.Unlock()
 	conf := &OpenConfirmMsg{Recipient: n.remoteID, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket}
 	if err := m.conn.WritePacket(conf.Marshal()); err != nil {
-		m.remove(id)
+		m.remove(c)
 		return nil, err
 	}
 	return c, nil
