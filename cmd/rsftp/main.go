@@ -9,7 +9,10 @@
 // Options are spelled as OpenSSH's sftp and scp spell them; ~/.ssh/config,
 // ~/.ssh/known_hosts, ssh-agent and ~/.ssh/id_* are used as ssh uses them.
 // The exit status is 0 on success and non-zero, with a one-line reason
-// on stderr, on failure.
+// on stderr, on failure. SIGINT or SIGTERM ends get, put and ls within a
+// second whatever the state of the link, with status 130 or 143 (128
+// plus the signal's number); get and put then say how much was kept and
+// the command that continues (rsftp get -a ... or rsftp put -a ...).
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 func usage() {
@@ -66,6 +70,10 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Which signal it was, for the exit status of an interrupted command
+	// (NotifyContext's cause only says it in words).
+	firstSig := make(chan os.Signal, 1)
+	signal.Notify(firstSig, os.Interrupt, syscall.SIGTERM)
 	stopProfiling, err := startProfiling()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rsftp: %v\n", err)
@@ -74,11 +82,11 @@ func main() {
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
 	case "get":
-		err = runGet(ctx, args)
+		err = runInterruptible(ctx, firstSig, cmd, args, runGet)
 	case "put":
-		err = runPut(ctx, args)
+		err = runInterruptible(ctx, firstSig, cmd, args, runPut)
 	case "ls":
-		err = runLs(ctx, args)
+		err = runInterruptible(ctx, firstSig, cmd, args, runLs)
 	case "serve":
 		err = runServe(ctx, args)
 	case "demo":
@@ -108,4 +116,64 @@ func main() {
 		}
 		os.Exit(1)
 	}
+}
+
+// interruptGrace is how long an interrupted command may take to return
+// (the transfer to stop, the file to be cut back, the session to close)
+// before rsftp exits without it: the whole must take under a second.
+const interruptGrace = 800 * time.Millisecond
+
+// runInterruptible runs a client command. When ctx ends (SIGINT or
+// SIGTERM, whose value arrives on sig), it waits at most interruptGrace
+// for the command, then returns an exitError with status 128 plus the
+// signal's number that says what was kept and how to continue, never
+// the context's "context canceled". A command that finished anyway
+// succeeds.
+func runInterruptible(ctx context.Context, sig <-chan os.Signal, cmd string, args []string, run func(context.Context, []string, *resumeNote) error) error {
+	note := &resumeNote{cmd: cmd, args: args}
+	res := make(chan error, 1)
+	go func() { res <- run(ctx, args, note) }()
+	var err error
+	stuck := false
+	select {
+	case err = <-res:
+		if ctx.Err() == nil || err == nil {
+			return err
+		}
+	case <-ctx.Done():
+		t := time.NewTimer(interruptGrace)
+		select {
+		case err = <-res:
+			if err == nil {
+				t.Stop()
+				return nil
+			}
+		case <-t.C:
+			stuck = true
+		}
+		t.Stop()
+	}
+	if ee, ok := err.(*exitError); ok && ee.code == 2 {
+		return err // a usage error stays one
+	}
+	name, code := "signal", 130
+	select {
+	case s := <-sig:
+		if n, ok := s.(syscall.Signal); ok {
+			code = 128 + int(n)
+			name = sigName(n)
+		}
+	default:
+	}
+	return &exitError{code: code, err: note.interrupted(name, err, stuck)}
+}
+
+func sigName(s syscall.Signal) string {
+	switch s {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }

@@ -26,6 +26,7 @@ type progress struct {
 	last    time.Time
 	status  string // such as "reconnecting (server holds the session 9m58s)"
 	startAt int64  // bytes already there when the file began (resume)
+	stopped bool   // stop was called: draw nothing more
 }
 
 func newProgress(quiet bool) *progress {
@@ -49,6 +50,9 @@ func (p *progress) update(file string, done, total int64, finished bool) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
 	now := time.Now()
 	if file != p.file {
 		p.file, p.start, p.startAt = file, now, done
@@ -73,8 +77,25 @@ func (p *progress) setStatus(s string) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
 	p.status = s
 	p.draw(time.Now(), false)
+}
+
+// stop ends the line being drawn, so that a message can follow it on
+// its own line (an interrupted transfer's), and draws nothing more.
+func (p *progress) stop() {
+	if p == nil || !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.stopped && (p.file != "" || p.status != "") {
+		fmt.Fprintln(p.out)
+	}
+	p.stopped = true
 }
 
 func (p *progress) draw(now time.Time, finished bool) {
