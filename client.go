@@ -16,6 +16,7 @@
 package rsftp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -119,8 +120,15 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	}
 	conn.SetAuthenticated()
 	c := &Client{conn: conn}
+	chcfg := cfg.Channel
+	if chcfg.MaxWindowTotal == 0 {
+		// A client's windows are its own choice (its downloads grow
+		// them with the round trip), not a peer's: a server's bound
+		// would starve parallel transfers.
+		chcfg.MaxWindowTotal = DefaultClientMaxWindowTotal
+	}
 	if !conn.ResumeNegotiated() {
-		c.mux = channel.NewMux(conn, &cfg.Channel)
+		c.mux = channel.NewMux(conn, &chcfg)
 		return c, nil
 	}
 	// The server sends RESUME_ENABLE right after USERAUTH_SUCCESS.
@@ -142,12 +150,18 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	}
 	if rs.Hold() == 0 {
 		// The server will not keep this session: plain SSH.
-		c.mux = channel.NewMux(conn, &cfg.Channel)
+		c.mux = channel.NewMux(conn, &chcfg)
 		return c, nil
 	}
 	c.rs = rs
-	c.mux = channel.NewMux(rs, &cfg.Channel)
-	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: tc, addr: addr, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	c.mux = channel.NewMux(rs, &chcfg)
+	// Reconnections must meet the very host key this connection
+	// checked, not merely one the callback would accept: a permissive
+	// callback would otherwise let a man in the middle answer a
+	// resumption (with RESUME_FAILURE, ending the session).
+	rtc := tc
+	rtc.HostKeyCallback = pinnedHostKey(addr, conn.HostKey())
+	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: rtc, addr: addr, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	c.r.redial = c.r.cfg.Redial
 	if c.r.redial == nil {
 		network := nc.RemoteAddr().Network()
@@ -231,3 +245,20 @@ func (c *Client) Close() error {
 
 // Wait blocks until the connection ends and returns why.
 func (c *Client) Wait() error { return c.mux.Wait() }
+
+// DefaultClientMaxWindowTotal bounds the receive windows of a client's
+// channels together (channel.Config.MaxWindowTotal) unless set: four
+// downloads whose windows grew to channel.MaxGrownWindow.
+const DefaultClientMaxWindowTotal = 4 * channel.MaxGrownWindow
+
+// pinnedHostKey accepts only the host key want (docs/PROTOCOL.resume.md:
+// a reconnection presents the first connection's host key).
+func pinnedHostKey(addr string, want kex.PublicKey) func(kex.PublicKey) error {
+	blob := want.Marshal()
+	return func(key kex.PublicKey) error {
+		if !bytes.Equal(key.Marshal(), blob) {
+			return fmt.Errorf("ssh: %s presented a %s host key on reconnection, not the %s key of the session's first connection", addr, key.Type(), want.Type())
+		}
+		return nil
+	}
+}

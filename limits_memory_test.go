@@ -45,10 +45,9 @@ const (
 	memRetained = 8 << 20 // MaxRetainedPerSession
 )
 
-// memRig is a resumable server on loopback whose channel windows are
-// charged to chb. Until the server charges its windows to its own
-// budget, the test installs chb through ServerConfig.Channel.Budget and
-// accounts chb.Used() plus what resumable sessions retain.
+// memRig is a resumable server on loopback whose budgets count its
+// channel windows (Server.WindowBudget, chb) and what its sessions retain
+// (Server.RetentionBudget).
 type memRig struct {
 	addr             string
 	root             string
@@ -59,17 +58,18 @@ type memRig struct {
 
 func newMemRig(t *testing.T) *memRig {
 	t.Helper()
-	r := &memRig{root: t.TempDir(), hostKey: signer(t), userKey: signer(t), chb: &resume.Budget{Limit: memBudget}}
+	r := &memRig{root: t.TempDir(), hostKey: signer(t), userKey: signer(t)}
 	cfg := testServerConfig(r.hostKey, r.userKey, &sftp.ServerConfig{Root: r.root})
 	cfg.Logf = func(string, ...any) {}
 	cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute, IdleTimeout: time.Minute,
 		MaxRetainedBytes: memBudget, MaxRetainedPerSession: memRetained}
-	cfg.Channel.Budget = r.chb
+	cfg.MaxWindowBytes = memBudget
 	srv, err := rsftp.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.srv = srv
+	r.chb = srv.WindowBudget()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -81,15 +81,14 @@ func newMemRig(t *testing.T) *memRig {
 }
 
 // accounted is what the server counts as held for its peers.
-func (r *memRig) accounted() int64 {
-	return r.chb.Used() + r.srv.ResumeStats().RetainedBytes
-}
+func (r *memRig) accounted() int64 { return r.chb.Used() + r.srv.RetentionBudget().Used() }
 
 // caps is the most the configured limits let peers make it hold: the
-// budget of the windows (each channel may get one MaxPacket past it),
-// and that of retention.
+// window budget, which each channel may pass by one MaxPacket (its
+// smallest window), and the retention budget, which each session may pass
+// by resume.ControlAllowance.
 func (r *memRig) caps(channels int) int64 {
-	return r.chb.Limit + int64(channels)*memFloor + memBudget
+	return r.chb.Limit + int64(channels)*memFloor + memBudget + resume.ControlAllowance
 }
 
 // liveHeap is the smallest HeapAlloc of three samples, each after a GC.

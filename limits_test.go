@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/sftp"
 	"github.com/rsftp/rsftp/transport"
 )
@@ -40,6 +42,7 @@ type limitRig struct {
 	root    string
 	hostKey kex.Signer
 	userKey kex.Signer
+	srv     *rsftp.Server
 
 	mu     sync.Mutex
 	logs   []string
@@ -72,6 +75,7 @@ func newLimitRig(t *testing.T, sftpHandles int, mod func(*rsftp.ServerConfig)) *
 	if err != nil {
 		t.Fatal(err)
 	}
+	r.srv = srv
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -873,72 +877,110 @@ func (r *limitRig) assertKept(t *testing.T, what string, sessions ...string) {
 	}
 }
 
-// TestLimitResumeDetachedPerUser: ResumeServerConfig.MaxDetachedPerUser,
-// through the server end to end (TestRegistryCaps covers the registry
-// alone): a user's detached session past the cap discards that user's
-// oldest one, and another user's detached session does not count.
-func TestLimitResumeDetachedPerUser(t *testing.T) {
-	r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
-		cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute, MaxDetachedPerUser: 1}
-	})
-	_, ncA, a := r.resumableClient(t, "alice")
-	_, ncB, b := r.resumableClient(t, "alice")
-	_, ncC, c := r.resumableClient(t, "bob")
-	r.cut(t, ncA, a, "alice's first session")
-	r.cut(t, ncC, c, "bob's session")
-	r.assertKept(t, "one detached session each for alice and bob", a, c)
-	r.cut(t, ncB, b, "alice's second session")
-	err := r.waitServerEvent(t, rsftp.EventClosed, a, "alice's older detached session past the per-user cap")
-	if err == nil || !strings.Contains(err.Error(), "detached sessions of this user") {
-		t.Fatalf("alice's older session ended with %v, want the per-user cap", err)
+// identityByUser makes cfg's public key callback name each login's
+// identity by its user name, as a server with one account per user does
+// (the test servers let one key in under any name).
+func identityByUser(cfg *rsftp.ServerConfig) {
+	cb := cfg.Auth.PublicKeyCallback
+	cfg.Auth.PublicKeyCallback = func(user string, key kex.PublicKey) (*auth.Permissions, error) {
+		p, err := cb(user, key)
+		if p != nil {
+			p.Identity = "user:" + user
+		}
+		return p, err
 	}
-	r.assertKept(t, "alice's newer and bob's detached sessions", b, c)
 }
 
-// TestLimitResumeRetainedBytes: ResumeServerConfig.MaxRetainedBytes,
-// through the server end to end: detached sessions that together retain
-// more than the cap lose the oldest first, until they fit.
+// TestLimitResumeDetachedPerUser: MaxDetachedPerUser keys on the
+// authenticated identity (auth.Permissions.Identity). Where the server
+// names identities by user (here its callback does), alice's older
+// detached session goes past the cap and bob's stays; by default the
+// identity is the key's fingerprint, so one key logging in under many
+// names (mallory0, mallory1) is one owner.
+func TestLimitResumeDetachedPerUser(t *testing.T) {
+	t.Run("by user", func(t *testing.T) {
+		r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
+			cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute, MaxDetachedPerUser: 1}
+			identityByUser(cfg)
+		})
+		_, ncA, a := r.resumableClient(t, "alice")
+		_, ncB, b := r.resumableClient(t, "alice")
+		_, ncC, c := r.resumableClient(t, "bob")
+		r.cut(t, ncA, a, "alice's first session")
+		r.cut(t, ncC, c, "bob's session")
+		r.assertKept(t, "one detached session each for alice and bob", a, c)
+		r.cut(t, ncB, b, "alice's second session")
+		err := r.waitServerEvent(t, rsftp.EventClosed, a, "alice's older detached session past the per-user cap")
+		if err == nil || !strings.Contains(err.Error(), "detached sessions of this user") {
+			t.Fatalf("alice's older session ended with %v, want the per-user cap", err)
+		}
+		r.assertKept(t, "alice's newer and bob's detached sessions", b, c)
+	})
+	t.Run("one key, many names", func(t *testing.T) {
+		r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
+			cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute, MaxDetachedPerUser: 1}
+		})
+		_, nc0, m0 := r.resumableClient(t, "mallory0")
+		_, nc1, m1 := r.resumableClient(t, "mallory1")
+		r.cut(t, nc0, m0, "mallory0's session")
+		r.cut(t, nc1, m1, "mallory1's session")
+		err := r.waitServerEvent(t, rsftp.EventClosed, m0, "the older session of the same key under another name")
+		if err == nil || !strings.Contains(err.Error(), "detached sessions of this user") {
+			t.Fatalf("mallory0's session ended with %v, want the per-owner cap", err)
+		}
+		r.assertKept(t, "mallory1's detached session", m1)
+	})
+}
+
+// TestLimitResumeRetainedBytes: ResumeServerConfig.MaxRetainedBytes holds
+// at all times, not only when sessions detach: an echo of 4 times the
+// budget through an attached session completes (the server's writer waits
+// for ACKs instead of retaining more), and what the server retains never
+// passes the budget by more than resume.ControlAllowance.
 func TestLimitResumeRetainedBytes(t *testing.T) {
 	const (
-		echoed = 60 << 10  // bytes each session has the server send and the cut leaves unacknowledged
-		limit  = 100 << 10 // room for one such session, not two
+		limit  = 64 << 10
+		echoed = 4 * limit
 	)
 	r := newLimitRig(t, 0, func(cfg *rsftp.ServerConfig) {
 		cfg.Resume = &rsftp.ResumeServerConfig{Hold: time.Minute, MaxRetainedBytes: limit}
 	})
-	// retain has the server send echoed bytes that the client
-	// acknowledges only after a second of quiet (resume.IdleAck), and
-	// cuts the connection before then: the server retains them.
-	retain := func(c *rsftp.Client, nc net.Conn, session, user string) {
-		t.Helper()
-		ctx := context.Background()
-		s, err := c.NewSession(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := s.Stdout()
-		in := s.Stdin()
-		if err := s.Exec(ctx, "echo"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := in.Write(bytes.Repeat([]byte{'r'}, echoed)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(out, make([]byte, echoed)); err != nil {
-			t.Fatal(err)
-		}
-		r.cut(t, nc, session, user+"'s session")
+	c, _, _ := r.resumableClient(t, "alice")
+	ctx := context.Background()
+	s, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ca, ncA, a := r.resumableClient(t, "alice")
-	cb, ncB, b := r.resumableClient(t, "bob")
-	retain(ca, ncA, a, "alice")
-	r.assertKept(t, "one detached session retaining less than the cap", a)
-	retain(cb, ncB, b, "bob")
-	err := r.waitServerEvent(t, rsftp.EventClosed, a, "the oldest detached session past the byte cap")
-	if err == nil || !strings.Contains(err.Error(), "retain more than") {
-		t.Fatalf("the oldest session ended with %v, want the retained-bytes cap", err)
+	out, in := s.Stdout(), s.Stdin()
+	if err := s.Exec(ctx, "echo"); err != nil {
+		t.Fatal(err)
 	}
-	r.assertKept(t, "the newer detached session, which fits the cap alone", b)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if u := r.srv.RetentionBudget().Used(); u > peak.Load() {
+				peak.Store(u)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	go in.Write(bytes.Repeat([]byte{'r'}, echoed))
+	if _, err := io.ReadFull(out, make([]byte, echoed)); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	<-sampled
+	if p := peak.Load(); p > limit+resume.ControlAllowance {
+		t.Fatalf("the server retained %d bytes at the peak; budget %d", p, limit)
+	}
+	t.Logf("peak retained %d bytes against a budget of %d", peak.Load(), limit)
 }
 
 // TestLimitConfigNegative: a negative limit is a configuration error, not

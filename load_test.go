@@ -280,6 +280,7 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 		cfg.Exec = loadHandler
 		cfg.MaxUnauthConns = lc.clients + 16
 		cfg.Resume.MaxDetachedPerUser = 4
+		identityByUser(cfg) // user0 ... user499 share one key
 		cfg.Resume.MaxRetainedBytes = 256 << 20
 		cfg.Resume.IdleTimeout = 30 * time.Second
 		cfg.Resume.Events = func(e rsftp.Event) {

@@ -2,9 +2,11 @@ package rsftp
 
 import (
 	"crypto/rand"
+
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/rsftp/rsftp/auth"
 	"time"
 
 	"github.com/rsftp/rsftp/resume"
@@ -17,14 +19,24 @@ type ResumeServerConfig struct {
 	// its client to resume it (default resume.DefaultHold, one hour).
 	Hold time.Duration
 	// MaxSessions bounds resumable sessions, attached or not (default
-	// 4096). Past it new sessions are plain SSH, unless the oldest
-	// detached one can be discarded.
+	// 4096). Past it a new session may take the place of a detached
+	// session of the owner with the most sessions, if that owner has
+	// more than the new session's own; else the new session is plain SSH.
 	MaxSessions int
-	// MaxDetachedPerUser bounds one user's detached sessions (default
-	// 16); MaxRetainedBytes the bytes all detached sessions retain
-	// (default 1 GiB). Past them the oldest detached sessions go first.
+	// MaxDetachedPerUser bounds the detached sessions of one owner (the
+	// authenticated identity, auth.Permissions.Identity: for a key, its
+	// fingerprint) (default 16); past it the owner's oldest goes.
 	MaxDetachedPerUser int
-	MaxRetainedBytes   int64
+	// MaxRetainedBytes bounds the memory that peers can make the server
+	// hold, across all connections (default 1 GiB): what sessions,
+	// attached or detached, retain for resending, and the channels'
+	// receive windows. Writers of channel data wait for room; an owner
+	// holding more than its share loses its largest detached sessions
+	// first (resume.Registry).
+	MaxRetainedBytes int64
+	// MaxRetainedPerSession bounds what one session retains
+	// (default resume.DefaultRetention, 64 MiB).
+	MaxRetainedPerSession int
 	// IdleTimeout detaches a session whose connection brought nothing
 	// for that long (default 60 s): a client that vanished without a
 	// FIN or RST then starts the hold timer. rsftp clients ping once a
@@ -77,8 +89,15 @@ func shortHandle(rs *resume.Session) string {
 // enableResume makes a newly authenticated connection's session
 // resumable. If the server keeps no more sessions it says so with a hold
 // time of 0 and returns nil: the connection is plain SSH.
-func (s *Server) enableResume(conn *transport.Conn, user string) (*resume.Session, error) {
-	rs, err := s.resumes.EnableFor(conn, conn.ResumeKey(), user)
+func (s *Server) enableResume(conn *transport.Conn, user string, perms *auth.Permissions) (*resume.Session, error) {
+	owner := resume.Owner{ID: "user:" + user}
+	if perms != nil {
+		if perms.Identity != "" {
+			owner.ID = perms.Identity
+		}
+		owner.Recheck = perms.Recheck
+	}
+	rs, err := s.resumes.EnableOwned(conn, conn.ResumeKey(), owner)
 	if err != nil {
 		s.cfg.Logf("ssh: %v: session not resumable: %v", conn.RemoteAddr(), err)
 		handle := make([]byte, resume.HandleLen)
@@ -87,7 +106,7 @@ func (s *Server) enableResume(conn *transport.Conn, user string) (*resume.Sessio
 	}
 	remote := conn.RemoteAddr().String()
 	s.emit(Event{Kind: EventConnected, Hold: rs.Hold(), Remote: remote, User: user, Session: shortHandle(rs)})
-	go s.watchSession(rs, user)
+	s.observeSession(rs, user)
 	go s.watchIdle(conn, rs)
 	return rs, nil
 }
@@ -120,29 +139,19 @@ func (s *Server) watchIdle(conn *transport.Conn, rs *resume.Session) {
 	}
 }
 
-// watchSession reports a session's detachments and its end.
-func (s *Server) watchSession(rs *resume.Session, user string) {
-	for {
-		det, why := rs.Detached()
-		select {
-		case <-rs.Done():
-			s.emit(Event{Kind: EventClosed, User: user, Session: shortHandle(rs), Err: rs.Err()})
-			return
-		case <-det:
+// observeSession reports a session's detachments and its end, as they
+// happen (no goroutine waits for them).
+func (s *Server) observeSession(rs *resume.Session, user string) {
+	handle := shortHandle(rs)
+	rs.Observe(func(st resume.State) {
+		switch st {
+		case resume.Closed:
+			s.emit(Event{Kind: EventClosed, User: user, Session: handle, Err: rs.Err()})
+		case resume.Detached:
+			_, why := rs.Detached()
+			s.emit(Event{Kind: EventLinkLost, User: user, Session: handle, Hold: rs.Hold(), HoldLeft: rs.Hold(), Err: why()})
 		}
-		if rs.State() == resume.Closed {
-			continue
-		}
-		s.emit(Event{Kind: EventLinkLost, User: user, Session: shortHandle(rs), Hold: rs.Hold(), HoldLeft: rs.Hold(), Err: why()})
-		// Wait for the session to come back (or end) before watching
-		// for the next loss.
-		for rs.State() == resume.Detached {
-			select {
-			case <-rs.Done():
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
+	})
 }
 
 // resume handles a RESUME_REQUEST that arrived as the first message of a

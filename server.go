@@ -25,6 +25,7 @@ const (
 	// Deprecated: use DefaultMaxStartups.
 	DefaultMaxUnauthConns     = 100
 	DefaultMaxSessionsPerConn = 64
+	DefaultMaxWindowBytes     = 1 << 30
 	DefaultMaxChannelsPerConn = channel.DefaultMaxChannels
 )
 
@@ -110,6 +111,12 @@ type ServerConfig struct {
 	// resource-shortage. It overrides Channel.MaxChannels. Default
 	// Channel.MaxChannels if set, else DefaultMaxChannelsPerConn.
 	MaxChannelsPerConn int
+	// MaxWindowBytes bounds the receive windows of all channels of all
+	// connections together (default DefaultMaxWindowBytes, 1 GiB): what
+	// clients may send that the server buffers before it is read. Past it
+	// new channels get smaller windows, down to one packet. Per
+	// connection, Channel.MaxWindowTotal bounds them (default 64 MiB).
+	MaxWindowBytes int64
 
 	// ClientAliveInterval, if positive, makes the server probe a plain
 	// (not resumable) connection that has sent no packet for that long
@@ -147,6 +154,9 @@ type Server struct {
 	wg      sync.WaitGroup
 	closing bool
 	resumes *resume.Registry // nil unless cfg.Resume
+	// budget counts what sessions retain for resending; windows the
+	// channels' receive windows.
+	budget, windows *resume.Budget
 }
 
 // NewServer checks cfg and returns a Server.
@@ -209,10 +219,31 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.cfg.Logf = log.Printf
 	}
 	s.cfg.Transport.HostKeys = cfg.HostKeys
+	// What peers can make the server hold is counted in two budgets:
+	// what sessions retain for resending (sent, unacknowledged), and the
+	// receive windows granted (what peers may send). Kept apart so that
+	// windows granted ahead never starve the retention of replies.
+	limit := int64(1 << 30)
+	if cfg.Resume != nil && cfg.Resume.MaxRetainedBytes > 0 {
+		limit = cfg.Resume.MaxRetainedBytes
+	}
+	s.budget = &resume.Budget{Limit: limit}
+	if s.cfg.MaxWindowBytes < 0 {
+		return nil, errors.New("ssh: ServerConfig.MaxWindowBytes is negative")
+	}
+	wlimit := s.cfg.MaxWindowBytes
+	if wlimit == 0 {
+		wlimit = DefaultMaxWindowBytes
+	}
+	s.windows = &resume.Budget{Limit: wlimit}
+	if s.cfg.Channel.Budget == nil {
+		s.cfg.Channel.Budget = s.windows
+	}
 	if cfg.Resume != nil {
 		s.cfg.Transport.Resume = true
 		s.resumes = &resume.Registry{Hold: cfg.Resume.Hold, MaxSessions: cfg.Resume.MaxSessions,
-			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedBytes: cfg.Resume.MaxRetainedBytes}
+			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedPerSession: cfg.Resume.MaxRetainedPerSession,
+			Budget: s.budget}
 	}
 	s.unauth = newStartupLimiter(s.cfg.MaxStartups, s.cfg.PerSourceMaxStartups, s.cfg.PerSourceNetBlockSize)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -298,7 +329,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
 	var pc channel.PacketConn = conn
 	if conn.ResumeNegotiated() && s.resumes != nil {
-		rs, err := s.enableResume(conn, user)
+		rs, err := s.enableResume(conn, user, perms)
 		if err != nil {
 			s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
 			conn.Close()
@@ -389,6 +420,15 @@ func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, c
 	conn.SetAuthenticated()
 	return user, perms, conn, nil, nil
 }
+
+// RetentionBudget counts what resumable sessions retain for resending
+// (ResumeServerConfig.MaxRetainedBytes).
+func (s *Server) RetentionBudget() *resume.Budget { return s.budget }
+
+// WindowBudget counts the receive windows the server's channels granted
+// (ServerConfig.MaxWindowBytes), unless ServerConfig.Channel.Budget names
+// another.
+func (s *Server) WindowBudget() *resume.Budget { return s.windows }
 
 // Close stops all listeners and connections.
 func (s *Server) Close() error {

@@ -812,7 +812,7 @@ func TestWindowReserveOnlyLargeWindows(t *testing.T) {
 // and that a smaller or repeated size sends nothing.
 func TestGrowWindow(t *testing.T) {
 	const window, grown = 64 << 10, 1 << 20
-	m, raw := rawPeer(t, &Config{WindowSize: window, MaxPacket: 32 << 10})
+	m, raw := rawPeer(t, &Config{WindowSize: window, MaxPacket: 32 << 10, MaxWindowTotal: MaxGrownWindow + window})
 	c, id := rawOpen(t, m, raw, 1<<20, 32<<10)
 	if err := c.GrowWindow(grown); err != nil {
 		t.Fatal(err)

@@ -4,37 +4,72 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Registry is the server's table of resumable sessions: it issues them
 // after authentication, finds them for RESUME_REQUEST, and discards
-// detached ones after the hold time.
+// detached ones after the hold time. It runs no goroutine and polls
+// nothing: each session tells it when it detaches, comes back or ends
+// (Session.Observe), and a detached session's hold is one timer.
 type Registry struct {
 	// Hold is how long a detached session is kept (DefaultHold if 0).
+	// The timer starts again at each detach.
 	Hold time.Duration
 	// MaxSessions bounds the sessions kept, attached or not (default
-	// 4096); past it, the oldest detached session is discarded first.
+	// 4096). Past it a new session may evict a detached session of the
+	// owner with the most sessions, only if that owner has more than the
+	// new session's own; otherwise the new session is not resumable.
 	MaxSessions int
-	// MaxDetachedPerUser bounds the detached sessions of one user
-	// (default 16); past it, that user's oldest detached session is
+	// MaxDetachedPerUser bounds the detached sessions of one owner
+	// (default 16); past it, that owner's oldest detached session is
 	// discarded.
 	MaxDetachedPerUser int
-	// MaxRetainedBytes bounds the bytes retained by detached sessions
-	// in total (default 1 GiB); past it, the oldest detached sessions are
-	// discarded.
+	// MaxRetainedBytes bounds the memory that the unacknowledged messages
+	// of all sessions, attached or detached, occupy (default 1 GiB): the
+	// Budget's limit if Budget is nil. Writers of channel data wait for
+	// room. When a writer finds it full, or a session detaches with it
+	// nearly full, the owner holding the most (attached and detached) loses
+	// its largest detached session, if it holds more than its share (the
+	// limit divided among the owners holding anything).
 	MaxRetainedBytes int64
+	// MaxRetainedPerSession bounds one session's unacknowledged messages
+	// (default DefaultRetention).
+	MaxRetainedPerSession int
+	// Budget, if set, is charged with what sessions retain (it may be
+	// shared with other holders of peer-controlled memory, such as
+	// channel windows); else the Registry makes one of MaxRetainedBytes.
+	Budget *Budget
 
-	mu       sync.Mutex
-	sessions map[string]*entry
+	mu        sync.Mutex
+	sessions  map[string]*entry
+	budget    *Budget
+	relieving atomic.Bool
+}
+
+// Owner is who a session belongs to, as authentication established it.
+type Owner struct {
+	// ID is the authenticated identity the per-owner limits key on (for
+	// a public key, its fingerprint): never a name the client chose
+	// freely.
+	ID string
+	// Recheck, if set, is called when a resumption has authenticated,
+	// before anything changes, with the new connection's remote address
+	// (nil if the transport has none): an error (the key was removed from
+	// authorized_keys, expired, or may not be used from there) refuses
+	// the resumption and ends the session.
+	Recheck func(remote net.Addr) error
 }
 
 type entry struct {
 	s        *Session
-	user     string
+	owner    Owner
 	resuming bool
-	detached time.Time // zero while attached
+	detached time.Time   // zero while attached
+	timer    *time.Timer // the hold timer, while detached
 }
 
 // DefaultHold is the server's default hold time.
@@ -57,15 +92,124 @@ func (r *Registry) max() int {
 	return 4096
 }
 
+func (r *Registry) maxPerOwner() int {
+	if r.MaxDetachedPerUser > 0 {
+		return r.MaxDetachedPerUser
+	}
+	return 16
+}
+
+// budgetLocked is the budget sessions are charged to.
+func (r *Registry) budgetLocked() *Budget {
+	if r.budget == nil {
+		r.budget = r.Budget
+		if r.budget == nil {
+			limit := r.MaxRetainedBytes
+			if limit <= 0 {
+				limit = 1 << 30
+			}
+			r.budget = &Budget{Limit: limit}
+		}
+		if r.budget.Short == nil {
+			r.budget.Short = r.short
+		}
+	}
+	return r.budget
+}
+
+// short runs when a writer finds the budget full: detached sessions of
+// an owner holding more than its share give way.
+func (r *Registry) short() {
+	if !r.relieving.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer r.relieving.Store(false)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.relieveLocked()
+	}()
+}
+
+// relieveLocked discards detached sessions while the budget is full and
+// some owner holds more than its share of it (the limit divided among the
+// owners holding anything, attached or detached): the largest detached
+// session of the owner holding the most goes first. An owner within its
+// share loses nothing; when nobody is over it, writers wait for ACKs.
+func (r *Registry) relieveLocked() {
+	b := r.budgetLocked()
+	for b.Limit > 0 && b.Used() >= b.Limit*15/16 {
+		held := map[string]int64{}
+		for _, e := range r.sessions {
+			if h := int64(e.s.Stats().HeldBytes); h > 0 {
+				held[e.owner.ID] += h
+			}
+		}
+		if len(held) == 0 {
+			return
+		}
+		var heaviest string
+		for o, h := range held {
+			if _, ok := held[heaviest]; !ok || h > held[heaviest] || (h == held[heaviest] && o < heaviest) {
+				heaviest = o
+			}
+		}
+		if held[heaviest] <= b.Limit/int64(len(held)) {
+			return
+		}
+		if !r.discardLargestLocked(heaviest, fmt.Sprintf("its owner holds more than a fair share of the %d bytes kept for resending", b.Limit)) {
+			return
+		}
+	}
+}
+
+// discardLargestLocked discards the detached session of owner id that
+// holds the most, and counts what it held as released at once.
+func (r *Registry) discardLargestLocked(id, why string) bool {
+	var victim *entry
+	var most int
+	for _, e := range r.sessions {
+		if e.owner.ID != id || e.detached.IsZero() || e.resuming {
+			continue
+		}
+		if h := e.s.Stats().HeldBytes; victim == nil || h > most {
+			victim, most = e, h
+		}
+	}
+	if victim == nil {
+		return false
+	}
+	r.discardLocked(victim, why)
+	// The session releases its share when it closes, in the background:
+	// count it as gone now.
+	victim.s.mu.Lock()
+	victim.s.charged -= int64(most)
+	victim.s.mu.Unlock()
+	r.budgetLocked().Release(int64(most))
+	return true
+}
+
+// RetainedBudget is the budget the Registry charges.
+func (r *Registry) RetainedBudget() *Budget {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.budgetLocked()
+}
+
 // Enable starts a session on a newly authenticated connection (sending
 // RESUME_ENABLE) and keeps it for resumption.
 func (r *Registry) Enable(t Transport, rk []byte) (*Session, error) {
-	return r.EnableFor(t, rk, "")
+	return r.EnableOwned(t, rk, Owner{})
 }
 
-// EnableFor is Enable for a session of the named user (for the per-user
-// cap).
+// EnableFor is Enable for a session of the named user (for the
+// per-owner caps).
 func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, error) {
+	return r.EnableOwned(t, rk, Owner{ID: user})
+}
+
+// EnableOwned is Enable for a session of owner o.
+func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error) {
 	// Made before taking the lock (it reads the system's random source:
 	// a system call, which under load can keep a goroutine off the CPU
 	// while every resumption waits for the lock).
@@ -73,145 +217,131 @@ func (r *Registry) EnableFor(t Transport, rk []byte, user string) (*Session, err
 	if err != nil {
 		return nil, err
 	}
+	s.send.Limit = r.MaxRetainedPerSession
 	r.mu.Lock()
 	if r.sessions == nil {
 		r.sessions = map[string]*entry{}
 	}
-	if len(r.sessions) >= r.max() && !r.evictLocked() {
+	s.budget = r.budgetLocked()
+	if len(r.sessions) >= r.max() && !r.evictForLocked(o.ID) {
 		r.mu.Unlock()
 		return nil, errors.New("resume: too many sessions")
 	}
 	// Kept before RESUME_ENABLE goes out: a client that hears of its
 	// handle may ask to resume at once (its liveness check can give up
 	// on a slow server within a second), and must find it.
-	r.sessions[string(s.handle)] = &entry{s: s, user: user}
+	e := &entry{s: s, owner: o}
+	r.sessions[string(s.handle)] = e
 	r.mu.Unlock()
+	s.Observe(func(st State) { r.changed(e, st) })
 	if err := t.WritePacket(enable); err != nil {
 		r.mu.Lock()
 		delete(r.sessions, string(s.handle))
 		r.mu.Unlock()
 		return nil, err
 	}
-	go r.watch(s)
 	return s, nil
 }
 
-// evictLocked discards the longest-detached session, if any.
-func (r *Registry) evictLocked() bool {
-	var oldest *entry
+// discardLocked forgets e and ends its session (outside the lock).
+func (r *Registry) discardLocked(e *entry, why string) {
+	delete(r.sessions, string(e.s.handle))
+	if e.timer != nil {
+		e.timer.Stop()
+	}
+	go e.s.closeWith(fmt.Errorf("resume: session discarded: %s (server limit)", why))
+}
+
+// evictForLocked makes room for a new session of owner id by discarding
+// a detached session: one of the owner with the most sessions that has a
+// detached one, only if that owner has more sessions than id (an owner
+// at its share evicts only its own). The oldest detached session of that
+// owner goes: any frees one slot.
+func (r *Registry) evictForLocked(id string) bool {
+	count := map[string]int{}
 	for _, e := range r.sessions {
-		if !e.detached.IsZero() && !e.resuming && (oldest == nil || e.detached.Before(oldest.detached)) {
-			oldest = e
+		count[e.owner.ID]++
+	}
+	var victim *entry
+	for _, e := range r.sessions {
+		if e.detached.IsZero() || e.resuming {
+			continue
+		}
+		c := count[e.owner.ID]
+		if e.owner.ID != id && c <= count[id] {
+			continue
+		}
+		if victim == nil {
+			victim = e
+			continue
+		}
+		vc := count[victim.owner.ID]
+		if c > vc || (c == vc && e.detached.Before(victim.detached)) {
+			victim = e
 		}
 	}
-	if oldest == nil {
+	if victim == nil {
 		return false
 	}
-	delete(r.sessions, string(oldest.s.handle))
-	go oldest.s.closeWith(errors.New("resume: session discarded for a newer one (server limit)"))
+	r.discardLocked(victim, "a newer session needed its place")
 	return true
 }
 
 // enforceLocked applies the caps on detached sessions after one of
-// user's sessions detached: oldest first.
-func (r *Registry) enforceLocked(user string) {
-	maxUser := r.MaxDetachedPerUser
-	if maxUser <= 0 {
-		maxUser = 16
+// owner id's sessions detached: that owner's oldest past its count, then
+// relieveLocked.
+func (r *Registry) enforceLocked(id string) {
+	var mine []*entry
+	for _, e := range r.sessions {
+		if e.owner.ID == id && !e.detached.IsZero() && !e.resuming {
+			mine = append(mine, e)
+		}
 	}
-	maxBytes := r.MaxRetainedBytes
-	if maxBytes <= 0 {
-		maxBytes = 1 << 30
-	}
-	for {
-		var oldest, oldestUser *entry
-		n, total := 0, int64(0)
-		for _, e := range r.sessions {
-			if e.detached.IsZero() || e.resuming {
-				continue
-			}
-			total += int64(e.s.Stats().RetainedBytes)
-			if oldest == nil || e.detached.Before(oldest.detached) {
-				oldest = e
-			}
-			if e.user == user {
-				n++
-				if oldestUser == nil || e.detached.Before(oldestUser.detached) {
-					oldestUser = e
-				}
+	for n := len(mine); n > r.maxPerOwner(); n-- {
+		oldest := 0
+		for i, e := range mine {
+			if e.detached.Before(mine[oldest].detached) {
+				oldest = i
 			}
 		}
-		var victim *entry
-		var why string
-		switch {
-		case n > maxUser:
-			victim, why = oldestUser, fmt.Sprintf("more than %d detached sessions of this user", maxUser)
-		case total > maxBytes:
-			victim, why = oldest, fmt.Sprintf("detached sessions retain more than %d bytes", maxBytes)
-		}
-		if victim == nil {
-			return
-		}
-		delete(r.sessions, string(victim.s.handle))
-		go victim.s.closeWith(fmt.Errorf("resume: session discarded: %s (server limit)", why))
+		r.discardLocked(mine[oldest], fmt.Sprintf("more than %d detached sessions of this user", r.maxPerOwner()))
+		mine = append(mine[:oldest], mine[oldest+1:]...)
 	}
+	r.relieveLocked()
 }
 
-// watch runs the hold timer of a session and forgets it when it closes.
-func (r *Registry) watch(s *Session) {
-	defer func() {
-		r.mu.Lock()
-		if e := r.sessions[string(s.handle)]; e != nil && e.s == s {
-			delete(r.sessions, string(s.handle))
-		}
-		r.mu.Unlock()
-	}()
-	for {
-		det, _ := s.Detached()
-		select {
-		case <-s.Done():
-			return
-		case <-det:
-		}
-		s.mu.Lock()
-		gen := s.gen
-		s.mu.Unlock()
-		r.mu.Lock()
-		if e := r.sessions[string(s.handle)]; e != nil {
-			e.detached = time.Now()
-			r.enforceLocked(e.user)
-		}
-		r.mu.Unlock()
-		timer := time.NewTimer(r.hold())
-		for {
-			select {
-			case <-s.Done():
-				timer.Stop()
-				return
-			case <-timer.C:
-				s.mu.Lock()
-				expired := s.state == Detached && s.gen == gen
-				s.mu.Unlock()
-				if expired {
-					s.closeWith(ErrExpired)
-					return
-				}
-			case <-time.After(50 * time.Millisecond):
-				s.mu.Lock()
-				back := s.gen != gen
-				s.mu.Unlock()
-				if !back {
-					continue
-				}
+// changed follows a session's state: the hold timer runs while it is
+// detached, and a closed session is forgotten.
+func (r *Registry) changed(e *entry, st State) {
+	s := e.s
+	s.mu.Lock()
+	gen, now := s.gen, s.state
+	s.mu.Unlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.sessions[string(s.handle)] != e {
+		return
+	}
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	switch now {
+	case Closed:
+		delete(r.sessions, string(s.handle))
+	case Detached:
+		e.detached = time.Now()
+		e.timer = time.AfterFunc(r.hold(), func() {
+			s.mu.Lock()
+			expired := s.state == Detached && s.gen == gen
+			s.mu.Unlock()
+			if expired {
+				s.closeWith(ErrExpired)
 			}
-			break
-		}
-		timer.Stop()
-		r.mu.Lock()
-		if e := r.sessions[string(s.handle)]; e != nil {
-			e.detached = time.Time{}
-		}
-		r.mu.Unlock()
+		})
+		r.enforceLocked(e.owner.ID)
+	case Attached:
+		e.detached = time.Time{}
 	}
 }
 
@@ -249,11 +379,16 @@ func (r *Registry) Len() int {
 }
 
 // Resume handles a RESUME_REQUEST (payload p, the first message after
-// NEWKEYS) that arrived on t. It changes nothing unless the request
-// authenticates and its count is in range; then the session moves to t,
-// the old connection (if any) is closed, and RESUME_ACCEPT and the
-// messages the client lacks go out. On failure it answers RESUME_FAILURE,
-// closes t and returns the error.
+// NEWKEYS) that arrived on t. Its checks come first and change nothing:
+// the session must exist, the request must authenticate, then be
+// consistent (count in range), then no other attempt may be in progress
+// (BUSY is said only to a client that authenticated), then the owner's
+// key must still be authorized (Owner.Recheck). Only then does the
+// session leave its old connection (if any) and move to t, with
+// RESUME_ACCEPT and the messages the client lacks sent in the background.
+// On failure it answers RESUME_FAILURE, closes t without DISCONNECT
+// (section 7: a DISCONNECT on a connection a session is not attached to
+// ends nothing, and a client may not know that), and returns the error.
 func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	// claimed is set while this attempt holds the session's BUSY mark;
 	// release drops the mark once (a later attempt may hold it by then).
@@ -271,19 +406,40 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 		release()
 		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
 		t.WritePacket(f.Marshal())
-		t.Close()
+		abort(t)
 		return nil, f
 	}
 	req, err := ParseRequest(p)
 	if err != nil {
-		t.Close()
+		abort(t)
 		return nil, err
 	}
 	r.mu.Lock()
 	e = r.sessions[string(req.Handle)]
+	r.mu.Unlock()
 	if e == nil {
-		r.mu.Unlock()
 		return refuse(ReasonSessionUnknown, "no such session")
+	}
+	s := e.s
+	newH := t.SessionID()
+	s.mu.Lock()
+	state := s.state
+	ok := state != Closed && hmac.Equal(req.MAC, RequestMAC(s.rk, newH, s.handle, req.Received))
+	acked, sent := s.send.Acked(), s.send.Sent()
+	s.mu.Unlock()
+	switch {
+	case state == Closed:
+		return refuse(ReasonSessionClosed, "session closed")
+	case !ok:
+		return refuse(ReasonAuthFailed, "request does not authenticate")
+	case !CountInRange(req.Received, acked, sent):
+		// The request authenticated: the counts may be told.
+		return refuse(ReasonCountOutOfRange, "received count %d out of range: %d acknowledged, %d sent", req.Received, acked, sent)
+	}
+	r.mu.Lock()
+	if r.sessions[string(req.Handle)] != e {
+		r.mu.Unlock()
+		return refuse(ReasonSessionClosed, "session closed")
 	}
 	if e.resuming {
 		r.mu.Unlock()
@@ -291,46 +447,35 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	}
 	e.resuming = true
 	claimed = true
-	s := e.s
 	r.mu.Unlock()
-
-	newH := t.SessionID()
-	s.mu.Lock()
-	state := s.state
-	ok := state != Closed && hmac.Equal(req.MAC, RequestMAC(s.rk, newH, s.handle, req.Received))
-	acked, sent := s.send.Acked(), s.send.Sent()
-	inRange := CountInRange(req.Received, acked, sent)
-	received := s.recv.Received()
-	var accept []byte
-	if ok {
-		accept = (&Accept{Received: received, HoldSeconds: holdSeconds(s.hold),
+	if e.owner.Recheck != nil {
+		var remote net.Addr
+		if ra, ok := t.(interface{ RemoteAddr() net.Addr }); ok {
+			remote = ra.RemoteAddr()
+		}
+		if err := e.owner.Recheck(remote); err != nil {
+			release()
+			s.closeWith(fmt.Errorf("resume: the session's key is no longer authorized: %w", err))
+			return refuse(ReasonSessionClosed, "session closed: the key that authenticated it is no longer authorized")
+		}
+	}
+	// Stop the old connection (a writer may be blocked on it, holding
+	// what the resend needs). Nothing is refused after this but a
+	// session that closed meanwhile or a client whose count went
+	// backwards.
+	s.Detach(errors.New("resume: superseded by a new connection"))
+	// The attempt is decided: a newer one may supersede it from here on.
+	release()
+	hold := holdSeconds(s.hold)
+	accept := func(received uint64) []byte {
+		return (&Accept{Received: received, HoldSeconds: hold,
 			MAC: AcceptMAC(s.rk, newH, s.handle, received, req.Received)}).Marshal()
 	}
-	s.mu.Unlock()
-	switch {
-	case state == Closed:
-		return refuse(ReasonSessionClosed, "session closed")
-	case !ok:
-		return refuse(ReasonAuthFailed, "request does not authenticate")
-	case !inRange:
-		// The request authenticated: the counts may be told.
-		return refuse(ReasonCountOutOfRange, "received count %d out of range: %d acknowledged, %d sent", req.Received, acked, sent)
-	}
-	// Stop the old connection first so that its reader cannot count
-	// more messages after we told the client our count.
-	s.Detach(errors.New("resume: superseded by a new connection"))
-	s.mu.Lock()
-	if s.recv.Received() != received || !CountInRange(req.Received, s.send.Acked(), s.send.Sent()) {
-		s.mu.Unlock()
-		return refuse(ReasonBusy, "the session moved on; retry")
-	}
-	s.mu.Unlock()
-	// The attempt is decided: a newer one may supersede it from here on
-	// (the resend below can block on a connection that died at once,
-	// and must not keep the session BUSY for good).
-	release()
 	if err := s.attach(t, accept, req.Received); err != nil {
-		return refuse(ReasonSessionClosed, "session closed")
+		if errors.Is(err, s.Err()) {
+			return refuse(ReasonSessionClosed, "session closed")
+		}
+		return refuse(ReasonCountOutOfRange, "%v", err)
 	}
 	return s, nil
 }

@@ -78,10 +78,14 @@ type Session struct {
 	rk       []byte
 	hold     time.Duration
 
-	writeMu sync.Mutex // orders writes against the resend of an attach
-	// ackMu orders ACKs on the wire as they were made: the reader and the
-	// idle timer both send them, and an ACK overtaken by a later one
-	// would go backwards, which the peer must treat as an error.
+	// writeMu orders writes against the resend of an attach. Nobody
+	// waits for retention room while holding it: a resumption needs it
+	// to resend what makes room.
+	writeMu sync.Mutex
+	// ackMu orders ACKs on the wire as they were made: the reader, the
+	// idle timer and a WINDOW_ADJUST all send them, and an ACK overtaken
+	// by a later one would go backwards, which the peer must treat as an
+	// error. Lock order: writeMu, ackMu, mu.
 	ackMu sync.Mutex
 
 	mu        sync.Mutex
@@ -99,6 +103,17 @@ type Session struct {
 	detachAt  time.Time
 	stats     Stats
 	done      chan struct{} // closed when the session closes
+	// budget is charged with what the retained messages occupy (charged,
+	// kept equal to send.Held()); room is closed and replaced when
+	// retention shrinks, waking writers of channel data that wait for it.
+	budget  *Budget
+	charged int64
+	room    chan struct{}
+	// holdAcks keeps ACKs back on a connection until the server's
+	// RESUME_ACCEPT has gone out on it: the answer comes first.
+	holdAcks bool
+	// observers hear of each change of state (Observe).
+	observers []func(State)
 
 	lastRead Transport // what ReadPacket last returned a message from; the reader's own
 }
@@ -106,11 +121,13 @@ type Session struct {
 // Stats are a session's counters.
 type Stats struct {
 	Sent, Acked, Received uint64 // counted messages
-	RetainedBytes         int
-	Attaches              int // connections the session has run on
-	ResentMessages        uint64
-	ResentBytes           uint64
-	AcksSent              uint64
+	// RetainedBytes are the unacknowledged messages' bytes; HeldBytes the
+	// memory they occupy (what limits and budgets count).
+	RetainedBytes, HeldBytes int
+	Attaches                 int // connections the session has run on
+	ResentMessages           uint64
+	ResentBytes              uint64
+	AcksSent                 uint64
 	// LastResentBytes is what the last attach resent; LastOffline how
 	// long the session was detached before it.
 	LastResentBytes uint64
@@ -126,6 +143,7 @@ func newSession(isClient bool, t Transport, rk, handle []byte, hold time.Duratio
 		cur:      t,
 		detached: make(chan struct{}),
 		done:     make(chan struct{}),
+		room:     make(chan struct{}),
 	}
 	s.cond.L = &s.mu
 	s.stats.Attaches = 1
@@ -152,7 +170,91 @@ func (s *Session) Stats() Stats {
 	st := s.stats
 	st.Sent, st.Acked, st.Received = s.send.Sent(), s.send.Acked(), s.recv.Received()
 	_, st.RetainedBytes = s.send.Retained()
+	st.HeldBytes = s.send.Held()
 	return st
+}
+
+// Observe has fn called at each change of the session's state, after the
+// change, from the goroutine that made it; fn must not block or call back
+// into the session's writes. A session that is already closed calls it at
+// once.
+func (s *Session) Observe(fn func(State)) {
+	s.mu.Lock()
+	s.observers = append(s.observers, fn)
+	closed := s.state == Closed
+	s.mu.Unlock()
+	if closed {
+		fn(Closed)
+	}
+}
+
+func (s *Session) notify(st State) {
+	s.mu.Lock()
+	obs := s.observers
+	s.mu.Unlock()
+	for _, fn := range obs {
+		fn(st)
+	}
+}
+
+// SetBudget makes the session charge what it retains to b (a server's
+// budget shared by all its sessions). Call it before the session is used.
+func (s *Session) SetBudget(b *Budget) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.budget = b
+	s.charged = 0
+	s.budget.Charge(int64(s.send.Held()))
+	s.charged = int64(s.send.Held())
+}
+
+// SetRetentionLimit bounds the memory the session's unacknowledged
+// messages may occupy (DefaultRetention if n <= 0).
+func (s *Session) SetRetentionLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.send.Limit = n
+	s.wakeLocked()
+}
+
+// syncHeldLocked charges or releases the budget for a change of what the
+// retained messages hold, and wakes writers waiting for room when it
+// shrank.
+func (s *Session) syncHeldLocked() {
+	h := int64(s.send.Held())
+	d := h - s.charged
+	s.charged = h
+	switch {
+	case d > 0:
+		s.budget.Charge(d)
+	case d < 0:
+		s.budget.Release(-d)
+		s.wakeLocked()
+	}
+}
+
+func (s *Session) wakeLocked() {
+	close(s.room)
+	s.room = make(chan struct{})
+}
+
+// roomLocked reports whether channel data of n bytes may be retained now:
+// within the session's limit and the budget (whose share it then charges
+// ahead). A session that retains nothing always may send one message, so
+// that each session makes progress however the budget is shared.
+func (s *Session) roomLocked(n int) bool {
+	if s.send.Full(n) {
+		return false
+	}
+	est := int64(HeldSize(n))
+	if !s.budget.TryCharge(est) {
+		if m, _ := s.send.Retained(); m > 0 {
+			return false
+		}
+		s.budget.Charge(est)
+	}
+	s.charged += est
+	return true
 }
 
 // Detached returns a channel closed when the session loses its current
@@ -266,11 +368,12 @@ func (s *Session) ReadPacket() ([]byte, error) {
 					continue
 				}
 				err = s.send.Ack(a.Received)
-				s.cond.Broadcast() // writers waiting for retention room
+				s.syncHeldLocked() // wakes writers waiting for room
 				s.mu.Unlock()
 			}
 			if err != nil {
-				s.fail(fmt.Errorf("resume: bad ACK: %w", err))
+				err = fmt.Errorf("resume: bad ACK: %w", err)
+				s.fail(err)
 				return nil, err
 			}
 		case IsResumeMessage(p[0]):
@@ -333,7 +436,7 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 	s.ackMu.Lock()
 	defer s.ackMu.Unlock()
 	s.mu.Lock()
-	if s.gen != gen || s.state != Attached || !s.recv.Pending() {
+	if s.gen != gen || s.state != Attached || !s.recv.Pending() || s.holdAcks {
 		s.mu.Unlock()
 		return
 	}
@@ -391,47 +494,101 @@ func (s *Session) WriteOwnedPacket(buf []byte) error {
 	return s.write(message(buf), buf)
 }
 
+// ErrPeerNotAcking ends a session whose peer leaves more unacknowledged
+// than the retention limit and ControlAllowance: the specification
+// (section 4) makes acknowledgements owed.
+var ErrPeerNotAcking = errors.New("resume: the peer does not acknowledge what it received (retention limit passed)")
+
+// isChannelData reports whether a message is channel data: the one kind
+// of counted message a writer may wait to send until retention has room.
+func isChannelData(msg byte) bool {
+	return msg == wire.MsgChannelData || msg == wire.MsgChannelExtendedData
+}
+
 // write sends p, which lies in frame (from PacketBuffer) if frame is not
 // nil. Counted messages are sent from their retained, framed copy.
+//
+// Channel data waits, before it is numbered, until the session's limit
+// and budget have room; it waits holding no lock, so a resumption (which
+// takes writeMu to resend) is never kept waiting by it. Other messages
+// never wait: they are retained past the limit, up to ControlAllowance.
+// A WINDOW_ADJUST is preceded by an ACK of everything received: the
+// peer then learns that its data arrived before it learns it may send
+// more, so what it holds unacknowledged never exceeds the windows we
+// granted (section 4).
 func (s *Session) write(p, frame []byte) error {
 	if len(p) == 0 {
 		return errors.New("resume: empty message")
 	}
-	s.writeMu.Lock()
+	counted := Counted(p[0])
+	adjust := p[0] == wire.MsgChannelWindowAdjust
+	for {
+		s.writeMu.Lock()
+		if adjust {
+			s.ackMu.Lock()
+		}
+		s.mu.Lock()
+		if s.state == Closed || !isChannelData(p[0]) || s.roomLocked(len(p)) {
+			break
+		}
+		room, freed := s.room, s.budget.Freed()
+		s.mu.Unlock()
+		if adjust {
+			s.ackMu.Unlock()
+		}
+		s.writeMu.Unlock()
+		select {
+		case <-room:
+		case <-freed:
+		case <-s.done:
+		}
+	}
 	defer s.writeMu.Unlock()
-	s.mu.Lock()
-	if Counted(p[0]) {
-		for s.state != Closed && s.send.Full(len(p)) {
-			s.cond.Wait()
-		}
-		if s.state == Closed {
-			s.mu.Unlock()
-			return s.err
-		}
+	if adjust {
+		defer s.ackMu.Unlock()
+	}
+	if s.state == Closed {
+		s.mu.Unlock()
+		return s.err
+	}
+	if counted {
 		var err error
 		if frame == nil {
-			_, frame, err = s.send.recordCopy(p)
+			_, frame, err = s.send.recordCopyIf(p, true)
 		} else {
-			_, err = s.send.RecordOwned(frame)
+			_, frame, err = s.send.recordOwnedIf(frame, true)
+		}
+		s.syncHeldLocked()
+		if err == nil && s.send.Overflowing() {
+			err = ErrPeerNotAcking
 		}
 		if err != nil {
 			s.mu.Unlock()
+			if errors.Is(err, ErrPeerNotAcking) {
+				s.fail(err)
+			}
 			return err
 		}
 	}
 	state, t, gen := s.state, s.cur, s.gen
+	var ack []byte
+	if adjust && state == Attached && s.recv.Pending() && !s.holdAcks {
+		ack = s.makeAckLocked()
+	}
 	s.mu.Unlock()
-	switch state {
-	case Closed:
-		return s.err
-	case Detached:
+	if state == Detached {
 		return nil // retained; resent on resume
 	}
 	var err error
-	if frame != nil {
-		err = writeFramed(t, frame)
-	} else {
-		err = t.WritePacket(p)
+	if ack != nil {
+		err = t.WritePacket(ack)
+	}
+	if err == nil {
+		if frame != nil {
+			err = writeFramed(t, frame)
+		} else {
+			err = t.WritePacket(p)
+		}
 	}
 	if err != nil {
 		s.detach(gen, err)
@@ -464,6 +621,7 @@ func (s *Session) detach(gen uint64, err error) {
 	s.detached = make(chan struct{})
 	s.cond.Broadcast()
 	s.mu.Unlock()
+	s.notify(Detached)
 	// Close the connection a moment later, not at once: when a write
 	// failed because the peer closed, its DISCONNECT may still wait in
 	// our receive buffer, and the reader must see it to tell the end of
@@ -495,7 +653,11 @@ func (s *Session) DetachTransport(t Transport, reason error) {
 	}
 }
 
-func (s *Session) closeWith(err error) {
+func (s *Session) closeWith(err error) { s.closeVia(err, nil) }
+
+// closeVia ends the session; disconnect, if not nil, ends its connection
+// instead of Close (which says DISCONNECT by application).
+func (s *Session) closeVia(err error, disconnect func(Transport)) {
 	s.mu.Lock()
 	if s.state == Closed {
 		s.mu.Unlock()
@@ -509,12 +671,19 @@ func (s *Session) closeWith(err error) {
 		s.ackTimer.Stop()
 	}
 	clear(s.rk)
+	s.send.discard()
+	s.syncHeldLocked()
 	close(s.done)
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if t != nil {
-		t.Close()
+		if disconnect != nil {
+			disconnect(t)
+		} else {
+			t.Close()
+		}
 	}
+	s.notify(Closed)
 }
 
 // Done is closed when the session has ended.
@@ -527,8 +696,19 @@ func (s *Session) Err() error {
 	return s.err
 }
 
-// fail ends the session because the peer broke the protocol.
-func (s *Session) fail(err error) { s.closeWith(err) }
+// fail ends the session because the peer broke the protocol: DISCONNECT
+// with PROTOCOL_ERROR (section 2) where the transport can say it.
+func (s *Session) fail(err error) {
+	s.closeVia(err, func(t Transport) {
+		if d, ok := t.(interface {
+			Disconnect(uint32, string) error
+		}); ok {
+			d.Disconnect(wire.DisconnectProtocolError, err.Error())
+			return
+		}
+		t.Close()
+	})
+}
 
 // CloseWithError ends the session for good with err as its reason (the
 // client gives up once the hold time has passed, for instance).
@@ -558,13 +738,15 @@ func (s *Session) Close() error {
 
 // attach makes t the session's connection after a valid resumption:
 // first (server) the authenticated answer, then everything the peer lacks
-// from count from on, before any new message. On the client the resend
-// runs in the background, holding writeMu so that nothing overtakes it:
-// the attempt is over once the answer checked out, and the link it runs
-// on is watched by the caller's liveness check like any other (a link
-// that died during the resend would otherwise only be noticed when the
-// attempt timed out).
-func (s *Session) attach(t Transport, first []byte, from uint64) error {
+// from count from on, before any new message. The resend runs in the
+// background, holding writeMu so that nothing overtakes it (and keeping
+// ACKs back until the answer is out): the attempt is over once the answer
+// checked out (client) or was decided (server), and the link it runs on
+// is watched by the liveness checks like any other. On the server this
+// frees the connection's unauthenticated slot at once: a client that
+// resumes and then does not read costs what any attached one does, not a
+// pre-authentication slot for the login grace time.
+func (s *Session) attach(t Transport, answer func(received uint64) []byte, from uint64) error {
 	s.writeMu.Lock()
 	s.mu.Lock()
 	if s.state == Closed {
@@ -578,12 +760,20 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 		s.writeMu.Unlock()
 		return err
 	}
+	s.syncHeldLocked() // the peer's count acknowledged some
+	var first []byte
+	if answer != nil {
+		// Our count, taken as the session moves: from here on nothing
+		// read from the old connection is counted.
+		first = answer(s.recv.Received())
+	}
 	old := s.cur
 	s.cur = t
 	s.gen++
 	gen := s.gen
 	wasAttached := s.state == Attached
 	s.state = Attached
+	s.holdAcks = first != nil
 	s.stats.Attaches++
 	s.stats.ResentMessages += uint64(len(msgs))
 	s.stats.LastResentBytes = 0
@@ -600,10 +790,19 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 	if wasAttached && old != nil {
 		abort(old) // a lingering half-open connection is superseded
 	}
-	resend := func() {
+	s.notify(Attached)
+	go func() {
+		// writeMu passed to this goroutine.
 		defer s.writeMu.Unlock()
 		if first != nil {
-			if err := t.WritePacket(first); err != nil {
+			err := t.WritePacket(first)
+			s.mu.Lock()
+			s.holdAcks = false
+			if err == nil && s.gen == gen && s.recv.Pending() && s.ackTimer == nil {
+				s.ackTimer = time.AfterFunc(IdleAck, s.idleAck)
+			}
+			s.mu.Unlock()
+			if err != nil {
 				s.detach(gen, err)
 				return
 			}
@@ -614,12 +813,7 @@ func (s *Session) attach(t Transport, first []byte, from uint64) error {
 				return
 			}
 		}
-	}
-	if s.isClient {
-		go resend() // writeMu passes to it
-		return nil
-	}
-	resend()
+	}()
 	return nil
 }
 

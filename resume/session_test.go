@@ -441,21 +441,49 @@ func TestRegistryCaps(t *testing.T) {
 		}
 	})
 	t.Run("retained bytes", func(t *testing.T) {
-		reg := &Registry{Hold: time.Minute, MaxRetainedBytes: 100 << 10}
-		_, a, _ := pair(t, reg)
-		_, b, _ := pair(t, reg)
-		for _, s := range []*Session{a, b} {
-			for i := range 10 {
-				s.WritePacket(dataMsg(uint32(i), 6<<10)) // 60 KiB retained each
+		// Mallory's two detached sessions hold most of the budget;
+		// alice's writer finds it full, and one of mallory's goes, the
+		// larger, while alice's own detached session stays.
+		reg := &Registry{Hold: time.Minute, MaxRetainedBytes: 200 << 10}
+		_, m1, _ := pairFor(t, reg, "mallory")
+		_, m2, _ := pairFor(t, reg, "mallory")
+		_, a1, _ := pairFor(t, reg, "alice")
+		_, a2, _ := pairFor(t, reg, "alice")
+		for i, n := range []int{3, 2} {
+			s := []*Session{m1, m2}[i]
+			for j := range n {
+				if err := s.WritePacket(dataMsg(uint32(j), 30<<10)); err != nil {
+					t.Fatal(err)
+				}
 			}
+			s.Detach(errCut)
 		}
-		a.Detach(errCut)
-		time.Sleep(20 * time.Millisecond)
-		b.Detach(errCut)
-		waitClosed(t, a, "the oldest detached session over the byte cap")
-		time.Sleep(100 * time.Millisecond)
-		if b.State() != Detached {
-			t.Fatalf("newer session %v, want detached", b.State())
+		a1.WritePacket(dataMsg(0, 100))
+		a1.Detach(errCut)
+		done := make(chan error, 1)
+		go func() {
+			for j := range 2 {
+				if err := a2.WritePacket(dataMsg(uint32(j), 30<<10)); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("alice's writer still waits for room held by mallory's detached sessions")
+		}
+		waitClosed(t, m1, "mallory's larger detached session")
+		if m2.State() != Detached || a1.State() != Detached {
+			t.Fatalf("states: mallory's smaller %v, alice's %v; want both detached", m2.State(), a1.State())
+		}
+		if u, l := reg.RetainedBudget().Used(), int64(200<<10); u > l+ControlAllowance {
+			t.Fatalf("budget used %d, limit %d", u, l)
 		}
 	})
 	t.Run("max sessions", func(t *testing.T) {

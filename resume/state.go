@@ -32,18 +32,34 @@ type Sender struct {
 	// framed (see Buffer): the message is at [wire.FrameHeadroom:].
 	buf   frames
 	bytes int // message bytes in buf
-	// Limit bounds the retained bytes (DefaultRetention if zero).
+	held  int // memory the buffers in buf occupy (their capacities)
+	// dropped counts the messages discard let go unacknowledged.
+	dropped uint64
+	// Limit bounds the memory retained messages occupy (DefaultRetention
+	// if zero): Record refuses past it, and the Session admits channel
+	// data only while it is not reached. Other messages may pass it by
+	// ControlAllowance.
 	Limit int
 }
 
+// ControlAllowance is how far messages other than channel data may take
+// a Sender past its Limit: they answer or follow what the peer sent and
+// cannot wait for room (a reader that waited could not read the ACK that
+// makes room). Beyond it the peer is not acknowledging what it received.
+const ControlAllowance = 1 << 20
+
 // Sent is the number of counted messages sent so far.
-func (s *Sender) Sent() uint64 { return s.acked + uint64(s.buf.len()) }
+func (s *Sender) Sent() uint64 { return s.acked + uint64(s.buf.len()) + s.dropped }
 
 // Acked is the count the peer last acknowledged.
 func (s *Sender) Acked() uint64 { return s.acked }
 
 // Retained is the number of unacknowledged messages and their bytes.
 func (s *Sender) Retained() (messages int, bytes int) { return s.buf.len(), s.bytes }
+
+// Held is the memory the retained messages occupy: what the limit and
+// budgets count.
+func (s *Sender) Held() int { return s.held }
 
 func (s *Sender) limit() int {
 	if s.Limit > 0 {
@@ -53,8 +69,27 @@ func (s *Sender) limit() int {
 }
 
 // Full reports whether retaining one more message of n bytes would pass
-// the limit (an empty buffer always takes one message).
-func (s *Sender) Full(n int) bool { return s.buf.len() > 0 && s.bytes+n > s.limit() }
+// the limit (an empty buffer always takes one message). n is counted at
+// the size its retained copy occupies (HeldSize).
+func (s *Sender) Full(n int) bool { return s.buf.len() > 0 && s.held+HeldSize(n) > s.limit() }
+
+// Overflowing reports whether the retained messages exceed the limit by
+// more than ControlAllowance.
+func (s *Sender) Overflowing() bool { return s.held > s.limit()+ControlAllowance }
+
+// HeldSize is the memory a retained message of n bytes occupies.
+func HeldSize(n int) int {
+	need := wire.FrameHeadroom + n + wire.FrameTailroom
+	if pooled(need) {
+		return poolBufSize
+	}
+	return need
+}
+
+// pooled reports whether a buffer of need bytes comes from the pool:
+// only those that use at least half of a pooled buffer, so that what a
+// message holds is at most twice its size.
+func pooled(need int) bool { return need >= poolBufSize/2 && need <= poolBufSize }
 
 // Record retains a copy of a counted message being sent and returns its
 // number.
@@ -65,30 +100,57 @@ func (s *Sender) Record(p []byte) (uint64, error) {
 
 // recordCopy is Record that also returns the framed copy it retained.
 func (s *Sender) recordCopy(p []byte) (uint64, []byte, error) {
-	if err := s.admit(p); err != nil {
+	return s.recordCopyIf(p, false)
+}
+
+// recordCopyIf is recordCopy; with force it retains p even past the
+// limit.
+func (s *Sender) recordCopyIf(p []byte, force bool) (uint64, []byte, error) {
+	if err := s.admit(p, force); err != nil {
 		return 0, nil, err
 	}
 	frame := append(s.Buffer(len(p)), p...)
-	return s.retain(frame), frame, nil
+	n, frame := s.retain(frame)
+	return n, frame, nil
 }
 
-// admit checks that message p may be retained now.
-func (s *Sender) admit(p []byte) error {
+// admit checks that message p may be retained now (with force, only that
+// it is a counted message).
+func (s *Sender) admit(p []byte, force bool) error {
 	if len(p) == 0 || !Counted(p[0]) {
 		return fmt.Errorf("resume: message %v is not counted", firstByte(p))
 	}
-	if s.Full(len(p)) {
+	if !force && s.Full(len(p)) {
 		return ErrRetentionFull
 	}
 	return nil
 }
 
-// retain queues an admitted framed message and returns its number.
-func (s *Sender) retain(frame []byte) uint64 {
+// retain queues an admitted framed message and returns its number and
+// the buffer it is kept in: a message that fills only a small part of a
+// large buffer (a short reply written into room made for a long one) is
+// moved to a buffer of its size, so that it does not hold the large one
+// until acknowledged.
+func (s *Sender) retain(frame []byte) (uint64, []byte) {
+	if need := len(frame) + wire.FrameTailroom; cap(frame) > 2*need && cap(frame)-need >= minReuse {
+		small := make([]byte, len(frame), HeldSize(len(frame)-wire.FrameHeadroom))
+		copy(small, frame)
+		putBuf(frame)
+		frame = small
+	}
 	n := s.Sent()
 	s.buf.push(frame)
 	s.bytes += len(message(frame))
-	return n
+	s.held += cap(frame)
+	return n, frame
+}
+
+// putBuf returns a pooled buffer to the pool.
+func putBuf(b []byte) {
+	if cap(b) == poolBufSize {
+		b = b[:0]
+		bufPool.Put(&b)
+	}
 }
 
 // message returns the message in a framed buffer.
@@ -110,13 +172,22 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); ret
 // frame, a buffer from Buffer with the message appended to it, which the
 // caller must not touch again.
 func (s *Sender) RecordOwned(frame []byte) (uint64, error) {
+	n, _, err := s.recordOwnedIf(frame, false)
+	return n, err
+}
+
+// recordOwnedIf is RecordOwned that also returns the buffer the message
+// is kept in (which may not be frame); with force it retains past the
+// limit.
+func (s *Sender) recordOwnedIf(frame []byte, force bool) (uint64, []byte, error) {
 	if len(frame) < wire.FrameHeadroom {
-		return 0, errors.New("resume: RecordOwned needs a buffer from Buffer")
+		return 0, nil, errors.New("resume: RecordOwned needs a buffer from Buffer")
 	}
-	if err := s.admit(message(frame)); err != nil {
-		return 0, err
+	if err := s.admit(message(frame), force); err != nil {
+		return 0, nil, err
 	}
-	return s.retain(frame), nil
+	n, kept := s.retain(frame)
+	return n, kept, nil
 }
 
 // Buffer returns a buffer for a message of up to n bytes that will be
@@ -126,7 +197,7 @@ func (s *Sender) RecordOwned(frame []byte) (uint64, error) {
 // transport can seal it where it lies.
 func (s *Sender) Buffer(n int) []byte {
 	need := wire.FrameHeadroom + n + wire.FrameTailroom
-	if need < minReuse || need > poolBufSize {
+	if !pooled(need) {
 		return make([]byte, wire.FrameHeadroom, need)
 	}
 	return (*bufPool.Get().(*[]byte))[:wire.FrameHeadroom]
@@ -146,13 +217,14 @@ func (s *Sender) Ack(n uint64) error {
 		return fmt.Errorf("resume: peer acknowledged %d messages; %d were acknowledged and %d sent", n, s.acked, s.Sent())
 	}
 	drop := int(n - s.acked)
+	if drop > s.buf.len() {
+		return fmt.Errorf("resume: peer acknowledged %d messages; the session no longer holds them", n)
+	}
 	for range drop {
 		b := s.buf.pop()
 		s.bytes -= len(b) - wire.FrameHeadroom
-		if cap(b) == poolBufSize {
-			b = b[:0]
-			bufPool.Put(&b)
-		}
+		s.held -= cap(b)
+		putBuf(b)
 	}
 	s.acked = n
 	return nil
@@ -258,4 +330,12 @@ func (r *Receiver) MakeAck() *Ack {
 	r.ackedUpTo = r.received
 	r.unackedSize = 0
 	return &Ack{Received: r.received}
+}
+
+// discard forgets every retained message without returning buffers to
+// the pool (a write may still be using them): the session is over.
+func (s *Sender) discard() {
+	s.dropped += uint64(s.buf.len())
+	s.buf = frames{}
+	s.bytes, s.held = 0, 0
 }
