@@ -36,6 +36,8 @@ type serveOptions struct {
 	maxResumable           int
 	maxPerUser             int
 	maxRetained            int64
+	maxRetainedPerSession  int64
+	maxWindowBytes         int64
 	maxStartups            rsftp.MaxStartups
 	perSourceStartups      int // 0: none
 	perSourceBlock         rsftp.NetBlockSize
@@ -119,7 +121,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.StringVar(&o.events, "events", "", "append session events (connected, link_lost, resumed, resume_failed, closed) to this file as JSON lines")
 	fsf.IntVar(&o.maxResumable, "max-resumable", 4096, "resumable sessions kept at most, attached or not")
 	fsf.IntVar(&o.maxPerUser, "max-detached-per-user", 16, "detached sessions kept per user")
-	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "bytes all detached sessions may retain in total")
+	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "memory all sessions, attached or detached, may hold for resending; writers wait for ACKs past it, and the owner holding more than its share loses its largest detached session")
+	fsf.Int64Var(&o.maxRetainedPerSession, "max-retained-per-session", 64<<20, "memory one session may hold for resending")
+	fsf.Int64Var(&o.maxWindowBytes, "max-window-bytes", 1<<30, "receive windows of all channels together (what clients may send before it is read); past it new channels get smaller windows")
 	fsf.DurationVar(&o.loginGrace, "login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
 	fsf.StringVar(&o.user, "user", "", "the one user name clients may log in as: every key in --authorized-keys logs in as this user, and other names are refused (default: the user running rsftp serve)")
 	o.maxStartups = rsftp.DefaultMaxStartups
@@ -162,7 +166,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 		v    int64
 	}{
 		{"max-resumable", int64(o.maxResumable)}, {"max-detached-per-user", int64(o.maxPerUser)},
-		{"max-retained-bytes", o.maxRetained},
+		{"max-retained-bytes", o.maxRetained}, {"max-retained-per-session", o.maxRetainedPerSession},
+		{"max-window-bytes", o.maxWindowBytes},
 		{"max-sessions", int64(o.maxSessions)}, {"max-channels", int64(o.maxChannels)},
 		{"max-handles", int64(o.maxHandles)}, {"client-alive-count-max", int64(o.clientAliveMax)},
 	} {
@@ -258,13 +263,15 @@ func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 		PerSourceNetBlockSize: o.perSourceBlock,
 		MaxSessionsPerConn:    o.maxSessions,
 		MaxChannelsPerConn:    o.maxChannels,
+		MaxWindowBytes:        o.maxWindowBytes,
 
 		ClientAliveInterval: o.clientAlive,
 		ClientAliveCountMax: o.clientAliveMax,
 	}
 	if o.hold > 0 {
 		cfg.Resume = &rsftp.ResumeServerConfig{Hold: o.hold, IdleTimeout: o.idle, MaxSessions: o.maxResumable,
-			MaxDetachedPerUser: o.maxPerUser, MaxRetainedBytes: o.maxRetained}
+			MaxDetachedPerUser: o.maxPerUser, MaxRetainedBytes: o.maxRetained,
+			MaxRetainedPerSession: int(min(o.maxRetainedPerSession, 1<<40))}
 	}
 	return cfg
 }

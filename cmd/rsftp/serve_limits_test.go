@@ -24,6 +24,8 @@ type serveLimits struct {
 	hold, idle               time.Duration
 	maxResumable, maxPerUser int
 	maxRetained              int64
+	maxRetainedPerSession    int
+	maxWindowBytes           int64
 	resumeOff                bool
 	clientAlive              time.Duration
 	clientAliveMax           int
@@ -37,9 +39,11 @@ func limitsOf(o *serveOptions) serveLimits {
 		perSource: cfg.PerSourceMaxStartups, netBlock: cfg.PerSourceNetBlockSize,
 		maxSessions: cfg.MaxSessionsPerConn, maxChannels: cfg.MaxChannelsPerConn,
 		maxHandles: o.sftpConfig(nil).MaxHandles, resumeOff: cfg.Resume == nil,
-		clientAlive: cfg.ClientAliveInterval, clientAliveMax: cfg.ClientAliveCountMax}
+		clientAlive: cfg.ClientAliveInterval, clientAliveMax: cfg.ClientAliveCountMax,
+		maxWindowBytes: cfg.MaxWindowBytes}
 	if r := cfg.Resume; r != nil {
 		l.hold, l.idle, l.maxResumable, l.maxPerUser, l.maxRetained = r.Hold, r.IdleTimeout, r.MaxSessions, r.MaxDetachedPerUser, r.MaxRetainedBytes
+		l.maxRetainedPerSession = r.MaxRetainedPerSession
 	}
 	return l
 }
@@ -58,8 +62,8 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 		perSource: 5, netBlock: rsftp.NetBlockSize{IPv4: 32, IPv6: 64},
 		maxSessions: rsftp.DefaultMaxSessionsPerConn, maxChannels: rsftp.DefaultMaxChannelsPerConn,
 		maxHandles: sftp.DefaultMaxHandles, hold: time.Hour, idle: time.Minute,
-		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30,
-		clientAlive: time.Minute, clientAliveMax: 3}
+		maxResumable: 4096, maxPerUser: 16, maxRetained: 1 << 30, maxRetainedPerSession: 64 << 20,
+		maxWindowBytes: 1 << 30, clientAlive: time.Minute, clientAliveMax: 3}
 	if got := limitsOf(o); got != want {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", got, want)
 	}
@@ -85,6 +89,8 @@ func TestServeLimitFlagsDefaults(t *testing.T) {
 		{"max-resumable int", "4096"},
 		{"max-detached-per-user int", "16"},
 		{"max-retained-bytes int", "1073741824"},
+		{"max-retained-per-session int", "67108864"},
+		{"max-window-bytes int", "1073741824"},
 		{"client-alive-interval duration", "1m0s"},
 		{"client-alive-count-max int", "3"},
 	} {
@@ -107,7 +113,8 @@ func TestServeLimitFlagsSet(t *testing.T) {
 		"--login-grace-time", "7s", "--max-startups", "3:40:30", "--per-source-max-startups", "4",
 		"--per-source-net-block-size", "24:48", "--max-sessions", "5", "--max-channels", "9",
 		"--max-handles", "11", "--hold", "90s", "--idle-timeout", "13s", "--max-resumable", "17",
-		"--max-detached-per-user", "2", "--max-retained-bytes", "4096",
+		"--max-detached-per-user", "2", "--max-retained-bytes", "4096", "--max-retained-per-session", "2048",
+		"--max-window-bytes", "8192",
 		"--client-alive-interval", "19s", "--client-alive-count-max", "6",
 	}, &bytes.Buffer{})
 	if err != nil {
@@ -116,7 +123,7 @@ func TestServeLimitFlagsSet(t *testing.T) {
 	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: rsftp.MaxStartups{Start: 3, Rate: 40, Full: 30},
 		perSource: 4, netBlock: rsftp.NetBlockSize{IPv4: 24, IPv6: 48}, maxSessions: 5, maxChannels: 9,
 		maxHandles: 11, hold: 90 * time.Second, idle: 13 * time.Second, maxResumable: 17, maxPerUser: 2,
-		maxRetained: 4096, clientAlive: 19 * time.Second, clientAliveMax: 6}
+		maxRetained: 4096, maxRetainedPerSession: 2048, maxWindowBytes: 8192, clientAlive: 19 * time.Second, clientAliveMax: 6}
 	if got := limitsOf(o); got != want {
 		t.Fatalf("set:\n got %+v\nwant %+v", got, want)
 	}
