@@ -26,6 +26,7 @@ import (
 
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/transport"
@@ -137,15 +138,22 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	if !stop() {
 		return nil, fmt.Errorf("ssh: waiting for %s's RESUME_ENABLE: %w", addr, ctx.Err())
 	}
-	if err == nil && (len(p) == 0 || p[0] != resume.MsgEnable) {
-		err = fmt.Errorf("the server sent %d bytes of message %d instead of RESUME_ENABLE", len(p), append(p, 0)[0])
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("ssh: %s: resume: %w", addr, err)
+	}
+	// Transport messages (IGNORE, DEBUG, EXT_INFO, PING) were handled
+	// inside ReadPacket; anything else in place of RESUME_ENABLE, or an
+	// ENABLE that does not parse, is a protocol error.
+	if p[0] != resume.MsgEnable {
+		err = fmt.Errorf("the server sent message %d instead of RESUME_ENABLE", p[0])
 	}
 	var rs *resume.Session
 	if err == nil {
 		rs, err = resume.EnableClient(conn, conn.ResumeKey(), p)
 	}
 	if err != nil {
-		conn.Close()
+		conn.Disconnect(wire.DisconnectProtocolError, err.Error())
 		return nil, fmt.Errorf("ssh: %s: resume: %w", addr, err)
 	}
 	if rs.Hold() == 0 {

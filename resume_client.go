@@ -163,12 +163,30 @@ func (r *resumer) liveness(conn *transport.Conn, stop <-chan struct{}) {
 			// dead link with full buffers; the detach unblocks it.
 			if pinging.CompareAndSwap(false, true) {
 				go func() {
-					conn.SendPing(nil)
-					pinging.Store(false)
+					defer pinging.Store(false)
+					r.probe(conn)
 				}()
 			}
 		}
 	}
+}
+
+// probe asks the server for an answer: ping@openssh.com where it offers
+// it, else a keepalive@openssh.com global request with want-reply, which
+// every server answers (with REQUEST_FAILURE if it does not know it). A
+// server that does not advertise ping would otherwise hear nothing from
+// an idle client, which would take its silence for a dead link every few
+// seconds. The request is a connection-layer message, counted and
+// resent like any other; probe waits for its reply (bounded), so that
+// one is outstanding at a time.
+func (r *resumer) probe(conn *transport.Conn) {
+	if _, ok := conn.ExtInfo("ping@openssh.com"); ok {
+		conn.SendPing(nil)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.AliveCountMax+1)*r.cfg.AliveInterval)
+	defer cancel()
+	r.c.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
 }
 
 // reconnect runs attempts until one succeeds (true) or the session is

@@ -206,3 +206,20 @@ func TestAckPrecedesWindowAdjust(t *testing.T) {
 		t.Fatalf("second message %x (%v), want the WINDOW_ADJUST", p, err)
 	}
 }
+
+// TestMalformedRequestIsProtocolError: a RESUME_REQUEST that does not
+// parse is answered with DISCONNECT PROTOCOL_ERROR (section 2), like any
+// malformed message; the connection carries no session, so it ends none.
+func TestMalformedRequestIsProtocolError(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	_, s := fakePair()
+	dc := &disconnectConn{fakeConn: s}
+	if _, err := reg.Resume(dc, []byte{MsgRequest, 0, 0, 0, 1, 7}); err == nil {
+		t.Fatal("a malformed RESUME_REQUEST was accepted")
+	}
+	dc.mu.Lock()
+	defer dc.mu.Unlock()
+	if dc.reason != wire.DisconnectProtocolError {
+		t.Fatalf("DISCONNECT reason %d, want %d (PROTOCOL_ERROR)", dc.reason, wire.DisconnectProtocolError)
+	}
+}

@@ -411,7 +411,9 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	}
 	req, err := ParseRequest(p)
 	if err != nil {
-		abort(t)
+		// A malformed message is a protocol error (section 2); the
+		// connection carries no session, so the DISCONNECT ends none.
+		protocolError(t, err.Error())
 		return nil, err
 	}
 	r.mu.Lock()

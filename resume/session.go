@@ -350,6 +350,17 @@ func (s *Session) ReadPacket() ([]byte, error) {
 		p, err := t.ReadPacket()
 		if err != nil {
 			if endsSession(err) {
+				// A DISCONNECT ends the session only on the connection
+				// the session was attached to when the peer sent it:
+				// this one, even if it detached since (a write failed
+				// first), but not one the session has left for a newer
+				// connection (section 7).
+				s.mu.Lock()
+				moved := s.gen != gen
+				s.mu.Unlock()
+				if moved {
+					continue
+				}
 				s.closeWith(err)
 				return nil, err
 			}
@@ -699,15 +710,19 @@ func (s *Session) Err() error {
 // fail ends the session because the peer broke the protocol: DISCONNECT
 // with PROTOCOL_ERROR (section 2) where the transport can say it.
 func (s *Session) fail(err error) {
-	s.closeVia(err, func(t Transport) {
-		if d, ok := t.(interface {
-			Disconnect(uint32, string) error
-		}); ok {
-			d.Disconnect(wire.DisconnectProtocolError, err.Error())
-			return
-		}
-		t.Close()
-	})
+	s.closeVia(err, func(t Transport) { protocolError(t, err.Error()) })
+}
+
+// protocolError ends connection t with DISCONNECT PROTOCOL_ERROR where the
+// transport can say it (transport.Conn.Disconnect), else with Close.
+func protocolError(t Transport, msg string) {
+	if d, ok := t.(interface {
+		Disconnect(uint32, string) error
+	}); ok {
+		d.Disconnect(wire.DisconnectProtocolError, msg)
+		return
+	}
+	t.Close()
 }
 
 // CloseWithError ends the session for good with err as its reason (the

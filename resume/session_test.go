@@ -752,3 +752,57 @@ func TestHoldSecondsRoundUp(t *testing.T) {
 		}
 	}
 }
+
+// TestDisconnectOnLeftConnectionIgnored: a DISCONNECT that arrives on a
+// connection the session has left for a newer one (here within the short
+// time the old connection lingers after a resumption) ends nothing, on
+// either side (section 7: only the attached connection's DISCONNECT ends
+// the session).
+func TestDisconnectOnLeftConnectionIgnored(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, conn1 := pair(t, reg)
+	type read struct {
+		p   []byte
+		err error
+	}
+	reader := func(s *Session) <-chan read {
+		ch := make(chan read, 16)
+		go func() {
+			for {
+				p, err := s.ReadPacket()
+				ch <- read{p, err}
+				if err != nil {
+					return
+				}
+			}
+		}()
+		return ch
+	}
+	// Both readers wait on the first connection when the session moves.
+	sr, cr := reader(ss), reader(cs)
+	time.Sleep(20 * time.Millisecond)
+	// The client gives up on the first connection (it lingers a moment
+	// before it is closed), the server leaves it for the new one.
+	cs.Detach(errors.New("liveness check"))
+	if _, err := reconnect(t, reg, cs); err != nil {
+		t.Fatal(err)
+	}
+	conn1.Close() // a DISCONNECT on the connection both sides left
+	time.Sleep(50 * time.Millisecond)
+	if ss.State() == Closed || cs.State() == Closed {
+		t.Fatalf("a DISCONNECT on a connection the session had left ended it: server %v (%v), client %v (%v)",
+			ss.State(), ss.Err(), cs.State(), cs.Err())
+	}
+	cs.WritePacket(dataMsg(1, 3))
+	ss.WritePacket(dataMsg(2, 3))
+	for _, r := range []<-chan read{sr, cr} {
+		select {
+		case got := <-r:
+			if got.err != nil {
+				t.Fatalf("after the old connection's DISCONNECT: %v", got.err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing arrives on the resumed connection")
+		}
+	}
+}

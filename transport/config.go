@@ -54,6 +54,12 @@ type Config struct {
 	// know it ignore the offer.
 	Resume bool
 
+	// NoPingExtension, on a server, leaves ping@openssh.com out of
+	// EXT_INFO, as servers before OpenSSH 9.2 do (pings are still
+	// answered). For tests of clients facing such servers; a server that
+	// offers resumption should advertise ping.
+	NoPingExtension bool
+
 	// Tap, if set, sees the payload of every packet in the clear: sent
 	// (true) as it is sealed, received (false) once it is authenticated
 	// and decrypted, with its sequence number. It is called with the

@@ -383,7 +383,7 @@ func (c *Conn) readRaw() ([]byte, error) {
 		p, err := c.in.next()
 		if err == nil {
 			if len(p) == 0 {
-				c.sendDisconnect(wire.DisconnectProtocolError, "empty packet")
+				c.failDisconnect(wire.DisconnectProtocolError, "empty packet")
 				return nil, errors.New("transport: peer sent a packet with an empty payload")
 			}
 			if c.cfg.Tap != nil {
@@ -404,14 +404,7 @@ func (c *Conn) readRaw() ([]byte, error) {
 			if errors.Is(err, errMAC) {
 				reason = wire.DisconnectMACError
 			}
-			c.mu.Lock()
-			resumable := c.resume && c.rk.firstDone
-			c.mu.Unlock()
-			if !resumable {
-				// With resume in effect, a corrupted packet only loses
-				// this connection: a DISCONNECT would end the session.
-				c.sendDisconnect(reason, "packet error")
-			}
+			c.failDisconnect(reason, "packet error")
 			return nil, err
 		}
 		if err := c.in.fill(c.br); err != nil {
@@ -444,7 +437,7 @@ func (c *Conn) dispatch(p []byte) ([]byte, error) {
 			case msg == wire.MsgDisconnect, msg == wire.MsgIgnore, msg == wire.MsgDebug, msg == wire.MsgUnimplemented:
 				// allowed in a non-strict kex
 			case inKex:
-				c.sendDisconnect(wire.DisconnectProtocolError, "unexpected message during key exchange")
+				c.failDisconnect(wire.DisconnectProtocolError, "unexpected message during key exchange")
 				return nil, fmt.Errorf("transport: peer sent message %d during key exchange", msg)
 			}
 		}
@@ -728,6 +721,30 @@ func (c *Conn) stopLocked(err error) {
 	if c.wcond != nil {
 		c.wcond.Broadcast()
 	}
+}
+
+// failDisconnect is sendDisconnect for a failure of the transport itself
+// (a bad packet, a key exchange that fails or breaks the rules, a host key
+// that changed in a rekey): it says nothing once the resume extension is
+// in effect on the connection (docs/PROTOCOL.resume.md). There a DISCONNECT
+// ends the session, while a failure of this connection must only detach
+// it, as a reset or a timeout does; DISCONNECT is for ending the session
+// on purpose (Disconnect, Close). Before the first NEWKEYS the extension
+// is not yet in effect and the peer is told.
+func (c *Conn) failDisconnect(reason uint32, msg string) {
+	if c.resumeInEffect() {
+		return
+	}
+	c.sendDisconnect(reason, msg)
+}
+
+// resumeInEffect reports whether the resume extension is in effect: both
+// sides offered it in the first KEXINIT and that key exchange completed.
+// It belongs to the reading goroutine (it reads the reader's kex state).
+func (c *Conn) resumeInEffect() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.resume && c.rk.firstDone
 }
 
 // sendDisconnect makes a best effort to tell the peer why we are leaving.

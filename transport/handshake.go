@@ -117,7 +117,7 @@ func (c *Conn) handleKexInit(p []byte) error {
 	}
 	algs, err := negotiate(cli, srv)
 	if err != nil {
-		c.sendDisconnect(wire.DisconnectKeyExchangeFailed, err.Error())
+		c.failDisconnect(wire.DisconnectKeyExchangeFailed, err.Error())
 		return err
 	}
 	if _, _, _, ok := cipherKeySizes(algs.CipherCS); !ok {
@@ -159,12 +159,12 @@ func (c *Conn) handleKexMessage(p []byte) error {
 		}
 		res, err = c.rk.client.HandleReply(p, c.rk.magics, c.rk.algs.HostKey)
 		if err != nil {
-			c.sendDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
+			c.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
 			return fmt.Errorf("transport: key exchange: %w", err)
 		}
 		if c.rk.firstDone {
 			if !bytes.Equal(res.HostKey.Marshal(), c.hostKey.Marshal()) {
-				c.sendDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key changed during rekey")
+				c.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key changed during rekey")
 				return errors.New("transport: server presented a different host key in a rekey")
 			}
 		} else {
@@ -172,7 +172,7 @@ func (c *Conn) handleKexMessage(p []byte) error {
 				return errors.New("transport: no HostKeyCallback configured; refusing to trust any host key")
 			}
 			if err := c.cfg.HostKeyCallback(res.HostKey); err != nil {
-				c.sendDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key not accepted")
+				c.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key not accepted")
 				return err
 			}
 			c.hostKey = res.HostKey
@@ -188,7 +188,7 @@ func (c *Conn) handleKexMessage(p []byte) error {
 	}
 	reply, res, err := kex.Server(c.rk.algs.Kex, c.cfg.rand(), p, c.rk.magics, signer, c.rk.algs.HostKey)
 	if err != nil {
-		c.sendDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
+		c.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
 		return fmt.Errorf("transport: key exchange: %w", err)
 	}
 	if !c.rk.firstDone {
@@ -242,10 +242,11 @@ func (c *Conn) sendNewKeys(res *kex.Result, reply []byte) error {
 	}
 	c.out.changeCipher(outC, c.strict)
 	if first && !c.isClient && c.peerExtInfoWanted {
-		ext := marshalExtInfo([][2]string{
-			{"server-sig-algs", joinNames(serverSigAlgs())},
-			{"ping@openssh.com", "0"},
-		})
+		exts := [][2]string{{"server-sig-algs", joinNames(serverSigAlgs())}}
+		if !c.cfg.NoPingExtension {
+			exts = append(exts, [2]string{"ping@openssh.com", "0"})
+		}
+		ext := marshalExtInfo(exts)
 		c.sealLocked(ext)
 	}
 	c.kexOut = false

@@ -1,0 +1,74 @@
+package transport
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+)
+
+// TestTransportFailureWithResumeSendsNoDisconnect: once the resume
+// extension is in effect, a failure of the transport (an empty packet, a
+// message that breaks a key exchange, a key exchange that fails) closes
+// the connection without DISCONNECT, which would end the peer's session
+// (docs/PROTOCOL.resume.md: DISCONNECT only ends a session on purpose).
+// Without the extension the peer is told why, as before.
+func TestTransportFailureWithResumeSendsNoDisconnect(t *testing.T) {
+	// Each violation is written by the client straight into its output,
+	// bypassing the checks of WritePacket.
+	violations := map[string]func(c *Conn){
+		"empty packet": func(c *Conn) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.sealLocked([]byte{})
+			c.flushLocked()
+		},
+		"message inside a key exchange": func(c *Conn) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.startKexLocked(false)
+			c.sealLocked([]byte{wire.MsgChannelData, 0, 0, 0, 0, 0, 0, 0, 1, 'x'})
+			c.flushLocked()
+		},
+		"key exchange that fails": func(c *Conn) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.startKexLocked(false)
+			c.sealLocked([]byte{wire.MsgKexECDHInit, 0, 0, 0, 3, 1, 2, 3})
+			c.flushLocked()
+		},
+	}
+	for name, violate := range violations {
+		for _, resume := range []bool{false, true} {
+			cc, sc := newPair(t, func(c, s *Config) { c.Resume, s.Resume = resume, resume })
+			got := make(chan error, 1)
+			go func() {
+				cc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+				for {
+					if _, err := cc.ReadPacket(); err != nil {
+						got <- err
+						return
+					}
+				}
+			}()
+			go func() {
+				for {
+					if _, err := sc.ReadPacket(); err != nil {
+						return
+					}
+				}
+			}()
+			violate(cc)
+			err := <-got
+			var de *DisconnectError
+			told := errors.As(err, &de) && de.FromPeer
+			switch {
+			case resume && told:
+				t.Errorf("%s, resume in effect: the server sent DISCONNECT (%v); it must only close", name, err)
+			case !resume && !told:
+				t.Errorf("%s, plain SSH: the server closed without DISCONNECT (%v)", name, err)
+			}
+		}
+	}
+}
