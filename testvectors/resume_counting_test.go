@@ -209,7 +209,7 @@ func resumeCountingInputs() []countingVector {
 }
 
 const resumeCountingSource = "Not published. Computed by refCounting in testvectors/resume_counting_test.go (plain integers; no rsftp code) " +
-	"from hand-written event lists, after docs/PROTOCOL.resume.md sections 5 and 6. " +
+	"from hand-written event lists, after docs/PROTOCOL.resume.md sections 5, 6.4 and 7. " +
 	"Regenerate with go test ./testvectors -run TestResumeCountingVectors -update-resume."
 
 func countingPayload(e countingEvent) []byte {

@@ -20,7 +20,7 @@ const resumeFile = "data/resume-v00.json"
 var updateResume = flag.Bool("update-resume", false, "rewrite "+resumeFile+" from the reference computation in resume_test.go")
 
 // resumeVector is one set of inputs and outputs of
-// docs/PROTOCOL.resume.md sections 3 and 5.
+// docs/PROTOCOL.resume.md sections 4.1 and 6.
 type resumeVector struct {
 	Comment string `json:"comment"`
 	// KexVector, if set, is the index in data/kex-transcripts.json of the
@@ -152,7 +152,7 @@ func resumeInputs(t *testing.T) []resumeVector {
 }
 
 const resumeSource = "Not published. Computed by refResume in testvectors/resume_test.go (crypto/sha256, crypto/hmac, encoding/binary; no rsftp code) " +
-	"from fixed inputs, after docs/PROTOCOL.resume.md sections 4, 5 and 7; kex_vector and new_kex_vector name the transcripts of data/kex-transcripts.json " +
+	"from fixed inputs, after docs/PROTOCOL.resume.md sections 3, 4.1 and 6; kex_vector and new_kex_vector name the transcripts of data/kex-transcripts.json " +
 	"whose k and h (first connection) and h (new connection) are used. Regenerate with go test ./testvectors -run TestResumeVectors -update-resume."
 
 func TestResumeVectors(t *testing.T) {
