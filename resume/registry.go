@@ -431,7 +431,9 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 	s.mu.Unlock()
 	switch {
 	case state == Closed:
-		return refuse(ReasonSessionClosed, "session closed")
+		// Its keys are gone: the request cannot be authenticated, and
+		// SESSION_CLOSED is said only to one that was (section 6.2).
+		return refuse(ReasonSessionUnknown, "no such session")
 	case !ok:
 		return refuse(ReasonAuthFailed, "request does not authenticate")
 	case !CountInRange(req.Received, acked, sent):
