@@ -158,7 +158,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	}
 	if rs.Hold() == 0 {
 		// The server will not keep this session: plain SSH.
-		c.mux = channel.NewMux(conn, &chcfg)
+		c.mux = channel.NewMux(notResumable{conn}, &chcfg)
 		return c, nil
 	}
 	c.rs = rs
@@ -269,4 +269,21 @@ func pinnedHostKey(addr string, want kex.PublicKey) func(kex.PublicKey) error {
 		}
 		return nil
 	}
+}
+
+// notResumable is the connection of a session the server announced with
+// hold time 0 (docs/PROTOCOL.resume.md section 4.2): the extension was
+// negotiated, so messages 200-204 are known, and none is allowed any
+// more; one ends the connection with DISCONNECT PROTOCOL_ERROR instead of
+// reaching the multiplexer, which would ignore it.
+type notResumable struct{ *transport.Conn }
+
+func (n notResumable) ReadPacket() ([]byte, error) {
+	p, err := n.Conn.ReadPacket()
+	if err == nil && resume.IsResumeMessage(p[0]) {
+		err = fmt.Errorf("ssh: resume message %d on a session that is not resumable", p[0])
+		n.Conn.Disconnect(wire.DisconnectProtocolError, err.Error())
+		return nil, err
+	}
+	return p, err
 }

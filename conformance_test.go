@@ -705,3 +705,26 @@ func TestResumeKeepaliveWithoutPing(t *testing.T) {
 		t.Fatalf("an idle client lost its link %d times (%d connections) against a server without ping", n, c.ResumeSession().Stats().Attaches)
 	}
 }
+
+// TestConformanceServerResumeMessageOnPlainSession: over its session
+// limit the server announces hold time 0 and the connection is plain SSH
+// (section 4.2); the extension was negotiated, so a resume message on it
+// is a protocol error (section 8.4), not something to ignore.
+func TestConformanceServerResumeMessageOnPlainSession(t *testing.T) {
+	r := newRig(t, time.Minute, func(cfg *rsftp.ServerConfig) { cfg.Resume.MaxSessions = 1 })
+	r.rawLogin(t) // takes the one resumable place
+	c := r.rawConn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := auth.Authenticate(ctx, c, &auth.ClientConfig{User: "alice", Methods: []auth.Method{auth.PublicKeySigners(r.userKey)}}); err != nil {
+		t.Fatal(err)
+	}
+	c.SetAuthenticated()
+	pe := newPeer(t, c)
+	en, err := resume.ParseEnable(pe.expect(resume.MsgEnable))
+	if err != nil || en.HoldSeconds != 0 {
+		t.Fatalf("RESUME_ENABLE %+v, %v; want hold 0", en, err)
+	}
+	c.WritePacket((&resume.Ack{Received: 0}).Marshal())
+	pe.endsWith(2, "an ACK on a session announced with hold 0")
+}

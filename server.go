@@ -337,6 +337,8 @@ func (s *Server) ServeConn(nc net.Conn) {
 		}
 		if rs != nil {
 			pc = rs
+		} else {
+			pc = notResumable{conn} // hold 0: plain SSH
 		}
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -354,7 +356,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	sc.mux = mux
 	stop := context.AfterFunc(ctx, func() { mux.Close() })
 	defer stop()
-	if pc == channel.PacketConn(conn) && s.cfg.ClientAliveInterval > 0 {
+	if _, resumable := pc.(*resume.Session); !resumable && s.cfg.ClientAliveInterval > 0 {
 		go sc.clientAlive()
 	}
 	go sc.refuseGlobalRequests(globals)
