@@ -464,10 +464,16 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 		}
 	}
 	// Stop the old connection (a writer may be blocked on it, holding
-	// what the resend needs). Nothing is refused after this but a
-	// session that closed meanwhile or a client whose count went
-	// backwards.
-	s.Detach(errors.New("resume: superseded by a new connection"))
+	// what the resend needs), in one step with a last check of the count:
+	// an ACK read from the old connection since the check above may have
+	// moved it. Nothing is refused after this but a session that closed
+	// meanwhile.
+	if err := s.detachFor(req.Received, errors.New("resume: superseded by a new connection")); err != nil {
+		if errors.Is(err, s.Err()) {
+			return refuse(ReasonSessionClosed, "session closed")
+		}
+		return refuse(ReasonCountOutOfRange, "%v", err)
+	}
 	// The attempt is decided: a newer one may supersede it from here on.
 	release()
 	hold := holdSeconds(s.hold)
@@ -476,10 +482,9 @@ func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
 			MAC: AcceptMAC(s.rk, newH, s.handle, received, req.Received)}).Marshal()
 	}
 	if err := s.attach(t, accept, req.Received); err != nil {
-		if errors.Is(err, s.Err()) {
-			return refuse(ReasonSessionClosed, "session closed")
-		}
-		return refuse(ReasonCountOutOfRange, "%v", err)
+		// Only a session that closed meanwhile: the count cannot have
+		// left its range while detached.
+		return refuse(ReasonSessionClosed, "session closed")
 	}
 	return s, nil
 }

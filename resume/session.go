@@ -623,6 +623,14 @@ func (s *Session) detach(gen uint64, err error) {
 		s.mu.Unlock()
 		return
 	}
+	t := s.detachLocked(err)
+	s.mu.Unlock()
+	s.afterDetach(t)
+}
+
+// detachLocked leaves the current connection and returns it, for
+// afterDetach once s.mu is released.
+func (s *Session) detachLocked(err error) Transport {
 	t := s.cur
 	s.cur = nil
 	s.state = Detached
@@ -631,7 +639,10 @@ func (s *Session) detach(gen uint64, err error) {
 	close(s.detached)
 	s.detached = make(chan struct{})
 	s.cond.Broadcast()
-	s.mu.Unlock()
+	return t
+}
+
+func (s *Session) afterDetach(t Transport) {
 	s.notify(Detached)
 	// Close the connection a moment later, not at once: when a write
 	// failed because the peer closed, its DISCONNECT may still wait in
@@ -639,6 +650,32 @@ func (s *Session) detach(gen uint64, err error) {
 	// the session from a lost link. Nothing read from it meanwhile is
 	// delivered (the generation moved on).
 	time.AfterFunc(lingerAfterDetach, func() { abort(t) })
+}
+
+// detachFor leaves the current connection (if attached) for a
+// resumption from count from, in one step with the check that from is
+// still in range: once detached, nothing read from the old connection is
+// counted or applied, so the attach that follows cannot find it out of
+// range (section 6.3: nothing is refused after the session moved).
+func (s *Session) detachFor(from uint64, reason error) error {
+	s.mu.Lock()
+	if s.state == Closed {
+		s.mu.Unlock()
+		return s.err
+	}
+	if !CountInRange(from, s.send.Acked(), s.send.Sent()) {
+		acked, sent := s.send.Acked(), s.send.Sent()
+		s.mu.Unlock()
+		return fmt.Errorf("received count %d out of range: %d acknowledged, %d sent", from, acked, sent)
+	}
+	if s.state != Attached {
+		s.mu.Unlock()
+		return nil
+	}
+	t := s.detachLocked(reason)
+	s.mu.Unlock()
+	s.afterDetach(t)
+	return nil
 }
 
 // lingerAfterDetach is how long a detached connection stays open for its
