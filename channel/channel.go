@@ -595,6 +595,9 @@ func (c *Channel) waitLocked(buf *rbuf, placed *int) int {
 		if c.readErrLocked() != nil {
 			return -1
 		}
+		// The reader waits for data that may be long in coming (an idle
+		// session, a detached one): hold no chunk meanwhile.
+		buf.shrink()
 		c.cond.Wait()
 	}
 }
@@ -1164,6 +1167,19 @@ func (r *rbuf) discard(k int) {
 		r.skip(m)
 		k -= m
 	}
+}
+
+// shrink gives back the chunk an empty buffer keeps for the next write
+// (skip), so that a channel waiting for data holds none; the next write
+// takes one from the pool again.
+func (r *rbuf) shrink() {
+	if r.n != 0 || r.pinned || len(r.segs) == 0 {
+		return
+	}
+	for i := range r.segs {
+		r.drop(i)
+	}
+	r.segs = r.segs[:0]
 }
 
 // reset drops what is buffered.

@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -80,7 +81,63 @@ const (
 	minDirectWrite = 16 << 10
 	// inBufSize buffers small requests; big WRITEs bypass it.
 	inBufSize = 64 << 10
+	// hashBufSize is the scratch of hash-range and copy-data.
+	hashBufSize = 256 << 10
 )
+
+// A session holds its request and reply buffers (inBuf, and out when
+// replies go to a fillWriter) only while it has requests to serve: it
+// takes them from these pools when a request arrives and gives them back
+// when it waits for the next with nothing buffered, so an idle session
+// (a detached one, say, for up to its hold time) holds none of their
+// 576 KiB. hash-range and copy-data take their scratch per request.
+var (
+	inPool   = newBufPool(MaxPacket)
+	outPool  = newBufPool(syncOutBufSize)
+	hashPool = newBufPool(hashBufSize)
+)
+
+// bufPoolKeep is how many buffers a bufPool keeps for certain.
+const bufPoolKeep = 4
+
+// bufPool hands out buffers of one size: a few kept for certain (a
+// sync.Pool lets its buffers go at each collection, and at random under
+// the race detector), more in a sync.Pool.
+type bufPool struct {
+	size int
+	kept chan []byte
+	more sync.Pool
+}
+
+func newBufPool(size int) *bufPool {
+	p := &bufPool{size: size, kept: make(chan []byte, bufPoolKeep)}
+	p.more.New = func() any { b := make([]byte, size); return &b }
+	return p
+}
+
+// get returns a buffer of len p.size.
+func (p *bufPool) get() []byte {
+	select {
+	case b := <-p.kept:
+		return b
+	default:
+		return *p.more.Get().(*[]byte)
+	}
+}
+
+// put gives b back (a buffer that grew past twice the pool's size goes
+// to the collector instead). b must not be used afterwards.
+func (p *bufPool) put(b []byte) {
+	if cap(b) < p.size || cap(b) > 2*p.size {
+		return
+	}
+	b = b[:p.size]
+	select {
+	case p.kept <- b:
+	default:
+		p.more.Put(&b)
+	}
+}
 
 // serverExtensions are advertised in VERSION.
 var serverExtensions = []ExtPair{
@@ -138,7 +195,6 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		maxHandles: cfg.MaxHandles,
 		maxHash:    cfg.maxHash,
 		handles:    make(map[string]*handle),
-		inBuf:      make([]byte, MaxPacket),
 		users:      make(map[uint32]string),
 		groups:     make(map[uint32]string),
 		escape:     escapeError(root),
@@ -175,7 +231,6 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 		// transport writes them out beside us: no writer goroutine.
 		s.fill = fw
 		s.syncOut = rw
-		s.out = make([]byte, 0, syncOutBufSize)
 	} else {
 		s.w = newOutWriter(rw)
 		s.out = s.w.get()
@@ -194,6 +249,7 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if ferr := s.closeOut(); err == nil && ferr != nil {
 		err = ferr
 	}
+	s.release()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -222,18 +278,20 @@ type server struct {
 	nextHandle uint32
 
 	in     requestReader
-	via    viaReader // in's zero-copy read, if it has one
-	hdr    [4]byte   // readRequest's scratch
-	inited bool      // INIT came
-	inBuf  []byte
+	via    viaReader  // in's zero-copy read, if it has one
+	hdr    [4]byte    // readRequest's scratch
+	inited bool       // INIT came
+	inBuf  []byte     // from inPool while requests are served, else nil
 	w      *outWriter // nil when fill is set
 	// fill, when the connection has it, takes DATA replies read straight
 	// into its packets (readFill); other replies go to syncOut.
 	fill    fillWriter
 	syncOut io.Writer
 	iov     [][]byte // readFill's scratch
-	out     []byte   // replies not yet handed to the writer
-	hbuf    []byte   // hash-range scratch
+	// out holds replies not yet handed to the writer: with fill, from
+	// outPool while requests are served, else nil; without, one of the
+	// outWriter's buffers.
+	out []byte
 
 	users, groups map[uint32]string
 }
@@ -339,6 +397,31 @@ func (s *server) flush() error {
 	return err
 }
 
+// acquire takes the request buffer and, with fill, the reply buffer for
+// the requests about to be served.
+func (s *server) acquire() {
+	if s.inBuf == nil {
+		s.inBuf = inPool.get()
+	}
+	if s.w == nil && s.out == nil {
+		s.out = outPool.get()[:0]
+	}
+}
+
+// release gives back what acquire took, once the replies are flushed
+// (loop calls it before it waits for the next request with nothing
+// buffered).
+func (s *server) release() {
+	if s.inBuf != nil {
+		inPool.put(s.inBuf)
+		s.inBuf = nil
+	}
+	if s.w == nil && s.out != nil && len(s.out) == 0 {
+		outPool.put(s.out)
+		s.out = nil
+	}
+}
+
 // closeOut writes what replies remain and stops the writer.
 func (s *server) closeOut() error {
 	if s.w == nil {
@@ -371,6 +454,7 @@ func (s *server) readRequest() ([]byte, error) {
 	if n < 1 {
 		return nil, errors.New("sftp: empty packet")
 	}
+	s.acquire()
 	buf := s.inBuf[:n]
 	got := 0
 	if s.via != nil && s.inited && n >= 9 && int64(n) >= int64(s.minDirect) {
@@ -497,6 +581,8 @@ func (s *server) loop() error {
 			if err := s.flush(); err != nil {
 				return err
 			}
+			// The next read may wait for long: hold no buffers meanwhile.
+			s.release()
 		}
 		p, err := s.readRequest()
 		if err != nil {
@@ -1974,16 +2060,15 @@ func (s *server) doHashRange(id uint32, r *wire.Reader) error {
 		}
 	}
 	defer func() { <-s.hashGate }()
-	if s.hbuf == nil {
-		s.hbuf = make([]byte, 256<<10)
-	}
+	hbuf := hashPool.get()
+	defer hashPool.put(hbuf)
 	h := sha256.New()
 	var done uint64
 	for done < length {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
 		}
-		want := uint64(len(s.hbuf))
+		want := uint64(len(hbuf))
 		if length-done < want {
 			want = length - done
 		}
@@ -1991,8 +2076,8 @@ func (s *server) doHashRange(id uint32, r *wire.Reader) error {
 		if pos > math.MaxInt64 {
 			break
 		}
-		n, err := f.ReadAt(s.hbuf[:want], int64(pos))
-		h.Write(s.hbuf[:n])
+		n, err := f.ReadAt(hbuf[:want], int64(pos))
+		h.Write(hbuf[:n])
 		done += uint64(n)
 		if err == io.EOF {
 			break
@@ -2045,28 +2130,27 @@ func (s *server) doCopyData(id uint32, r *wire.Reader) error {
 			return s.status(id, StatusFailure, "overlapping copy")
 		}
 	}
-	if s.hbuf == nil {
-		s.hbuf = make([]byte, 256<<10)
-	}
+	hbuf := hashPool.get()
+	defer hashPool.put(hbuf)
 	var done uint64
 	for length == 0 || done < length {
 		if s.ctx.Err() != nil {
 			return s.ctx.Err()
 		}
-		want := uint64(len(s.hbuf))
+		want := uint64(len(hbuf))
 		if length != 0 && length-done < want {
 			want = length - done
 		}
 		if roff+done > math.MaxInt64-want || woff+done > math.MaxInt64-want {
 			return s.status(id, StatusFailure, "offset too large")
 		}
-		n, rerr := src.f.ReadAt(s.hbuf[:want], int64(roff+done))
+		n, rerr := src.f.ReadAt(hbuf[:want], int64(roff+done))
 		if n > 0 {
 			var werr error
 			if dst.append {
-				_, werr = dst.f.Write(s.hbuf[:n])
+				_, werr = dst.f.Write(hbuf[:n])
 			} else {
-				_, werr = dst.f.WriteAt(s.hbuf[:n], int64(woff+done))
+				_, werr = dst.f.WriteAt(hbuf[:n], int64(woff+done))
 			}
 			if werr != nil {
 				return s.statusErr(id, werr)
