@@ -16,11 +16,12 @@
 //	            negotiated cipher and MAC, the other's dispatch must return
 //	            them or fail cleanly: KEXINIT mid-stream, kex messages out
 //	            of order, NEWKEYS early, EXT_INFO, DEBUG, DISCONNECT,
-//	            unknown numbers, rekeys by either side),
-//	            FuzzChaChaPolySIMD (the AVX-512 ChaCha20 and IFMA Poly1305
-//	            assembly against the portable code and x/crypto),
-//	            FuzzGCMVAES (the VAES AES-GCM assembly against
-//	            crypto/cipher)
+//	            unknown numbers, rekeys by either side)
+//	transport/internal/chachapoly: FuzzChaChaPolySIMD (the AVX-512
+//	            ChaCha20 and IFMA Poly1305 assembly against the portable
+//	            code and x/crypto)
+//	transport/internal/gcmvaes: FuzzGCMVAES (the VAES AES-GCM assembly
+//	            against crypto/cipher)
 //	kex:        FuzzParseKexInitMsg (KEX_ECDH_INIT as the server parses it,
 //	            through Server), FuzzParseKexReply (KEX_ECDH_REPLY as the
 //	            client parses it, through HandleReply), FuzzParsePublicKey

@@ -16,7 +16,7 @@ import (
 
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/testvectors"
-	"golang.org/x/crypto/chacha20"
+	"github.com/rsftp/rsftp/transport/internal/chachapoly"
 )
 
 // cipherCombo is one negotiable cipher/MAC pair ("" MAC for AEAD ciphers,
@@ -521,43 +521,6 @@ func TestCipherKeySizes(t *testing.T) {
 	}
 }
 
-// chachaBlock against RFC 8439's block function vectors.
-func TestCipherChaChaBlock(t *testing.T) {
-	f, err := testvectors.ChaChaBlocks()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, v := range f.Vectors {
-		var key [8]uint32
-		for j := range key {
-			key[j] = binary.LittleEndian.Uint32(v.Key[4*j:])
-		}
-		var nonce [3]uint32
-		for j := range nonce {
-			nonce[j] = binary.LittleEndian.Uint32(v.Nonce[4*j:])
-		}
-		var out [64]byte
-		chachaBlock(&out, &key, v.Counter, &nonce)
-		if !bytes.Equal(out[:len(v.Block)], v.Block) {
-			t.Errorf("vector %d (%s):\n got %x\nwant %x", i, v.Comment, out[:len(v.Block)], v.Block)
-		}
-	}
-	// The nonce of a sequence number is the IETF layout of OpenSSH's
-	// 64-bit big-endian nonce.
-	for _, seq := range []uint32{0, 1, 7, 0x01020304, 0xffffffff} {
-		want := make([]byte, 12)
-		binary.BigEndian.PutUint64(want[4:], uint64(seq))
-		n := seqNonce(seq)
-		got := make([]byte, 12)
-		for j := range n {
-			binary.LittleEndian.PutUint32(got[4*j:], n[j])
-		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("seqNonce(%#x) = %x, want %x", seq, got, want)
-		}
-	}
-}
-
 func chachaPackets(t *testing.T) []testvectors.ChaChaPacket {
 	t.Helper()
 	published, err := testvectors.OpenSSHChaCha()
@@ -595,66 +558,6 @@ func TestCipherChaChaKnownAnswers(t *testing.T) {
 		padLen := int(v.Plaintext[4])
 		if used != len(want) || !bytes.Equal(payload, v.Plaintext[5:len(v.Plaintext)-padLen]) {
 			t.Errorf("vector %d (%s): opened to %x", i, v.Comment, payload)
-		}
-	}
-}
-
-// Random packets both ways between our chacha20-poly1305 and the slow
-// reference built from x/crypto/chacha20 and x/crypto/poly1305, through
-// the AVX-512 assembly (where the CPU has it) and through the AEAD path.
-func TestCipherChaChaReference(t *testing.T) {
-	for _, asm := range []bool{true, false} {
-		t.Run(fmt.Sprintf("asm=%v", asm), func(t *testing.T) {
-			if asm && !chachaAVX512 {
-				t.Skip("no AVX-512 on this CPU")
-			}
-			testChaChaReference(t, asm)
-		})
-	}
-}
-
-func testChaChaReference(t *testing.T, asm bool) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	key := make([]byte, 64)
-	for i := range 300 {
-		for j := range key {
-			key[j] = byte(rng.Uint32())
-		}
-		pc, err := newPacketCipher(cipherChaCha20Poly1305, "", key, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := pc.(*chachaCipher)
-		c.asm = asm
-		seq := rng.Uint32()
-		if i < 3 {
-			seq = []uint32{0, 0xffffffff, 0x80000000}[i]
-		}
-		size := rng.IntN(3000)
-		if i%10 == 0 {
-			size = rng.IntN(maxPacketLength - 1024) // many 1024-byte chunks and a tail
-		}
-		payload := make([]byte, size)
-		for j := range payload {
-			payload[j] = byte(rng.Uint32())
-		}
-		wire := c.appendPacket(nil, seq, payload)
-		n := len(wire) - chachaTagSize
-		plain, err := testvectors.ReferenceChaChaOpen(key, seq, wire[:n], wire[n:])
-		if err != nil {
-			t.Fatalf("packet %d: the reference refuses our packet: %v", i, err)
-		}
-		if !bytes.Equal(plain[5:5+len(payload)], payload) || int(binary.BigEndian.Uint32(plain)) != n-4 {
-			t.Fatalf("packet %d: the reference reads another packet", i)
-		}
-
-		ct, tag, err := testvectors.ReferenceChaChaSeal(key, seq, plain)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _, err := readPacket(c, seq, append(ct, tag...))
-		if err != nil || !bytes.Equal(got, payload) {
-			t.Fatalf("packet %d: the reference's packet does not open: %v", i, err)
 		}
 	}
 }
@@ -797,62 +700,6 @@ func TestCipherMACSizes(t *testing.T) {
 	}
 }
 
-// The AVX-512 keystream against x/crypto/chacha20 for every whole number
-// of chunks up to 4, at counters that cross byte and word boundaries,
-// with dst and src apart and the same.
-func TestChaChaAVX512Keystream(t *testing.T) {
-	if !chachaAVX512 {
-		t.Skip("no AVX-512 on this CPU")
-	}
-	rng := rand.New(rand.NewPCG(5, 6))
-	for i := range 200 {
-		var key [32]byte
-		var nonce [12]byte
-		for j := range key {
-			key[j] = byte(rng.Uint32())
-		}
-		for j := range nonce {
-			nonce[j] = byte(rng.Uint32())
-		}
-		counter := []uint32{0, 1, 250, 0xff00, rng.Uint32() >> 8}[i%5]
-		chunks := 1 + i%4
-		src := make([]byte, chunks*1024)
-		for j := range src {
-			src[j] = byte(rng.Uint32())
-		}
-		ref, err := chacha20.NewUnauthenticatedCipher(key[:], nonce[:])
-		if err != nil {
-			t.Fatal(err)
-		}
-		ref.SetCounter(counter)
-		want := make([]byte, len(src))
-		ref.XORKeyStream(want, src)
-
-		var st [16]uint32
-		st[0], st[1], st[2], st[3] = 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574
-		for j := range 8 {
-			st[4+j] = binary.LittleEndian.Uint32(key[4*j:])
-		}
-		st[12] = counter
-		for j := range 3 {
-			st[13+j] = binary.LittleEndian.Uint32(nonce[4*j:])
-		}
-		before := st
-		got := make([]byte, len(src))
-		chachaXORAVX512(&st, &got[0], &src[0], chunks)
-		if st != before {
-			t.Fatalf("case %d: the state changed", i)
-		}
-		if !bytes.Equal(got, want) {
-			t.Fatalf("case %d (counter %d, %d chunks): keystream differs from x/crypto/chacha20", i, counter, chunks)
-		}
-		chachaXORAVX512(&st, &src[0], &src[0], chunks)
-		if !bytes.Equal(src, want) {
-			t.Fatalf("case %d: in place differs", i)
-		}
-	}
-}
-
 // setPaddingSource gives a cipher a deterministic padding source.
 func setPaddingSource(t testing.TB, pc packetCipher, seed byte) {
 	t.Helper()
@@ -882,7 +729,7 @@ func TestCipherFramedSeal(t *testing.T) {
 	var vs []variant
 	for _, c := range append(allCombos(), cipherCombo{cipher: "none"}) {
 		vs = append(vs, variant{c, false})
-		if c.cipher == cipherChaCha20Poly1305 && chachaAVX512 {
+		if c.cipher == cipherChaCha20Poly1305 && chachapoly.Accelerated() {
 			vs = append(vs, variant{c, true})
 		}
 	}
@@ -891,8 +738,8 @@ func TestCipherFramedSeal(t *testing.T) {
 			ref, framed, rx := newCombo(t, v.combo, "framed"), newCombo(t, v.combo, "framed"), newCombo(t, v.combo, "framed")
 			for _, pc := range []packetCipher{ref, framed} {
 				setPaddingSource(t, pc, 7)
-				if c, ok := pc.(*chachaCipher); ok {
-					c.asm = v.asm
+				if c, ok := pc.(*chachaCipher); ok && !v.asm {
+					c.aead.DisableAssembly()
 				}
 			}
 			out := outbound{direction: direction{cipher: framed}}

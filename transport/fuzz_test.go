@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
-
-	"golang.org/x/crypto/poly1305"
 )
 
 // FuzzInboundPacket feeds arbitrary bytes to the packet decoder under
@@ -79,72 +77,4 @@ func FuzzReadVersion(f *testing.F) {
 			t.Fatalf("accepted %q", v)
 		}
 	})
-}
-
-// FuzzChaChaPolySIMD checks the assembly of chacha20-poly1305@openssh.com
-// against the portable code for fuzzer-chosen keys, sequence numbers and
-// lengths: the AVX-512 keystream against the AEAD path, the IFMA
-// Poly1305 against x/crypto/poly1305, and a whole packet sealed by one
-// opened by the other. Where the CPU lacks the instructions both sides
-// are the portable code and the target checks only the round trip.
-func FuzzChaChaPolySIMD(f *testing.F) {
-	f.Add([]byte("key"), uint32(0), []byte("hello"))
-	f.Add(bytes.Repeat([]byte{0xff}, 64), uint32(0xffffffff), bytes.Repeat([]byte{0xff}, 1500))
-	f.Add([]byte{1, 2, 3}, uint32(7), make([]byte, 4096+13))
-	f.Fuzz(func(t *testing.T, keySeed []byte, seq uint32, msg []byte) {
-		if len(msg) > maxPacketLength-1024 {
-			return
-		}
-		key := make([]byte, chachaKeySize)
-		for i := range key {
-			if len(keySeed) > 0 {
-				key[i] = keySeed[i%len(keySeed)] ^ byte(i)
-			}
-		}
-		fast := newChaChaForFuzz(t, key, chachaAVX512)
-		slow := newChaChaForFuzz(t, key, false)
-
-		a := append(bytes.Clone(msg), make([]byte, chachaTagSize)...)
-		b := bytes.Clone(a)
-		fast.xorBody(seq, a[:len(msg)], a[:len(msg)])
-		slow.xorBody(seq, b[:len(msg)], b[:len(msg)])
-		if !bytes.Equal(a[:len(msg)], b[:len(msg)]) {
-			t.Fatalf("keystreams differ for %d bytes at seq %d", len(msg), seq)
-		}
-
-		var pk [32]byte
-		copy(pk[:], key[:32])
-		var got, want [16]byte
-		polySum(&got, msg, &pk)
-		poly1305.Sum(&want, msg, &pk)
-		if got != want {
-			t.Fatalf("Poly1305 of %d bytes: %x, x/crypto %x", len(msg), got, want)
-		}
-		if polyIFMA && len(msg) >= 128 {
-			polySumIFMA(&got, msg, &pk)
-			if got != want {
-				t.Fatalf("IFMA Poly1305 of %d bytes: %x, x/crypto %x", len(msg), got, want)
-			}
-		}
-
-		wire := fast.appendPacket(nil, seq, msg)
-		payload, _, err := readPacket(slow, seq, wire)
-		if err != nil || !bytes.Equal(payload, msg) {
-			t.Fatalf("a packet sealed by the assembly does not open in the portable code: %v", err)
-		}
-		wire = slow.appendPacket(nil, seq, msg)
-		payload, _, err = readPacket(fast, seq, wire)
-		if err != nil || !bytes.Equal(payload, msg) {
-			t.Fatalf("a packet sealed by the portable code does not open in the assembly: %v", err)
-		}
-	})
-}
-
-func newChaChaForFuzz(t *testing.T, key []byte, asm bool) *chachaCipher {
-	c, err := newChaChaCipher(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.asm = asm
-	return c
 }

@@ -2,9 +2,10 @@
 
 #include "textflag.h"
 
-// Constants shared by chacha_amd64.s and gcm_vaes_amd64.s, which both
-// keep a 32-bit block counter in dword 0 of each 128-bit lane of a ZMM
-// register.
+// Constants of chacha_amd64.s, which keeps a 32-bit block counter in dword 0 of
+// each 128-bit lane of a ZMM register. transport/internal/gcmvaes
+// (gcm_vaes_amd64.s) keeps an identical copy: an assembly symbol belongs to
+// one package.
 
 // laneIndex is i in dword 0 of lane i: added to a broadcast counter, it
 // gives the four lanes consecutive counters.

@@ -1,4 +1,4 @@
-package transport
+package gcmvaes
 
 import (
 	"crypto/cipher"
@@ -7,10 +7,10 @@ import (
 	"math/bits"
 )
 
-// AES-GCM for the SSH packet layout with VAES and VPCLMULQDQ on 512-bit
-// vectors (gcm_vaes_amd64.s), where the CPU has them. This file holds what
-// the assembly needs from Go and the arithmetic it follows, written out
-// in Go for the key setup and for the tests.
+// The VAES path (gcm_vaes_amd64.s). This file holds what the assembly
+// needs from Go (the AES key schedule and the table of powers of the hash
+// key) and the arithmetic it follows, written out in Go for the key setup
+// and for the tests.
 //
 // GHASH elements are kept as the assembly keeps them: the 16 bytes of a
 // block read as a big-endian 128-bit integer (hi, lo), so that the
@@ -180,7 +180,7 @@ func (k *gcmVAESKey) hashBlock(acc *gfElem, blk *[16]byte) {
 // crypt encrypts (or, with dec, decrypts) src into dst, a whole number of
 // blocks, under nonce with the 4-byte AAD of an SSH packet, and returns
 // the tag of the ciphertext.
-func (k *gcmVAESKey) crypt(dst, src, aad []byte, nonce *[gcmIVSize]byte, dec bool) (tag [16]byte) {
+func (k *gcmVAESKey) crypt(dst, src, aad []byte, nonce *[NonceSize]byte, dec bool) (tag [16]byte) {
 	var j0 [16]byte
 	copy(j0[:], nonce[:])
 	j0[15] = 1

@@ -1,13 +1,17 @@
-package transport
+package gcmvaes
 
 import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
+
+// maxPacketLength is transport's bound on packet_length (256 KiB).
+const maxPacketLength = 256 * 1024
 
 // gcmModelSeal is AES-GCM for one SSH packet written with the Go model of
 // the assembly's arithmetic (gfMul, gfHashKey) and crypto/aes for the
@@ -121,7 +125,7 @@ func TestGCMVAESAgainstStdlib(t *testing.T) {
 		for blocks := 0; blocks <= 70; blocks++ {
 			for _, inPlace := range []bool{false, true} {
 				key := make([]byte, keyLen)
-				var nonce [gcmIVSize]byte
+				var nonce [NonceSize]byte
 				aad := make([]byte, 4)
 				plain := make([]byte, 16*blocks)
 				fill(key)
@@ -155,49 +159,71 @@ func TestGCMVAESAgainstStdlib(t *testing.T) {
 	}
 }
 
+// newAEAD returns AES-GCM under key, with the VAES path or without.
+func newAEAD(t testing.TB, key []byte, vaes bool) *AEAD {
+	t.Helper()
+	a, err := New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !vaes {
+		a.vaes = nil
+	}
+	return a
+}
+
 // Packets sealed by the VAES path open with crypto/cipher's and the other
-// way round, at sizes on both sides of the 16-block loop, and a flipped
-// bit anywhere fails the VAES open without leaving plaintext behind.
+// way round, at sizes on both sides of the 16-block loop (bodies of whole
+// blocks, as SSH frames them, and others, which take crypto/cipher's path
+// either way), in place and not, and a flipped bit anywhere fails the VAES
+// open without leaving plaintext behind.
 func TestCipherGCMVAESAgainstAEADPath(t *testing.T) {
 	if !gcmVAESOK {
 		t.Skip("no VAES/VPCLMULQDQ on this CPU")
 	}
-	for _, name := range []string{cipherAES128GCM, cipherAES256GCM} {
-		c := cipherCombo{cipher: name}
-		mk := func(vaes bool) *gcmCipher {
-			g := newCombo(t, c, "vaes").(*gcmCipher)
-			if !vaes {
-				g.vaes = nil
-			}
-			return g
-		}
+	for _, keyLen := range []int{16, 32} {
+		key := bytes.Repeat([]byte{byte(keyLen)}, keyLen)
+		var nonce [NonceSize]byte
+		copy(nonce[:], "ssh gcm iv..")
 		for _, dir := range []bool{true, false} {
-			tx, rx := mk(dir), mk(!dir)
-			for i, n := range []int{1, 11, 27, 200, 251, 256, 1000, 4096, 32768 + 9, 65000} {
-				payload := bytes.Repeat([]byte{byte(i + 1)}, n)
-				wire := tx.appendPacket(nil, uint32(i), payload)
-				got, used, err := readPacket(rx, uint32(i), wire)
-				if err != nil || used != len(wire) || !bytes.Equal(got, payload) {
-					t.Fatalf("%s, sealed with VAES %v, %d bytes: %v", name, dir, n, err)
+			tx, rx := newAEAD(t, key, dir), newAEAD(t, key, !dir)
+			for i, n := range []int{16, 32, 208, 256, 1008, 4096, 32768 + 16, 65008, 1, 27, 251} {
+				plain := bytes.Repeat([]byte{byte(i + 1)}, n)
+				aad := binary.BigEndian.AppendUint32(nil, uint32(n))
+				nonce[11] = byte(i)
+				sealed := make([]byte, n+TagSize)
+				if i%2 == 0 {
+					copy(sealed, plain)
+					tx.Seal(sealed, sealed[:n], aad, &nonce)
+				} else {
+					tx.Seal(sealed, plain, aad, &nonce)
+				}
+				if !rx.Open(sealed, aad, &nonce) || !bytes.Equal(sealed[:n], plain) {
+					t.Fatalf("AES-%d, sealed with VAES %v, %d bytes: does not open", keyLen*8, dir, n)
 				}
 			}
 		}
-		tx, rx := mk(false), mk(true)
-		payload := bytes.Repeat([]byte("secret!!"), 600)
-		for _, flip := range []int{0, 4, 100, 4000, -1} {
-			wire := tx.appendPacket(nil, 0, payload)
-			at := flip
-			if at < 0 {
-				at = len(wire) - 1
+		tx, rx := newAEAD(t, key, false), newAEAD(t, key, true)
+		plain := bytes.Repeat([]byte("secret!!"), 600)
+		aad := []byte{0, 0, 0x12, 0xc0}
+		for _, flip := range []int{-4, 0, 100, 4000, -1} {
+			sealed := make([]byte, len(plain)+TagSize)
+			tx.Seal(sealed, plain, aad, &nonce)
+			a := aad
+			if flip == -4 {
+				a = []byte{1, 0, 0x12, 0xc0}
+			} else {
+				at := flip
+				if at < 0 {
+					at = len(sealed) - 1
+				}
+				sealed[at] ^= 0x40
 			}
-			wire[at] ^= 0x40
-			rx.nonce = tx.nonce
-			binary.BigEndian.PutUint64(rx.nonce[4:], binary.BigEndian.Uint64(rx.nonce[4:])-1)
-			if _, _, err := readPacket(rx, 0, wire); err == nil {
-				t.Fatalf("%s: a flipped bit at %d went unnoticed", name, at)
+			if rx.Open(sealed, a, &nonce) {
+				t.Fatalf("AES-%d: a flipped bit at %d went unnoticed", keyLen*8, flip)
 			}
-			if bytes.Contains(wire, []byte("secret!!")) {
-				t.Fatalf("%s: plaintext left behind after a failed open", name)
+			if bytes.Contains(sealed, []byte("secret!!")) {
+				t.Fatalf("AES-%d: plaintext left behind after a failed open", keyLen*8)
 			}
 		}
 	}
@@ -226,7 +252,7 @@ func FuzzGCMVAES(f *testing.F) {
 				key[i] = keySeed[i%len(keySeed)] ^ byte(i)
 			}
 		}
-		var nonce [gcmIVSize]byte
+		var nonce [NonceSize]byte
 		copy(nonce[:], nonceSeed)
 		aad := binary.BigEndian.AppendUint32(nil, aadWord)
 		plain := msg[:len(msg)/16*16]
@@ -247,4 +273,63 @@ func FuzzGCMVAES(f *testing.F) {
 			t.Fatalf("AES-%d, %d bytes: decryption differs", keyLen*8, len(plain))
 		}
 	})
+}
+
+// benchBody is the encrypted part of the packet of a 32 KiB payload,
+// OpenSSH's default channel packet size (padding_length, payload,
+// padding to 16 bytes).
+const benchBody = 1 + 32*1024 + 15
+
+// BenchmarkSeal measures AEAD.Seal in place of one 32 KiB packet body,
+// with the VAES path and with crypto/cipher's.
+func BenchmarkSeal(b *testing.B) {
+	for _, keyLen := range []int{16, 32} {
+		for _, vaes := range []bool{true, false} {
+			b.Run(fmt.Sprintf("AES-%d/vaes=%v", keyLen*8, vaes), func(b *testing.B) {
+				if vaes && !gcmVAESOK {
+					b.Skip("no VAES/VPCLMULQDQ on this CPU")
+				}
+				a := newAEAD(b, make([]byte, keyLen), vaes)
+				var nonce [NonceSize]byte
+				buf := make([]byte, benchBody+TagSize)
+				aad := []byte{0, 0, 0x80, 0x10}
+				b.SetBytes(benchBody)
+				b.ReportAllocs()
+				for b.Loop() {
+					a.Seal(buf, buf[:benchBody], aad, &nonce)
+					nonce[11]++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkOpen measures AEAD.Open in place of one 32 KiB packet body,
+// with the VAES path and with crypto/cipher's. Opening decrypts in place,
+// so each round opens a fresh copy of a sealed body (the copy is timed
+// too; it is small next to the rest).
+func BenchmarkOpen(b *testing.B) {
+	for _, keyLen := range []int{16, 32} {
+		for _, vaes := range []bool{true, false} {
+			b.Run(fmt.Sprintf("AES-%d/vaes=%v", keyLen*8, vaes), func(b *testing.B) {
+				if vaes && !gcmVAESOK {
+					b.Skip("no VAES/VPCLMULQDQ on this CPU")
+				}
+				a := newAEAD(b, make([]byte, keyLen), vaes)
+				var nonce [NonceSize]byte
+				sealed := make([]byte, benchBody+TagSize)
+				aad := []byte{0, 0, 0x80, 0x10}
+				a.Seal(sealed, sealed[:benchBody], aad, &nonce)
+				buf := make([]byte, len(sealed))
+				b.SetBytes(benchBody)
+				b.ReportAllocs()
+				for b.Loop() {
+					copy(buf, sealed)
+					if !a.Open(buf, aad, &nonce) {
+						b.Fatal("tag mismatch")
+					}
+				}
+			})
+		}
+	}
 }
