@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/netwatch"
@@ -126,17 +125,23 @@ func (r *resumer) run() {
 	}
 }
 
-// liveness watches one attached connection: netlink path changes, and
-// silence from the server.
+// liveness watches one attached connection until stop: silence from the
+// server (a resume.Watchdog: AliveInterval, then AliveCountMax probes),
+// a manual trigger, and netlink path changes.
 func (r *resumer) liveness(conn *transport.Conn, stop <-chan struct{}) {
-	tick := time.NewTicker(r.cfg.AliveInterval)
-	defer tick.Stop()
+	wd := resume.NewWatchdog(packetCounter{conn}, resume.WatchdogConfig{
+		Interval: r.cfg.AliveInterval,
+		Probes:   r.cfg.AliveCountMax,
+		Probe:    func() { r.probe(conn) },
+		Lost: func(silent time.Duration) {
+			r.rs.DetachTransport(conn, fmt.Errorf("no packet from the server for %v", silent.Round(time.Millisecond)))
+		},
+	})
+	defer wd.Stop()
 	var changes <-chan struct{}
 	if r.watcher != nil {
 		changes = r.watcher.Changes()
 	}
-	last, missed := conn.Seq().InTotal, 0
-	var pinging atomic.Bool
 	for {
 		select {
 		case <-stop:
@@ -149,27 +154,15 @@ func (r *resumer) liveness(conn *transport.Conn, stop <-chan struct{}) {
 				r.rs.Detach(errors.New("the network path to the server changed"))
 				return
 			}
-		case <-tick.C:
-			if n := conn.Seq().InTotal; n != last {
-				last, missed = n, 0
-				continue
-			}
-			missed++
-			if missed > r.cfg.AliveCountMax {
-				r.rs.Detach(fmt.Errorf("no packet from the server for %v", time.Duration(missed)*r.cfg.AliveInterval))
-				return
-			}
-			// Any answer resets the count. The write may block on a
-			// dead link with full buffers; the detach unblocks it.
-			if pinging.CompareAndSwap(false, true) {
-				go func() {
-					defer pinging.Store(false)
-					r.probe(conn)
-				}()
-			}
 		}
 	}
 }
+
+// packetCounter reads a connection's count of packets received, its own
+// (PONG, IGNORE) included, for a resume.Watchdog.
+type packetCounter struct{ *transport.Conn }
+
+func (c packetCounter) PacketsReceived() uint64 { return c.Seq().InTotal }
 
 // probe asks the server for an answer: ping@openssh.com where it offers
 // it, else a keepalive@openssh.com global request with want-reply, which

@@ -112,31 +112,27 @@ func (s *Server) enableResume(conn *transport.Conn, user string, perms *auth.Per
 }
 
 // watchIdle detaches rs from conn when conn has been silent for the idle
-// timeout; it returns once rs leaves conn.
+// timeout (a resume.Watchdog of four quarters: detached after between
+// one and one and a quarter idle timeouts of silence); the watchdog
+// stops once rs leaves conn.
 func (s *Server) watchIdle(conn *transport.Conn, rs *resume.Session) {
 	idle := s.cfg.Resume.IdleTimeout
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
+	wd := resume.NewWatchdog(packetCounter{conn}, resume.WatchdogConfig{
+		Interval: max(idle/4, time.Millisecond),
+		Probes:   3, // silent quarters, with nothing sent: a resumable client pings on its own
+		Lost: func(silent time.Duration) {
+			rs.DetachTransport(conn, fmt.Errorf("no packet from the client for %v", silent.Round(time.Second)))
+		},
+	})
 	det, _ := rs.Detached()
-	tick := time.NewTicker(idle / 4)
-	defer tick.Stop()
-	last, since := conn.Seq().InTotal, time.Now()
-	for {
-		select {
-		case <-det:
-			return
-		case <-rs.Done():
-			return
-		case now := <-tick.C:
-			if n := conn.Seq().InTotal; n != last {
-				last, since = n, now
-			} else if now.Sub(since) >= idle {
-				rs.DetachTransport(conn, fmt.Errorf("no packet from the client for %v", now.Sub(since).Round(time.Second)))
-				return
-			}
-		}
+	select {
+	case <-det:
+	case <-rs.Done():
 	}
+	wd.Stop()
 }
 
 // observeSession reports a session's detachments and its end, as they

@@ -519,32 +519,22 @@ func (sc *serverConn) clientAlive() {
 	if maxMissed <= 0 {
 		maxMissed = 3
 	}
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	last, missed := sc.conn.Seq().InTotal, 0
-	for {
-		select {
-		case <-sc.mux.Done():
-			return
-		case <-tick.C:
-		}
-		if n := sc.conn.Seq().InTotal; n != last {
-			last, missed = n, 0
-			continue
-		}
-		if missed >= maxMissed {
-			sc.s.cfg.Logf("ssh: %v: client did not answer %d keepalives %v apart; closing", sc.remote, maxMissed, interval)
-			sc.conn.Abort()
-			sc.mux.Close()
-			return
-		}
-		// The reply (success or failure) arrives as a packet and is
-		// seen at the next tick; the request itself need not wait.
-		go func() {
+	wd := resume.NewWatchdog(packetCounter{sc.conn}, resume.WatchdogConfig{
+		Interval: interval,
+		Probes:   maxMissed,
+		// The reply (success or failure) arrives as a packet, which is
+		// what the watchdog counts.
+		Probe: func() {
 			ctx, cancel := context.WithTimeout(sc.ctx, interval)
 			defer cancel()
 			sc.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
-		}()
-		missed++
-	}
+		},
+		Lost: func(time.Duration) {
+			sc.s.cfg.Logf("ssh: %v: client did not answer %d keepalives %v apart; closing", sc.remote, maxMissed, interval)
+			sc.conn.Abort()
+			sc.mux.Close()
+		},
+	})
+	<-sc.mux.Done()
+	wd.Stop()
 }

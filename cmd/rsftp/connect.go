@@ -21,6 +21,7 @@ import (
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/transport"
 )
 
@@ -459,43 +460,37 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 	}
 }
 
-// keepalive sends keepalive@openssh.com every interval and closes the
-// connection when max of them in a row go unanswered, as ssh's
-// ServerAliveInterval/ServerAliveCountMax do.
+// keepalive sends keepalive@openssh.com after interval without a packet
+// from the server and closes the connection when max of them in a row go
+// unanswered, as ssh's ServerAliveInterval/ServerAliveCountMax do (a
+// resume.Watchdog).
 func keepalive(c *rsftp.Client, interval time.Duration, max int, log *logger) func() {
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		missed := 0
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-c.Mux().Done():
-				return
-			case <-t.C:
-			}
+	wd := resume.NewWatchdog(packetCount(func() uint64 { return c.Transport().Seq().InTotal }), resume.WatchdogConfig{
+		Interval: interval,
+		Probes:   max,
+		Probe: func() {
 			rctx, rcancel := context.WithTimeout(ctx, interval)
-			_, _, err := c.Mux().SendRequest(rctx, "keepalive@openssh.com", true, nil)
-			rcancel()
-			if err == nil {
-				missed = 0
-				continue
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			missed++
-			if missed > max {
-				log.warnf("Timeout, server %s not responding.", c.Transport().RemoteAddr())
-				c.Close()
-				return
-			}
-		}
-	}()
-	return cancel
+			defer rcancel()
+			c.Mux().SendRequest(rctx, "keepalive@openssh.com", true, nil)
+		},
+		Lost: func(time.Duration) {
+			log.warnf("Timeout, server %s not responding.", c.Transport().RemoteAddr())
+			c.Close()
+		},
+	})
+	return func() {
+		wd.Stop()
+		cancel()
+	}
 }
+
+// packetCount is a resume.PacketCounter over a function (the client's
+// current connection changes when a session resumes; the count then jumps,
+// which reads as traffic).
+type packetCount func() uint64
+
+func (f packetCount) PacketsReceived() uint64 { return f() }
 
 func defaultIdentities() []string {
 	var out []string
