@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -83,6 +84,29 @@ func Dial(ctx context.Context, network, addr string, cfg *ClientConfig) (*Client
 	return c, nil
 }
 
+// resumeExtension describes the session resumption extension
+// (docs/PROTOCOL.resume.md) to the transport: its KEXINIT names, its
+// messages, and that a failure of a connection must not end the session
+// with DISCONNECT.
+var resumeExtension = transport.Extension{
+	Client: resume.ClientKexName, Server: resume.ServerKexName,
+	FirstMsg: resume.MsgEnable, LastMsg: resume.MsgAck,
+	QuietFailures: true,
+}
+
+// withResumeExtension returns a copy of exts with the resume extension if
+// on and without it otherwise: ClientConfig.Resume and ServerConfig.Resume
+// decide, not the transport configuration.
+func withResumeExtension(exts []transport.Extension, on bool) []transport.Extension {
+	out := slices.DeleteFunc(slices.Clone(exts), func(e transport.Extension) bool {
+		return e.Client == resume.ClientKexName
+	})
+	if on {
+		out = append(out, resumeExtension)
+	}
+	return out
+}
+
 // NewClient runs the SSH handshake and authentication over an existing
 // connection. addr names the server for the host key check.
 func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig) (*Client, error) {
@@ -92,7 +116,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	host, port := splitHostPort(addr)
 	tc := cfg.Transport
 	tc.HostKeyCallback = func(key kex.PublicKey) error { return cfg.HostKeyCallback(host, port, key) }
-	tc.Resume = cfg.Resume != nil
+	tc.Extensions = withResumeExtension(tc.Extensions, cfg.Resume != nil)
 	conn, err := transport.NewClientConn(ctx, nc, &tc)
 	if err != nil {
 		return nil, fmt.Errorf("ssh: handshake with %s: %w", addr, err)
@@ -128,7 +152,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		// would starve parallel transfers.
 		chcfg.MaxWindowTotal = DefaultClientMaxWindowTotal
 	}
-	if !conn.ResumeNegotiated() {
+	if !conn.Negotiated(resume.ClientKexName) {
 		c.mux = channel.NewMux(conn, &chcfg)
 		return c, nil
 	}
@@ -149,8 +173,12 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		err = fmt.Errorf("the server sent message %d instead of RESUME_ENABLE", p[0])
 	}
 	var rs *resume.Session
+	var rk []byte
 	if err == nil {
-		rs, err = resume.EnableClient(conn, conn.ResumeKey(), p)
+		rk, err = resume.Key(conn)
+	}
+	if err == nil {
+		rs, err = resume.EnableClient(conn, rk, p)
 	}
 	if err != nil {
 		conn.Disconnect(wire.DisconnectProtocolError, err.Error())

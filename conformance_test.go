@@ -158,7 +158,7 @@ func (r *rig) rawConn(t *testing.T) *transport.Conn {
 		t.Fatal(err)
 	}
 	hk := r.hostKey.PublicKey().Marshal()
-	c, err := transport.NewClientConn(ctx, nc, &transport.Config{Resume: true, HostKeyCallback: func(k kex.PublicKey) error {
+	c, err := transport.NewClientConn(ctx, nc, &transport.Config{Extensions: resumeExtensions, HostKeyCallback: func(k kex.PublicKey) error {
 		if !bytes.Equal(k.Marshal(), hk) {
 			return errors.New("host key mismatch")
 		}
@@ -167,10 +167,28 @@ func (r *rig) rawConn(t *testing.T) *transport.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.ResumeNegotiated() {
+	if !c.Negotiated(resume.ClientKexName) {
 		t.Fatal("the server does not offer the extension")
 	}
 	return c
+}
+
+// resumeExtensions offers the resume extension as the module root does
+// (client.go).
+var resumeExtensions = []transport.Extension{{
+	Client: resume.ClientKexName, Server: resume.ServerKexName,
+	FirstMsg: resume.MsgEnable, LastMsg: resume.MsgAck,
+	QuietFailures: true,
+}}
+
+// rawKey is the session's resume key of a scripted side's connection.
+func rawKey(t testing.TB, c *transport.Conn) []byte {
+	t.Helper()
+	rk, err := resume.Key(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rk
 }
 
 // rawSession is a session the scripted client opened on the rig's server.
@@ -199,7 +217,7 @@ func (r *rig) rawLogin(t *testing.T) *rawSession {
 	if en.HoldSeconds == 0 {
 		t.Fatal("the server keeps no session (hold 0)")
 	}
-	return &rawSession{rk: c.ResumeKey(), handle: en.Handle, first: pe}
+	return &rawSession{rk: rawKey(t, c), handle: en.Handle, first: pe}
 }
 
 func request(c *transport.Conn, rk, handle []byte, received uint64) []byte {
@@ -354,7 +372,7 @@ func TestConformanceServerPipelinedChannelOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &rawSession{rk: c.ResumeKey(), handle: en.Handle, first: pe}
+	s := &rawSession{rk: rawKey(t, c), handle: en.Handle, first: pe}
 	var received uint64 // counted messages from the server
 	var ack *resume.Ack
 	for ack == nil {
@@ -470,7 +488,7 @@ func newScriptServer(t *testing.T) *scriptServer {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				c, err := transport.NewServerConn(ctx, nc, &transport.Config{HostKeys: []kex.Signer{ss.hostKey}, Resume: true})
+				c, err := transport.NewServerConn(ctx, nc, &transport.Config{HostKeys: []kex.Signer{ss.hostKey}, Extensions: resumeExtensions})
 				if err == nil {
 					ss.conns <- c
 				}
@@ -585,7 +603,7 @@ func (ss *scriptServer) start() (*rsftp.Client, *rawSession) {
 	if !client.Resumable() {
 		ss.t.Fatal("the client's session is not resumable")
 	}
-	return client, &rawSession{rk: c.ResumeKey(), handle: handle, first: newPeer(ss.t, c)}
+	return client, &rawSession{rk: rawKey(ss.t, c), handle: handle, first: newPeer(ss.t, c)}
 }
 
 // requested reads the client's RESUME_REQUEST on pe and checks it.

@@ -436,8 +436,8 @@ func TestInteropResumeOfferIgnoredByOpenSSH(t *testing.T) {
 	pub, _ := os.ReadFile(kp + ".pub")
 
 	sshd := sshtest.StartSshd(t, string(pub))
-	c := dialSshd(t, sshd, loadSigner(t, kp), func(cfg *rsftp.ClientConfig) { cfg.Transport.Resume = true })
-	if c.Transport().ResumeNegotiated() {
+	c := dialSshd(t, sshd, loadSigner(t, kp), func(cfg *rsftp.ClientConfig) { cfg.Transport.Extensions = resumeExtensions })
+	if c.Transport().Negotiated(resumeExtensions[0].Client) {
 		t.Fatal("resume negotiated with sshd")
 	}
 	sess, err := c.NewSession(context.Background())
@@ -448,7 +448,7 @@ func TestInteropResumeOfferIgnoredByOpenSSH(t *testing.T) {
 		t.Fatalf("%q %v", out, err)
 	}
 
-	addr, hk := startServer(t, dir, string(pub), func(cfg *rsftp.ServerConfig) { cfg.Transport.Resume = true })
+	addr, hk := startServer(t, dir, string(pub), func(cfg *rsftp.ServerConfig) { cfg.Transport.Extensions = resumeExtensions })
 	kh := knownHostsFor(t, dir, addr, hk.PublicKey())
 	_, port := splitAddr(addr)
 	args := append(sshtest.SSHArgs(kh, port), "-i", kp, "127.0.0.1", "echo plain")

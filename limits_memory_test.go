@@ -252,7 +252,7 @@ func (r *memRig) dialNoAck(t *testing.T) (*ackDropConn, *channel.Channel) {
 		t.Fatal(err)
 	}
 	cc := r.clientConfig()
-	conn, err := transport.NewClientConn(ctx, nc, &transport.Config{Resume: true,
+	conn, err := transport.NewClientConn(ctx, nc, &transport.Config{Extensions: resumeExtensions,
 		HostKeyCallback: func(k kex.PublicKey) error { return cc.HostKeyCallback("", 0, k) }})
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func (r *memRig) dialNoAck(t *testing.T) (*ackDropConn, *channel.Channel) {
 		t.Fatal(err)
 	}
 	conn.SetAuthenticated()
-	if !conn.ResumeNegotiated() {
+	if !conn.Negotiated(resume.ClientKexName) {
 		t.Fatal("resume not negotiated")
 	}
 	p, err := conn.ReadPacket()
@@ -270,7 +270,7 @@ func (r *memRig) dialNoAck(t *testing.T) (*ackDropConn, *channel.Channel) {
 		t.Fatal(err)
 	}
 	na := &ackDropConn{Conn: conn}
-	rs, err := resume.EnableClient(na, conn.ResumeKey(), p)
+	rs, err := resume.EnableClient(na, rawKey(t, conn), p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -345,7 +345,11 @@ func TestLimitLoginGraceSlowloris(t *testing.T) {
 		hostKey := r.hostKey.PublicKey().Marshal()
 		ctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
-		conn, err := transport.NewClientConn(ctx, nc, &transport.Config{Resume: resume, HostKeyCallback: func(k kex.PublicKey) error {
+		var exts []transport.Extension
+		if resume {
+			exts = resumeExtensions
+		}
+		conn, err := transport.NewClientConn(ctx, nc, &transport.Config{Extensions: exts, HostKeyCallback: func(k kex.PublicKey) error {
 			if !bytes.Equal(k.Marshal(), hostKey) {
 				return errors.New("host key mismatch")
 			}
@@ -354,8 +358,8 @@ func TestLimitLoginGraceSlowloris(t *testing.T) {
 		if err != nil {
 			t.Fatalf("key exchange: %v", err)
 		}
-		if conn.ResumeNegotiated() != resume {
-			t.Fatalf("resumption negotiated %v, want %v", conn.ResumeNegotiated(), resume)
+		if got := conn.Negotiated(resumeExtensions[0].Client); got != resume {
+			t.Fatalf("resumption negotiated %v, want %v", got, resume)
 		}
 		return conn
 	}

@@ -262,7 +262,7 @@ func (r *resumer) attempt(timeout time.Duration) error {
 		nc.Close()
 		return fmt.Errorf("handshake: %w", err)
 	}
-	if !conn.ResumeNegotiated() {
+	if !conn.Negotiated(resume.ClientKexName) {
 		conn.Close()
 		return errors.New("the server no longer offers session resumption")
 	}

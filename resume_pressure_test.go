@@ -262,7 +262,7 @@ func TestResumeHostileFullRetentionKeepsServerOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := r.clientConfig(nil)
-	tcfg := transport.Config{Resume: true}
+	tcfg := transport.Config{Extensions: resumeExtensions}
 	tcfg.HostKeyCallback = func(k kex.PublicKey) error { return cfg.HostKeyCallback("198.18.0.1", 22, k) }
 	conn, err := transport.NewClientConn(ctx, nc, &tcfg)
 	if err != nil {
@@ -276,7 +276,7 @@ func TestResumeHostileFullRetentionKeepsServerOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rk := conn.ResumeKey()
+	rk := rawKey(t, conn)
 	rs, err := resume.EnableClient(noAckConn{conn}, rk, p)
 	if err != nil {
 		t.Fatal(err)

@@ -97,7 +97,11 @@ func (s *Server) enableResume(conn *transport.Conn, user string, perms *auth.Per
 		}
 		owner.Recheck = perms.Recheck
 	}
-	rs, err := s.resumes.EnableOwned(conn, conn.ResumeKey(), owner)
+	rk, err := resume.Key(conn)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.resumes.EnableOwned(conn, rk, owner)
 	if err != nil {
 		s.cfg.Logf("ssh: %v: session not resumable: %v", conn.RemoteAddr(), err)
 		handle := make([]byte, resume.HandleLen)

@@ -240,7 +240,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.cfg.Channel.Budget = s.windows
 	}
 	if cfg.Resume != nil {
-		s.cfg.Transport.Resume = true
+		s.cfg.Transport.Extensions = withResumeExtension(s.cfg.Transport.Extensions, true)
 		s.resumes = &resume.Registry{Hold: cfg.Resume.Hold, MaxSessions: cfg.Resume.MaxSessions,
 			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedPerSession: cfg.Resume.MaxRetainedPerSession,
 			Budget: s.budget}
@@ -328,7 +328,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	}
 	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
 	var pc channel.PacketConn = conn
-	if conn.ResumeNegotiated() && s.resumes != nil {
+	if conn.Negotiated(resume.ServerKexName) && s.resumes != nil {
 		rs, err := s.enableResume(conn, user, perms)
 		if err != nil {
 			s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
@@ -385,7 +385,7 @@ func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, c
 		tc.Disconnect(2, "authentication timed out")
 	})
 	var t auth.Transport = conn
-	if conn.ResumeNegotiated() && s.resumes != nil {
+	if conn.Negotiated(resume.ServerKexName) && s.resumes != nil {
 		p, err := conn.ReadPacket()
 		if err != nil {
 			stop()

@@ -19,6 +19,26 @@ const (
 	acceptLabel  = "rsftp-resume-accept-v00"
 )
 
+// KeyExporter is what Key needs of a connection: keying material derived
+// from its first key exchange. transport.Conn's ExportKey is one; its doc
+// comment gives the formula, of which RK is the instance with the label
+// "rsftp-resume-v00", no context and one hash output.
+type KeyExporter interface {
+	ExportKey(label string, context []byte, length int) ([]byte, error)
+}
+
+// Key returns the resume key RK of the session whose first connection is
+// c, on which the extension was negotiated: the same bytes as DeriveKey
+// from that connection's key exchange (docs/PROTOCOL.resume.md section
+// 4.1). Callers keep it for the life of the session.
+func Key(c KeyExporter) ([]byte, error) {
+	rk, err := c.ExportKey(keyLabel, nil, 0)
+	if err != nil {
+		return nil, fmt.Errorf("resume: deriving the resume key: %w", err)
+	}
+	return rk, nil
+}
+
 // DeriveKey computes the resume key RK = HASH(K || H || "rsftp-resume-v00"
 // || H) from the first connection's key exchange: hash is its method's
 // hash, K the shared secret as encoded in the exchange hash, H the

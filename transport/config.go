@@ -49,10 +49,11 @@ type Config struct {
 	// HostKeys are the server's host keys.
 	HostKeys []kex.Signer
 
-	// Resume offers the session resumption extension
-	// (docs/PROTOCOL.resume.md) in the first KEXINIT. Peers that do not
-	// know it ignore the offer.
-	Resume bool
+	// Extensions are the in-band extensions of the layers above that we
+	// offer in the first KEXINIT (see Extension; the session resumption
+	// extension of docs/PROTOCOL.resume.md is one). Peers that do not
+	// know one ignore the offer.
+	Extensions []Extension
 
 	// NoPingExtension, on a server, leaves ping@openssh.com out of
 	// EXT_INFO, as servers before OpenSSH 9.2 do (pings are still

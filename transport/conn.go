@@ -3,6 +3,15 @@
 // per-direction sequence numbers, key exchange and rekeying with OpenSSH's
 // strict-kex rules, and EXT_INFO (RFC 8308).
 //
+// The transport knows no extension of the layers above by name. A layer
+// that needs one describes it in Config.Extensions (the pseudo-algorithm
+// names of the first KEXINITs and the local-extension message numbers,
+// 192-255, it owns); the transport negotiates it (Conn.Negotiated), passes
+// its messages up through ReadPacket, and exports keying material from
+// the first key exchange for it (Conn.ExportKey, RFC 4253's key derivation
+// with a label for the key letter). The session resumption extension of
+// package resume is configured this way by the module root.
+//
 // A Conn is driven by its callers: whoever calls ReadPacket also drives
 // key exchanges (there is no hidden goroutine), and WritePacket seals into
 // a shared buffer that the first writer to find it idle flushes, so that
@@ -11,19 +20,18 @@ package transport
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
-	"github.com/rsftp/rsftp/resume"
 )
 
 // Bounds on what may wait in memory.
@@ -98,12 +106,12 @@ type Conn struct {
 	// Set by the first key exchange, then constant.
 	sessionID         []byte
 	strict            bool
-	resume            bool   // both offered the resume extension in the first KEXINIT
-	resumeKey         []byte // RK of docs/PROTOCOL.resume.md, set after the first kex
 	hostKey           kex.PublicKey
 	peerExtInfoWanted bool // client sent ext-info-c: a server sends EXT_INFO
 
 	// Guarded by mu.
+	negotiated    []Extension // both named them in the first KEXINITs; set once, at the first KEXINIT
+	exporter      *exporter   // the first kex's secret, if an extension was negotiated; set once
 	algs          *Algorithms
 	kexCount      int
 	lastKex       time.Time
@@ -141,10 +149,14 @@ func NewServerConn(ctx context.Context, nc net.Conn, cfg *Config) (*Conn, error)
 
 func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*Conn, error) {
 	c := &Conn{nc: nc, cfg: *cfg, isClient: isClient, in: newInbound()}
+	c.cfg.Extensions = slices.Clone(cfg.Extensions)
 	c.cond = sync.NewCond(&c.mu)
 	c.out.cipher = newNoneCipher()
 	c.br = bufio.NewReaderSize(nc, 4096)
 	if err := checkVersion(c.cfg.version()); err != nil {
+		return nil, err
+	}
+	if err := checkExtensions(c.cfg.Extensions); err != nil {
 		return nil, err
 	}
 
@@ -241,22 +253,6 @@ func (c *Conn) Algorithms() Algorithms {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return *c.algs
-}
-
-// ResumeNegotiated reports whether both sides offered the resume
-// extension in their first KEXINIT.
-func (c *Conn) ResumeNegotiated() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.resume
-}
-
-// ResumeKey returns a copy of the session's resume key (nil unless the
-// extension was negotiated). Callers keep it for the life of the session.
-func (c *Conn) ResumeKey() []byte {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return bytes.Clone(c.resumeKey)
 }
 
 // KexCount is the number of completed key exchanges, the first included.
@@ -489,12 +485,9 @@ func (c *Conn) dispatch(p []byte) ([]byte, error) {
 	case msg == wire.MsgServiceRequest || msg == wire.MsgServiceAccept,
 		msg >= 50 && msg <= 127:
 		return p, nil
-	case msg >= resume.MsgEnable && msg <= resume.MsgAck:
-		// The resume layer's messages, when the extension is in effect.
-		c.mu.Lock()
-		ok := c.resume
-		c.mu.Unlock()
-		if ok {
+	case msg >= firstLocalMsg:
+		// Messages of the extensions negotiated in the first KEXINITs.
+		if c.extensionOwns(msg) {
 			return p, nil
 		}
 	}
@@ -725,26 +718,18 @@ func (c *Conn) stopLocked(err error) {
 
 // failDisconnect is sendDisconnect for a failure of the transport itself
 // (a bad packet, a key exchange that fails or breaks the rules, a host key
-// that changed in a rekey): it says nothing once the resume extension is
-// in effect on the connection (docs/PROTOCOL.resume.md). There a DISCONNECT
-// ends the session, while a failure of this connection must only detach
-// it, as a reset or a timeout does; DISCONNECT is for ending the session
-// on purpose (Disconnect, Close). Before the first NEWKEYS the extension
-// is not yet in effect and the peer is told.
+// that changed in a rekey): it says nothing once a negotiated extension
+// with Extension.QuietFailures is in effect (the resume extension of
+// docs/PROTOCOL.resume.md). There a DISCONNECT ends the session, while a
+// failure of this connection must only detach it, as a reset or a timeout
+// does; DISCONNECT is for ending the session on purpose (Disconnect,
+// Close). Before the first NEWKEYS no extension is in effect yet and the
+// peer is told.
 func (c *Conn) failDisconnect(reason uint32, msg string) {
-	if c.resumeInEffect() {
+	if c.quietFailures() {
 		return
 	}
 	c.sendDisconnect(reason, msg)
-}
-
-// resumeInEffect reports whether the resume extension is in effect: both
-// sides offered it in the first KEXINIT and that key exchange completed.
-// It belongs to the reading goroutine (it reads the reader's kex state).
-func (c *Conn) resumeInEffect() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.resume && c.rk.firstDone
 }
 
 // sendDisconnect makes a best effort to tell the peer why we are leaving.

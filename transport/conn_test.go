@@ -493,11 +493,14 @@ func TestResumeNegotiation(t *testing.T) {
 	for _, tc := range []struct {
 		client, server, want bool
 	}{{true, true, true}, {true, false, false}, {false, true, false}, {false, false, false}} {
-		cc, sc := newPair(t, func(c, s *Config) { c.Resume, s.Resume = tc.client, tc.server })
-		if cc.ResumeNegotiated() != tc.want || sc.ResumeNegotiated() != tc.want {
-			t.Fatalf("client %v server %v: negotiated %v/%v", tc.client, tc.server, cc.ResumeNegotiated(), sc.ResumeNegotiated())
+		cc, sc := newPair(t, func(c, s *Config) { c.Extensions, s.Extensions = withResume(tc.client), withResume(tc.server) })
+		for _, name := range []string{resumeExt.Client, resumeExt.Server} {
+			if cc.Negotiated(name) != tc.want || sc.Negotiated(name) != tc.want {
+				t.Fatalf("client %v server %v: %s negotiated %v/%v", tc.client, tc.server, name, cc.Negotiated(name), sc.Negotiated(name))
+			}
 		}
-		ck, sk := cc.ResumeKey(), sc.ResumeKey()
+		ck, _ := resumeKey(cc)
+		sk, _ := resumeKey(sc)
 		if tc.want != (len(ck) == 32) || !bytes.Equal(ck, sk) {
 			t.Fatalf("client %v server %v: keys %x / %x", tc.client, tc.server, ck, sk)
 		}
@@ -521,11 +524,13 @@ func TestResumeNegotiation(t *testing.T) {
 			for (sc.KexCount() < 2 || cc.KexCount() < 2) && time.Now().Before(deadline) {
 				time.Sleep(5 * time.Millisecond)
 			}
-			if sc.KexCount() < 2 || !bytes.Equal(sc.ResumeKey(), sk) || !bytes.Equal(cc.ResumeKey(), ck) {
+			sk2, _ := resumeKey(sc)
+			ck2, _ := resumeKey(cc)
+			if sc.KexCount() < 2 || !bytes.Equal(sk2, sk) || !bytes.Equal(ck2, ck) {
 				t.Fatalf("after a rekey (%d key exchanges) the resume key changed", sc.KexCount())
 			}
-			other, _ := newPair(t, func(c, s *Config) { c.Resume, s.Resume = true, true })
-			if bytes.Equal(other.ResumeKey(), ck) {
+			other, _ := newPair(t, func(c, s *Config) { c.Extensions, s.Extensions = withResume(true), withResume(true) })
+			if ok, _ := resumeKey(other); bytes.Equal(ok, ck) {
 				t.Fatal("two sessions share a resume key")
 			}
 		}

@@ -165,7 +165,7 @@ func (rp *rawPeer) handshake(o rawOpts, hostKey kex.Signer) error {
 		cli, srv, peerStrict = mine, peer, kexStrictServer
 	}
 	rp.strict = !o.noStrict && slices.Contains(peer.KexAlgos, peerStrict)
-	algs, err := negotiate(cli, srv)
+	algs, err := negotiate(cli, srv, nil)
 	if err != nil {
 		return err
 	}

@@ -368,9 +368,9 @@ func fuzzConnAfterKex(t *testing.T, mode uint16, recs []fuzzRecord) {
 	// the connection well within the wait below.
 	const kexTimeout = 500 * time.Millisecond
 	ccfg := &Config{HostKeyCallback: acceptAny, Ciphers: []string{cipher}, MACs: []string{mac},
-		KexAlgorithms: []string{method}, Resume: resumeOn, KexTimeout: kexTimeout}
+		KexAlgorithms: []string{method}, Extensions: withResume(resumeOn), KexTimeout: kexTimeout}
 	scfg := &Config{HostKeys: []kex.Signer{hostKey}, Ciphers: []string{cipher}, MACs: []string{mac},
-		KexAlgorithms: []string{method}, Resume: resumeOn, KexTimeout: kexTimeout}
+		KexAlgorithms: []string{method}, Extensions: withResume(resumeOn), KexTimeout: kexTimeout}
 	ca, cb := memPipe()
 	defer ca.Close()
 	defer cb.Close()
@@ -385,8 +385,8 @@ func fuzzConnAfterKex(t *testing.T, mode uint16, recs []fuzzRecord) {
 	if mode&fuzzModeServerSend != 0 {
 		sender, receiver, senderNC = sc, cc, cb
 	}
-	if receiver.ResumeNegotiated() != resumeOn {
-		t.Fatalf("resume negotiated %v, offered %v", receiver.ResumeNegotiated(), resumeOn)
+	if receiver.Negotiated(resume.ClientKexName) != resumeOn {
+		t.Fatalf("resume negotiated %v, offered %v", receiver.Negotiated(resume.ClientKexName), resumeOn)
 	}
 
 	if mode&fuzzModeAuthenticated != 0 {
@@ -461,7 +461,7 @@ func fuzzConnAfterKex(t *testing.T, mode uint16, recs []fuzzRecord) {
 		t.Fatalf("receiver still reading 10 s after the last message (%d sent, live %v):\n%s", len(sent), live, buf)
 	}
 
-	resumeNow := receiver.ResumeNegotiated()
+	resumeNow := receiver.Negotiated(resume.ClientKexName)
 	var want [][]byte
 	for _, p := range sent {
 		if passesThrough(p[0], resumeNow) {

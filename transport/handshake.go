@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/rsftp/rsftp/resume"
 	"slices"
 	"time"
 
@@ -101,21 +100,16 @@ func (c *Conn) handleKexInit(p []byte) error {
 	if first {
 		if c.isClient {
 			c.strict = slices.Contains(peer.KexAlgos, kexStrictServer)
-			c.mu.Lock()
-			c.resume = c.cfg.Resume && slices.Contains(peer.KexAlgos, resumeServer)
-			c.mu.Unlock()
 		} else {
 			c.strict = slices.Contains(peer.KexAlgos, kexStrictClient)
 			c.peerExtInfoWanted = slices.Contains(peer.KexAlgos, extInfoClient)
-			c.mu.Lock()
-			c.resume = c.cfg.Resume && slices.Contains(peer.KexAlgos, resumeClient)
-			c.mu.Unlock()
 		}
+		c.negotiateExtensions(peer)
 		if c.strict && c.in.total != 1 {
 			return errors.New("transport: strict kex violation: KEXINIT was not the first packet")
 		}
 	}
-	algs, err := negotiate(cli, srv)
+	algs, err := negotiate(cli, srv, c.cfg.Extensions)
 	if err != nil {
 		c.failDisconnect(wire.DisconnectKeyExchangeFailed, err.Error())
 		return err
@@ -213,15 +207,9 @@ func (c *Conn) sendNewKeys(res *kex.Result, reply []byte) error {
 	first := c.sessionID == nil
 	if first {
 		c.sessionID = bytes.Clone(res.H)
-		if c.resume {
-			// The only use of the first kex's secret after it: the
-			// key that authenticates reconnections.
-			rk, err := resume.DeriveKey(res.Hash, res.K, res.H)
-			if err != nil {
-				return err
-			}
-			c.resumeKey = rk
-		}
+		// The only use of the first kex's secret after it: keys the
+		// negotiated extensions derive (ExportKey).
+		c.keepExporter(res)
 	}
 	outC, inC, err := c.deriveCiphers(res)
 	if err != nil {

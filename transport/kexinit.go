@@ -2,7 +2,6 @@ package transport
 
 import (
 	"fmt"
-	"github.com/rsftp/rsftp/resume"
 	"io"
 	"slices"
 
@@ -15,8 +14,6 @@ const (
 	kexStrictServer = "kex-strict-s-v00@openssh.com"
 	extInfoClient   = "ext-info-c"
 	extInfoServer   = "ext-info-s"
-	resumeClient    = resume.ClientKexName
-	resumeServer    = resume.ServerKexName
 )
 
 // maxNameList bounds the number of names in one KEXINIT list.
@@ -78,7 +75,7 @@ func parseKexInit(p []byte) (*kexInitMsg, error) {
 
 // newKexInit builds our KEXINIT from the configuration. first marks the
 // initial key exchange, the only one that carries the strict-kex and
-// ext-info markers.
+// ext-info markers and the names of Config.Extensions, in that order.
 func newKexInit(cfg *Config, isClient, first bool, hostKeyAlgos []string) (*kexInitMsg, error) {
 	m := &kexInitMsg{
 		KexAlgos:                slices.Clone(cfg.kexAlgorithms()),
@@ -99,12 +96,9 @@ func newKexInit(cfg *Config, isClient, first bool, hostKeyAlgos []string) (*kexI
 		} else {
 			m.KexAlgos = append(m.KexAlgos, extInfoServer, kexStrictServer)
 		}
-		if cfg.Resume {
-			if isClient {
-				m.KexAlgos = append(m.KexAlgos, resumeClient)
-			} else {
-				m.KexAlgos = append(m.KexAlgos, resumeServer)
-			}
+		for _, e := range cfg.Extensions {
+			ours, _ := e.names(isClient)
+			m.KexAlgos = append(m.KexAlgos, ours)
 		}
 	}
 	return m, nil
@@ -131,21 +125,25 @@ func chooseAlgorithm(what string, client, server []string) (string, error) {
 	return "", fmt.Errorf("transport: no common %s algorithm (we offer %v, peer offers %v)", what, client, server)
 }
 
-// isPseudoAlgo reports names that mark extensions, not kex methods.
+// isPseudoAlgo reports names that mark transport extensions, not kex
+// methods.
 func isPseudoAlgo(n string) bool {
 	switch n {
-	case kexStrictClient, kexStrictServer, extInfoClient, extInfoServer, resumeClient, resumeServer:
+	case kexStrictClient, kexStrictServer, extInfoClient, extInfoServer:
 		return true
 	}
 	return false
 }
 
-// negotiate computes the algorithms from the client's and server's KEXINIT.
-func negotiate(c, s *kexInitMsg) (*Algorithms, error) {
+// negotiate computes the algorithms from the client's and server's
+// KEXINIT; the names of exts, like the transport's own pseudo-algorithms,
+// are never chosen as the kex method.
+func negotiate(c, s *kexInitMsg, exts []Extension) (*Algorithms, error) {
 	var a Algorithms
 	var err error
-	ck := slices.DeleteFunc(slices.Clone(c.KexAlgos), isPseudoAlgo)
-	sk := slices.DeleteFunc(slices.Clone(s.KexAlgos), isPseudoAlgo)
+	pseudo := func(n string) bool { return isPseudoAlgo(n) || isExtensionName(exts, n) }
+	ck := slices.DeleteFunc(slices.Clone(c.KexAlgos), pseudo)
+	sk := slices.DeleteFunc(slices.Clone(s.KexAlgos), pseudo)
 	if a.Kex, err = chooseAlgorithm("key exchange", ck, sk); err != nil {
 		return nil, err
 	}

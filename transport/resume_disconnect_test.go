@@ -41,7 +41,7 @@ func TestTransportFailureWithResumeSendsNoDisconnect(t *testing.T) {
 	}
 	for name, violate := range violations {
 		for _, resume := range []bool{false, true} {
-			cc, sc := newPair(t, func(c, s *Config) { c.Resume, s.Resume = resume, resume })
+			cc, sc := newPair(t, func(c, s *Config) { c.Extensions, s.Extensions = withResume(resume), withResume(resume) })
 			got := make(chan error, 1)
 			go func() {
 				cc.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
