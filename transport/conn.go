@@ -369,6 +369,7 @@ func (c *Conn) readOne() ([]byte, error) {
 	if err != nil {
 		c.readErr = err
 		c.fail(err)
+		c.in.close() // no read follows: readErr answers them
 		return nil, err
 	}
 	return p, nil
@@ -642,7 +643,9 @@ func (c *Conn) flushLocked() error {
 		c.mu.Unlock()
 		_, err := c.nc.Write(buf)
 		c.mu.Lock()
-		c.spare = buf[:0]
+		if c.werr == nil {
+			c.spare = buf[:0]
+		}
 		if err != nil {
 			if c.closed {
 				err = ErrClosed
@@ -694,6 +697,9 @@ func (c *Conn) fail(err error) {
 func (c *Conn) failLocked(err error) {
 	c.stopLocked(err)
 	if !c.flushing {
+		// Nothing will be written any more: let the buffers go (a
+		// failed connection may stay referenced for long).
+		c.wbuf, c.spare = nil, nil
 		c.nc.Close()
 	} else {
 		// The flusher is inside Write; closing unblocks it.

@@ -114,6 +114,17 @@ func (in *inbound) retain() *slab {
 	return in.slab
 }
 
+// close gives up the inbound buffer once the connection has failed (the
+// reading goroutine's last act): a connection that stays referenced (a
+// detached session's first connection is, for its hold time) must not
+// keep a slab. Payloads still retained keep their own holds.
+func (in *inbound) close() {
+	if in.slab != nil {
+		in.slab.Release()
+		in.slab = nil
+	}
+}
+
 // errNeedMore says the buffer does not yet hold a whole packet.
 var errNeedMore = errors.New("transport: need more input")
 
