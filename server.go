@@ -359,9 +359,10 @@ func (s *Server) ServeConn(nc net.Conn) {
 	if _, resumable := pc.(*resume.Session); !resumable && s.cfg.ClientAliveInterval > 0 {
 		go sc.clientAlive()
 	}
-	go sc.refuseGlobalRequests(globals)
-	go sc.acceptSessions(sessions)
-	go sc.acceptForwards(forwards)
+	// This goroutine serves what the client opens and asks until the
+	// multiplexer ends (it closes the three channels): one goroutine per
+	// connection, not one per kind of request.
+	sc.accept(globals, sessions, forwards)
 	if err := mux.Wait(); err != nil && !errors.Is(err, io.EOF) {
 		s.cfg.Logf("ssh: %v: connection ended: %v", nc.RemoteAddr(), err)
 	}
@@ -461,31 +462,50 @@ type serverConn struct {
 	sessions int
 }
 
-func (sc *serverConn) refuseGlobalRequests(reqs <-chan *channel.Request) {
-	for r := range reqs {
-		// keepalive@openssh.com and anything we do not implement (such as
-		// tcpip-forward) get the standard failure reply.
-		r.Reply(false, nil)
+// accept serves the client's global requests, session channels and
+// direct-tcpip channels until all three are closed.
+func (sc *serverConn) accept(reqs <-chan *channel.Request, sessions, forwards <-chan *channel.NewChannel) {
+	for reqs != nil || sessions != nil || forwards != nil {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				reqs = nil
+				continue
+			}
+			// keepalive@openssh.com and anything we do not implement
+			// (such as tcpip-forward) get the standard failure reply.
+			r.Reply(false, nil)
+		case nc, ok := <-sessions:
+			if !ok {
+				sessions = nil
+				continue
+			}
+			sc.acceptSession(nc)
+		case nc, ok := <-forwards:
+			if !ok {
+				forwards = nil
+				continue
+			}
+			sc.acceptForward(nc)
+		}
 	}
 }
 
-func (sc *serverConn) acceptSessions(ch <-chan *channel.NewChannel) {
-	for nc := range ch {
-		sc.mu.Lock()
-		if sc.sessions >= sc.s.cfg.MaxSessionsPerConn {
-			sc.mu.Unlock()
-			nc.Reject(channel.ResourceShortage, "too many sessions")
-			continue
-		}
-		sc.sessions++
+func (sc *serverConn) acceptSession(nc *channel.NewChannel) {
+	sc.mu.Lock()
+	if sc.sessions >= sc.s.cfg.MaxSessionsPerConn {
 		sc.mu.Unlock()
-		c, err := nc.Accept()
-		if err != nil {
-			sc.doneSession()
-			continue
-		}
-		go sc.serveSession(c)
+		nc.Reject(channel.ResourceShortage, "too many sessions")
+		return
 	}
+	sc.sessions++
+	sc.mu.Unlock()
+	c, err := nc.Accept()
+	if err != nil {
+		sc.doneSession()
+		return
+	}
+	go sc.serveSession(c)
 }
 
 func (sc *serverConn) doneSession() {
@@ -494,20 +514,18 @@ func (sc *serverConn) doneSession() {
 	sc.mu.Unlock()
 }
 
-func (sc *serverConn) acceptForwards(ch <-chan *channel.NewChannel) {
-	for nc := range ch {
-		allow := sc.s.cfg.AllowTCPForwarding
-		host, port, err := channel.ParseDirectTCPIP(nc.ExtraData())
-		if err != nil {
-			nc.Reject(channel.ConnectFailed, "malformed direct-tcpip request")
-			continue
-		}
-		if allow == nil || !allow(sc.user, host, port) {
-			nc.Reject(channel.Prohibited, "port forwarding is disabled")
-			continue
-		}
-		go channel.ServeDirectTCPIP(sc.ctx, nc, host, port)
+func (sc *serverConn) acceptForward(nc *channel.NewChannel) {
+	allow := sc.s.cfg.AllowTCPForwarding
+	host, port, err := channel.ParseDirectTCPIP(nc.ExtraData())
+	if err != nil {
+		nc.Reject(channel.ConnectFailed, "malformed direct-tcpip request")
+		return
 	}
+	if allow == nil || !allow(sc.user, host, port) {
+		nc.Reject(channel.Prohibited, "port forwarding is disabled")
+		return
+	}
+	go channel.ServeDirectTCPIP(sc.ctx, nc, host, port)
 }
 
 // clientAlive probes a silent plain connection with keepalive@openssh.com
