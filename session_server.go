@@ -71,11 +71,7 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 			r.Reply(false, nil)
 		}
 	}
-	go func() {
-		for r := range reqs {
-			r.Reply(false, nil)
-		}
-	}()
+	c.RefuseRequests()
 	status := handler(sc.ctx, sess)
 	c.CloseWrite()
 	if sess.ExitSignal != "" {

@@ -92,6 +92,7 @@ type Channel struct {
 	reqsOut  replyWaiters
 	reqsIn   replyQueue
 	reqsDone bool
+	refusing bool // RefuseRequests was called
 }
 
 // newChannel makes a channel with its receive window granted and
@@ -195,6 +196,31 @@ func (c *Channel) releaseWindow() {
 // channel closes. Requests that find it full are refused.
 func (c *Channel) Requests() <-chan *Request { return c.reqs }
 
+// RefuseRequests refuses every request from now on, those queued in
+// Requests included, without a goroutine to read them (a server whose
+// session has started its command and takes no more requests).
+func (c *Channel) RefuseRequests() {
+	var queued []*Request
+	c.mu.Lock()
+	c.refusing = true
+	for drained := false; !drained; {
+		select {
+		case r, ok := <-c.reqs:
+			if ok {
+				queued = append(queued, r)
+			} else {
+				drained = true
+			}
+		default:
+			drained = true
+		}
+	}
+	c.mu.Unlock()
+	for _, r := range queued {
+		r.Reply(false, nil)
+	}
+}
+
 // handle processes a message for this channel; called by the reader loop.
 func (c *Channel) handle(p []byte) error {
 	switch p[0] {
@@ -257,12 +283,21 @@ func (c *Channel) handle(p []byte) error {
 		if msg.WantReply {
 			r.slot = c.reqsIn.add(true)
 		}
-		select {
-		case c.reqs <- r:
-			return nil
-		default:
-			return r.Reply(false, nil)
+		// Queued under c.mu, so that RefuseRequests finds it.
+		c.mu.Lock()
+		queued := false
+		if !c.refusing && !c.reqsDone {
+			select {
+			case c.reqs <- r:
+				queued = true
+			default:
+			}
 		}
+		c.mu.Unlock()
+		if queued {
+			return nil
+		}
+		return r.Reply(false, nil)
 	case wire.MsgChannelSuccess, wire.MsgChannelFailure:
 		if len(p) != 5 {
 			return protocolErrorf("malformed %s", msgName(p[0]))

@@ -865,3 +865,32 @@ func TestGrowWindow(t *testing.T) {
 		t.Fatalf("adjust to the cap %+v, %v; want %d", adj, err, MaxGrownWindow-grown)
 	}
 }
+
+// TestRefuseRequests: after RefuseRequests, a request already queued and
+// every later one are answered with failure, with no goroutine reading
+// Requests.
+func TestRefuseRequests(t *testing.T) {
+	ma, mb := muxPair(t, nil, nil)
+	ca, cb := openPair(t, ma, mb, "x")
+	queued := make(chan error, 1)
+	go func() {
+		ok, err := ca.SendRequest(ctxT(t), "queued", true, nil)
+		if err == nil && ok {
+			err = errors.New("the queued request succeeded")
+		}
+		queued <- err
+	}()
+	for len(cb.reqs) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cb.RefuseRequests()
+	if err := <-queued; err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		ok, err := ca.SendRequest(ctxT(t), "later", true, nil)
+		if err != nil || ok {
+			t.Fatalf("a request after RefuseRequests: %v, %v; want refused", ok, err)
+		}
+	}
+}
