@@ -63,8 +63,8 @@ type Client struct {
 	mu   sync.Mutex
 	conn *transport.Conn // the current connection
 	mux  *channel.Mux
-	rs   *resume.Session // nil unless the session is resumable
-	r    *resumer
+	rs   *resume.Session    // nil unless the session is resumable
+	sv   *resume.Supervisor // nil unless the session is resumable
 }
 
 // Dial connects to addr, runs the key exchange, verifies the host key,
@@ -197,16 +197,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	// resumption (with RESUME_FAILURE, ending the session).
 	rtc := tc
 	rtc.HostKeyCallback = pinnedHostKey(addr, conn.HostKey())
-	c.r = &resumer{c: c, cfg: cfg.Resume.withDefaults(), rs: rs, tcfg: rtc, addr: addr, kick: make(chan struct{}, 1), done: make(chan struct{})}
-	c.r.redial = c.r.cfg.Redial
-	if c.r.redial == nil {
-		network := nc.RemoteAddr().Network()
-		c.r.redial = func(ctx context.Context) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}
-	}
-	go c.r.run()
+	c.sv = c.supervise(cfg.Resume, rtc, nc.RemoteAddr().Network(), addr)
 	return c, nil
 }
 
@@ -228,8 +219,8 @@ func (c *Client) ResumeSession() *resume.Session { return c.rs }
 // manual trigger, such as rsftp's SIGUSR2). It does nothing unless the
 // session is resumable.
 func (c *Client) Reconnect() {
-	if c.r != nil {
-		c.r.trigger()
+	if c.sv != nil {
+		c.sv.Trigger()
 	}
 }
 
@@ -273,8 +264,8 @@ func (c *Client) DialTCP(ctx context.Context, host string, port int) (net.Conn, 
 func (c *Client) Close() error {
 	c.mux.Close()
 	err := c.Transport().Close()
-	if c.r != nil {
-		<-c.r.done // its last event is out
+	if c.sv != nil {
+		<-c.sv.Done() // its last event is out
 	}
 	return err
 }

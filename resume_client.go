@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"time"
 
@@ -43,126 +42,74 @@ type ResumeConfig struct {
 	Events func(Event)
 }
 
-func (rc *ResumeConfig) withDefaults() ResumeConfig {
-	c := *rc
-	if c.AliveInterval <= 0 {
-		c.AliveInterval = time.Second
-	}
-	if c.AliveCountMax <= 0 {
-		c.AliveCountMax = 3
-	}
-	if c.MinBackoff <= 0 {
-		c.MinBackoff = 50 * time.Millisecond
-	}
-	if c.MaxBackoff < c.MinBackoff {
-		c.MaxBackoff = max(5*time.Second, c.MinBackoff)
-	}
-	if c.AttemptTimeout <= 0 {
-		c.AttemptTimeout = 10 * time.Second
-	}
-	return c
-}
-
 // ErrHoldExpired ends a client's session when the server's hold time ran
 // out before a reconnection succeeded.
-var ErrHoldExpired = errors.New("ssh: the server's hold time passed before the connection came back")
+var ErrHoldExpired = resume.ErrHoldExpired
 
-// resumer is the client's supervisor of a resumable session: it watches
-// the link, and when the session detaches it reconnects until the hold
-// time runs out.
-type resumer struct {
-	c       *Client
-	cfg     ResumeConfig
-	rs      *resume.Session
-	redial  func(ctx context.Context) (net.Conn, error)
-	tcfg    transport.Config // with the host key callback
-	addr    string
-	kick    chan struct{} // a manual or network trigger
-	watcher *netwatch.Watcher
-	done    chan struct{} // closed when run returns
-}
-
-func (r *resumer) emit(e Event) {
-	if r.cfg.Events != nil {
-		e.Time = time.Now()
-		r.cfg.Events(e)
-	}
-}
-
-// trigger asks for a reconnection now.
-func (r *resumer) trigger() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *resumer) run() {
-	defer close(r.done)
-	if !r.cfg.NoNetworkWatch {
-		if w, err := netwatch.New(); err == nil {
-			r.watcher = w
-			defer w.Close()
+// supervise starts the resume.Supervisor of the client's session: the
+// policy of rc, and a Redial that dials the server again (rc.Redial, or
+// network and addr, resolving the name anew) and runs the key exchange
+// with tc, whose host key callback accepts only the first connection's
+// key.
+func (c *Client) supervise(rc *ResumeConfig, tc transport.Config, network, addr string) *resume.Supervisor {
+	dial := rc.Redial
+	if dial == nil {
+		dial = func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
 		}
 	}
-	r.emit(Event{Kind: EventConnected, Hold: r.rs.Hold(), Remote: r.addr})
-	for {
-		det, why := r.rs.Detached()
-		stop := make(chan struct{})
-		go r.liveness(r.c.Transport(), stop)
-		select {
-		case <-r.rs.Done():
-			close(stop)
-			r.emit(Event{Kind: EventClosed, Err: r.rs.Err(), Remote: r.addr})
-			return
-		case <-det:
-		}
-		close(stop)
-		if !r.reconnect(why()) {
-			r.emit(Event{Kind: EventClosed, Err: r.rs.Err(), Remote: r.addr})
-			return
-		}
-	}
-}
-
-// liveness watches one attached connection until stop: silence from the
-// server (a resume.Watchdog: AliveInterval, then AliveCountMax probes),
-// a manual trigger, and netlink path changes.
-func (r *resumer) liveness(conn *transport.Conn, stop <-chan struct{}) {
-	wd := resume.NewWatchdog(packetCounter{conn}, resume.WatchdogConfig{
-		Interval: r.cfg.AliveInterval,
-		Probes:   r.cfg.AliveCountMax,
-		Probe:    func() { r.probe(conn) },
-		Lost: func(silent time.Duration) {
-			r.rs.DetachTransport(conn, fmt.Errorf("no packet from the server for %v", silent.Round(time.Millisecond)))
+	cfg := resume.SupervisorConfig{
+		Redial: func(ctx context.Context) (resume.Transport, error) {
+			nc, err := dial(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("connect: %w", err)
+			}
+			conn, err := transport.NewClientConn(ctx, nc, &tc)
+			if err != nil {
+				nc.Close()
+				return nil, fmt.Errorf("handshake: %w", err)
+			}
+			if !conn.Negotiated(resume.ClientKexName) {
+				conn.Close()
+				return nil, errors.New("the server no longer offers session resumption")
+			}
+			return conn, nil
 		},
-	})
-	defer wd.Stop()
-	var changes <-chan struct{}
-	if r.watcher != nil {
-		changes = r.watcher.Changes()
+		Attached: func(t resume.Transport) {
+			conn := t.(*transport.Conn)
+			conn.SetAuthenticated()
+			c.setConn(conn)
+		},
+		AliveInterval:  rc.AliveInterval,
+		AliveCountMax:  rc.AliveCountMax,
+		Probe:          func(t resume.Transport) { c.probe(t.(*transport.Conn), rc) },
+		MinBackoff:     rc.MinBackoff,
+		MaxBackoff:     rc.MaxBackoff,
+		AttemptTimeout: rc.AttemptTimeout,
+		Remote:         addr,
+		Events:         rc.Events,
 	}
-	for {
-		select {
-		case <-stop:
-			return
-		case <-r.kick:
-			r.rs.Detach(errors.New("reconnection requested"))
-			return
-		case <-changes:
-			if netwatch.PathChanged(conn.LocalAddr(), conn.RemoteAddr()) {
-				r.rs.Detach(errors.New("the network path to the server changed"))
-				return
+	var watcher *netwatch.Watcher
+	if !rc.NoNetworkWatch {
+		if w, err := netwatch.New(); err == nil {
+			watcher = w
+			cfg.PathChanges = w.Changes()
+			cfg.PathChanged = func(t resume.Transport) bool {
+				conn := t.(*transport.Conn)
+				return netwatch.PathChanged(conn.LocalAddr(), conn.RemoteAddr())
 			}
 		}
 	}
+	sv := resume.Supervise(c.rs, c.Transport(), cfg)
+	if watcher != nil {
+		go func() {
+			<-sv.Done()
+			watcher.Close()
+		}()
+	}
+	return sv
 }
-
-// packetCounter reads a connection's count of packets received, its own
-// (PONG, IGNORE) included, for a resume.Watchdog.
-type packetCounter struct{ *transport.Conn }
-
-func (c packetCounter) PacketsReceived() uint64 { return c.Seq().InTotal }
 
 // probe asks the server for an answer: ping@openssh.com where it offers
 // it, else a keepalive@openssh.com global request with want-reply, which
@@ -172,104 +119,19 @@ func (c packetCounter) PacketsReceived() uint64 { return c.Seq().InTotal }
 // seconds. The request is a connection-layer message, counted and
 // resent like any other; probe waits for its reply (bounded), so that
 // one is outstanding at a time.
-func (r *resumer) probe(conn *transport.Conn) {
+func (c *Client) probe(conn *transport.Conn, rc *ResumeConfig) {
 	if _, ok := conn.ExtInfo("ping@openssh.com"); ok {
 		conn.SendPing(nil)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(r.cfg.AliveCountMax+1)*r.cfg.AliveInterval)
+	interval, count := rc.AliveInterval, rc.AliveCountMax
+	if interval <= 0 {
+		interval = time.Second
+	}
+	if count <= 0 {
+		count = 3
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(count+1)*interval)
 	defer cancel()
-	r.c.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
-}
-
-// reconnect runs attempts until one succeeds (true) or the session is
-// over (false).
-func (r *resumer) reconnect(cause error) bool {
-	lost := time.Now()
-	hold := r.rs.Hold()
-	deadline := lost.Add(hold)
-	r.emit(Event{Kind: EventLinkLost, Err: cause, Hold: hold, HoldLeft: hold, Remote: r.addr})
-	backoff := r.cfg.MinBackoff
-	for attempt := 1; ; attempt++ {
-		if r.rs.State() == resume.Closed {
-			return false
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			r.rs.CloseWithError(ErrHoldExpired)
-			return false
-		}
-		r.emit(Event{Kind: EventReconnecting, Attempt: attempt, Hold: hold, HoldLeft: left, Remote: r.addr})
-		start := time.Now()
-		before := r.rs.Stats().ResentBytes
-		err := r.attempt(min(r.cfg.AttemptTimeout, left))
-		if err == nil {
-			now := time.Now()
-			r.emit(Event{Kind: EventResumed, Attempt: attempt, Offline: now.Sub(lost), Handshake: now.Sub(start),
-				Retransmitted: r.rs.Stats().ResentBytes - before, Hold: r.rs.Hold(), Remote: r.addr})
-			return true
-		}
-		r.emit(Event{Kind: EventResumeFailed, Attempt: attempt, Err: err, Hold: hold, HoldLeft: time.Until(deadline), Remote: r.addr})
-		var f *resume.Failure
-		if errors.As(err, &f) && (f.Reason == resume.ReasonSessionUnknown || f.Reason == resume.ReasonSessionClosed) {
-			// Said on a connection whose host key we checked: the
-			// server no longer has the session (section 2.4).
-			r.rs.CloseWithError(fmt.Errorf("ssh: the server no longer holds the session: %w", err))
-			return false
-		}
-		// Wait with jitter, or less if the network changes or someone
-		// asks.
-		wait := backoff + time.Duration(rand.Int64N(int64(backoff)/2+1)) - backoff/4
-		backoff = min(2*backoff, r.cfg.MaxBackoff)
-		timer := time.NewTimer(min(wait, max(time.Until(deadline), 0)))
-		var changes <-chan struct{}
-		if r.watcher != nil {
-			changes = r.watcher.Changes()
-		}
-		select {
-		case <-timer.C:
-		case <-r.kick:
-			backoff = r.cfg.MinBackoff
-		case <-changes:
-			backoff = r.cfg.MinBackoff
-		case <-r.rs.Done():
-			timer.Stop()
-			return false
-		}
-		timer.Stop()
-	}
-}
-
-// attempt is one reconnection: new TCP connection, key exchange with the
-// host key checked as for the first connection, resume exchange.
-func (r *resumer) attempt(timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	go func() {
-		// The session ending (Close) abandons the attempt.
-		select {
-		case <-r.rs.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	nc, err := r.redial(ctx)
-	if err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	conn, err := transport.NewClientConn(ctx, nc, &r.tcfg)
-	if err != nil {
-		nc.Close()
-		return fmt.Errorf("handshake: %w", err)
-	}
-	if !conn.Negotiated(resume.ClientKexName) {
-		conn.Close()
-		return errors.New("the server no longer offers session resumption")
-	}
-	if err := r.rs.Resume(ctx, conn); err != nil {
-		return err
-	}
-	conn.SetAuthenticated()
-	r.c.setConn(conn)
-	return nil
+	c.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
 }

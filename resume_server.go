@@ -124,7 +124,7 @@ func (s *Server) watchIdle(conn *transport.Conn, rs *resume.Session) {
 	if idle <= 0 {
 		idle = 60 * time.Second
 	}
-	wd := resume.NewWatchdog(packetCounter{conn}, resume.WatchdogConfig{
+	wd := resume.NewWatchdog(conn, resume.WatchdogConfig{
 		Interval: max(idle/4, time.Millisecond),
 		Probes:   3, // silent quarters, with nothing sent: a resumable client pings on its own
 		Lost: func(silent time.Duration) {

@@ -537,7 +537,7 @@ func (sc *serverConn) clientAlive() {
 	if maxMissed <= 0 {
 		maxMissed = 3
 	}
-	wd := resume.NewWatchdog(packetCounter{sc.conn}, resume.WatchdogConfig{
+	wd := resume.NewWatchdog(sc.conn, resume.WatchdogConfig{
 		Interval: interval,
 		Probes:   maxMissed,
 		// The reply (success or failure) arrives as a packet, which is

@@ -291,6 +291,11 @@ type SeqState struct {
 	InBytes, OutBytes uint64
 }
 
+// PacketsReceived counts every packet received, the transport's own
+// (PONG, IGNORE, key exchange) included: what a liveness watchdog
+// (resume.Watchdog) reads.
+func (c *Conn) PacketsReceived() uint64 { return c.inTotal.Load() }
+
 // Seq reports the sequence numbers and counters. The In half is as of
 // the last packet ReadPacket processed.
 func (c *Conn) Seq() SeqState {

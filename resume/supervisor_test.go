@@ -1,0 +1,107 @@
+package resume
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestSupervisorRedialsAfterDetach: the supervisor needs nothing of a
+// connection but Redial: over in-memory transports, a session that
+// detaches is resumed on a new one, with the events in order, and data
+// flows again.
+func TestSupervisorRedialsAfterDetach(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, c := pair(t, reg)
+	var mu sync.Mutex
+	var kinds []EventKind
+	attached := make(chan Transport, 4)
+	sv := Supervise(cs, c, SupervisorConfig{
+		Redial: func(ctx context.Context) (Transport, error) {
+			nc, ns := fakePair()
+			go func() {
+				if p, err := ns.ReadPacket(); err == nil {
+					reg.Resume(ns, p)
+				}
+			}()
+			return nc, nil
+		},
+		Attached:   func(t Transport) { attached <- t },
+		MinBackoff: time.Millisecond,
+		Events: func(e Event) {
+			mu.Lock()
+			kinds = append(kinds, e.Kind)
+			mu.Unlock()
+		},
+	})
+	cs.Detach(errCut)
+	select {
+	case <-attached:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the supervisor did not resume the session")
+	}
+	go func() {
+		for {
+			if _, err := cs.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := ss.WritePacket(dataMsg(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.WritePacket(dataMsg(2, 10)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := ss.ReadPacket()
+	if err != nil || p[0] != 94 {
+		t.Fatalf("after resuming, the server read %x, %v", p, err)
+	}
+	cs.Close()
+	select {
+	case <-sv.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the supervisor did not end with the session")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []EventKind{EventConnected, EventLinkLost, EventReconnecting, EventResumed, EventClosed}
+	if len(kinds) != len(want) {
+		t.Fatalf("events %v, want %v", kinds, want)
+	}
+	for i := range want {
+		if kinds[i] != want[i] {
+			t.Fatalf("events %v, want %v", kinds, want)
+		}
+	}
+}
+
+// TestSupervisorGivesUpOnUnknownSession: a server that no longer knows
+// the session (said on a connection whose host key was checked) ends it.
+func TestSupervisorGivesUpOnUnknownSession(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, _, c := pair(t, reg)
+	other := &Registry{Hold: time.Minute} // knows no session
+	sv := Supervise(cs, c, SupervisorConfig{
+		Redial: func(ctx context.Context) (Transport, error) {
+			nc, ns := fakePair()
+			go func() {
+				if p, err := ns.ReadPacket(); err == nil {
+					other.Resume(ns, p)
+				}
+			}()
+			return nc, nil
+		},
+		MinBackoff: time.Millisecond,
+	})
+	cs.Detach(errCut)
+	select {
+	case <-sv.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the supervisor kept trying a server that does not know the session")
+	}
+	if cs.State() != Closed {
+		t.Fatalf("session %v, want closed", cs.State())
+	}
+}
