@@ -243,7 +243,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		s.cfg.Transport.Extensions = withResumeExtension(s.cfg.Transport.Extensions, true)
 		s.resumes = &resume.Registry{Hold: cfg.Resume.Hold, MaxSessions: cfg.Resume.MaxSessions,
 			MaxDetachedPerUser: cfg.Resume.MaxDetachedPerUser, MaxRetainedPerSession: cfg.Resume.MaxRetainedPerSession,
-			Budget: s.budget}
+			Budget: s.budget, IdleTimeout: cfg.Resume.IdleTimeout, Events: cfg.Resume.Events}
 	}
 	s.unauth = newStartupLimiter(s.cfg.MaxStartups, s.cfg.PerSourceMaxStartups, s.cfg.PerSourceNetBlockSize)
 	s.ctx, s.cancel = context.WithCancel(context.Background())

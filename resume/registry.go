@@ -2,6 +2,7 @@ package resume
 
 import (
 	"crypto/hmac"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -43,6 +44,15 @@ type Registry struct {
 	// shared with other holders of peer-controlled memory, such as
 	// channel windows); else the Registry makes one of MaxRetainedBytes.
 	Budget *Budget
+	// IdleTimeout detaches a session whose connection brought no packet
+	// for that long (DefaultIdleTimeout if 0): a client that vanished
+	// without a FIN or RST then starts the hold timer. Watched on
+	// connections that count their packets (PacketCounter).
+	IdleTimeout time.Duration
+	// Events, if set, receives each change of a session: connected,
+	// link_lost, resumed, resume_failed, closed. It is called with no
+	// lock held and must not block.
+	Events func(Event)
 
 	mu        sync.Mutex
 	sessions  map[string]*entry
@@ -56,6 +66,8 @@ type Owner struct {
 	// a public key, its fingerprint): never a name the client chose
 	// freely.
 	ID string
+	// Name is the user name, for events.
+	Name string
 	// Recheck, if set, is called when a resumption has authenticated,
 	// before anything changes, with the new connection's remote address
 	// (nil if the transport has none): an error (the key was removed from
@@ -70,10 +82,59 @@ type entry struct {
 	resuming bool
 	detached time.Time   // zero while attached
 	timer    *time.Timer // the hold timer, while detached
+	idle     *Watchdog   // the idle timeout, while attached
 }
 
 // DefaultHold is the server's default hold time.
 const DefaultHold = time.Hour
+
+// DefaultIdleTimeout is the server's default idle timeout; section 10.2
+// of the specification requires at least 30 s.
+const DefaultIdleTimeout = 60 * time.Second
+
+func (r *Registry) emit(e Event) {
+	if r.Events != nil {
+		e.Time = time.Now()
+		r.Events(e)
+	}
+}
+
+// shortHandle is the start of a handle in hex, as events name sessions.
+func shortHandle(h []byte) string { return hex.EncodeToString(h[:min(8, len(h))]) }
+
+func remoteOf(t Transport) string {
+	if ra, ok := t.(interface{ RemoteAddr() net.Addr }); ok && ra.RemoteAddr() != nil {
+		return ra.RemoteAddr().String()
+	}
+	return ""
+}
+
+// watchIdleLocked starts the idle timeout of e's session on t: four
+// silent quarters of IdleTimeout (between one and one and a quarter
+// timeouts of silence) detach it. Nothing is sent: a resumable client
+// probes on its own.
+func (r *Registry) watchIdleLocked(e *entry, t Transport) {
+	if e.idle != nil {
+		e.idle.Stop()
+		e.idle = nil
+	}
+	pc, ok := t.(PacketCounter)
+	if !ok {
+		return
+	}
+	idle := r.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	s := e.s
+	e.idle = NewWatchdog(pc, WatchdogConfig{
+		Interval: max(idle/4, time.Millisecond),
+		Probes:   3,
+		Lost: func(silent time.Duration) {
+			s.DetachTransport(t, fmt.Errorf("no packet from the client for %v", silent.Round(time.Second)))
+		},
+	})
+}
 
 // ErrExpired ends sessions detached for longer than the hold time.
 var ErrExpired = errors.New("resume: session expired (detached for longer than the hold time)")
@@ -240,6 +301,12 @@ func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error
 		r.mu.Unlock()
 		return nil, err
 	}
+	r.mu.Lock()
+	if r.sessions[string(s.handle)] == e && s.State() == Attached {
+		r.watchIdleLocked(e, t)
+	}
+	r.mu.Unlock()
+	r.emit(Event{Kind: EventConnected, Hold: s.hold, Remote: remoteOf(t), User: o.Name, Session: shortHandle(s.handle)})
 	return s, nil
 }
 
@@ -315,21 +382,28 @@ func (r *Registry) enforceLocked(id string) {
 func (r *Registry) changed(e *entry, st State) {
 	s := e.s
 	s.mu.Lock()
-	gen, now := s.gen, s.state
+	gen, now, cur, why, err := s.gen, s.state, s.cur, s.detachErr, s.err
 	s.mu.Unlock()
+	ev := Event{User: e.owner.Name, Session: shortHandle(s.handle), Hold: s.hold}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.sessions[string(s.handle)] != e {
-		return
+	if e.idle != nil {
+		e.idle.Stop()
+		e.idle = nil
 	}
 	if e.timer != nil {
 		e.timer.Stop()
 		e.timer = nil
 	}
-	switch now {
-	case Closed:
-		delete(r.sessions, string(s.handle))
-	case Detached:
+	kept := r.sessions[string(s.handle)] == e
+	switch {
+	case now == Closed:
+		if kept {
+			delete(r.sessions, string(s.handle))
+		}
+		ev.Kind, ev.Err, ev.Hold = EventClosed, err, 0
+	case !kept:
+		// Discarded: its close follows.
+	case now == Detached:
 		e.detached = time.Now()
 		e.timer = time.AfterFunc(r.hold(), func() {
 			s.mu.Lock()
@@ -340,8 +414,16 @@ func (r *Registry) changed(e *entry, st State) {
 			}
 		})
 		r.enforceLocked(e.owner.ID)
-	case Attached:
+		ev.Kind, ev.Err, ev.HoldLeft = EventLinkLost, why, s.hold
+	case now == Attached:
 		e.detached = time.Time{}
+		if cur != nil {
+			r.watchIdleLocked(e, cur)
+		}
+	}
+	r.mu.Unlock()
+	if ev.Kind != "" {
+		r.emit(ev)
 	}
 }
 
@@ -390,6 +472,19 @@ func (r *Registry) Len() int {
 // (section 7: a DISCONNECT on a connection a session is not attached to
 // ends nothing, and a client may not know that), and returns the error.
 func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
+	start := time.Now()
+	s, err := r.resume(t, p)
+	if err != nil {
+		r.emit(Event{Kind: EventResumeFailed, Remote: remoteOf(t), Err: err})
+		return nil, err
+	}
+	st := s.Stats()
+	r.emit(Event{Kind: EventResumed, Remote: remoteOf(t), Session: shortHandle(s.handle), Handshake: time.Since(start),
+		Offline: st.LastOffline, Retransmitted: st.LastResentBytes, Hold: s.hold})
+	return s, nil
+}
+
+func (r *Registry) resume(t Transport, p []byte) (*Session, error) {
 	// claimed is set while this attempt holds the session's BUSY mark;
 	// release drops the mark once (a later attempt may hold it by then).
 	var e *entry

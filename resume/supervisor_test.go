@@ -3,6 +3,7 @@ package resume
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,5 +104,64 @@ func TestSupervisorGivesUpOnUnknownSession(t *testing.T) {
 	}
 	if cs.State() != Closed {
 		t.Fatalf("session %v, want closed", cs.State())
+	}
+}
+
+// countedConn is a fake connection that counts the packets it reads.
+type countedConn struct {
+	*fakeConn
+	n atomic.Uint64
+}
+
+func (c *countedConn) ReadPacket() ([]byte, error) {
+	p, err := c.fakeConn.ReadPacket()
+	if err == nil {
+		c.n.Add(1)
+	}
+	return p, err
+}
+
+func (c *countedConn) PacketsReceived() uint64 { return c.n.Load() }
+
+// TestRegistryIdleTimeoutAndEvents: the server's policy lives on the
+// Registry: a connection silent for IdleTimeout detaches its session
+// (with no goroutine of the caller's), and the events say so.
+func TestRegistryIdleTimeoutAndEvents(t *testing.T) {
+	var mu sync.Mutex
+	var events []Event
+	reg := &Registry{Hold: time.Minute, IdleTimeout: 40 * time.Millisecond, Events: func(e Event) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}}
+	c, s := fakePair()
+	rk := make([]byte, 32)
+	ss, err := reg.EnableOwned(&countedConn{fakeConn: s}, rk, Owner{ID: "key", Name: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ReadPacket(); err != nil { // RESUME_ENABLE; then silence
+		t.Fatal(err)
+	}
+	det, why := ss.Detached()
+	select {
+	case <-det:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a silent connection was not detached")
+	}
+	if err := why(); err == nil {
+		t.Fatal("detached without a reason")
+	}
+	ss.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	want := []EventKind{EventConnected, EventLinkLost, EventClosed}
+	if len(events) != len(want) {
+		t.Fatalf("%d events, want %v", len(events), want)
+	}
+	for i, e := range events {
+		if e.Kind != want[i] || e.User != "alice" || e.Session == "" {
+			t.Fatalf("event %d: %+v, want %s for alice", i, e, want[i])
+		}
 	}
 }

@@ -72,7 +72,9 @@ func NewWatchdog(c PacketCounter, cfg WatchdogConfig) *Watchdog {
 		panic(fmt.Sprintf("resume: watchdog interval %v", cfg.Interval))
 	}
 	w := &Watchdog{cfg: cfg, counter: c, last: c.PacketsReceived(), since: time.Now()}
+	w.mu.Lock() // expired must not see w.timer before it is set
 	w.timer = time.AfterFunc(cfg.Interval, w.expired)
+	w.mu.Unlock()
 	return w
 }
 
