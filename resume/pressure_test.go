@@ -1,6 +1,8 @@
 package resume
 
 import (
+	"errors"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -221,5 +223,53 @@ func TestMalformedRequestIsProtocolError(t *testing.T) {
 	defer dc.mu.Unlock()
 	if dc.reason != wire.DisconnectProtocolError {
 		t.Fatalf("DISCONNECT reason %d, want %d (PROTOCOL_ERROR)", dc.reason, wire.DisconnectProtocolError)
+	}
+}
+
+// TestResumeRechecksOwner: a resumption re-checks the credential that
+// authenticated the session (issue 14 item 7): once it is no longer
+// authorized (a key removed from authorized_keys, or expired), the
+// resumption is refused with SESSION_CLOSED and the session ends; the
+// remote address of the new connection is what the check sees.
+func TestResumeRechecksOwner(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	var revoked atomic.Bool
+	c, s := fakePair()
+	rk := make([]byte, 32)
+	ss, err := reg.EnableOwned(s, rk, Owner{ID: "SHA256:key", Recheck: func(net.Addr) error {
+		if revoked.Load() {
+			return errors.New("key removed from authorized_keys")
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := EnableClient(c, rk, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Still authorized: resumes.
+	c.Cut()
+	cs.Detach(errCut)
+	if _, err := reconnect(t, reg, cs); err != nil {
+		t.Fatalf("resumption with the key still authorized: %v", err)
+	}
+	// Revoked: refused, and the session is over.
+	revoked.Store(true)
+	cs.Detach(errCut)
+	_, err = reconnect(t, reg, cs)
+	var f *Failure
+	if !errors.As(err, &f) || f.Reason != ReasonSessionClosed {
+		t.Fatalf("resumption after the key was removed: %v, want SESSION_CLOSED", err)
+	}
+	select {
+	case <-ss.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the server kept the session of a revoked key")
 	}
 }
