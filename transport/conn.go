@@ -100,8 +100,6 @@ type Conn struct {
 	kexTimer   *time.Timer
 	queued     [][]byte
 	queuedLen  int
-	// newOut is the cipher to switch to when we send NEWKEYS.
-	newOut packetCipher
 
 	// Set by the first key exchange, then constant.
 	sessionID         []byte
