@@ -8,7 +8,8 @@ import (
 
 // The connection protocol's messages (RFC 4254), each as a struct with its
 // marshal and parse functions side by side. Parsers check every length
-// against the payload before use and reject trailing bytes.
+// against the payload before use and reject trailing bytes (see the
+// package documentation for who uses them).
 
 // Open failure reason codes (RFC 4254 section 5.1).
 const (
@@ -98,11 +99,16 @@ func name(r *wire.Reader, what string) string {
 
 // GlobalRequestMsg is SSH_MSG_GLOBAL_REQUEST.
 type GlobalRequestMsg struct {
-	Name      string
+	// Name is the request name, such as "keepalive@openssh.com" or
+	// "tcpip-forward".
+	Name string
+	// WantReply asks for REQUEST_SUCCESS or REQUEST_FAILURE.
 	WantReply bool
-	Payload   []byte
+	// Payload is the request-specific data after the name and flag.
+	Payload []byte
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *GlobalRequestMsg) Marshal() []byte {
 	b := []byte{wire.MsgGlobalRequest}
 	b = wire.AppendString(b, m.Name)
@@ -110,6 +116,7 @@ func (m *GlobalRequestMsg) Marshal() []byte {
 	return append(b, m.Payload...)
 }
 
+// ParseGlobalRequest parses a GLOBAL_REQUEST payload. Payload aliases p.
 func ParseGlobalRequest(p []byte) (*GlobalRequestMsg, error) {
 	r, err := newReader(p, wire.MsgGlobalRequest)
 	if err != nil {
@@ -125,12 +132,19 @@ func ParseGlobalRequest(p []byte) (*GlobalRequestMsg, error) {
 
 // RequestSuccessMsg is SSH_MSG_REQUEST_SUCCESS; its payload is specific to
 // the request it answers.
-type RequestSuccessMsg struct{ Payload []byte }
+type RequestSuccessMsg struct {
+	// Payload is the data after the message number (such as the port a
+	// "tcpip-forward" request bound); often empty.
+	Payload []byte
+}
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *RequestSuccessMsg) Marshal() []byte {
 	return append([]byte{wire.MsgRequestSuccess}, m.Payload...)
 }
 
+// ParseRequestSuccess parses a REQUEST_SUCCESS payload; any data after the
+// message number is the answer's own. Payload aliases p.
 func ParseRequestSuccess(p []byte) (*RequestSuccessMsg, error) {
 	if len(p) == 0 || p[0] != wire.MsgRequestSuccess {
 		return nil, fmt.Errorf("channel: not a REQUEST_SUCCESS message")
@@ -140,13 +154,21 @@ func ParseRequestSuccess(p []byte) (*RequestSuccessMsg, error) {
 
 // ChannelOpenMsg is SSH_MSG_CHANNEL_OPEN.
 type ChannelOpenMsg struct {
-	Type      string
-	Sender    uint32
-	Window    uint32
+	// Type is the channel type, such as "session" or "direct-tcpip".
+	Type string
+	// Sender is the opener's number for the channel: the recipient of
+	// the messages the other side sends on it.
+	Sender uint32
+	// Window is the opener's initial receive window in bytes.
+	Window uint32
+	// MaxPacket is the largest data payload the opener accepts in one
+	// message.
 	MaxPacket uint32
-	Extra     []byte // type-specific data
+	// Extra is the type-specific data (for direct-tcpip, DirectTCPIP).
+	Extra []byte
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *ChannelOpenMsg) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpen}
 	b = wire.AppendString(b, m.Type)
@@ -156,6 +178,9 @@ func (m *ChannelOpenMsg) Marshal() []byte {
 	return append(b, m.Extra...)
 }
 
+// ParseChannelOpen parses a CHANNEL_OPEN payload. Extra aliases p. The
+// window and packet size are not checked here (the multiplexer refuses a
+// maximum packet size of 0).
 func ParseChannelOpen(p []byte) (*ChannelOpenMsg, error) {
 	r, err := newReader(p, wire.MsgChannelOpen)
 	if err != nil {
@@ -171,13 +196,20 @@ func ParseChannelOpen(p []byte) (*ChannelOpenMsg, error) {
 
 // OpenConfirmMsg is SSH_MSG_CHANNEL_OPEN_CONFIRMATION.
 type OpenConfirmMsg struct {
+	// Recipient is the opener's number for the channel (its Sender).
 	Recipient uint32
-	Sender    uint32
-	Window    uint32
+	// Sender is the confirming side's number for the channel.
+	Sender uint32
+	// Window is the confirming side's initial receive window in bytes.
+	Window uint32
+	// MaxPacket is the largest data payload the confirming side accepts
+	// in one message.
 	MaxPacket uint32
-	Extra     []byte
+	// Extra is type-specific data; empty for the types RFC 4254 defines.
+	Extra []byte
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *OpenConfirmMsg) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpenConfirm}
 	b = wire.AppendUint32(b, m.Recipient)
@@ -187,6 +219,8 @@ func (m *OpenConfirmMsg) Marshal() []byte {
 	return append(b, m.Extra...)
 }
 
+// ParseOpenConfirm parses a CHANNEL_OPEN_CONFIRMATION payload. Extra
+// aliases p.
 func ParseOpenConfirm(p []byte) (*OpenConfirmMsg, error) {
 	r, err := newReader(p, wire.MsgChannelOpenConfirm)
 	if err != nil {
@@ -202,12 +236,18 @@ func ParseOpenConfirm(p []byte) (*OpenConfirmMsg, error) {
 
 // OpenFailureMsg is SSH_MSG_CHANNEL_OPEN_FAILURE.
 type OpenFailureMsg struct {
+	// Recipient is the opener's number for the channel (its Sender).
 	Recipient uint32
-	Reason    uint32
-	Message   string
-	Language  string
+	// Reason is a reason code: Prohibited, ConnectFailed,
+	// UnknownChannelType or ResourceShortage.
+	Reason uint32
+	// Message is a human-readable description, possibly empty.
+	Message string
+	// Language is the RFC 3066 language tag of Message, usually empty.
+	Language string
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *OpenFailureMsg) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpenFailure}
 	b = wire.AppendUint32(b, m.Recipient)
@@ -216,6 +256,8 @@ func (m *OpenFailureMsg) Marshal() []byte {
 	return wire.AppendString(b, m.Language)
 }
 
+// ParseOpenFailure parses a CHANNEL_OPEN_FAILURE payload. A missing
+// language tag, which some old implementations omit, is accepted as empty.
 func ParseOpenFailure(p []byte) (*OpenFailureMsg, error) {
 	r, err := newReader(p, wire.MsgChannelOpenFailure)
 	if err != nil {
@@ -231,10 +273,15 @@ func ParseOpenFailure(p []byte) (*OpenFailureMsg, error) {
 
 // WindowAdjustMsg is SSH_MSG_CHANNEL_WINDOW_ADJUST.
 type WindowAdjustMsg struct {
+	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
-	Bytes     uint32
+	// Bytes is how many more bytes the sender of the message may be
+	// sent. A window that would pass 2^32-1 is a protocol error (the
+	// multiplexer checks it).
+	Bytes uint32
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *WindowAdjustMsg) Marshal() []byte {
 	b := make([]byte, 0, 9)
 	b = append(b, wire.MsgChannelWindowAdjust)
@@ -242,6 +289,7 @@ func (m *WindowAdjustMsg) Marshal() []byte {
 	return wire.AppendUint32(b, m.Bytes)
 }
 
+// ParseWindowAdjust parses a CHANNEL_WINDOW_ADJUST payload.
 func ParseWindowAdjust(p []byte) (*WindowAdjustMsg, error) {
 	r, err := newReader(p, wire.MsgChannelWindowAdjust)
 	if err != nil {
@@ -254,16 +302,22 @@ func ParseWindowAdjust(p []byte) (*WindowAdjustMsg, error) {
 // DataMsg is SSH_MSG_CHANNEL_DATA, or SSH_MSG_CHANNEL_EXTENDED_DATA when
 // Extended is set. Data aliases the parsed packet.
 type DataMsg struct {
+	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
-	Extended  bool
-	Code      uint32 // extended data type code
-	Data      []byte
+	// Extended selects CHANNEL_EXTENDED_DATA, with Code.
+	Extended bool
+	Code     uint32 // extended data type code (ExtendedDataStderr)
+	// Data is the bytes carried; at most the receiver's maximum packet
+	// size and its remaining window (the multiplexer checks both).
+	Data []byte
 }
 
 // dataHeaderLen is the size of a CHANNEL_DATA header; extended data has 4
 // more bytes.
 const dataHeaderLen = 1 + 4 + 4
 
+// Marshal encodes the message as a payload for WritePacket; AppendMarshal
+// does the same into a buffer of the caller's.
 func (m *DataMsg) Marshal() []byte {
 	return m.AppendMarshal(nil)
 }
@@ -297,39 +351,71 @@ func ParseData(p []byte) (DataMsg, error) {
 	return m, done(r, p[0])
 }
 
-// EOFMsg is SSH_MSG_CHANNEL_EOF; CloseMsg is SSH_MSG_CHANNEL_CLOSE.
-type EOFMsg struct{ Recipient uint32 }
-type CloseMsg struct{ Recipient uint32 }
+// EOFMsg is SSH_MSG_CHANNEL_EOF: its sender sends no more data on the
+// channel (it may still receive).
+type EOFMsg struct {
+	// Recipient is the receiving side's number for the channel.
+	Recipient uint32
+}
 
-func (m *EOFMsg) Marshal() []byte   { return recipientOnly(wire.MsgChannelEOF, m.Recipient) }
+// CloseMsg is SSH_MSG_CHANNEL_CLOSE: its sender is done with the channel;
+// the channel number is free once both sides have sent one.
+type CloseMsg struct {
+	// Recipient is the receiving side's number for the channel.
+	Recipient uint32
+}
+
+// Marshal encodes the message as a payload for WritePacket.
+func (m *EOFMsg) Marshal() []byte { return recipientOnly(wire.MsgChannelEOF, m.Recipient) }
+
+// Marshal encodes the message as a payload for WritePacket.
 func (m *CloseMsg) Marshal() []byte { return recipientOnly(wire.MsgChannelClose, m.Recipient) }
 
+// ParseEOF parses a CHANNEL_EOF payload.
 func ParseEOF(p []byte) (*EOFMsg, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelEOF)
 	return &EOFMsg{id}, err
 }
 
+// ParseClose parses a CHANNEL_CLOSE payload.
 func ParseClose(p []byte) (*CloseMsg, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelClose)
 	return &CloseMsg{id}, err
 }
 
-// ChannelSuccessMsg and ChannelFailureMsg answer a CHANNEL_REQUEST.
-type ChannelSuccessMsg struct{ Recipient uint32 }
-type ChannelFailureMsg struct{ Recipient uint32 }
+// ChannelSuccessMsg is SSH_MSG_CHANNEL_SUCCESS, the positive answer to a
+// CHANNEL_REQUEST that wanted a reply. Answers come in the order of the
+// requests.
+type ChannelSuccessMsg struct {
+	// Recipient is the requesting side's number for the channel.
+	Recipient uint32
+}
 
+// ChannelFailureMsg is SSH_MSG_CHANNEL_FAILURE, the negative answer to a
+// CHANNEL_REQUEST that wanted a reply (also the answer to a request type
+// the receiver does not know).
+type ChannelFailureMsg struct {
+	// Recipient is the requesting side's number for the channel.
+	Recipient uint32
+}
+
+// Marshal encodes the message as a payload for WritePacket.
 func (m *ChannelSuccessMsg) Marshal() []byte {
 	return recipientOnly(wire.MsgChannelSuccess, m.Recipient)
 }
+
+// Marshal encodes the message as a payload for WritePacket.
 func (m *ChannelFailureMsg) Marshal() []byte {
 	return recipientOnly(wire.MsgChannelFailure, m.Recipient)
 }
 
+// ParseChannelSuccess parses a CHANNEL_SUCCESS payload.
 func ParseChannelSuccess(p []byte) (*ChannelSuccessMsg, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelSuccess)
 	return &ChannelSuccessMsg{id}, err
 }
 
+// ParseChannelFailure parses a CHANNEL_FAILURE payload.
 func ParseChannelFailure(p []byte) (*ChannelFailureMsg, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelFailure)
 	return &ChannelFailureMsg{id}, err
@@ -350,12 +436,18 @@ func parseRecipientOnly(p []byte, m byte) (uint32, error) {
 
 // ChannelRequestMsg is SSH_MSG_CHANNEL_REQUEST.
 type ChannelRequestMsg struct {
+	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
-	Type      string
+	// Type is the request type, such as "exec", "subsystem" or
+	// "exit-status".
+	Type string
+	// WantReply asks for CHANNEL_SUCCESS or CHANNEL_FAILURE.
 	WantReply bool
-	Payload   []byte
+	// Payload is the type-specific data after the type and flag.
+	Payload []byte
 }
 
+// Marshal encodes the message as a payload for WritePacket.
 func (m *ChannelRequestMsg) Marshal() []byte {
 	b := []byte{wire.MsgChannelRequest}
 	b = wire.AppendUint32(b, m.Recipient)
@@ -364,6 +456,7 @@ func (m *ChannelRequestMsg) Marshal() []byte {
 	return append(b, m.Payload...)
 }
 
+// ParseChannelRequest parses a CHANNEL_REQUEST payload. Payload aliases p.
 func ParseChannelRequest(p []byte) (*ChannelRequestMsg, error) {
 	r, err := newReader(p, wire.MsgChannelRequest)
 	if err != nil {
@@ -389,12 +482,20 @@ func recipient(p []byte) (uint32, bool) {
 // DirectTCPIP is the extra data of a "direct-tcpip" CHANNEL_OPEN (RFC 4254
 // section 7.2).
 type DirectTCPIP struct {
-	Host       string
-	Port       uint32
+	// Host is where the server is asked to connect, as the client wrote
+	// it (a name or an address).
+	Host string
+	// Port is the port on Host, at most 65535.
+	Port uint32
+	// OriginAddr is the address the forwarded connection came from on
+	// the client's side, for the server's logs.
 	OriginAddr string
+	// OriginPort is the port it came from, at most 65535.
 	OriginPort uint32
 }
 
+// Marshal encodes the data for ChannelOpenMsg.Extra (it has no message
+// number of its own).
 func (d *DirectTCPIP) Marshal() []byte {
 	b := wire.AppendString(nil, d.Host)
 	b = wire.AppendUint32(b, d.Port)

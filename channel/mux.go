@@ -7,6 +7,17 @@
 // methods; the resume layer slots in there. One goroutine reads packets and
 // dispatches them; every message has its own marshal and parse function in
 // messages.go.
+//
+// Mux and Channel build and parse the messages themselves: a program that
+// only opens and accepts channels never needs the message structs. They
+// are exported for a server's checks of a channel open's extra data
+// (ParseDirectTCPIP), for fuzz targets and for tests that speak the
+// protocol by hand. Marshal returns a payload (message number first) ready
+// for PacketConn.WritePacket; Parse<Name> takes one as read, fails on any
+// other message number or trailing bytes, and bounds names (channel,
+// request and host names) to 256 bytes. Byte slices of a parsed message
+// alias the payload it was parsed from: copy them to keep them past the
+// payload's lifetime (ReadPacket's lasts until the next read).
 package channel
 
 import (
@@ -156,21 +167,34 @@ func (c *Config) withDefaults() Config {
 
 // ProtocolError is a violation of RFC 4254 by the peer; the connection is
 // closed with it.
-type ProtocolError struct{ Msg string }
+type ProtocolError struct {
+	// Msg says what the peer did wrong.
+	Msg string
+}
 
+// Error returns "channel: protocol error: " and Msg.
 func (e *ProtocolError) Error() string { return "channel: protocol error: " + e.Msg }
 
 func protocolErrorf(format string, args ...any) error {
 	return &ProtocolError{Msg: fmt.Sprintf(format, args...)}
 }
 
-// OpenError is the peer's refusal to open a channel.
+// OpenError is the peer's refusal to open a channel (its
+// CHANNEL_OPEN_FAILURE): Mux.OpenChannel, Mux.NewSession and Mux.DialTCP
+// return it. Reason tells a refusal by policy (Prohibited) from a failure
+// to connect (ConnectFailed), an unknown type or a limit reached
+// (ResourceShortage).
 type OpenError struct {
-	Type    string
-	Reason  uint32
+	// Type is the channel type that was refused, such as "session".
+	Type string
+	// Reason is the peer's reason code (Prohibited, ConnectFailed,
+	// UnknownChannelType, ResourceShortage, or another the peer chose).
+	Reason uint32
+	// Message is the peer's description, possibly empty.
 	Message string
 }
 
+// Error names the channel type, the peer's message and the reason.
 func (e *OpenError) Error() string {
 	if e.Message != "" {
 		return fmt.Sprintf("channel: %s open refused: %s (%s)", e.Type, e.Message, reasonText(e.Reason))
@@ -665,9 +689,14 @@ func (n *NewChannel) Reject(reason uint32, message string) error {
 
 // Request is a global or channel request from the peer.
 type Request struct {
-	Type      string
+	// Type is the request name, such as "keepalive@openssh.com" or
+	// "exit-status".
+	Type string
+	// WantReply says the peer waits for an answer: call Reply exactly
+	// once (until then later requests' replies wait behind this one).
 	WantReply bool
-	Payload   []byte
+	// Payload is the request-specific data; it is the Request's own.
+	Payload []byte
 
 	slot *replySlot
 }

@@ -228,14 +228,22 @@ func (s *Session) Output(ctx context.Context, cmd string) ([]byte, error) {
 func (s *Session) Close() error { return s.ch.Close() }
 
 // ExitError reports a remote command that failed: a non-zero exit status,
-// or death by a signal.
+// or death by a signal. Session.Wait, Run and Output return it; use
+// errors.As to read the status.
 type ExitError struct {
-	Status     int
-	Signal     string // such as "TERM"; empty for a normal exit
+	// Status is the exit status (exit-status); 0 when Signal is set.
+	Status int
+	Signal string // such as "TERM"; empty for a normal exit
+	// CoreDumped is the server's claim that the command dumped core
+	// (exit-signal only).
 	CoreDumped bool
-	Message    string
+	// Message is the server's description of the signal (exit-signal
+	// only), with unprintable characters replaced; possibly empty.
+	Message string
 }
 
+// Error says how the command ended: "remote command exited with status
+// N", or killed by a signal, with its message.
 func (e *ExitError) Error() string {
 	if e.Signal != "" {
 		s := "remote command killed by signal " + e.Signal
@@ -254,6 +262,7 @@ func (e *ExitError) Error() string {
 // status or signal.
 type ExitMissingError struct{}
 
+// Error says that the command ended without an exit status or signal.
 func (e *ExitMissingError) Error() string {
 	return "remote command exited without exit status or exit signal"
 }
