@@ -84,7 +84,9 @@
 // runs on one machine (fuzz-ci.sh uses it too) and is never committed
 // (go clean -fuzzcache removes it). Plain go test runs the f.Add seeds
 // and the committed corpus as ordinary subtests, so each committed file
-// is a regression test.
+// is a regression test. The rec-* files of the committed corpora are
+// recorded from real sessions, ours and OpenSSH's, by package
+// fuzz/corpus (scripts/record-corpora.sh).
 //
 // # Findings
 //

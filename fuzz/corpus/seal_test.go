@@ -1,4 +1,4 @@
-package rsftp_test
+package corpus
 
 // Sealing of recorded payloads as transport's FuzzInboundPacket opens
 // them for a cipher other than "none": every key, IV and MAC key all

@@ -1,15 +1,17 @@
-package rsftp_test
+package corpus
 
 // TestRecordFuzzCorpora runs real SSH sessions (our client and server,
 // OpenSSH's ssh, sftp, sshd, ssh-agent and ssh-keygen) and writes what
 // they exchanged as seed corpora into each fuzz target's
-// testdata/fuzz/<Target>/ directory (corpus_seeds_test.go maps the
-// recordings onto the targets' input formats). It only runs when asked:
+// testdata/fuzz/<Target>/ directory (seeds_test.go maps the recordings
+// onto the targets' input formats). It only runs when asked, from the
+// module root:
 //
-//	RSFTP_RECORD_CORPUS=1 go test -run '^TestRecordFuzzCorpora$' -count=1 .
+//	RSFTP_RECORD_CORPUS=1 go test -run '^TestRecordFuzzCorpora$' -count=1 ./fuzz/corpus
 //
 // or scripts/record-corpora.sh. RSFTP_CORPUS_OUT=dir writes the corpora
-// under dir instead of the module (dir/<pkg>/testdata/fuzz/<Target>/).
+// under dir instead of the module (dir/<pkg>/testdata/fuzz/<Target>/; a
+// relative dir is taken from the module root).
 //
 // What is recorded: every packet payload in the clear through
 // transport.Config.Tap on whichever side is ours, and the raw bytes of
@@ -249,9 +251,12 @@ func TestRecordFuzzCorpora(t *testing.T) {
 			t.Logf("%s:%s", c.sess.label(), b.String())
 		}
 	}
+	// The corpora go into the module, or under RSFTP_CORPUS_OUT (a
+	// relative one is taken from the module root, as before the recorder
+	// moved here from the root).
 	out := os.Getenv("RSFTP_CORPUS_OUT")
-	if out == "" {
-		out = "."
+	if out == "" || !filepath.IsAbs(out) {
+		out = filepath.Join(recModuleRoot, out)
 	}
 	report, err := recWriteCorpora(out, r.seeds())
 	if err != nil {

@@ -1,4 +1,4 @@
-package rsftp_test
+package corpus
 
 // Mapping of the recordings of TestRecordFuzzCorpora onto the input
 // formats of the module's fuzz targets, and the writer of the seed files
@@ -1111,9 +1111,14 @@ func recEncodeSeed(vals []any) []byte {
 
 var recLabelClean = regexp.MustCompile(`[^a-z0-9]+`)
 
+// recModuleRoot is the module's root directory, relative to this package's
+// (go test runs a package's tests in its own directory): the targets' pkg
+// paths are relative to it.
+const recModuleRoot = "../.."
+
 // recTargetDeclared reports whether the package declares the fuzz target.
 func recTargetDeclared(t recTarget) bool {
-	files, _ := filepath.Glob(filepath.Join(filepath.FromSlash(t.pkg), "*_test.go"))
+	files, _ := filepath.Glob(filepath.Join(recModuleRoot, filepath.FromSlash(t.pkg), "*_test.go"))
 	for _, f := range files {
 		b, _ := os.ReadFile(f)
 		if bytes.Contains(b, []byte("func "+t.name+"(")) {
