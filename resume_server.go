@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/rsftp/rsftp/auth"
@@ -89,7 +90,7 @@ func (s *Server) enableResume(conn *transport.Conn, user string, perms *auth.Per
 	}
 	rs, err := s.resumes.EnableOwned(conn, rk, owner)
 	if err != nil {
-		s.cfg.Logf("ssh: %v: session not resumable: %v", conn.RemoteAddr(), err)
+		s.logConn(conn.RemoteAddr(), slog.LevelInfo, "session not resumable", []any{"err", err}, "session not resumable: %v", err)
 		handle := make([]byte, resume.HandleLen)
 		rand.Read(handle)
 		return nil, conn.WritePacket((&resume.Enable{Handle: handle}).Marshal())

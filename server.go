@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -138,8 +138,45 @@ type ServerConfig struct {
 
 	Transport transport.Config
 	Channel   channel.Config
-	// Logf receives one line per connection event; log.Printf if nil.
+	// Logger, if set, receives the server's connection events as
+	// structured records, each with the peer's address as "remote": a
+	// connection dropped at admission (MaxStartups) or failing its
+	// handshake or authentication, a login ("user"), a resumed session, a
+	// session that could not be made resumable, a connection ended by an
+	// error or by unanswered keepalives. If Logger and Logf are both nil
+	// the server is silent, as package sftp is with a nil Logger. Session
+	// handlers log on their own (SFTPHandler logs to its
+	// sftp.ServerConfig.Logger).
+	Logger *slog.Logger
+	// Logf is the older form of Logger: one formatted line per connection
+	// event ("ssh: <remote>: <event>"). It is called only while Logger is
+	// nil: if both are set, Logger wins and Logf gets nothing.
 	Logf func(format string, args ...any)
+}
+
+// logConn reports an event of the connection from remote: to Logger as
+// msg with the remote address and attrs, or else to Logf as the line
+// format and args make after "ssh: <remote>: " (the lines Logf had before
+// Logger existed), or nowhere.
+func (s *Server) logConn(remote net.Addr, level slog.Level, msg string, attrs []any, format string, args ...any) {
+	if l := s.cfg.Logger; l != nil {
+		ctx := context.Background()
+		if l.Enabled(ctx, level) {
+			l.Log(ctx, level, msg, append([]any{"remote", addrString(remote)}, attrs...)...)
+		}
+		return
+	}
+	if s.cfg.Logf != nil {
+		s.cfg.Logf("ssh: %v: "+format, append([]any{remote}, args...)...)
+	}
+}
+
+// addrString is a.String(), or "" for no address.
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
 }
 
 // Server accepts SSH connections.
@@ -215,9 +252,6 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		}
 	}
 	s.cfg.Channel.MaxChannels = s.cfg.MaxChannelsPerConn
-	if s.cfg.Logf == nil {
-		s.cfg.Logf = log.Printf
-	}
 	s.cfg.Transport.HostKeys = cfg.HostKeys
 	// What peers can make the server hold is counted in two budgets:
 	// what sessions retain for resending (sent, unacknowledged), and the
@@ -305,20 +339,20 @@ func (s *Server) ServeConn(nc net.Conn) {
 	}()
 	release, err := s.unauth.admit(nc.RemoteAddr())
 	if err != nil {
-		s.cfg.Logf("ssh: %v: %v; dropped", nc.RemoteAddr(), err)
+		s.logConn(nc.RemoteAddr(), slog.LevelWarn, "connection dropped", []any{"err", err}, "%v; dropped", err)
 		return
 	}
 	user, perms, conn, resumed, err := s.handshake(nc)
 	release()
 	if err != nil {
-		s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
+		s.logConn(nc.RemoteAddr(), slog.LevelInfo, "handshake failed", []any{"err", err}, "%v", err)
 		return
 	}
 	if resumed != nil {
 		// The session's own goroutine (that of its first connection)
 		// serves it; this one only keeps the connection registered
 		// until the session leaves it.
-		s.cfg.Logf("ssh: %v: resumed session %x", nc.RemoteAddr(), resumed.Handle()[:4])
+		s.logConn(nc.RemoteAddr(), slog.LevelInfo, "session resumed", []any{"session", fmt.Sprintf("%x", resumed.Handle()[:4])}, "resumed session %x", resumed.Handle()[:4])
 		det, _ := resumed.Detached()
 		select {
 		case <-det:
@@ -326,12 +360,12 @@ func (s *Server) ServeConn(nc net.Conn) {
 		}
 		return
 	}
-	s.cfg.Logf("ssh: %v: authenticated as %q", nc.RemoteAddr(), user)
+	s.logConn(nc.RemoteAddr(), slog.LevelInfo, "authenticated", []any{"user", user}, "authenticated as %q", user)
 	var pc channel.PacketConn = conn
 	if conn.Negotiated(resume.ServerKexName) && s.resumes != nil {
 		rs, err := s.enableResume(conn, user, perms)
 		if err != nil {
-			s.cfg.Logf("ssh: %v: %v", nc.RemoteAddr(), err)
+			s.logConn(nc.RemoteAddr(), slog.LevelWarn, "enabling resumption failed", []any{"err", err}, "%v", err)
 			conn.Close()
 			return
 		}
@@ -364,7 +398,7 @@ func (s *Server) ServeConn(nc net.Conn) {
 	// connection, not one per kind of request.
 	sc.accept(globals, sessions, forwards)
 	if err := mux.Wait(); err != nil && !errors.Is(err, io.EOF) {
-		s.cfg.Logf("ssh: %v: connection ended: %v", nc.RemoteAddr(), err)
+		s.logConn(nc.RemoteAddr(), slog.LevelInfo, "connection ended", []any{"err", err}, "connection ended: %v", err)
 	}
 }
 
@@ -548,7 +582,8 @@ func (sc *serverConn) clientAlive() {
 			sc.mux.SendRequest(ctx, "keepalive@openssh.com", true, nil)
 		},
 		Lost: func(time.Duration) {
-			sc.s.cfg.Logf("ssh: %v: client did not answer %d keepalives %v apart; closing", sc.remote, maxMissed, interval)
+			sc.s.logConn(sc.remote, slog.LevelInfo, "closing: keepalives unanswered", []any{"keepalives", maxMissed, "interval", interval},
+				"client did not answer %d keepalives %v apart; closing", maxMissed, interval)
 			sc.conn.Abort()
 			sc.mux.Close()
 		},
