@@ -1,0 +1,141 @@
+package rsftp_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rsftp/rsftp"
+	"github.com/rsftp/rsftp/sftp"
+)
+
+// TestClientSFTPWithSFTPHandler: Client.SFTP against SFTPHandler moves a
+// file both ways; closing the SFTP client ends the server's session; the
+// session logs with its user and address.
+func TestClientSFTPWithSFTPHandler(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	var sftpLog syncBuffer
+	h := rsftp.SFTPHandler(&sftp.ServerConfig{Root: root, Logger: slog.New(slog.NewJSONHandler(&sftpLog, nil))})
+	ended := make(chan int, 1)
+	c := startTestServer(t, &rsftp.ServerConfig{
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+			st := h(ctx, s)
+			ended <- st
+			return st
+		}},
+	})
+
+	sc, err := c.SFTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sc.Create("hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(f, "hello over sftp\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(root, "hello.txt"))
+	if err != nil || string(got) != "hello over sftp\n" {
+		t.Fatalf("file on the server: %q, %v", got, err)
+	}
+	f, err = sc.Open("hello.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := io.ReadAll(f)
+	f.Close()
+	if err != nil || string(back) != "hello over sftp\n" {
+		t.Fatalf("read back %q, %v", back, err)
+	}
+
+	sc.Close()
+	if st := <-ended; st != 0 {
+		t.Errorf("handler exit status %d after the client closed, want 0", st)
+	}
+
+	recs := sftpLog.records(t)
+	for _, msg := range []string{"sftp session started", "sftp session ended"} {
+		r := findRecord(recs, msg)
+		if r == nil {
+			t.Fatalf("no %q in the session's log:\n%s", msg, sftpLog.String())
+		}
+		if r["user"] != "alice" || r["remote"] == "" || r["remote"] == nil {
+			t.Errorf("%q: user %v remote %v, want alice and an address", msg, r["user"], r["remote"])
+		}
+		if _, ok := r["err"]; ok {
+			t.Errorf("%q has an error: %v", msg, r["err"])
+		}
+	}
+
+	// The connection outlives the SFTP client: another session works.
+	sc2, err := c.SFTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc2.Stat("hello.txt"); err != nil {
+		t.Error(err)
+	}
+	sc2.Close()
+	<-ended
+}
+
+// TestClientSFTPRefused: a server without the sftp subsystem refuses, and
+// SFTP says so; the connection stays usable.
+func TestClientSFTPRefused(t *testing.T) {
+	ctx := context.Background()
+	c := startTestServer(t, &rsftp.ServerConfig{
+		Exec: func(ctx context.Context, s *rsftp.Session) int { return 0 },
+	})
+	if sc, err := c.SFTP(ctx); err == nil {
+		sc.Close()
+		t.Fatal("SFTP succeeded against a server without the subsystem")
+	} else if !strings.Contains(err.Error(), "sftp") {
+		t.Errorf("error %q does not name the subsystem", err)
+	}
+	sess, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Run(ctx, "true"); err != nil {
+		t.Errorf("exec after the refused subsystem: %v", err)
+	}
+}
+
+// TestSFTPHandlerBadRoot: a session whose root cannot be opened ends with
+// status 1 and a warning in the session's log.
+func TestSFTPHandlerBadRoot(t *testing.T) {
+	var sftpLog syncBuffer
+	h := rsftp.SFTPHandler(&sftp.ServerConfig{
+		Root:   filepath.Join(t.TempDir(), "missing"),
+		Logger: slog.New(slog.NewJSONHandler(&sftpLog, nil)),
+	})
+	ended := make(chan int, 1)
+	c := startTestServer(t, &rsftp.ServerConfig{
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+			st := h(ctx, s)
+			ended <- st
+			return st
+		}},
+	})
+	if sc, err := c.SFTP(context.Background()); err == nil {
+		sc.Close()
+		t.Error("SFTP succeeded with a root that does not exist")
+	}
+	if st := <-ended; st != 1 {
+		t.Errorf("exit status %d, want 1", st)
+	}
+	r := findRecord(sftpLog.records(t), "sftp session ended")
+	if r == nil || r["level"] != "WARN" || r["err"] == nil {
+		t.Errorf("no warning with the error:\n%s", sftpLog.String())
+	}
+}
