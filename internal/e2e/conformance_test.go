@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 // The conformance tests of the resumption extension: a scripted peer,
 // written from docs/PROTOCOL.resume.md's rules rather than from the resume

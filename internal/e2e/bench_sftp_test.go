@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 // server over our SSH stack on loopback, both ends in this process (so
 // the two share the machine's cores), for profiling the whole path:
 //
-//	go test -run '^$' -bench SFTPOverSSH -cpuprofile cpu.out .
+//	go test -run '^$' -bench SFTPOverSSH -cpuprofile cpu.out ./internal/e2e
 func BenchmarkSFTPOverSSH(b *testing.B) {
 	const size = 256 << 20
 	dir := b.TempDir()

@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 // Issue 14 item 2: the memory a peer can make the server hold is counted
 // where it is held. Each test drives one pattern against a real server on

@@ -1,6 +1,6 @@
 //go:build unix
 
-package rsftp_test
+package e2e
 
 import (
 	"context"
@@ -309,7 +309,7 @@ func TestIdleDetachedSessions(t *testing.T) {
 // RSFTP_IDLE_PROFILE_DIR writes there a CPU profile of the idle period
 // and heap and goroutine profiles of the idle state.
 //
-//	go test -run '^$' -bench IdleDetached -benchtime 1x .
+//	go test -run '^$' -bench IdleDetached -benchtime 1x ./internal/e2e
 func BenchmarkIdleDetached(b *testing.B) {
 	n := idleEnv(b, "RSFTP_IDLE_SESSIONS", 4096)
 	period := time.Duration(idleEnv(b, "RSFTP_IDLE_SECONDS", 10)) * time.Second

@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 import (
 	"context"
@@ -29,7 +29,7 @@ import (
 //	cut-to-echo-ms  from the cut to the echo of the message: the above
 //	              plus noticing the reset and one more round trip
 //
-//	go test -run '^$' -bench ResumeReconnect -benchtime 20x .
+//	go test -run '^$' -bench ResumeReconnect -benchtime 20x ./internal/e2e
 func BenchmarkResumeReconnect(b *testing.B) {
 	r := newRig(b, time.Hour, nil, netsim.WithLatency(5*time.Millisecond))
 	c := r.dial(nil)
@@ -83,7 +83,7 @@ func median(v []float64) float64 {
 // chacha20-poly1305: 4 length, 1 padding length, 9 payload, 18 padding, 16
 // tag). RSFTP_BENCH_MIB sets the file size (default 1024):
 //
-//	go test -run '^$' -bench ResumeOverhead -benchtime 5x .
+//	go test -run '^$' -bench ResumeOverhead -benchtime 5x ./internal/e2e
 func BenchmarkResumeOverhead(b *testing.B) {
 	size := int64(1 << 30)
 	if v := os.Getenv("RSFTP_BENCH_MIB"); v != "" {

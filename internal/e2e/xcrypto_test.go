@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 import (
 	"bytes"

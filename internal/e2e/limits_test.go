@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 // One test per server limit of the hardening issue, each driving a real
 // peer against a real server on 127.0.0.1 with a small limit: a raw TCP

@@ -1,4 +1,4 @@
-package rsftp_test
+package e2e
 
 import (
 	"context"
@@ -19,7 +19,7 @@ import (
 // grow (the default). It reports MB/s of each and the READs in flight the
 // default grew to.
 //
-//	go test -run '^$' -bench DownloadOverRTT -benchtime 3x .
+//	go test -run '^$' -bench DownloadOverRTT -benchtime 3x ./internal/e2e
 //
 // RSFTP_BENCH_MIB sets the file's size (default 256).
 func BenchmarkDownloadOverRTT(b *testing.B) {
