@@ -1,7 +1,7 @@
 // Package rsftp is an SSH client and server stack written from scratch,
 // built so that sessions can survive the network (see the resume package).
 //
-// A client:
+// A client (ExampleDial, with its error checks):
 //
 //	cfg := &rsftp.ClientConfig{
 //		User:            "alice",
@@ -10,9 +10,14 @@
 //	}
 //	c, err := rsftp.Dial(ctx, "tcp", "example.org:22", cfg)
 //	sess, err := c.NewSession(ctx)
-//	out, err := sess.Output("uname -a")
+//	out, err := sess.Output(ctx, "uname -a")
+//	sc, err := c.SFTP(ctx) // an *sftp.Client on a session of its own
+//	err = sc.Download(ctx, "report.csv", "report.csv", sftp.TransferOptions{})
 //
-// A server: see ServerConfig and Server.Serve.
+// An SFTP server (ExampleSFTPHandler): ServerConfig with host keys,
+// authentication and SFTPHandler as the "sftp" subsystem, then
+// Server.Serve; ServerConfig.Logger and sftp.ServerConfig.Logger take a
+// *slog.Logger (nil is silent). Exec and CommandHandler run commands.
 package rsftp
 
 import (
