@@ -22,19 +22,10 @@ func openSFTP(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	sess, err := s.client.NewSession(ctx)
+	c, err := s.client.SFTP(ctx)
 	if err != nil {
-		closeSession(ctx, s, nil)
-		return nil, nil, err
-	}
-	if err := sess.Subsystem(ctx, "sftp"); err != nil {
 		closeSession(ctx, s, nil)
 		return nil, nil, fmt.Errorf("%s: %w", s.host, err)
-	}
-	c, err := sftp.NewClient(ctx, sess.Channel())
-	if err != nil {
-		closeSession(ctx, s, nil)
-		return nil, nil, err
 	}
 	return s, c, nil
 }

@@ -162,14 +162,8 @@ func demo(args []string, stdout, stderr io.Writer) error {
 			}
 			return nil, errors.New("unknown key")
 		}},
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
-			if err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: root}); err != nil {
-				return 1
-			}
-			return 0
-		}},
-		Logf:   func(string, ...any) {},
-		Resume: &rsftp.ResumeServerConfig{Hold: time.Hour, IdleTimeout: 10 * time.Second, Events: rec.serverEvent},
+		Subsystems: map[string]rsftp.Handler{"sftp": rsftp.SFTPHandler(&sftp.ServerConfig{Root: root})},
+		Resume:     &rsftp.ResumeServerConfig{Hold: time.Hour, IdleTimeout: 10 * time.Second, Events: rec.serverEvent},
 	})
 	if err != nil {
 		return err
@@ -255,14 +249,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "session:    %s, %s, %s; connected in %d ms; resumable, the server holds it for %v\n",
 		a.CipherSC, a.Kex, a.HostKey, connectTime.Milliseconds(), hold)
 
-	sess, err := c.NewSession(ctx)
-	if err != nil {
-		return err
-	}
-	if err := sess.Subsystem(ctx, "sftp"); err != nil {
-		return fmt.Errorf("sftp subsystem: %w", err)
-	}
-	sc, err := sftp.NewClient(ctx, sess.Channel())
+	sc, err := c.SFTP(ctx)
 	if err != nil {
 		return fmt.Errorf("sftp: %w", err)
 	}

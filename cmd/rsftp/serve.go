@@ -276,7 +276,8 @@ func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 	return cfg
 }
 
-// sftpConfig is the configuration of each SFTP session.
+// sftpConfig is the configuration of the SFTP sessions; SFTPHandler adds
+// each session's user and address to l.
 func (o *serveOptions) sftpConfig(l *slog.Logger) *sftp.ServerConfig {
 	return &sftp.ServerConfig{Root: o.root, ReadOnly: o.readOnly, MaxHandles: o.maxHandles, Logger: l}
 }
@@ -383,22 +384,9 @@ func (o *serveOptions) serveConfig(hostKey kex.Signer, userName string, log *slo
 	cfg := o.serverConfig()
 	cfg.HostKeys = []kex.Signer{hostKey}
 	cfg.Auth = o.authConfig(userName, log)
-	cfg.Subsystems = map[string]rsftp.Handler{
-		"sftp": func(ctx context.Context, s *rsftp.Session) int {
-			l := log.With("user", s.User, "remote", s.RemoteAddr.String())
-			l.Info("sftp session started")
-			err := sftp.Serve(ctx, s.Channel, o.sftpConfig(l))
-			if err != nil {
-				l.Warn("sftp session ended", "err", err)
-				return 1
-			}
-			l.Info("sftp session ended")
-			return 0
-		},
-	}
-	cfg.Logf = func(format string, args ...any) {
-		log.Info(fmt.Sprintf(format, args...))
-	}
+	// Each SFTP session logs with its user and address.
+	cfg.Subsystems = map[string]rsftp.Handler{"sftp": rsftp.SFTPHandler(o.sftpConfig(log))}
+	cfg.Logger = log
 	return cfg
 }
 

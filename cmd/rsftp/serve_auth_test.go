@@ -18,7 +18,6 @@ import (
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/kex"
-	"github.com/rsftp/rsftp/sftp"
 )
 
 func serveTestKey(t *testing.T) kex.Signer {
@@ -109,14 +108,7 @@ func (r *serveRig) sftpLogin(userName string, key kex.Signer) error {
 		return err
 	}
 	defer c.Close()
-	sess, err := c.NewSession(ctx)
-	if err != nil {
-		return err
-	}
-	if err := sess.Subsystem(ctx, "sftp"); err != nil {
-		return err
-	}
-	sc, err := sftp.NewClient(ctx, sess.Channel())
+	sc, err := c.SFTP(ctx)
 	if err != nil {
 		return err
 	}
