@@ -83,7 +83,11 @@ func startOpenSSHAgent(t testing.TB) (sock, dir string) {
 	})
 	deadline := time.After(10 * time.Second)
 	for {
-		if _, err := os.Stat(sock); err == nil {
+		// Ready once it accepts a connection: the socket file appears
+		// at bind(), before listen(), and a connection in between is
+		// refused (TestAgentConcurrent failed that way once).
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
 			return sock, dir
 		}
 		select {
