@@ -23,12 +23,14 @@ package rsftp
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
@@ -216,9 +218,49 @@ func (c *Client) setConn(conn *transport.Conn) {
 // connection (both sides support resumption and the server keeps it).
 func (c *Client) Resumable() bool { return c.rs != nil }
 
-// ResumeSession exposes the resume layer's state (counts, retained
-// bytes, attachment); nil unless Resumable.
-func (c *Client) ResumeSession() *resume.Session { return c.rs }
+// ResumeStatus is a copy of a resumable session's state, as
+// Client.ResumeStatus reads it: changing it changes nothing.
+type ResumeStatus struct {
+	// Handle is the session's handle (a copy); Session its first 8
+	// bytes in hex, as the server's events (Event.Session) name it.
+	Handle  []byte
+	Session string
+	// State is Attached while the session runs on a connection,
+	// Detached while it has none (reconnecting), Closed once it ended.
+	State resume.State
+	// Hold is how long the server keeps the session after a lost
+	// connection, as it announced.
+	Hold time.Duration
+	// Stats are the session's counters: messages sent, acknowledged and
+	// received, retained bytes, connections, resends.
+	Stats resume.Stats
+	// Err is why the session ended; nil unless State is Closed.
+	Err error
+}
+
+// ResumeStatus reports the state of a resumable session; ok is false
+// when the session is not resumable (see Resumable). The fields are read
+// one after another, not as one snapshot: a session that changes state
+// meanwhile may show the counters of just before or just after. The
+// session itself stays inside the Client: its writes would bypass the
+// multiplexer.
+func (c *Client) ResumeStatus() (st ResumeStatus, ok bool) {
+	if c.rs == nil {
+		return ResumeStatus{}, false
+	}
+	h := c.rs.Handle()
+	st = ResumeStatus{
+		Handle:  h,
+		Session: hex.EncodeToString(h[:min(8, len(h))]),
+		State:   c.rs.State(),
+		Hold:    c.rs.Hold(),
+		Stats:   c.rs.Stats(),
+	}
+	if st.State == resume.Closed {
+		st.Err = c.rs.Err()
+	}
+	return st, true
+}
 
 // Reconnect drops the current connection and reconnects at once (a
 // manual trigger, such as rsftp's SIGUSR2). It does nothing unless the

@@ -404,8 +404,8 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 		return nil, err
 	}
 	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
-	if client.Resumable() {
-		log.debugf("Session resumable; the server holds it for %v after a lost connection", client.ResumeSession().Hold())
+	if rst, ok := client.ResumeStatus(); ok {
+		log.debugf("Session resumable; the server holds it for %v after a lost connection", rst.Hold)
 		// SIGUSR2 reconnects at once, as after a network change.
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGUSR2)

@@ -225,11 +225,12 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	connectTime := time.Since(connectStart)
 	stopClosing := context.AfterFunc(ctx, func() { c.Close() })
 	defer stopClosing()
-	if !c.Resumable() {
+	rst, ok := c.ResumeStatus()
+	if !ok {
 		return errors.New("the embedded server did not make the session resumable")
 	}
 	a := c.Transport().Algorithms()
-	hold := c.ResumeSession().Hold()
+	hold := rst.Hold
 
 	kinds := make([]string, o.cuts)
 	for i := range kinds {
@@ -318,7 +319,8 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "verified:   FAILED: SHA-256 of the download %x, of the server's file %x\n", got, want)
 	}
-	rec.printSummary(stdout, c.ResumeSession().Stats(), n)
+	rst, _ = c.ResumeStatus()
+	rec.printSummary(stdout, rst.Stats, n)
 
 	var svgErr error
 	if o.svg != "" {

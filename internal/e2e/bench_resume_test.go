@@ -150,7 +150,7 @@ func BenchmarkResumeOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	st := on.c.ResumeSession().Stats()
+	st := resumeStatus(b, on.c).Stats
 	b.ReportMetric(median(off.rates), "off-MB/s")
 	b.ReportMetric(median(on.rates), "on-MB/s")
 	b.ReportMetric(median(on.rates)/median(off.rates), "on/off")

@@ -634,7 +634,7 @@ func TestConformanceClientTransportMessagesBeforeAccept(t *testing.T) {
 		c.WritePacket(p)
 	}
 	ss.waitEvent(rsftp.EventResumed, 1)
-	if st := client.ResumeSession().State(); st != resume.Attached {
+	if st := resumeStatus(t, client).State; st != resume.Attached {
 		t.Fatalf("client session %v after RESUME_ACCEPT", st)
 	}
 }
@@ -665,9 +665,9 @@ func TestConformanceClientDisconnectAndFailureNotAttached(t *testing.T) {
 	c.SetAuthenticated()
 	c.WritePacket((&resume.Accept{Received: 0, HoldSeconds: 60, MAC: resume.AcceptMAC(s.rk, c.SessionID(), s.handle, 0, req.Received)}).Marshal())
 	ss.waitEvent(rsftp.EventResumed, 1)
-	if n := ss.count(rsftp.EventClosed); n != 0 || client.ResumeSession().State() != resume.Attached {
+	if n, rs := ss.count(rsftp.EventClosed), resumeStatus(t, client); n != 0 || rs.State != resume.Attached {
 		t.Fatalf("client session %v (%v) after a DISCONNECT and a BUSY on connections it was not attached to",
-			client.ResumeSession().State(), client.ResumeSession().Err())
+			rs.State, rs.Err)
 	}
 }
 
@@ -700,7 +700,7 @@ func TestConformanceClientMessageInWrongState(t *testing.T) {
 			s.first.c.WritePacket(msg(s))
 			s.first.endsWith(wire.DisconnectProtocolError, name)
 			ss.waitEvent(rsftp.EventClosed, 1)
-			if st := client.ResumeSession().State(); st != resume.Closed {
+			if st := resumeStatus(t, client).State; st != resume.Closed {
 				t.Fatalf("client session %v after a protocol error", st)
 			}
 		})
@@ -719,8 +719,8 @@ func TestResumeKeepaliveWithoutPing(t *testing.T) {
 	}
 	// 20 alive intervals of 100 ms, with nothing to send.
 	time.Sleep(2 * time.Second)
-	if n := r.clientCount(rsftp.EventLinkLost); n != 0 || c.ResumeSession().Stats().Attaches != 1 {
-		t.Fatalf("an idle client lost its link %d times (%d connections) against a server without ping", n, c.ResumeSession().Stats().Attaches)
+	if n, rs := r.clientCount(rsftp.EventLinkLost), resumeStatus(t, c); n != 0 || rs.Stats.Attaches != 1 {
+		t.Fatalf("an idle client lost its link %d times (%d connections) against a server without ping", n, rs.Stats.Attaches)
 	}
 }
 

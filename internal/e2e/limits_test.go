@@ -13,7 +13,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -309,8 +308,7 @@ func TestLimitPerSourceStartups(t *testing.T) {
 	if !c.Resumable() {
 		t.Fatal("the session is not resumable")
 	}
-	h := c.ResumeSession().Handle()
-	session := hex.EncodeToString(h[:min(8, len(h))])
+	session := resumeStatus(t, c).Session
 	if out, err := sessionOutput(c, "before"); err != nil || out != "before" {
 		t.Fatalf("before the cut: %q, %v", out, err)
 	}
@@ -830,8 +828,7 @@ func (r *limitRig) resumableClient(t *testing.T, user string) (*rsftp.Client, ne
 	if !c.Resumable() {
 		t.Fatalf("%s's session is not resumable", user)
 	}
-	h := c.ResumeSession().Handle()
-	return c, nc, hex.EncodeToString(h[:min(8, len(h))])
+	return c, nc, resumeStatus(t, c).Session
 }
 
 // serverEvent reports whether the server emitted kind for session, and

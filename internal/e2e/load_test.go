@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -490,9 +489,8 @@ func runLoadClient(r *rig, tcpAddr string, c *loadClient, size int64) error {
 		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
 	}
 	defer cl.Close()
-	if rs := cl.ResumeSession(); rs != nil {
-		h := rs.Handle()
-		c.handle = hex.EncodeToString(h[:8])
+	if rs, ok := cl.ResumeStatus(); ok {
+		c.handle = rs.Session
 	}
 	sess, err := cl.NewSession(ctx)
 	if err != nil {

@@ -385,8 +385,8 @@ func TestResumeReconnectPinsHostKey(t *testing.T) {
 	r.net.CutAll(netsim.Reset)
 	deadline := time.Now().Add(10 * time.Second)
 	for r.clientCount(rsftp.EventResumeFailed) < 3 {
-		if rs := c.ResumeSession(); rs.State() == resume.Closed {
-			t.Fatalf("the client abandoned its session after meeting another host key: %v", rs.Err())
+		if rs := resumeStatus(t, c); rs.State == resume.Closed {
+			t.Fatalf("the client abandoned its session after meeting another host key: %v", rs.Err)
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("no failed attempts against the impostor")

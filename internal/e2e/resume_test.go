@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/internal/netsim"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/sftp"
 )
 
@@ -212,6 +214,17 @@ func (r *rig) sftp(c *rsftp.Client) *sftp.Client {
 	return sc
 }
 
+// resumeStatus is c's Client.ResumeStatus; the test fails if c's session
+// is not resumable (whose zero status would read as Attached).
+func resumeStatus(t testing.TB, c *rsftp.Client) rsftp.ResumeStatus {
+	t.Helper()
+	st, ok := c.ResumeStatus()
+	if !ok {
+		t.Fatal("the session is not resumable")
+	}
+	return st
+}
+
 // openSFTP starts the sftp subsystem on a new session of c and an SFTP
 // client on it, closed when the test ends; it returns the session too.
 func openSFTP(t testing.TB, c *rsftp.Client, opts ...sftp.ClientOption) (*sftp.Client, *channel.Session) {
@@ -352,7 +365,7 @@ func TestResumeSFTPAcrossCuts(t *testing.T) {
 				t.Fatal("upload: SHA-256 differs")
 			}
 			r.waitResumed(cut.done()+cut2.done(), 10*time.Second)
-			st := c.ResumeSession().Stats()
+			st := resumeStatus(t, c).Stats
 			t.Logf("%d cuts; attaches %d, resent %d messages (%d bytes), %d ACKs", cut.done()+cut2.done(),
 				st.Attaches, st.ResentMessages, st.ResentBytes, st.AcksSent)
 			if st.Attaches != 1+cut.done()+cut2.done() {
@@ -509,12 +522,81 @@ func TestResumeLongOutage(t *testing.T) {
 	}
 }
 
+// TestResumeStatus: Client.ResumeStatus is a copy of the session's state
+// that names the session as the server's events do, follows it through a
+// resumption and a Close, and reports ok == false for a session that is
+// not resumable.
+func TestResumeStatus(t *testing.T) {
+	r := newRig(t, time.Minute, nil, netsim.WithLatency(time.Millisecond))
+	c := r.dial(nil)
+	st := resumeStatus(t, c)
+	if st.State != resume.Attached || st.Hold != time.Minute || st.Stats.Attaches != 1 || st.Err != nil {
+		t.Fatalf("new session: state %v, hold %v, %d attaches, err %v", st.State, st.Hold, st.Stats.Attaches, st.Err)
+	}
+	if len(st.Handle) != resume.HandleLen || st.Session != hex.EncodeToString(st.Handle[:8]) {
+		t.Fatalf("handle %x, session %q", st.Handle, st.Session)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.mu.Lock()
+		var named string
+		for _, e := range r.serverEvents {
+			if e.Kind == rsftp.EventConnected {
+				named = e.Session
+			}
+		}
+		r.mu.Unlock()
+		if named != "" {
+			if named != st.Session {
+				t.Fatalf("the server's events name the session %q, the client's status %q", named, st.Session)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no connected event on the server")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// The status is a copy: changing it changes nothing.
+	clear(st.Handle)
+	if again := resumeStatus(t, c); again.Session != st.Session || bytes.Equal(again.Handle, st.Handle) {
+		t.Fatalf("the status shares its handle with the session: %x", again.Handle)
+	}
+
+	if out, err := sessionOutput(c, "before"); err != nil || out != "before" {
+		t.Fatalf("echo: %q, %v", out, err)
+	}
+	r.net.CutAll(netsim.Reset)
+	r.waitResumed(1, 10*time.Second)
+	if out, err := sessionOutput(c, "after"); err != nil || out != "after" {
+		t.Fatalf("echo after resuming: %q, %v", out, err)
+	}
+	st = resumeStatus(t, c)
+	if st.State != resume.Attached || st.Stats.Attaches != 2 || st.Stats.Sent == 0 || st.Stats.Received == 0 {
+		t.Fatalf("after a resumption: state %v, %d attaches, sent %d, received %d", st.State, st.Stats.Attaches, st.Stats.Sent, st.Stats.Received)
+	}
+
+	c.Close()
+	st = resumeStatus(t, c)
+	if st.State != resume.Closed || !errors.Is(st.Err, resume.ErrSessionClosed) {
+		t.Fatalf("after Close: state %v, err %v", st.State, st.Err)
+	}
+
+	plain := r.dial(func(cfg *rsftp.ClientConfig) { cfg.Resume = nil })
+	if plain.Resumable() {
+		t.Fatal("a client without ResumeConfig is resumable")
+	}
+	if st, ok := plain.ResumeStatus(); ok {
+		t.Fatalf("ResumeStatus of a plain session: %+v, ok", st)
+	}
+}
+
 // TestResumeHoldExpires: an outage longer than the server's hold time
 // ends the session on both sides with a clear error.
 func TestResumeHoldExpires(t *testing.T) {
 	r := newRig(t, time.Second, nil, netsim.WithLatency(time.Millisecond))
 	c := r.dial(nil)
-	if got := c.ResumeSession().Hold(); got != time.Second {
+	if got := resumeStatus(t, c).Hold; got != time.Second {
 		t.Fatalf("announced hold %v, want 1s", got)
 	}
 	r.net.SetPathDown(true)
