@@ -6,7 +6,7 @@
 //	cfg := &rsftp.ClientConfig{
 //		User:            "alice",
 //		Auth:            []auth.Method{auth.PublicKeys(signer)},
-//		HostKeyCallback: auth.HostKeyCallback(knownHostsFiles, auth.StrictYes, false),
+//		HostKeyCallback: auth.KnownHostsCallback(knownHostsFiles, auth.StrictYes, false),
 //	}
 //	c, err := rsftp.Dial(ctx, "tcp", "example.org:22", cfg)
 //	sess, err := c.NewSession(ctx)
@@ -51,7 +51,7 @@ type ClientConfig struct {
 	// Auth lists the authentication methods to try, in order.
 	Auth []auth.Method
 	// HostKeyCallback is required: it decides whether the server's host
-	// key is the expected one (see auth.HostKeyCallback for known_hosts).
+	// key is the expected one (see auth.KnownHostsCallback for known_hosts).
 	HostKeyCallback HostKeyCallback
 	// Banner, if set, receives the server's authentication banner.
 	Banner func(msg string)

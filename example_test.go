@@ -23,7 +23,7 @@ import (
 
 // A server with one exec handler, and a client that runs a command on
 // it. Real clients check the host key against known_hosts with
-// auth.HostKeyCallback; this one pins the key it knows.
+// auth.KnownHostsCallback; this one pins the key it knows.
 func Example() {
 	ctx := context.Background()
 
@@ -132,7 +132,7 @@ func ExampleDial() {
 	cfg := &rsftp.ClientConfig{
 		User:            "alice",
 		Auth:            []auth.Method{auth.PublicKeys(signer)},
-		HostKeyCallback: auth.HostKeyCallback(knownHostsFiles, auth.StrictYes, false),
+		HostKeyCallback: auth.KnownHostsCallback(knownHostsFiles, auth.StrictYes, false),
 	}
 	c, err := rsftp.Dial(ctx, "tcp", "example.org:22", cfg)
 	if err != nil {

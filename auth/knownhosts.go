@@ -437,7 +437,8 @@ func ParseStrictMode(s string) (StrictMode, error) {
 	return StrictYes, fmt.Errorf("auth: unknown StrictHostKeyChecking value %s", quoteShort(s))
 }
 
-// HostKeyCallback returns a host key check that reads files on every call,
+// KnownHostsCallback returns a host key check against known_hosts files
+// (for rsftp.ClientConfig.HostKeyCallback). It reads the files on every call,
 // so a long-running process sees edits. files[0] is the user's file, where
 // keys of new hosts are recorded (hashed if hashNew). Unreadable or
 // missing files and malformed lines are ignored, as ssh(1) ignores them.
@@ -446,7 +447,7 @@ func ParseStrictMode(s string) (StrictMode, error) {
 // refused under StrictYes, and under StrictAcceptNew and StrictNo its key
 // is added to files[0] and accepted; failing to record it refuses the
 // host, so that trust on first use cannot silently repeat.
-func HostKeyCallback(files []string, mode StrictMode, hashNew bool) func(host string, port int, key kex.PublicKey) error {
+func KnownHostsCallback(files []string, mode StrictMode, hashNew bool) func(host string, port int, key kex.PublicKey) error {
 	files = append([]string(nil), files...)
 	return func(host string, port int, key kex.PublicKey) error {
 		kh, _ := LoadKnownHosts(files...)

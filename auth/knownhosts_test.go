@@ -407,7 +407,7 @@ func TestKnownHostsCallbackAcceptNew(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "sub", ".ssh", "known_hosts")
 			global := filepath.Join(dir, "global")
-			cb := HostKeyCallback([]string{file, global}, StrictAcceptNew, hash)
+			cb := KnownHostsCallback([]string{file, global}, StrictAcceptNew, hash)
 
 			if err := cb("127.0.0.1", 2222, ka); err != nil {
 				t.Fatalf("first connection: %v", err)
@@ -483,7 +483,7 @@ func TestKnownHostsCallbackStrict(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "known_hosts")
 
-	strict := HostKeyCallback([]string{file}, StrictYes, false)
+	strict := KnownHostsCallback([]string{file}, StrictYes, false)
 	err := strict("127.0.0.1", 2222, ka)
 	want := "Host key verification failed: no ED25519 key for [127.0.0.1]:2222 in known_hosts (fingerprint " + kex.FingerprintSHA256(ka) + ")"
 	var uh *UnknownHostError
@@ -502,7 +502,7 @@ func TestKnownHostsCallbackStrict(t *testing.T) {
 		t.Errorf("strict known: %v", err)
 	}
 
-	no := HostKeyCallback([]string{file}, StrictNo, false)
+	no := KnownHostsCallback([]string{file}, StrictNo, false)
 	for name, cb := range map[string]func(string, int, kex.PublicKey) error{"yes": strict, "no": no} {
 		var mm *KeyMismatchError
 		if err := cb("127.0.0.1", 2222, kb); !errors.As(err, &mm) {
@@ -519,7 +519,7 @@ func TestKnownHostsCallbackStrict(t *testing.T) {
 	f.Close()
 	for _, mode := range []StrictMode{StrictYes, StrictAcceptNew, StrictNo} {
 		var rk *RevokedKeyError
-		if err := HostKeyCallback([]string{file}, mode, false)("fresh.example", 22, kr); !errors.As(err, &rk) {
+		if err := KnownHostsCallback([]string{file}, mode, false)("fresh.example", 22, kr); !errors.As(err, &rk) {
 			t.Errorf("mode %v, revoked key: %v", mode, err)
 		}
 	}
@@ -539,13 +539,13 @@ func TestKnownHostsCallbackStrict(t *testing.T) {
 	}
 
 	// Nowhere to record a new key.
-	if err := HostKeyCallback(nil, StrictAcceptNew, false)("h", 22, ka); err == nil {
+	if err := KnownHostsCallback(nil, StrictAcceptNew, false)("h", 22, ka); err == nil {
 		t.Error("accept-new with no files accepted")
 	}
 	// Unwritable location: refused.
 	blocker := filepath.Join(dir, "blocker")
 	khWrite(t, blocker, "")
-	if err := HostKeyCallback([]string{filepath.Join(blocker, "known_hosts")}, StrictAcceptNew, false)("h", 22, ka); err == nil {
+	if err := KnownHostsCallback([]string{filepath.Join(blocker, "known_hosts")}, StrictAcceptNew, false)("h", 22, ka); err == nil {
 		t.Error("accept-new that could not record the key accepted")
 	}
 }

@@ -636,7 +636,7 @@ func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCall
 		// Nowhere to record new keys: behave as "yes".
 		mode = auth.StrictYes
 	}
-	cb := auth.HostKeyCallback(files, mode, hash)
+	cb := auth.KnownHostsCallback(files, mode, hash)
 	ask := strings.EqualFold(modeStr, "ask") && !batch
 	return func(host string, port int, key kex.PublicKey) error {
 		err := cb(host, port, key)
