@@ -12,26 +12,31 @@
 // with a label for the key letter). The session resumption extension of
 // package resume is configured this way by the module root.
 //
-// A Conn is driven by its callers: whoever calls ReadPacket also drives
-// key exchanges (there is no hidden goroutine), and WritePacket seals into
-// a shared buffer that the first writer to find it idle flushes, so that
-// packets from several goroutines coalesce into few system calls.
+// The protocol itself is an Engine, which does no I/O: bytes go in with
+// Input, messages come out of Next, and what it must send (key exchange,
+// replies, sealed messages) waits in Output. A test or fuzzer drives two
+// of them against each other with no goroutine and no socket.
+//
+// A Conn is a loop over that machinery on a net.Conn, driven by its
+// callers: whoever calls ReadPacket feeds the engine from the socket and
+// so drives key exchanges (there is no hidden goroutine for reading), and
+// WritePacket seals into the engine's output, which the first writer to
+// find it idle flushes, so that packets from several goroutines coalesce
+// into few system calls.
 package transport
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
-	"github.com/rsftp/rsftp/kex"
 )
 
 // Bounds on what may wait in memory.
@@ -66,17 +71,11 @@ var ErrClosed = errors.New("transport: connection closed")
 // first key exchange. ReadPacket and WritePacket carry every message
 // above the transport layer (service requests, authentication, channels).
 type Conn struct {
-	nc       net.Conn
-	br       *bufio.Reader
-	cfg      Config
-	isClient bool
+	// engine is the protocol: its read half belongs to the goroutine
+	// inside ReadPacket, the rest is guarded by mu (engine.locker).
+	engine
+	nc net.Conn
 
-	clientVersion, serverVersion []byte
-
-	// Reader side: owned by the goroutine inside ReadPacket.
-	in      *inbound
-	rk      readKexState
-	readErr error
 	// inSeq, inTotal and inBytes mirror the reader's counters so that
 	// Seq may be called from any goroutine.
 	inSeq            atomic.Uint32
@@ -84,50 +83,15 @@ type Conn struct {
 
 	mu   sync.Mutex
 	cond *sync.Cond // signalled when kexOut clears, the buffer drains, or the conn fails
-	out  outbound
-	// wbuf holds sealed bytes waiting for the socket; spare is the other
-	// buffer of the pair, written by the flusher while writers fill wbuf.
-	wbuf, spare []byte
-	flushing    bool
+	// spare is the other buffer of the pair with the engine's wbuf,
+	// written by the flusher while writers fill wbuf.
+	spare    []byte
+	flushing bool
 	// wcond wakes writeLoop, which writes channel data in the background
 	// so that the next packets are sealed while the system call runs.
-	wcond *sync.Cond
-	werr  error
-	// kexOut is true from our KEXINIT until our NEWKEYS: only key exchange
-	// messages may be sealed then.
-	kexOut     bool
-	ourKexInit []byte
-	kexTimer   *time.Timer
-	queued     [][]byte
-	queuedLen  int
-
-	// Set by the first key exchange, then constant.
-	sessionID         []byte
-	strict            bool
-	hostKey           kex.PublicKey
-	peerExtInfoWanted bool // client sent ext-info-c: a server sends EXT_INFO
-
-	// Guarded by mu.
-	negotiated    []Extension // both named them in the first KEXINITs; set once, at the first KEXINIT
-	exporter      *exporter   // the first kex's secret, if an extension was negotiated; set once
-	algs          *Algorithms
-	kexCount      int
-	lastKex       time.Time
-	extInfo       map[string]string
-	authenticated bool
-	closed        bool
-}
-
-// readKexState is the part of key exchange driven by received packets.
-type readKexState struct {
-	peerKexInit []byte // payload copy of the peer's KEXINIT in this round
-	ignoreNext  bool   // the peer guessed its first kex packet wrongly
-	client      kex.ClientMethod
-	magics      *kex.Magics
-	algs        *Algorithms
-	newIn       packetCipher
-	sentNewKeys bool
-	firstDone   bool // the first kex completed in both directions
+	wcond    *sync.Cond
+	kexTimer *time.Timer
+	closed   bool
 }
 
 // NewClientConn runs the version exchange and first key exchange as a
@@ -146,16 +110,19 @@ func NewServerConn(ctx context.Context, nc net.Conn, cfg *Config) (*Conn, error)
 }
 
 func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*Conn, error) {
-	c := &Conn{nc: nc, cfg: *cfg, isClient: isClient, in: newInbound()}
-	c.cfg.Extensions = slices.Clone(cfg.Extensions)
-	c.cond = sync.NewCond(&c.mu)
-	c.out.cipher = newNoneCipher()
-	c.br = bufio.NewReaderSize(nc, 4096)
-	if err := checkVersion(c.cfg.version()); err != nil {
+	c := &Conn{nc: nc}
+	if err := c.init(cfg, isClient); err != nil {
 		return nil, err
 	}
-	if err := checkExtensions(c.cfg.Extensions); err != nil {
-		return nil, err
+	c.cond = sync.NewCond(&c.mu)
+	c.locker = &c.mu
+	c.onKexStart = c.armKexTimer
+	c.onKexEnd = func() {
+		if c.kexTimer != nil {
+			c.kexTimer.Stop()
+			c.kexTimer = nil
+		}
+		c.cond.Broadcast()
 	}
 
 	// Make ctx interrupt blocking reads and writes during the handshake.
@@ -169,28 +136,16 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*C
 		return nil, err
 	}
 
-	ours := []byte(c.cfg.version())
-	if _, err := nc.Write(append(ours, '\r', '\n')); err != nil {
-		return fail(fmt.Errorf("transport: sending version: %w", err))
-	}
-	// KEXINIT goes out right behind our version, before the peer's
-	// arrives (RFC 4253 section 4.2 allows it; OpenSSH does the same):
-	// each side then has the other's KEXINIT one flight earlier, which
-	// saves a round trip on every connection (and every resumption).
-	if err := c.startKex(true); err != nil {
-		return fail(err)
-	}
-	theirs, err := readVersion(c.br, isClient)
-	if err != nil {
+	// Our version line and first KEXINIT (engine.start).
+	if err := c.start(); err != nil {
 		return fail(err)
 	}
 	c.mu.Lock()
-	if isClient {
-		c.clientVersion, c.serverVersion = ours, theirs
-	} else {
-		c.clientVersion, c.serverVersion = theirs, ours
-	}
+	err := c.flushLocked()
 	c.mu.Unlock()
+	if err != nil {
+		return fail(fmt.Errorf("transport: sending version: %w", err))
+	}
 	for !c.rk.firstDone {
 		p, err := c.readOne()
 		if err != nil {
@@ -207,6 +162,19 @@ func handshake(ctx context.Context, nc net.Conn, cfg *Config, isClient bool) (*C
 	c.wcond = sync.NewCond(&c.mu)
 	go c.writeLoop()
 	return c, nil
+}
+
+// armKexTimer fails the connection if the key exchange that kexInit
+// started has not completed within Config.KexTimeout.
+func (c *Conn) armKexTimer(kexInit []byte) {
+	d := c.cfg.kexTimeout()
+	c.kexTimer = time.AfterFunc(d, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.kexOut && bytes.Equal(c.ourKexInit, kexInit) {
+			c.failLocked(fmt.Errorf("transport: key exchange did not complete within %v", d))
+		}
+	})
 }
 
 // writeLoop writes what data writers sealed (WritePacket returns before
@@ -228,55 +196,6 @@ func (c *Conn) writeLoop() {
 		}
 		c.flushLocked()
 	}
-}
-
-// SessionID is the exchange hash of the first key exchange.
-func (c *Conn) SessionID() []byte { return c.sessionID }
-
-// ClientVersion and ServerVersion are the identification strings, without
-// CR LF.
-func (c *Conn) ClientVersion() []byte { return c.clientVersion }
-
-// ServerVersion is the server's identification string.
-func (c *Conn) ServerVersion() []byte { return c.serverVersion }
-
-// HostKey is the server's host key, as verified in the first key exchange.
-func (c *Conn) HostKey() kex.PublicKey { return c.hostKey }
-
-// StrictKex reports whether both sides agreed to OpenSSH's strict kex.
-func (c *Conn) StrictKex() bool { return c.strict }
-
-// Algorithms returns the algorithms of the current keys.
-func (c *Conn) Algorithms() Algorithms {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return *c.algs
-}
-
-// KexCount is the number of completed key exchanges, the first included.
-func (c *Conn) KexCount() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.kexCount
-}
-
-// ExtInfo returns the value of an extension the peer announced in
-// EXT_INFO.
-func (c *Conn) ExtInfo(name string) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.extInfo[name]
-	return v, ok
-}
-
-// ServerSigAlgs is the server's server-sig-algs extension, nil if it sent
-// none.
-func (c *Conn) ServerSigAlgs() []string {
-	v, ok := c.ExtInfo("server-sig-algs")
-	if !ok {
-		return nil
-	}
-	return splitNames(v)
 }
 
 // Sequence numbers are visible for tests and for the resume layer.
@@ -301,14 +220,6 @@ func (c *Conn) Seq() SeqState {
 	defer c.mu.Unlock()
 	return SeqState{In: c.inSeq.Load(), Out: c.out.seq, InTotal: c.inTotal.Load(), OutTotal: c.out.total,
 		InBytes: c.inBytes.Load(), OutBytes: c.out.bytes}
-}
-
-// SetAuthenticated tells the transport that user authentication
-// succeeded; from then on it answers ping@openssh.com.
-func (c *Conn) SetAuthenticated() {
-	c.mu.Lock()
-	c.authenticated = true
-	c.mu.Unlock()
 }
 
 // LocalAddr and RemoteAddr are those of the underlying connection.
@@ -352,168 +263,101 @@ func (c *Conn) readOne() ([]byte, error) {
 	if c.readErr != nil {
 		return nil, c.readErr
 	}
-	p, err := c.readRaw()
-	if err == nil {
-		p, err = c.dispatch(p)
-		c.inSeq.Store(c.in.seq)
-		c.inTotal.Store(c.in.total)
-		c.inBytes.Store(c.in.bytes)
-		// Our rekey policy counts received bytes too; writers check the
-		// sent ones.
-		if err == nil && c.rk.firstDone && c.rk.peerKexInit == nil &&
-			(c.in.bytes >= c.cfg.rekeyBytes() || c.in.packets >= 1<<31) {
-			c.mu.Lock()
-			if !c.kexOut && c.werr == nil {
-				err = c.startKexLocked(false)
-			}
-			c.mu.Unlock()
-		}
-	}
-	if err != nil {
-		c.readErr = err
-		c.fail(err)
-		c.in.close() // no read follows: readErr answers them
-		return nil, err
-	}
-	return p, nil
-}
-
-func (c *Conn) readRaw() ([]byte, error) {
 	for {
-		p, err := c.in.next()
-		if err == nil {
-			if len(p) == 0 {
-				c.failDisconnect(wire.DisconnectProtocolError, "empty packet")
-				return nil, errors.New("transport: peer sent a packet with an empty payload")
+		p, err := c.engine.readOne()
+		if err == errNeedMore {
+			if err = c.fillInput(); err == nil {
+				continue
 			}
-			if c.cfg.Tap != nil {
-				c.cfg.Tap(false, c.in.seq-1, p)
-			}
-			return p, nil
-		}
-		if err != errNeedMore {
-			c.mu.Lock()
-			closed := c.closed
-			c.mu.Unlock()
-			if closed {
-				// closeGracefully drains the socket beside us: what we
-				// got may be torn.
-				return nil, ErrClosed
-			}
-			reason := uint32(wire.DisconnectProtocolError)
-			if errors.Is(err, errMAC) {
-				reason = wire.DisconnectMACError
-			}
-			c.failDisconnect(reason, "packet error")
-			return nil, err
-		}
-		if err := c.in.fill(c.br); err != nil {
-			c.mu.Lock()
-			closed := c.closed
-			c.mu.Unlock()
-			if closed {
-				return nil, ErrClosed
-			}
-			return nil, fmt.Errorf("transport: reading: %w", err)
-		}
-	}
-}
-
-// dispatch handles transport messages and returns others.
-func (c *Conn) dispatch(p []byte) ([]byte, error) {
-	msg := p[0]
-	inKex := c.rk.peerKexInit != nil
-	if inKex || !c.rk.firstDone {
-		// Between the peer's KEXINIT and its NEWKEYS only key exchange
-		// messages may arrive; in the first kex under strict kex, not
-		// even IGNORE or DEBUG (the Terrapin defence).
-		strictFirst := !c.rk.firstDone && c.strict
-		isKex := msg == wire.MsgKexInit || msg == wire.MsgNewKeys || (msg >= 30 && msg <= 49)
-		if !isKex {
-			switch {
-			case strictFirst:
-				c.sendDisconnect(wire.DisconnectProtocolError, "strict kex: unexpected message during key exchange")
-				return nil, fmt.Errorf("transport: strict kex violation: message %d during the first key exchange", msg)
-			case msg == wire.MsgDisconnect, msg == wire.MsgIgnore, msg == wire.MsgDebug, msg == wire.MsgUnimplemented:
-				// allowed in a non-strict kex
-			case inKex:
-				c.failDisconnect(wire.DisconnectProtocolError, "unexpected message during key exchange")
-				return nil, fmt.Errorf("transport: peer sent message %d during key exchange", msg)
+		} else {
+			c.inSeq.Store(c.in.seq)
+			c.inTotal.Store(c.in.total)
+			c.inBytes.Store(c.in.bytes)
+			if err == nil && c.replied {
+				// What the engine sealed in reply goes out now.
+				c.replied = false
+				err = c.flushReplies()
 			}
 		}
-	}
-	switch {
-	case msg == wire.MsgDisconnect:
-		d, err := parseDisconnect(p)
 		if err != nil {
-			return nil, err
+			c.readFailed(err)
+			return nil, c.readErr
 		}
-		return nil, d
-	case msg == wire.MsgIgnore:
-		return nil, nil
-	case msg == wire.MsgDebug:
-		if _, _, err := parseDebug(p); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case msg == wire.MsgUnimplemented:
-		if _, err := parseUnimplemented(p); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case msg == wire.MsgExtInfo:
-		return nil, c.handleExtInfo(p)
-	case msg == wire.MsgKexInit:
-		return nil, c.handleKexInit(p)
-	case msg == wire.MsgNewKeys:
-		return nil, c.handleNewKeys(p)
-	case msg >= 30 && msg <= 49:
-		return nil, c.handleKexMessage(p)
-	case msg == wire.MsgPing:
-		data, err := parsePing(p)
-		if err != nil {
-			return nil, err
-		}
-		c.mu.Lock()
-		ok := c.authenticated
-		c.mu.Unlock()
-		if ok {
-			return nil, c.WritePacket(marshalPing(wire.MsgPong, data))
-		}
-		return nil, nil
-	case msg == wire.MsgPong:
-		if _, err := parsePing(p); err != nil {
-			return nil, err
-		}
-		return nil, nil
-	case msg == wire.MsgServiceRequest || msg == wire.MsgServiceAccept,
-		msg >= 50 && msg <= 127:
 		return p, nil
-	case msg >= firstLocalMsg:
-		// Messages of the extensions negotiated in the first KEXINITs.
-		if c.extensionOwns(msg) {
-			return p, nil
-		}
 	}
-	// Unknown message: RFC 4253 section 11.4.
-	return nil, c.WritePacket(marshalUnimplemented(c.in.seq - 1))
 }
 
-func (c *Conn) handleExtInfo(p []byte) error {
+// readFailed ends the connection after a fatal error of the reading
+// side, after sending the DISCONNECT the engine sealed for it, if any.
+func (c *Conn) readFailed(err error) {
+	c.mu.Lock()
+	if c.closed && c.decodeErr {
+		// closeGracefully drains the socket beside us: what we got may
+		// be torn.
+		err = ErrClosed
+	}
+	if c.disconnectSent && c.werr == nil {
+		// Data sealed before goes first (writeLoop may still be writing
+		// it); the deadline bounds the wait for a peer that does not
+		// read.
+		c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		for c.werr == nil && (c.flushing || len(c.wbuf) > 0) {
+			if !c.flushing {
+				c.flushLocked()
+				continue
+			}
+			c.cond.Wait()
+		}
+	}
+	c.failLocked(err)
+	c.mu.Unlock()
+	c.readErr = err
+	c.in.close() // no read follows: readErr answers them
+}
+
+// flushReplies sends what the engine sealed on the peer's behalf (key
+// exchange messages, PONG, UNIMPLEMENTED) at once. A peer that floods
+// requests and never reads the replies (the class of OpenSSH's
+// CVE-2025-26466) then stops being read while maxControlBuffer bytes wait
+// for it, instead of growing the buffer.
+func (c *Conn) flushReplies() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.isClient == false {
-		// We never send ext-info-s... we do; but we ignore what a client
-		// announces: nothing there changes our behaviour.
-		_, err := parseExtInfo(p)
-		return err
+	if !c.flushNow {
+		return nil
 	}
-	exts, err := parseExtInfo(p)
-	if err != nil {
-		return err
+	err := c.flushLocked()
+	for err == nil && len(c.wbuf) >= maxControlBuffer {
+		if !c.flushing {
+			err = c.flushLocked()
+			continue
+		}
+		c.cond.Wait()
+		err = c.werr
 	}
-	c.extInfo = exts
-	return nil
+	return err
+}
+
+// fillInput reads from the socket into the engine's input buffer.
+func (c *Conn) fillInput() error {
+	err := c.in.fill(c.nc)
+	if err == nil {
+		return nil
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return ErrClosed
+	case c.versionDone:
+		return fmt.Errorf("transport: reading: %w", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("transport: connection closed in the middle of the version line: %w", io.ErrUnexpectedEOF)
+	case errors.Is(err, io.EOF):
+		return fmt.Errorf("transport: connection closed before the version exchange: %w", io.EOF)
+	}
+	return fmt.Errorf("transport: reading version: %w", err)
 }
 
 // WritePacket sends one message. p is not retained. Channel data waits
@@ -555,11 +399,8 @@ func (c *Conn) writePacket(p []byte, background bool) error { return c.write(p, 
 // write sends payload p; frame, if not nil, is the buffer p lies in at
 // wire.FrameHeadroom.
 func (c *Conn) write(p, frame []byte, background bool) error {
-	if len(p) == 0 {
-		return errors.New("transport: empty payload")
-	}
-	if len(p) > maxPayload {
-		return fmt.Errorf("transport: payload of %d bytes exceeds %d", len(p), maxPayload)
+	if err := checkPayload(p); err != nil {
+		return err
 	}
 	isData := p[0] == wire.MsgChannelData || p[0] == wire.MsgChannelExtendedData
 	c.mu.Lock()
@@ -579,13 +420,10 @@ func (c *Conn) write(p, frame []byte, background bool) error {
 		c.cond.Wait()
 	}
 	if c.kexOut {
-		if c.queuedLen+len(p)+queuedOverhead > maxQueuedDuringKex {
-			err := errors.New("transport: too many messages queued while the key exchange is stalled")
+		if err := c.queueLocked(p); err != nil {
 			c.failLocked(err)
 			return err
 		}
-		c.queued = append(c.queued, append([]byte(nil), p...))
-		c.queuedLen += len(p) + queuedOverhead
 		return nil
 	}
 	if frame != nil {
@@ -606,36 +444,11 @@ func (c *Conn) write(p, frame []byte, background bool) error {
 	return err
 }
 
-// sealLocked appends p, sealed under the current keys and sequence
-// number, to the write buffer.
-func (c *Conn) sealLocked(p []byte) {
-	if c.cfg.Tap != nil {
-		c.cfg.Tap(true, c.out.seq, p)
-	}
-	c.wbuf = c.out.seal(c.wbuf, p)
-}
-
-// sealFramedLocked is sealLocked for payload p at frame[wire.FrameHeadroom:].
-func (c *Conn) sealFramedLocked(p, frame []byte) {
-	if c.cfg.Tap != nil {
-		c.cfg.Tap(true, c.out.seq, p)
-	}
-	c.wbuf = c.out.sealFramed(c.wbuf, frame)
-}
-
-// writeKexLocked seals a key exchange message, bypassing kexOut.
-func (c *Conn) writeKexLocked(p []byte) error {
-	if c.werr != nil {
-		return c.werr
-	}
-	c.sealLocked(p)
-	return c.flushLocked()
-}
-
 // flushLocked writes out the buffer unless another goroutine is already
 // doing so; that one will pick up what we added. c.mu is held on entry
 // and exit but released around the system call.
 func (c *Conn) flushLocked() error {
+	c.flushNow = false
 	if c.flushing {
 		return nil
 	}
@@ -665,14 +478,12 @@ func (c *Conn) flushLocked() error {
 
 // maybeRekeyLocked starts a key exchange when our policy says so.
 func (c *Conn) maybeRekeyLocked() {
-	if c.kexOut || c.werr != nil || c.kexCount == 0 {
+	if err := c.engine.maybeRekeyLocked(); err != nil {
+		c.failLocked(err)
 		return
 	}
-	if c.out.bytes >= c.cfg.rekeyBytes() || c.out.packets >= 1<<31 ||
-		time.Since(c.lastKex) >= c.cfg.rekeyInterval() {
-		if err := c.startKexLocked(false); err != nil {
-			c.failLocked(err)
-		}
+	if c.flushNow {
+		c.flushLocked()
 	}
 }
 
@@ -687,14 +498,10 @@ func (c *Conn) Rekey() error {
 	if c.kexOut {
 		return nil
 	}
-	return c.startKexLocked(false)
-}
-
-// fail records a fatal error and closes the connection.
-func (c *Conn) fail(err error) {
-	c.mu.Lock()
-	c.failLocked(err)
-	c.mu.Unlock()
+	if err := c.startKexLocked(false); err != nil {
+		return err
+	}
+	return c.flushLocked()
 }
 
 func (c *Conn) failLocked(err error) {
@@ -723,22 +530,6 @@ func (c *Conn) stopLocked(err error) {
 	if c.wcond != nil {
 		c.wcond.Broadcast()
 	}
-}
-
-// failDisconnect is sendDisconnect for a failure of the transport itself
-// (a bad packet, a key exchange that fails or breaks the rules, a host key
-// that changed in a rekey): it says nothing once a negotiated extension
-// with Extension.QuietFailures is in effect (the resume extension of
-// docs/PROTOCOL.resume.md). There a DISCONNECT ends the session, while a
-// failure of this connection must only detach it, as a reset or a timeout
-// does; DISCONNECT is for ending the session on purpose (Disconnect,
-// Close). Before the first NEWKEYS no extension is in effect yet and the
-// peer is told.
-func (c *Conn) failDisconnect(reason uint32, msg string) {
-	if c.quietFailures() {
-		return
-	}
-	c.sendDisconnect(reason, msg)
 }
 
 // sendDisconnect makes a best effort to tell the peer why we are leaving.

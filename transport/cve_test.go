@@ -202,7 +202,7 @@ func (rp *rawPeer) handshake(o rawOpts, hostKey kex.Signer) error {
 	if err := hook(o.beforeNewKeys, rp); err != nil {
 		return err
 	}
-	d := &Conn{isClient: rp.isClient, sessionID: res.H}
+	d := &engine{isClient: rp.isClient, sessionID: res.H}
 	d.rk.algs = algs
 	outC, inC, err := d.deriveCiphers(res)
 	if err != nil {

@@ -113,18 +113,18 @@ type exporter struct {
 // Negotiated reports whether the extension with the client or server name
 // name (one of Config.Extensions) was negotiated: our first KEXINIT named
 // it and the peer's first KEXINIT named the peer's name of it.
-func (c *Conn) Negotiated(name string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return isExtensionName(c.negotiated, name)
+func (e *engine) Negotiated(name string) bool {
+	e.lock()
+	defer e.unlock()
+	return isExtensionName(e.negotiated, name)
 }
 
 // extensionOwns reports whether an extension owning msg was negotiated.
-func (c *Conn) extensionOwns(msg byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range c.negotiated {
-		if c.negotiated[i].owns(msg) {
+func (e *engine) extensionOwns(msg byte) bool {
+	e.lock()
+	defer e.unlock()
+	for i := range e.negotiated {
+		if e.negotiated[i].owns(msg) {
 			return true
 		}
 	}
@@ -163,7 +163,7 @@ const (
 // life of the connection only where one of Config.Extensions was
 // negotiated; elsewhere it is dropped after the first key exchange, as the
 // keys derived from it are, and ExportKey returns an error.
-func (c *Conn) ExportKey(label string, context []byte, length int) ([]byte, error) {
+func (e *engine) ExportKey(label string, context []byte, length int) ([]byte, error) {
 	if len(label) < minExportLabel {
 		return nil, fmt.Errorf("transport: export label %q is shorter than %d bytes", label, minExportLabel)
 	}
@@ -178,9 +178,9 @@ func (c *Conn) ExportKey(label string, context []byte, length int) ([]byte, erro
 	if length < 0 {
 		return nil, fmt.Errorf("transport: negative export length %d", length)
 	}
-	c.mu.Lock()
-	ex := c.exporter
-	c.mu.Unlock()
+	e.lock()
+	ex := e.exporter
+	e.unlock()
 	if ex == nil {
 		return nil, errors.New("transport: no keying material to export: no extension was negotiated")
 	}
@@ -192,7 +192,7 @@ func (c *Conn) ExportKey(label string, context []byte, length int) ([]byte, erro
 	if length == 0 {
 		length = ex.hash.Size()
 	}
-	return deriveLabelled(ex.hash, ex.k, c.sessionID, x, length), nil
+	return deriveLabelled(ex.hash, ex.k, e.sessionID, x, length), nil
 }
 
 // deriveLabelled is kex.DeriveKey with x in place of the key letter.
@@ -215,41 +215,41 @@ func deriveLabelled(hash crypto.Hash, K, H, x []byte, n int) []byte {
 
 // negotiateExtensions records, at the first KEXINIT, which configured
 // extensions both sides named.
-func (c *Conn) negotiateExtensions(peer *kexInitMsg) {
+func (e *engine) negotiateExtensions(peer *kexInitMsg) {
 	var got []Extension
-	for _, e := range c.cfg.Extensions {
-		if _, theirs := e.names(c.isClient); slices.Contains(peer.KexAlgos, theirs) {
-			got = append(got, e)
+	for _, x := range e.cfg.Extensions {
+		if _, theirs := x.names(e.isClient); slices.Contains(peer.KexAlgos, theirs) {
+			got = append(got, x)
 		}
 	}
-	c.mu.Lock()
-	c.negotiated = got
-	c.mu.Unlock()
+	e.lock()
+	e.negotiated = got
+	e.unlock()
 }
 
 // keepExporter keeps the first key exchange's secret for ExportKey where
 // an extension was negotiated.
-func (c *Conn) keepExporter(res *kex.Result) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.negotiated) == 0 {
+func (e *engine) keepExporter(res *kex.Result) {
+	e.lock()
+	defer e.unlock()
+	if len(e.negotiated) == 0 {
 		return
 	}
-	c.exporter = &exporter{hash: res.Hash, k: bytes.Clone(res.K)}
+	e.exporter = &exporter{hash: res.Hash, k: bytes.Clone(res.K)}
 }
 
 // quietFailures reports whether a negotiated extension in effect (the
 // first key exchange completed) asks transport failures to go without
 // DISCONNECT. It belongs to the reading goroutine (it reads the reader's
 // kex state).
-func (c *Conn) quietFailures() bool {
-	if !c.rk.firstDone {
+func (e *engine) quietFailures() bool {
+	if !e.rk.firstDone {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range c.negotiated {
-		if c.negotiated[i].QuietFailures {
+	e.lock()
+	defer e.unlock()
+	for i := range e.negotiated {
+		if e.negotiated[i].QuietFailures {
 			return true
 		}
 	}

@@ -12,26 +12,22 @@ import (
 )
 
 // The key exchange state machine. Our half (sending KEXINIT, then our kex
-// message, then NEWKEYS) is guarded by c.mu because a rekey may be started
-// by a writer; the peer's half is driven by the reader in dispatch.
+// message, then NEWKEYS) is guarded by the engine's locker because a
+// rekey may be started by a writer; the peer's half is driven by the
+// reader in dispatch. Every message it sends is sealed into the engine's
+// output (writeKexLocked), for its driver to send.
 //
 //	idle --(we or peer start)--> KEXINIT sent ----> peer KEXINIT received
 //	  client: send ECDH_INIT; on ECDH_REPLY: verify, send NEWKEYS (kexOut ends)
 //	  server: on ECDH_INIT: send ECDH_REPLY, NEWKEYS (kexOut ends)
 //	on peer NEWKEYS: switch the inbound cipher; round over when both sent.
 
-func (c *Conn) startKex(first bool) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.startKexLocked(first)
-}
-
-func (c *Conn) hostKeyAlgos() []string {
-	if c.isClient {
-		return c.cfg.hostKeyAlgorithms()
+func (e *engine) hostKeyAlgos() []string {
+	if e.isClient {
+		return e.cfg.hostKeyAlgorithms()
 	}
 	var algos []string
-	for _, k := range c.cfg.HostKeys {
+	for _, k := range e.cfg.HostKeys {
 		for _, a := range k.Algorithms() {
 			if !slices.Contains(algos, a) {
 				algos = append(algos, a)
@@ -41,158 +37,151 @@ func (c *Conn) hostKeyAlgos() []string {
 	return algos
 }
 
-func (c *Conn) startKexLocked(first bool) error {
-	if c.kexOut {
+func (e *engine) startKexLocked(first bool) error {
+	if e.kexOut {
 		return nil
 	}
-	m, err := newKexInit(&c.cfg, c.isClient, first, c.hostKeyAlgos())
+	m, err := newKexInit(&e.cfg, e.isClient, first, e.hostKeyAlgos())
 	if err != nil {
 		return err
 	}
 	p := m.marshal()
-	c.kexOut = true
-	c.ourKexInit = p
-	if !first {
-		d := c.cfg.kexTimeout()
-		c.kexTimer = time.AfterFunc(d, func() {
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			if c.kexOut && bytes.Equal(c.ourKexInit, p) {
-				c.failLocked(fmt.Errorf("transport: key exchange did not complete within %v", d))
-			}
-		})
+	e.kexOut = true
+	e.ourKexInit = p
+	if !first && e.onKexStart != nil {
+		e.onKexStart(p)
 	}
-	return c.writeKexLocked(p)
+	return e.writeKexLocked(p)
 }
 
-func (c *Conn) handleKexInit(p []byte) error {
-	if c.rk.peerKexInit != nil {
+func (e *engine) handleKexInit(p []byte) error {
+	if e.rk.peerKexInit != nil {
 		return errors.New("transport: peer sent KEXINIT twice in one key exchange")
 	}
 	peer, err := parseKexInit(p)
 	if err != nil {
 		return err
 	}
-	c.rk.peerKexInit = bytes.Clone(p)
+	e.rk.peerKexInit = bytes.Clone(p)
 
-	c.mu.Lock()
-	if !c.kexOut {
-		if err := c.startKexLocked(false); err != nil {
-			c.mu.Unlock()
+	e.lock()
+	if !e.kexOut {
+		if err := e.startKexLocked(false); err != nil {
+			e.unlock()
 			return err
 		}
 	}
-	ours := c.ourKexInit
-	c.mu.Unlock()
+	ours := e.ourKexInit
+	e.unlock()
 	mine, err := parseKexInit(ours)
 	if err != nil {
 		return err
 	}
 
-	first := !c.rk.firstDone
+	first := !e.rk.firstDone
 	cli, srv := mine, peer
-	magics := &kex.Magics{ClientVersion: c.clientVersion, ServerVersion: c.serverVersion,
-		ClientKexInit: ours, ServerKexInit: c.rk.peerKexInit}
-	if !c.isClient {
+	magics := &kex.Magics{ClientVersion: e.clientVersion, ServerVersion: e.serverVersion,
+		ClientKexInit: ours, ServerKexInit: e.rk.peerKexInit}
+	if !e.isClient {
 		cli, srv = peer, mine
-		magics.ClientKexInit, magics.ServerKexInit = c.rk.peerKexInit, ours
+		magics.ClientKexInit, magics.ServerKexInit = e.rk.peerKexInit, ours
 	}
 	if first {
-		if c.isClient {
-			c.strict = slices.Contains(peer.KexAlgos, kexStrictServer)
+		if e.isClient {
+			e.strict = slices.Contains(peer.KexAlgos, kexStrictServer)
 		} else {
-			c.strict = slices.Contains(peer.KexAlgos, kexStrictClient)
-			c.peerExtInfoWanted = slices.Contains(peer.KexAlgos, extInfoClient)
+			e.strict = slices.Contains(peer.KexAlgos, kexStrictClient)
+			e.peerExtInfoWanted = slices.Contains(peer.KexAlgos, extInfoClient)
 		}
-		c.negotiateExtensions(peer)
-		if c.strict && c.in.total != 1 {
+		e.negotiateExtensions(peer)
+		if e.strict && e.in.total != 1 {
 			return errors.New("transport: strict kex violation: KEXINIT was not the first packet")
 		}
 	}
-	algs, err := negotiate(cli, srv, c.cfg.Extensions)
+	algs, err := negotiate(cli, srv, e.cfg.Extensions)
 	if err != nil {
-		c.failDisconnect(wire.DisconnectKeyExchangeFailed, err.Error())
+		e.failDisconnect(wire.DisconnectKeyExchangeFailed, err.Error())
 		return err
 	}
 	if _, _, _, ok := cipherKeySizes(algs.CipherCS); !ok {
 		return fmt.Errorf("transport: negotiated unknown cipher %q", algs.CipherCS)
 	}
-	c.rk.algs = algs
-	c.rk.magics = magics
-	c.rk.ignoreNext = peer.FirstKexFollows && guessWrong(cli, srv)
-	if c.isClient {
-		m, err := kex.NewClient(algs.Kex, c.cfg.rand())
+	e.rk.algs = algs
+	e.rk.magics = magics
+	e.rk.ignoreNext = peer.FirstKexFollows && guessWrong(cli, srv)
+	if e.isClient {
+		m, err := kex.NewClient(algs.Kex, e.cfg.rand())
 		if err != nil {
 			return err
 		}
-		c.rk.client = m
-		c.mu.Lock()
-		err = c.writeKexLocked(m.InitMessage())
-		c.mu.Unlock()
+		e.rk.client = m
+		e.lock()
+		err = e.writeKexLocked(m.InitMessage())
+		e.unlock()
 		return err
 	}
 	return nil
 }
 
-func (c *Conn) handleKexMessage(p []byte) error {
-	if c.rk.peerKexInit == nil {
+func (e *engine) handleKexMessage(p []byte) error {
+	if e.rk.peerKexInit == nil {
 		return fmt.Errorf("transport: key exchange message %d outside a key exchange", p[0])
 	}
-	if c.rk.ignoreNext {
-		c.rk.ignoreNext = false
+	if e.rk.ignoreNext {
+		e.rk.ignoreNext = false
 		return nil
 	}
-	if c.rk.sentNewKeys {
+	if e.rk.sentNewKeys {
 		return fmt.Errorf("transport: unexpected key exchange message %d after NEWKEYS", p[0])
 	}
 	var res *kex.Result
 	var err error
-	if c.isClient {
+	if e.isClient {
 		if p[0] != wire.MsgKexECDHReply {
 			return fmt.Errorf("transport: expected the kex reply (31), got message %d", p[0])
 		}
-		res, err = c.rk.client.HandleReply(p, c.rk.magics, c.rk.algs.HostKey)
+		res, err = e.rk.client.HandleReply(p, e.rk.magics, e.rk.algs.HostKey)
 		if err != nil {
-			c.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
+			e.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
 			return fmt.Errorf("transport: key exchange: %w", err)
 		}
-		if c.rk.firstDone {
-			if !bytes.Equal(res.HostKey.Marshal(), c.hostKey.Marshal()) {
-				c.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key changed during rekey")
+		if e.rk.firstDone {
+			if !bytes.Equal(res.HostKey.Marshal(), e.hostKey.Marshal()) {
+				e.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key changed during rekey")
 				return errors.New("transport: server presented a different host key in a rekey")
 			}
 		} else {
-			if c.cfg.HostKeyCallback == nil {
+			if e.cfg.HostKeyCallback == nil {
 				return errors.New("transport: no HostKeyCallback configured; refusing to trust any host key")
 			}
-			if err := c.cfg.HostKeyCallback(res.HostKey); err != nil {
-				c.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key not accepted")
+			if err := e.cfg.HostKeyCallback(res.HostKey); err != nil {
+				e.failDisconnect(wire.DisconnectHostKeyNotVerifiable, "host key not accepted")
 				return err
 			}
-			c.hostKey = res.HostKey
+			e.hostKey = res.HostKey
 		}
-		return c.sendNewKeys(res, nil)
+		return e.sendNewKeys(res, nil)
 	}
 	if p[0] != wire.MsgKexECDHInit {
 		return fmt.Errorf("transport: expected the kex init (30), got message %d", p[0])
 	}
-	signer := c.hostKeyFor(c.rk.algs.HostKey)
+	signer := e.hostKeyFor(e.rk.algs.HostKey)
 	if signer == nil {
-		return fmt.Errorf("transport: no host key for %s", c.rk.algs.HostKey)
+		return fmt.Errorf("transport: no host key for %s", e.rk.algs.HostKey)
 	}
-	reply, res, err := kex.Server(c.rk.algs.Kex, c.cfg.rand(), p, c.rk.magics, signer, c.rk.algs.HostKey)
+	reply, res, err := kex.Server(e.rk.algs.Kex, e.cfg.rand(), p, e.rk.magics, signer, e.rk.algs.HostKey)
 	if err != nil {
-		c.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
+		e.failDisconnect(wire.DisconnectKeyExchangeFailed, "key exchange failed")
 		return fmt.Errorf("transport: key exchange: %w", err)
 	}
-	if !c.rk.firstDone {
-		c.hostKey = signer.PublicKey()
+	if !e.rk.firstDone {
+		e.hostKey = signer.PublicKey()
 	}
-	return c.sendNewKeys(res, reply)
+	return e.sendNewKeys(res, reply)
 }
 
-func (c *Conn) hostKeyFor(algo string) kex.Signer {
-	for _, k := range c.cfg.HostKeys {
+func (e *engine) hostKeyFor(algo string) kex.Signer {
+	for _, k := range e.cfg.HostKeys {
 		if slices.Contains(k.Algorithms(), algo) {
 			return k
 		}
@@ -203,75 +192,73 @@ func (c *Conn) hostKeyFor(algo string) kex.Signer {
 // sendNewKeys derives the new keys, sends reply (server) and NEWKEYS, and
 // switches our outbound direction; queued messages then go out under the
 // new keys.
-func (c *Conn) sendNewKeys(res *kex.Result, reply []byte) error {
-	first := c.sessionID == nil
+func (e *engine) sendNewKeys(res *kex.Result, reply []byte) error {
+	first := e.sessionID == nil
 	if first {
-		c.sessionID = bytes.Clone(res.H)
+		e.sessionID = bytes.Clone(res.H)
 		// The only use of the first kex's secret after it: keys the
 		// negotiated extensions derive (ExportKey).
-		c.keepExporter(res)
+		e.keepExporter(res)
 	}
-	outC, inC, err := c.deriveCiphers(res)
+	outC, inC, err := e.deriveCiphers(res)
 	if err != nil {
 		return err
 	}
-	c.rk.newIn = inC
-	c.rk.sentNewKeys = true
+	e.rk.newIn = inC
+	e.rk.sentNewKeys = true
 
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	e.lock()
+	defer e.unlock()
 	if reply != nil {
-		if err := c.writeKexLocked(reply); err != nil {
+		if err := e.writeKexLocked(reply); err != nil {
 			return err
 		}
 	}
-	if err := c.writeKexLocked([]byte{wire.MsgNewKeys}); err != nil {
+	if err := e.writeKexLocked([]byte{wire.MsgNewKeys}); err != nil {
 		return err
 	}
-	c.out.changeCipher(outC, c.strict)
-	if first && !c.isClient && c.peerExtInfoWanted {
+	e.out.changeCipher(outC, e.strict)
+	if first && !e.isClient && e.peerExtInfoWanted {
 		exts := [][2]string{{"server-sig-algs", joinNames(serverSigAlgs())}}
-		if !c.cfg.NoPingExtension {
+		if !e.cfg.NoPingExtension {
 			exts = append(exts, [2]string{"ping@openssh.com", "0"})
 		}
 		ext := marshalExtInfo(exts)
-		c.sealLocked(ext)
+		e.sealLocked(ext)
 	}
-	c.kexOut = false
-	c.ourKexInit = nil
-	if c.kexTimer != nil {
-		c.kexTimer.Stop()
-		c.kexTimer = nil
+	e.kexOut = false
+	e.ourKexInit = nil
+	e.algs = e.rk.algs
+	for _, q := range e.queued {
+		e.sealLocked(q)
 	}
-	c.algs = c.rk.algs
-	for _, q := range c.queued {
-		c.sealLocked(q)
+	e.queued, e.queuedLen = nil, 0
+	if e.onKexEnd != nil {
+		e.onKexEnd()
 	}
-	c.queued, c.queuedLen = nil, 0
-	c.cond.Broadcast()
-	return c.flushLocked()
+	return nil
 }
 
-func (c *Conn) handleNewKeys(p []byte) error {
+func (e *engine) handleNewKeys(p []byte) error {
 	if len(p) != 1 {
 		return errors.New("transport: malformed NEWKEYS")
 	}
-	if !c.rk.sentNewKeys {
+	if !e.rk.sentNewKeys {
 		return errors.New("transport: peer sent NEWKEYS before the key exchange finished")
 	}
-	c.in.changeCipher(c.rk.newIn, c.strict)
-	c.rk = readKexState{firstDone: true}
-	c.mu.Lock()
-	c.kexCount++
-	c.lastKex = time.Now()
-	c.mu.Unlock()
+	e.in.changeCipher(e.rk.newIn, e.strict)
+	e.rk = readKexState{firstDone: true}
+	e.lock()
+	e.kexCount++
+	e.lastKex = time.Now()
+	e.unlock()
 	return nil
 }
 
 // deriveCiphers builds the outbound and inbound ciphers from a kex result
 // (RFC 4253 section 7.2: letters A..F, A/C/E for client to server).
-func (c *Conn) deriveCiphers(res *kex.Result) (out, in packetCipher, err error) {
-	a := c.rk.algs
+func (e *engine) deriveCiphers(res *kex.Result) (out, in packetCipher, err error) {
+	a := e.rk.algs
 	mk := func(cipherName, macName string, ivL, keyL, macL byte) (packetCipher, error) {
 		keyLen, ivLen, aead, ok := cipherKeySizes(cipherName)
 		if !ok {
@@ -283,10 +270,10 @@ func (c *Conn) deriveCiphers(res *kex.Result) (out, in packetCipher, err error) 
 			if !ok {
 				return nil, fmt.Errorf("transport: unknown MAC %q", macName)
 			}
-			macKey = kex.DeriveKey(res.Hash, res.K, res.H, macL, c.sessionID, n)
+			macKey = kex.DeriveKey(res.Hash, res.K, res.H, macL, e.sessionID, n)
 		}
-		iv := kex.DeriveKey(res.Hash, res.K, res.H, ivL, c.sessionID, ivLen)
-		key := kex.DeriveKey(res.Hash, res.K, res.H, keyL, c.sessionID, keyLen)
+		iv := kex.DeriveKey(res.Hash, res.K, res.H, ivL, e.sessionID, ivLen)
+		key := kex.DeriveKey(res.Hash, res.K, res.H, keyL, e.sessionID, keyLen)
 		return newPacketCipher(cipherName, macName, key, iv, macKey)
 	}
 	cs, err := mk(a.CipherCS, a.MACCS, 'A', 'C', 'E')
@@ -297,7 +284,7 @@ func (c *Conn) deriveCiphers(res *kex.Result) (out, in packetCipher, err error) 
 	if err != nil {
 		return nil, nil, err
 	}
-	if c.isClient {
+	if e.isClient {
 		return cs, sc, nil
 	}
 	return sc, cs, nil

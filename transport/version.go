@@ -45,22 +45,36 @@ func readVersion(r *bufio.Reader, fromServer bool) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if bytes.HasPrefix(line, []byte("SSH-")) {
-			if !bytes.HasPrefix(line, []byte("SSH-2.0-")) && !bytes.HasPrefix(line, []byte("SSH-1.99-")) {
-				return nil, fmt.Errorf("transport: peer speaks an unsupported protocol version %q", printable(line))
-			}
-			for _, c := range line {
-				if c < 0x20 || c > 0x7e {
-					return nil, fmt.Errorf("transport: peer version %q has a non-printable byte", printable(line))
-				}
-			}
-			return line, nil
-		}
-		if !fromServer {
-			return nil, fmt.Errorf("transport: client sent %q instead of an SSH version line", printable(line))
+		v, err := checkPeerLine(line, fromServer)
+		if v != nil || err != nil {
+			return v, err
 		}
 	}
-	return nil, fmt.Errorf("transport: server sent more than %d lines before its version", maxPreambleLines)
+	return nil, errTooManyPreambleLines
+}
+
+var errTooManyPreambleLines = fmt.Errorf("transport: server sent more than %d lines before its version", maxPreambleLines)
+
+// checkPeerLine checks one line of the peer's, without its line ending:
+// it returns the line if it is the peer's version, nil and no error if
+// it is another line a server may send first (fromServer), and an error
+// otherwise.
+func checkPeerLine(line []byte, fromServer bool) ([]byte, error) {
+	if bytes.HasPrefix(line, []byte("SSH-")) {
+		if !bytes.HasPrefix(line, []byte("SSH-2.0-")) && !bytes.HasPrefix(line, []byte("SSH-1.99-")) {
+			return nil, fmt.Errorf("transport: peer speaks an unsupported protocol version %q", printable(line))
+		}
+		for _, c := range line {
+			if c < 0x20 || c > 0x7e {
+				return nil, fmt.Errorf("transport: peer version %q has a non-printable byte", printable(line))
+			}
+		}
+		return line, nil
+	}
+	if !fromServer {
+		return nil, fmt.Errorf("transport: client sent %q instead of an SSH version line", printable(line))
+	}
+	return nil, nil
 }
 
 // readLine reads one line ending in LF (CR LF or a bare LF), at most
