@@ -197,17 +197,6 @@ func (s *Session) notify(st State) {
 	}
 }
 
-// SetBudget makes the session charge what it retains to b (a server's
-// budget shared by all its sessions). Call it before the session is used.
-func (s *Session) SetBudget(b *Budget) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.budget = b
-	s.charged = 0
-	s.budget.Charge(int64(s.send.Held()))
-	s.charged = int64(s.send.Held())
-}
-
 // SetRetentionLimit bounds the memory the session's unacknowledged
 // messages may occupy (DefaultRetention if n <= 0).
 func (s *Session) SetRetentionLimit(n int) {
