@@ -472,19 +472,33 @@ func (r *Registry) Len() int {
 // (section 7: a DISCONNECT on a connection a session is not attached to
 // ends nothing, and a client may not know that), and returns the error.
 func (r *Registry) Resume(t Transport, p []byte) (*Session, error) {
+	s, resend, err := r.Answer(t, p)
+	if err != nil {
+		return nil, err
+	}
+	go resend()
+	return s, nil
+}
+
+// Answer is Resume with no goroutine: on success it returns, besides the
+// session now attached to t, the writes of RESUME_ACCEPT and of the
+// messages the client lacks, as a function the caller must call once
+// (the session's writes wait until it returns). A test or a fuzzer
+// drives it between two transport.Engines; a server uses Resume.
+func (r *Registry) Answer(t Transport, p []byte) (*Session, func() error, error) {
 	start := time.Now()
-	s, err := r.resume(t, p)
+	s, resend, err := r.resume(t, p)
 	if err != nil {
 		r.emit(Event{Kind: EventResumeFailed, Remote: remoteOf(t), Err: err})
-		return nil, err
+		return nil, nil, err
 	}
 	st := s.Stats()
 	r.emit(Event{Kind: EventResumed, Remote: remoteOf(t), Session: shortHandle(s.handle), Handshake: time.Since(start),
 		Offline: st.LastOffline, Retransmitted: st.LastResentBytes, Hold: s.hold})
-	return s, nil
+	return s, resend, nil
 }
 
-func (r *Registry) resume(t Transport, p []byte) (*Session, error) {
+func (r *Registry) resume(t Transport, p []byte) (*Session, func() error, error) {
 	// claimed is set while this attempt holds the session's BUSY mark;
 	// release drops the mark once (a later attempt may hold it by then).
 	var e *entry
@@ -497,19 +511,19 @@ func (r *Registry) resume(t Transport, p []byte) (*Session, error) {
 			r.mu.Unlock()
 		}
 	}
-	refuse := func(reason uint32, format string, args ...any) (*Session, error) {
+	refuse := func(reason uint32, format string, args ...any) (*Session, func() error, error) {
 		release()
 		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
 		t.WritePacket(f.Marshal())
 		abort(t)
-		return nil, f
+		return nil, nil, f
 	}
 	req, err := ParseRequest(p)
 	if err != nil {
 		// A malformed message is a protocol error (section 2); the
 		// connection carries no session, so the DISCONNECT ends none.
 		protocolError(t, err.Error())
-		return nil, err
+		return nil, nil, err
 	}
 	r.mu.Lock()
 	e = r.sessions[string(req.Handle)]
@@ -576,10 +590,11 @@ func (r *Registry) resume(t Transport, p []byte) (*Session, error) {
 		return (&Accept{Received: received, HoldSeconds: hold,
 			MAC: AcceptMAC(s.rk, newH, s.handle, received, req.Received)}).Marshal()
 	}
-	if err := s.attach(t, accept, req.Received); err != nil {
+	resend, err := s.attach(t, accept, req.Received)
+	if err != nil {
 		// Only a session that closed meanwhile: the count cannot have
 		// left its range while detached.
 		return refuse(ReasonSessionClosed, "session closed")
 	}
-	return s, nil
+	return s, resend, nil
 }

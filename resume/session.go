@@ -779,27 +779,30 @@ func (s *Session) Close() error {
 
 // attach makes t the session's connection after a valid resumption:
 // first (server) the authenticated answer, then everything the peer lacks
-// from count from on, before any new message. The resend runs in the
-// background, holding writeMu so that nothing overtakes it (and keeping
-// ACKs back until the answer is out): the attempt is over once the answer
-// checked out (client) or was decided (server), and the link it runs on
-// is watched by the liveness checks like any other. On the server this
-// frees the connection's unauthenticated slot at once: a client that
-// resumes and then does not read costs what any attached one does, not a
-// pre-authentication slot for the login grace time.
-func (s *Session) attach(t Transport, answer func(received uint64) []byte, from uint64) error {
+// from count from on, before any new message. attach does no I/O: it
+// returns the writes as a function that holds writeMu until it returns
+// (so that nothing overtakes the resend, and ACKs stay back until the
+// answer is out), which the caller must call exactly once. Resume and
+// Registry.Resume run it in the background: the attempt is over once
+// the answer checked out (client) or was decided (server), and the link
+// it runs on is watched by the liveness checks like any other. On the
+// server this frees the connection's unauthenticated slot at once: a
+// client that resumes and then does not read costs what any attached one
+// does, not a pre-authentication slot for the login grace time. Driven
+// step by step (Resumption, Registry.Answer), the caller runs it itself.
+func (s *Session) attach(t Transport, answer func(received uint64) []byte, from uint64) (func() error, error) {
 	s.writeMu.Lock()
 	s.mu.Lock()
 	if s.state == Closed {
 		s.mu.Unlock()
 		s.writeMu.Unlock()
-		return s.err
+		return nil, s.err
 	}
 	msgs, err := s.send.resendFramed(from)
 	if err != nil {
 		s.mu.Unlock()
 		s.writeMu.Unlock()
-		return err
+		return nil, err
 	}
 	s.syncHeldLocked() // the peer's count acknowledged some
 	var first []byte
@@ -832,8 +835,8 @@ func (s *Session) attach(t Transport, answer func(received uint64) []byte, from 
 		abort(old) // a lingering half-open connection is superseded
 	}
 	s.notify(Attached)
-	go func() {
-		// writeMu passed to this goroutine.
+	resend := func() error {
+		// writeMu, taken above, is released here.
 		defer s.writeMu.Unlock()
 		if first != nil {
 			err := t.WritePacket(first)
@@ -845,39 +848,120 @@ func (s *Session) attach(t Transport, answer func(received uint64) []byte, from 
 			s.mu.Unlock()
 			if err != nil {
 				s.detach(gen, err)
-				return
+				return err
 			}
 		}
 		for _, m := range msgs {
 			if err := writeFramed(t, m); err != nil {
 				s.detach(gen, err)
-				return
+				return err
 			}
 		}
-	}()
-	return nil
+		return nil
+	}
+	return resend, nil
 }
 
-// Resume runs the client's side of a reconnection over t, a new
-// connection whose key exchange negotiated the extension (and whose host
-// key was checked). On failure the session is unchanged and t is dropped
-// without DISCONNECT (the server may have accepted the request already,
-// and moved the session to t: a DISCONNECT there would end it for good);
-// the caller may retry with another connection.
-func (s *Session) Resume(ctx context.Context, t Transport) error {
+// Resumption is the client's side of one reconnection, in steps and with
+// no I/O of its own: Request is the RESUME_REQUEST to send on the new
+// connection, Answer takes the server's reply. Session.Resume drives it
+// over a connection; a test or a fuzzer drives it between two
+// transport.Engines.
+type Resumption struct {
+	s                     *Session
+	t                     Transport
+	req                   []byte
+	received, acked, sent uint64
+	used                  bool
+}
+
+// BeginResume starts a reconnection of a client's session over t, a new
+// connection whose key exchange negotiated the extension and whose host
+// key was checked. Nothing changes in the session until Answer accepts.
+func (s *Session) BeginResume(t Transport) (*Resumption, error) {
 	if !s.isClient {
-		return errors.New("resume: Resume is the client's side")
+		return nil, errors.New("resume: a reconnection is the client's side")
 	}
 	s.mu.Lock()
 	if s.state == Closed {
 		s.mu.Unlock()
-		abort(t)
-		return s.err
+		return nil, s.err
 	}
-	received := s.recv.Received()
-	acked, sent := s.send.Acked(), s.send.Sent()
+	r := &Resumption{s: s, t: t, received: s.recv.Received(), acked: s.send.Acked(), sent: s.send.Sent()}
 	s.mu.Unlock()
+	newH := t.SessionID()
+	r.req = (&Request{Handle: s.handle, Received: r.received, MAC: RequestMAC(s.rk, newH, s.handle, r.received)}).Marshal()
+	return r, nil
+}
 
+// Request is the RESUME_REQUEST payload to send as the first message on
+// the new connection.
+func (r *Resumption) Request() []byte { return r.req }
+
+// Answer takes the server's answer p, the first message on the new
+// connection after the request. A RESUME_FAILURE is returned as a
+// *Failure. On any error the session is unchanged and the caller drops
+// the connection without DISCONNECT (the server may have moved the
+// session to it already: a DISCONNECT there would end it for good).
+// On success the session runs on the new connection, and the caller must
+// call resend once: it writes on the connection what the server lacks,
+// before anything newer (writes of the session wait until it returns).
+func (r *Resumption) Answer(p []byte) (resend func() error, err error) {
+	if r.used {
+		return nil, errors.New("resume: the answer was already taken")
+	}
+	r.used = true
+	s := r.s
+	if len(p) == 0 {
+		return nil, errors.New("resume: empty answer")
+	}
+	switch p[0] {
+	case MsgFailure:
+		f, err := ParseFailure(p)
+		if err != nil {
+			return nil, err
+		}
+		return nil, f
+	case MsgAccept:
+	default:
+		return nil, fmt.Errorf("resume: server answered with message %d", p[0])
+	}
+	acc, err := ParseAccept(p)
+	if err != nil {
+		return nil, err
+	}
+	if !VerifyAccept(s.rk, r.t.SessionID(), s.handle, acc, r.received) {
+		return nil, errors.New("resume: the server's answer does not authenticate")
+	}
+	if !CountInRange(acc.Received, r.acked, r.sent) {
+		return nil, fmt.Errorf("resume: server says it received %d messages; %d were acknowledged and %d sent", acc.Received, r.acked, r.sent)
+	}
+	s.mu.Lock()
+	changed := s.recv.Received() != r.received
+	if !changed {
+		s.hold = time.Duration(acc.HoldSeconds) * time.Second
+	}
+	s.mu.Unlock()
+	if changed {
+		return nil, errors.New("resume: messages arrived on the old connection during the attempt")
+	}
+	return s.attach(r.t, nil, acc.Received)
+}
+
+// Resume runs the client's side of a reconnection over t, a new
+// connection whose key exchange negotiated the extension (and whose host
+// key was checked): a Resumption whose request is written on t and whose
+// answer is read from it, and whose resend runs in the background. On
+// failure the session is unchanged and t is dropped without DISCONNECT
+// (the server may have accepted the request already, and moved the
+// session to t: a DISCONNECT there would end it for good); the caller
+// may retry with another connection.
+func (s *Session) Resume(ctx context.Context, t Transport) error {
+	r, err := s.BeginResume(t)
+	if err != nil {
+		abort(t)
+		return err
+	}
 	// Every failure below drops t without DISCONNECT.
 	attached := false
 	defer func() {
@@ -885,11 +969,9 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 			abort(t)
 		}
 	}()
-	newH := t.SessionID()
-	req := &Request{Handle: s.handle, Received: received, MAC: RequestMAC(s.rk, newH, s.handle, received)}
 	stop := context.AfterFunc(ctx, func() { abort(t) })
 	defer stop()
-	if err := t.WritePacket(req.Marshal()); err != nil {
+	if err := t.WritePacket(r.Request()); err != nil {
 		return fmt.Errorf("resume: sending the request: %w", err)
 	}
 	p, err := t.ReadPacket()
@@ -899,35 +981,11 @@ func (s *Session) Resume(ctx context.Context, t Transport) error {
 		}
 		return fmt.Errorf("resume: waiting for the answer: %w", err)
 	}
-	switch p[0] {
-	case MsgFailure:
-		f, err := ParseFailure(p)
-		if err != nil {
-			return err
-		}
-		return f
-	case MsgAccept:
-	default:
-		return fmt.Errorf("resume: server answered with message %d", p[0])
-	}
-	acc, err := ParseAccept(p)
+	resend, err := r.Answer(p)
 	if err != nil {
 		return err
 	}
-	if !VerifyAccept(s.rk, newH, s.handle, acc, received) {
-		return errors.New("resume: the server's answer does not authenticate")
-	}
-	if !CountInRange(acc.Received, acked, sent) {
-		return fmt.Errorf("resume: server says it received %d messages; %d were acknowledged and %d sent", acc.Received, acked, sent)
-	}
-	s.mu.Lock()
-	s.hold = time.Duration(acc.HoldSeconds) * time.Second
-	changed := s.recv.Received() != received
-	s.mu.Unlock()
-	if changed {
-		return errors.New("resume: messages arrived on the old connection during the attempt")
-	}
-	err = s.attach(t, nil, acc.Received)
-	attached = err == nil
-	return err
+	attached = true
+	go resend()
+	return nil
 }
