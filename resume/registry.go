@@ -2,6 +2,7 @@ package resume
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -286,7 +287,7 @@ func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error
 	s.budget = r.budgetLocked()
 	if len(r.sessions) >= r.max() && !r.evictForLocked(o.ID) {
 		r.mu.Unlock()
-		return nil, errors.New("resume: too many sessions")
+		return nil, ErrTooManySessions
 	}
 	// Kept before RESUME_ENABLE goes out: a client that hears of its
 	// handle may ask to resume at once (its liveness check can give up
@@ -308,6 +309,28 @@ func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventConnected, Hold: s.hold, Remote: remoteOf(t), User: o.Name, Session: shortHandle(s.handle)})
 	return s, nil
+}
+
+// ErrTooManySessions is EnableOwned's refusal when the registry keeps
+// MaxSessions sessions and none may make room.
+var ErrTooManySessions = errors.New("resume: too many sessions")
+
+// Offer starts the session of a newly authenticated connection t, as
+// EnableOwned does, or, when the registry keeps no more sessions, says
+// so to the client with a RESUME_ENABLE whose hold time is 0 (section
+// 4.2): the connection is then plain SSH, and Offer returns no session
+// and an error that wraps ErrTooManySessions. Any other error is t's.
+func (r *Registry) Offer(t Transport, rk []byte, o Owner) (*Session, error) {
+	s, err := r.EnableOwned(t, rk, o)
+	if !errors.Is(err, ErrTooManySessions) {
+		return s, err
+	}
+	handle := make([]byte, HandleLen)
+	rand.Read(handle)
+	if werr := t.WritePacket((&Enable{Handle: handle}).Marshal()); werr != nil {
+		return nil, werr
+	}
+	return nil, fmt.Errorf("session not resumable: %w", err)
 }
 
 // discardLocked forgets e and ends its session (outside the lock).

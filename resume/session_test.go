@@ -806,3 +806,40 @@ func TestDisconnectOnLeftConnectionIgnored(t *testing.T) {
 		}
 	}
 }
+
+// TestOfferWhenFull: a registry that keeps no more sessions, and may
+// evict none (the only one is attached), tells the newcomer with a
+// RESUME_ENABLE of hold time 0; the session it keeps is untouched.
+func TestOfferWhenFull(t *testing.T) {
+	reg := &Registry{MaxSessions: 1}
+	_, ss, _ := pairWith(t, reg, "a", nil)
+	c, s := fakePair()
+	rk := make([]byte, 32)
+	got, err := reg.Offer(s, rk, Owner{ID: "b", Name: "b"})
+	if got != nil || !errors.Is(err, ErrTooManySessions) {
+		t.Fatalf("Offer on a full registry: %v, %v", got, err)
+	}
+	p, err := c.ReadPacket()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := ParseEnable(p)
+	if err != nil || m.HoldSeconds != 0 || len(m.Handle) != HandleLen {
+		t.Fatalf("the client heard %+v, %v; want a hold time of 0", m, err)
+	}
+	if reg.Len() != 1 || ss.State() != Attached {
+		t.Fatalf("%d sessions, the kept one %v", reg.Len(), ss.State())
+	}
+	// With room, Offer is EnableOwned.
+	reg.MaxSessions = 2
+	c, s = fakePair()
+	got, err = reg.Offer(s, rk, Owner{ID: "b", Name: "b"})
+	if err != nil || got == nil {
+		t.Fatalf("Offer with room: %v, %v", got, err)
+	}
+	defer got.Close()
+	p, _ = c.ReadPacket()
+	if m, err := ParseEnable(p); err != nil || m.HoldSeconds == 0 || !bytes.Equal(m.Handle, got.Handle()) {
+		t.Fatalf("the client heard %+v, %v", m, err)
+	}
+}
