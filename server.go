@@ -550,7 +550,7 @@ func (sc *serverConn) doneSession() {
 
 func (sc *serverConn) acceptForward(nc *channel.NewChannel) {
 	allow := sc.s.cfg.AllowTCPForwarding
-	host, port, err := channel.ParseDirectTCPIP(nc.ExtraData())
+	host, port, err := nc.DirectTCPIP()
 	if err != nil {
 		nc.Reject(channel.ConnectFailed, "malformed direct-tcpip request")
 		return

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -109,8 +110,8 @@ func (m *Mux) newChannel(typ string) *Channel {
 	}
 	c.cond.L = &c.mu
 	c.reqsIn.send = m.conn.WritePacket
-	c.reqsIn.success = func([]byte) []byte { return (&ChannelSuccessMsg{c.remoteID}).Marshal() }
-	c.reqsIn.failure = func() []byte { return (&ChannelFailureMsg{c.remoteID}).Marshal() }
+	c.reqsIn.success = func([]byte) []byte { return (&connmsg.ChannelSuccess{Recipient: c.remoteID}).Marshal() }
+	c.reqsIn.failure = func() []byte { return (&connmsg.ChannelFailure{Recipient: c.remoteID}).Marshal() }
 	c.readDeadline.c = &c.cond
 	c.writeDeadline.c = &c.cond
 	return c
@@ -232,16 +233,16 @@ func (c *Channel) handle(p []byte) error {
 	c.mu.Lock()
 	if c.state != stateOpen {
 		c.mu.Unlock()
-		return protocolErrorf("%s for channel %d before it was confirmed", msgName(p[0]), c.localID)
+		return protocolErrorf("%s for channel %d before it was confirmed", connmsg.Name(p[0]), c.localID)
 	}
 	if c.remoteClosed {
 		c.mu.Unlock()
-		return protocolErrorf("%s for channel %d after CHANNEL_CLOSE", msgName(p[0]), c.localID)
+		return protocolErrorf("%s for channel %d after CHANNEL_CLOSE", connmsg.Name(p[0]), c.localID)
 	}
 	c.mu.Unlock()
 	switch p[0] {
 	case wire.MsgChannelWindowAdjust:
-		msg, err := ParseWindowAdjust(p)
+		msg, err := connmsg.ParseWindowAdjust(p)
 		if err != nil {
 			return protocolErrorf("%v", err)
 		}
@@ -255,13 +256,13 @@ func (c *Channel) handle(p []byte) error {
 		c.cond.Broadcast()
 		return nil
 	case wire.MsgChannelData, wire.MsgChannelExtendedData:
-		msg, err := ParseData(p)
+		msg, err := connmsg.ParseData(p)
 		if err != nil {
 			return protocolErrorf("%v", err)
 		}
 		return c.handleData(&msg)
 	case wire.MsgChannelEOF:
-		if _, err := ParseEOF(p); err != nil {
+		if _, err := connmsg.ParseEOF(p); err != nil {
 			return protocolErrorf("%v", err)
 		}
 		c.mu.Lock()
@@ -270,12 +271,12 @@ func (c *Channel) handle(p []byte) error {
 		c.mu.Unlock()
 		return nil
 	case wire.MsgChannelClose:
-		if _, err := ParseClose(p); err != nil {
+		if _, err := connmsg.ParseClose(p); err != nil {
 			return protocolErrorf("%v", err)
 		}
 		return c.handleClose()
 	case wire.MsgChannelRequest:
-		msg, err := ParseChannelRequest(p)
+		msg, err := connmsg.ParseChannelRequest(p)
 		if err != nil {
 			return protocolErrorf("%v", err)
 		}
@@ -300,10 +301,10 @@ func (c *Channel) handle(p []byte) error {
 		return r.Reply(false, nil)
 	case wire.MsgChannelSuccess, wire.MsgChannelFailure:
 		if len(p) != 5 {
-			return protocolErrorf("malformed %s", msgName(p[0]))
+			return protocolErrorf("malformed %s", connmsg.Name(p[0]))
 		}
 		if !c.reqsOut.deliver(reply{ok: p[0] == wire.MsgChannelSuccess}) {
-			return protocolErrorf("%s for channel %d without a request", msgName(p[0]), c.localID)
+			return protocolErrorf("%s for channel %d without a request", connmsg.Name(p[0]), c.localID)
 		}
 		return nil
 	}
@@ -311,7 +312,7 @@ func (c *Channel) handle(p []byte) error {
 }
 
 func (c *Channel) handleConfirm(p []byte) error {
-	msg, err := ParseOpenConfirm(p)
+	msg, err := connmsg.ParseOpenConfirm(p)
 	if err != nil {
 		return protocolErrorf("%v", err)
 	}
@@ -338,7 +339,7 @@ func (c *Channel) handleConfirm(p []byte) error {
 }
 
 func (c *Channel) handleOpenFailure(p []byte) error {
-	msg, err := ParseOpenFailure(p)
+	msg, err := connmsg.ParseOpenFailure(p)
 	if err != nil {
 		return protocolErrorf("%v", err)
 	}
@@ -370,7 +371,7 @@ func printable(s string) string {
 	return string(b)
 }
 
-func (c *Channel) handleData(msg *DataMsg) error {
+func (c *Channel) handleData(msg *connmsg.Data) error {
 	n := uint32(len(msg.Data))
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -388,7 +389,7 @@ func (c *Channel) handleData(msg *DataMsg) error {
 	if msg.Extended {
 		stream = 1
 	}
-	if c.closeWanted || c.sentClose || c.discard[stream] || (msg.Extended && msg.Code != ExtendedDataStderr) {
+	if c.closeWanted || c.sentClose || c.discard[stream] || (msg.Extended && msg.Code != connmsg.ExtendedDataStderr) {
 		// Nobody will read it: count it as consumed.
 		return c.sendAdjust(c.consumedLocked(n))
 	}
@@ -434,7 +435,7 @@ func (c *Channel) sendAdjust(adj uint32) error {
 	if adj == 0 {
 		return nil
 	}
-	return c.mux.conn.WritePacket((&WindowAdjustMsg{Recipient: c.remoteID, Bytes: adj}).Marshal())
+	return c.mux.conn.WritePacket((&connmsg.WindowAdjust{Recipient: c.remoteID, Bytes: adj}).Marshal())
 }
 
 func (c *Channel) handleClose() error {
@@ -469,7 +470,7 @@ func (c *Channel) maybeSendCloseLocked() error {
 		return nil
 	}
 	c.sentClose = true
-	return c.mux.conn.WritePacket((&CloseMsg{c.remoteID}).Marshal())
+	return c.mux.conn.WritePacket((&connmsg.Close{Recipient: c.remoteID}).Marshal())
 }
 
 // maybeSendEOFLocked is the same for EOF.
@@ -478,7 +479,7 @@ func (c *Channel) maybeSendEOFLocked() error {
 		return nil
 	}
 	c.sentEOF = true
-	return c.mux.conn.WritePacket((&EOFMsg{c.remoteID}).Marshal())
+	return c.mux.conn.WritePacket((&connmsg.EOF{Recipient: c.remoteID}).Marshal())
 }
 
 func (c *Channel) finishRequests(err error) {
@@ -667,7 +668,7 @@ func (c *Channel) writeLocked(p []byte, ext bool) (int, error) {
 		if err != nil {
 			return sent, err
 		}
-		msg := DataMsg{Recipient: c.remoteID, Extended: ext, Code: ExtendedDataStderr, Data: p[:n]}
+		msg := connmsg.Data{Recipient: c.remoteID, Extended: ext, Code: connmsg.ExtendedDataStderr, Data: p[:n]}
 		if oc, ok := c.mux.conn.(OwnedPacketWriter); ok {
 			// The connection keeps what it sends (the resume layer):
 			// marshal straight into a buffer it then owns, saving a copy.
@@ -785,19 +786,19 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 		d := min(pkt, n-off)
 		var b []byte
 		if owned {
-			b = oc.PacketBuffer(dataHeaderLen + d)
+			b = oc.PacketBuffer(connmsg.DataHeaderLen + d)
 		} else {
 			if i == len(c.fillOwn) {
 				c.fillOwn = append(c.fillOwn, nil)
 			}
 			b = c.fillOwn[i][:0]
 		}
-		b = slices.Grow(b, wire.FrameHeadroom+dataHeaderLen+d+wire.FrameTailroom)
+		b = slices.Grow(b, wire.FrameHeadroom+connmsg.DataHeaderLen+d+wire.FrameTailroom)
 		if !owned {
 			c.fillOwn[i] = b
 		}
 		// The header, with a data length of 0 until the data is known.
-		b = (&DataMsg{Recipient: c.remoteID}).AppendMarshal(b[:wire.FrameHeadroom])
+		b = (&connmsg.Data{Recipient: c.remoteID}).AppendMarshal(b[:wire.FrameHeadroom])
 		b = b[:len(b)+d]
 		frames = append(frames, b)
 		segs = append(segs, b[len(b)-d:])
@@ -979,7 +980,7 @@ func (c *Channel) SendRequest(ctx context.Context, name string, wantReply bool, 
 	if err != nil {
 		return false, err
 	}
-	msg := (&ChannelRequestMsg{Recipient: c.remoteID, Type: name, WantReply: wantReply, Payload: payload}).Marshal()
+	msg := (&connmsg.ChannelRequest{Recipient: c.remoteID, Type: name, WantReply: wantReply, Payload: payload}).Marshal()
 	if !wantReply {
 		return false, c.mux.conn.WritePacket(msg)
 	}

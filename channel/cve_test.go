@@ -21,6 +21,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -30,7 +31,7 @@ import (
 // the answer comes everything sent before it has been handled.
 func alive(t *testing.T, raw *pipeConn) bool {
 	t.Helper()
-	if raw.WritePacket((&GlobalRequestMsg{Name: "probe@rsftp.test", WantReply: true}).Marshal()) != nil {
+	if raw.WritePacket((&connmsg.GlobalRequest{Name: "probe@rsftp.test", WantReply: true}).Marshal()) != nil {
 		return false
 	}
 	for {
@@ -121,7 +122,7 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 					return
 				}
 				if b[0] == wire.MsgChannelRequest {
-					raw.WritePacket((&ChannelFailureMsg{Recipient: id}).Marshal())
+					raw.WritePacket((&connmsg.ChannelFailure{Recipient: id}).Marshal())
 				}
 			}
 		}()
@@ -131,8 +132,8 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 		}
 	}
 
-	for _, reply := range [][]byte{(&RequestSuccessMsg{Payload: []byte("stale")}).Marshal(), {wire.MsgRequestFailure}} {
-		name := msgName(reply[0])
+	for _, reply := range [][]byte{(&connmsg.RequestSuccess{Payload: []byte("stale")}).Marshal(), {wire.MsgRequestFailure}} {
+		name := connmsg.Name(reply[0])
 		t.Run("global-"+name+"-none-pending", func(t *testing.T) {
 			m, raw := rawPeer(t, cfg)
 			raw.WritePacket(reply)
@@ -147,7 +148,7 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 		expect(t, raw, wire.MsgGlobalRequest)
-		raw.WritePacket((&RequestSuccessMsg{}).Marshal())
+		raw.WritePacket((&connmsg.RequestSuccess{}).Marshal())
 		mustDie(t, m, raw, "a reply to a want-reply=false request")
 		laterGlobal(t, m, raw)
 	})
@@ -161,7 +162,7 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 		}()
 		expect(t, raw, wire.MsgGlobalRequest)
 		raw.WritePacket([]byte{wire.MsgRequestFailure})
-		raw.WritePacket((&RequestSuccessMsg{}).Marshal())
+		raw.WritePacket((&connmsg.RequestSuccess{}).Marshal())
 		if <-res {
 			t.Error("the request took the second, unsolicited SUCCESS")
 		}
@@ -170,10 +171,10 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 	})
 
 	for _, mk := range []func(uint32) []byte{
-		func(id uint32) []byte { return (&ChannelSuccessMsg{Recipient: id}).Marshal() },
-		func(id uint32) []byte { return (&ChannelFailureMsg{Recipient: id}).Marshal() },
+		func(id uint32) []byte { return (&connmsg.ChannelSuccess{Recipient: id}).Marshal() },
+		func(id uint32) []byte { return (&connmsg.ChannelFailure{Recipient: id}).Marshal() },
 	} {
-		name := msgName(mk(0)[0])
+		name := connmsg.Name(mk(0)[0])
 		t.Run("channel-"+name+"-none-pending", func(t *testing.T) {
 			m, raw := rawPeer(t, cfg)
 			c, id := rawOpen(t, m, raw, 1<<20, 1<<15)
@@ -190,7 +191,7 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 			t.Fatal(err)
 		}
 		expect(t, raw, wire.MsgChannelRequest)
-		raw.WritePacket((&ChannelSuccessMsg{Recipient: id}).Marshal())
+		raw.WritePacket((&connmsg.ChannelSuccess{Recipient: id}).Marshal())
 		mustDie(t, m, raw, "a reply to a want-reply=false channel request")
 		laterChannel(t, c, id, raw)
 	})
@@ -211,7 +212,7 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 			res <- result{ok, err}
 		}()
 		expect(t, raw, wire.MsgChannelRequest)
-		raw.WritePacket((&ChannelSuccessMsg{Recipient: id2}).Marshal())
+		raw.WritePacket((&connmsg.ChannelSuccess{Recipient: id2}).Marshal())
 		mustDie(t, m, raw, "a reply for a channel with no request pending")
 		if r := <-res; r.ok || r.err == nil {
 			t.Errorf("channel 1's request got ok %v err %v from channel 2's reply", r.ok, r.err)
@@ -227,8 +228,8 @@ func TestCVE_2026_39830_UnsolicitedReplies(t *testing.T) {
 			res <- ok
 		}()
 		expect(t, raw, wire.MsgChannelRequest)
-		raw.WritePacket((&ChannelFailureMsg{Recipient: id}).Marshal())
-		raw.WritePacket((&ChannelSuccessMsg{Recipient: id}).Marshal())
+		raw.WritePacket((&connmsg.ChannelFailure{Recipient: id}).Marshal())
+		raw.WritePacket((&connmsg.ChannelSuccess{Recipient: id}).Marshal())
 		if <-res {
 			t.Error("the request took the second, unsolicited SUCCESS")
 		}
@@ -361,8 +362,8 @@ func TestCVE_2026_39827_RejectedChannelsNotLeaked(t *testing.T) {
 					return
 				}
 				if b[0] == wire.MsgChannelOpen {
-					o, _ := ParseChannelOpen(b)
-					raw.WritePacket((&OpenFailureMsg{Recipient: o.Sender, Reason: ResourceShortage, Message: "no"}).Marshal())
+					o, _ := connmsg.ParseChannelOpen(b)
+					raw.WritePacket((&connmsg.OpenFailure{Recipient: o.Sender, Reason: ResourceShortage, Message: "no"}).Marshal())
 				}
 			}
 		}()
@@ -394,7 +395,7 @@ func TestCVE_2026_39827_RejectedChannelsNotLeaked(t *testing.T) {
 				_, err := m.OpenChannel(ctx, "x", nil)
 				errc <- err
 			}()
-			o, err := ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
+			o, err := connmsg.ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -403,14 +404,14 @@ func TestCVE_2026_39827_RejectedChannelsNotLeaked(t *testing.T) {
 				t.Fatalf("open %d: %v", i, err)
 			}
 			if i%2 == 0 {
-				raw.WritePacket((&OpenFailureMsg{Recipient: o.Sender, Reason: ConnectFailed}).Marshal())
+				raw.WritePacket((&connmsg.OpenFailure{Recipient: o.Sender, Reason: ConnectFailed}).Marshal())
 			} else {
-				raw.WritePacket((&OpenConfirmMsg{Recipient: o.Sender, Sender: 1000 + uint32(i), Window: 1 << 16, MaxPacket: 1 << 14}).Marshal())
-				cl, err := ParseClose(expect(t, raw, wire.MsgChannelClose))
+				raw.WritePacket((&connmsg.OpenConfirm{Recipient: o.Sender, Sender: 1000 + uint32(i), Window: 1 << 16, MaxPacket: 1 << 14}).Marshal())
+				cl, err := connmsg.ParseClose(expect(t, raw, wire.MsgChannelClose))
 				if err != nil || cl.Recipient != 1000+uint32(i) {
 					t.Fatalf("abandoned channel not closed: %+v %v", cl, err)
 				}
-				raw.WritePacket((&CloseMsg{Recipient: o.Sender}).Marshal())
+				raw.WritePacket((&connmsg.Close{Recipient: o.Sender}).Marshal())
 			}
 			if !alive(t, raw) {
 				t.Fatalf("open %d: connection ended: %v", i, m.Wait())
@@ -433,7 +434,7 @@ func TestCVE_2026_39827_RejectedChannelsNotLeaked(t *testing.T) {
 		}()
 		go func() {
 			for nc := range tcpip {
-				host, port, err := ParseDirectTCPIP(nc.ExtraData())
+				host, port, err := nc.DirectTCPIP()
 				if err != nil {
 					nc.Reject(ConnectFailed, err.Error())
 					continue
@@ -472,14 +473,14 @@ func TestCVE_2025_54804_WindowOverflow(t *testing.T) {
 	t.Run("adjust-up-to-the-limit-then-over", func(t *testing.T) {
 		m, raw := rawPeer(t, nil)
 		c, id := rawOpen(t, m, raw, 1000, 1<<15)
-		raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: max32 - 1000}).Marshal())
+		raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: max32 - 1000}).Marshal())
 		if !alive(t, raw) {
 			t.Fatalf("an adjust to exactly 2^32-1 ended the connection: %v", m.Wait())
 		}
 		if _, send := c.Windows(); send != max32 {
 			t.Fatalf("send window %d, want %d", send, uint32(max32))
 		}
-		raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 1}).Marshal())
+		raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: 1}).Marshal())
 		if !mustDie(t, m, raw, "an adjust past 2^32-1") {
 			return
 		}
@@ -497,7 +498,7 @@ func TestCVE_2025_54804_WindowOverflow(t *testing.T) {
 		t.Run(fmt.Sprintf("window-%d-adjust-%d", tc.window, tc.adjust), func(t *testing.T) {
 			m, raw := rawPeer(t, nil)
 			c, id := rawOpen(t, m, raw, tc.window, 1<<15)
-			raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: tc.adjust}).Marshal())
+			raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: tc.adjust}).Marshal())
 			if !mustDie(t, m, raw, "an overflowing adjust") {
 				return
 			}
@@ -533,7 +534,7 @@ func TestCVE_2025_54804_WindowOverflow(t *testing.T) {
 			var wantOut, wantErr []byte
 			for i, p := range tc.pkts {
 				data := bytes.Repeat([]byte{p.fill}, p.n)
-				raw.WritePacket((&DataMsg{Recipient: id, Extended: p.ext, Code: ExtendedDataStderr, Data: data}).Marshal())
+				raw.WritePacket((&connmsg.Data{Recipient: id, Extended: p.ext, Code: connmsg.ExtendedDataStderr, Data: data}).Marshal())
 				if i == len(tc.pkts)-1 {
 					break
 				}
@@ -576,7 +577,7 @@ func TestCVE_2026_39834_HugeWriteSplit(t *testing.T) {
 		done := inBackground(len(src), func() (int, error) { return c.Write(src) })
 		var got []byte
 		for len(got) < len(src) {
-			d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+			d, err := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -635,7 +636,7 @@ func TestCVE_2026_39834_HugeWriteSplit(t *testing.T) {
 				}()
 				var got []byte
 				for len(got) < window {
-					d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+					d, err := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 					if err != nil {
 						t.Fatal(err)
 					}

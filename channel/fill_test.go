@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -148,7 +149,7 @@ func TestWriteFillSmallWindow(t *testing.T) {
 			})
 			var got []byte
 			for len(got) < len(src) {
-				d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+				d, err := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -156,7 +157,7 @@ func TestWriteFillSmallWindow(t *testing.T) {
 					t.Fatalf("%d-byte packet in a 700-byte window", len(d.Data))
 				}
 				got = append(got, d.Data...)
-				raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: uint32(len(d.Data))}).Marshal())
+				raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: uint32(len(d.Data))}).Marshal())
 			}
 			if err := <-done; err != nil {
 				t.Fatal(err)

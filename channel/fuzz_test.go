@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -12,14 +13,14 @@ import (
 // packets from a hostile peer. It must never panic or hang; whatever it
 // makes of them, the connection either goes on or ends with an error.
 func FuzzMuxPackets(f *testing.F) {
-	f.Add((&WindowAdjustMsg{Recipient: 0, Bytes: 10}).Marshal())
-	f.Add((&DataMsg{Recipient: 0, Data: []byte("hi")}).Marshal())
-	f.Add((&DataMsg{Recipient: 0, Extended: true, Code: 1, Data: []byte("hi")}).Marshal())
-	f.Add((&ChannelRequestMsg{Recipient: 0, Type: "exit-status", Payload: []byte{0, 0, 0, 1}}).Marshal())
-	f.Add((&ChannelOpenMsg{Type: "x", Sender: 9, Window: 5, MaxPacket: 5}).Marshal())
-	f.Add((&GlobalRequestMsg{Name: "tcpip-forward", WantReply: true}).Marshal())
-	f.Add((&OpenConfirmMsg{Recipient: 1, Sender: 2, Window: 3, MaxPacket: 4}).Marshal())
-	f.Add((&OpenFailureMsg{Recipient: 1, Reason: 2, Message: "no"}).Marshal())
+	f.Add((&connmsg.WindowAdjust{Recipient: 0, Bytes: 10}).Marshal())
+	f.Add((&connmsg.Data{Recipient: 0, Data: []byte("hi")}).Marshal())
+	f.Add((&connmsg.Data{Recipient: 0, Extended: true, Code: 1, Data: []byte("hi")}).Marshal())
+	f.Add((&connmsg.ChannelRequest{Recipient: 0, Type: "exit-status", Payload: []byte{0, 0, 0, 1}}).Marshal())
+	f.Add((&connmsg.ChannelOpen{Type: "x", Sender: 9, Window: 5, MaxPacket: 5}).Marshal())
+	f.Add((&connmsg.GlobalRequest{Name: "tcpip-forward", WantReply: true}).Marshal())
+	f.Add((&connmsg.OpenConfirm{Recipient: 1, Sender: 2, Window: 3, MaxPacket: 4}).Marshal())
+	f.Add((&connmsg.OpenFailure{Recipient: 1, Reason: 2, Message: "no"}).Marshal())
 	f.Add([]byte{wire.MsgChannelEOF, 0, 0, 0, 0, wire.MsgChannelClose, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		wd := time.AfterFunc(10*time.Second, func() {
@@ -32,7 +33,7 @@ func FuzzMuxPackets(f *testing.F) {
 		m := NewMux(a, &Config{WindowSize: 4096, MaxPacket: 1024})
 		defer m.Close()
 		h := m.HandleChannelOpen("x")
-		raw.WritePacket((&ChannelOpenMsg{Type: "x", Sender: 1, Window: 1 << 20, MaxPacket: 1 << 15}).Marshal())
+		raw.WritePacket((&connmsg.ChannelOpen{Type: "x", Sender: 1, Window: 1 << 20, MaxPacket: 1 << 15}).Marshal())
 		c, err := (<-h).Accept()
 		if err != nil {
 			t.Fatal(err)

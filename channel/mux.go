@@ -5,19 +5,16 @@
 //
 // The multiplexer talks to the layer below through PacketConn, three
 // methods; the resume layer slots in there. One goroutine reads packets and
-// dispatches them; every message has its own marshal and parse function in
-// messages.go.
+// dispatches them.
 //
-// Mux and Channel build and parse the messages themselves: a program that
-// only opens and accepts channels never needs the message structs. They
-// are exported for a server's checks of a channel open's extra data
-// (ParseDirectTCPIP), for fuzz targets and for tests that speak the
-// protocol by hand. Marshal returns a payload (message number first) ready
-// for PacketConn.WritePacket; Parse<Name> takes one as read, fails on any
-// other message number or trailing bytes, and bounds names (channel,
-// request and host names) to 256 bytes. Byte slices of a parsed message
-// alias the payload it was parsed from: copy them to keep them past the
-// payload's lifetime (ReadPacket's lasts until the next read).
+// Mux and Channel build and parse the wire messages themselves (with
+// package internal/connmsg, where each message has its marshal and parse
+// functions side by side): a program that opens and accepts channels
+// never sees them. What a server's handler needs of a channel open is
+// here: NewChannel.Type, NewChannel.DirectTCPIP for the host and port a
+// direct-tcpip open asks for, and the reason codes of
+// NewChannel.Reject and OpenError (Prohibited, ConnectFailed,
+// UnknownChannelType, ResourceShortage).
 package channel
 
 import (
@@ -28,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -179,6 +177,29 @@ func protocolErrorf(format string, args ...any) error {
 	return &ProtocolError{Msg: fmt.Sprintf(format, args...)}
 }
 
+// Open failure reason codes (RFC 4254 section 5.1), for NewChannel.Reject
+// and OpenError.Reason.
+const (
+	Prohibited         uint32 = 1 // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
+	ConnectFailed      uint32 = 2 // SSH_OPEN_CONNECT_FAILED
+	UnknownChannelType uint32 = 3 // SSH_OPEN_UNKNOWN_CHANNEL_TYPE
+	ResourceShortage   uint32 = 4 // SSH_OPEN_RESOURCE_SHORTAGE
+)
+
+func reasonText(r uint32) string {
+	switch r {
+	case Prohibited:
+		return "administratively prohibited"
+	case ConnectFailed:
+		return "connect failed"
+	case UnknownChannelType:
+		return "unknown channel type"
+	case ResourceShortage:
+		return "resource shortage"
+	}
+	return fmt.Sprintf("reason %d", r)
+}
+
 // OpenError is the peer's refusal to open a channel (its
 // CHANNEL_OPEN_FAILURE): Mux.OpenChannel, Mux.NewSession and Mux.DialTCP
 // return it. Reason tells a refusal by policy (Prohibited) from a failure
@@ -300,7 +321,7 @@ func (m *Mux) GlobalRequests() <-chan *Request {
 // SendRequest sends a global request. With wantReply it waits for the
 // answer and returns its payload; ctx bounds the wait.
 func (m *Mux) SendRequest(ctx context.Context, name string, wantReply bool, payload []byte) (bool, []byte, error) {
-	msg := (&GlobalRequestMsg{Name: name, WantReply: wantReply, Payload: payload}).Marshal()
+	msg := (&connmsg.GlobalRequest{Name: name, WantReply: wantReply, Payload: payload}).Marshal()
 	if !wantReply {
 		return false, nil, m.conn.WritePacket(msg)
 	}
@@ -342,7 +363,7 @@ func (m *Mux) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chann
 	m.chans[id] = c
 	m.mu.Unlock()
 
-	open := &ChannelOpenMsg{Type: typ, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket, Extra: extra}
+	open := &connmsg.ChannelOpen{Type: typ, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket, Extra: extra}
 	if err := m.conn.WritePacket(open.Marshal()); err != nil {
 		m.remove(c)
 		return nil, fmt.Errorf("channel: opening %s: %w", typ, err)
@@ -530,7 +551,7 @@ func (m *Mux) handle(p []byte) error {
 			return protocolErrorf("malformed REQUEST_FAILURE")
 		}
 		if !m.globalOut.deliver(reply{ok: p[0] == wire.MsgRequestSuccess, payload: payload}) {
-			return protocolErrorf("%s without a global request", msgName(p[0]))
+			return protocolErrorf("%s without a global request", connmsg.Name(p[0]))
 		}
 		return nil
 	case wire.MsgChannelOpen:
@@ -545,17 +566,26 @@ func (m *Mux) handle(p []byte) error {
 	}
 	id, ok := recipient(p)
 	if !ok {
-		return protocolErrorf("truncated %s", msgName(p[0]))
+		return protocolErrorf("truncated %s", connmsg.Name(p[0]))
 	}
 	c := m.lookup(id)
 	if c == nil {
-		return protocolErrorf("%s for unknown channel %d", msgName(p[0]), id)
+		return protocolErrorf("%s for unknown channel %d", connmsg.Name(p[0]), id)
 	}
 	return c.handle(p)
 }
 
+// recipient returns the recipient channel of a channel message (numbers
+// 91 to 100), which always follows the message number.
+func recipient(p []byte) (uint32, bool) {
+	if len(p) < 5 {
+		return 0, false
+	}
+	return uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4]), true
+}
+
 func (m *Mux) handleGlobalRequest(p []byte) error {
-	msg, err := ParseGlobalRequest(p)
+	msg, err := connmsg.ParseGlobalRequest(p)
 	if err != nil {
 		return protocolErrorf("%v", err)
 	}
@@ -577,12 +607,12 @@ func (m *Mux) handleGlobalRequest(p []byte) error {
 }
 
 func (m *Mux) handleOpen(p []byte) error {
-	msg, err := ParseChannelOpen(p)
+	msg, err := connmsg.ParseChannelOpen(p)
 	if err != nil {
 		return protocolErrorf("%v", err)
 	}
 	refuse := func(reason uint32, text string) error {
-		f := &OpenFailureMsg{Recipient: msg.Sender, Reason: reason, Message: text}
+		f := &connmsg.OpenFailure{Recipient: msg.Sender, Reason: reason, Message: text}
 		return m.conn.WritePacket(f.Marshal())
 	}
 	if msg.MaxPacket == 0 {
@@ -663,14 +693,14 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	if !ok {
 		m.mu.Unlock()
 		c.releaseWindow()
-		f := &OpenFailureMsg{Recipient: n.remoteID, Reason: ResourceShortage, Message: "too many channels"}
+		f := &connmsg.OpenFailure{Recipient: n.remoteID, Reason: ResourceShortage, Message: "too many channels"}
 		m.conn.WritePacket(f.Marshal())
 		return nil, errors.New("channel: too many channels")
 	}
 	c.localID = id
 	m.chans[id] = c
 	m.mu.Unlock()
-	conf := &OpenConfirmMsg{Recipient: n.remoteID, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket}
+	conf := &connmsg.OpenConfirm{Recipient: n.remoteID, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket}
 	if err := m.conn.WritePacket(conf.Marshal()); err != nil {
 		m.remove(c)
 		return nil, err
@@ -683,7 +713,7 @@ func (n *NewChannel) Reject(reason uint32, message string) error {
 	if err := n.answer(); err != nil {
 		return err
 	}
-	f := &OpenFailureMsg{Recipient: n.remoteID, Reason: reason, Message: message}
+	f := &connmsg.OpenFailure{Recipient: n.remoteID, Reason: reason, Message: message}
 	return n.mux.conn.WritePacket(f.Marshal())
 }
 
@@ -754,7 +784,7 @@ func (q *replyQueue) complete(s *replySlot, ok bool, payload []byte) error {
 		case h.ok && q.success != nil:
 			msg = q.success(h.payload)
 		case h.ok:
-			msg = (&RequestSuccessMsg{Payload: h.payload}).Marshal()
+			msg = (&connmsg.RequestSuccess{Payload: h.payload}).Marshal()
 		case q.failure != nil:
 			msg = q.failure()
 		default:

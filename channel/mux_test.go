@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -240,13 +241,13 @@ func expect(t *testing.T, p *pipeConn, msg byte) []byte {
 	for {
 		b, err := p.ReadPacket()
 		if err != nil {
-			t.Fatalf("waiting for %s: %v", msgName(msg), err)
+			t.Fatalf("waiting for %s: %v", connmsg.Name(msg), err)
 		}
 		if b[0] == msg {
 			return b
 		}
 		if b[0] != wire.MsgChannelWindowAdjust {
-			t.Fatalf("got %s, want %s", msgName(b[0]), msgName(msg))
+			t.Fatalf("got %s, want %s", connmsg.Name(b[0]), connmsg.Name(msg))
 		}
 	}
 }
@@ -256,12 +257,12 @@ func expect(t *testing.T, p *pipeConn, msg byte) []byte {
 func rawOpen(t *testing.T, m *Mux, raw *pipeConn, window, maxPacket uint32) (*Channel, uint32) {
 	t.Helper()
 	h := m.HandleChannelOpen("x")
-	raw.WritePacket((&ChannelOpenMsg{Type: "x", Sender: 77, Window: window, MaxPacket: maxPacket}).Marshal())
+	raw.WritePacket((&connmsg.ChannelOpen{Type: "x", Sender: 77, Window: window, MaxPacket: maxPacket}).Marshal())
 	c, err := (<-h).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := ParseOpenConfirm(expect(t, raw, wire.MsgChannelOpenConfirm))
+	conf, err := connmsg.ParseOpenConfirm(expect(t, raw, wire.MsgChannelOpenConfirm))
 	if err != nil || conf.Recipient != 77 {
 		t.Fatalf("confirm %+v %v", conf, err)
 	}
@@ -274,25 +275,25 @@ func TestProtocolViolationsEndTheConnection(t *testing.T) {
 		send func(id uint32) []byte
 	}{
 		{"window past 2^32-1", func(id uint32) []byte {
-			return (&WindowAdjustMsg{Recipient: id, Bytes: 1<<32 - 100}).Marshal()
+			return (&connmsg.WindowAdjust{Recipient: id, Bytes: 1<<32 - 100}).Marshal()
 		}},
 		{"data beyond the window", func(id uint32) []byte {
-			return (&DataMsg{Recipient: id, Data: make([]byte, 3000)}).Marshal()
+			return (&connmsg.Data{Recipient: id, Data: make([]byte, 3000)}).Marshal()
 		}},
 		{"data beyond the maximum packet", func(id uint32) []byte {
-			return (&DataMsg{Recipient: id, Data: make([]byte, 1025)}).Marshal()
+			return (&connmsg.Data{Recipient: id, Data: make([]byte, 1025)}).Marshal()
 		}},
 		{"unknown channel", func(id uint32) []byte {
-			return (&EOFMsg{Recipient: id + 1000}).Marshal()
+			return (&connmsg.EOF{Recipient: id + 1000}).Marshal()
 		}},
 		{"reply without request", func(id uint32) []byte {
-			return (&ChannelSuccessMsg{Recipient: id}).Marshal()
+			return (&connmsg.ChannelSuccess{Recipient: id}).Marshal()
 		}},
 		{"global reply without request", func(uint32) []byte {
 			return []byte{wire.MsgRequestSuccess}
 		}},
 		{"truncated data", func(id uint32) []byte {
-			return (&DataMsg{Recipient: id, Data: []byte("abc")}).Marshal()[:10]
+			return (&connmsg.Data{Recipient: id, Data: []byte("abc")}).Marshal()[:10]
 		}},
 		{"userauth after auth", func(uint32) []byte {
 			return []byte{wire.MsgUserauthRequest}
@@ -328,7 +329,7 @@ func TestWritesRespectPeerWindowAndPacket(t *testing.T) {
 	}()
 	got := 0
 	for got < 1000 {
-		d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+		d, err := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 		if err != nil || len(d.Data) > 300 || d.Recipient != 77 {
 			t.Fatalf("data %d bytes to %d: %v", len(d.Data), d.Recipient, err)
 		}
@@ -342,9 +343,9 @@ func TestWritesRespectPeerWindowAndPacket(t *testing.T) {
 		t.Fatal("Write returned with the window exhausted")
 	case <-time.After(50 * time.Millisecond):
 	}
-	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 1500}).Marshal())
+	raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: 1500}).Marshal())
 	for got < 2500 {
-		d, _ := ParseData(expect(t, raw, wire.MsgChannelData))
+		d, _ := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 		got += len(d.Data)
 	}
 	if err := <-done; err != nil {
@@ -384,7 +385,7 @@ func TestCloseOrderAndRelease(t *testing.T) {
 	if m.lookup(id) == nil {
 		t.Fatal("channel released before the peer's CLOSE")
 	}
-	raw.WritePacket((&CloseMsg{id}).Marshal())
+	raw.WritePacket((&connmsg.Close{Recipient: id}).Marshal())
 	deadline := time.Now().Add(5 * time.Second)
 	for m.lookup(id) != nil && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
@@ -393,7 +394,7 @@ func TestCloseOrderAndRelease(t *testing.T) {
 		t.Fatal("channel not released after CLOSE both ways")
 	}
 	// ...after which its number is unknown.
-	raw.WritePacket((&DataMsg{Recipient: id, Data: []byte("x")}).Marshal())
+	raw.WritePacket((&connmsg.Data{Recipient: id, Data: []byte("x")}).Marshal())
 	var pe *ProtocolError
 	if err := m.Wait(); !errors.As(err, &pe) {
 		t.Fatalf("data for a released channel: %v", err)
@@ -403,8 +404,8 @@ func TestCloseOrderAndRelease(t *testing.T) {
 func TestPeerCloseIsAnswered(t *testing.T) {
 	m, raw := rawPeer(t, nil)
 	c, id := rawOpen(t, m, raw, 1<<20, 1<<15)
-	raw.WritePacket((&DataMsg{Recipient: id, Data: []byte("last words")}).Marshal())
-	raw.WritePacket((&CloseMsg{id}).Marshal())
+	raw.WritePacket((&connmsg.Data{Recipient: id, Data: []byte("last words")}).Marshal())
+	raw.WritePacket((&connmsg.Close{Recipient: id}).Marshal())
 	expect(t, raw, wire.MsgChannelClose)
 	b, err := io.ReadAll(c)
 	if err != nil || string(b) != "last words" {
@@ -423,7 +424,7 @@ func TestOpenCancelledThenConfirmed(t *testing.T) {
 		_, err := m.OpenChannel(ctx, "slow", nil)
 		errc <- err
 	}()
-	open, err := ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
+	open, err := connmsg.ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,8 +432,8 @@ func TestOpenCancelledThenConfirmed(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("OpenChannel: %v", err)
 	}
-	raw.WritePacket((&OpenConfirmMsg{Recipient: open.Sender, Sender: 5, Window: 100, MaxPacket: 100}).Marshal())
-	cl, err := ParseClose(expect(t, raw, wire.MsgChannelClose))
+	raw.WritePacket((&connmsg.OpenConfirm{Recipient: open.Sender, Sender: 5, Window: 100, MaxPacket: 100}).Marshal())
+	cl, err := connmsg.ParseClose(expect(t, raw, wire.MsgChannelClose))
 	if err != nil || cl.Recipient != 5 {
 		t.Fatalf("abandoned channel not closed: %+v %v", cl, err)
 	}
@@ -549,7 +550,7 @@ func TestDirectTCPIP(t *testing.T) {
 	h := mb.HandleChannelOpen("direct-tcpip")
 	go func() {
 		for nc := range h {
-			host, port, err := ParseDirectTCPIP(nc.ExtraData())
+			host, port, err := nc.DirectTCPIP()
 			if err != nil {
 				nc.Reject(ConnectFailed, err.Error())
 				continue
@@ -702,7 +703,7 @@ func readData(t *testing.T, raw *pipeConn, n int) []byte {
 	t.Helper()
 	var got []byte
 	for len(got) < n {
-		d, err := ParseData(expect(t, raw, wire.MsgChannelData))
+		d, err := connmsg.ParseData(expect(t, raw, wire.MsgChannelData))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -729,7 +730,7 @@ func TestWindowReserveHoldsBackHalf(t *testing.T) {
 		t.Fatalf("message %d sent past half the window and a packet", p[0])
 	case <-time.After(50 * time.Millisecond):
 	}
-	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: 2 * reserveMaxPacket}).Marshal())
+	raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: 2 * reserveMaxPacket}).Marshal())
 	got = append(got, readData(t, raw, 2*reserveMaxPacket)...)
 	if !bytes.Equal(got, src[:len(got)]) {
 		t.Fatal("data differs")
@@ -775,7 +776,7 @@ func TestWindowReserveWaived(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := c.Write(src); done <- err }()
 	got := readData(t, raw, window1M)
-	raw.WritePacket((&WindowAdjustMsg{Recipient: id, Bytes: window1M}).Marshal())
+	raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: window1M}).Marshal())
 	got = append(got, readData(t, raw, window1M)...)
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -821,7 +822,7 @@ func TestGrowWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adj, err := ParseWindowAdjust(b)
+	adj, err := connmsg.ParseWindowAdjust(b)
 	if err != nil || adj.Recipient != 77 || adj.Bytes != grown-window {
 		t.Fatalf("adjust %+v, %v; want %d bytes to 77", adj, err, grown-window)
 	}
@@ -836,7 +837,7 @@ func TestGrowWindow(t *testing.T) {
 	// The whole grown window, unread: a protocol error without the growth.
 	chunk := make([]byte, 32<<10)
 	for range grown / len(chunk) {
-		raw.WritePacket((&DataMsg{Recipient: id, Data: chunk}).Marshal())
+		raw.WritePacket((&connmsg.Data{Recipient: id, Data: chunk}).Marshal())
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Buffered() < grown {
@@ -851,7 +852,7 @@ func TestGrowWindow(t *testing.T) {
 	// Nothing but the first adjust went out.
 	select {
 	case b := <-raw.in:
-		t.Fatalf("sent %s after the growth", msgName(b[0]))
+		t.Fatalf("sent %s after the growth", connmsg.Name(b[0]))
 	default:
 	}
 	if err := c.GrowWindow(MaxGrownWindow + 1); err != nil {
@@ -861,7 +862,7 @@ func TestGrowWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if adj, err := ParseWindowAdjust(b); err != nil || adj.Bytes != MaxGrownWindow-grown {
+	if adj, err := connmsg.ParseWindowAdjust(b); err != nil || adj.Bytes != MaxGrownWindow-grown {
 		t.Fatalf("adjust to the cap %+v, %v; want %d", adj, err, MaxGrownWindow-grown)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/rsftp/rsftp/internal/connmsg"
 )
 
 // DialTCP opens a direct-tcpip channel (RFC 4254 section 7.2): the server
@@ -16,7 +18,7 @@ func (m *Mux) DialTCP(ctx context.Context, host string, port int) (net.Conn, err
 	if port < 0 || port > 65535 {
 		return nil, fmt.Errorf("channel: port %d out of range", port)
 	}
-	d := &DirectTCPIP{Host: host, Port: uint32(port), OriginAddr: "127.0.0.1", OriginPort: 0}
+	d := &connmsg.DirectTCPIP{Host: host, Port: uint32(port), OriginAddr: "127.0.0.1", OriginPort: 0}
 	c, err := m.OpenChannel(ctx, "direct-tcpip", d.Marshal())
 	if err != nil {
 		return nil, err
@@ -38,6 +40,18 @@ func addrOf(host string, port int) net.Addr {
 		return &net.TCPAddr{IP: ip, Port: port}
 	}
 	return hostPortAddr(net.JoinHostPort(host, strconv.Itoa(port)))
+}
+
+// DirectTCPIP returns the host and port a direct-tcpip open (RFC 4254
+// section 7.2) asks the server to connect to, from its extra data, for a
+// handler to check before ServeDirectTCPIP. It fails on malformed extra
+// data: a name past 256 bytes, a port past 65535, trailing bytes.
+func (n *NewChannel) DirectTCPIP() (host string, port int, err error) {
+	d, err := connmsg.ParseDirectTCPIP(n.extra)
+	if err != nil {
+		return "", 0, err
+	}
+	return d.Host, int(d.Port), nil
 }
 
 // DirectTCPIPDialTimeout bounds the server's connection attempt.

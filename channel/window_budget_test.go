@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -69,14 +70,14 @@ func (b *countingBudget) waitZero(t *testing.T, what string) {
 }
 
 // rawOpenTyped is rawOpen with a chosen peer channel number.
-func rawOpenAs(t *testing.T, h <-chan *NewChannel, raw *pipeConn, sender uint32) (*Channel, *OpenConfirmMsg) {
+func rawOpenAs(t *testing.T, h <-chan *NewChannel, raw *pipeConn, sender uint32) (*Channel, *connmsg.OpenConfirm) {
 	t.Helper()
-	raw.WritePacket((&ChannelOpenMsg{Type: "x", Sender: sender, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal())
+	raw.WritePacket((&connmsg.ChannelOpen{Type: "x", Sender: sender, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal())
 	c, err := (<-h).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := ParseOpenConfirm(expect(t, raw, wire.MsgChannelOpenConfirm))
+	conf, err := connmsg.ParseOpenConfirm(expect(t, raw, wire.MsgChannelOpenConfirm))
 	if err != nil || conf.Recipient != sender {
 		t.Fatalf("confirm %+v %v", conf, err)
 	}
@@ -96,11 +97,11 @@ func rawConfirmOpen(t *testing.T, m *Mux, raw *pipeConn, sender uint32) (*Channe
 		c, err := m.OpenChannel(ctxT(t), "y", nil)
 		done <- res{c, err}
 	}()
-	open, err := ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
+	open, err := connmsg.ParseChannelOpen(expect(t, raw, wire.MsgChannelOpen))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw.WritePacket((&OpenConfirmMsg{Recipient: open.Sender, Sender: sender, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal())
+	raw.WritePacket((&connmsg.OpenConfirm{Recipient: open.Sender, Sender: sender, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal())
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -172,10 +173,10 @@ func TestWindowBudgetChargedAndReleased(t *testing.T) {
 	if b.used.Load() != 6*256<<10 {
 		t.Fatal("window released before the peer's CLOSE")
 	}
-	raw.WritePacket((&CloseMsg{Recipient: ids[0]}).Marshal())
+	raw.WritePacket((&connmsg.Close{Recipient: ids[0]}).Marshal())
 	waitUntil(t, "release after our close", func() bool { return b.used.Load() == 5*256<<10 })
 	// The peer closes channel 1: we answer and release.
-	raw.WritePacket((&CloseMsg{Recipient: ids[1]}).Marshal())
+	raw.WritePacket((&connmsg.Close{Recipient: ids[1]}).Marshal())
 	expect(t, raw, wire.MsgChannelClose)
 	waitUntil(t, "release after the peer's close", func() bool { return b.used.Load() == 4*256<<10 })
 	// Half closed (ours sent, no answer): released when the mux ends.
@@ -241,7 +242,7 @@ func TestGrowWindowWithinLimits(t *testing.T) {
 		if err := c.GrowWindow(4 << 20); err != nil {
 			t.Fatal(err)
 		}
-		adj, err := ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
+		adj, err := connmsg.ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
 		if err != nil || adj.Recipient != 1 || adj.Bytes != 1<<20-2*window {
 			t.Fatalf("adjust %+v %v, want %d bytes", adj, err, 1<<20-2*window)
 		}
@@ -252,16 +253,16 @@ func TestGrowWindowWithinLimits(t *testing.T) {
 		c.GrowWindow(4 << 20)
 		select {
 		case p := <-raw.in:
-			t.Fatalf("sent %s with no room to grow", msgName(p[0]))
+			t.Fatalf("sent %s with no room to grow", connmsg.Name(p[0]))
 		default:
 		}
 		// The other channel goes: its window can be granted to this one.
 		local, _ := other.IDs()
-		raw.WritePacket((&CloseMsg{Recipient: local}).Marshal())
+		raw.WritePacket((&connmsg.Close{Recipient: local}).Marshal())
 		expect(t, raw, wire.MsgChannelClose)
 		waitUntil(t, "other window released", func() bool { return m.WindowTotal() == 1<<20-window })
 		c.GrowWindow(4 << 20)
-		adj, err = ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
+		adj, err = connmsg.ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
 		if err != nil || adj.Bytes != window {
 			t.Fatalf("adjust %+v %v, want %d bytes", adj, err, window)
 		}
@@ -277,7 +278,7 @@ func TestGrowWindowWithinLimits(t *testing.T) {
 		// 8 MiB asked, the budget has 1 MiB + 36 KiB left: halving
 		// from 8 MiB, 1 MiB fits.
 		c.GrowWindow(8<<20 + window)
-		adj, err := ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
+		adj, err := connmsg.ParseWindowAdjust(expect(t, raw, wire.MsgChannelWindowAdjust))
 		if err != nil || adj.Bytes != 1<<20 {
 			t.Fatalf("adjust %+v %v, want 1 MiB", adj, err)
 		}

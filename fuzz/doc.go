@@ -44,10 +44,11 @@
 //	            with Host patterns, Include, quoting, Key=Value, long
 //	            lines, and -o options)
 //
-// The ones here use only exported API: the reconnection messages of the
+// The ones here need nothing unexported: the reconnection messages of the
 // resume extension (FuzzResumeMessages), public key blobs and signatures
-// (FuzzPublicKey), channel messages (FuzzChannelMessages: parse, marshal,
-// parse again must agree), private key files (FuzzPrivateKey).
+// (FuzzPublicKey), the connection protocol's messages of internal/connmsg
+// (FuzzChannelMessages: parse, marshal, parse again must agree), private
+// key files (FuzzPrivateKey).
 //
 // The list above may lag the code; the module's targets are what
 //

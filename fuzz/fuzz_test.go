@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/rsftp/rsftp/auth"
-	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/resume"
@@ -41,15 +41,15 @@ func FuzzPublicKey(f *testing.F) {
 // FuzzChannelMessages runs every channel message parser; what parses must
 // marshal to bytes that parse to the same message.
 func FuzzChannelMessages(f *testing.F) {
-	f.Add((&channel.ChannelOpenMsg{Type: "session", Sender: 1, Window: 2, MaxPacket: 3}).Marshal())
-	f.Add((&channel.OpenConfirmMsg{Recipient: 1, Sender: 2, Window: 3, MaxPacket: 4}).Marshal())
-	f.Add((&channel.OpenFailureMsg{Recipient: 1, Reason: 2, Message: "m"}).Marshal())
-	f.Add((&channel.WindowAdjustMsg{Recipient: 1, Bytes: 2}).Marshal())
-	f.Add((&channel.DataMsg{Recipient: 1, Data: []byte("d")}).Marshal())
-	f.Add((&channel.DataMsg{Recipient: 1, Extended: true, Code: 1, Data: []byte("d")}).Marshal())
-	f.Add((&channel.ChannelRequestMsg{Recipient: 1, Type: "exec", WantReply: true, Payload: []byte("x")}).Marshal())
-	f.Add((&channel.GlobalRequestMsg{Name: "tcpip-forward", WantReply: true}).Marshal())
-	f.Add((&channel.EOFMsg{Recipient: 9}).Marshal())
+	f.Add((&connmsg.ChannelOpen{Type: "session", Sender: 1, Window: 2, MaxPacket: 3}).Marshal())
+	f.Add((&connmsg.OpenConfirm{Recipient: 1, Sender: 2, Window: 3, MaxPacket: 4}).Marshal())
+	f.Add((&connmsg.OpenFailure{Recipient: 1, Reason: 2, Message: "m"}).Marshal())
+	f.Add((&connmsg.WindowAdjust{Recipient: 1, Bytes: 2}).Marshal())
+	f.Add((&connmsg.Data{Recipient: 1, Data: []byte("d")}).Marshal())
+	f.Add((&connmsg.Data{Recipient: 1, Extended: true, Code: 1, Data: []byte("d")}).Marshal())
+	f.Add((&connmsg.ChannelRequest{Recipient: 1, Type: "exec", WantReply: true, Payload: []byte("x")}).Marshal())
+	f.Add((&connmsg.GlobalRequest{Name: "tcpip-forward", WantReply: true}).Marshal())
+	f.Add((&connmsg.EOF{Recipient: 9}).Marshal())
 	f.Fuzz(func(t *testing.T, p []byte) {
 		type msg interface{ Marshal() []byte }
 		check := func(m msg, err error, parse func([]byte) (msg, error)) {
@@ -66,24 +66,24 @@ func FuzzChannelMessages(f *testing.F) {
 		}
 		wrap := func(f func([]byte) (msg, error)) func([]byte) (msg, error) { return f }
 		parsers := []func([]byte) (msg, error){
-			wrap(func(b []byte) (msg, error) { return channel.ParseChannelOpen(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseOpenConfirm(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseOpenFailure(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseWindowAdjust(b) }),
-			wrap(func(b []byte) (msg, error) { m, err := channel.ParseData(b); return &m, err }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseEOF(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseClose(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseChannelRequest(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseChannelSuccess(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseChannelFailure(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseGlobalRequest(b) }),
-			wrap(func(b []byte) (msg, error) { return channel.ParseRequestSuccess(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseChannelOpen(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseOpenConfirm(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseOpenFailure(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseWindowAdjust(b) }),
+			wrap(func(b []byte) (msg, error) { m, err := connmsg.ParseData(b); return &m, err }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseEOF(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseClose(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseChannelRequest(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseChannelSuccess(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseChannelFailure(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseGlobalRequest(b) }),
+			wrap(func(b []byte) (msg, error) { return connmsg.ParseRequestSuccess(b) }),
 		}
 		for _, parse := range parsers {
 			m, err := parse(p)
 			check(m, err, parse)
 		}
-		channel.ParseDirectTCPIP(p)
+		connmsg.ParseDirectTCPIP(p)
 	})
 }
 

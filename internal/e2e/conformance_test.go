@@ -24,7 +24,7 @@ import (
 
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
-	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/netsim"
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
@@ -258,7 +258,7 @@ func refused(t *testing.T, pe *peer, reason uint32, what string, or ...uint32) {
 // request with want-reply is answered.
 func alive(t *testing.T, pe *peer, what string) {
 	t.Helper()
-	req := (&channel.GlobalRequestMsg{Name: "keepalive@openssh.com", WantReply: true}).Marshal()
+	req := (&connmsg.GlobalRequest{Name: "keepalive@openssh.com", WantReply: true}).Marshal()
 	if err := pe.c.WritePacket(req); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestConformanceServerDisconnectNotAttached(t *testing.T) {
 func TestConformanceServerPipelinedChannelOpen(t *testing.T) {
 	r := newRig(t, time.Minute, func(cfg *rsftp.ServerConfig) { cfg.Auth.NoneAllowed = true })
 	c := r.rawConn(t)
-	open := (&channel.ChannelOpenMsg{Type: "session", Sender: 0, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal()
+	open := (&connmsg.ChannelOpen{Type: "session", Sender: 0, Window: 1 << 20, MaxPacket: 32 << 10}).Marshal()
 	for _, p := range [][]byte{
 		wire.AppendString([]byte{wire.MsgServiceRequest}, "ssh-userauth"),
 		wire.AppendString(wire.AppendString(wire.AppendString([]byte{wire.MsgUserauthRequest}, "alice"), "ssh-connection"), "none"),

@@ -1,4 +1,25 @@
-package channel
+// Package connmsg holds the SSH connection protocol's messages (RFC 4254),
+// each as a struct with its Marshal and, beside it, its Parse<Name>:
+// ChannelOpen and ParseChannelOpen, Data and ParseData, and so on for
+// every message from GLOBAL_REQUEST to CHANNEL_FAILURE, plus the extra
+// data of a direct-tcpip open (DirectTCPIP, ParseDirectTCPIP).
+//
+// Marshal returns a payload (message number first) ready for
+// channel.PacketConn's WritePacket; Parse<Name> takes one as read.
+// Parsing is bounded: a parser checks every length against the payload
+// before use, fails on any other message number and on trailing bytes,
+// and bounds names (channel types, request names, host names) to 256
+// bytes. Byte slices of a parsed message alias the payload it was parsed
+// from: copy them to keep them past the payload's lifetime.
+//
+// Package channel's multiplexer builds and parses every message with
+// these; the fuzz targets (fuzz's FuzzChannelMessages, channel's
+// FuzzMuxPackets) and the tests that speak the protocol by hand use them
+// too. The server reaches the direct-tcpip parser through
+// channel.NewChannel.DirectTCPIP. Errors begin with "channel:", as they
+// did when the messages lived in package channel: the multiplexer passes
+// them to the peer in its DISCONNECT.
+package connmsg
 
 import (
 	"fmt"
@@ -6,41 +27,17 @@ import (
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
-// The connection protocol's messages (RFC 4254), each as a struct with its
-// marshal and parse functions side by side. Parsers check every length
-// against the payload before use and reject trailing bytes (see the
-// package documentation for who uses them).
-
-// Open failure reason codes (RFC 4254 section 5.1).
-const (
-	Prohibited         uint32 = 1 // SSH_OPEN_ADMINISTRATIVELY_PROHIBITED
-	ConnectFailed      uint32 = 2 // SSH_OPEN_CONNECT_FAILED
-	UnknownChannelType uint32 = 3 // SSH_OPEN_UNKNOWN_CHANNEL_TYPE
-	ResourceShortage   uint32 = 4 // SSH_OPEN_RESOURCE_SHORTAGE
-)
-
-// ExtendedDataStderr is the data type code of stderr (RFC 4254 5.2).
+// ExtendedDataStderr is the data type code of stderr (RFC 4254 section
+// 5.2), Data.Code of CHANNEL_EXTENDED_DATA.
 const ExtendedDataStderr uint32 = 1
 
 // maxNameLen bounds channel, request and global request type names.
 const maxNameLen = 256
 
-func reasonText(r uint32) string {
-	switch r {
-	case Prohibited:
-		return "administratively prohibited"
-	case ConnectFailed:
-		return "connect failed"
-	case UnknownChannelType:
-		return "unknown channel type"
-	case ResourceShortage:
-		return "resource shortage"
-	}
-	return fmt.Sprintf("reason %d", r)
-}
-
-// msgName names a connection-layer message for errors.
-func msgName(m byte) string {
+// Name returns a connection-protocol message number's name without its
+// SSH_MSG_ prefix (CHANNEL_DATA for wire.MsgChannelData), or "message N"
+// for a number outside RFC 4254, for errors.
+func Name(m byte) string {
 	switch m {
 	case wire.MsgGlobalRequest:
 		return "GLOBAL_REQUEST"
@@ -76,14 +73,14 @@ func msgName(m byte) string {
 
 func newReader(p []byte, want byte) (*wire.Reader, error) {
 	if len(p) == 0 || p[0] != want {
-		return nil, fmt.Errorf("channel: not a %s message", msgName(want))
+		return nil, fmt.Errorf("channel: not a %s message", Name(want))
 	}
 	return wire.NewReader(p[1:]), nil
 }
 
 func done(r *wire.Reader, m byte) error {
 	if err := r.Done(); err != nil {
-		return fmt.Errorf("channel: malformed %s: %w", msgName(m), err)
+		return fmt.Errorf("channel: malformed %s: %w", Name(m), err)
 	}
 	return nil
 }
@@ -97,8 +94,8 @@ func name(r *wire.Reader, what string) string {
 	return string(b)
 }
 
-// GlobalRequestMsg is SSH_MSG_GLOBAL_REQUEST.
-type GlobalRequestMsg struct {
+// GlobalRequest is SSH_MSG_GLOBAL_REQUEST.
+type GlobalRequest struct {
 	// Name is the request name, such as "keepalive@openssh.com" or
 	// "tcpip-forward".
 	Name string
@@ -109,7 +106,7 @@ type GlobalRequestMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *GlobalRequestMsg) Marshal() []byte {
+func (m *GlobalRequest) Marshal() []byte {
 	b := []byte{wire.MsgGlobalRequest}
 	b = wire.AppendString(b, m.Name)
 	b = wire.AppendBool(b, m.WantReply)
@@ -117,12 +114,12 @@ func (m *GlobalRequestMsg) Marshal() []byte {
 }
 
 // ParseGlobalRequest parses a GLOBAL_REQUEST payload. Payload aliases p.
-func ParseGlobalRequest(p []byte) (*GlobalRequestMsg, error) {
+func ParseGlobalRequest(p []byte) (*GlobalRequest, error) {
 	r, err := newReader(p, wire.MsgGlobalRequest)
 	if err != nil {
 		return nil, err
 	}
-	m := &GlobalRequestMsg{Name: name(r, "request name"), WantReply: r.Bool()}
+	m := &GlobalRequest{Name: name(r, "request name"), WantReply: r.Bool()}
 	m.Payload = r.Rest()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("channel: malformed GLOBAL_REQUEST: %w", err)
@@ -130,30 +127,30 @@ func ParseGlobalRequest(p []byte) (*GlobalRequestMsg, error) {
 	return m, nil
 }
 
-// RequestSuccessMsg is SSH_MSG_REQUEST_SUCCESS; its payload is specific to
+// RequestSuccess is SSH_MSG_REQUEST_SUCCESS; its payload is specific to
 // the request it answers.
-type RequestSuccessMsg struct {
+type RequestSuccess struct {
 	// Payload is the data after the message number (such as the port a
 	// "tcpip-forward" request bound); often empty.
 	Payload []byte
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *RequestSuccessMsg) Marshal() []byte {
+func (m *RequestSuccess) Marshal() []byte {
 	return append([]byte{wire.MsgRequestSuccess}, m.Payload...)
 }
 
 // ParseRequestSuccess parses a REQUEST_SUCCESS payload; any data after the
 // message number is the answer's own. Payload aliases p.
-func ParseRequestSuccess(p []byte) (*RequestSuccessMsg, error) {
+func ParseRequestSuccess(p []byte) (*RequestSuccess, error) {
 	if len(p) == 0 || p[0] != wire.MsgRequestSuccess {
 		return nil, fmt.Errorf("channel: not a REQUEST_SUCCESS message")
 	}
-	return &RequestSuccessMsg{Payload: p[1:]}, nil
+	return &RequestSuccess{Payload: p[1:]}, nil
 }
 
-// ChannelOpenMsg is SSH_MSG_CHANNEL_OPEN.
-type ChannelOpenMsg struct {
+// ChannelOpen is SSH_MSG_CHANNEL_OPEN.
+type ChannelOpen struct {
 	// Type is the channel type, such as "session" or "direct-tcpip".
 	Type string
 	// Sender is the opener's number for the channel: the recipient of
@@ -169,7 +166,7 @@ type ChannelOpenMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *ChannelOpenMsg) Marshal() []byte {
+func (m *ChannelOpen) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpen}
 	b = wire.AppendString(b, m.Type)
 	b = wire.AppendUint32(b, m.Sender)
@@ -181,12 +178,12 @@ func (m *ChannelOpenMsg) Marshal() []byte {
 // ParseChannelOpen parses a CHANNEL_OPEN payload. Extra aliases p. The
 // window and packet size are not checked here (the multiplexer refuses a
 // maximum packet size of 0).
-func ParseChannelOpen(p []byte) (*ChannelOpenMsg, error) {
+func ParseChannelOpen(p []byte) (*ChannelOpen, error) {
 	r, err := newReader(p, wire.MsgChannelOpen)
 	if err != nil {
 		return nil, err
 	}
-	m := &ChannelOpenMsg{Type: name(r, "channel type"), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
+	m := &ChannelOpen{Type: name(r, "channel type"), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
 	m.Extra = r.Rest()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("channel: malformed CHANNEL_OPEN: %w", err)
@@ -194,8 +191,8 @@ func ParseChannelOpen(p []byte) (*ChannelOpenMsg, error) {
 	return m, nil
 }
 
-// OpenConfirmMsg is SSH_MSG_CHANNEL_OPEN_CONFIRMATION.
-type OpenConfirmMsg struct {
+// OpenConfirm is SSH_MSG_CHANNEL_OPEN_CONFIRMATION.
+type OpenConfirm struct {
 	// Recipient is the opener's number for the channel (its Sender).
 	Recipient uint32
 	// Sender is the confirming side's number for the channel.
@@ -210,7 +207,7 @@ type OpenConfirmMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *OpenConfirmMsg) Marshal() []byte {
+func (m *OpenConfirm) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpenConfirm}
 	b = wire.AppendUint32(b, m.Recipient)
 	b = wire.AppendUint32(b, m.Sender)
@@ -221,12 +218,12 @@ func (m *OpenConfirmMsg) Marshal() []byte {
 
 // ParseOpenConfirm parses a CHANNEL_OPEN_CONFIRMATION payload. Extra
 // aliases p.
-func ParseOpenConfirm(p []byte) (*OpenConfirmMsg, error) {
+func ParseOpenConfirm(p []byte) (*OpenConfirm, error) {
 	r, err := newReader(p, wire.MsgChannelOpenConfirm)
 	if err != nil {
 		return nil, err
 	}
-	m := &OpenConfirmMsg{Recipient: r.Uint32(), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
+	m := &OpenConfirm{Recipient: r.Uint32(), Sender: r.Uint32(), Window: r.Uint32(), MaxPacket: r.Uint32()}
 	m.Extra = r.Rest()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("channel: malformed CHANNEL_OPEN_CONFIRMATION: %w", err)
@@ -234,12 +231,12 @@ func ParseOpenConfirm(p []byte) (*OpenConfirmMsg, error) {
 	return m, nil
 }
 
-// OpenFailureMsg is SSH_MSG_CHANNEL_OPEN_FAILURE.
-type OpenFailureMsg struct {
+// OpenFailure is SSH_MSG_CHANNEL_OPEN_FAILURE.
+type OpenFailure struct {
 	// Recipient is the opener's number for the channel (its Sender).
 	Recipient uint32
-	// Reason is a reason code: Prohibited, ConnectFailed,
-	// UnknownChannelType or ResourceShortage.
+	// Reason is a reason code of RFC 4254 section 5.1 (channel's
+	// Prohibited, ConnectFailed, UnknownChannelType, ResourceShortage).
 	Reason uint32
 	// Message is a human-readable description, possibly empty.
 	Message string
@@ -248,7 +245,7 @@ type OpenFailureMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *OpenFailureMsg) Marshal() []byte {
+func (m *OpenFailure) Marshal() []byte {
 	b := []byte{wire.MsgChannelOpenFailure}
 	b = wire.AppendUint32(b, m.Recipient)
 	b = wire.AppendUint32(b, m.Reason)
@@ -258,12 +255,12 @@ func (m *OpenFailureMsg) Marshal() []byte {
 
 // ParseOpenFailure parses a CHANNEL_OPEN_FAILURE payload. A missing
 // language tag, which some old implementations omit, is accepted as empty.
-func ParseOpenFailure(p []byte) (*OpenFailureMsg, error) {
+func ParseOpenFailure(p []byte) (*OpenFailure, error) {
 	r, err := newReader(p, wire.MsgChannelOpenFailure)
 	if err != nil {
 		return nil, err
 	}
-	m := &OpenFailureMsg{Recipient: r.Uint32(), Reason: r.Uint32(), Message: r.String()}
+	m := &OpenFailure{Recipient: r.Uint32(), Reason: r.Uint32(), Message: r.String()}
 	// Some old implementations omit the language tag.
 	if r.Len() > 0 {
 		m.Language = r.String()
@@ -271,8 +268,8 @@ func ParseOpenFailure(p []byte) (*OpenFailureMsg, error) {
 	return m, done(r, wire.MsgChannelOpenFailure)
 }
 
-// WindowAdjustMsg is SSH_MSG_CHANNEL_WINDOW_ADJUST.
-type WindowAdjustMsg struct {
+// WindowAdjust is SSH_MSG_CHANNEL_WINDOW_ADJUST.
+type WindowAdjust struct {
 	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
 	// Bytes is how many more bytes the sender of the message may be
@@ -282,7 +279,7 @@ type WindowAdjustMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *WindowAdjustMsg) Marshal() []byte {
+func (m *WindowAdjust) Marshal() []byte {
 	b := make([]byte, 0, 9)
 	b = append(b, wire.MsgChannelWindowAdjust)
 	b = wire.AppendUint32(b, m.Recipient)
@@ -290,18 +287,18 @@ func (m *WindowAdjustMsg) Marshal() []byte {
 }
 
 // ParseWindowAdjust parses a CHANNEL_WINDOW_ADJUST payload.
-func ParseWindowAdjust(p []byte) (*WindowAdjustMsg, error) {
+func ParseWindowAdjust(p []byte) (*WindowAdjust, error) {
 	r, err := newReader(p, wire.MsgChannelWindowAdjust)
 	if err != nil {
 		return nil, err
 	}
-	m := &WindowAdjustMsg{Recipient: r.Uint32(), Bytes: r.Uint32()}
+	m := &WindowAdjust{Recipient: r.Uint32(), Bytes: r.Uint32()}
 	return m, done(r, wire.MsgChannelWindowAdjust)
 }
 
-// DataMsg is SSH_MSG_CHANNEL_DATA, or SSH_MSG_CHANNEL_EXTENDED_DATA when
+// Data is SSH_MSG_CHANNEL_DATA, or SSH_MSG_CHANNEL_EXTENDED_DATA when
 // Extended is set. Data aliases the parsed packet.
-type DataMsg struct {
+type Data struct {
 	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
 	// Extended selects CHANNEL_EXTENDED_DATA, with Code.
@@ -312,18 +309,19 @@ type DataMsg struct {
 	Data []byte
 }
 
-// dataHeaderLen is the size of a CHANNEL_DATA header; extended data has 4
-// more bytes.
-const dataHeaderLen = 1 + 4 + 4
+// DataHeaderLen is the size of the header AppendMarshal writes before the
+// bytes of a CHANNEL_DATA (message number, recipient, length); extended
+// data has 4 more. The multiplexer lays out its frames with it.
+const DataHeaderLen = 1 + 4 + 4
 
 // Marshal encodes the message as a payload for WritePacket; AppendMarshal
 // does the same into a buffer of the caller's.
-func (m *DataMsg) Marshal() []byte {
+func (m *Data) Marshal() []byte {
 	return m.AppendMarshal(nil)
 }
 
 // AppendMarshal appends the message to b.
-func (m *DataMsg) AppendMarshal(b []byte) []byte {
+func (m *Data) AppendMarshal(b []byte) []byte {
 	if m.Extended {
 		b = append(b, wire.MsgChannelExtendedData)
 		b = wire.AppendUint32(b, m.Recipient)
@@ -336,8 +334,8 @@ func (m *DataMsg) AppendMarshal(b []byte) []byte {
 }
 
 // ParseData parses CHANNEL_DATA or CHANNEL_EXTENDED_DATA without copying.
-func ParseData(p []byte) (DataMsg, error) {
-	var m DataMsg
+func ParseData(p []byte) (Data, error) {
+	var m Data
 	if len(p) == 0 || (p[0] != wire.MsgChannelData && p[0] != wire.MsgChannelExtendedData) {
 		return m, fmt.Errorf("channel: not a data message")
 	}
@@ -351,74 +349,74 @@ func ParseData(p []byte) (DataMsg, error) {
 	return m, done(r, p[0])
 }
 
-// EOFMsg is SSH_MSG_CHANNEL_EOF: its sender sends no more data on the
+// EOF is SSH_MSG_CHANNEL_EOF: its sender sends no more data on the
 // channel (it may still receive).
-type EOFMsg struct {
+type EOF struct {
 	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
 }
 
-// CloseMsg is SSH_MSG_CHANNEL_CLOSE: its sender is done with the channel;
+// Close is SSH_MSG_CHANNEL_CLOSE: its sender is done with the channel;
 // the channel number is free once both sides have sent one.
-type CloseMsg struct {
+type Close struct {
 	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *EOFMsg) Marshal() []byte { return recipientOnly(wire.MsgChannelEOF, m.Recipient) }
+func (m *EOF) Marshal() []byte { return recipientOnly(wire.MsgChannelEOF, m.Recipient) }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *CloseMsg) Marshal() []byte { return recipientOnly(wire.MsgChannelClose, m.Recipient) }
+func (m *Close) Marshal() []byte { return recipientOnly(wire.MsgChannelClose, m.Recipient) }
 
 // ParseEOF parses a CHANNEL_EOF payload.
-func ParseEOF(p []byte) (*EOFMsg, error) {
+func ParseEOF(p []byte) (*EOF, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelEOF)
-	return &EOFMsg{id}, err
+	return &EOF{id}, err
 }
 
 // ParseClose parses a CHANNEL_CLOSE payload.
-func ParseClose(p []byte) (*CloseMsg, error) {
+func ParseClose(p []byte) (*Close, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelClose)
-	return &CloseMsg{id}, err
+	return &Close{id}, err
 }
 
-// ChannelSuccessMsg is SSH_MSG_CHANNEL_SUCCESS, the positive answer to a
+// ChannelSuccess is SSH_MSG_CHANNEL_SUCCESS, the positive answer to a
 // CHANNEL_REQUEST that wanted a reply. Answers come in the order of the
 // requests.
-type ChannelSuccessMsg struct {
+type ChannelSuccess struct {
 	// Recipient is the requesting side's number for the channel.
 	Recipient uint32
 }
 
-// ChannelFailureMsg is SSH_MSG_CHANNEL_FAILURE, the negative answer to a
+// ChannelFailure is SSH_MSG_CHANNEL_FAILURE, the negative answer to a
 // CHANNEL_REQUEST that wanted a reply (also the answer to a request type
 // the receiver does not know).
-type ChannelFailureMsg struct {
+type ChannelFailure struct {
 	// Recipient is the requesting side's number for the channel.
 	Recipient uint32
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *ChannelSuccessMsg) Marshal() []byte {
+func (m *ChannelSuccess) Marshal() []byte {
 	return recipientOnly(wire.MsgChannelSuccess, m.Recipient)
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *ChannelFailureMsg) Marshal() []byte {
+func (m *ChannelFailure) Marshal() []byte {
 	return recipientOnly(wire.MsgChannelFailure, m.Recipient)
 }
 
 // ParseChannelSuccess parses a CHANNEL_SUCCESS payload.
-func ParseChannelSuccess(p []byte) (*ChannelSuccessMsg, error) {
+func ParseChannelSuccess(p []byte) (*ChannelSuccess, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelSuccess)
-	return &ChannelSuccessMsg{id}, err
+	return &ChannelSuccess{id}, err
 }
 
 // ParseChannelFailure parses a CHANNEL_FAILURE payload.
-func ParseChannelFailure(p []byte) (*ChannelFailureMsg, error) {
+func ParseChannelFailure(p []byte) (*ChannelFailure, error) {
 	id, err := parseRecipientOnly(p, wire.MsgChannelFailure)
-	return &ChannelFailureMsg{id}, err
+	return &ChannelFailure{id}, err
 }
 
 func recipientOnly(m byte, id uint32) []byte {
@@ -434,8 +432,8 @@ func parseRecipientOnly(p []byte, m byte) (uint32, error) {
 	return id, done(r, m)
 }
 
-// ChannelRequestMsg is SSH_MSG_CHANNEL_REQUEST.
-type ChannelRequestMsg struct {
+// ChannelRequest is SSH_MSG_CHANNEL_REQUEST.
+type ChannelRequest struct {
 	// Recipient is the receiving side's number for the channel.
 	Recipient uint32
 	// Type is the request type, such as "exec", "subsystem" or
@@ -448,7 +446,7 @@ type ChannelRequestMsg struct {
 }
 
 // Marshal encodes the message as a payload for WritePacket.
-func (m *ChannelRequestMsg) Marshal() []byte {
+func (m *ChannelRequest) Marshal() []byte {
 	b := []byte{wire.MsgChannelRequest}
 	b = wire.AppendUint32(b, m.Recipient)
 	b = wire.AppendString(b, m.Type)
@@ -457,26 +455,17 @@ func (m *ChannelRequestMsg) Marshal() []byte {
 }
 
 // ParseChannelRequest parses a CHANNEL_REQUEST payload. Payload aliases p.
-func ParseChannelRequest(p []byte) (*ChannelRequestMsg, error) {
+func ParseChannelRequest(p []byte) (*ChannelRequest, error) {
 	r, err := newReader(p, wire.MsgChannelRequest)
 	if err != nil {
 		return nil, err
 	}
-	m := &ChannelRequestMsg{Recipient: r.Uint32(), Type: name(r, "request type"), WantReply: r.Bool()}
+	m := &ChannelRequest{Recipient: r.Uint32(), Type: name(r, "request type"), WantReply: r.Bool()}
 	m.Payload = r.Rest()
 	if err := r.Err(); err != nil {
 		return nil, fmt.Errorf("channel: malformed CHANNEL_REQUEST: %w", err)
 	}
 	return m, nil
-}
-
-// recipient returns the recipient channel of a channel message (numbers
-// 91 to 100), which always follows the message number.
-func recipient(p []byte) (uint32, bool) {
-	if len(p) < 5 {
-		return 0, false
-	}
-	return uint32(p[1])<<24 | uint32(p[2])<<16 | uint32(p[3])<<8 | uint32(p[4]), true
 }
 
 // DirectTCPIP is the extra data of a "direct-tcpip" CHANNEL_OPEN (RFC 4254
@@ -494,7 +483,7 @@ type DirectTCPIP struct {
 	OriginPort uint32
 }
 
-// Marshal encodes the data for ChannelOpenMsg.Extra (it has no message
+// Marshal encodes the data for ChannelOpen.Extra (it has no message
 // number of its own).
 func (d *DirectTCPIP) Marshal() []byte {
 	b := wire.AppendString(nil, d.Host)
@@ -503,8 +492,9 @@ func (d *DirectTCPIP) Marshal() []byte {
 	return wire.AppendUint32(b, d.OriginPort)
 }
 
-// ParseDirectTCPIPData parses the extra data of a direct-tcpip open.
-func ParseDirectTCPIPData(extra []byte) (*DirectTCPIP, error) {
+// ParseDirectTCPIP parses the extra data of a direct-tcpip
+// CHANNEL_OPEN. Ports past 65535 are refused.
+func ParseDirectTCPIP(extra []byte) (*DirectTCPIP, error) {
 	r := wire.NewReader(extra)
 	d := &DirectTCPIP{Host: name(r, "host"), Port: r.Uint32(), OriginAddr: name(r, "originator address"), OriginPort: r.Uint32()}
 	if err := r.Done(); err != nil {
@@ -514,13 +504,4 @@ func ParseDirectTCPIPData(extra []byte) (*DirectTCPIP, error) {
 		return nil, fmt.Errorf("channel: direct-tcpip port out of range")
 	}
 	return d, nil
-}
-
-// ParseDirectTCPIP returns the host and port a direct-tcpip open asks for.
-func ParseDirectTCPIP(extra []byte) (host string, port int, err error) {
-	d, err := ParseDirectTCPIPData(extra)
-	if err != nil {
-		return "", 0, err
-	}
-	return d.Host, int(d.Port), nil
 }
