@@ -44,7 +44,7 @@ func Example() {
 		},
 		// The handler gets the command and the channel: stdin is
 		// Read, stdout Write, stderr Stderr().
-		Exec: func(ctx context.Context, s *rsftp.Session) int {
+		Exec: func(ctx context.Context, s *rsftp.ServerSession) int {
 			fmt.Fprintf(s.Channel, "%s ran %q\n", s.User, s.Command)
 			return 0
 		},

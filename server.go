@@ -29,9 +29,10 @@ const (
 	DefaultMaxChannelsPerConn = channel.DefaultMaxChannels
 )
 
-// Session is one session channel on the server, handed to a Handler once
-// the client asked for exec, subsystem or shell.
-type Session struct {
+// ServerSession is the server's side of one session channel, handed to a
+// Handler once the client asked for exec, subsystem or shell. (The
+// client's side is channel.Session, from Client.NewSession.)
+type ServerSession struct {
 	// Channel carries stdin (Read), stdout (Write) and stderr
 	// (Channel.Stderr()).
 	Channel *channel.Channel
@@ -56,7 +57,7 @@ type Session struct {
 // Handler serves a session and returns its exit status. The server sends
 // EOF, the exit status and CLOSE after it returns. ctx is cancelled when
 // the connection ends.
-type Handler func(ctx context.Context, s *Session) (exitStatus int)
+type Handler func(ctx context.Context, s *ServerSession) (exitStatus int)
 
 // ServerConfig configures a Server.
 type ServerConfig struct {

@@ -21,7 +21,7 @@ const maxEnvVars = 256
 func (sc *serverConn) serveSession(c *channel.Channel) {
 	defer sc.doneSession()
 	defer c.Close()
-	sess := &Session{Channel: c, User: sc.user, Perms: sc.perms, RemoteAddr: sc.remote, Conn: sc.conn}
+	sess := &ServerSession{Channel: c, User: sc.user, Perms: sc.perms, RemoteAddr: sc.remote, Conn: sc.conn}
 	reqs := c.Requests()
 	var handler Handler
 	for handler == nil {
@@ -100,7 +100,7 @@ var signalNames = map[syscall.Signal]string{
 // channel's. A command killed by a signal is reported with exit-signal
 // (or, for a signal RFC 4254 does not name, exit status 128+signal).
 func CommandHandler(shell string) Handler {
-	return func(ctx context.Context, s *Session) int {
+	return func(ctx context.Context, s *ServerSession) int {
 		var cmd *exec.Cmd
 		if s.Command == "" {
 			cmd = exec.CommandContext(ctx, shell)

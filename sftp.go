@@ -37,7 +37,7 @@ func (c *Client) SFTP(ctx context.Context, opts ...sftp.ClientOption) (*sftp.Cli
 // A nil Logger is silent. The exit status is 0, or 1 if sftp.Serve
 // returned an error (such as a Root that cannot be opened).
 func SFTPHandler(cfg *sftp.ServerConfig) Handler {
-	return func(ctx context.Context, s *Session) int {
+	return func(ctx context.Context, s *ServerSession) int {
 		scfg := cfg
 		l := cfg.Logger
 		if l != nil {

@@ -23,7 +23,7 @@ func TestClientSFTPWithSFTPHandler(t *testing.T) {
 	h := rsftp.SFTPHandler(&sftp.ServerConfig{Root: root, Logger: slog.New(slog.NewJSONHandler(&sftpLog, nil))})
 	ended := make(chan int, 1)
 	c := startTestServer(t, &rsftp.ServerConfig{
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
 			st := h(ctx, s)
 			ended <- st
 			return st
@@ -94,7 +94,7 @@ func TestClientSFTPWithSFTPHandler(t *testing.T) {
 func TestClientSFTPRefused(t *testing.T) {
 	ctx := context.Background()
 	c := startTestServer(t, &rsftp.ServerConfig{
-		Exec: func(ctx context.Context, s *rsftp.Session) int { return 0 },
+		Exec: func(ctx context.Context, s *rsftp.ServerSession) int { return 0 },
 	})
 	if sc, err := c.SFTP(ctx); err == nil {
 		sc.Close()
@@ -121,7 +121,7 @@ func TestSFTPHandlerBadRoot(t *testing.T) {
 	})
 	ended := make(chan int, 1)
 	c := startTestServer(t, &rsftp.ServerConfig{
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
 			st := h(ctx, s)
 			ended <- st
 			return st

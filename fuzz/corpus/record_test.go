@@ -400,7 +400,7 @@ func (r *recorder) ourServer(t *testing.T, sess *recSession, tapServer bool, mod
 			Banner: "rsftp corpus recording server\r\n",
 		},
 		Exec: rsftp.CommandHandler("/bin/sh"),
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
 			if err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: root}); err != nil {
 				return 1
 			}
@@ -845,7 +845,7 @@ func (r *recorder) recordOurs(t *testing.T) {
 }
 
 // recEchoHandler copies stdin to stdout until EOF.
-func recEchoHandler(ctx context.Context, s *rsftp.Session) int {
+func recEchoHandler(ctx context.Context, s *rsftp.ServerSession) int {
 	io.Copy(s.Channel, s.Channel)
 	return 0
 }

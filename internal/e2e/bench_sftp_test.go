@@ -31,7 +31,7 @@ func BenchmarkSFTPOverSSH(b *testing.B) {
 	userKey, pubLine := newUserKey(b, kp)
 	addr, hk := startServer(b, dir, pubLine, func(cfg *rsftp.ServerConfig) {
 		cfg.Logf = func(string, ...any) {}
-		cfg.Subsystems = map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+		cfg.Subsystems = map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
 			if err := sftp.Serve(ctx, s.Channel, &sftp.ServerConfig{Root: root}); err != nil {
 				return 1
 			}

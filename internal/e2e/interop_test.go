@@ -123,7 +123,7 @@ func TestInteropOpenSSHClientToOurServer(t *testing.T) {
 	var lastStrict bool
 	addr, hk := startServer(t, dir, ak.String(), func(cfg *rsftp.ServerConfig) {
 		inner := cfg.Exec
-		cfg.Exec = func(ctx context.Context, s *rsftp.Session) int {
+		cfg.Exec = func(ctx context.Context, s *rsftp.ServerSession) int {
 			mu.Lock()
 			lastAlgs, lastStrict = s.Conn.Algorithms(), s.Conn.StrictKex()
 			mu.Unlock()

@@ -43,7 +43,7 @@ func TestLimitResumeStalledResendFreesSlot(t *testing.T) {
 	r := newRig(t, time.Hour, func(cfg *rsftp.ServerConfig) {
 		cfg.LoginGraceTime = grace
 		cfg.MaxUnauthConns = 1
-		cfg.Exec = func(ctx context.Context, s *rsftp.Session) int {
+		cfg.Exec = func(ctx context.Context, s *rsftp.ServerSession) int {
 			<-release
 			// Written while the client is away: retained, resent
 			// on resumption (more than the transport buffers and the

@@ -44,7 +44,7 @@ func loadPattern(id int) *rand.ChaCha8 {
 // loadHandler serves "gen ID SIZE" (writes the pattern) and "sink ID
 // SIZE" (reads and checks it; exit status 0 only if every byte matched
 // and nothing more came).
-func loadHandler(ctx context.Context, s *rsftp.Session) int {
+func loadHandler(ctx context.Context, s *rsftp.ServerSession) int {
 	f := strings.Fields(s.Command)
 	if len(f) != 3 {
 		fmt.Fprintf(s.Channel.Stderr(), "bad command %q\n", s.Command)

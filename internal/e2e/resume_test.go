@@ -68,7 +68,7 @@ func testServerConfig(hostKey, userKey kex.Signer, sc *sftp.ServerConfig) *rsftp
 			return nil, errors.New("not authorized")
 		}},
 		Exec: echoHandler,
-		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.Session) int {
+		Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
 			if err := sftp.Serve(ctx, s.Channel, sc); err != nil {
 				return 1
 			}
@@ -79,7 +79,7 @@ func testServerConfig(hostKey, userKey kex.Signer, sc *sftp.ServerConfig) *rsftp
 }
 
 // echoHandler copies stdin to stdout: an exec stream that stays open.
-func echoHandler(ctx context.Context, s *rsftp.Session) int {
+func echoHandler(ctx context.Context, s *rsftp.ServerSession) int {
 	io.Copy(s.Channel, s.Channel)
 	return 0
 }
