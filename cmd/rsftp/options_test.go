@@ -72,8 +72,6 @@ Host *
   User everyone
   IdentityFile ~/.ssh/default_key
   Port 22
-Match host foo
-  User matched
 `), 0o600)
 
 	c := newSSHConfig()
@@ -94,9 +92,6 @@ Match host foo
 	}
 	if ids := c.all("identityfile"); len(ids) != 2 || !strings.HasSuffix(ids[0], "web_key") {
 		t.Errorf("identity files accumulate in order: %v", ids)
-	}
-	if len(c.warnings) == 0 || !strings.Contains(strings.Join(c.warnings, "\n"), "Match") {
-		t.Errorf("no warning for Match: %v", c.warnings)
 	}
 
 	// Negation excludes a host that a later pattern would match.
@@ -124,6 +119,35 @@ Match host foo
 	}
 	if err := newSSHConfig().parseOption("Port=notanumber"); err == nil {
 		t.Error("invalid port accepted")
+	}
+}
+
+// TestConfigRefusesUnsafeIgnores: a keyword whose omission would send
+// the connection elsewhere or check the host less than asked is an error,
+// not a warning (a ProxyJump ignored would bypass the bastion).
+func TestConfigRefusesUnsafeIgnores(t *testing.T) {
+	for _, opt := range []string{"ProxyJump bastion", "ProxyCommand nc %h %p", "RevokedHostKeys ~/.ssh/revoked",
+		"KnownHostsCommand /bin/true", "HostKeyAlias other", "BindAddress 127.0.0.1", "BindInterface eth0",
+		"CanonicalizeHostname yes", "ProxyUseFDPass yes", "RequiredRSASize 3072"} {
+		c := newSSHConfig()
+		if err := c.parseOption(opt); err == nil || !strings.Contains(err.Error(), "not supported") {
+			t.Errorf("%s: err %v, warnings %v", opt, err, c.warnings)
+		}
+	}
+	for _, opt := range []string{"ProxyJump none", "ProxyCommand none", "CanonicalizeHostname no", "ProxyUseFDPass no", "RequiredRSASize 1024"} {
+		if err := newSSHConfig().parseOption(opt); err != nil {
+			t.Errorf("%s: %v", opt, err)
+		}
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "config")
+	os.WriteFile(p, []byte("Match host *.corp\n  ProxyJump bastion\n"), 0o600)
+	if err := newSSHConfig().readFile(p, "x.corp", true, 0); err == nil || !strings.Contains(err.Error(), "Match") {
+		t.Errorf("Match host: %v", err)
+	}
+	os.WriteFile(p, []byte("Match all\n  User u\n"), 0o600)
+	if c := newSSHConfig(); c.readFile(p, "x", true, 0) != nil || c.getDefault("user", "") != "u" {
+		t.Errorf("Match all: %v", c.vals)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -109,6 +110,9 @@ func (c *sshConfig) set(where, key string, args []string) error {
 		return fmt.Errorf("%s: missing argument for %s", where, key)
 	}
 	if !implemented[k] {
+		if err := refuse(k, args); err != nil {
+			return fmt.Errorf("%s: %s: %w", where, key, err)
+		}
 		msg := fmt.Sprintf("%s: %s is not supported by rsftp; ignored", where, key)
 		if strings.HasPrefix(where, "/etc/") {
 			// The system-wide file is not the user's choice:
@@ -131,6 +135,39 @@ func (c *sshConfig) set(where, key string, args []string) error {
 		c.vals[k] = []string{val}
 	}
 	return nil
+}
+
+// refuse returns an error for a keyword rsftp does not implement whose
+// omission would make the connection less safe than the configuration
+// asks, or send it elsewhere: a ProxyJump ignored connects directly,
+// bypassing the bastion; RevokedHostKeys ignored accepts a revoked key.
+// Such keywords are errors, not warnings; "none" (and the values that
+// ask for nothing) are accepted.
+func refuse(k string, args []string) error {
+	v := strings.ToLower(args[0])
+	switch k {
+	case "proxyjump", "proxycommand", "revokedhostkeys", "knownhostscommand", "hostkeyalias",
+		"bindaddress", "bindinterface":
+		if v == "none" && k != "hostkeyalias" && k != "bindaddress" && k != "bindinterface" {
+			return nil
+		}
+	case "canonicalizehostname":
+		if v == "no" || v == "false" {
+			return nil
+		}
+	case "proxyusefdpass":
+		if v == "no" || v == "false" {
+			return nil
+		}
+	case "requiredrsasize":
+		// rsftp refuses RSA keys under 1024 bits, OpenSSH's default.
+		if n, err := strconv.Atoi(args[0]); err == nil && n <= 1024 {
+			return nil
+		}
+	default:
+		return nil
+	}
+	return errors.New("not supported by rsftp, and ignoring it would change how or where the connection is made; remove it, or use ssh")
 }
 
 func validate(k string, args []string) error {
@@ -288,12 +325,13 @@ func (c *sshConfig) readFile(path, host string, required bool, depth int) error 
 			active = hostMatches(args, host)
 			continue
 		case "match":
-			// Only "Match all" is understood; other criteria
-			// (exec, canonical, user...) are not evaluated.
-			active = len(args) == 1 && strings.EqualFold(args[0], "all")
-			if !active {
-				c.warnings = append(c.warnings, where+": Match is not supported by rsftp; block ignored")
+			// Only "Match all" is understood. Ignoring another
+			// Match block could skip a ProxyJump or host key
+			// setting meant for this host: refused.
+			if len(args) != 1 || !strings.EqualFold(args[0], "all") {
+				return fmt.Errorf("%s: Match %s is not supported by rsftp (only Match all)", where, strings.Join(args, " "))
 			}
+			active = true
 			continue
 		case "include":
 			if !active {
