@@ -188,6 +188,12 @@ func (e *engine) readVersion() error {
 	}
 }
 
+// maxPacketsPerKey bounds the packets received under one key: past it
+// the sequence numbers, which go on across NEWKEYS without strict kex,
+// would repeat. Our policy renews keys at half of it; only a re-exchange
+// the peer stalls while sending can come near it.
+const maxPacketsPerKey = 1 << 32
+
 // readOne decodes and handles one packet: it returns a message above the
 // transport, nil and no error for a transport message it handled, or
 // errNeedMore when the input holds no whole packet. Any other error is
@@ -210,7 +216,18 @@ func (e *engine) readOne() ([]byte, error) {
 		e.replied = true
 	}
 	// Our rekey policy counts received bytes too; writers check the sent
-	// ones.
+	// ones. The counters are those of the keys the packets arrived
+	// under, the peer's NEWKEYS resets them: what arrives between the
+	// peer's KEXINIT and its NEWKEYS (dispatch) counts toward the old
+	// keys, which that exchange retires, so there is nothing to start.
+	// But the old keys must not outlive their sequence numbers: a peer
+	// that sends 2^32 packets under one key (by stalling its re-exchange
+	// while sending) would repeat them, and with them the nonces of
+	// chacha20-poly1305.
+	if err == nil && e.rk.peerKexInit != nil && e.in.packets >= maxPacketsPerKey {
+		e.failDisconnect(wire.DisconnectProtocolError, "too many packets under one key")
+		return nil, fmt.Errorf("transport: peer sent %d packets under one key during a key exchange", e.in.packets)
+	}
 	if err == nil && e.rk.firstDone && e.rk.peerKexInit == nil &&
 		(e.in.bytes >= e.cfg.rekeyBytes() || e.in.packets >= 1<<31) {
 		e.replied = true
@@ -274,16 +291,16 @@ func (e *engine) movePending() bool {
 // dispatch handles transport messages and returns others.
 func (e *engine) dispatch(p []byte) ([]byte, error) {
 	msg := p[0]
-	inKex := e.rk.peerKexInit != nil
-	if inKex || !e.rk.firstDone {
-		// Between the peer's KEXINIT and its NEWKEYS only key exchange
-		// messages may arrive; in the first kex under strict kex, not
-		// even IGNORE or DEBUG (the Terrapin defence).
-		strictFirst := !e.rk.firstDone && e.strict
+	if !e.rk.firstDone {
+		// In the first key exchange only key exchange messages may
+		// arrive between the peer's KEXINIT and its NEWKEYS; under
+		// strict kex, not even IGNORE or DEBUG, nor anything before its
+		// KEXINIT (the Terrapin defence).
+		inKex := e.rk.peerKexInit != nil
 		isKex := msg == wire.MsgKexInit || msg == wire.MsgNewKeys || (msg >= 30 && msg <= 49)
 		if !isKex {
 			switch {
-			case strictFirst:
+			case e.strict:
 				e.queueDisconnect(wire.DisconnectProtocolError, "strict kex: unexpected message during key exchange")
 				return nil, fmt.Errorf("transport: strict kex violation: message %d during the first key exchange", msg)
 			case msg == wire.MsgDisconnect, msg == wire.MsgIgnore, msg == wire.MsgDebug, msg == wire.MsgUnimplemented:
@@ -294,6 +311,16 @@ func (e *engine) dispatch(p []byte) ([]byte, error) {
 			}
 		}
 	}
+	// In a re-exchange, the peer's messages between its KEXINIT and its
+	// NEWKEYS are handled as at any other time. RFC 4253 section 7.1
+	// allows only key exchange messages there, but OpenSSH accepts the
+	// others after the first key exchange (strict kex covers only the
+	// first) and passes them up, and peers rely on it: asyncssh keeps
+	// sending channel data after its KEXINIT. They arrive under the old
+	// keys, in order, and count toward them (readOne). The messages of
+	// negotiated extensions (192-255, the resume extension's among them)
+	// follow the same rule. What we send meanwhile still waits for our
+	// NEWKEYS (kexOut).
 	switch {
 	case msg == wire.MsgDisconnect:
 		d, err := parseDisconnect(p)

@@ -3,11 +3,13 @@ package transport
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/resume"
 )
 
 // enginePair returns a client and a server engine whose client checks
@@ -235,4 +237,236 @@ func lastDisconnect(t *testing.T, output []byte) *DisconnectError {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// TestEngineMessagesDuringReExchange: in a re-exchange, a peer that goes
+// on sending after its KEXINIT (asyncssh 2.10 sends channel data until its
+// NEWKEYS, which RFC 4253 section 7.1 forbids and OpenSSH accepts after
+// the first key exchange) is not cut off: its messages are passed up in
+// order with those before and after, and count toward the keys they came
+// under. So are the messages of a negotiated extension (192-255, the
+// resume extension's); an unknown one is answered with UNIMPLEMENTED once
+// our own NEWKEYS is out. Each side plays the peer that does this, with
+// the bytes moved whole and in small chunks.
+func TestEngineMessagesDuringReExchange(t *testing.T) {
+	for _, chunk := range []int{0, 7} {
+		for _, starter := range []string{"client", "server"} {
+			t.Run(fmt.Sprintf("%s/chunk%d", starter, chunk), func(t *testing.T) {
+				// What each side received, transport messages included.
+				var unimplemented [2]int
+				tap := func(side int) func(bool, uint32, []byte) {
+					return func(sent bool, _ uint32, p []byte) {
+						if !sent && p[0] == wire.MsgUnimplemented {
+							unimplemented[side]++
+						}
+					}
+				}
+				cli, srv := enginePair(t, func(c, s *Config) {
+					c.Extensions, s.Extensions = withResume(true), withResume(true)
+					c.Tap, s.Tap = tap(0), tap(1)
+				})
+				pump(t, cli, srv, chunk)
+				a, b := cli, srv // a starts the re-exchange and keeps sending
+				aSide := 0
+				if starter == "server" {
+					a, b, aSide = srv, cli, 1
+				}
+				var sent [][]byte
+				send := func(p []byte) {
+					// Sealed as the peer does it: straight behind its
+					// KEXINIT and kex messages, not queued (Write
+					// would hold it until NEWKEYS).
+					a.sealLocked(p)
+					sent = append(sent, p)
+				}
+				data := func(i int) []byte {
+					return append([]byte{wire.MsgChannelData, 0, 0, 0, 0, 0, 0, 0, 50}, bytes.Repeat([]byte{byte(i)}, 50)...)
+				}
+				// b's writes during the re-exchange wait for its NEWKEYS.
+				bWrote := data(200)
+
+				if err := a.Rekey(); err != nil {
+					t.Fatal(err)
+				}
+				send(data(0))
+				send([]byte{resume.MsgAck, 0, 0, 0, 0, 0, 0, 0, 1}) // the resume extension's
+				send(data(1))
+				// Only the KEXINIT and what follows it reach b: b is
+				// in the re-exchange when the messages arrive.
+				inBytes := b.Seq().InBytes
+				var got [][]byte
+				take := func() {
+					t.Helper()
+					for {
+						p, err := b.Next()
+						if err != nil {
+							t.Fatalf("%s's peer: Next: %v", starter, err)
+						}
+						if p == nil {
+							return
+						}
+						got = append(got, bytes.Clone(p))
+					}
+				}
+				b.Input(a.Output())
+				a.Consume(len(a.Output()))
+				take()
+				if b.rk.peerKexInit == nil {
+					t.Fatal("the receiver is not in the re-exchange")
+				}
+				if len(got) != 3 {
+					t.Fatalf("%d messages passed up after the peer's KEXINIT, want 3", len(got))
+				}
+				if s := b.Seq(); s.InBytes <= inBytes+3*(9+50) {
+					t.Fatalf("received bytes under the old keys: %d before, %d after the KEXINIT and three messages", inBytes, s.InBytes)
+				}
+				if err := b.Write(bWrote); err != nil {
+					t.Fatal(err)
+				}
+
+				// The rest of the exchange, with a sending after each
+				// of its kex messages until its NEWKEYS, and a message
+				// number nobody owns among them.
+				unknown := []byte{250, 1, 2, 3}
+				a.sealLocked(unknown)
+				var gotA [][]byte
+				for i := 0; ; i++ {
+					if i > 1000 {
+						t.Fatal("the engines never settle")
+					}
+					if a.kexOut && len(a.Output()) < 256 && len(sent) < 50 {
+						send(data(10 + i))
+					}
+					moved := false
+					if out := a.Output(); len(out) > 0 {
+						n := len(out)
+						if chunk > 0 {
+							n = min(n, chunk)
+						}
+						b.Input(out[:n])
+						a.Consume(n)
+						take()
+						moved = true
+					}
+					if out := b.Output(); len(out) > 0 {
+						n := len(out)
+						if chunk > 0 {
+							n = min(n, chunk)
+						}
+						a.Input(out[:n])
+						b.Consume(n)
+						for {
+							p, err := a.Next()
+							if err != nil {
+								t.Fatalf("%s: Next: %v", starter, err)
+							}
+							if p == nil {
+								break
+							}
+							gotA = append(gotA, bytes.Clone(p))
+						}
+						moved = true
+					}
+					if !moved {
+						break
+					}
+				}
+				if a.KexCount() != 2 || b.KexCount() != 2 {
+					t.Fatalf("%d and %d key exchanges, want 2", a.KexCount(), b.KexCount())
+				}
+				if len(got) != len(sent) {
+					t.Fatalf("%d messages passed up, %d sent", len(got), len(sent))
+				}
+				for i := range sent {
+					if !bytes.Equal(got[i], sent[i]) {
+						t.Fatalf("message %d: got %x, sent %x", i, got[i], sent[i])
+					}
+				}
+				if len(sent) < 4 {
+					t.Fatalf("only %d messages sent during the re-exchange", len(sent))
+				}
+				if len(gotA) != 1 || !bytes.Equal(gotA[0], bWrote) {
+					t.Fatalf("the starter got %x, want b's message written during the exchange", gotA)
+				}
+				if unimplemented[aSide] != 1 {
+					t.Fatalf("%d UNIMPLEMENTED for the unknown message", unimplemented[aSide])
+				}
+
+				// And messages flow under the new keys.
+				if err := a.Write(data(99)); err != nil {
+					t.Fatal(err)
+				}
+				var gotB [][]byte
+				if a == cli {
+					_, gotB = pump(t, cli, srv, chunk)
+				} else {
+					gotB, _ = pump(t, cli, srv, chunk)
+				}
+				if len(gotB) != 1 || !bytes.Equal(gotB[0], data(99)) {
+					t.Fatalf("after the re-exchange: got %x", gotB)
+				}
+			})
+		}
+	}
+}
+
+// TestEngineFirstKexRefusesOtherMessages: in the first key exchange,
+// under strict kex, a message other than key exchange after the peer's
+// KEXINIT still fails the engine with a DISCONNECT, as the Terrapin
+// defence requires (OpenSSH PROTOCOL, "kex-strict"): the tolerance of
+// TestEngineMessagesDuringReExchange is for re-exchanges only.
+func TestEngineFirstKexRefusesOtherMessages(t *testing.T) {
+	for _, msg := range [][]byte{
+		{wire.MsgChannelData, 0, 0, 0, 0, 0, 0, 0, 1, 'x'},
+		{wire.MsgServiceRequest, 0, 0, 0, 0},
+		{resume.MsgAck, 0, 0, 0, 0, 0, 0, 0, 1},
+	} {
+		cli, srv := enginePair(t, func(c, s *Config) {
+			c.Extensions, s.Extensions = withResume(true), withResume(true)
+		})
+		// The client's version and KEXINIT, then the message under
+		// the none cipher, its sequence number following the KEXINIT.
+		cli.sealLocked(msg)
+		srv.Input(cli.Output())
+		cli.Consume(len(cli.Output()))
+		_, err := srv.Next()
+		if err == nil || !strings.Contains(err.Error(), "strict kex") {
+			t.Fatalf("message %d: got %v, want a strict kex violation", msg[0], err)
+		}
+		out := srv.Output()
+		out = out[bytes.Index(out, []byte("\r\n"))+2:] // its version line
+		if d := lastDisconnect(t, out); d == nil || d.Reason != wire.DisconnectProtocolError {
+			t.Fatalf("message %d: server output ends in %v, want a DISCONNECT", msg[0], d)
+		}
+	}
+}
+
+// TestEngineReExchangePacketBound: a peer that stalls its re-exchange
+// while sending cannot go on under the old keys until their sequence
+// numbers repeat.
+func TestEngineReExchangePacketBound(t *testing.T) {
+	cli, srv := enginePair(t, nil)
+	pump(t, cli, srv, 0)
+	if err := cli.Rekey(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Input(cli.Output())
+	cli.Consume(len(cli.Output()))
+	if p, err := srv.Next(); p != nil || err != nil {
+		t.Fatalf("KEXINIT: %x %v", p, err)
+	}
+	// As if 2^32-1 packets had come under these keys.
+	srv.in.packets = maxPacketsPerKey - 2
+	for i := range 2 {
+		cli.sealLocked([]byte{wire.MsgChannelData, 0, 0, 0, 0, 0, 0, 0, 1, 'x'})
+		srv.Input(cli.Output())
+		cli.Consume(len(cli.Output()))
+		p, err := srv.Next()
+		if i == 0 && (p == nil || err != nil) {
+			t.Fatalf("packet 2^32-1: %x %v", p, err)
+		}
+		if i == 1 && (err == nil || !strings.Contains(err.Error(), "packets under one key")) {
+			t.Fatalf("packet 2^32: got %v, want the engine to fail", err)
+		}
+	}
 }

@@ -244,6 +244,7 @@ func (e *engine) handleNewKeys(p []byte) error {
 		return errors.New("transport: malformed NEWKEYS")
 	}
 	if !e.rk.sentNewKeys {
+		e.failDisconnect(wire.DisconnectProtocolError, "NEWKEYS before the key exchange finished")
 		return errors.New("transport: peer sent NEWKEYS before the key exchange finished")
 	}
 	e.in.changeCipher(e.rk.newIn, e.strict)
