@@ -465,9 +465,12 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 	if err != nil {
 		return 0, protocolError("malformed USERAUTH_PK_OK")
 	}
-	if okAlgo != algo || string(okBlob) != string(blob) {
+	if string(okBlob) != string(blob) || !sameKeyFamily(okAlgo, algo) {
 		return 0, protocolError("USERAUTH_PK_OK for a key or algorithm that was not offered")
 	}
+	// okAlgo may name another algorithm of the same key (node ssh2's
+	// server answers a rsa-sha2-512 query with ssh-rsa): the signature
+	// is made with the algorithm asked for, which the server checks.
 	data := marshalPublickeySignedData(c.t.SessionID(), c.cfg.User, serviceConnection, algo, blob)
 	sig, err := s.Sign(rand.Reader, data, algo)
 	if err == nil {
@@ -494,6 +497,30 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 		return 0, protocolError("unexpected %s in reply to a signed publickey request", msgName(p[0]))
 	}
 	return res, nil
+}
+
+// sameKeyFamily reports whether two public key algorithm names are the
+// same, or name signature algorithms of one key type: ssh-rsa,
+// rsa-sha2-256 and rsa-sha2-512 are all of an RSA key. RFC 4252 section
+// 7 has PK_OK repeat the algorithm of the query, but some servers (node
+// ssh2's, GitHub's once) answer an rsa-sha2-* query with ssh-rsa.
+// OpenSSH's ssh compares only the key types the names stand for
+// (input_userauth_pk_ok), and MINA SSHD and asyncssh accept it too; so
+// does tryKey, as the key blob must still be the one offered. (We
+// support no certificate types, whose families would be their
+// -cert-v01@openssh.com names.)
+func sameKeyFamily(a, b string) bool {
+	if a == b {
+		return true
+	}
+	family := func(name string) string {
+		if name == kex.KeyAlgoRSA {
+			return name
+		}
+		return kex.KeyTypeForSignatureAlgorithm(name)
+	}
+	fa := family(a)
+	return fa != "" && fa == family(b)
 }
 
 // password (RFC 4252 section 8).

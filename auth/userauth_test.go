@@ -1173,6 +1173,76 @@ func TestClientRejectsMismatchedPKOK(t *testing.T) {
 	}
 }
 
+// A PK_OK that names another algorithm of the offered key (node ssh2's
+// server answers an rsa-sha2-512 query with ssh-rsa) is accepted when the
+// key blob is the one offered, and the signature is made with the
+// algorithm asked for; a name of another key type is still refused.
+func TestClientPKOKNamesAnotherAlgorithmOfTheKey(t *testing.T) {
+	rsaKey := userKeys(t)["rsa2048"]
+	for _, c := range []struct {
+		name     string
+		key      crypto.Signer
+		sigAlgs  []string // the server's server-sig-algs
+		okAlgo   string   // the name in PK_OK
+		wantAlgo string   // the algorithm of the query and the signature; "" if refused
+	}{
+		{"rsa-sha2-512 answered ssh-rsa", rsaKey, nil, kex.KeyAlgoRSA, kex.SigAlgoRSASHA512},
+		{"rsa-sha2-256 answered ssh-rsa", rsaKey, []string{kex.SigAlgoRSASHA256}, kex.KeyAlgoRSA, kex.SigAlgoRSASHA256},
+		{"rsa-sha2-512 answered rsa-sha2-256", rsaKey, nil, kex.SigAlgoRSASHA256, kex.SigAlgoRSASHA512},
+		{"rsa-sha2-512 answered ssh-ed25519", rsaKey, nil, kex.KeyAlgoED25519, ""},
+		{"rsa-sha2-512 answered unknown", rsaKey, nil, "ssh-rsa-cert-v01@openssh.com", ""},
+		{"ssh-ed25519 answered ssh-rsa", userKeys(t)["ed25519"], nil, kex.KeyAlgoRSA, ""},
+		{"ecdsa-sha2-nistp256 answered ecdsa-sha2-nistp384", userKeys(t)["ecdsa-p256"], nil, kex.KeyAlgoECDSA384, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cc, sc := connPair(t)
+			pub := pubOf(t, c.key)
+			var mu sync.Mutex
+			var queried, signed string
+			scriptedServer(t, sc, func(req *userauthRequest) [][]byte {
+				if req.Method != methodPubkey {
+					return [][]byte{failure(false, methodPubkey)}
+				}
+				if !req.HasSig {
+					mu.Lock()
+					queried = req.Algorithm
+					mu.Unlock()
+					return [][]byte{marshalUserauthPKOK(c.okAlgo, req.PubKey)}
+				}
+				data := marshalPublickeySignedData(sc.SessionID(), req.User, req.Service, req.Algorithm, req.PubKey)
+				sigAlgo, _ := parseSignatureAlgorithm(req.Signature)
+				mu.Lock()
+				signed = req.Algorithm + "/" + sigAlgo
+				mu.Unlock()
+				if sigAlgo != req.Algorithm || pub.Verify(data, req.Signature) != nil {
+					return [][]byte{failure(false, methodPubkey)}
+				}
+				return [][]byte{marshalUserauthSuccess()}
+			})
+			cfg := &ClientConfig{User: "u", Methods: []Method{PublicKeys(c.key)}}
+			if c.sigAlgs != nil {
+				cfg.ServerSigAlgs = func() []string { return c.sigAlgs }
+			}
+			err := authenticate(cc, cfg)
+			mu.Lock()
+			defer mu.Unlock()
+			if c.wantAlgo == "" {
+				var de *DisconnectError
+				if !errors.As(err, &de) || de.Reason != wire.DisconnectProtocolError || signed != "" {
+					t.Fatalf("got %v (signed %q), want a protocol error and no signature", err, signed)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if queried != c.wantAlgo || signed != c.wantAlgo+"/"+c.wantAlgo {
+				t.Fatalf("queried %s, signed %s; want %s for both", queried, signed, c.wantAlgo)
+			}
+		})
+	}
+}
+
 func TestClientInvalidUser(t *testing.T) {
 	cc, _ := connPair(t)
 	for _, u := range []string{"a\nb", strings.Repeat("x", maxUserLen+1), "\xff"} {
