@@ -436,9 +436,17 @@ func (s *Server) handshake(nc net.Conn) (user string, perms *auth.Permissions, c
 			// without DISCONNECT: the session only detaches, and its
 			// unauthenticated slot is freed.
 			abort := context.AfterFunc(ctx, func() { tc.Abort() })
-			rs, err := s.resume(conn, p)
+			rs, err := s.resumes.Resume(conn, p)
 			abort()
-			return "", nil, nil, rs, err
+			if err != nil {
+				var f *resume.Failure
+				if errors.As(err, &f) {
+					return "", nil, nil, nil, fmt.Errorf("resume refused: %w", err)
+				}
+				return "", nil, nil, nil, fmt.Errorf("resume: %w", err)
+			}
+			conn.SetAuthenticated()
+			return "", nil, nil, rs, nil
 		}
 		t = &firstPacket{Conn: conn, p: p}
 	}
@@ -591,4 +599,90 @@ func (sc *serverConn) clientAlive() {
 	})
 	<-sc.mux.Done()
 	wd.Stop()
+}
+
+// ResumeServerConfig turns on session resumption for a server.
+type ResumeServerConfig struct {
+	// Hold is how long a session whose connection was lost is kept for
+	// its client to resume it (default resume.DefaultHold, one hour).
+	Hold time.Duration
+	// MaxSessions bounds resumable sessions, attached or not (default
+	// 4096). Past it a new session may take the place of a detached
+	// session of the owner with the most sessions, if that owner has
+	// more than the new session's own; else the new session is plain SSH.
+	MaxSessions int
+	// MaxDetachedPerUser bounds the detached sessions of one owner (the
+	// authenticated identity, auth.Permissions.Identity: for a key, its
+	// fingerprint) (default 16); past it the owner's oldest goes.
+	MaxDetachedPerUser int
+	// MaxRetainedBytes bounds the memory that peers can make the server
+	// hold, across all connections (default 1 GiB): what sessions,
+	// attached or detached, retain for resending, and the channels'
+	// receive windows. Writers of channel data wait for room; an owner
+	// holding more than its share loses its largest detached sessions
+	// first (resume.Registry).
+	MaxRetainedBytes int64
+	// MaxRetainedPerSession bounds what one session retains
+	// (default resume.DefaultRetention, 64 MiB).
+	MaxRetainedPerSession int
+	// IdleTimeout detaches a session whose connection brought nothing
+	// for that long (default 60 s): a client that vanished without a
+	// FIN or RST then starts the hold timer. rsftp clients ping once a
+	// second when they hear nothing, so a live one is never idle.
+	IdleTimeout time.Duration
+	// Events, if set, receives each change of a resumable session:
+	// connected, link_lost, resumed, resume_failed, closed. It must not
+	// block.
+	Events func(Event)
+}
+
+// firstPacket hands a packet read ahead back to the next reader: the
+// server reads the client's first message after the key exchange to tell
+// a resumption from a new login.
+type firstPacket struct {
+	*transport.Conn
+	p []byte
+}
+
+func (f *firstPacket) ReadPacket() ([]byte, error) {
+	if p := f.p; p != nil {
+		f.p = nil
+		return p, nil
+	}
+	return f.Conn.ReadPacket()
+}
+
+// ResumeStats reports the server's resumable sessions: how many are
+// kept, how many are detached, and the bytes they retain for resending.
+// It is zero when resume is off.
+func (s *Server) ResumeStats() resume.RegistryStats {
+	if s.resumes == nil {
+		return resume.RegistryStats{}
+	}
+	return s.resumes.Stats()
+}
+
+// enableResume makes a newly authenticated connection's session
+// resumable, owned by the key that authenticated it
+// (auth.Permissions.Identity) and rechecked on each resumption. If the
+// server keeps no more sessions the registry says so to the client (hold
+// time 0) and it returns nil: the connection is plain SSH.
+func (s *Server) enableResume(conn *transport.Conn, user string, perms *auth.Permissions) (*resume.Session, error) {
+	owner := resume.Owner{ID: "user:" + user, Name: user}
+	if perms != nil {
+		if perms.Identity != "" {
+			owner.ID = perms.Identity
+		}
+		owner.Recheck = perms.Recheck
+	}
+	rk, err := resume.Key(conn)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.resumes.Offer(conn, rk, owner)
+	if errors.Is(err, resume.ErrTooManySessions) {
+		s.logConn(conn.RemoteAddr(), slog.LevelInfo, "session not resumable", []any{"err", err}, "%v", err)
+		return nil, nil
+	}
+	return rs, err
 }
