@@ -118,7 +118,7 @@ func TestRetentionCountsMemoryHeld(t *testing.T) {
 	for i := range 100 {
 		buf := ss.PacketBuffer(32 << 10) // room for a full packet
 		buf = append(buf, dataMsg(uint32(i), 20)...)
-		if err := ss.WriteOwnedPacket(buf); err != nil {
+		if err := ss.WriteFrame(buf); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -470,12 +470,12 @@ func (s *Session) RetainPacket() interface{ Release() } {
 // retention limit is reached.
 func (s *Session) WritePacket(p []byte) error { return s.write(p, nil) }
 
-// PacketBuffer returns a buffer for WriteOwnedPacket (channel.OwnedPacketWriter):
+// PacketBuffer returns a buffer for WriteFrame (channel.PacketConn):
 // append the message of up to n bytes to it. Its first
-// wire.FrameHeadroom bytes, and some capacity after the message, are room
-// for the transport to frame the message in place. It waits for a write
-// in progress: a buffer freed by an ACK is not handed out while that
-// write may still be sealing it.
+// wire.FrameHeadroom bytes, and wire.FrameTailroom bytes of capacity after
+// the message, are room for the transport to frame the message in place.
+// It waits for a write in progress: a buffer freed by an ACK is not
+// handed out while that write may still be sealing it.
 func (s *Session) PacketBuffer(n int) []byte {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
@@ -484,15 +484,23 @@ func (s *Session) PacketBuffer(n int) []byte {
 	return s.send.Buffer(n)
 }
 
-// WriteOwnedPacket is WritePacket for a buffer the session may keep: buf
-// comes from PacketBuffer, with the message appended. Counted messages
-// are retained without a copy. The caller must not touch buf afterwards.
-func (s *Session) WriteOwnedPacket(buf []byte) error {
+// WriteFrame is WritePacket for the message appended to buf, a buffer
+// from PacketBuffer, and takes buf: the caller must not touch it
+// afterwards. A counted message is retained in buf itself, without a
+// copy, until the peer acknowledges it; the transport seals it from
+// there (Transport.SealFrame, which does not keep it), on this connection
+// and on those the session resumes on.
+func (s *Session) WriteFrame(buf []byte) error {
 	if len(buf) < wire.FrameHeadroom {
-		return errors.New("resume: WriteOwnedPacket needs a buffer from PacketBuffer")
+		return errors.New("resume: WriteFrame needs a buffer from PacketBuffer")
 	}
 	return s.write(message(buf), buf)
 }
+
+// WriteOwnedPacket is WriteFrame under its former name.
+//
+// Deprecated: use WriteFrame.
+func (s *Session) WriteOwnedPacket(buf []byte) error { return s.WriteFrame(buf) }
 
 // ErrPeerNotAcking ends a session whose peer leaves more unacknowledged
 // than the retention limit and ControlAllowance: the specification

@@ -33,7 +33,7 @@ func BenchmarkSeal(b *testing.B) {
 	}
 }
 
-// BenchmarkSealFramed measures the path of WriteFramedPacket: the payload
+// BenchmarkSealFramed measures the path of SealFrame and WriteFrame: the payload
 // framed where it lies and sealed from there into the write buffer, with
 // no copy first (the AEAD ciphers; others fall back to appendPacket).
 func BenchmarkSealFramed(b *testing.B) {

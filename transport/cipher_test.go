@@ -718,7 +718,7 @@ func setPaddingSource(t testing.TB, pc packetCipher, seed byte) {
 	}
 }
 
-// A payload sealed where it lies (WriteFramedPacket's path) gives the very
+// A payload sealed where it lies (SealFrame's path) gives the very
 // bytes of the copying path, with the payload left untouched, whether the
 // frame has room for the padding or not (then it falls back).
 func TestCipherFramedSeal(t *testing.T) {

@@ -380,18 +380,88 @@ func (c *Conn) WritePacket(p []byte) error { return c.writePacket(p, false) }
 // returns (the resume layer's ACKs, written by the goroutine that reads).
 func (c *Conn) WritePacketBackground(p []byte) error { return c.writePacket(p, true) }
 
-// WriteFramedPacket is WritePacket for a payload placed at
-// buf[wire.FrameHeadroom:] with wire.FrameTailroom bytes of spare capacity
-// after it: the packet is then sealed from buf in one pass, without first
-// copying the payload into a frame. The headroom and the spare capacity
-// are overwritten; the payload is not. Like channel data, the packet may
-// leave through the writer goroutine after the call returns, but buf is
-// free for reuse at once.
-func (c *Conn) WriteFramedPacket(buf []byte) error {
-	if len(buf) < wire.FrameHeadroom {
+// WriteFramedPacket is SealFrame under its former name.
+//
+// Deprecated: use SealFrame (the frame stays the caller's) or, with a
+// buffer from PacketBuffer, WriteFrame (the frame is handed over).
+func (c *Conn) WriteFramedPacket(buf []byte) error { return c.SealFrame(buf) }
+
+// SealFrame sends the message at frame[wire.FrameHeadroom:], which has
+// wire.FrameTailroom bytes of spare capacity after it: the packet is
+// sealed from frame into the connection's output in one pass, without
+// first copying the message into a frame of its own. SealFrame does not
+// keep frame: it is the caller's again when SealFrame returns (the resume
+// layer resends the frames it retains this way). Its headroom and spare
+// capacity are scratch, overwritten; the message is left as it was. Like
+// channel data, the packet may leave through the writer goroutine after
+// the call returns.
+func (c *Conn) SealFrame(frame []byte) error {
+	if len(frame) < wire.FrameHeadroom {
 		return errors.New("transport: framed packet without its headroom")
 	}
-	return c.write(buf[wire.FrameHeadroom:], buf, true)
+	return c.write(frame[wire.FrameHeadroom:], frame, true)
+}
+
+// PacketBuffer returns a buffer to append a message of up to n bytes to
+// and hand over with WriteFrame: its length is wire.FrameHeadroom, and
+// its capacity leaves wire.FrameTailroom bytes after the message. Buffers
+// come from a pool that WriteFrame refills (channel.PacketConn).
+func (c *Conn) PacketBuffer(n int) []byte { return getFrame(n) }
+
+// WriteFrame sends the message appended to buf, a buffer from
+// PacketBuffer, as SealFrame does, and takes buf: the caller must not
+// touch it afterwards (it goes back to the pool once sealed). This is
+// channel.PacketConn's frame write, for a multiplexer running directly
+// on the connection.
+func (c *Conn) WriteFrame(buf []byte) error {
+	err := c.SealFrame(buf)
+	putFrame(buf)
+	return err
+}
+
+// Frame buffers of PacketBuffer, pooled by size class: a class holds
+// frames of framePoolBase<<i bytes plus slack, which covers the channel
+// layer's data packets (32 KiB by default, at most 256 KiB) with their
+// header and the frame's head and tail room. They live from PacketBuffer
+// to WriteFrame only, so one class per size wastes little. A larger frame
+// is allocated and left to the collector.
+const (
+	framePoolBase  = 32 << 10
+	framePoolSlack = 128
+)
+
+var framePools [4]sync.Pool
+
+func frameClass(need int) int {
+	for i := range framePools {
+		if need <= framePoolBase<<i+framePoolSlack {
+			return i
+		}
+	}
+	return -1
+}
+
+func getFrame(n int) []byte {
+	need := wire.FrameHeadroom + max(n, 0) + wire.FrameTailroom
+	i := frameClass(need)
+	if i < 0 {
+		return make([]byte, wire.FrameHeadroom, need)
+	}
+	if b, ok := framePools[i].Get().(*[]byte); ok {
+		return (*b)[:wire.FrameHeadroom]
+	}
+	return make([]byte, wire.FrameHeadroom, framePoolBase<<i+framePoolSlack)
+}
+
+// putFrame gives a frame of a pooled size back to its pool.
+func putFrame(b []byte) {
+	for i := range framePools {
+		if cap(b) == framePoolBase<<i+framePoolSlack {
+			b = b[:0]
+			framePools[i].Put(&b)
+			return
+		}
+	}
 }
 
 func (c *Conn) writePacket(p []byte, background bool) error { return c.write(p, nil, background) }
