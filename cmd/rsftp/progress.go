@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 )
@@ -98,7 +100,35 @@ func (p *progress) stop() {
 	p.stopped = true
 }
 
+// note prints msg on a line of its own above the progress line, which is
+// then drawn again: what stays in the scrollback (a resumption).
+func (p *progress) note(msg string) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return
+	}
+	fmt.Fprintf(p.out, "\r%s\x1b[K\n", fit(msg, p.width-1))
+	if p.file != "" || p.status != "" {
+		p.draw(time.Now(), false)
+	}
+}
+
+// minNameRoom is the least of a progress line left to the file's name.
+const minNameRoom = 8
+
 func (p *progress) draw(now time.Time, finished bool) {
+	fmt.Fprintf(p.out, "\r%s\x1b[K", p.line(now, finished))
+}
+
+// line is the progress line, at most width-1 columns: a line as wide as
+// the terminal would wrap at its last column on some terminals, and each
+// redraw (a carriage return) would then leave a line behind.
+func (p *progress) line(now time.Time, finished bool) string {
+	cols := p.width - 1
 	elapsed := now.Sub(p.start).Seconds()
 	rate := 0.0
 	if elapsed > 0 {
@@ -121,16 +151,36 @@ func (p *progress) draw(now time.Time, finished bool) {
 		}
 		tail = fmt.Sprintf("%s/s   %s ETA", human(rate), eta)
 	}
-	right := fmt.Sprintf(" %3d%% %8s %s", pct, human(float64(p.done)), tail)
-	name := path.Base(p.file)
-	room := p.width - len(right) - 1
-	if room < 8 {
-		room = 8
+	head := fmt.Sprintf(" %3d%% %8s ", pct, human(float64(p.done)))
+	if p.file == "" {
+		// A status with no file yet (reconnecting before the first).
+		return fit(tail, cols)
 	}
-	if len(name) > room {
-		name = name[:room-3] + "..."
+	// A long status gives way to the name's minimum, then is cut.
+	tail = fit(tail, cols-minNameRoom-len(head))
+	right := head + tail
+	room := max(cols-width(right), minNameRoom)
+	name := fit(path.Base(p.file), room)
+	return name + strings.Repeat(" ", room-width(name)) + right
+}
+
+// width is the columns s takes (one per rune: names with wide characters
+// may take more, which only shortens what fits).
+func width(s string) int { return utf8.RuneCountInString(s) }
+
+// fit cuts s to at most n columns, ending it with "..." when cut.
+func fit(s string, n int) string {
+	if n <= 0 {
+		return ""
 	}
-	fmt.Fprintf(p.out, "\r%-*s%s\x1b[K", room, name, right)
+	if width(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	if n <= 3 {
+		return string(r[:n])
+	}
+	return string(r[:n-3]) + "..."
 }
 
 func human(v float64) string {
