@@ -431,33 +431,54 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 }
 
 // showEvent puts a resumable session's state on the progress line (or,
-// without one, on stderr).
+// without one, on stderr). The transient states are short enough for an
+// 80-column line beside the file's name and figures; a resumption leaves
+// one line in the scrollback, whose count says whose it is: the client
+// knows what it sent again, not what the server did.
 func showEvent(e rsftp.Event, p *progress, log *logger) {
 	var msg string
 	switch e.Kind {
 	case rsftp.EventLinkLost:
-		msg = fmt.Sprintf("connection lost (%v); the server holds the session for %s", e.Err, e.HoldLeft.Round(time.Second))
+		if !p.on {
+			log.infof("connection lost (%v); the server holds the session for %s", e.Err, e.HoldLeft.Round(time.Second))
+			return
+		}
+		msg = fmt.Sprintf("link lost; session held %s", shortDuration(e.HoldLeft))
 	case rsftp.EventReconnecting:
-		msg = fmt.Sprintf("reconnecting, attempt %d; the server holds the session %s more", e.Attempt, e.HoldLeft.Round(time.Second))
+		msg = fmt.Sprintf("reconnecting (try %d); held %s more", e.Attempt, shortDuration(e.HoldLeft))
 	case rsftp.EventResumeFailed:
 		if !p.on {
 			log.infof("reconnection attempt %d failed: %v", e.Attempt, e.Err)
 		}
 		return
 	case rsftp.EventResumed:
+		msg = fmt.Sprintf("resumed after %s offline; %s sent again by this side", shortDuration(e.Offline), human(float64(e.Retransmitted)))
 		if !p.on {
-			log.infof("resumed after %s offline (%d bytes resent)", e.Offline.Round(time.Millisecond), e.Retransmitted)
+			log.infof("%s", msg)
+			return
 		}
 		p.setStatus("")
+		p.note(msg)
 		return
 	default:
 		return
 	}
 	if p.on {
 		p.setStatus(msg)
-	} else if e.Kind == rsftp.EventLinkLost {
-		log.infof("%s", msg)
 	}
+}
+
+// shortDuration prints d as people read it on a status line: "2.1s",
+// "59m58s", "1h0m" (seconds dropped past an hour).
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < 10*time.Second:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	s := d.Round(time.Minute).String()
+	return strings.TrimSuffix(s, "0s")
 }
 
 // keepalive sends keepalive@openssh.com after interval without a packet
