@@ -243,8 +243,8 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "rsftp demo: SFTP download of %s from an embedded server over a simulated link\n", binaryBytes(o.size))
 	fmt.Fprintf(stdout, "link:       %v one way (%v RTT), %s", o.latency, 2*o.latency, bw)
 	if o.cuts > 0 {
-		fmt.Fprintf(stdout, "; cut %d times (%s), the network unreachable for %v after each cut",
-			o.cuts, strings.Join(kinds, ", "), o.outage)
+		fmt.Fprintf(stdout, "; cut %s (%s), the network unreachable for %v after each cut",
+			times(o.cuts), strings.Join(kinds, ", "), o.outage)
 	}
 	fmt.Fprintln(stdout)
 	fmt.Fprintf(stdout, "session:    %s, %s, %s; connected in %d ms; resumable, the server holds it for %v\n",
@@ -609,10 +609,11 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 			"noticed: from the cut until the client declares the link lost (at once on a reset, after",
 			"  4 silent keepalive intervals of 250 ms on a blackhole); detached: from then until resumed",
 			"handshake: TCP connect, key exchange and resume exchange of the attempt that succeeded",
-			"in flight: bytes written to the broken connection that the other end never read",
-			"resent: what both sides sent from their retention buffers after resuming: the bytes in",
-			"  flight plus what the server queued while detached (its SFTP reads run ahead within",
-			"  the channel window)",
+			"in flight: bytes written to the broken connection that the other end never read (whole",
+			"  packets: framing, MACs and keepalives included)",
+			"resent: the messages both sides sent again from their retention buffers after resuming:",
+			"  those lost in flight plus what the server queued while detached (its SFTP reads run",
+			"  ahead within the channel window); each reached the other side once",
 		} {
 			fmt.Fprintln(w, "            "+l)
 		}
@@ -636,17 +637,21 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 	}
 	fmt.Fprintf(w, "reconnects: %d (after %d failed attempts while the network was unreachable); %.2f s without a link in all\n",
 		resumes, failed, stalled.Seconds())
-	fmt.Fprintf(w, "resent:     %s by the server, %s by the client; the broken connections had swallowed %s of it\n",
-		binaryBytes(int64(resentS)), binaryBytes(int64(resentC)), binaryBytes(lost))
-	ackBytes := int64(st.AcksSent) * demoAckBytes
-	fmt.Fprintf(w, "ACKs:       the client sent %d, ~%s on the wire: %.3f %% of the bytes transferred\n",
-		st.AcksSent, binaryBytes(ackBytes), 100*float64(ackBytes)/float64(max(transferred, 1)))
 	var down, up int64
 	for _, l := range r.links {
 		s := l.Stats()
 		down += s.DeliveredToClient
 		up += s.DeliveredToServer
 	}
+	fmt.Fprintf(w, "resent:     %s by the server, %s by the client: messages the other side had not received\n",
+		binaryBytes(int64(resentS)), binaryBytes(int64(resentC)))
+	fmt.Fprintf(w, "            when its link broke, sent once more (the client received %s in all for a %s file)\n",
+		binaryBytes(down), binaryBytes(transferred))
+	fmt.Fprintf(w, "lost:       %s of packets swallowed by the broken connections (framing, MACs and\n", binaryBytes(lost))
+	fmt.Fprintln(w, "            keepalives included: keepalives are not resent)")
+	ackBytes := int64(st.AcksSent) * demoAckBytes
+	fmt.Fprintf(w, "ACKs:       the client sent %d, ~%s on the wire: %.3f %% of the bytes transferred\n",
+		st.AcksSent, binaryBytes(ackBytes), 100*float64(ackBytes)/float64(max(transferred, 1)))
 	fmt.Fprintf(w, "wire:       %s reached the client (%+.2f %% over the file: SSH and SFTP framing), %s the server, over %d TCP connections\n",
 		binaryBytes(down), 100*float64(down-transferred)/float64(max(transferred, 1)), binaryBytes(up), len(r.links))
 }
@@ -985,4 +990,15 @@ func decimalBytes(n int64) string {
 		return strconv.FormatFloat(float64(n)/1e3, 'f', -1, 64) + " kB"
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// times says how many times something happened, as people write it.
+func times(n int) string {
+	switch n {
+	case 1:
+		return "once"
+	case 2:
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
 }

@@ -134,3 +134,11 @@ func TestDemoFlags(t *testing.T) {
 		t.Errorf("byteSize(64 MiB).String() = %q", b.String())
 	}
 }
+
+func TestTimes(t *testing.T) {
+	for n, want := range map[int]string{1: "once", 2: "twice", 3: "3 times", 0: "0 times"} {
+		if got := times(n); got != want {
+			t.Errorf("times(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
