@@ -1367,3 +1367,21 @@ func TestClientUploadPartial(t *testing.T) {
 		t.Errorf("remote holds %d bytes, want the %d reported", len(got), pe.Done)
 	}
 }
+
+// TestStatusErrorSaysItOnce: a server's message that repeats the status
+// code's name (OpenSSH's "No such file") is not said twice.
+func TestStatusErrorSaysItOnce(t *testing.T) {
+	for _, c := range []struct {
+		err  StatusError
+		want string
+	}{
+		{StatusError{Code: StatusNoSuchFile, Message: "No such file"}, "sftp: no such file"},
+		{StatusError{Code: StatusNoSuchFile, Message: "no such file "}, "sftp: no such file"},
+		{StatusError{Code: StatusNoSuchFile}, "sftp: no such file"},
+		{StatusError{Code: StatusPermissionDenied, Message: "quota exceeded on /home"}, "sftp: permission denied: quota exceeded on /home"},
+	} {
+		if got := c.err.Error(); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.err, got, c.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
@@ -124,7 +125,9 @@ type StatusError struct {
 
 func (e *StatusError) Error() string {
 	name := statusName(e.Code)
-	if e.Message != "" && e.Message != name {
+	// Servers repeat the code's name as the message ("No such file"
+	// from OpenSSH): said once.
+	if e.Message != "" && !strings.EqualFold(strings.TrimSpace(e.Message), name) {
 		return "sftp: " + name + ": " + e.Message
 	}
 	return "sftp: " + name
