@@ -75,12 +75,9 @@ type Channel struct {
 	reserveTimer  *time.Timer
 	waivers       uint64     // times the reserve was waived
 	wmu           sync.Mutex // one writer at a time
-	wbuf          []byte
-	fillOwn       [][]byte // WriteFill's frames, where the connection does not keep them
-	fillFrames    [][]byte // WriteFill's frames and their data areas, during a call
+	fillFrames    [][]byte   // WriteFill's frames and their data areas, during a call
 	fillSegs      [][]byte
-	fillBuf       []byte // WriteFill's buffer for connections that take only payloads
-	inflight      bool   // a data packet is being written
+	inflight      bool // a data packet is being written
 	eofWanted     bool
 	sentEOF       bool
 	closeWanted   bool // Close called: reads and writes fail
@@ -401,8 +398,8 @@ func (c *Channel) handleData(msg *connmsg.Data) error {
 		c.directN += k
 		c.directBytes += uint64(k)
 		c.stdout.write(msg.Data[k:])
-	case len(msg.Data) >= minRetain && c.mux.retainer != nil:
-		if owner := c.mux.retainer.RetainPacket(); owner != nil {
+	case len(msg.Data) >= minRetain:
+		if owner := c.mux.conn.RetainPacket(); owner != nil {
 			c.stdout.push(msg.Data, owner)
 			break
 		}
@@ -669,18 +666,9 @@ func (c *Channel) writeLocked(p []byte, ext bool) (int, error) {
 			return sent, err
 		}
 		msg := connmsg.Data{Recipient: c.remoteID, Extended: ext, Code: connmsg.ExtendedDataStderr, Data: p[:n]}
-		if oc, ok := c.mux.conn.(OwnedPacketWriter); ok {
-			// The connection keeps what it sends (the resume layer):
-			// marshal straight into a buffer it then owns, saving a copy.
-			err = oc.WriteOwnedPacket(msg.AppendMarshal(oc.PacketBuffer(n + 16)))
-		} else if fw, ok := c.mux.conn.(FramedPacketWriter); ok {
-			c.wbuf = slices.Grow(c.wbuf[:0], wire.FrameHeadroom+n+16+wire.FrameTailroom)[:wire.FrameHeadroom]
-			c.wbuf = msg.AppendMarshal(c.wbuf)
-			err = fw.WriteFramedPacket(c.wbuf)
-		} else {
-			c.wbuf = msg.AppendMarshal(c.wbuf[:0])
-			err = c.mux.conn.WritePacket(c.wbuf)
-		}
+		// Marshalled into a frame the connection takes: it seals it
+		// where it lies (transport.Conn) or keeps it (resume.Session).
+		err = c.mux.conn.WriteFrame(msg.AppendMarshal(c.mux.conn.PacketBuffer(n + 16)))
 		if err = c.written(err); err != nil {
 			return sent, err
 		}
@@ -765,40 +753,17 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 	if err != nil {
 		return 0, err
 	}
-	oc, owned := c.mux.conn.(OwnedPacketWriter)
-	fw, framed := c.mux.conn.(FramedPacketWriter)
-	if !owned && !framed {
-		c.fillBuf = slices.Grow(c.fillBuf[:0], n)[:n]
-		k, err := fill([][]byte{c.fillBuf})
-		if err != nil {
-			return 0, err
-		}
-		if k < 0 || k > n {
-			return 0, fmt.Errorf("channel: WriteFill: fill reported %d of %d bytes", k, n)
-		}
-		return c.writeLocked(c.fillBuf[:k], false)
-	}
 
-	// Lay out the packets: each a frame (wire.FrameHeadroom, the
-	// CHANNEL_DATA header, the data, room for the transport's framing).
+	// Lay out the packets: each a frame from the connection
+	// (wire.FrameHeadroom, the CHANNEL_DATA header, the data, room for
+	// the transport's framing).
 	frames, segs := c.fillFrames[:0], c.fillSegs[:0]
-	for off, i := 0, 0; off < n; off, i = off+pkt, i+1 {
+	for off := 0; off < n; off += pkt {
 		d := min(pkt, n-off)
-		var b []byte
-		if owned {
-			b = oc.PacketBuffer(connmsg.DataHeaderLen + d)
-		} else {
-			if i == len(c.fillOwn) {
-				c.fillOwn = append(c.fillOwn, nil)
-			}
-			b = c.fillOwn[i][:0]
-		}
-		b = slices.Grow(b, wire.FrameHeadroom+connmsg.DataHeaderLen+d+wire.FrameTailroom)
-		if !owned {
-			c.fillOwn[i] = b
-		}
+		b := c.mux.conn.PacketBuffer(connmsg.DataHeaderLen + d)
+		b = slices.Grow(b, connmsg.DataHeaderLen+d+wire.FrameTailroom)
 		// The header, with a data length of 0 until the data is known.
-		b = (&connmsg.Data{Recipient: c.remoteID}).AppendMarshal(b[:wire.FrameHeadroom])
+		b = (&connmsg.Data{Recipient: c.remoteID}).AppendMarshal(b)
 		b = b[:len(b)+d]
 		frames = append(frames, b)
 		segs = append(segs, b[len(b)-d:])
@@ -839,12 +804,7 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 			}
 			continue
 		}
-		if owned {
-			err = oc.WriteOwnedPacket(b)
-		} else {
-			err = fw.WriteFramedPacket(b)
-		}
-		if err = c.written(err); err != nil {
+		if err = c.written(c.mux.conn.WriteFrame(b)); err != nil {
 			return sent, err
 		}
 		sent += d

@@ -13,38 +13,35 @@ import (
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
-// framedPipe and ownedPipe give a pipeConn the writers of transport.Conn
-// and resume.Session, so that WriteFill's packet layouts are checked
-// against what those take: the message at wire.FrameHeadroom.
-type framedPipe struct{ *pipeConn }
-
-func (p framedPipe) WriteFramedPacket(buf []byte) error {
-	return p.WritePacket(buf[wire.FrameHeadroom:])
-}
-
+// ownedPipe is a pipeConn with the frame writes of resume.Session: its
+// PacketBuffer gives exactly the room promised, and WriteFrame checks
+// the frame's head and tail room and keeps the buffer, so that WriteFill's
+// packet layouts are checked against what such a connection takes.
 type ownedPipe struct{ *pipeConn }
+
+func (p ownedPipe) RetainPacket() interface{ Release() } { return nil }
 
 func (p ownedPipe) PacketBuffer(n int) []byte {
 	return make([]byte, wire.FrameHeadroom, wire.FrameHeadroom+n+wire.FrameTailroom)
 }
 
-func (p ownedPipe) WriteOwnedPacket(buf []byte) error {
-	if cap(buf)-len(buf) < wire.FrameTailroom {
-		return fmt.Errorf("owned packet with %d bytes of tailroom", cap(buf)-len(buf))
+func (p ownedPipe) WriteFrame(buf []byte) error {
+	if len(buf) < wire.FrameHeadroom || cap(buf)-len(buf) < wire.FrameTailroom {
+		return fmt.Errorf("frame of %d bytes with %d bytes of tailroom", len(buf), cap(buf)-len(buf))
 	}
 	return p.WritePacket(buf[wire.FrameHeadroom:])
 }
 
-// pipeKinds: inPlace says WriteFill fills the packets themselves; with a
-// connection that takes only payloads it fills one buffer and copies.
+func (p ownedPipe) Disconnect(uint32, string) error { return p.Close() }
+
+// pipeKinds are the connections WriteFill is checked over: PlainConn's
+// adapter, and one that keeps the frames it is given.
 var pipeKinds = []struct {
-	name    string
-	wrap    func(*pipeConn) PacketConn
-	inPlace bool
+	name string
+	wrap func(*pipeConn) PacketConn
 }{
-	{"payloads", func(p *pipeConn) PacketConn { return p }, false},
-	{"framed", func(p *pipeConn) PacketConn { return framedPipe{p} }, true},
-	{"owned", func(p *pipeConn) PacketConn { return ownedPipe{p} }, true},
+	{"plain", func(p *pipeConn) PacketConn { return PlainConn(p) }},
+	{"owned", func(p *pipeConn) PacketConn { return ownedPipe{p} }},
 }
 
 // rawPeerOver is rawPeer with the multiplexer's side of the pipe wrapped.
@@ -108,7 +105,7 @@ func TestWriteFill(t *testing.T) {
 				}
 				total := 0
 				for _, s := range sizes {
-					if kind.inPlace && s > maxPacket || s == 0 {
+					if s > maxPacket || s == 0 {
 						t.Fatalf("fill got a %d-byte buffer; the peer's maximum packet is %d", s, maxPacket)
 					}
 					total += s

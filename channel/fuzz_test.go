@@ -30,7 +30,7 @@ func FuzzMuxPackets(f *testing.F) {
 		})
 		defer wd.Stop()
 		a, raw := pipePair()
-		m := NewMux(a, &Config{WindowSize: 4096, MaxPacket: 1024})
+		m := NewMux(PlainConn(a), &Config{WindowSize: 4096, MaxPacket: 1024})
 		defer m.Close()
 		h := m.HandleChannelOpen("x")
 		raw.WritePacket((&connmsg.ChannelOpen{Type: "x", Sender: 1, Window: 1 << 20, MaxPacket: 1 << 15}).Marshal())

@@ -3,8 +3,9 @@
 // transport, global and channel requests, session channels and direct-tcpip
 // forwarding.
 //
-// The multiplexer talks to the layer below through PacketConn, three
-// methods; the resume layer slots in there. One goroutine reads packets and
+// The multiplexer talks to the layer below through PacketConn: messages
+// in, messages and frames out (PlainConn adapts a connection that knows
+// only messages); the resume layer slots in there. One goroutine reads packets and
 // dispatches them.
 //
 // Mux and Channel build and parse the wire messages themselves (with
@@ -30,51 +31,99 @@ import (
 )
 
 // PacketConn is what the multiplexer needs from the layer below: whole
-// payloads in and out, in order. ReadPacket's result is valid until the
-// next call. WritePacket must be safe for concurrent use.
+// messages in and out, in order, and frames that the layer below may
+// seal where they lie. transport.Conn and resume.Session implement it;
+// PlainConn adapts a connection that only reads and writes messages.
+// The write methods must be safe for concurrent use; ReadPacket and
+// RetainPacket belong to the one goroutine that reads.
 type PacketConn interface {
+	// ReadPacket returns the next message. It is valid until the next
+	// call, or until released if RetainPacket kept it.
+	ReadPacket() ([]byte, error)
+	// RetainPacket keeps the message ReadPacket last returned valid,
+	// and unchanged, past the next call, until the result is released;
+	// or it returns nil, and the caller copies what it keeps. Channel
+	// data is then queued for the reader where it was decrypted. It is
+	// called before the next ReadPacket.
+	RetainPacket() interface{ Release() }
+	// PacketBuffer returns a buffer to append a message of up to n
+	// bytes to and hand over with WriteFrame: its length is
+	// wire.FrameHeadroom (scratch for the framing), and its capacity
+	// leaves wire.FrameTailroom spare bytes after the message.
+	PacketBuffer(n int) []byte
+	// WriteFrame sends the message at buf[wire.FrameHeadroom:], where
+	// buf is a buffer from PacketBuffer with the message appended, and
+	// takes buf: the caller must not touch it afterwards (resume.Session
+	// retains the message in it until acknowledged, transport.Conn seals
+	// it and reuses it).
+	WriteFrame(buf []byte) error
+	// WritePacket sends message p, which it does not keep: p is the
+	// caller's again when it returns.
+	WritePacket(p []byte) error
+	// Disconnect ends the connection with a DISCONNECT of the given
+	// reason (the multiplexer's answer to a protocol error of the peer).
+	Disconnect(reason uint32, msg string) error
+	// Close ends the connection.
+	Close() error
+}
+
+// MessageConn is a connection that only reads and writes whole messages,
+// what PlainConn adapts: ReadPacket's message is valid until the next
+// call, WritePacket does not keep p and is safe for concurrent use.
+type MessageConn interface {
 	ReadPacket() ([]byte, error)
 	WritePacket(p []byte) error
 	Close() error
 }
 
-// OwnedPacketWriter is implemented by PacketConns that keep the packets
-// they send (resume.Session retains them until acknowledged). Channel data
-// is then appended to a buffer from PacketBuffer (room for a message of n
-// bytes after what the buffer already holds, which belongs to the writer)
-// and handed over with WriteOwnedPacket, which takes ownership: the
-// caller must not touch the buffer afterwards.
-type OwnedPacketWriter interface {
-	PacketBuffer(n int) []byte
-	WriteOwnedPacket(buf []byte) error
+// PlainConn adapts c, which reads and writes whole messages only (an
+// in-memory pipe, a simple transport), to PacketConn: RetainPacket
+// returns nil (received data is copied), PacketBuffer hands out pooled
+// buffers, WriteFrame writes the message with WritePacket and takes the
+// buffer back, and Disconnect closes c.
+func PlainConn(c MessageConn) PacketConn { return plainConn{c} }
+
+type plainConn struct{ MessageConn }
+
+func (plainConn) RetainPacket() interface{ Release() } { return nil }
+
+func (plainConn) PacketBuffer(n int) []byte { return getFrame(n) }
+
+func (p plainConn) WriteFrame(buf []byte) error {
+	if len(buf) < wire.FrameHeadroom {
+		return errors.New("channel: WriteFrame needs a buffer from PacketBuffer")
+	}
+	err := p.WritePacket(buf[wire.FrameHeadroom:])
+	putFrame(buf)
+	return err
 }
 
-// PacketRetainer is implemented by PacketConns that can keep the message
-// ReadPacket last returned valid past the next call (transport.Conn,
-// resume.Session): RetainPacket holds it until the result is released, or
-// returns nil. Channel data is then queued for the reader where it was
-// decrypted, without a copy. It is called by the goroutine that reads,
-// before the next ReadPacket.
-type PacketRetainer interface {
-	RetainPacket() interface{ Release() }
+func (p plainConn) Disconnect(uint32, string) error { return p.Close() }
+
+// Frames of plainConn.PacketBuffer: pooled when they fit a 32 KiB data
+// packet (the default maximum), allocated beyond.
+const plainFrameSize = wire.FrameHeadroom + 32<<10 + 64 + wire.FrameTailroom
+
+var plainFrames = sync.Pool{New: func() any { b := make([]byte, 0, plainFrameSize); return &b }}
+
+func getFrame(n int) []byte {
+	need := wire.FrameHeadroom + max(n, 0) + wire.FrameTailroom
+	if need > plainFrameSize {
+		return make([]byte, wire.FrameHeadroom, need)
+	}
+	return (*plainFrames.Get().(*[]byte))[:wire.FrameHeadroom]
 }
 
-// minRetain is the smallest data packet queued in place (PacketRetainer)
+func putFrame(b []byte) {
+	if cap(b) == plainFrameSize {
+		b = b[:0]
+		plainFrames.Put(&b)
+	}
+}
+
+// minRetain is the smallest data packet queued in place (RetainPacket)
 // rather than copied: a small one would hold a whole receive buffer.
 const minRetain = 8 << 10
-
-// FramedPacketWriter is implemented by PacketConns that can seal a
-// message where it lies (transport.Conn): buf holds wire.FrameHeadroom
-// scratch bytes, then the message, then wire.FrameTailroom bytes of spare
-// capacity. That saves copying each data packet into a frame.
-type FramedPacketWriter interface {
-	WriteFramedPacket(buf []byte) error
-}
-
-// disconnecter is implemented by transports that can say why they close.
-type disconnecter interface {
-	Disconnect(reason uint32, msg string) error
-}
 
 // Defaults, chosen with the benchmarks in transport_test.go (2 cores,
 // chacha20-poly1305): a channel moves at most one window per round trip,
@@ -225,9 +274,8 @@ func (e *OpenError) Error() string {
 
 // Mux multiplexes channels over one PacketConn.
 type Mux struct {
-	conn     PacketConn
-	retainer PacketRetainer // conn, if it can retain what it reads
-	cfg      Config
+	conn PacketConn
+	cfg  Config
 
 	mu       sync.Mutex
 	chans    map[uint32]*Channel // by our (local) id
@@ -262,7 +310,6 @@ func NewMux(conn PacketConn, cfg *Config, setup ...func(*Mux)) *Mux {
 		done:     make(chan struct{}),
 	}
 	m.globalIn.send = conn.WritePacket
-	m.retainer, _ = conn.(PacketRetainer)
 	for _, f := range setup {
 		f(m)
 	}
@@ -396,7 +443,7 @@ func (m *Mux) closedErr() error {
 	if m.err == nil || errors.Is(m.err, io.EOF) {
 		return ErrClosed
 	}
-	return fmt.Errorf("%w: %v", ErrClosed, m.err)
+	return fmt.Errorf("%w: %w", ErrClosed, m.err)
 }
 
 // allocLocked picks a free local channel id.
@@ -505,8 +552,8 @@ func (m *Mux) loop() {
 		}
 		if err = m.handle(p); err != nil {
 			var pe *ProtocolError
-			if d, ok := m.conn.(disconnecter); ok && errors.As(err, &pe) {
-				d.Disconnect(wire.DisconnectProtocolError, pe.Msg)
+			if errors.As(err, &pe) {
+				m.conn.Disconnect(wire.DisconnectProtocolError, pe.Msg)
 			} else {
 				m.conn.Close()
 			}

@@ -80,7 +80,7 @@ func (p *pipeConn) sentTypes() []byte {
 func muxPair(t *testing.T, ca, cb *Config) (*Mux, *Mux) {
 	t.Helper()
 	a, b := pipePair()
-	ma, mb := NewMux(a, ca), NewMux(b, cb)
+	ma, mb := NewMux(PlainConn(a), ca), NewMux(PlainConn(b), cb)
 	t.Cleanup(func() { ma.Close(); mb.Close() })
 	return ma, mb
 }
@@ -231,7 +231,7 @@ func TestGlobalRequests(t *testing.T) {
 // rawPeer is a Mux on one end and hand-written packets on the other.
 func rawPeer(t *testing.T, cfg *Config) (*Mux, *pipeConn) {
 	a, b := pipePair()
-	m := NewMux(a, cfg)
+	m := NewMux(PlainConn(a), cfg)
 	t.Cleanup(func() { m.Close() })
 	return m, b
 }

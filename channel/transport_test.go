@@ -188,7 +188,7 @@ func BenchmarkChannelWindowOverRTT(b *testing.B) {
 		b.Run(fmt.Sprintf("window-%dM", w>>20), func(b *testing.B) {
 			pa, pb := delayPair(20 * time.Millisecond)
 			cfg := &Config{WindowSize: w, MaxPacket: 32 << 10}
-			ma, mb := NewMux(pa, cfg), NewMux(pb, cfg)
+			ma, mb := NewMux(PlainConn(pa), cfg), NewMux(PlainConn(pb), cfg)
 			defer ma.Close()
 			h := mb.HandleChannelOpen("x")
 			acc := make(chan *Channel, 1)

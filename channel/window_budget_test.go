@@ -364,7 +364,7 @@ func TestWindowBudgetConcurrent(t *testing.T) {
 		b := &countingBudget{limit: 4 << 20}
 		cfg := &Config{WindowSize: 512 << 10, MaxPacket: 16 << 10, MaxWindowTotal: 2 << 20, Budget: b}
 		a, c := pipePair()
-		ma, mb := NewMux(a, cfg), NewMux(c, cfg)
+		ma, mb := NewMux(PlainConn(a), cfg), NewMux(PlainConn(c), cfg)
 		var wg sync.WaitGroup
 		for _, pair := range [][2]*Mux{{ma, mb}, {mb, ma}} {
 			from, to := pair[0], pair[1]

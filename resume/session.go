@@ -497,11 +497,6 @@ func (s *Session) WriteFrame(buf []byte) error {
 	return s.write(message(buf), buf)
 }
 
-// WriteOwnedPacket is WriteFrame under its former name.
-//
-// Deprecated: use WriteFrame.
-func (s *Session) WriteOwnedPacket(buf []byte) error { return s.WriteFrame(buf) }
-
 // ErrPeerNotAcking ends a session whose peer leaves more unacknowledged
 // than the retention limit and ControlAllowance: the specification
 // (section 4) makes acknowledgements owed.

@@ -17,9 +17,9 @@ import (
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
-// memConn is an in-memory channel.PacketConn that, like transport.Conn,
-// takes framed packets, so that channels over it use WriteFill's and
-// ReadVia's in-place paths as they do over SSH. Its queue has no bound:
+// memConn is an in-memory connection of whole messages (channel.PlainConn
+// adapts it for the multiplexer, whose WriteFill and ReadVia then fill
+// and read in place as they do over SSH). Its queue has no bound:
 // with bounded ones, two multiplexers each writing from the goroutine
 // that reads (window adjustments) could wait on each other forever.
 type memConn struct {
@@ -67,10 +67,6 @@ func (m *memConn) WritePacket(b []byte) error {
 	return nil
 }
 
-func (m *memConn) WriteFramedPacket(buf []byte) error {
-	return m.WritePacket(buf[wire.FrameHeadroom:])
-}
-
 // Close ends both directions, as closing a connection does.
 func (m *memConn) Close() error {
 	for _, q := range []*packetQueue{m.in, m.out} {
@@ -88,8 +84,8 @@ func channelPair(t testing.TB, maxPacket uint32) (client, server *channel.Channe
 	t.Helper()
 	a2b, b2a := newPacketQueue(), newPacketQueue()
 	cfg := &channel.Config{MaxPacket: maxPacket}
-	ma := channel.NewMux(&memConn{in: b2a, out: a2b}, cfg)
-	mb := channel.NewMux(&memConn{in: a2b, out: b2a}, cfg)
+	ma := channel.NewMux(channel.PlainConn(&memConn{in: b2a, out: a2b}), cfg)
+	mb := channel.NewMux(channel.PlainConn(&memConn{in: a2b, out: b2a}), cfg)
 	t.Cleanup(func() { ma.Close(); mb.Close() })
 	nch := mb.HandleChannelOpen("session")
 	acc := make(chan *channel.Channel, 1)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rsftp/rsftp/channel"
-	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // stallConn is a memConn whose sending can stall: while stalled, what it
@@ -34,10 +33,6 @@ func (s *stallConn) WritePacket(b []byte) error {
 		return nil
 	}
 	return s.memConn.WritePacket(b)
-}
-
-func (s *stallConn) WriteFramedPacket(buf []byte) error {
-	return s.WritePacket(buf[wire.FrameHeadroom:])
 }
 
 func (s *stallConn) stall() {
@@ -71,8 +66,8 @@ func stallPair(t *testing.T, serverWindow uint32) (client, server *channel.Chann
 	a2b, b2a := newPacketQueue(), newPacketQueue()
 	up = &stallConn{memConn: &memConn{in: b2a, out: a2b}}
 	down = &stallConn{memConn: &memConn{in: a2b, out: b2a}}
-	ma := channel.NewMux(up, &channel.Config{MaxPacket: 32 << 10})
-	mb := channel.NewMux(down, &channel.Config{MaxPacket: 32 << 10, WindowSize: serverWindow})
+	ma := channel.NewMux(channel.PlainConn(up), &channel.Config{MaxPacket: 32 << 10})
+	mb := channel.NewMux(channel.PlainConn(down), &channel.Config{MaxPacket: 32 << 10, WindowSize: serverWindow})
 	t.Cleanup(func() {
 		up.release()
 		down.release()
