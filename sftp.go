@@ -2,8 +2,11 @@ package rsftp
 
 import (
 	"context"
+	"errors"
 
+	"github.com/rsftp/rsftp/internal/wire"
 	"github.com/rsftp/rsftp/sftp"
+	"github.com/rsftp/rsftp/transport"
 )
 
 // SFTP opens a session channel, starts the "sftp" subsystem on it and
@@ -33,7 +36,8 @@ func (c *Client) SFTP(ctx context.Context, opts ...sftp.ClientOption) (*sftp.Cli
 //
 // If cfg.Logger is set, each session logs to it with the session's user
 // and remote address added ("user", "remote"): "sftp session started",
-// then "sftp session ended" (a warning with "err" if the session failed).
+// then "sftp session ended" (a warning with "err" if the session failed;
+// with "reason" "connection closed" when the connection ended first).
 // A nil Logger is silent. The exit status is 0, or 1 if sftp.Serve
 // returned an error (such as a Root that cannot be opened).
 func SFTPHandler(cfg *sftp.ServerConfig) Handler {
@@ -48,9 +52,17 @@ func SFTPHandler(cfg *sftp.ServerConfig) Handler {
 			l.Info("sftp session started")
 		}
 		if err := sftp.Serve(ctx, s.Channel, scfg); err != nil {
-			if l != nil {
-				l.Warn("sftp session ended", "err", err)
+			if connectionClosed(ctx, err) {
+				// The connection ended under the session: a client
+				// that closes its connection after its last request
+				// often does so before the server reads the channel's
+				// EOF. Not a failure of the session.
+				if l != nil {
+					l.Info("sftp session ended", "reason", "connection closed")
+				}
+				return 0
 			}
+			// sftp.Serve logged it, as a warning with "err".
 			return 1
 		}
 		if l != nil {
@@ -58,4 +70,15 @@ func SFTPHandler(cfg *sftp.ServerConfig) Handler {
 		}
 		return 0
 	}
+}
+
+// connectionClosed reports whether a session's error is its connection's
+// normal end: the client's DISCONNECT "by application" (what ssh and our
+// client send when they close), or the end of the connection's context.
+func connectionClosed(ctx context.Context, err error) bool {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return true
+	}
+	var de *transport.DisconnectError
+	return errors.As(err, &de) && de.FromPeer && de.Reason == wire.DisconnectByApplication
 }

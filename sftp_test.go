@@ -139,3 +139,40 @@ func TestSFTPHandlerBadRoot(t *testing.T) {
 		t.Errorf("no warning with the error:\n%s", sftpLog.String())
 	}
 }
+
+// TestSFTPHandlerConnectionClosedIsNoWarning: a client that closes its
+// whole connection straight after its last request ends the session with
+// the connection; that is logged as a normal end, never a warning with
+// "context canceled".
+func TestSFTPHandlerConnectionClosedIsNoWarning(t *testing.T) {
+	ctx := context.Background()
+	for i := range 20 {
+		var sftpLog syncBuffer
+		h := rsftp.SFTPHandler(&sftp.ServerConfig{Root: t.TempDir(), Logger: slog.New(slog.NewJSONHandler(&sftpLog, nil))})
+		ended := make(chan int, 1)
+		c := startTestServer(t, &rsftp.ServerConfig{
+			Subsystems: map[string]rsftp.Handler{"sftp": func(ctx context.Context, s *rsftp.ServerSession) int {
+				st := h(ctx, s)
+				ended <- st
+				return st
+			}},
+		})
+		sc, err := c.SFTP(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.RealPath("."); err != nil {
+			t.Fatal(err)
+		}
+		c.Close() // the connection, not the SFTP client first
+		if st := <-ended; st != 0 {
+			t.Errorf("round %d: exit status %d", i, st)
+		}
+		if strings.Contains(sftpLog.String(), `"level":"WARN"`) {
+			t.Fatalf("round %d: a warning for a normal close:\n%s", i, sftpLog.String())
+		}
+		if findRecord(sftpLog.records(t), "sftp session ended") == nil {
+			t.Fatalf("round %d: no end logged:\n%s", i, sftpLog.String())
+		}
+	}
+}

@@ -176,7 +176,19 @@ func escapeError(root *os.Root) error {
 // (returning nil) or a protocol error ends it. Every file operation is
 // confined to cfg.Root through an os.Root. When ctx is canceled and rw
 // is an io.Closer, rw is closed to end the session.
+//
+// A session that fails for another reason than ctx or the end of its
+// connection (a DISCONNECT) is logged to cfg.Logger as a warning, "sftp
+// session ended" with "err".
 func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
+	err := serve(ctx, rw, cfg)
+	if err != nil && cfg != nil && cfg.Logger != nil && ctx.Err() == nil && !connectionEnded(err) {
+		cfg.Logger.Warn("sftp session ended", "err", err)
+	}
+	return err
+}
+
+func serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if cfg == nil || cfg.Root == "" {
 		return errors.New("sftp: ServerConfig.Root is required")
 	}
@@ -253,10 +265,18 @@ func Serve(ctx context.Context, rw io.ReadWriter, cfg *ServerConfig) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err != nil && s.log != nil {
-		s.log.Warn("sftp session ended", "err", err)
-	}
 	return err
+}
+
+// connectionEnded reports whether err is the end of the SSH connection
+// under the session by a DISCONNECT (transport.DisconnectError says so
+// with SessionEnded): the client closing its connection after its last
+// request, most often, and never a failure of the SFTP session itself.
+// Serve returns it without a warning; the caller says how the
+// connection ended.
+func connectionEnded(err error) bool {
+	var e interface{ SessionEnded() bool }
+	return errors.As(err, &e) && e.SessionEnded()
 }
 
 type server struct {
