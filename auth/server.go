@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -125,6 +126,7 @@ type server struct {
 	pkCB    func(c ConnMetadata, key kex.PublicKey) (*Permissions, error)
 	meta    ConnMetadata // User is set once the first request names it
 
+	notes      []string // why the last attempts failed (failed)
 	started    bool
 	user       string
 	service    string
@@ -203,7 +205,7 @@ func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, pe
 	for {
 		p, err := s.next()
 		if err != nil {
-			return "", nil, err
+			return "", nil, s.unauthenticated(err)
 		}
 		if p[0] != wire.MsgUserauthRequest {
 			if p[0] >= wire.MsgGlobalRequest {
@@ -265,7 +267,7 @@ func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, pe
 		case stFailure, stAbandoned:
 			failures++
 			if failures >= maxTries {
-				return "", nil, tooManyFailures()
+				return "", nil, s.unauthenticated(tooManyFailures())
 			}
 			if st == stAbandoned {
 				continue
@@ -362,7 +364,38 @@ func (s *server) handle(req *userauthRequest) (status, *Permissions, error) {
 			return s.keyboardInteractive(req)
 		}
 	}
+	return s.failed("method %.40q not offered", req.Method)
+}
+
+// maxFailureNotes bounds the reasons kept for the error Serve returns.
+const maxFailureNotes = 4
+
+// failed notes why an attempt failed, for the error Serve returns if
+// the client never authenticates (as sshd logs each failure: a server's
+// operator must be able to tell a refused algorithm from a key not
+// authorized), and returns stFailure. Only the last few are kept.
+func (s *server) failed(format string, args ...any) (status, *Permissions, error) {
+	if len(s.notes) == maxFailureNotes {
+		s.notes = s.notes[1:]
+	}
+	s.notes = append(s.notes, fmt.Sprintf(format, args...))
 	return stFailure, nil, nil
+}
+
+// unauthenticated adds to err, which ends Serve before any success, who
+// was trying and why their attempts failed; a connection the client
+// closed says so in words rather than as a read error.
+func (s *server) unauthenticated(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("auth: connection closed by the client before it authenticated: %w", err)
+	}
+	if !s.started {
+		return err
+	}
+	if len(s.notes) == 0 {
+		return fmt.Errorf("%w (user %q)", err, s.user)
+	}
+	return fmt.Errorf("%w (user %q; %s)", err, s.user, strings.Join(s.notes, "; "))
 }
 
 // publicKeyAllowed runs PublicKeyCallback once per key.
@@ -380,16 +413,19 @@ func (s *server) publicKeyAllowed(blob []byte, key kex.PublicKey) (*Permissions,
 func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
 	key, err := kex.ParsePublicKey(req.PubKey)
 	if err != nil {
-		return stFailure, nil, nil
+		return s.failed("publickey %.40q: unsupported or malformed key", req.Algorithm)
 	}
-	if kex.KeyTypeForSignatureAlgorithm(req.Algorithm) != key.Type() || !slices.Contains(s.sigAlgs, req.Algorithm) {
-		return stFailure, nil, nil
+	if !slices.Contains(s.sigAlgs, req.Algorithm) {
+		return s.failed("publickey: signature algorithm %.40q not accepted (accepted: %s)", req.Algorithm, strings.Join(s.sigAlgs, ","))
+	}
+	if kex.KeyTypeForSignatureAlgorithm(req.Algorithm) != key.Type() {
+		return s.failed("publickey: algorithm %.40q does not fit a %s key", req.Algorithm, key.Type())
 	}
 	if !req.HasSig {
 		// A query (RFC 4252 section 7): say whether the key would do.
 		// It never authenticates.
 		if _, err := s.publicKeyAllowed(req.PubKey, key); err != nil {
-			return stFailure, nil, nil
+			return s.failed("publickey %s %s: %v", req.Algorithm, kex.FingerprintSHA256(key), err)
 		}
 		if err := s.write(marshalUserauthPKOK(req.Algorithm, req.PubKey)); err != nil {
 			return 0, nil, err
@@ -398,15 +434,15 @@ func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
 	}
 	sigAlgo, err := parseSignatureAlgorithm(req.Signature)
 	if err != nil || sigAlgo != req.Algorithm {
-		return stFailure, nil, nil
+		return s.failed("publickey %s: signature of another algorithm (%.40q)", req.Algorithm, sigAlgo)
 	}
 	data := marshalPublickeySignedData(s.t.SessionID(), req.User, req.Service, req.Algorithm, req.PubKey)
 	if err := key.Verify(data, req.Signature); err != nil {
-		return stFailure, nil, nil
+		return s.failed("publickey %s %s: bad signature", req.Algorithm, kex.FingerprintSHA256(key))
 	}
 	perms, err := s.publicKeyAllowed(req.PubKey, key)
 	if err != nil {
-		return stFailure, nil, nil
+		return s.failed("publickey %s %s: %v", req.Algorithm, kex.FingerprintSHA256(key), err)
 	}
 	s.keyID = kex.FingerprintSHA256(key)
 	return stSuccess, perms, nil
@@ -426,7 +462,7 @@ func (s *server) password(req *userauthRequest) (status, *Permissions, error) {
 	defer clear(pw)
 	perms, err := s.cfg.PasswordCallback(s.user, pw)
 	if err != nil {
-		return stFailure, nil, nil
+		return s.failed("password: %v", err)
 	}
 	return stSuccess, perms, nil
 }
@@ -505,7 +541,7 @@ func (s *server) keyboardInteractive(req *userauthRequest) (status, *Permissions
 	case s.pending != nil:
 		return stAbandoned, nil, nil
 	case err != nil:
-		return stFailure, nil, nil
+		return s.failed("keyboard-interactive: %v", err)
 	}
 	return stSuccess, perms, nil
 }

@@ -530,32 +530,33 @@ func TestPublicKeyAlgorithmMismatch(t *testing.T) {
 		key     kex.Signer
 		allowed []string
 		req     func(sid []byte) []byte
+		why     string // in the error Serve returns
 	}{
 		{"ed25519-as-rsa-sha2-256", ed, nil, func(sid []byte) []byte {
 			data := marshalPublickeySignedData(sid, "u", serviceConnection, kex.SigAlgoRSASHA256, ed.PublicKey().Marshal())
 			sig, _ := ed.Sign(rand.Reader, data, "")
 			return pkRequest("u", ed.PublicKey(), kex.SigAlgoRSASHA256, sig)
-		}},
+		}, `algorithm "rsa-sha2-256" does not fit a ssh-ed25519 key`},
 		{"ecdsa-as-ed25519", ec, nil, func(sid []byte) []byte {
 			data := marshalPublickeySignedData(sid, "u", serviceConnection, kex.KeyAlgoED25519, ec.PublicKey().Marshal())
 			sig, _ := ec.Sign(rand.Reader, data, "")
 			return pkRequest("u", ec.PublicKey(), kex.KeyAlgoED25519, sig)
-		}},
+		}, `algorithm "ssh-ed25519" does not fit a ecdsa-sha2-nistp256 key`},
 		{"rsa-sha1", rs, nil, func(sid []byte) []byte {
 			data := marshalPublickeySignedData(sid, "u", serviceConnection, kex.KeyAlgoRSA, rs.PublicKey().Marshal())
 			return pkRequest("u", rs.PublicKey(), kex.KeyAlgoRSA, sha1RSASignature(t, keys["rsa2048"].(*rsa.PrivateKey), data))
-		}},
+		}, `signature algorithm "ssh-rsa" not accepted (accepted: `},
 		{"rsa-sha2-256-request-with-sha2-512-signature", rs, nil, func(sid []byte) []byte {
 			data := marshalPublickeySignedData(sid, "u", serviceConnection, kex.SigAlgoRSASHA256, rs.PublicKey().Marshal())
 			sig, _ := rs.Sign(rand.Reader, data, kex.SigAlgoRSASHA512)
 			return pkRequest("u", rs.PublicKey(), kex.SigAlgoRSASHA256, sig)
-		}},
+		}, `publickey rsa-sha2-256: signature of another algorithm ("rsa-sha2-512")`},
 		{"rsa-sha2-256-not-allowed", rs, []string{kex.SigAlgoRSASHA512}, func(sid []byte) []byte {
 			return sign(sid, rs, kex.SigAlgoRSASHA256, kex.SigAlgoRSASHA256)
-		}},
+		}, `signature algorithm "rsa-sha2-256" not accepted (accepted: rsa-sha2-512)`},
 		{"unknown-algorithm", ed, nil, func(sid []byte) []byte {
 			return pkRequest("u", ed.PublicKey(), "ssh-ed448", []byte{0, 0, 0, 1, 'x', 0, 0, 0, 0})
-		}},
+		}, `signature algorithm "ssh-ed448" not accepted`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -570,8 +571,13 @@ func TestPublicKeyAlgorithmMismatch(t *testing.T) {
 				t.Fatalf("callback called %d times", n)
 			}
 			cc.Close()
-			if sr := waitServe(t, res); sr.err == nil || sr.perms != nil {
+			sr := waitServe(t, res)
+			if sr.err == nil || sr.perms != nil {
 				t.Fatalf("Serve = %+v", sr)
+			}
+			// The operator learns why, as from sshd's log.
+			if !strings.Contains(sr.err.Error(), c.why) || !strings.Contains(sr.err.Error(), `user "u"`) {
+				t.Errorf("Serve's error %q does not say %q and the user", sr.err, c.why)
 			}
 		})
 	}
@@ -1469,4 +1475,31 @@ func TestInteropOpenSSHServer(t *testing.T) {
 		}
 		t.Log(err)
 	})
+}
+
+// TestServeSaysWhyUnauthenticated: a client that tries a key the server
+// does not authorize and then drops the connection leaves an error that
+// says so in words, with the user and the key's fingerprint, where it
+// said "auth: transport: reading: EOF".
+func TestServeSaysWhyUnauthenticated(t *testing.T) {
+	keys := userKeys(t)
+	ed := mustSigner(t, keys["ed25519"])
+	other := mustSigner(t, newEd25519(t))
+	cc, sc := connPair(t)
+	kc := &keyChecker{user: "u", key: other.PublicKey()}
+	res := startServe(t, sc, &ServerConfig{PublicKeyCallback: kc.callback})
+	r := rawPeer{t, cc}
+	r.startUserauth()
+	r.send(signedPKRequest(t, cc.SessionID(), "u", ed, kex.KeyAlgoED25519))
+	r.expect(wire.MsgUserauthFailure)
+	cc.Abort() // no DISCONNECT: the TCP connection just ends
+	sr := waitServe(t, res)
+	if sr.err == nil {
+		t.Fatal("Serve succeeded")
+	}
+	for _, want := range []string{"connection closed by the client before it authenticated", `user "u"`, kex.FingerprintSHA256(ed.PublicKey())} {
+		if !strings.Contains(sr.err.Error(), want) {
+			t.Errorf("Serve's error %q does not say %q", sr.err, want)
+		}
+	}
 }
