@@ -22,6 +22,9 @@ var resumeExt = transport.Extension{
 	QuietFailures: true,
 }
 
+// transport.Conn is what a session runs on.
+var _ resume.Transport = (*transport.Conn)(nil)
+
 // link is one connection between a client and a server engine, driven
 // by the test alone: the bytes each engine outputs go to the other when
 // a reader finds nothing to read (pump), and the messages each engine
@@ -71,8 +74,17 @@ func (et *engineTransport) WritePacket(p []byte) error {
 	return et.e.Write(p)
 }
 
-func (et *engineTransport) Close() error      { et.closed = true; return nil }
-func (et *engineTransport) SessionID() []byte { return et.e.SessionID() }
+func (et *engineTransport) WritePacketBackground(p []byte) error { return et.WritePacket(p) }
+func (et *engineTransport) SealFrame(frame []byte) error {
+	return et.WritePacket(frame[wire.FrameHeadroom:])
+}
+func (et *engineTransport) RetainPacket() interface{ Release() } { return nil }
+
+// Abort and Disconnect only close: the test cuts the link itself.
+func (et *engineTransport) Abort() error                    { return et.Close() }
+func (et *engineTransport) Disconnect(uint32, string) error { return et.Close() }
+func (et *engineTransport) Close() error                    { et.closed = true; return nil }
+func (et *engineTransport) SessionID() []byte               { return et.e.SessionID() }
 
 // pump moves bytes between the engines until neither has anything to
 // send, queueing the messages each passes up.

@@ -60,6 +60,14 @@ func (c *fuzzConn) Close() error {
 	return nil
 }
 
+func (c *fuzzConn) WritePacketBackground(p []byte) error { return c.WritePacket(p) }
+func (c *fuzzConn) SealFrame(frame []byte) error         { return c.WritePacket(message(frame)) }
+func (c *fuzzConn) RetainPacket() interface{ Release() } { return nil }
+
+// Abort and Disconnect only close.
+func (c *fuzzConn) Abort() error                    { return c.Close() }
+func (c *fuzzConn) Disconnect(uint32, string) error { return c.Close() }
+
 func (c *fuzzConn) SessionID() []byte { return c.id }
 
 func (c *fuzzConn) written() [][]byte {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 // Registry is the server's table of resumable sessions: it issues them
@@ -538,14 +540,14 @@ func (r *Registry) resume(t Transport, p []byte) (*Session, func() error, error)
 		release()
 		f := &Failure{Reason: reason, Description: fmt.Sprintf(format, args...)}
 		t.WritePacket(f.Marshal())
-		abort(t)
+		t.Abort()
 		return nil, nil, f
 	}
 	req, err := ParseRequest(p)
 	if err != nil {
 		// A malformed message is a protocol error (section 2); the
 		// connection carries no session, so the DISCONNECT ends none.
-		protocolError(t, err.Error())
+		t.Disconnect(wire.DisconnectProtocolError, err.Error())
 		return nil, nil, err
 	}
 	r.mu.Lock()

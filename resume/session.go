@@ -14,27 +14,52 @@ import (
 
 // Transport is what a session needs from one connection, after the key
 // exchange (and, on the first connection, user authentication):
-// transport.Conn satisfies it.
+// transport.Conn implements it. The write methods must be safe for
+// concurrent use; ReadPacket and RetainPacket belong to the goroutine
+// that reads. None of the writes keeps what it is given.
 type Transport interface {
+	// ReadPacket returns the next message, valid until the next call
+	// (or until released, see RetainPacket).
 	ReadPacket() ([]byte, error)
+	// RetainPacket keeps the message ReadPacket last returned valid, and
+	// unchanged, until the result is released, or returns nil (the
+	// caller then copies): the session passes it on as its own
+	// RetainPacket (channel.PacketConn). It comes before the next
+	// ReadPacket.
+	RetainPacket() interface{ Release() }
+	// WritePacket sends message p; p is the caller's again when it
+	// returns.
 	WritePacket(p []byte) error
+	// WritePacketBackground is WritePacket for a message that may leave
+	// through the connection's own writer after the call returns: the
+	// ACKs that the goroutine reading packets sends, which must not
+	// wait for the system call.
+	WritePacketBackground(p []byte) error
+	// SealFrame sends the message at frame[wire.FrameHeadroom:], which
+	// has wire.FrameTailroom spare bytes of capacity after it (a frame
+	// of the session's Sender), and does not keep frame: the session
+	// retains it until the peer acknowledges the message, and seals it
+	// again on the connection it resumes on. The headroom and the spare
+	// capacity are scratch; the message must be left as it was.
+	// (Contrast channel.PacketConn's WriteFrame, which takes its buffer.)
+	SealFrame(frame []byte) error
+	// Abort drops the connection without DISCONNECT: the peer sees a
+	// lost link, not the end of the session.
+	Abort() error
+	// Disconnect ends the connection with a DISCONNECT of the given
+	// reason (a protocol error ends the session this way).
+	Disconnect(reason uint32, msg string) error
+	// Close ends the connection with DISCONNECT by application: for the
+	// peer, the end of the session.
 	Close() error
+	// SessionID is the exchange hash of the connection's first key
+	// exchange.
 	SessionID() []byte
 }
 
 // sessionEnder is implemented by errors that end a session for good (a
 // DISCONNECT), as opposed to a lost connection.
 type sessionEnder interface{ SessionEnded() bool }
-
-// abort drops a connection without DISCONNECT when the transport can
-// (transport.Conn.Abort): the peer must see a lost link, not an end.
-func abort(t Transport) {
-	if a, ok := t.(interface{ Abort() error }); ok {
-		a.Abort()
-		return
-	}
-	t.Close()
-}
 
 func endsSession(err error) bool {
 	var se sessionEnder
@@ -443,25 +468,21 @@ func (s *Session) sendAck(gen uint64, t Transport) {
 	ack := s.makeAckLocked()
 	s.mu.Unlock()
 	// The reader sends most ACKs: the connection's writer goroutine
-	// (transport.Conn.WritePacketBackground) makes the system call, not
-	// the goroutine that reads the next packets.
-	write := t.WritePacket
-	if bw, ok := t.(interface{ WritePacketBackground([]byte) error }); ok {
-		write = bw.WritePacketBackground
-	}
-	if err := write(ack); err != nil {
+	// makes the system call, not the goroutine that reads the next
+	// packets.
+	if err := t.WritePacketBackground(ack); err != nil {
 		s.detach(gen, err)
 	}
 }
 
 // RetainPacket keeps the message ReadPacket last returned valid until the
-// result is released, where its connection can (transport.Conn), or
-// returns nil. It belongs to the reading goroutine, like ReadPacket.
+// result is released, where its connection can (Transport.RetainPacket),
+// or returns nil. It belongs to the reading goroutine, like ReadPacket.
 func (s *Session) RetainPacket() interface{ Release() } {
-	if r, ok := s.lastRead.(interface{ RetainPacket() interface{ Release() } }); ok {
-		return r.RetainPacket()
+	if s.lastRead == nil {
+		return nil
 	}
-	return nil
+	return s.lastRead.RetainPacket()
 }
 
 // WritePacket sends a connection-layer message. Counted messages are
@@ -588,7 +609,7 @@ func (s *Session) write(p, frame []byte) error {
 	}
 	if err == nil {
 		if frame != nil {
-			err = writeFramed(t, frame)
+			err = t.SealFrame(frame)
 		} else {
 			err = t.WritePacket(p)
 		}
@@ -597,15 +618,6 @@ func (s *Session) write(p, frame []byte) error {
 		s.detach(gen, err)
 	}
 	return nil
-}
-
-// writeFramed writes the message in frame (a buffer from Sender.Buffer),
-// sealed where it lies if the transport can (transport.Conn).
-func writeFramed(t Transport, frame []byte) error {
-	if fw, ok := t.(interface{ WriteFramedPacket([]byte) error }); ok {
-		return fw.WriteFramedPacket(frame)
-	}
-	return t.WritePacket(message(frame))
 }
 
 // detach drops the connection of generation gen (if still current).
@@ -641,7 +653,7 @@ func (s *Session) afterDetach(t Transport) {
 	// our receive buffer, and the reader must see it to tell the end of
 	// the session from a lost link. Nothing read from it meanwhile is
 	// delivered (the generation moved on).
-	time.AfterFunc(lingerAfterDetach, func() { abort(t) })
+	time.AfterFunc(lingerAfterDetach, func() { t.Abort() })
 }
 
 // detachFor leaves the current connection (if attached) for a
@@ -737,21 +749,9 @@ func (s *Session) Err() error {
 }
 
 // fail ends the session because the peer broke the protocol: DISCONNECT
-// with PROTOCOL_ERROR (section 2) where the transport can say it.
+// with PROTOCOL_ERROR (section 2).
 func (s *Session) fail(err error) {
-	s.closeVia(err, func(t Transport) { protocolError(t, err.Error()) })
-}
-
-// protocolError ends connection t with DISCONNECT PROTOCOL_ERROR where the
-// transport can say it (transport.Conn.Disconnect), else with Close.
-func protocolError(t Transport, msg string) {
-	if d, ok := t.(interface {
-		Disconnect(uint32, string) error
-	}); ok {
-		d.Disconnect(wire.DisconnectProtocolError, msg)
-		return
-	}
-	t.Close()
+	s.closeVia(err, func(t Transport) { t.Disconnect(wire.DisconnectProtocolError, err.Error()) })
 }
 
 // CloseWithError ends the session for good with err as its reason (the
@@ -764,10 +764,8 @@ func (s *Session) Disconnect(reason uint32, msg string) error {
 	s.mu.Lock()
 	t := s.cur
 	s.mu.Unlock()
-	if d, ok := t.(interface {
-		Disconnect(uint32, string) error
-	}); ok {
-		d.Disconnect(reason, msg)
+	if t != nil {
+		t.Disconnect(reason, msg)
 	}
 	s.closeWith(fmt.Errorf("resume: disconnected: %s", msg))
 	return nil
@@ -835,7 +833,7 @@ func (s *Session) attach(t Transport, answer func(received uint64) []byte, from 
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	if wasAttached && old != nil {
-		abort(old) // a lingering half-open connection is superseded
+		old.Abort() // a lingering half-open connection is superseded
 	}
 	s.notify(Attached)
 	resend := func() error {
@@ -855,7 +853,7 @@ func (s *Session) attach(t Transport, answer func(received uint64) []byte, from 
 			}
 		}
 		for _, m := range msgs {
-			if err := writeFramed(t, m); err != nil {
+			if err := t.SealFrame(m); err != nil {
 				s.detach(gen, err)
 				return err
 			}
@@ -962,17 +960,17 @@ func (r *Resumption) Answer(p []byte) (resend func() error, err error) {
 func (s *Session) Resume(ctx context.Context, t Transport) error {
 	r, err := s.BeginResume(t)
 	if err != nil {
-		abort(t)
+		t.Abort()
 		return err
 	}
 	// Every failure below drops t without DISCONNECT.
 	attached := false
 	defer func() {
 		if !attached {
-			abort(t)
+			t.Abort()
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { abort(t) })
+	stop := context.AfterFunc(ctx, func() { t.Abort() })
 	defer stop()
 	if err := t.WritePacket(r.Request()); err != nil {
 		return fmt.Errorf("resume: sending the request: %w", err)

@@ -68,13 +68,22 @@ func (f *fakeConn) WritePacket(p []byte) error {
 	}
 }
 
+// The rest of Transport's writes go through WritePacket, which copies.
+func (f *fakeConn) WritePacketBackground(p []byte) error { return f.WritePacket(p) }
+func (f *fakeConn) SealFrame(frame []byte) error         { return f.WritePacket(message(frame)) }
+
+func (f *fakeConn) RetainPacket() interface{ Release() } { return nil }
+
 func (f *fakeConn) Close() error {
 	f.once.Do(func() { f.disc.Store(true); close(f.cut) })
 	return nil
 }
-func (f *fakeConn) Abort() error      { f.Cut(); return nil }
-func (f *fakeConn) Cut()              { f.once.Do(func() { close(f.cut) }) }
-func (f *fakeConn) SessionID() []byte { return f.h }
+
+// Disconnect is Close: the peer's reader ends its session.
+func (f *fakeConn) Disconnect(uint32, string) error { return f.Close() }
+func (f *fakeConn) Abort() error                    { f.Cut(); return nil }
+func (f *fakeConn) Cut()                            { f.once.Do(func() { close(f.cut) }) }
+func (f *fakeConn) SessionID() []byte               { return f.h }
 
 // pair sets up a client and a server session on a first connection.
 func pair(t *testing.T, reg *Registry) (*Session, *Session, *fakeConn) {
@@ -592,7 +601,9 @@ func TestAbandonedAttemptAfterServerAcceptKeepsSession(t *testing.T) {
 // deadConn fails every write.
 type deadConn struct{ *fakeConn }
 
-func (deadConn) WritePacket([]byte) error { return errCut }
+func (deadConn) WritePacket([]byte) error           { return errCut }
+func (deadConn) WritePacketBackground([]byte) error { return errCut }
+func (deadConn) SealFrame([]byte) error             { return errCut }
 
 // hookConn calls onWrite before each write.
 type hookConn struct {
@@ -604,6 +615,9 @@ func (h hookConn) WritePacket(p []byte) error {
 	h.onWrite(p)
 	return h.fakeConn.WritePacket(p)
 }
+
+func (h hookConn) WritePacketBackground(p []byte) error { return h.WritePacket(p) }
+func (h hookConn) SealFrame(frame []byte) error         { return h.WritePacket(message(frame)) }
 
 // The registry knows a session before its RESUME_ENABLE goes out: a
 // client may ask to resume the moment it learns the handle (found by the
@@ -647,6 +661,10 @@ type gatedAcks struct {
 	mu      sync.Mutex
 	acks    []uint64
 }
+
+// ACKs are written in the background (Transport.WritePacketBackground).
+func (g *gatedAcks) WritePacketBackground(p []byte) error { return g.WritePacket(p) }
+func (g *gatedAcks) SealFrame(frame []byte) error         { return g.WritePacket(message(frame)) }
 
 func (g *gatedAcks) WritePacket(p []byte) error {
 	if p[0] == MsgAck {

@@ -380,12 +380,6 @@ func (c *Conn) WritePacket(p []byte) error { return c.writePacket(p, false) }
 // returns (the resume layer's ACKs, written by the goroutine that reads).
 func (c *Conn) WritePacketBackground(p []byte) error { return c.writePacket(p, true) }
 
-// WriteFramedPacket is SealFrame under its former name.
-//
-// Deprecated: use SealFrame (the frame stays the caller's) or, with a
-// buffer from PacketBuffer, WriteFrame (the frame is handed over).
-func (c *Conn) WriteFramedPacket(buf []byte) error { return c.SealFrame(buf) }
-
 // SealFrame sends the message at frame[wire.FrameHeadroom:], which has
 // wire.FrameTailroom bytes of spare capacity after it: the packet is
 // sealed from frame into the connection's output in one pass, without

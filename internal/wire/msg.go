@@ -64,8 +64,10 @@ const (
 // padding_length before it and for the random padding (4 to 19 bytes)
 // after it. The transport can then seal the packet straight from buf into
 // its write buffer, in one pass, instead of copying the payload into a
-// frame and sealing that (transport.Conn.WriteFramedPacket). Those bytes
-// are scratch: the transport overwrites them; the payload stays as it was.
+// frame and sealing that (transport.Conn.SealFrame, which leaves the
+// frame to its caller, and WriteFrame, which takes it: the frame writes
+// of resume.Transport and channel.PacketConn). Those bytes are scratch:
+// the transport overwrites them; the payload stays as it was.
 const (
 	FrameHeadroom = 5
 	FrameTailroom = 32
