@@ -16,6 +16,9 @@
 //   - interop_test.go, interop_rtt_test.go, xcrypto_test.go: OpenSSH's ssh,
 //     sftp and sshd, found through internal/sshtest (they skip without
 //     them, and fail under CI=true), and golang.org/x/crypto/ssh;
+//   - interop_asyncssh_test.go, interop_dropbear_test.go: asyncssh (SFTP
+//     client and server) and dropbear (server and dbclient) the same way,
+//     with key re-exchanges in the middle of transfers;
 //   - bench_*_test.go: throughput, resumption, latency and idle-memory
 //     benchmarks.
 //

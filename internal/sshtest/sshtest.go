@@ -1,6 +1,8 @@
 // Package sshtest starts OpenSSH peers (sshd, ssh, ssh-keygen) for
-// interoperability tests. Where a binary is missing, tests skip, except
-// under CI (CI=true), where a missing peer fails the run.
+// interoperability tests, and finds the others (peers.go): asyncssh for
+// Debian's python3, and dropbear, which StartDropbear runs. Where a
+// binary is missing, tests skip, except under CI (CI=true), where a
+// missing peer fails the run; .ci/run installs them all.
 package sshtest
 
 import (
