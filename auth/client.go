@@ -506,15 +506,16 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 // ssh2's, GitHub's once) answer an rsa-sha2-* query with ssh-rsa.
 // OpenSSH's ssh compares only the key types the names stand for
 // (input_userauth_pk_ok), and MINA SSHD and asyncssh accept it too; so
-// does tryKey, as the key blob must still be the one offered. (We
-// support no certificate types, whose families would be their
-// -cert-v01@openssh.com names.)
+// does tryKey, as the key blob must still be the one offered. The same
+// holds for RSA certificates: ssh-rsa-cert-v01@openssh.com and the
+// rsa-sha2-*-cert-v01@openssh.com names kex maps to it.
 func sameKeyFamily(a, b string) bool {
 	if a == b {
 		return true
 	}
 	family := func(name string) string {
-		if name == kex.KeyAlgoRSA {
+		// The SHA-1 names, which kex maps to no key type.
+		if name == kex.KeyAlgoRSA || name == certAlgoRSA {
 			return name
 		}
 		return kex.KeyTypeForSignatureAlgorithm(name)
@@ -522,6 +523,9 @@ func sameKeyFamily(a, b string) bool {
 	fa := family(a)
 	return fa != "" && fa == family(b)
 }
+
+// certAlgoRSA is the key type of OpenSSH's RSA certificates.
+const certAlgoRSA = "ssh-rsa-cert-v01@openssh.com"
 
 // password (RFC 4252 section 8).
 
