@@ -193,6 +193,56 @@ func (kh *KnownHosts) Lookup(host string, port int) []KnownKey {
 	return out
 }
 
+// HostKeyAlgorithms orders algos, host key signature algorithms in a
+// client's order of preference, as OpenSSH's ssh does before its first
+// key exchange (order_hostkeyalgs in sshconnect2.c): if a key of the type
+// of the first algorithm is known for host and port, algos is returned as
+// is; otherwise the algorithms whose key types are known for the host
+// move to the front, each group keeping its order. A server with keys of
+// several types then presents the one known_hosts holds, where the first
+// choice would make Check fail with an *UnknownHostError (ssh-ed25519
+// first, only the server's ECDSA key known). rsa-sha2-256 and
+// rsa-sha2-512 are of ssh-rsa keys; each ECDSA curve is a type of its
+// own. Lines with a marker do not count. The result is a new slice.
+func (kh *KnownHosts) HostKeyAlgorithms(host string, port int, algos []string) []string {
+	name := KnownHostName(host, port)
+	known := make(map[string]bool)
+	for i := range kh.entries {
+		e := &kh.entries[i]
+		if e.Marker == "" && e.matches(name) {
+			known[e.Key.Type()] = true
+		}
+	}
+	isKnown := func(algo string) bool {
+		t := kex.KeyTypeForSignatureAlgorithm(algo)
+		if algo == kex.KeyAlgoRSA {
+			t = kex.KeyAlgoRSA
+		}
+		return t != "" && known[t]
+	}
+	if len(algos) == 0 || isKnown(algos[0]) {
+		return append([]string(nil), algos...)
+	}
+	var first, last []string
+	for _, a := range algos {
+		if isKnown(a) {
+			first = append(first, a)
+		} else {
+			last = append(last, a)
+		}
+	}
+	return append(first, last...)
+}
+
+// KnownHostsAlgorithms is HostKeyAlgorithms over the known_hosts files
+// (those KnownHostsCallback reads; unreadable ones and malformed lines
+// are ignored), for transport.Config.HostKeyAlgorithms: nil algos stands
+// for transport.DefaultHostKeyAlgorithms' order, which the caller passes.
+func KnownHostsAlgorithms(files []string, host string, port int, algos []string) []string {
+	kh, _ := LoadKnownHosts(files...)
+	return kh.HostKeyAlgorithms(host, port, algos)
+}
+
 // Check decides whether key is a valid host key for host and port:
 //
 //   - *RevokedKeyError if a matching @revoked line has the key (this wins

@@ -2,12 +2,16 @@ package auth
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -593,4 +597,83 @@ func FuzzParseKnownHosts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// HostKeyAlgorithms orders a client's host key algorithms as OpenSSH's
+// order_hostkeyalgs does: verbatim if the first one's key type is known
+// for the host and port, else the known types first, each group in its
+// order; RSA's SHA-2 algorithms are of ssh-rsa keys, ECDSA curves are
+// types of their own, marked lines do not count.
+func TestKnownHostsHostKeyAlgorithms(t *testing.T) {
+	ed, ec, rs := akEd25519(t), akECDSA(t), pubOf(t, userKeys(t)["rsa2048"])
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec384, err := kex.NewPublicKey(&p384.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := func(host string, k kex.PublicKey) string { return host + " " + kex.MarshalAuthorizedKey(k) + "\n" }
+	data := line("[127.0.0.1]:2222", ec) +
+		"@revoked [127.0.0.1]:2222 " + kex.MarshalAuthorizedKey(rs) + "\n" +
+		"@cert-authority [127.0.0.1]:2222 " + kex.MarshalAuthorizedKey(ed) + "\n" +
+		line("127.0.0.1", ed) +
+		line("multi.example", rs) + line("multi.example", ed) +
+		line("p384.example", ec384) +
+		line("rsa.example", rs) +
+		line(HashHostname(KnownHostName("hashed.example", 2200), nil), ec)
+	kh, err := ParseKnownHosts([]byte(data), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		ed25519 = kex.KeyAlgoED25519
+		p256    = kex.KeyAlgoECDSA256
+		p384n   = kex.KeyAlgoECDSA384
+		p521    = kex.KeyAlgoECDSA521
+		rsa512  = kex.SigAlgoRSASHA512
+		rsa256  = kex.SigAlgoRSASHA256
+	)
+	def := []string{ed25519, p256, p384n, p521, rsa512, rsa256}
+	for _, c := range []struct {
+		host  string
+		port  int
+		algos []string
+		want  []string
+	}{
+		// Only the ECDSA key is known ([host]:port form): it goes first.
+		{"127.0.0.1", 2222, def, []string{p256, ed25519, p384n, p521, rsa512, rsa256}},
+		{"hashed.example", 2200, def, []string{p256, ed25519, p384n, p521, rsa512, rsa256}},
+		// Port 22 has its own line, of the first type: as is.
+		{"127.0.0.1", 22, def, def},
+		{"multi.example", 22, def, def},
+		// The first is unknown: both known types go first.
+		{"multi.example", 22, []string{p256, ed25519, p384n, rsa256}, []string{ed25519, rsa256, p256, p384n}},
+		{"p384.example", 22, def, []string{p384n, ed25519, p256, p521, rsa512, rsa256}},
+		{"rsa.example", 22, def, []string{rsa512, rsa256, ed25519, p256, p384n, p521}},
+		{"rsa.example", 22, []string{ed25519, kex.KeyAlgoRSA}, []string{kex.KeyAlgoRSA, ed25519}},
+		// Nothing known (another port, another host): as is.
+		{"127.0.0.1", 2223, def, def},
+		{"unknown.example", 22, def, def},
+		{"unknown.example", 22, nil, nil},
+	} {
+		in := slices.Clone(c.algos)
+		got := kh.HostKeyAlgorithms(c.host, c.port, in)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s port %d, %v: got %v, want %v", c.host, c.port, c.algos, got, c.want)
+		}
+		if !slices.Equal(in, c.algos) {
+			t.Errorf("%s port %d: the input was changed to %v", c.host, c.port, in)
+		}
+	}
+
+	// Over files, user and global, missing ones skipped.
+	dir := t.TempDir()
+	user, global := filepath.Join(dir, "known_hosts"), filepath.Join(dir, "global")
+	khWrite(t, global, line("[files.example]:2022", rs))
+	got := KnownHostsAlgorithms([]string{user, global}, "files.example", 2022, def)
+	if want := []string{rsa512, rsa256, ed25519, p256, p384n, p521}; !slices.Equal(got, want) {
+		t.Errorf("KnownHostsAlgorithms: got %v, want %v", got, want)
+	}
 }
