@@ -8,11 +8,11 @@ import (
 	"net"
 	"os"
 	"os/signal"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,6 +36,7 @@ type commonFlags struct {
 	resume     bool
 	configFile string
 	options    []string
+	jump       string // -J [user@]host[:port][,...]
 	verbose    int
 	events     string // --events FILE: JSON lines of session events
 	noResume   bool   // --no-resume: plain SSH even if the server offers resumption
@@ -46,7 +47,10 @@ type commonFlags struct {
 // stops at the first operand or "--", as in OpenSSH's tools.
 func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
 	f := &commonFlags{}
-	withValue := "PicFo"
+	// Every client command connects through connect, which takes the
+	// way -J gives.
+	allowed += "J"
+	withValue := "PicFoJ"
 	i := 0
 	for ; i < len(args); i++ {
 		a := args[i]
@@ -104,6 +108,11 @@ func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
 					f.configFile = val
 				case 'o':
 					f.options = append(f.options, val)
+				case 'J':
+					if f.jump != "" {
+						return nil, nil, errors.New("only one -J is allowed (separate jump hops with commas)")
+					}
+					f.jump = val
 				}
 				break
 			}
@@ -222,47 +231,18 @@ func logLevel(s string) int {
 	return 4
 }
 
-// buildConfig gathers the effective ssh options for host: -o options and
-// flags first, then -F or ~/.ssh/config, then /etc/ssh/ssh_config.
-func buildConfig(f *commonFlags, host string) (*sshConfig, error) {
-	cfg := newSSHConfig()
-	for _, o := range f.options {
-		if err := cfg.parseOption(o); err != nil {
-			return nil, err
-		}
-	}
-	for _, id := range f.identities {
-		cfg.set("command-line", "IdentityFile", []string{id})
-	}
-	if f.port != "" {
-		if err := cfg.set("command-line", "Port", []string{f.port}); err != nil {
-			return nil, err
-		}
-	}
-	if f.cipher != "" {
-		cfg.set("command-line", "Ciphers", []string{f.cipher})
-	}
+// buildConfig resolves the ssh options for the destination: the command
+// line first, then -F's file or ~/.ssh/config and /etc/ssh/ssh_config,
+// with Match, %-tokens and the final pass as ssh (resolveHost).
+func buildConfig(f *commonFlags, spec remoteSpec) (*hostConfig, error) {
+	req := lookupRequest{hostArg: spec.host, user: spec.user, port: f.port, jump: f.jump,
+		options: f.options, identities: f.identities, cipher: f.cipher, configFile: f.configFile}
 	if f.quiet {
-		cfg.set("command-line", "LogLevel", []string{"QUIET"})
+		req.logLevel = "QUIET"
+	} else if f.verbose > 0 {
+		req.logLevel = "DEBUG"
 	}
-	if f.verbose > 0 {
-		cfg.set("command-line", "LogLevel", []string{"DEBUG"})
-	}
-	if f.configFile != "" {
-		if f.configFile != "none" {
-			if err := cfg.readFile(expandHome(f.configFile), host, true, 0); err != nil {
-				return nil, err
-			}
-		}
-	} else {
-		if err := cfg.readFile(filepath.Join(homeDir(), ".ssh", "config"), host, false, 0); err != nil {
-			return nil, err
-		}
-		if err := cfg.readFile("/etc/ssh/ssh_config", host, false, 0); err != nil {
-			return nil, err
-		}
-	}
-	return cfg, nil
+	return resolveHost(req, realEnv())
 }
 
 // algorithmList applies an OpenSSH algorithm spec to our defaults:
@@ -302,10 +282,11 @@ func algorithmList(spec string, defaults, supported []string, what string) ([]st
 
 // connect opens an authenticated connection to the destination.
 func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) (*session, error) {
-	cfg, err := buildConfig(f, spec.host)
+	hc, err := buildConfig(f, spec)
 	if err != nil {
 		return nil, err
 	}
+	cfg := hc.cfg
 	log.level = logLevel(cfg.getDefault("loglevel", "INFO"))
 	for _, w := range cfg.warnings {
 		log.warnf("%s", w)
@@ -313,18 +294,77 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	for _, d := range cfg.debug {
 		log.debugf("%s", d)
 	}
-	hostname := expandTokens(cfg.getDefault("hostname", spec.host), spec.host, "", 0)
-	port, _ := strconv.Atoi(cfg.getDefault("port", "22"))
-	userName := spec.user
-	if userName == "" {
-		userName = cfg.getDefault("user", "")
+	hostname, port, userName := hc.hostname, hc.port, hc.user
+	ccfg, err := clientConfig(ctx, hc, log)
+	if err != nil {
+		return nil, err
 	}
-	if userName == "" {
-		if u, err := user.Current(); err == nil {
-			userName = u.Username
+	// The way to the server (direct, ProxyCommand or jump hosts), for
+	// the first connection and every reconnection alike.
+	rt, err := newRoute(ctx, hc, log, 0)
+	if err != nil {
+		return nil, err
+	}
+
+	dialCtx := ctx
+	if ct := cfg.getDefault("connecttimeout", "none"); ct != "none" {
+		n, _ := strconv.Atoi(ct)
+		if n > 0 {
+			var cancel context.CancelFunc
+			dialCtx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
+			defer cancel()
 		}
 	}
+	addr := net.JoinHostPort(hostname, strconv.Itoa(port))
+	log.debugf("Connecting to %s as %s%s", addr, userName, rt.describe())
+	events, err := openEventLog(f.events)
+	if err != nil {
+		return nil, err
+	}
+	prog := newProgress(f.quiet)
+	iv, _ := strconv.Atoi(cfg.getDefault("serveraliveinterval", "0"))
+	maxAlive, _ := strconv.Atoi(cfg.getDefault("serveralivecountmax", "3"))
+	if !f.noResume {
+		ccfg.Resume = &rsftp.ResumeConfig{
+			Redial: rt.dial,
+			Events: func(e rsftp.Event) {
+				events.write(e)
+				showEvent(e, prog, log)
+			},
+		}
+		if iv > 0 {
+			// ServerAliveInterval/CountMax set how soon a silent link
+			// counts as lost; the session then resumes instead of
+			// ending.
+			ccfg.Resume.AliveInterval = time.Duration(iv) * time.Second
+			ccfg.Resume.AliveCountMax = maxAlive
+		}
+		if ccfg.Resume.AttemptTimeout = 10 * time.Second; dialCtx != ctx {
+			if d, ok := dialCtx.Deadline(); ok {
+				ccfg.Resume.AttemptTimeout = time.Until(d)
+			}
+		}
+	}
+	client, err := rt.connect(dialCtx, addr, ccfg)
+	if err != nil {
+		events.close()
+		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx {
+			return nil, fmt.Errorf("connect to host %s port %d: Connection timed out", hostname, port)
+		}
+		return nil, err
+	}
+	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
+	return s.start(iv, maxAlive, log), nil
+}
+
+// clientConfig builds the client configuration for a destination (the
+// server, or a jump host on the way): algorithms, authentication and the
+// host key check, from its resolved options.
+func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.ClientConfig, error) {
+	cfg := hc.cfg
+	hostname, port, userName := hc.hostname, hc.port, hc.user
 	batch := yes(cfg.getDefault("batchmode", "no"))
+	var err error
 
 	var tc transport.Config
 	if tc.Ciphers, err = algorithmList(cfg.getDefault("ciphers", ""), transport.SupportedCiphers(), transport.SupportedCiphers(), "cipher"); err != nil {
@@ -345,26 +385,12 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	if err != nil {
 		return nil, err
 	}
-
-	dialCtx := ctx
-	if ct := cfg.getDefault("connecttimeout", "none"); ct != "none" {
-		n, _ := strconv.Atoi(ct)
-		if n > 0 {
-			var cancel context.CancelFunc
-			dialCtx, cancel = context.WithTimeout(ctx, time.Duration(n)*time.Second)
-			defer cancel()
-		}
+	if alias, ok := cfg.get("hostkeyalias"); ok {
+		// known_hosts names the key by the alias alone, as in ssh.
+		check := hkcb
+		hkcb = func(_ string, _ int, key kex.PublicKey) error { return check(alias, 22, key) }
 	}
-	addr := net.JoinHostPort(hostname, strconv.Itoa(port))
-	log.debugf("Connecting to %s as %s", addr, userName)
-	events, err := openEventLog(f.events)
-	if err != nil {
-		return nil, err
-	}
-	prog := newProgress(f.quiet)
-	iv, _ := strconv.Atoi(cfg.getDefault("serveraliveinterval", "0"))
-	maxAlive, _ := strconv.Atoi(cfg.getDefault("serveralivecountmax", "3"))
-	ccfg := &rsftp.ClientConfig{
+	return &rsftp.ClientConfig{
 		User:            userName,
 		Auth:            methods,
 		HostKeyCallback: hkcb,
@@ -374,36 +400,14 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 				fmt.Fprint(os.Stderr, msg)
 			}
 		},
-	}
-	if !f.noResume {
-		ccfg.Resume = &rsftp.ResumeConfig{
-			Events: func(e rsftp.Event) {
-				events.write(e)
-				showEvent(e, prog, log)
-			},
-		}
-		if iv > 0 {
-			// ServerAliveInterval/CountMax set how soon a silent link
-			// counts as lost; the session then resumes instead of
-			// ending.
-			ccfg.Resume.AliveInterval = time.Duration(iv) * time.Second
-			ccfg.Resume.AliveCountMax = maxAlive
-		}
-		if ccfg.Resume.AttemptTimeout = 10 * time.Second; dialCtx != ctx {
-			if d, ok := dialCtx.Deadline(); ok {
-				ccfg.Resume.AttemptTimeout = time.Until(d)
-			}
-		}
-	}
-	client, err := rsftp.Dial(dialCtx, "tcp", addr, ccfg)
-	if err != nil {
-		events.close()
-		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx {
-			return nil, fmt.Errorf("connect to host %s port %d: Connection timed out", hostname, port)
-		}
-		return nil, err
-	}
-	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
+	}, nil
+}
+
+// start sets up what a session needs once connected: SIGUSR2 to
+// reconnect a resumable one, keepalives (ServerAliveInterval) for a plain
+// one.
+func (s *session) start(iv, maxAlive int, log *logger) *session {
+	client, events := s.client, s.events
 	if rst, ok := client.ResumeStatus(); ok {
 		log.debugf("Session resumable; the server holds it for %v after a lost connection", rst.Hold)
 		// SIGUSR2 reconnects at once, as after a network change.
@@ -427,7 +431,7 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 			s.stopKA = keepalive(client, time.Duration(iv)*time.Second, maxAlive, log)
 		}
 	}
-	return s, nil
+	return s
 }
 
 // showEvent puts a resumable session's state on the progress line (or,
@@ -533,7 +537,7 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 		}
 		agentSock := os.Getenv("SSH_AUTH_SOCK")
 		if ia, ok := cfg.get("identityagent"); ok {
-			agentSock = expandTokens(ia, host, userName, port)
+			agentSock = ia // expanded by resolveHost
 			if strings.EqualFold(ia, "none") {
 				agentSock = ""
 			} else if ia == "SSH_AUTH_SOCK" {
@@ -550,10 +554,19 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 				return a.Signers()
 			}))
 		}
+		// Keys are loaded once: a jump host authenticates again at each
+		// reconnection, which must not ask for a passphrase again.
+		var loadMu sync.Mutex
+		var loaded []kex.Signer
 		methods = append(methods, auth.PublicKeysCallback(func() ([]kex.Signer, error) {
+			loadMu.Lock()
+			defer loadMu.Unlock()
+			if loaded != nil {
+				return loaded, nil
+			}
 			var signers []kex.Signer
 			for _, id := range ids {
-				p := expandTokens(id, host, userName, port)
+				p := id // expanded by resolveHost
 				s, err := loadIdentity(p, batch)
 				if err != nil {
 					if explicit || !os.IsNotExist(errors.Unwrap(err)) {
@@ -562,6 +575,9 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 					continue
 				}
 				signers = append(signers, s)
+			}
+			if len(signers) > 0 {
+				loaded = signers
 			}
 			return signers, nil
 		}))

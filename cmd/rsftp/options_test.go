@@ -78,7 +78,7 @@ Host *
 	if err := c.parseOption("Port=2999"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.readFile(cfgPath, "web", true, 0); err != nil {
+	if err := readOne(t, c, cfgPath, "web"); err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := c.get("hostname"); v != "198.18.0.10" {
@@ -96,12 +96,12 @@ Host *
 
 	// Negation excludes a host that a later pattern would match.
 	c2 := newSSHConfig()
-	c2.readFile(cfgPath, "web-private", true, 0)
+	readOne(t, c2, cfgPath, "web-private")
 	if _, ok := c2.get("hostname"); ok {
 		t.Error("negated host matched")
 	}
 	c3 := newSSHConfig()
-	c3.readFile(cfgPath, "inc-1", true, 0)
+	readOne(t, c3, cfgPath, "inc-1")
 	if v, _ := c3.get("user"); v != "included" {
 		t.Errorf("Include: user %q", v)
 	}
@@ -110,7 +110,7 @@ Host *
 	// rsftp does not implement is a warning.
 	bad := filepath.Join(dir, "bad")
 	os.WriteFile(bad, []byte("Host *\n  Portt 22\n"), 0o600)
-	if err := newSSHConfig().readFile(bad, "x", true, 0); err == nil || !strings.Contains(err.Error(), "bad line 2") || !strings.Contains(err.Error(), "Bad configuration option") {
+	if err := readOne(t, newSSHConfig(), bad, "x"); err == nil || !strings.Contains(err.Error(), "bad line 2") || !strings.Contains(err.Error(), "Bad configuration option") {
 		t.Errorf("misspelt keyword: %v", err)
 	}
 	c4 := newSSHConfig()
@@ -122,32 +122,44 @@ Host *
 	}
 }
 
+// testEnv is a configEnv that reads nothing of the machine: home, ~/.ssh
+// and /etc/ssh are dir, Match exec runs no command (a command is true if
+// it says "true"), names do not resolve.
+func testEnv(dir string) *configEnv {
+	return &configEnv{
+		home: dir, userDir: dir, systemDir: dir, localUser: "tester", uid: "1000", thisHost: "here.example",
+		exec:   func(cmd string) (bool, error) { return strings.Contains(cmd, "true"), nil },
+		getenv: func(string) (string, bool) { return "", false },
+	}
+}
+
+// readOne reads one file for host, a first pass.
+func readOne(t *testing.T, c *sshConfig, path, host string) error {
+	return c.readFile(path, &pass{env: testEnv(filepath.Dir(path)), hostArg: host, host: host}, true, true, false)
+}
+
 // TestConfigRefusesUnsafeIgnores: a keyword whose omission would send
 // the connection elsewhere or check the host less than asked is an error,
-// not a warning (a ProxyJump ignored would bypass the bastion).
+// not a warning.
 func TestConfigRefusesUnsafeIgnores(t *testing.T) {
-	for _, opt := range []string{"ProxyJump bastion", "ProxyCommand nc %h %p", "RevokedHostKeys ~/.ssh/revoked",
-		"KnownHostsCommand /bin/true", "HostKeyAlias other", "BindAddress 127.0.0.1", "BindInterface eth0",
-		"CanonicalizeHostname yes", "ProxyUseFDPass yes", "RequiredRSASize 3072"} {
+	for _, opt := range []string{"RevokedHostKeys ~/.ssh/revoked", "KnownHostsCommand /bin/true",
+		"BindInterface eth0", "ProxyUseFDPass yes", "RequiredRSASize 3072"} {
 		c := newSSHConfig()
 		if err := c.parseOption(opt); err == nil || !strings.Contains(err.Error(), "not supported") {
 			t.Errorf("%s: err %v, warnings %v", opt, err, c.warnings)
 		}
 	}
-	for _, opt := range []string{"ProxyJump none", "ProxyCommand none", "CanonicalizeHostname no", "ProxyUseFDPass no", "RequiredRSASize 1024"} {
+	for _, opt := range []string{"RevokedHostKeys none", "KnownHostsCommand none", "ProxyUseFDPass no", "RequiredRSASize 1024"} {
 		if err := newSSHConfig().parseOption(opt); err != nil {
 			t.Errorf("%s: %v", opt, err)
 		}
 	}
+	// An unknown Match criterion is an error, as in ssh.
 	dir := t.TempDir()
 	p := filepath.Join(dir, "config")
-	os.WriteFile(p, []byte("Match host *.corp\n  ProxyJump bastion\n"), 0o600)
-	if err := newSSHConfig().readFile(p, "x.corp", true, 0); err == nil || !strings.Contains(err.Error(), "Match") {
-		t.Errorf("Match host: %v", err)
-	}
-	os.WriteFile(p, []byte("Match all\n  User u\n"), 0o600)
-	if c := newSSHConfig(); c.readFile(p, "x", true, 0) != nil || c.getDefault("user", "") != "u" {
-		t.Errorf("Match all: %v", c.vals)
+	os.WriteFile(p, []byte("Match nosuchthing x\n  ProxyJump bastion\n"), 0o600)
+	if err := readOne(t, newSSHConfig(), p, "x"); err == nil || !strings.Contains(err.Error(), "Unsupported Match attribute") {
+		t.Errorf("unknown Match criterion: %v", err)
 	}
 }
 

@@ -3,20 +3,27 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rsftp/rsftp/auth"
 )
 
 // sshKeywords are the client keywords OpenSSH's ssh_config(5) knows
 // (9.x), lowercased. A keyword here that rsftp does not implement draws a
-// warning; one not here is an error, as in ssh.
+// warning (or an error, see refuse); one not here is an error, as in ssh.
 var sshKeywords = map[string]bool{}
 
 func init() {
@@ -52,7 +59,7 @@ visualhostkey xauthlocation`) {
 
 // implemented are the keywords rsftp acts on.
 var implemented = map[string]bool{
-	"host": true, "match": true, "hostname": true, "user": true, "port": true,
+	"host": true, "match": true, "include": true, "hostname": true, "user": true, "port": true,
 	"identityfile": true, "identitiesonly": true, "identityagent": true,
 	"stricthostkeychecking": true, "userknownhostsfile": true,
 	"globalknownhostsfile": true, "hashknownhosts": true, "ciphers": true,
@@ -61,11 +68,21 @@ var implemented = map[string]bool{
 	"serveralivecountmax": true, "batchmode": true, "loglevel": true,
 	"passwordauthentication": true, "pubkeyauthentication": true,
 	"numberofpasswordprompts": true, "ignoreunknown": true,
+	"proxyjump": true, "proxycommand": true, "proxyusefdpass": true,
+	"hostkeyalias": true, "tag": true, "addressfamily": true, "bindaddress": true,
+	"canonicalizehostname": true, "canonicaldomains": true, "canonicalizemaxdots": true,
+	"canonicalizefallbacklocal": true, "canonicalizepermittedcnames": true,
+	"requiredrsasize": true,
 }
 
 // multi are keywords whose every occurrence counts (the others: first
 // one wins).
 var multi = map[string]bool{"identityfile": true}
+
+// rawValue are keywords whose value is the rest of the line as written
+// (quotes and all), as ssh keeps commands.
+var rawValue = map[string]bool{"proxycommand": true, "proxyjump": true, "localcommand": true,
+	"remotecommand": true, "knownhostscommand": true}
 
 // sshConfig holds the effective options for one destination, OpenSSH's
 // way: the first value seen for a keyword wins, command-line -o options
@@ -74,9 +91,12 @@ type sshConfig struct {
 	vals     map[string][]string
 	warnings []string
 	debug    []string
+	said     map[string]bool // messages already recorded (a final pass repeats lines)
 }
 
-func newSSHConfig() *sshConfig { return &sshConfig{vals: map[string][]string{}} }
+func newSSHConfig() *sshConfig {
+	return &sshConfig{vals: map[string][]string{}, said: map[string]bool{}}
+}
 
 // get returns the first value of keyword k.
 func (c *sshConfig) get(k string) (string, bool) {
@@ -96,9 +116,24 @@ func (c *sshConfig) getDefault(k, def string) string {
 
 func (c *sshConfig) all(k string) []string { return c.vals[k] }
 
+func (c *sshConfig) warn(msg string, systemWide bool) {
+	if c.said[msg] {
+		return
+	}
+	c.said[msg] = true
+	if systemWide {
+		// The system-wide file is not the user's choice: mention it
+		// only when debugging.
+		c.debug = append(c.debug, msg)
+	} else {
+		c.warnings = append(c.warnings, msg)
+	}
+}
+
 // set records a keyword unless it is already set (or appends for multi
-// keywords). where names the source for messages.
-func (c *sshConfig) set(where, key string, args []string) error {
+// keywords). where names the source for messages; args are the line's
+// words, raw the rest of the line after the keyword as written.
+func (c *sshConfig) set(where, key string, args []string, raw string) error {
 	k := strings.ToLower(key)
 	if !sshKeywords[k] {
 		if ign, ok := c.get("ignoreunknown"); ok && auth.MatchPatternList(ign, k) {
@@ -109,24 +144,52 @@ func (c *sshConfig) set(where, key string, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%s: missing argument for %s", where, key)
 	}
+	if err := refuse(k, args); err != nil {
+		return fmt.Errorf("%s: %s: %w", where, key, err)
+	}
 	if !implemented[k] {
-		if err := refuse(k, args); err != nil {
-			return fmt.Errorf("%s: %s: %w", where, key, err)
-		}
-		msg := fmt.Sprintf("%s: %s is not supported by rsftp; ignored", where, key)
-		if strings.HasPrefix(where, "/etc/") {
-			// The system-wide file is not the user's choice:
-			// mention it only when debugging.
-			c.debug = append(c.debug, msg)
-		} else {
-			c.warnings = append(c.warnings, msg)
-		}
+		c.warn(fmt.Sprintf("%s: %s is not supported by rsftp; ignored", where, key), strings.HasPrefix(where, "/etc/"))
 		return nil
 	}
 	if err := validate(k, args); err != nil {
 		return fmt.Errorf("%s: %s: %w", where, key, err)
 	}
 	val := strings.Join(args, " ")
+	if rawValue[k] {
+		val = raw
+	}
+	switch k {
+	case "proxyjump":
+		// ssh's parse_jump: the rest of the line to a '#'; a
+		// ProxyJump sets ProxyCommand to none, and neither applies
+		// once the other is set ("none" included).
+		if i := strings.IndexByte(val, '#'); i >= 0 {
+			val = val[:i]
+		}
+		val = strings.TrimRight(val, " \t")
+		if !strings.EqualFold(val, "none") {
+			if _, err := parseJumpList(val, false); err != nil {
+				return fmt.Errorf("%s: invalid ProxyJump %q: %w", where, val, err)
+			}
+			if _, ok := c.vals["proxycommand"]; ok {
+				return nil
+			}
+		}
+		if _, ok := c.vals["proxyjump"]; !ok {
+			c.vals[k] = []string{val}
+		}
+		return nil
+	case "proxycommand":
+		if j, ok := c.get("proxyjump"); ok && !strings.EqualFold(j, "none") {
+			return nil
+		}
+	case "identityfile":
+		for _, v := range c.vals[k] {
+			if v == val {
+				return nil // ssh's add_identity_file drops repeats
+			}
+		}
+	}
 	if multi[k] {
 		c.vals[k] = append(c.vals[k], val)
 		return nil
@@ -139,22 +202,18 @@ func (c *sshConfig) set(where, key string, args []string) error {
 
 // refuse returns an error for a keyword rsftp does not implement whose
 // omission would make the connection less safe than the configuration
-// asks, or send it elsewhere: a ProxyJump ignored connects directly,
-// bypassing the bastion; RevokedHostKeys ignored accepts a revoked key.
-// Such keywords are errors, not warnings; "none" (and the values that
-// ask for nothing) are accepted.
+// asks, or send it elsewhere: RevokedHostKeys ignored accepts a revoked
+// key, a KnownHostsCommand ignored lets StrictHostKeyChecking=accept-new
+// take a key the command would have refused. Such keywords are errors,
+// not warnings; "none" (and the values that ask for nothing) pass.
 func refuse(k string, args []string) error {
 	v := strings.ToLower(args[0])
 	switch k {
-	case "proxyjump", "proxycommand", "revokedhostkeys", "knownhostscommand", "hostkeyalias",
-		"bindaddress", "bindinterface":
-		if v == "none" && k != "hostkeyalias" && k != "bindaddress" && k != "bindinterface" {
+	case "revokedhostkeys", "knownhostscommand":
+		if v == "none" {
 			return nil
 		}
-	case "canonicalizehostname":
-		if v == "no" || v == "false" {
-			return nil
-		}
+	case "bindinterface":
 	case "proxyusefdpass":
 		if v == "no" || v == "false" {
 			return nil
@@ -174,7 +233,9 @@ func validate(k string, args []string) error {
 	switch k {
 	case "port", "connecttimeout", "serveraliveinterval", "serveralivecountmax", "numberofpasswordprompts",
 		"stricthostkeychecking", "batchmode", "identitiesonly", "hashknownhosts",
-		"passwordauthentication", "pubkeyauthentication", "loglevel":
+		"passwordauthentication", "pubkeyauthentication", "loglevel", "hostname", "user",
+		"hostkeyalias", "tag", "addressfamily", "bindaddress", "canonicalizehostname",
+		"canonicalizemaxdots", "canonicalizefallbacklocal", "proxyusefdpass":
 		// One value only, as in ssh: the value stored is all the
 		// arguments joined, which would no longer parse ("Port 22 23").
 		if len(args) > 1 {
@@ -187,7 +248,7 @@ func validate(k string, args []string) error {
 		if err != nil || n < 1 || n > 65535 {
 			return fmt.Errorf("invalid port %q", args[0])
 		}
-	case "connecttimeout", "serveraliveinterval", "serveralivecountmax", "numberofpasswordprompts":
+	case "connecttimeout", "serveraliveinterval", "serveralivecountmax", "numberofpasswordprompts", "canonicalizemaxdots":
 		if args[0] == "none" && k == "connecttimeout" {
 			return nil
 		}
@@ -198,17 +259,51 @@ func validate(k string, args []string) error {
 		if _, err := auth.ParseStrictMode(args[0]); err != nil {
 			return err
 		}
-	case "batchmode", "identitiesonly", "hashknownhosts", "passwordauthentication", "pubkeyauthentication":
+	case "batchmode", "identitiesonly", "hashknownhosts", "passwordauthentication", "pubkeyauthentication",
+		"canonicalizefallbacklocal", "proxyusefdpass":
 		switch strings.ToLower(args[0]) {
 		case "yes", "no", "true", "false":
 		default:
 			return fmt.Errorf("expected yes or no, got %q", args[0])
+		}
+	case "canonicalizehostname":
+		switch strings.ToLower(args[0]) {
+		case "yes", "no", "true", "false", "always":
+		default:
+			return fmt.Errorf("expected yes, no or always, got %q", args[0])
+		}
+	case "addressfamily":
+		switch strings.ToLower(args[0]) {
+		case "any", "inet", "inet6":
+		default:
+			return fmt.Errorf("expected any, inet or inet6, got %q", args[0])
 		}
 	case "loglevel":
 		switch strings.ToUpper(args[0]) {
 		case "QUIET", "FATAL", "ERROR", "INFO", "VERBOSE", "DEBUG", "DEBUG1", "DEBUG2", "DEBUG3":
 		default:
 			return fmt.Errorf("unsupported log level %q", args[0])
+		}
+	case "canonicaldomains", "userknownhostsfile", "globalknownhostsfile":
+		for i, a := range args {
+			if strings.EqualFold(a, "none") && (i > 0 || len(args) > 1) {
+				return errors.New(`"none" must appear alone`)
+			}
+		}
+	case "canonicalizepermittedcnames":
+		for _, a := range args {
+			if strings.EqualFold(a, "none") {
+				if len(args) > 1 {
+					return errors.New(`"none" must appear alone`)
+				}
+				continue
+			}
+			if a == "*" {
+				continue
+			}
+			if i := strings.IndexByte(a, ':'); i < 0 || i == len(a)-1 {
+				return fmt.Errorf("invalid permitted CNAME %q (want source_domains:target_domains)", a)
+			}
 		}
 	}
 	return nil
@@ -221,7 +316,7 @@ func yes(v string) bool {
 
 // parseOption parses one -o argument ("Key=Value" or "Key Value").
 func (c *sshConfig) parseOption(opt string) error {
-	k, args, err := splitConfigLine(opt)
+	k, args, raw, err := splitConfigLine(opt)
 	if err != nil {
 		return fmt.Errorf("command-line: %w", err)
 	}
@@ -231,61 +326,85 @@ func (c *sshConfig) parseOption(opt string) error {
 	if lk := strings.ToLower(k); lk == "host" || lk == "match" || lk == "include" {
 		return fmt.Errorf("command-line: %s is not allowed in -o", k)
 	}
-	return c.set("command-line", k, args)
+	return c.set("command-line", k, args, raw)
 }
 
-// splitConfigLine splits a config line into keyword and arguments.
-// "Key=Value" and "Key Value" are both accepted; arguments may be
-// double-quoted.
-func splitConfigLine(line string) (string, []string, error) {
-	line = strings.TrimSpace(line)
+// splitConfigLine splits a config line into keyword and arguments, as
+// ssh's strdelim and argv_split do: "Key=Value" and "Key Value" are both
+// accepted; arguments may be quoted with double or single quotes (also
+// in the middle of a word), a backslash escapes a quote, a backslash or
+// (outside quotes) a blank, and a word starting with '#' ends the line.
+// raw is the rest of the line after the keyword as written, for the
+// keywords whose value is a command.
+func splitConfigLine(line string) (key string, args []string, raw string, err error) {
+	line = strings.Trim(line, " \t\r\n\f")
 	if line == "" || strings.HasPrefix(line, "#") {
-		return "", nil, nil
+		return "", nil, "", nil
 	}
 	i := strings.IndexAny(line, " \t=")
 	if i < 0 {
-		return line, nil, nil
+		return line, nil, "", nil
 	}
-	key := line[:i]
+	key = line[:i]
 	rest := strings.TrimLeft(line[i:], " \t")
 	if strings.HasPrefix(rest, "=") {
 		rest = strings.TrimLeft(rest[1:], " \t")
 	}
-	var args []string
-	for rest != "" {
-		var arg string
-		if rest[0] == '"' {
-			j := strings.IndexByte(rest[1:], '"')
-			if j < 0 {
-				return "", nil, fmt.Errorf("unterminated quote")
-			}
-			arg, rest = rest[1:1+j], rest[2+j:]
-		} else {
-			j := strings.IndexAny(rest, " \t")
-			if j < 0 {
-				j = len(rest)
-			}
-			arg, rest = rest[:j], rest[j:]
-		}
-		if strings.HasPrefix(arg, "#") {
-			break
-		}
-		args = append(args, arg)
-		rest = strings.TrimLeft(rest, " \t")
-	}
-	return key, args, nil
+	args, err = argvSplit(rest)
+	return key, args, rest, err
 }
 
-// hostMatches applies a Host line's patterns to the destination alias:
-// any positive match, and no negated match.
-func hostMatches(patterns []string, host string) bool {
+// argvSplit is ssh's argv_split with comments ending the line.
+func argvSplit(s string) ([]string, error) {
+	var args []string
+	for i := 0; i < len(s); i++ {
+		if s[i] == ' ' || s[i] == '\t' {
+			continue
+		}
+		if s[i] == '#' {
+			break
+		}
+		var arg []byte
+		var quote byte
+		for ; i < len(s); i++ {
+			ch := s[i]
+			switch {
+			case ch == '\\' && i+1 < len(s) && (s[i+1] == '\'' || s[i+1] == '"' || s[i+1] == '\\' || (quote == 0 && s[i+1] == ' ')):
+				i++
+				arg = append(arg, s[i])
+				continue
+			case quote == 0 && (ch == ' ' || ch == '\t'):
+			case quote == 0 && (ch == '"' || ch == '\''):
+				quote = ch
+				continue
+			case quote != 0 && ch == quote:
+				quote = 0
+				continue
+			default:
+				arg = append(arg, ch)
+				continue
+			}
+			break
+		}
+		if quote != 0 {
+			return nil, errors.New("unterminated quote")
+		}
+		args = append(args, string(arg))
+	}
+	return args, nil
+}
+
+// hostMatches applies a Host line's patterns to name as ssh does: any
+// positive match, and no negated match; case-sensitive (ssh's
+// match_pattern: "Host web" does not apply to "WEB").
+func hostMatches(patterns []string, name string) bool {
 	matched := false
 	for _, p := range patterns {
 		neg := strings.HasPrefix(p, "!")
 		if neg {
 			p = p[1:]
 		}
-		if auth.MatchPattern(strings.ToLower(p), strings.ToLower(host)) {
+		if auth.MatchPattern(p, name) {
 			if neg {
 				return false
 			}
@@ -295,25 +414,208 @@ func hostMatches(patterns []string, host string) bool {
 	return matched
 }
 
-// readFile applies a config file's blocks that match host. A missing
-// file is fine unless required (given with -F).
-func (c *sshConfig) readFile(path, host string, required bool, depth int) error {
+// matchList is ssh's match_pattern_list: comma-separated patterns, each
+// maybe negated; true if one matches and no negated one does. fold
+// lower-cases both sides (host names), else the match is exact (user
+// names).
+func matchList(list, s string, fold bool) bool {
+	if fold {
+		return auth.MatchPatternList(list, s)
+	}
+	matched := false
+	for _, p := range strings.Split(list, ",") {
+		neg := strings.HasPrefix(p, "!")
+		if neg {
+			p = p[1:]
+		}
+		if auth.MatchPattern(p, s) {
+			if neg {
+				return false
+			}
+			matched = true
+		}
+	}
+	return matched
+}
+
+// configEnv is what a lookup reads of the machine besides the files:
+// replaceable, so that tests and fuzzing run no command and read no file
+// of the machine they run on.
+type configEnv struct {
+	home      string // ~ and %d
+	userDir   string // where relative Include paths of user files are anchored (~/.ssh)
+	systemDir string // the same for system files (/etc/ssh)
+	localUser string // %u, Match localuser
+	uid       string // %i
+	thisHost  string // %l (%L is its first label)
+	// exec runs a Match exec command: true if it exits 0.
+	exec func(cmd string) (bool, error)
+	// lookup resolves a name for CanonicalizeHostname: its canonical
+	// name (after CNAMEs) if it has addresses, else an error.
+	lookup func(name string) (string, error)
+	// addrs lists the machine's addresses (Match localnetwork).
+	addrs func() ([]netip.Addr, error)
+	// getenv reads ${NAME} in paths.
+	getenv func(string) (string, bool)
+	// checkPerm refuses a user config file that others may write.
+	checkPerm func(path string) error
+}
+
+// realEnv is the machine's configEnv.
+func realEnv() *configEnv {
+	home := homeDir()
+	e := &configEnv{
+		home:      home,
+		userDir:   filepath.Join(home, ".ssh"),
+		systemDir: "/etc/ssh",
+		localUser: localUser(),
+		uid:       strconv.Itoa(os.Getuid()),
+		exec:      execInShell,
+		lookup:    lookupCanonical,
+		addrs:     localAddrs,
+		getenv:    os.LookupEnv,
+		checkPerm: checkConfigPerm,
+	}
+	e.thisHost, _ = os.Hostname()
+	return e
+}
+
+// execInShell runs cmd as ssh's Match exec does: with the user's shell
+// ($SHELL, else /bin/sh) and -c, stdin and stdout on /dev/null, stderr
+// passed through. Exit status 0 is true, another is false; a command
+// killed by a signal is an error.
+func execInShell(cmd string) (bool, error) {
+	c := exec.Command(userShell(), "-c", cmd)
+	c.Stderr = os.Stderr
+	err := c.Run()
+	if err == nil {
+		return true, nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.Exited() {
+		return false, nil
+	}
+	return false, err
+}
+
+func userShell() string {
+	if sh := os.Getenv("SHELL"); sh != "" {
+		return sh
+	}
+	return "/bin/sh"
+}
+
+func lookupCanonical(name string) (string, error) {
+	ctx := context.Background()
+	if _, err := net.DefaultResolver.LookupHost(ctx, name); err != nil {
+		return "", err
+	}
+	cname, err := net.DefaultResolver.LookupCNAME(ctx, name)
+	if err != nil {
+		return name, nil
+	}
+	return cname, nil
+}
+
+func localAddrs() ([]netip.Addr, error) {
+	as, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []netip.Addr
+	for _, a := range as {
+		if p, err := netip.ParsePrefix(a.String()); err == nil {
+			out = append(out, p.Addr().Unmap())
+		}
+	}
+	return out, nil
+}
+
+// checkConfigPerm refuses, as ssh does, a configuration file that is not
+// owned by the user or root, or that others may write: it can run
+// commands (ProxyCommand, Match exec). As Debian's ssh, a file writable
+// by a group of its own (the user's private group) passes.
+func checkConfigPerm(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil // reading it says what is wrong
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	bad := st.Uid != 0 && int(st.Uid) != os.Getuid()
+	if fi.Mode().Perm()&0o002 != 0 {
+		bad = true
+	}
+	if fi.Mode().Perm()&0o020 != 0 && !privateGroup(st.Gid) {
+		bad = true
+	}
+	if bad {
+		return fmt.Errorf("Bad owner or permissions on %s", path)
+	}
+	return nil
+}
+
+func privateGroup(gid uint32) bool {
+	u, err := user.Current()
+	if err != nil || u.Gid != strconv.Itoa(int(gid)) {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	return err == nil && g.Name == u.Username
+}
+
+// pass is one reading of the configuration files for a destination, as
+// ssh's process_config_files: the first, and the final one that ssh makes
+// after canonicalizing the host name, or when a Match final asks for it.
+type pass struct {
+	env     *configEnv
+	hostArg string // the destination as given (Match originalhost, %n)
+	host    string // what Host lines match: hostArg, in the final pass the host name
+	final   bool
+	// wantFinal records a Match final (not negated): a final pass follows.
+	wantFinal bool
+	// command and sessionType are what Match command and sessiontype
+	// see: rsftp runs the sftp subsystem, as ssh does for sftp.
+	command, sessionType string
+}
+
+// maxIncludeDepth bounds nested Includes (ssh allows 16; a glob that
+// includes its own file multiplies the work at each level).
+const maxIncludeDepth = 8
+
+// readFile applies a config file's blocks that match the destination of
+// p. A missing file is fine unless required (given with -F). userConf
+// says whether it is the user's file (Include paths relative to ~/.ssh)
+// or the system's (relative to /etc/ssh); checkPerm refuses a file that
+// others could write.
+func (c *sshConfig) readFile(path string, p *pass, userConf, required, checkPerm bool) error {
+	active := true
+	return c.readFileDepth(path, p, userConf, required, checkPerm, &active, false, 0)
+}
+
+func (c *sshConfig) readFileDepth(path string, p *pass, userConf, required, checkPerm bool, active *bool, neverMatch bool, depth int) error {
+	if depth > maxIncludeDepth {
+		return fmt.Errorf("%s: Include nested too deeply", path)
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if !required && os.IsNotExist(err) {
+		if !required && (os.IsNotExist(err) || depth > 0) {
 			return nil
 		}
 		return err
 	}
-	if depth > 8 {
-		return fmt.Errorf("%s: Include nested too deeply", path)
+	if checkPerm && p.env.checkPerm != nil {
+		if err := p.env.checkPerm(path); err != nil {
+			return err
+		}
 	}
-	active := true // lines before the first Host apply to all
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for n := 1; sc.Scan(); n++ {
 		where := fmt.Sprintf("%s line %d", path, n)
-		k, args, err := splitConfigLine(sc.Text())
+		k, args, raw, err := splitConfigLine(sc.Text())
 		if err != nil {
 			return fmt.Errorf("%s: %w", where, err)
 		}
@@ -322,36 +624,41 @@ func (c *sshConfig) readFile(path, host string, required bool, depth int) error 
 		}
 		switch strings.ToLower(k) {
 		case "host":
-			active = hostMatches(args, host)
+			if len(args) == 0 {
+				return fmt.Errorf("%s: Host needs at least one pattern", where)
+			}
+			*active = !neverMatch && hostMatches(args, p.host)
 			continue
 		case "match":
-			// Only "Match all" is understood. Ignoring another
-			// Match block could skip a ProxyJump or host key
-			// setting meant for this host: refused.
-			if len(args) != 1 || !strings.EqualFold(args[0], "all") {
-				return fmt.Errorf("%s: Match %s is not supported by rsftp (only Match all)", where, strings.Join(args, " "))
+			m, err := c.evalMatch(args, p, neverMatch)
+			if err != nil {
+				return fmt.Errorf("%s: %w", where, err)
 			}
-			active = true
+			*active = !neverMatch && m
 			continue
 		case "include":
-			if !active {
-				continue
+			if len(args) == 0 {
+				return fmt.Errorf("%s: Include needs a file", where)
 			}
+			oactive := *active
 			for _, a := range args {
-				p := expandHome(a)
-				if !filepath.IsAbs(p) {
-					p = filepath.Join(filepath.Dir(path), p)
+				f, err := c.includePath(a, p, userConf)
+				if err != nil {
+					return fmt.Errorf("%s: %w", where, err)
 				}
-				files, _ := filepath.Glob(p)
-				for _, f := range files {
-					if err := c.readFile(f, host, false, depth+1); err != nil {
+				files, _ := filepath.Glob(f)
+				for _, inc := range files {
+					if err := c.readFileDepth(inc, p, userConf, false, true, active, neverMatch || !oactive, depth+1); err != nil {
 						return err
 					}
+					// Match in an included file does not
+					// change the including file's state.
+					*active = oactive
 				}
 			}
 			continue
 		}
-		if !active {
+		if !*active {
 			// Still reject misspelt keywords anywhere, as ssh does.
 			if !sshKeywords[strings.ToLower(k)] {
 				if ign, ok := c.get("ignoreunknown"); !ok || !auth.MatchPatternList(ign, strings.ToLower(k)) {
@@ -360,11 +667,373 @@ func (c *sshConfig) readFile(path, host string, required bool, depth int) error 
 			}
 			continue
 		}
-		if err := c.set(where, k, args); err != nil {
+		if err := c.set(where, k, args, raw); err != nil {
 			return err
 		}
 	}
 	return sc.Err()
+}
+
+// includePath expands an Include argument as ssh does: %-tokens and
+// ${VAR}, ~ in user files only, a relative path under ~/.ssh (user
+// files) or /etc/ssh (system files).
+func (c *sshConfig) includePath(a string, p *pass, userConf bool) (string, error) {
+	f, err := c.expand(a, p, matchTokens, true)
+	if err != nil {
+		return "", fmt.Errorf("Include %s: %w", a, err)
+	}
+	if strings.HasPrefix(f, "~") {
+		if !userConf {
+			return "", fmt.Errorf("bad include path %s (~ is for user files)", f)
+		}
+		if f, err = tildeExpand(f, p.env.home); err != nil {
+			return "", err
+		}
+	} else if !filepath.IsAbs(f) {
+		dir := p.env.systemDir
+		if userConf {
+			dir = p.env.userDir
+		}
+		f = filepath.Join(dir, f)
+	}
+	return f, nil
+}
+
+// matchHost is the host name Match host and the tokens of Match exec
+// see: in the first pass the HostName so far (its %h expanded) or the
+// destination; in the final pass the host name.
+func (c *sshConfig) matchHost(p *pass) string {
+	h, ok := c.get("hostname")
+	if !ok {
+		return p.hostArg
+	}
+	if p.final {
+		return h
+	}
+	if e, err := expandHostname(h, p.hostArg); err == nil {
+		return e
+	}
+	return h
+}
+
+// evalMatch evaluates a Match line's criteria as ssh's match_cfg_line:
+// all, canonical, final, exec, host, originalhost, user, localuser,
+// localnetwork, tagged, version, command, sessiontype, each negated by
+// '!'; all must hold. dryRun (an Include read only to check it) runs no
+// command.
+func (c *sshConfig) evalMatch(args []string, p *pass, dryRun bool) (bool, error) {
+	result := true
+	attributes := 0
+	for i := 0; i < len(args); i++ {
+		attrib := args[i]
+		negate := strings.HasPrefix(attrib, "!")
+		if negate {
+			attrib = attrib[1:]
+		}
+		name := strings.ToLower(attrib)
+		if name == "all" {
+			if attributes > 1 || i+1 < len(args) {
+				return false, fmt.Errorf("'%s' cannot be combined with other Match attributes", args[i])
+			}
+			if result {
+				result = !negate
+			}
+			return result, nil
+		}
+		attributes++
+		if name == "canonical" || name == "final" {
+			if name == "final" && !negate {
+				p.wantFinal = true
+			}
+			if p.final == negate {
+				result = false
+			}
+			continue
+		}
+		var arg string
+		if k, v, ok := strings.Cut(attrib, "="); ok {
+			name, arg = strings.ToLower(k), v
+		} else {
+			if i+1 >= len(args) {
+				return false, fmt.Errorf("missing argument for Match '%s'", args[i])
+			}
+			i++
+			arg = args[i]
+		}
+		if arg == "" && name != "tagged" && name != "command" {
+			return false, fmt.Errorf("Missing Match criteria for %s", name)
+		}
+		var r bool
+		switch name {
+		case "host":
+			r = matchList(arg, c.matchHost(p), true)
+		case "originalhost":
+			r = matchList(arg, p.hostArg, true)
+		case "user":
+			r = matchList(arg, c.getDefault("user", p.env.localUser), false)
+		case "localuser":
+			r = matchList(arg, p.env.localUser, false)
+		case "localnetwork":
+			var err error
+			if r, err = matchLocalNetwork(arg, p.env); err != nil {
+				return false, err
+			}
+		case "tagged":
+			tag := c.getDefault("tag", "")
+			if tag == "" {
+				r = arg == ""
+			} else {
+				r = matchList(arg, tag, false)
+			}
+		case "version":
+			// Not OpenSSH: a block for some OpenSSH release is
+			// not for rsftp.
+			r = matchList(arg, "rsftp", false)
+		case "command":
+			if p.command == "" {
+				r = arg == ""
+			} else {
+				r = matchList(arg, p.command, false)
+			}
+		case "sessiontype":
+			r = matchList(arg, p.sessionType, false)
+		case "exec":
+			cmd, err := c.expand(arg, p, matchTokens, false)
+			if err != nil {
+				return false, fmt.Errorf("Match exec %q: %w", arg, err)
+			}
+			if !result || dryRun {
+				continue // ssh runs no command once the line failed
+			}
+			if p.env.exec == nil {
+				return false, errors.New("Match exec: running commands is not allowed here")
+			}
+			if r, err = p.env.exec(cmd); err != nil {
+				return false, fmt.Errorf("Match exec %q: %w", cmd, err)
+			}
+		default:
+			return false, fmt.Errorf("Unsupported Match attribute %s", name)
+		}
+		if r == negate {
+			result = false
+		}
+	}
+	if attributes == 0 {
+		return false, errors.New("One or more attributes required for Match")
+	}
+	return result, nil
+}
+
+// matchLocalNetwork is true if one of the machine's addresses is in one
+// of the CIDR blocks of list (comma-separated, '!' negates one).
+func matchLocalNetwork(list string, env *configEnv) (bool, error) {
+	type block struct {
+		p   netip.Prefix
+		neg bool
+	}
+	var blocks []block
+	for _, s := range strings.Split(list, ",") {
+		neg := strings.HasPrefix(s, "!")
+		if neg {
+			s = s[1:]
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return false, fmt.Errorf("Match localnetwork: invalid address block %q", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		blocks = append(blocks, block{p.Masked(), neg})
+	}
+	if env.addrs == nil {
+		return false, nil
+	}
+	addrs, err := env.addrs()
+	if err != nil {
+		return false, nil
+	}
+	for _, a := range addrs {
+		in, out := false, false
+		for _, b := range blocks {
+			if b.p.Contains(a) {
+				if b.neg {
+					out = true
+				} else {
+					in = true
+				}
+			}
+		}
+		if in && !out {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// tokenSet names the %-tokens a keyword takes (ssh_config(5), TOKENS).
+type tokenSet int
+
+const (
+	hostnameTokens tokenSet = iota // HostName: %h (the destination) and %%
+	proxyTokens                    // ProxyCommand, ProxyJump: %h %k %n %p %r
+	matchTokens                    // Match exec, Include: %C %L %d %h %i %j %k %l %n %p %r %u
+	pathTokens                     // IdentityFile, UserKnownHostsFile, IdentityAgent...: the same
+)
+
+// tokenValues are the values of the %-tokens for a destination.
+type tokenValues struct {
+	host, hostArg, port, user, keyAlias, jumpHost string
+	env                                           *configEnv
+}
+
+func (t tokenValues) value(ch byte, set tokenSet) (string, bool) {
+	switch set {
+	case hostnameTokens:
+		if ch == 'h' {
+			return t.host, true
+		}
+		return "", false
+	case proxyTokens:
+		switch ch {
+		case 'h':
+			return t.host, true
+		case 'k':
+			return t.keyAlias, true
+		case 'n':
+			return t.hostArg, true
+		case 'p':
+			return t.port, true
+		case 'r':
+			return t.user, true
+		}
+		return "", false
+	}
+	switch ch {
+	case 'C':
+		// ssh's %C: SHA-1 of %l%h%p%r%j, in hex.
+		sum := sha1.Sum([]byte(t.env.thisHost + t.host + t.port + t.user + t.jumpHost))
+		return hex.EncodeToString(sum[:]), true
+	case 'L':
+		short, _, _ := strings.Cut(t.env.thisHost, ".")
+		return short, true
+	case 'd':
+		return t.env.home, true
+	case 'h':
+		return t.host, true
+	case 'i':
+		return t.env.uid, true
+	case 'j':
+		return t.jumpHost, true
+	case 'k':
+		return t.keyAlias, true
+	case 'l':
+		return t.env.thisHost, true
+	case 'n':
+		return t.hostArg, true
+	case 'p':
+		return t.port, true
+	case 'r':
+		return t.user, true
+	case 'u':
+		return t.env.localUser, true
+	}
+	return "", false
+}
+
+// expandWith is ssh's percent_expand (and, with dollar, its
+// percent_dollar_expand: ${NAME} from the environment). An unknown
+// token, a lone % at the end or an unset variable is an error, as in
+// ssh.
+func expandWith(s string, t tokenValues, set tokenSet, dollar bool) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch {
+		case dollar && s[i] == '$' && i+1 < len(s) && s[i+1] == '{':
+			end := strings.IndexByte(s[i+2:], '}')
+			if end < 0 {
+				return "", fmt.Errorf("unterminated ${ in %q", s)
+			}
+			name := s[i+2 : i+2+end]
+			getenv := os.LookupEnv
+			if t.env != nil && t.env.getenv != nil {
+				getenv = t.env.getenv
+			}
+			v, ok := getenv(name)
+			if name == "" || !ok {
+				return "", fmt.Errorf("environment variable ${%s} is not set", name)
+			}
+			b.WriteString(v)
+			i += 2 + end
+		case s[i] != '%':
+			b.WriteByte(s[i])
+		case i+1 == len(s):
+			return "", fmt.Errorf("%q ends with a lone %%", s)
+		default:
+			i++
+			if s[i] == '%' {
+				b.WriteByte('%')
+				continue
+			}
+			v, ok := t.value(s[i], set)
+			if !ok {
+				return "", fmt.Errorf("unknown token %%%c in %q", s[i], s)
+			}
+			b.WriteString(v)
+		}
+	}
+	return b.String(), nil
+}
+
+// expandHostname expands HostName's tokens (%h, %%).
+func expandHostname(h, hostArg string) (string, error) {
+	return expandWith(h, tokenValues{host: hostArg}, hostnameTokens, false)
+}
+
+// expand expands s with the tokens of the configuration so far, as ssh
+// does while reading it (Match exec, Include).
+func (c *sshConfig) expand(s string, p *pass, set tokenSet, dollar bool) (string, error) {
+	host := c.matchHost(p)
+	alias := c.getDefault("hostkeyalias", host)
+	return expandWith(s, tokenValues{
+		host: host, hostArg: p.hostArg, port: c.getDefault("port", "22"),
+		user: c.getDefault("user", p.env.localUser), keyAlias: alias,
+		jumpHost: jumpHostToken(c.getDefault("proxyjump", "")), env: p.env,
+	}, set, dollar)
+}
+
+// jumpHostToken is %j: the host of the last jump hop (the one that
+// connects to the destination), or empty.
+func jumpHostToken(j string) string {
+	if j == "" || strings.EqualFold(j, "none") {
+		return ""
+	}
+	hops, err := parseJumpList(j, false)
+	if err != nil || len(hops) == 0 {
+		return ""
+	}
+	return hops[len(hops)-1].host
+}
+
+// tildeExpand expands a leading ~ or ~user.
+func tildeExpand(p, home string) (string, error) {
+	if !strings.HasPrefix(p, "~") {
+		return p, nil
+	}
+	name, rest, _ := strings.Cut(p[1:], "/")
+	dir := home
+	if name != "" {
+		u, err := user.Lookup(name)
+		if err != nil {
+			return "", fmt.Errorf("no such user %q in %s", name, p)
+		}
+		dir = u.HomeDir
+	}
+	if rest == "" {
+		return dir, nil
+	}
+	return filepath.Join(dir, rest), nil
 }
 
 func homeDir() string {
@@ -385,40 +1054,43 @@ func expandHome(p string) string {
 	return p
 }
 
-// expandTokens expands the ssh_config tokens rsftp knows (%% %d %h %u
-// %p %r) and a leading ~.
-func expandTokens(s, host, remoteUser string, port int) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' || i+1 == len(s) {
-			b.WriteByte(s[i])
-			continue
-		}
-		i++
-		switch s[i] {
-		case '%':
-			b.WriteByte('%')
-		case 'd':
-			b.WriteString(homeDir())
-		case 'h':
-			b.WriteString(host)
-		case 'p':
-			b.WriteString(strconv.Itoa(port))
-		case 'r':
-			b.WriteString(remoteUser)
-		case 'u':
-			b.WriteString(localUser())
-		default:
-			b.WriteByte('%')
-			b.WriteByte(s[i])
-		}
-	}
-	return expandHome(b.String())
-}
-
 func localUser() string {
 	if u, err := user.Current(); err == nil {
 		return u.Username
 	}
 	return os.Getenv("USER")
+}
+
+// validHostname is ssh's ssh_valid_hostname: a name given on the command
+// line that would be unsafe in a ProxyCommand's shell is refused.
+func validHostname(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for _, r := range s {
+		if strings.ContainsRune("'`\"$\\;&<>|(){},", r) || r == ' ' || r == '\t' || r == '\n' || r == '\r' || r == '\v' || r == '\f' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// validUser is ssh's ssh_valid_ruser.
+func validUser(s string) bool {
+	if strings.HasPrefix(s, "-") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch < 0x20 || ch == 0x7f || strings.IndexByte("'`\";&<>|(){}", ch) >= 0 {
+			return false
+		}
+		if (ch == ' ' || ch == '\t') && i+1 < len(s) && s[i+1] == '-' {
+			return false
+		}
+		if ch == '\\' && i+1 == len(s) {
+			return false
+		}
+	}
+	return true
 }
