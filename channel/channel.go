@@ -27,70 +27,185 @@ const (
 // Channel is one open channel. Read and Write carry its data stream;
 // Stderr its extended data of type 1. Read, Write and the request methods
 // may be used from different goroutines.
+//
+// As crypto/tls's Conn splits its directions into halfConns, a channel
+// keeps what it receives in a recvHalf and what it sends in a sendHalf;
+// what concerns both (the channel's state, its close in either direction,
+// the multiplexer's failure, requests) stays here.
+//
+// Locks: mu guards the channel's state and both halves (a waiter on
+// cond may wait for either); out.wmu, taken before mu and never while mu
+// is held, makes one writer at a time. The fields set when the channel
+// opens (mux, typ, localID, and remoteID, which the confirmation sets
+// before the opener returns the channel) are read without a lock.
 type Channel struct {
 	mux      *Mux
 	typ      string
 	localID  uint32
 	remoteID uint32
 
-	mu        sync.Mutex
-	cond      sync.Cond
-	state     chanState
-	opened    chan error // answer to our open
-	abandoned bool       // our opener gave up waiting
+	mu   sync.Mutex
+	cond sync.Cond // on mu: data, window, EOF, close, failure, deadlines
 
-	// Receive side. localWindow is what the peer may still send;
-	// unacked is what the application consumed and we have not yet
-	// given back with WINDOW_ADJUST.
-	localWindow    uint32
-	localMaxPacket uint32
-	// windowSize is the receive window granted (what we may have to
-	// buffer), charged to the multiplexer's total and Budget until
-	// windowReleased.
-	windowSize     uint32
-	windowReleased bool
-	unacked        uint32
+	// Guarded by mu.
+	state        chanState
+	opened       chan error // answer to our open
+	abandoned    bool       // our opener gave up waiting
+	closeWanted  bool       // Close called: reads and writes fail
+	sentClose    bool
+	remoteClosed bool  // the peer's CLOSE arrived
+	err          error // the multiplexer's failure
+
+	in  recvHalf
+	out sendHalf
+
+	reqs     chan *Request // sent to under mu (RefuseRequests drains it)
+	reqsOut  replyWaiters  // its own locks
+	reqsIn   replyQueue
+	reqsDone bool // guarded by mu
+	refusing bool // RefuseRequests was called; guarded by mu
+}
+
+// recvHalf is what a channel receives: the window we granted, the data
+// that arrived and waits to be read, the peer's EOF. Guarded by
+// Channel.mu.
+type recvHalf struct {
+	// window is what the peer may still send; unacked what the
+	// application consumed and we have not yet given back with
+	// WINDOW_ADJUST.
+	window    uint32
+	maxPacket uint32 // the largest data packet we accept
+	// size is the receive window granted (what we may have to buffer),
+	// charged to the multiplexer's total and Budget until released.
+	size     uint32
+	released bool
+	unacked  uint32
+
 	stdout, stderr rbuf
 	viaBufs        [][]byte // ReadVia's pieces
 	// direct is the buffer of a Read waiting on an empty stdout: data
 	// that arrives goes straight into it (directN bytes so far), saving
 	// the copy through stdout. Only the waiting Read clears it.
-	direct       []byte
-	directN      int
-	directBytes  uint64  // in all, placed straight into a reader's buffer
-	discard      [2]bool // drop stdout / stderr instead of buffering
-	remoteEOF    bool
-	remoteClosed bool
-	readDeadline deadline
+	direct      []byte
+	directN     int
+	directBytes uint64  // in all, placed straight into a reader's buffer
+	discard     [2]bool // drop stdout / stderr instead of buffering
+	eof         bool    // the peer's EOF arrived
+	deadline    deadline
+}
 
-	// Send side.
-	remoteWindow    uint32
-	remoteMaxPacket uint32
+// sendHalf is what a channel sends: the peer's window and maximum
+// packet, the reserve we keep of that window, our EOF. wmu is the
+// writer's lock (one Write, Stderr().Write or WriteFill at a time) and
+// guards fillFrames and fillSegs; the rest is guarded by Channel.mu.
+type sendHalf struct {
+	wmu        sync.Mutex
+	fillFrames [][]byte // WriteFill's frames and their data areas, during a call
+	fillSegs   [][]byte
+
+	window    uint32 // what the peer lets us send
+	maxPacket uint32 // the peer's maximum packet
 	// reserve is the part of the peer's window we leave unused while the
-	// peer keeps adjusting it (setRemoteWindow), waived while a writer
-	// has waited reserveWait for an adjust in vain.
-	reserve       uint32
-	waived        bool
-	reserveGen    uint64
-	reserveTimer  *time.Timer
-	waivers       uint64     // times the reserve was waived
-	wmu           sync.Mutex // one writer at a time
-	fillFrames    [][]byte   // WriteFill's frames and their data areas, during a call
-	fillSegs      [][]byte
-	inflight      bool // a data packet is being written
-	eofWanted     bool
-	sentEOF       bool
-	closeWanted   bool // Close called: reads and writes fail
-	sentClose     bool
-	writeDeadline deadline
+	// peer keeps adjusting it (set), waived while a writer has waited
+	// reserveWait for an adjust in vain.
+	reserve      uint32
+	waived       bool
+	reserveGen   uint64
+	reserveTimer *time.Timer
+	waivers      uint64 // times the reserve was waived
+	inflight     bool   // a data packet is being written
+	eofWanted    bool   // CloseWrite called
+	sentEOF      bool
+	deadline     deadline
+}
 
-	err error // the multiplexer's failure
+// buf is the receive buffer of stream 0 (stdout) or 1 (stderr).
+func (r *recvHalf) buf(stream int) *rbuf {
+	if stream&1 == 1 {
+		return &r.stderr
+	}
+	return &r.stdout
+}
 
-	reqs     chan *Request
-	reqsOut  replyWaiters
-	reqsIn   replyQueue
-	reqsDone bool
-	refusing bool // RefuseRequests was called
+// take counts a data packet of n bytes against the window, or says how
+// it breaks the protocol (on channel id).
+func (r *recvHalf) take(n, id uint32) error {
+	switch {
+	case r.eof:
+		return protocolErrorf("data for channel %d after CHANNEL_EOF", id)
+	case n > r.maxPacket:
+		return protocolErrorf("data packet of %d bytes on channel %d exceeds the maximum %d", n, id, r.maxPacket)
+	case n > r.window:
+		return protocolErrorf("peer sent %d bytes on channel %d with a window of %d", n, id, r.window)
+	}
+	r.window -= n
+	return nil
+}
+
+// deliver queues data for the reader: stderr's in its buffer; stdout's
+// straight into the buffer of a waiting Read while it has room, else
+// where it lies if it is large and conn retains the packet it came in
+// (PacketConn.RetainPacket), else copied.
+func (r *recvHalf) deliver(data []byte, extended bool, conn PacketConn) {
+	switch {
+	case extended:
+		r.stderr.write(data)
+	case r.directN < len(r.direct) && r.stdout.len() == 0:
+		k := copy(r.direct[r.directN:], data)
+		r.directN += k
+		r.directBytes += uint64(k)
+		r.stdout.write(data[k:])
+	case len(data) >= minRetain:
+		if owner := conn.RetainPacket(); owner != nil {
+			r.stdout.push(data, owner)
+			break
+		}
+		r.stdout.write(data)
+	default:
+		r.stdout.write(data)
+	}
+}
+
+// consumed records n bytes consumed (read or dropped) and returns how
+// much window to give back now, if any: we wait until a quarter of the
+// window has accumulated, and give back nothing unless adjustable.
+func (r *recvHalf) consumed(n uint32, adjustable bool) uint32 {
+	r.unacked += n
+	if r.unacked < r.size/4 || !adjustable {
+		return 0
+	}
+	adj := r.unacked
+	r.unacked = 0
+	r.window += adj
+	return adj
+}
+
+// grow adds adj bytes to the window granted and to what the peer may
+// send.
+func (r *recvHalf) grow(adj uint32) {
+	r.size += adj
+	r.window += adj
+}
+
+// drop empties both streams' buffers (the channel is closed).
+func (r *recvHalf) drop() {
+	r.stdout.reset()
+	r.stderr.reset()
+	r.directN = 0
+}
+
+// dropStream makes stream 0 or 1 drop what arrives from now on, empties
+// its buffer, and returns the bytes dropped.
+func (r *recvHalf) dropStream(stream int) int {
+	r.discard[stream&1] = true
+	buf := r.buf(stream)
+	n := buf.len()
+	buf.reset()
+	if stream&1 == 0 {
+		n += r.directN
+		r.directN = 0
+	}
+	return n
 }
 
 // newChannel makes a channel with its receive window granted and
@@ -98,19 +213,17 @@ type Channel struct {
 func (m *Mux) newChannel(typ string) *Channel {
 	w := m.grantWindow()
 	c := &Channel{
-		mux:            m,
-		typ:            typ,
-		localWindow:    w,
-		windowSize:     w,
-		localMaxPacket: m.cfg.MaxPacket,
-		reqs:           make(chan *Request, maxQueuedRequests),
+		mux:  m,
+		typ:  typ,
+		in:   recvHalf{window: w, size: w, maxPacket: m.cfg.MaxPacket},
+		reqs: make(chan *Request, maxQueuedRequests),
 	}
 	c.cond.L = &c.mu
 	c.reqsIn.send = m.conn.WritePacket
 	c.reqsIn.success = func([]byte) []byte { return (&connmsg.ChannelSuccess{Recipient: c.remoteID}).Marshal() }
 	c.reqsIn.failure = func() []byte { return (&connmsg.ChannelFailure{Recipient: c.remoteID}).Marshal() }
-	c.readDeadline.c = &c.cond
-	c.writeDeadline.c = &c.cond
+	c.in.deadline.c = &c.cond
+	c.out.deadline.c = &c.cond
 	return c
 }
 
@@ -125,7 +238,7 @@ func (c *Channel) IDs() (local, remote uint32) { return c.localID, c.remoteID }
 func (c *Channel) Windows() (receive, send uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.localWindow, c.remoteWindow
+	return c.in.window, c.out.window
 }
 
 // MaxGrownWindow bounds GrowWindow: a window is memory when the
@@ -143,11 +256,11 @@ const MaxGrownWindow = 256 << 20
 func (c *Channel) GrowWindow(n uint32) error {
 	n = min(n, MaxGrownWindow)
 	c.mu.Lock()
-	if n <= c.windowSize || c.growClosedLocked() {
+	if n <= c.in.size || c.growClosedLocked() {
 		c.mu.Unlock()
 		return nil
 	}
-	want := n - c.windowSize
+	want := n - c.in.size
 	c.mu.Unlock()
 	// Charge outside c.mu: the Budget may call back into its owner.
 	m := c.mux
@@ -156,22 +269,21 @@ func (c *Channel) GrowWindow(n uint32) error {
 		return nil
 	}
 	c.mu.Lock()
-	if c.growClosedLocked() || n <= c.windowSize {
+	if c.growClosedLocked() || n <= c.in.size {
 		c.mu.Unlock()
 		m.releaseWindowBytes(got)
 		return nil
 	}
 	// Another GrowWindow may have grown it meanwhile.
-	adj := min(got, n-c.windowSize)
-	c.windowSize += adj
-	c.localWindow += adj
+	adj := min(got, n-c.in.size)
+	c.in.grow(adj)
 	c.mu.Unlock()
 	m.releaseWindowBytes(got - adj)
 	return c.sendAdjust(adj)
 }
 
 func (c *Channel) growClosedLocked() bool {
-	return c.windowReleased || c.sentClose || c.remoteClosed || c.err != nil
+	return c.in.released || c.sentClose || c.remoteClosed || c.err != nil
 }
 
 // releaseWindow gives back the channel's receive window to the
@@ -180,12 +292,12 @@ func (c *Channel) growClosedLocked() bool {
 // drained by reads, and no more can arrive).
 func (c *Channel) releaseWindow() {
 	c.mu.Lock()
-	if c.windowReleased {
+	if c.in.released {
 		c.mu.Unlock()
 		return
 	}
-	c.windowReleased = true
-	n := c.windowSize
+	c.in.released = true
+	n := c.in.size
 	c.mu.Unlock()
 	c.mux.releaseWindowBytes(n)
 }
@@ -245,11 +357,9 @@ func (c *Channel) handle(p []byte) error {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if uint64(c.remoteWindow)+uint64(msg.Bytes) > 1<<32-1 {
+		if !c.out.add(msg.Bytes) {
 			return protocolErrorf("window of channel %d adjusted past 2^32-1", c.localID)
 		}
-		c.remoteWindow += msg.Bytes
-		c.adjustedLocked()
 		c.cond.Broadcast()
 		return nil
 	case wire.MsgChannelData, wire.MsgChannelExtendedData:
@@ -263,7 +373,7 @@ func (c *Channel) handle(p []byte) error {
 			return protocolErrorf("%v", err)
 		}
 		c.mu.Lock()
-		c.remoteEOF = true
+		c.in.eof = true
 		c.cond.Broadcast()
 		c.mu.Unlock()
 		return nil
@@ -323,7 +433,7 @@ func (c *Channel) handleConfirm(p []byte) error {
 		return protocolErrorf("CHANNEL_OPEN_CONFIRMATION with maximum packet size 0")
 	}
 	c.remoteID = msg.Sender
-	c.setRemoteWindow(msg.Window, msg.MaxPacket)
+	c.out.set(msg.Window, msg.MaxPacket)
 	c.state = stateOpen
 	abandoned := c.abandoned
 	c.mu.Unlock()
@@ -372,60 +482,30 @@ func (c *Channel) handleData(msg *connmsg.Data) error {
 	n := uint32(len(msg.Data))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.remoteEOF {
-		return protocolErrorf("data for channel %d after CHANNEL_EOF", c.localID)
+	if err := c.in.take(n, c.localID); err != nil {
+		return err
 	}
-	if n > c.localMaxPacket {
-		return protocolErrorf("data packet of %d bytes on channel %d exceeds the maximum %d", n, c.localID, c.localMaxPacket)
-	}
-	if n > c.localWindow {
-		return protocolErrorf("peer sent %d bytes on channel %d with a window of %d", n, c.localID, c.localWindow)
-	}
-	c.localWindow -= n
 	stream := 0
 	if msg.Extended {
 		stream = 1
 	}
-	if c.closeWanted || c.sentClose || c.discard[stream] || (msg.Extended && msg.Code != connmsg.ExtendedDataStderr) {
+	if c.closeWanted || c.sentClose || c.in.discard[stream] || (msg.Extended && msg.Code != connmsg.ExtendedDataStderr) {
 		// Nobody will read it: count it as consumed.
 		return c.sendAdjust(c.consumedLocked(n))
 	}
-	switch {
-	case msg.Extended:
-		c.stderr.write(msg.Data)
-	case c.directN < len(c.direct) && c.stdout.len() == 0:
-		k := copy(c.direct[c.directN:], msg.Data)
-		c.directN += k
-		c.directBytes += uint64(k)
-		c.stdout.write(msg.Data[k:])
-	case len(msg.Data) >= minRetain:
-		if owner := c.mux.conn.RetainPacket(); owner != nil {
-			c.stdout.push(msg.Data, owner)
-			break
-		}
-		c.stdout.write(msg.Data)
-	default:
-		c.stdout.write(msg.Data)
-	}
+	c.in.deliver(msg.Data, msg.Extended, c.mux.conn)
 	c.cond.Broadcast()
 	return nil
 }
 
 // consumedLocked records n bytes consumed (read or dropped) and returns
-// how much window to give back now, if any: we wait until a quarter of
-// the window has accumulated. The caller sends the adjust with sendAdjust,
-// outside c.mu when it can. Once the connection has failed there is no
-// one to send it to: reads then drain what is buffered and end with the
+// how much window to give back now, if any (recvHalf.consumed). The
+// caller sends the adjust with sendAdjust, outside c.mu when it can. Once
+// the channel is closing or the connection has failed there is no one to
+// send it to: reads then drain what is buffered and end with the
 // multiplexer's error, not with the failed write of an adjust.
 func (c *Channel) consumedLocked(n uint32) uint32 {
-	c.unacked += n
-	if c.unacked < c.windowSize/4 || c.sentClose || c.remoteClosed || c.err != nil {
-		return 0
-	}
-	adj := c.unacked
-	c.unacked = 0
-	c.localWindow += adj
-	return adj
+	return c.in.consumed(n, !c.sentClose && !c.remoteClosed && c.err == nil)
 }
 
 func (c *Channel) sendAdjust(adj uint32) error {
@@ -463,7 +543,7 @@ func (c *Channel) releaseIfDone() {
 // peer's CLOSE) and no data packet is on its way out, so that nothing
 // follows our CLOSE.
 func (c *Channel) maybeSendCloseLocked() error {
-	if c.sentClose || c.inflight || !(c.closeWanted || c.remoteClosed) || c.state != stateOpen || c.err != nil {
+	if c.sentClose || c.out.inflight || !(c.closeWanted || c.remoteClosed) || c.state != stateOpen || c.err != nil {
 		return nil
 	}
 	c.sentClose = true
@@ -472,10 +552,10 @@ func (c *Channel) maybeSendCloseLocked() error {
 
 // maybeSendEOFLocked is the same for EOF.
 func (c *Channel) maybeSendEOFLocked() error {
-	if c.sentEOF || c.sentClose || c.inflight || !c.eofWanted || c.state != stateOpen || c.err != nil {
+	if c.out.sentEOF || c.sentClose || c.out.inflight || !c.out.eofWanted || c.state != stateOpen || c.err != nil {
 		return nil
 	}
-	c.sentEOF = true
+	c.out.sentEOF = true
 	return c.mux.conn.WritePacket((&connmsg.EOF{Recipient: c.remoteID}).Marshal())
 }
 
@@ -518,27 +598,24 @@ func (c *Channel) Read(p []byte) (int, error) { return c.read(p, 0) }
 func (c *Channel) Buffered() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.stdout.len()
+	return c.in.stdout.len()
 }
 
 func (c *Channel) read(p []byte, stream int) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	buf := &c.stdout
-	if stream == 1 {
-		buf = &c.stderr
-	}
+	buf := c.in.buf(stream)
 	n := 0
 	if buf.len() == 0 {
 		if err := c.readErrLocked(); err != nil || len(p) == 0 {
 			return 0, err
 		}
-		if stream == 0 && c.direct == nil {
+		if stream == 0 && c.in.direct == nil {
 			// Wait with p exposed to handleData: what lands in it is
 			// ours, and comes before anything in stdout.
-			c.direct, c.directN = p, 0
-			n = c.waitLocked(buf, &c.directN)
-			c.direct, c.directN = nil, 0
+			c.in.direct, c.in.directN = p, 0
+			n = c.waitLocked(buf, &c.in.directN)
+			c.in.direct, c.in.directN = nil, 0
 		} else {
 			n = c.waitLocked(buf, nil)
 		}
@@ -569,25 +646,25 @@ func (c *Channel) ReadVia(n int, fn func(bufs [][]byte)) (int, error) {
 	defer c.mu.Unlock()
 	done := 0
 	for done < n {
-		if c.stdout.len() == 0 && c.waitLocked(&c.stdout, nil) < 0 {
+		if c.in.stdout.len() == 0 && c.waitLocked(&c.in.stdout, nil) < 0 {
 			err := c.readErrLocked()
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return done, err
 		}
-		bufs := c.stdout.peek(n-done, c.viaBufs[:0])
-		c.viaBufs = bufs
+		bufs := c.in.stdout.peek(n-done, c.in.viaBufs[:0])
+		c.in.viaBufs = bufs
 		k := 0
 		for _, b := range bufs {
 			k += len(b)
 		}
-		c.stdout.pinned = true
+		c.in.stdout.pinned = true
 		c.mu.Unlock()
 		fn(bufs)
 		c.mu.Lock()
 		clear(bufs)
-		if !c.stdout.pinned {
+		if !c.in.stdout.pinned {
 			// Close or Discard dropped the buffer meanwhile, and Discard
 			// counted these bytes consumed.
 			if c.closeWanted {
@@ -595,8 +672,8 @@ func (c *Channel) ReadVia(n int, fn func(bufs [][]byte)) (int, error) {
 			}
 			return done + k, errors.New("channel: data discarded during ReadVia")
 		}
-		c.stdout.pinned = false
-		c.stdout.discard(k)
+		c.in.stdout.pinned = false
+		c.in.stdout.discard(k)
 		done += k
 		if adj := c.consumedLocked(uint32(k)); adj > 0 {
 			c.mu.Unlock()
@@ -641,23 +718,23 @@ func (c *Channel) readErrLocked() error {
 	switch {
 	case c.closeWanted:
 		return ErrClosed
-	case c.remoteEOF || c.remoteClosed:
+	case c.in.eof || c.remoteClosed:
 		return io.EOF
 	case c.err != nil:
 		return c.err
-	case c.readDeadline.passed():
+	case c.in.deadline.passed():
 		return os.ErrDeadlineExceeded
 	}
 	return nil
 }
 
 func (c *Channel) write(p []byte, ext bool) (int, error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.out.wmu.Lock()
+	defer c.out.wmu.Unlock()
 	return c.writeLocked(p, ext)
 }
 
-// writeLocked is write with c.wmu held.
+// writeLocked is write with c.out.wmu held.
 func (c *Channel) writeLocked(p []byte, ext bool) (int, error) {
 	sent := 0
 	for len(p) > 0 {
@@ -687,39 +764,34 @@ func (c *Channel) writeLocked(p []byte, ext bool) (int, error) {
 func (c *Channel) claim(n int, whole bool) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	want := uint32(min(uint64(n), uint64(c.remoteMaxPacket), maxSendPacket))
+	want := uint32(min(uint64(n), c.out.packetLimit()))
 	for {
 		if err := c.writableLocked(); err != nil {
 			return 0, err
 		}
-		u := c.usableWindowLocked()
+		u := c.out.usable()
 		if u >= want {
 			break
 		}
-		if u > 0 && (c.reserve == 0 || c.waived) {
+		if u > 0 && (c.out.reserve == 0 || c.out.waived) {
 			if whole {
 				return 0, nil
 			}
 			break
 		}
-		if c.remoteWindow > 0 && c.reserveTimer == nil {
+		if c.out.window > 0 && c.out.reserveTimer == nil {
 			c.awaitAdjustLocked()
 		}
 		c.cond.Wait()
 	}
-	// In 64 bits: the peer's window and maximum packet go up to
-	// 2^32-1, which is negative as a 32-bit int.
-	k := int(min(uint64(n), uint64(c.usableWindowLocked()), uint64(c.remoteMaxPacket), maxSendPacket))
-	c.remoteWindow -= uint32(k)
-	c.inflight = true
-	return k, nil
+	return c.out.take(n), nil
 }
 
 // written ends the write of a packet begun by claim; err is the write's
 // result.
 func (c *Channel) written(err error) error {
 	c.mu.Lock()
-	c.inflight = false
+	c.out.inflight = false
 	err2 := c.maybeSendEOFLocked()
 	if err2 == nil {
 		err2 = c.maybeSendCloseLocked()
@@ -744,11 +816,11 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 	if n <= 0 {
 		return 0, nil
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	c.out.wmu.Lock()
+	defer c.out.wmu.Unlock()
 	c.mu.Lock()
 	err := c.writableLocked()
-	pkt := int(min(uint64(c.remoteMaxPacket), maxSendPacket))
+	pkt := int(c.out.packetLimit())
 	c.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -757,7 +829,7 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 	// Lay out the packets: each a frame from the connection
 	// (wire.FrameHeadroom, the CHANNEL_DATA header, the data, room for
 	// the transport's framing).
-	frames, segs := c.fillFrames[:0], c.fillSegs[:0]
+	frames, segs := c.out.fillFrames[:0], c.out.fillSegs[:0]
 	for off := 0; off < n; off += pkt {
 		d := min(pkt, n-off)
 		b := c.mux.conn.PacketBuffer(connmsg.DataHeaderLen + d)
@@ -768,10 +840,10 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 		frames = append(frames, b)
 		segs = append(segs, b[len(b)-d:])
 	}
-	c.fillFrames, c.fillSegs = frames, segs
+	c.out.fillFrames, c.out.fillSegs = frames, segs
 	defer func() {
-		clear(c.fillFrames[:cap(c.fillFrames)])
-		clear(c.fillSegs[:cap(c.fillSegs)])
+		clear(c.out.fillFrames[:cap(c.out.fillFrames)])
+		clear(c.out.fillSegs[:cap(c.out.fillSegs)])
 	}()
 	k, err := fill(segs)
 	if err != nil {
@@ -816,18 +888,18 @@ func (c *Channel) WriteFill(n int, fill func(bufs [][]byte) (int, error)) (int, 
 // window adjustment before it sends into the reserve.
 var reserveWait = 2 * time.Millisecond
 
-// setRemoteWindow records the window and maximum packet the peer offered
-// for the channel. Of a window of 16 packets to maxReserveWindow, we keep
-// at most half plus a packet in flight, as long as the peer keeps
-// adjusting it: the rest is reserve.
+// set records the window and maximum packet the peer offered for the
+// channel. Of a window of 16 packets to maxReserveWindow, we keep at most
+// half plus a packet in flight, as long as the peer keeps adjusting it:
+// the rest is reserve.
 // A peer that drains more slowly than we send then holds half the
 // backlog. OpenSSH's client, whose cost per packet grows with what it
 // holds, downloads from us much faster so (see README, SFTP benchmark).
 // A peer that adjusts only once its window is spent costs a wait of
 // reserveWait per window, after which the reserve is waived.
-func (c *Channel) setRemoteWindow(window, maxPacket uint32) {
-	c.remoteWindow = window
-	c.remoteMaxPacket = maxPacket
+func (s *sendHalf) set(window, maxPacket uint32) {
+	s.window = window
+	s.maxPacket = maxPacket
 	if window/16 >= maxPacket && window <= maxReserveWindow {
 		// Only a window of 16 packets or more: a smaller one holds
 		// little, and a reserve would only cut it into runts. And none
@@ -835,7 +907,7 @@ func (c *Channel) setRemoteWindow(window, maxPacket uint32) {
 		// wants it used on long paths, where each adjustment would
 		// otherwise cost a wait of reserveWait (BenchmarkChannelWindowOverRTT:
 		// 16 MiB at 40 ms RTT lost 12% with a reserve).
-		c.reserve = window/2 - maxPacket
+		s.reserve = window/2 - maxPacket
 	}
 }
 
@@ -843,41 +915,67 @@ func (c *Channel) setRemoteWindow(window, maxPacket uint32) {
 // offers 2 MiB; we offer 16 MiB (DefaultWindowSize).
 const maxReserveWindow = 4 << 20
 
-// usableWindowLocked is what may be sent now: the window less the
-// reserve, unless waived.
-func (c *Channel) usableWindowLocked() uint32 {
+// usable is what may be sent now: the window less the reserve, unless
+// waived.
+func (s *sendHalf) usable() uint32 {
 	switch {
-	case c.waived:
-		return c.remoteWindow
-	case c.remoteWindow <= c.reserve:
+	case s.waived:
+		return s.window
+	case s.window <= s.reserve:
 		return 0
 	}
-	return c.remoteWindow - c.reserve
+	return s.window - s.reserve
+}
+
+// packetLimit is the most data one packet may carry: the peer's maximum,
+// and ours (maxSendPacket).
+func (s *sendHalf) packetLimit() uint64 { return min(uint64(s.maxPacket), maxSendPacket) }
+
+// take takes up to n bytes of the usable window for a packet about to be
+// written, which it marks in flight, and returns how much.
+func (s *sendHalf) take(n int) int {
+	// In 64 bits: the peer's window and maximum packet go up to
+	// 2^32-1, which is negative as a 32-bit int.
+	k := int(min(uint64(n), uint64(s.usable()), s.packetLimit()))
+	s.window -= uint32(k)
+	s.inflight = true
+	return k
+}
+
+// add applies the peer's WINDOW_ADJUST of n bytes, restoring the reserve,
+// and reports false, changing nothing, if the window would pass 2^32-1.
+func (s *sendHalf) add(n uint32) bool {
+	if uint64(s.window)+uint64(n) > 1<<32-1 {
+		return false
+	}
+	s.window += n
+	s.adjusted()
+	return true
 }
 
 // awaitAdjustLocked arms the timer that waives the reserve if no window
 // adjustment comes within reserveWait.
 func (c *Channel) awaitAdjustLocked() {
-	gen := c.reserveGen
-	c.reserveTimer = time.AfterFunc(reserveWait, func() {
+	gen := c.out.reserveGen
+	c.out.reserveTimer = time.AfterFunc(reserveWait, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.reserveGen == gen {
-			c.waived = true
-			c.waivers++
-			c.reserveTimer = nil
+		if c.out.reserveGen == gen {
+			c.out.waived = true
+			c.out.waivers++
+			c.out.reserveTimer = nil
 			c.cond.Broadcast()
 		}
 	})
 }
 
-// adjustedLocked restores the reserve after a window adjustment.
-func (c *Channel) adjustedLocked() {
-	c.reserveGen++
-	c.waived = false
-	if c.reserveTimer != nil {
-		c.reserveTimer.Stop()
-		c.reserveTimer = nil
+// adjusted restores the reserve after a window adjustment.
+func (s *sendHalf) adjusted() {
+	s.reserveGen++
+	s.waived = false
+	if s.reserveTimer != nil {
+		s.reserveTimer.Stop()
+		s.reserveTimer = nil
 	}
 }
 
@@ -885,13 +983,13 @@ func (c *Channel) writableLocked() error {
 	switch {
 	case c.closeWanted || c.sentClose:
 		return ErrClosed
-	case c.eofWanted:
+	case c.out.eofWanted:
 		return errors.New("channel: write after CloseWrite")
 	case c.remoteClosed:
 		return fmt.Errorf("channel: %s channel closed by peer: %w", c.typ, io.ErrClosedPipe)
 	case c.err != nil:
 		return c.err
-	case c.writeDeadline.passed():
+	case c.out.deadline.passed():
 		return os.ErrDeadlineExceeded
 	}
 	return nil
@@ -901,10 +999,10 @@ func (c *Channel) writableLocked() error {
 func (c *Channel) CloseWrite() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.eofWanted {
+	if c.out.eofWanted {
 		return nil
 	}
-	c.eofWanted = true
+	c.out.eofWanted = true
 	c.cond.Broadcast()
 	return c.maybeSendEOFLocked()
 }
@@ -917,9 +1015,7 @@ func (c *Channel) Close() error {
 		return nil
 	}
 	c.closeWanted = true
-	c.stdout.reset()
-	c.stderr.reset()
-	c.directN = 0
+	c.in.drop()
 	c.cond.Broadcast()
 	err := c.maybeSendCloseLocked()
 	c.mu.Unlock()
@@ -932,7 +1028,7 @@ func (c *Channel) Close() error {
 func (c *Channel) SendRequest(ctx context.Context, name string, wantReply bool, payload []byte) (bool, error) {
 	c.mu.Lock()
 	err := c.writableLocked()
-	if errors.Is(err, os.ErrDeadlineExceeded) || (err != nil && c.eofWanted && !c.closeWanted && !c.remoteClosed && c.err == nil) {
+	if errors.Is(err, os.ErrDeadlineExceeded) || (err != nil && c.out.eofWanted && !c.closeWanted && !c.remoteClosed && c.err == nil) {
 		// Requests such as exit-status go after EOF.
 		err = nil
 	}
@@ -971,17 +1067,7 @@ func (s stderr) Write(p []byte) (int, error) { return s.c.write(p, true) }
 func (c *Channel) Discard(stream int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.discard[stream&1] = true
-	buf := &c.stdout
-	if stream&1 == 1 {
-		buf = &c.stderr
-	}
-	n := buf.len()
-	buf.reset()
-	if stream&1 == 0 {
-		n += c.directN
-		c.directN = 0
-	}
+	n := c.in.dropStream(stream)
 	adj := c.consumedLocked(uint32(n))
 	c.mu.Unlock()
 	c.sendAdjust(adj)
@@ -991,13 +1077,13 @@ func (c *Channel) Discard(stream int) {
 // SetReadDeadline makes blocked and future reads fail with
 // os.ErrDeadlineExceeded after t (zero t: no deadline).
 func (c *Channel) SetReadDeadline(t time.Time) error {
-	c.readDeadline.set(&c.mu, t)
+	c.in.deadline.set(&c.mu, t)
 	return nil
 }
 
 // SetWriteDeadline does the same for writes.
 func (c *Channel) SetWriteDeadline(t time.Time) error {
-	c.writeDeadline.set(&c.mu, t)
+	c.out.deadline.set(&c.mu, t)
 	return nil
 }
 

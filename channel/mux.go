@@ -410,7 +410,7 @@ func (m *Mux) OpenChannel(ctx context.Context, typ string, extra []byte) (*Chann
 	m.chans[id] = c
 	m.mu.Unlock()
 
-	open := &connmsg.ChannelOpen{Type: typ, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket, Extra: extra}
+	open := &connmsg.ChannelOpen{Type: typ, Sender: id, Window: c.in.window, MaxPacket: c.in.maxPacket, Extra: extra}
 	if err := m.conn.WritePacket(open.Marshal()); err != nil {
 		m.remove(c)
 		return nil, fmt.Errorf("channel: opening %s: %w", typ, err)
@@ -728,7 +728,7 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	m := n.mux
 	c := m.newChannel(n.typ)
 	c.remoteID = n.remoteID
-	c.setRemoteWindow(n.window, n.maxPacket)
+	c.out.set(n.window, n.maxPacket)
 	c.state = stateOpen
 	m.mu.Lock()
 	if m.err != nil {
@@ -747,7 +747,7 @@ func (n *NewChannel) Accept() (*Channel, error) {
 	c.localID = id
 	m.chans[id] = c
 	m.mu.Unlock()
-	conf := &connmsg.OpenConfirm{Recipient: n.remoteID, Sender: id, Window: c.localWindow, MaxPacket: c.localMaxPacket}
+	conf := &connmsg.OpenConfirm{Recipient: n.remoteID, Sender: id, Window: c.in.window, MaxPacket: c.in.maxPacket}
 	if err := m.conn.WritePacket(conf.Marshal()); err != nil {
 		m.remove(c)
 		return nil, err

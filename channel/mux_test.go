@@ -625,7 +625,7 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 	direct := func() uint64 {
 		cb.mu.Lock()
 		defer cb.mu.Unlock()
-		return cb.directBytes
+		return cb.in.directBytes
 	}
 
 	// A waiting reader: the data lands in its buffer.
@@ -636,7 +636,7 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 		n, _ := cb.Read(buf)
 		got <- buf[:n]
 	}()
-	waitFor("the reader to wait", func() bool { return cb.direct != nil })
+	waitFor("the reader to wait", func() bool { return cb.in.direct != nil })
 	if _, err := ca.Write(first); err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +649,7 @@ func TestReadPlacesDataDirectly(t *testing.T) {
 	if _, err := ca.Write(second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor("the data to be buffered", func() bool { return cb.stdout.len() == len(second) })
+	waitFor("the data to be buffered", func() bool { return cb.in.stdout.len() == len(second) })
 	buf := make([]byte, 4096)
 	if n, err := cb.Read(buf); err != nil || !bytes.Equal(buf[:n], second) || direct() != uint64(len(first)) {
 		t.Fatalf("read %d bytes, %v, %d placed directly", n, err, direct())
@@ -766,7 +766,7 @@ func reserveFixture(t *testing.T, wait time.Duration, window uint32) (*Channel, 
 func waivers(c *Channel) uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.waivers
+	return c.out.waivers
 }
 
 // A peer that adjusts only once its window is spent still gets all of it:
@@ -793,18 +793,18 @@ func TestWindowReserveWaived(t *testing.T) {
 // large ones (meant for long paths).
 func TestWindowReserveOnlyLargeWindows(t *testing.T) {
 	c := &Channel{}
-	c.setRemoteWindow(15*32<<10, 32<<10)
-	if c.reserve != 0 {
-		t.Fatalf("reserve %d for a window of 15 packets", c.reserve)
+	c.out.set(15*32<<10, 32<<10)
+	if c.out.reserve != 0 {
+		t.Fatalf("reserve %d for a window of 15 packets", c.out.reserve)
 	}
-	c.setRemoteWindow(2<<20, 32<<10)
-	if c.reserve != 1<<20-32<<10 {
-		t.Fatalf("reserve %d for OpenSSH's 2 MiB window", c.reserve)
+	c.out.set(2<<20, 32<<10)
+	if c.out.reserve != 1<<20-32<<10 {
+		t.Fatalf("reserve %d for OpenSSH's 2 MiB window", c.out.reserve)
 	}
 	c = &Channel{}
-	c.setRemoteWindow(DefaultWindowSize, 32<<10)
-	if c.reserve != 0 {
-		t.Fatalf("reserve %d for our own %d-byte window", c.reserve, DefaultWindowSize)
+	c.out.set(DefaultWindowSize, 32<<10)
+	if c.out.reserve != 0 {
+		t.Fatalf("reserve %d for our own %d-byte window", c.out.reserve, DefaultWindowSize)
 	}
 }
 
