@@ -376,6 +376,9 @@ func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.Clie
 	if tc.KexAlgorithms, err = algorithmList(cfg.getDefault("kexalgorithms", ""), kex.SupportedMethods(), kex.SupportedMethods(), "kex"); err != nil {
 		return nil, err
 	}
+	if tc.HostKeyAlgorithms, err = hostKeyAlgorithms(cfg, hostname, port); err != nil {
+		return nil, err
+	}
 
 	methods, err := authMethods(ctx, cfg, hostname, userName, port, batch, log)
 	if err != nil {
@@ -651,18 +654,7 @@ func readSecret(prompt string) (string, error) {
 // hostKeyCallback checks host keys against known_hosts with
 // StrictHostKeyChecking; "ask" (the default) asks on the terminal.
 func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCallback, error) {
-	var files []string
-	for _, f := range strings.Fields(cfg.getDefault("userknownhostsfile", "~/.ssh/known_hosts ~/.ssh/known_hosts2")) {
-		if f != "none" {
-			files = append(files, expandHome(f))
-		}
-	}
-	userFiles := len(files)
-	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2")) {
-		if f != "none" {
-			files = append(files, expandHome(f))
-		}
-	}
+	files, userFiles := knownHostsFiles(cfg)
 	modeStr := cfg.getDefault("stricthostkeychecking", "ask")
 	mode, err := auth.ParseStrictMode(modeStr)
 	if err != nil {

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/transport"
+)
+
+// hostKeyAlgorithms is the list of host key algorithms offered to
+// hostname and port: HostKeyAlgorithms (-o or ssh_config) applied to our
+// defaults as Ciphers is ("a,b" replaces them, "+a" appends, "-a"
+// removes, "^a" puts first), and then, as ssh does when the option is
+// unset or only appends or removes, reordered so that the key types
+// known_hosts holds for the host come first (auth.KnownHostsAlgorithms,
+// OpenSSH's order_hostkeyalgs): a server with ed25519, ECDSA and RSA host
+// keys whose ECDSA key alone is known then presents that one. A list
+// given with "^" or in full is offered as it is. HostKeyAlias, if set,
+// names the host in known_hosts, as in the host key check.
+func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, error) {
+	spec := cfg.getDefault("hostkeyalgorithms", "")
+	algos, err := algorithmList(spec, transport.DefaultHostKeyAlgorithms, transport.DefaultHostKeyAlgorithms, "host key")
+	if err != nil {
+		return nil, err
+	}
+	if spec != "" && spec[0] != '+' && spec[0] != '-' {
+		return algos, nil
+	}
+	if algos == nil {
+		algos = slices.Clone(transport.DefaultHostKeyAlgorithms)
+	}
+	if alias, ok := cfg.get("hostkeyalias"); ok {
+		hostname, port = alias, 22
+	}
+	files, _ := knownHostsFiles(cfg)
+	return auth.KnownHostsAlgorithms(files, hostname, port, algos), nil
+}
+
+// knownHostsFiles lists UserKnownHostsFile's files, then
+// GlobalKnownHostsFile's; the first userFiles are the user's.
+func knownHostsFiles(cfg *sshConfig) (files []string, userFiles int) {
+	for _, f := range strings.Fields(cfg.getDefault("userknownhostsfile", "~/.ssh/known_hosts ~/.ssh/known_hosts2")) {
+		if f != "none" {
+			files = append(files, expandHome(f))
+		}
+	}
+	userFiles = len(files)
+	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2")) {
+		if f != "none" {
+			files = append(files, expandHome(f))
+		}
+	}
+	return files, userFiles
+}
