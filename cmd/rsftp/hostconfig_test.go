@@ -201,6 +201,7 @@ func TestConfigIncludeAndPermissions(t *testing.T) {
 	// A relative Include of a user file is under ~/.ssh (env.userDir).
 	os.WriteFile(filepath.Join(dir, "conf.d-a"), []byte("Port 2001\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "config"), []byte("Host x\n  Include conf.d-*\n"), 0o600)
+	os.Mkdir(filepath.Join(dir, "conf.d-dir"), 0o755) // matched by the glob: no lines
 	env.userDir = dir
 	hc, err := resolveHost(lookupRequest{hostArg: "x"}, env)
 	if err != nil || hc.port != 2001 {

@@ -599,9 +599,12 @@ func (c *sshConfig) readFileDepth(path string, p *pass, userConf, required, chec
 	if depth > maxIncludeDepth {
 		return fmt.Errorf("%s: Include nested too deeply", path)
 	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() && depth > 0 {
+		return nil // a directory an Include's glob matched: no lines
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		if !required && (os.IsNotExist(err) || depth > 0) {
+		if !required && os.IsNotExist(err) {
 			return nil
 		}
 		return err
