@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "golang.org/x/term"
+
+// rawInput puts the terminal in raw mode for the line editor.
+func rawInput(fd int) error {
+	_, err := term.MakeRaw(fd)
+	return err
+}
