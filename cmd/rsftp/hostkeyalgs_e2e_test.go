@@ -22,7 +22,7 @@ func TestE2EHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
 	pub, _ := os.ReadFile(key + ".pub")
 	hkDir := t.TempDir()
 	ecdsaKey := sshtest.KeyGen(t, hkDir, "ecdsa", 256)
-	rsaKey := sshtest.KeyGen(t, hkDir, "rsa", 3072)
+	rsaKey := sshtest.KeyGen(t, hkDir, "rsa", 2048)
 	sshd := sshtest.StartSshd(t, string(pub), "HostKey "+ecdsaKey, "HostKey "+rsaKey)
 	ecPub, _ := os.ReadFile(ecdsaKey + ".pub")
 	f := strings.Fields(string(ecPub))

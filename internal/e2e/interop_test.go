@@ -457,3 +457,58 @@ func TestInteropResumeOfferIgnoredByOpenSSH(t *testing.T) {
 		t.Fatalf("ssh to a server offering resume: %v\n%s", err, out)
 	}
 }
+
+// A server with ed25519, ECDSA and RSA host keys, known in known_hosts by
+// its ECDSA key alone: with auth.KnownHostsAlgorithms ordering the host
+// key algorithms (as ssh does, and the tool), the client asks for the
+// known type and auth.KnownHostsCallback accepts it; with our default
+// order the server presents its ed25519 key, which the check refuses.
+func TestInteropHostKeyAlgorithmsFromKnownHosts(t *testing.T) {
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	hkDir := t.TempDir()
+	ecdsaKey := sshtest.KeyGen(t, hkDir, "ecdsa", 256)
+	rsaKey := sshtest.KeyGen(t, hkDir, "rsa", 2048)
+	sshd := sshtest.StartSshd(t, string(pub), "HostKey "+ecdsaKey, "HostKey "+rsaKey)
+	kh := knownHostsFor(t, dir, sshd.Addr(), loadSigner(t, ecdsaKey).PublicKey())
+	files := []string{kh}
+	host, port := splitAddr(sshd.Addr())
+	dial := func(algos []string) (*rsftp.Client, error) {
+		cfg := &rsftp.ClientConfig{
+			User:            sshtest.User(t),
+			Auth:            []auth.Method{auth.PublicKeySigners(loadSigner(t, kp))},
+			HostKeyCallback: auth.KnownHostsCallback(files, auth.StrictYes, false),
+		}
+		cfg.Transport.HostKeyAlgorithms = algos
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		return rsftp.Dial(ctx, "tcp", sshd.Addr(), cfg)
+	}
+
+	algos := auth.KnownHostsAlgorithms(files, host, port, transport.DefaultHostKeyAlgorithms)
+	if algos[0] != kex.KeyAlgoECDSA256 {
+		t.Fatalf("ordered %v, want %s first", algos, kex.KeyAlgoECDSA256)
+	}
+	c, err := dial(algos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if a := c.Transport().Algorithms().HostKey; a != kex.KeyAlgoECDSA256 {
+		t.Fatalf("host key algorithm %s", a)
+	}
+	sess, err := c.NewSession(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sess.Output(context.Background(), "echo in"); err != nil || string(out) != "in\n" {
+		t.Fatalf("%q %v", out, err)
+	}
+
+	_, err = dial(nil)
+	var unknown *auth.UnknownHostError
+	if !errors.As(err, &unknown) || unknown.Key.Type() != kex.KeyAlgoED25519 || len(unknown.Other) != 1 {
+		t.Fatalf("default order: got %v, want the ed25519 key refused as unknown", err)
+	}
+}
