@@ -217,6 +217,14 @@ func parseAgentIdentities(body []byte) ([]AgentKey, error) {
 		if err != nil {
 			continue // unsupported type or a key we would not use
 		}
+		// kex parses certificates and security keys, but the client
+		// does not sign with them yet (issue 22, the client's part).
+		if _, ok := k.(*kex.Certificate); ok {
+			continue
+		}
+		if _, ok := k.(kex.SKPublicKey); ok {
+			continue
+		}
 		keys = append(keys, AgentKey{Key: k, Comment: comment})
 	}
 	if err := r.Done(); err != nil {

@@ -27,7 +27,12 @@
 //	            client parses it, through HandleReply), FuzzParsePublicKey
 //	            (host and user key blobs of every algorithm),
 //	            FuzzParseSignature (signature blobs of every algorithm,
-//	            the DER ECDSA signature parser, sign/verify round trip)
+//	            the DER ECDSA signature parser, sign/verify round trip),
+//	            FuzzParseCertificate (cert_fuzz_test.go: OpenSSH
+//	            certificates, whole or one field of a valid one replaced;
+//	            a changed signed field never checks), FuzzSKSignature
+//	            (security key signatures, webauthn's included, against
+//	            the software authenticator's keys)
 //	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
 //	            (client side), FuzzParseAuthorizedKeys,
 //	            FuzzParseKnownHosts, FuzzParsePrivateKey, FuzzAgentReply

@@ -58,23 +58,43 @@ type Signer interface {
 	Sign(rand io.Reader, data []byte, algorithm string) ([]byte, error)
 }
 
-// SignatureAlgorithmsFor lists the signature algorithms of a key type.
+// SignatureAlgorithmsFor lists the signature algorithms of a key type,
+// certificate types included (for ssh-rsa-cert-v01@openssh.com:
+// rsa-sha2-512-cert-v01@openssh.com, rsa-sha2-256-cert-v01@openssh.com).
 func SignatureAlgorithmsFor(keyType string) []string {
 	switch keyType {
 	case KeyAlgoRSA:
 		return []string{SigAlgoRSASHA512, SigAlgoRSASHA256}
-	case KeyAlgoED25519, KeyAlgoECDSA256, KeyAlgoECDSA384, KeyAlgoECDSA521:
+	case KeyAlgoED25519, KeyAlgoECDSA256, KeyAlgoECDSA384, KeyAlgoECDSA521, KeyAlgoSKED25519, KeyAlgoSKECDSA256:
+		return []string{keyType}
+	case CertAlgoRSA:
+		return []string{CertSigAlgoRSASHA512, CertSigAlgoRSASHA256}
+	}
+	if _, ok := certKeyTypes[keyType]; ok {
 		return []string{keyType}
 	}
 	return nil
 }
 
-// KeyTypeForSignatureAlgorithm maps a signature algorithm to its key type.
+// KeyTypeForSignatureAlgorithm maps a signature algorithm (or a public key
+// algorithm of a USERAUTH_REQUEST or KEXINIT) to its key type; "" for
+// names of no supported key type and for ssh-rsa's SHA-1 signatures.
 func KeyTypeForSignatureAlgorithm(sigAlgo string) string {
 	switch sigAlgo {
 	case SigAlgoRSASHA256, SigAlgoRSASHA512:
 		return KeyAlgoRSA
-	case KeyAlgoED25519, KeyAlgoECDSA256, KeyAlgoECDSA384, KeyAlgoECDSA521:
+	case KeyAlgoED25519, KeyAlgoECDSA256, KeyAlgoECDSA384, KeyAlgoECDSA521, KeyAlgoSKED25519, KeyAlgoSKECDSA256:
+		return sigAlgo
+	case SigAlgoWebAuthnSKECDSA256:
+		return KeyAlgoSKECDSA256
+	case CertSigAlgoRSASHA256, CertSigAlgoRSASHA512:
+		return CertAlgoRSA
+	case CertSigAlgoWebAuthnSKECDSA256:
+		return CertAlgoSKECDSA256
+	case CertAlgoRSA:
+		return "" // SHA-1
+	}
+	if _, ok := certKeyTypes[sigAlgo]; ok {
 		return sigAlgo
 	}
 	return ""
@@ -92,13 +112,34 @@ func MarshalAuthorizedKey(k PublicKey) string {
 	return k.Type() + " " + base64.StdEncoding.EncodeToString(k.Marshal())
 }
 
-// ParsePublicKey parses a public key blob.
+// ParsePublicKey parses a public key blob: a plain key, a security key
+// (sk.go) or an OpenSSH certificate (cert.go, a *Certificate).
 func ParsePublicKey(blob []byte) (PublicKey, error) {
 	r := wire.NewReader(blob)
 	typ := r.String()
 	if r.Err() != nil {
 		return nil, fmt.Errorf("kex: malformed public key: %w", r.Err())
 	}
+	if _, ok := certKeyTypes[typ]; ok {
+		c, err := parseCertificate(typ, r)
+		if err != nil {
+			return nil, err // not a nil *Certificate in a non-nil interface
+		}
+		return c, nil
+	}
+	k, err := parseKeyBody(typ, r)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Done(); err != nil {
+		return nil, fmt.Errorf("kex: malformed %s public key: %w", typ, err)
+	}
+	return k, nil
+}
+
+// parseKeyBody reads the fields of a plain (not certificate) key of type
+// typ, which r has read already; the caller checks for trailing bytes.
+func parseKeyBody(typ string, r *wire.Reader) (PublicKey, error) {
 	var k PublicKey
 	var err error
 	switch typ {
@@ -120,16 +161,25 @@ func ParsePublicKey(blob []byte) (PublicKey, error) {
 		if r.Err() == nil {
 			k, err = parseRSA(e, n)
 		}
+	case KeyAlgoSKED25519, KeyAlgoSKECDSA256:
+		k, err = parseSKKey(typ, r)
 	default:
 		return nil, fmt.Errorf("kex: unsupported public key type %q", printable(typ))
 	}
 	if err != nil {
 		return nil, err
 	}
-	if err := r.Done(); err != nil {
-		return nil, fmt.Errorf("kex: malformed %s public key: %w", typ, err)
+	if r.Err() != nil {
+		return nil, fmt.Errorf("kex: malformed %s public key: %w", typ, r.Err())
 	}
 	return k, nil
+}
+
+// keyBody is a key's wire blob without its leading type name: the fields
+// a certificate repeats after its nonce.
+func keyBody(k PublicKey) []byte {
+	b := k.Marshal()
+	return b[4+len(k.Type()):]
 }
 
 func printable(s string) string {

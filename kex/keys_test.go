@@ -235,6 +235,12 @@ func TestSignatureAlgorithmTables(t *testing.T) {
 		{KeyAlgoECDSA384, []string{"ecdsa-sha2-nistp384"}},
 		{KeyAlgoECDSA521, []string{"ecdsa-sha2-nistp521"}},
 		{KeyAlgoRSA, []string{"rsa-sha2-512", "rsa-sha2-256"}},
+		{KeyAlgoSKED25519, []string{"sk-ssh-ed25519@openssh.com"}},
+		{KeyAlgoSKECDSA256, []string{"sk-ecdsa-sha2-nistp256@openssh.com"}},
+		{CertAlgoED25519, []string{"ssh-ed25519-cert-v01@openssh.com"}},
+		{CertAlgoECDSA384, []string{"ecdsa-sha2-nistp384-cert-v01@openssh.com"}},
+		{CertAlgoRSA, []string{"rsa-sha2-512-cert-v01@openssh.com", "rsa-sha2-256-cert-v01@openssh.com"}},
+		{CertAlgoSKECDSA256, []string{"sk-ecdsa-sha2-nistp256-cert-v01@openssh.com"}},
 		{"ssh-dss", nil},
 		{"", nil},
 	}
@@ -249,7 +255,7 @@ func TestSignatureAlgorithmTables(t *testing.T) {
 		}
 	}
 	// ssh-rsa as a signature algorithm is SHA-1: no key type makes it.
-	for _, a := range []string{"ssh-rsa", "ssh-dss", "rsa-sha2-384", "", "ssh-ed448", "sk-ssh-ed25519@openssh.com"} {
+	for _, a := range []string{"ssh-rsa", "ssh-dss", "rsa-sha2-384", "", "ssh-ed448", "ssh-rsa-cert-v01@openssh.com", "ssh-dss-cert-v01@openssh.com"} {
 		if got := KeyTypeForSignatureAlgorithm(a); got != "" {
 			t.Errorf("KeyTypeForSignatureAlgorithm(%q) = %q, want none", a, got)
 		}

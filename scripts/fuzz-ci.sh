@@ -24,6 +24,8 @@ required=(
 	"kex FuzzParseKexReply"
 	"kex FuzzParsePublicKey"
 	"kex FuzzParseSignature"
+	"kex FuzzParseCertificate"
+	"kex FuzzSKSignature"
 	"cmd/rsftp FuzzSSHConfig"
 	"sftp FuzzClientReplies"
 	"sftp FuzzServerPackets"
