@@ -25,9 +25,9 @@ import (
 )
 
 // Re-exchanges with dropbear are ours: dropbear (server and dbclient)
-// starts one only after KEX_REKEY_DATA (1 GiB) or KEX_REKEY_TIMEOUT (an
-// hour), both compiled in, with no option to lower them; it answers
-// ours.
+// starts one only after KEX_REKEY_DATA (1 GiB) or KEX_REKEY_TIMEOUT (8
+// hours), both compiled in (sysoptions.h), with no option to lower them;
+// it answers ours.
 const (
 	dropbearFileSize = 4 << 20
 	dropbearRekey    = 512 << 10
