@@ -72,6 +72,7 @@ func socketOwner(local, remote *net.TCPAddr) (pid int, comm string, ok bool) {
 type peer struct {
 	pid  int
 	comm string
+	addr string // the connection's remote address
 }
 
 // testServer is an rsftp server in the test process: configured as
@@ -114,7 +115,7 @@ func (l ownerListener) Accept() (net.Conn, error) {
 			pid, comm = -1, "?"
 		}
 		l.s.mu.Lock()
-		l.s.peers = append(l.s.peers, peer{pid, comm})
+		l.s.peers = append(l.s.peers, peer{pid, comm, c.RemoteAddr().String()})
 		l.s.mu.Unlock()
 	}
 	return c, err
@@ -682,5 +683,48 @@ func TestProxyCommandEnds(t *testing.T) {
 	rt := &route{command: `sh -c "echo proxy failing >&2; exit 3"`, log: &logger{}}
 	if _, err := rt.connect(t.Context(), "127.0.0.1:22", &rsftp.ClientConfig{HostKeyCallback: func(string, int, kex.PublicKey) error { return nil }}); err == nil || !strings.Contains(err.Error(), "exit status 3") {
 		t.Errorf("failing ProxyCommand: %v", err)
+	}
+}
+
+// TestE2EHostKeyAlias: with HostKeyAlias, known_hosts is searched for the
+// alias (without the port), not for the host name and port; a key known
+// only under the real name then does not pass.
+func TestE2EHostKeyAlias(t *testing.T) {
+	r := newJumpRig(t)
+	os.WriteFile(filepath.Join(r.root, "f"), []byte("x"), 0o644)
+	f := strings.Fields(r.target.khLine)
+	aliased := filepath.Join(r.dir, "aliased_known_hosts")
+	os.WriteFile(aliased, []byte("storage-alias "+f[1]+" "+f[2]+"\n"), 0o600)
+	port := fmt.Sprintf("Port %d", r.target.port)
+	r.host("aliased", "HostName 127.0.0.1", port, "HostKeyAlias storage-alias", "UserKnownHostsFile "+aliased)
+	r.host("unaliased", "HostName 127.0.0.1", port, "UserKnownHostsFile "+aliased)
+	r.host("wrong-alias", "HostName 127.0.0.1", port, "HostKeyAlias other-alias")
+	r.write(t)
+	if res := e2eRun(t, "ls", "-F", r.config, "aliased:"); res.code != 0 || !strings.Contains(res.stdout, "f") {
+		t.Fatalf("HostKeyAlias: exit %d\n%s", res.code, res.stderr)
+	}
+	for _, h := range []string{"unaliased", "wrong-alias"} {
+		if res := e2eRun(t, "ls", "-F", r.config, h+":"); res.code == 0 || !strings.Contains(res.stderr, "Host key verification failed") {
+			t.Errorf("%s: exit %d\n%s", h, res.code, res.stderr)
+		}
+	}
+}
+
+// TestE2EBindAddressAndAddressFamily: BindAddress sets the source address
+// of the connection; AddressFamily inet6 refuses an IPv4 host name.
+func TestE2EBindAddressAndAddressFamily(t *testing.T) {
+	r := newJumpRig(t)
+	port := fmt.Sprintf("Port %d", r.target.port)
+	r.host("bound", "HostName 127.0.0.1", port, "BindAddress 127.0.0.2")
+	r.host("v6only", "HostName 127.0.0.1", port, "AddressFamily inet6")
+	r.write(t)
+	if res := e2eRun(t, "ls", "-F", r.config, "bound:"); res.code != 0 {
+		t.Fatalf("BindAddress: exit %d\n%s", res.code, res.stderr)
+	}
+	if ps := r.target.accepted(); len(ps) != 1 || !strings.HasPrefix(ps[0].addr, "127.0.0.2:") {
+		t.Fatalf("BindAddress 127.0.0.2: the server saw %v", ps)
+	}
+	if res := e2eRun(t, "ls", "-F", r.config, "v6only:"); res.code == 0 || len(r.target.accepted()) != 1 {
+		t.Fatalf("AddressFamily inet6 to 127.0.0.1: exit %d, accepted %v\n%s", res.code, r.target.accepted(), res.stderr)
 	}
 }
