@@ -32,7 +32,9 @@
 //	            certificates, whole or one field of a valid one replaced;
 //	            a changed signed field never checks), FuzzSKSignature
 //	            (security key signatures, webauthn's included, against
-//	            the software authenticator's keys)
+//	            the software authenticator's keys), FuzzParseKRL
+//	            (krl_test.go: key revocation lists, whole or one
+//	            certificate section)
 //	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
 //	            (client side), FuzzParseAuthorizedKeys,
 //	            FuzzParseKnownHosts, FuzzParsePrivateKey, FuzzAgentReply

@@ -26,6 +26,7 @@ required=(
 	"kex FuzzParseSignature"
 	"kex FuzzParseCertificate"
 	"kex FuzzSKSignature"
+	"kex FuzzParseKRL"
 	"cmd/rsftp FuzzSSHConfig"
 	"sftp FuzzClientReplies"
 	"sftp FuzzServerPackets"
