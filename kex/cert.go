@@ -641,3 +641,49 @@ func (e *CertError) Error() string {
 }
 
 func (e *CertError) Unwrap() error { return e.Reason }
+
+// NewCertSigner pairs a certificate with the signer of its key: its
+// PublicKey is the certificate, its Algorithms the certificate's
+// (rsa-sha2-512-cert-v01@openssh.com...), and its signatures those of
+// the key, named by the plain algorithm, as a host key or a userauth
+// request under a certificate algorithm needs them.
+func NewCertSigner(cert *Certificate, s Signer) (Signer, error) {
+	if cert == nil || cert.Key == nil || s == nil {
+		return nil, errors.New("kex: NewCertSigner: missing certificate or signer")
+	}
+	if !bytes.Equal(cert.Key.Marshal(), s.PublicKey().Marshal()) {
+		return nil, errors.New("kex: the certificate certifies another key than the signer's")
+	}
+	return &certSigner{cert: cert, s: s}, nil
+}
+
+type certSigner struct {
+	cert *Certificate
+	s    Signer
+}
+
+func (c *certSigner) PublicKey() PublicKey { return c.cert }
+
+func (c *certSigner) Algorithms() []string {
+	var out []string
+	for _, a := range c.s.Algorithms() {
+		if ca := CertSignatureAlgorithm(a); ca != "" {
+			out = append(out, ca)
+		}
+	}
+	return out
+}
+
+func (c *certSigner) Sign(rand io.Reader, data []byte, algo string) ([]byte, error) {
+	if algo == "" {
+		algos := c.Algorithms()
+		if len(algos) == 0 {
+			return nil, errors.New("kex: no certificate signature algorithm")
+		}
+		algo = algos[0]
+	}
+	if KeyTypeForSignatureAlgorithm(algo) != c.cert.Type() {
+		return nil, fmt.Errorf("kex: cannot make a %s signature with a %s", algo, c.cert.Type())
+	}
+	return c.s.Sign(rand, data, UnderlyingSignatureAlgorithm(algo))
+}

@@ -334,7 +334,7 @@ func TestCertAttack_SignedByCertificate(t *testing.T) {
 	if err := CheckCertificate(forged, userCheck("root")); !errors.Is(err, ErrCertCA) {
 		t.Errorf("CheckCertificate: %v", err)
 	}
-	if err := forged.SignCert(rand.Reader, &certSigner{Signer: mallory, pub: intermediate}, ""); err == nil {
+	if err := forged.SignCert(rand.Reader, &pubSwapSigner{Signer: mallory, pub: intermediate}, ""); err == nil {
 		t.Error("SignCert with a certificate as the authority")
 	}
 	// Nor may a certificate certify a certificate.
@@ -348,13 +348,14 @@ func TestCertAttack_SignedByCertificate(t *testing.T) {
 	}
 }
 
-// certSigner is a Signer whose public key is a certificate.
-type certSigner struct {
+// pubSwapSigner is a Signer that claims another public key (a certificate,
+// or another key).
+type pubSwapSigner struct {
 	Signer
 	pub PublicKey
 }
 
-func (s *certSigner) PublicKey() PublicKey { return s.pub }
+func (s *pubSwapSigner) PublicKey() PublicKey { return s.pub }
 
 // TestCertAttack_DisallowedCASignature: the CA's signature algorithm must
 // be one of CASignatureAlgorithms, compared exactly. ssh-rsa (SHA-1) is
@@ -629,5 +630,46 @@ func TestCertFromSSHKeygen(t *testing.T) {
 		if out := run("-L", "-f", certPath); !strings.Contains(out, "Serial: 4242") {
 			t.Errorf("ssh-keygen -L of our marshalling:\n%s", out)
 		}
+	}
+}
+
+// TestNewCertSigner: a certificate's signer offers the certificate
+// algorithms and signs with the plain ones, which the certificate
+// verifies.
+func TestNewCertSigner(t *testing.T) {
+	ca := testSigner(t, "ed25519")
+	for _, tk := range testKeys() {
+		s := testSigner(t, tk.name)
+		c := reparse(t, newCert(t, s.PublicKey(), ca, nil))
+		cs, err := NewCertSigner(c, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cs.PublicKey() != PublicKey(c) {
+			t.Error("PublicKey is not the certificate")
+		}
+		want := SignatureAlgorithmsFor(c.Type())
+		if strings.Join(cs.Algorithms(), ",") != strings.Join(want, ",") {
+			t.Errorf("%s: algorithms %v, want %v", tk.name, cs.Algorithms(), want)
+		}
+		for _, a := range append(cs.Algorithms(), "") {
+			sig, err := cs.Sign(rand.Reader, []byte("d"), a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, _, _ := tReadString(sig)
+			if a != "" && string(name) != UnderlyingSignatureAlgorithm(a) {
+				t.Errorf("%s: signature named %s", a, name)
+			}
+			if err := c.Verify([]byte("d"), sig); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, err := cs.Sign(rand.Reader, []byte("d"), s.Algorithms()[0]); err == nil {
+			t.Errorf("%s: signed with the plain algorithm under the certificate", tk.name)
+		}
+	}
+	if _, err := NewCertSigner(reparse(t, newCert(t, testSigner(t, "ecdsa-p256").PublicKey(), ca, nil)), ca); err == nil {
+		t.Error("a signer of another key")
 	}
 }

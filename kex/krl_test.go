@@ -96,7 +96,7 @@ func TestKRLRevokes(t *testing.T) {
 		{"by SHA-256", bySHA256, true},
 		{"another plain key", user, false},
 		{"certificate of an explicitly revoked key", reparse(t, newCert(t, revokedPlain, otherCA, nil)), true},
-		{"certificate signed by a revoked CA key", reparse(t, newCert(t, user, &certSigner{Signer: testSigner(t, "rsa-2048"), pub: revokedPlain}, nil)), true},
+		{"certificate signed by a revoked CA key", reparse(t, newCert(t, user, &pubSwapSigner{Signer: testSigner(t, "rsa-2048"), pub: revokedPlain}, nil)), true},
 	} {
 		if got := k.IsRevoked(c.key); got != c.revoked {
 			t.Errorf("%s: revoked %v, want %v", c.name, got, c.revoked)
