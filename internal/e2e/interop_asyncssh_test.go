@@ -96,8 +96,8 @@ func TestInteropAsyncSSHClientToOurServer(t *testing.T) {
 		ourRekey, peerRekey int
 		minKex              int // the first included
 	}{
-		{"asyncssh-rekeys", 0, asyncsshRekey, 10},
-		{"server-rekeys", ourRekeyLimit, 0, 10},
+		{"asyncssh-rekeys", 0, asyncsshRekey, minMidTransferKex},
+		{"server-rekeys", ourRekeyLimit, 0, minMidTransferKex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -161,8 +161,8 @@ func TestInteropOurClientToAsyncSSHServer(t *testing.T) {
 		ourRekey, peerRekey int
 		minKex              int // the first included
 	}{
-		{"asyncssh-rekeys", 0, asyncsshRekey, 10},
-		{"client-rekeys", ourRekeyLimit, 0, 10},
+		{"asyncssh-rekeys", 0, asyncsshRekey, minMidTransferKex},
+		{"client-rekeys", ourRekeyLimit, 0, minMidTransferKex},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -33,6 +33,12 @@ const (
 	dropbearRekey    = 512 << 10
 )
 
+// minMidTransferKex is how many key exchanges, the first included, a
+// transfer of these tests must see at least: a dozen or more happen at
+// rest, fewer on a loaded machine, where more is sent while each is in
+// flight (which counts toward the keys it retires).
+const minMidTransferKex = 4
+
 // Our client against dropbear's server: a file put and got back over
 // SFTP (dropbear runs OpenSSH's sftp-server for the subsystem) with our
 // client re-exchanging keys every 512 KiB, then a command.
@@ -75,7 +81,7 @@ func TestInteropOurClientToDropbear(t *testing.T) {
 	if got := fileHash(t, back); got != want {
 		t.Fatal("the downloaded file differs from the original")
 	}
-	if n := c.Transport().KexCount(); n < 10 {
+	if n := c.Transport().KexCount(); n < minMidTransferKex {
 		t.Fatalf("%d key exchanges for 2x%d MiB with our limit of %d KiB", n, dropbearFileSize>>20, dropbearRekey>>10)
 	} else {
 		t.Logf("%d key exchanges", n)
@@ -168,8 +174,8 @@ func TestInteropDbclientToOurServer(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(kexCounts) == 0 || kexCounts[0] < 10 {
-		t.Fatalf("key exchanges per command %v; want 10 at least for the 2x%d MiB of cat", kexCounts, dropbearFileSize>>20)
+	if len(kexCounts) == 0 || kexCounts[0] < minMidTransferKex {
+		t.Fatalf("key exchanges per command %v; want %d at least for the 2x%d MiB of cat", kexCounts, minMidTransferKex, dropbearFileSize>>20)
 	}
 	t.Logf("%d key exchanges", kexCounts[0])
 }
