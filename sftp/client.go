@@ -946,7 +946,17 @@ func (c *Client) ReadDir(p string) ([]DirEntry, error) {
 	return c.readDir(context.Background(), p)
 }
 
+// ReadDirAll lists the directory p as the server sends it, "." and ".."
+// included when the server sends them (ls -a).
+func (c *Client) ReadDirAll(p string) ([]DirEntry, error) {
+	return c.readDirDots(context.Background(), p, true)
+}
+
 func (c *Client) readDir(ctx context.Context, p string) ([]DirEntry, error) {
+	return c.readDirDots(ctx, p, false)
+}
+
+func (c *Client) readDirDots(ctx context.Context, p string, dots bool) ([]DirEntry, error) {
 	h, err := c.openHandle(ctx, c.pathRequest(typeOpendir, p))
 	if err != nil {
 		return nil, pathError("opendir", p, err)
@@ -967,7 +977,7 @@ func (c *Client) readDir(ctx context.Context, p string) ([]DirEntry, error) {
 			break // a NAME with no entries: treat as the end
 		}
 		for _, e := range batch {
-			if e.Name == "." || e.Name == ".." {
+			if !dots && (e.Name == "." || e.Name == "..") {
 				continue
 			}
 			ents = append(ents, e)

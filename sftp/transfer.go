@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -36,6 +37,74 @@ type TransferOptions struct {
 	Resume bool
 	// Progress, if set, is called as data moves and with warnings.
 	Progress func(ev ProgressEvent)
+	// Throttle, if set, is told of every n bytes of file data as they
+	// move, in order, by the goroutine that moves them; it may block to
+	// hold a rate (a token bucket: scp's -l), which holds the transfer
+	// back, and its error ends the transfer. Downloads call it as data
+	// arrives (READs already in flight are not recalled, as with
+	// OpenSSH's sftp); uploads before each WRITE for the data of the one
+	// before.
+	Throttle func(ctx context.Context, n int) error
+	// Skip, if set, makes the transfer go on after a file or directory
+	// inside a recursive transfer that cannot be read or written: Skip is
+	// told of its path (the source's) and the error, and the transfer
+	// continues with the next entry, as scp -r and OpenSSH's sftp do.
+	// The caller decides how the whole ends (scp exits 1). An
+	// interruption (ctx), a client that stopped working or a failed
+	// Throttle still end the transfer at once.
+	Skip func(path string, err error)
+	// FollowLinks follows symbolic links inside a recursive transfer, as
+	// scp does, instead of skipping them with a warning: a link to a file
+	// is copied as the file, a link to a directory as the directory. A
+	// link to a directory on its own path (a loop) is an error for that
+	// link: detected by device and inode on upload (os.SameFile), by the
+	// server's REALPATH on download.
+	FollowLinks bool
+}
+
+// maxDepth bounds the nesting of a recursive transfer (a backstop for
+// loops that the checks cannot see, such as a server whose REALPATH does
+// not resolve links).
+const maxDepth = 256
+
+// fatal reports whether err must end a transfer even when Skip is set:
+// the context ended, the client stopped, or err is an interruption.
+func (c *Client) fatal(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || c.Err() != nil || errors.Is(err, ErrInterrupted) ||
+		errors.Is(err, ErrClientClosed) || errors.Is(err, errThrottle)
+}
+
+// errThrottle marks an error of Throttle, which always ends a transfer.
+var errThrottle = errors.New("sftp: throttle")
+
+type throttleError struct{ err error }
+
+func (e *throttleError) Error() string { return e.err.Error() }
+func (e *throttleError) Unwrap() []error {
+	return []error{e.err, errThrottle}
+}
+
+func (o *TransferOptions) throttle(ctx context.Context, n int) error {
+	if o.Throttle == nil || n <= 0 {
+		return nil
+	}
+	if err := o.Throttle(ctx, n); err != nil {
+		if ctx.Err() != nil {
+			return interrupted(ctx)
+		}
+		return &throttleError{err}
+	}
+	return nil
+}
+
+// skip hands an entry's error to Skip when it may be skipped, and then
+// returns nil; otherwise it returns err.
+func (c *Client) skip(ctx context.Context, opt *TransferOptions, p string, err error) error {
+	if err == nil || opt.Skip == nil || c.fatal(ctx, err) {
+		return err
+	}
+	opt.Skip(p, err)
+	return nil
 }
 
 // ProgressEvent reports a transfer's progress, or a warning.
@@ -123,16 +192,30 @@ func (c *Client) Download(ctx context.Context, remote, local string, opt Transfe
 		if !opt.Recursive {
 			return fmt.Errorf("download %s: is a directory (recursive transfer not requested)", remote)
 		}
-		return c.downloadDir(ctx, remote, local, a, &opt)
+		var anc []string
+		if opt.FollowLinks {
+			real, err := c.RealPath(remote)
+			if err != nil {
+				return err
+			}
+			anc = []string{real}
+		}
+		return c.downloadDir(ctx, remote, local, a, &opt, 0, anc)
 	case a.FileMode().IsRegular():
 		return c.downloadFile(ctx, remote, local, a, &opt)
 	}
 	return fmt.Errorf("download %s: not a regular file or directory", remote)
 }
 
-func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions) error {
+// downloadDir downloads the directory remote, depth levels below the
+// top, into local. With FollowLinks, anc holds the server's REALPATH of
+// each directory from the top to remote.
+func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs, opt *TransferOptions, depth int, anc []string) error {
 	if ctx.Err() != nil {
 		return interrupted(ctx)
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("download %s: more than %d levels of directories", remote, maxDepth)
 	}
 	ents, err := c.readDir(ctx, remote)
 	if err != nil {
@@ -156,26 +239,39 @@ func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs
 	}
 	for _, e := range ents {
 		rp, lp := path.Join(remote, e.Name), filepath.Join(local, e.Name)
-		ea := &e.Attrs
-		if ea.Flags&AttrPermissions == 0 {
-			if ea, err = c.lstat(ctx, rp); err != nil {
-				return err
-			}
-		}
-		switch m := ea.FileMode(); {
-		case m.IsDir():
-			err = c.downloadDir(ctx, rp, lp, ea, opt)
-		case m.IsRegular():
-			err = c.downloadFile(ctx, rp, lp, ea, opt)
-		default:
-			opt.warn(rp, "skipping %s: not a regular file or directory (%v)", rp, m.Type())
-		}
-		if err != nil {
+		err := c.downloadEntry(ctx, rp, lp, &e.Attrs, opt, depth, anc)
+		if err = c.skip(ctx, opt, rp, err); err != nil {
 			return err
 		}
 	}
 	if opt.PreserveTimesAndMode {
 		return setLocal(local, a)
+	}
+	return nil
+}
+
+// downloadEntry downloads one entry of a directory listing (ea are its
+// attributes as listed).
+func (c *Client) downloadEntry(ctx context.Context, rp, lp string, ea *Attrs, opt *TransferOptions, depth int, anc []string) error {
+	var err error
+	if ea.Flags&AttrPermissions == 0 {
+		if ea, err = c.lstat(ctx, rp); err != nil {
+			return err
+		}
+	}
+	var sub []string
+	if opt.FollowLinks {
+		if ea, sub, err = c.followLink(ctx, "download", rp, ea, anc); err != nil {
+			return err
+		}
+	}
+	switch m := ea.FileMode(); {
+	case m.IsDir():
+		return c.downloadDir(ctx, rp, lp, ea, opt, depth+1, sub)
+	case m.IsRegular():
+		return c.downloadFile(ctx, rp, lp, ea, opt)
+	default:
+		opt.warn(rp, "skipping %s: %s, not a regular file or directory", rp, fileTypeName(m))
 	}
 	return nil
 }
@@ -366,7 +462,7 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 			return interrupted(ctx)
 		}
 		pw.add(n)
-		return nil
+		return opt.throttle(ctx, n)
 	}); err != nil {
 		// Data may have landed past the first gap (downloadTo): cut it,
 		// so that the file is a true prefix for a resume.
@@ -412,16 +508,79 @@ func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferO
 		if !opt.Recursive {
 			return fmt.Errorf("upload %s: is a directory (recursive transfer not requested)", local)
 		}
-		return c.uploadDir(ctx, local, remote, st, &opt)
+		return c.uploadDir(ctx, local, remote, st, &opt, []fs.FileInfo{st})
 	case st.Mode().IsRegular():
 		return c.uploadFile(ctx, local, remote, st, &opt)
 	}
 	return fmt.Errorf("upload %s: not a regular file or directory", local)
 }
 
-func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions) error {
+// fileTypeName names a file type for a message.
+func fileTypeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "of type " + m.Type().String()
+}
+
+// pathCause is the error inside a *fs.PathError (the operation and path
+// are said already where it is used).
+func pathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// followLink is FollowLinks for an entry p of a remote directory whose
+// ancestors' real paths are anc: the attributes of what p leads to and,
+// for a directory, the real paths of its ancestors and itself. A link is
+// followed with STAT and its directory's real path asked of the server
+// (REALPATH resolves links); a plain directory's is its parent's plus
+// its name. A directory already on the path is a loop.
+func (c *Client) followLink(ctx context.Context, op, p string, a *Attrs, anc []string) (*Attrs, []string, error) {
+	var real string
+	if a.FileMode()&fs.ModeSymlink != 0 {
+		var err error
+		if a, err = c.stat(ctx, p); err != nil {
+			return nil, nil, fmt.Errorf("%s %s: following the symbolic link: %w", op, p, pathCause(err))
+		}
+		if !a.FileMode().IsDir() {
+			return a, nil, nil
+		}
+		if real, err = c.RealPath(p); err != nil {
+			return nil, nil, err
+		}
+	} else if !a.FileMode().IsDir() || len(anc) == 0 {
+		return a, nil, nil
+	} else {
+		real = path.Join(anc[len(anc)-1], path.Base(p))
+	}
+	if slices.Contains(anc, real) {
+		return nil, nil, fmt.Errorf("%s %s: symbolic link loop: it leads back to %s, a directory on its own path", op, p, real)
+	}
+	return a, append(slices.Clip(anc), real), nil
+}
+
+// uploadDir uploads the directory local to remote; anc are the
+// directories from the top to local (for FollowLinks' loop check, and
+// the depth).
+func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.FileInfo, opt *TransferOptions, anc []fs.FileInfo) error {
 	if ctx.Err() != nil {
 		return interrupted(ctx)
+	}
+	if len(anc) > maxDepth {
+		return fmt.Errorf("upload %s: more than %d levels of directories", local, maxDepth)
 	}
 	ents, err := os.ReadDir(local)
 	if err != nil {
@@ -434,19 +593,8 @@ func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.File
 	}
 	for _, e := range ents {
 		lp, rp := filepath.Join(local, e.Name()), path.Join(remote, e.Name())
-		info, err := e.Info()
-		if err != nil {
-			return err
-		}
-		switch m := info.Mode(); {
-		case m.IsDir():
-			err = c.uploadDir(ctx, lp, rp, info, opt)
-		case m.IsRegular():
-			err = c.uploadFile(ctx, lp, rp, info, opt)
-		default:
-			opt.warn(lp, "skipping %s: not a regular file or directory (%v)", lp, m.Type())
-		}
-		if err != nil {
+		err := c.uploadEntry(ctx, e, lp, rp, opt, anc)
+		if err = c.skip(ctx, opt, lp, err); err != nil {
 			return err
 		}
 	}
@@ -455,6 +603,43 @@ func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.File
 		a.Flags = AttrPermissions | AttrACModTime
 		a.Mode &^= modeType
 		return c.setstat(ctx, remote, &a)
+	}
+	return nil
+}
+
+// uploadEntry uploads one entry of a local directory.
+func (c *Client) uploadEntry(ctx context.Context, e fs.DirEntry, lp, rp string, opt *TransferOptions, anc []fs.FileInfo) error {
+	info, err := e.Info()
+	if err != nil {
+		return err
+	}
+	if opt.FollowLinks {
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if info, err = os.Stat(lp); err != nil {
+				return fmt.Errorf("upload %s: following the symbolic link: %w", lp, pathCause(err))
+			}
+		}
+		// A directory reached through a link further up may be on its
+		// own path too, link or not.
+		if info.IsDir() {
+			for i, a := range anc {
+				if os.SameFile(a, info) {
+					top := filepath.Dir(lp)
+					for range len(anc) - 1 - i {
+						top = filepath.Dir(top)
+					}
+					return fmt.Errorf("upload %s: symbolic link loop: it leads back to %s, a directory on its own path", lp, top)
+				}
+			}
+		}
+	}
+	switch m := info.Mode(); {
+	case m.IsDir():
+		return c.uploadDir(ctx, lp, rp, info, opt, append(slices.Clip(anc), info))
+	case m.IsRegular():
+		return c.uploadFile(ctx, lp, rp, info, opt)
+	default:
+		opt.warn(lp, "skipping %s: %s, not a regular file or directory", lp, fileTypeName(m))
 	}
 	return nil
 }
@@ -506,12 +691,21 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 	}
 	pr := &progress{opt: opt, p: local, done: start, tot: total}
 	// Local and remote offsets are the same (both start at start).
+	owed := 0 // bytes read for the last WRITE, not yet throttled
 	n, err := rf.uploadFromCtx(ctx, lf, 0, func() error {
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}
-		return nil
-	}, pr.add)
+		n := owed
+		owed = 0
+		return opt.throttle(ctx, n)
+	}, func(n int) {
+		owed += n
+		pr.add(n)
+	})
+	if err == nil {
+		err = opt.throttle(ctx, owed) // the last WRITE's data
+	}
 	if err != nil {
 		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
 	}
