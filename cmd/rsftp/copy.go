@@ -1,28 +1,29 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/rsftp/rsftp/sftp"
 )
 
 // openSFTP connects and starts the sftp subsystem.
-func openSFTP(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) (*session, *sftp.Client, error) {
+func openSFTP(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger, opts ...sftp.ClientOption) (*session, *sftp.Client, error) {
 	s, err := connect(ctx, f, spec, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := s.client.SFTP(ctx)
+	c, err := s.client.SFTP(ctx, opts...)
 	if err != nil {
 		closeSession(ctx, s, nil)
 		return nil, nil, fmt.Errorf("%s: %w", s.host, err)
@@ -64,7 +65,11 @@ func closeSession(ctx context.Context, s *session, c *sftp.Client) {
 func progressFunc(p *progress, log *logger, note *resumeNote) func(sftp.ProgressEvent) {
 	return func(ev sftp.ProgressEvent) {
 		if ev.Warning != "" {
-			log.warnf("%s: %s", ev.Path, ev.Warning)
+			if strings.Contains(ev.Warning, ev.Path) {
+				log.warnf("%s", sanitize(ev.Warning))
+			} else {
+				log.warnf("%s: %s", sanitize(ev.Path), sanitize(ev.Warning))
+			}
 			return
 		}
 		note.progress(ev)
@@ -76,7 +81,7 @@ func progressFunc(p *progress, log *logger, note *resumeNote) func(sftp.Progress
 // much of the file under way is kept, and the command that continues
 // the transfer.
 type resumeNote struct {
-	cmd    string   // "get", "put" or "ls"
+	cmd    string   // "get", "put", "cp" or "ls"
 	args   []string // as given
 	resume bool     // -a was given already
 
@@ -132,7 +137,7 @@ func (n *resumeNote) interrupted(sig string, err error, stuck bool) error {
 	defer n.mu.Unlock()
 	n.prog.stop()
 	what := "interrupted (" + sig + ")"
-	if n.cmd != "get" && n.cmd != "put" {
+	if n.cmd != "get" && n.cmd != "put" && n.cmd != "cp" {
 		return errors.New(what)
 	}
 	var kept string
@@ -142,7 +147,7 @@ func (n *resumeNote) interrupted(sig string, err error, stuck bool) error {
 		kept = fmt.Sprintf("kept the first %d bytes (%s) of %s, verified and in order, in %s", pe.Done, human(float64(pe.Done)), sanitize(pe.Src), pe.Dst)
 	case errors.As(err, &pe):
 		kept = fmt.Sprintf("the server confirmed the first %d bytes (%s) of %s in %s", pe.Done, human(float64(pe.Done)), pe.Src, sanitize(pe.Dst))
-	case stuck && n.cmd == "get" && n.single != "" && n.file != "":
+	case stuck && n.cmd != "put" && n.single != "" && n.file != "":
 		// The download did not return in time: cut the file back to the
 		// bytes it reported in order (replies that come later are not
 		// written, and later bytes may sit past a hole).
@@ -152,10 +157,10 @@ func (n *resumeNote) interrupted(sig string, err error, stuck bool) error {
 			kept = fmt.Sprintf("kept the first %d bytes (%s) of %s, verified and in order, in %s", n.done, human(float64(n.done)), sanitize(n.file), n.single)
 		}
 	case stuck && n.file != "" && !n.finished:
-		if n.cmd == "get" {
-			kept = fmt.Sprintf("part of %s is on disk; rsftp get -a checks it before it continues", sanitize(n.file))
+		if n.single != "" || n.cmd == "get" {
+			kept = fmt.Sprintf("part of %s is on disk; rsftp %s -a checks it before it continues", sanitize(n.file), n.cmd)
 		} else {
-			kept = fmt.Sprintf("the server has part of %s (%d bytes sent, not all confirmed); rsftp put -a checks it before it continues", n.file, n.done)
+			kept = fmt.Sprintf("the server has part of %s (%d bytes sent, not all confirmed); rsftp %s -a checks it before it continues", n.file, n.done, n.cmd)
 		}
 	case n.file == "":
 		kept = "nothing was transferred yet"
@@ -165,187 +170,254 @@ func (n *resumeNote) interrupted(sig string, err error, stuck bool) error {
 	return fmt.Errorf("%s; %s; to continue: %s", what, kept, n.continueCommand())
 }
 
+// runGet is get: remote sources ([user@]host:path, wildcards matched on
+// the server) into a local path, "." if none is given.
 func runGet(ctx context.Context, args []string, note *resumeNote) error {
-	f, rest, err := parseFlags(args, "PicFoqprav")
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	if len(rest) < 1 || len(rest) > 2 {
-		return usageErr("get needs [user@]host:remote and optionally a local path")
-	}
-	spec, ok := parseRemote(rest[0])
-	if !ok {
-		return usageErr("%q is not a remote path ([user@]host:path)", rest[0])
-	}
-	local := "."
-	if len(rest) == 2 {
-		local = rest[1]
-	}
-	note.resume = f.resume
-	log := &logger{level: 2}
-	s, c, err := openSFTP(ctx, f, spec, log)
+	req, operands, err := readCopyOptions("get", args)
 	if err != nil {
 		return err
 	}
-	defer closeSession(ctx, s, c)
-	note.setProgress(s.progress)
-	remote := spec.path
-	if remote == "" {
-		remote = "."
+	if len(operands) < 1 {
+		return usageErr("get needs [user@]host:remote (one or more) and optionally a local path")
 	}
-	st, err := c.Stat(remote)
+	eps, err := parseEndpoints(operands)
 	if err != nil {
 		return err
 	}
-	if st.FileMode().IsDir() && !f.recursive {
-		return fmt.Errorf("%s is a directory (use -r)", remote)
+	req.sources, req.target = eps, endpoint{arg: ".", spec: remoteSpec{path: "."}}
+	if last := eps[len(eps)-1]; len(eps) > 1 && !last.remote {
+		req.sources, req.target = eps[:len(eps)-1], last
 	}
-	// Into an existing directory: keep the remote base name, which must
-	// be a plain name.
-	if fi, err := os.Stat(local); err == nil && fi.IsDir() {
-		base := path.Base(strings.TrimRight(remote, "/"))
-		if base == "." || base == "/" || base == "" {
-			base = "."
-			if real, err := c.RealPath(remote); err == nil {
-				base = path.Base(real)
-			}
+	for _, s := range req.sources {
+		if !s.remote {
+			return usageErr("%q is not a remote path ([user@]host:path); get copies from a server (put and cp copy from here)", s.arg)
 		}
-		if !sftp.ValidName(base) {
-			return fmt.Errorf("cannot derive a local name from %q", remote)
-		}
-		local = filepath.Join(local, base)
 	}
-	if !st.FileMode().IsDir() {
-		note.mu.Lock()
-		note.single = local
-		note.mu.Unlock()
-	}
-	p := s.progress
-	return c.Download(ctx, remote, local, sftp.TransferOptions{
-		Recursive:            f.recursive,
-		PreserveTimesAndMode: f.preserve,
-		Resume:               f.resume,
-		Progress:             progressFunc(p, log, note),
-	})
+	return runCopy(ctx, req, note)
 }
 
+// runPut is put: local sources into a remote path.
 func runPut(ctx context.Context, args []string, note *resumeNote) error {
-	f, rest, err := parseFlags(args, "PicFoqprav")
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	if len(rest) != 2 {
-		return usageErr("put needs a local path and [user@]host:[remote]")
-	}
-	local := rest[0]
-	spec, ok := parseRemote(rest[1])
-	if !ok {
-		return usageErr("%q is not a remote path ([user@]host:path)", rest[1])
-	}
-	fi, err := os.Stat(local)
+	req, operands, err := readCopyOptions("put", args)
 	if err != nil {
 		return err
 	}
-	if fi.IsDir() && !f.recursive {
-		return fmt.Errorf("%s is a directory (use -r)", local)
+	if len(operands) < 2 {
+		return usageErr("put needs a local path (one or more) and [user@]host:[remote]")
 	}
-	note.resume = f.resume
-	log := &logger{level: 2}
-	s, c, err := openSFTP(ctx, f, spec, log)
+	eps, err := parseEndpoints(operands)
 	if err != nil {
 		return err
 	}
-	defer closeSession(ctx, s, c)
-	note.setProgress(s.progress)
-	remote := spec.path
-	if remote == "" {
-		remote = "."
+	req.sources, req.target = eps[:len(eps)-1], eps[len(eps)-1]
+	if !req.target.remote {
+		return usageErr("%q is not a remote path ([user@]host:path)", req.target.arg)
 	}
-	if st, err := c.Stat(remote); err == nil && st.FileMode().IsDir() {
-		base := filepath.Base(filepath.Clean(local))
-		if base == "." || base == string(filepath.Separator) {
-			if abs, err := filepath.Abs(local); err == nil {
-				base = filepath.Base(abs)
-			}
+	for _, s := range req.sources {
+		if s.remote {
+			return usageErr("%q is a remote path; put copies local files (write ./%s for a local file of that name; cp copies between servers)", s.arg, s.arg)
 		}
-		remote = path.Join(remote, base)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
 	}
-	p := s.progress
-	return c.Upload(ctx, local, remote, sftp.TransferOptions{
-		Recursive:            f.recursive,
-		PreserveTimesAndMode: f.preserve,
-		Resume:               f.resume,
-		Progress:             progressFunc(p, log, note),
-	})
+	return runCopy(ctx, req, note)
 }
 
+// runCp is cp: scp's command line (SRC... DST, either side remote or
+// local).
+func runCp(ctx context.Context, args []string, note *resumeNote) error {
+	req, operands, err := readCopyOptions("cp", args)
+	if err != nil {
+		return err
+	}
+	if len(operands) < 2 {
+		return usageErr("cp needs a source (one or more) and a target, each [user@]host:path, sftp://[user@]host[:port]/path or a local path")
+	}
+	eps, err := parseEndpoints(operands)
+	if err != nil {
+		return err
+	}
+	req.sources, req.target = eps[:len(eps)-1], eps[len(eps)-1]
+	return runCopy(ctx, req, note)
+}
+
+func parseEndpoints(args []string) ([]endpoint, error) {
+	eps := make([]endpoint, len(args))
+	for i, a := range args {
+		ep, err := parseEndpoint(a)
+		if err != nil {
+			return nil, err
+		}
+		eps[i] = ep
+	}
+	return eps, nil
+}
+
+// runLs is ls: a remote directory, file or pattern listed as OpenSSH's
+// sftp lists it (lsfmt.go).
 func runLs(ctx context.Context, args []string, _ *resumeNote) error {
-	f, rest, err := parseFlags(args, "PicFoqlav1")
+	common, opts, operands, err := splitOptions(args, "1afhlnrSt", "")
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	long, all := false, false
-	for _, a := range args[:len(args)-len(rest)] {
-		if strings.HasPrefix(a, "-") && !strings.ContainsAny(a, "PicFo") {
-			long = long || strings.Contains(a, "l")
-			all = all || strings.Contains(a, "a")
+	f, err := parseCommon(common, "PicFoJqv")
+	if err != nil {
+		return err
+	}
+	var o lsOptions
+	for _, x := range opts {
+		switch x.letter {
+		case '1':
+			o.single = true
+		case 'a':
+			o.all = true
+		case 'f':
+			o.unsorted = true
+		case 'h':
+			o.human = true
+		case 'l':
+			o.long = true
+		case 'n':
+			o.numeric, o.long = true, true
+		case 'r':
+			o.reverse = true
+		case 'S':
+			o.bySize = true
+		case 't':
+			o.byTime = true
 		}
 	}
-	if len(rest) != 1 {
+	if len(operands) != 1 {
 		return usageErr("ls needs [user@]host:[path]")
 	}
-	spec, ok := parseRemote(rest[0])
-	if !ok {
-		return usageErr("%q is not a remote path ([user@]host:path)", rest[0])
-	}
-	log := &logger{level: 2}
-	s, c, err := openSFTP(ctx, f, spec, log)
+	ep, err := parseEndpoint(operands[0])
 	if err != nil {
 		return err
 	}
-	defer closeSession(ctx, s, c)
-	p := spec.path
+	if !ep.remote {
+		return usageErr("%q is not a remote path ([user@]host:path)", operands[0])
+	}
+	log := &logger{level: 2}
+	cs := newConns(f, log, nil)
+	defer cs.closeAll(ctx)
+	rc, err := cs.get(ctx, ep)
+	if err != nil {
+		return err
+	}
+	items, err := lsCollect(ctx, rc.c, ep.spec.path, o)
+	if err != nil {
+		return noMatch(operands[0], err)
+	}
+	width := 0
+	if fd := int(os.Stdout.Fd()); term.IsTerminal(fd) {
+		width = 80
+		if w, _, err := term.GetSize(fd); err == nil && w > 0 {
+			width = w
+		}
+	}
+	out := bufio.NewWriter(os.Stdout)
+	for _, l := range lsFormat(items, o, time.Now(), time.Local, width) {
+		out.WriteString(l)
+		out.WriteByte('\n')
+	}
+	return out.Flush()
+}
+
+// lsCollect finds what ls lists for the remote path p as given: the
+// entries of a directory (hidden ones only with -a, "." and ".." among
+// them), the paths a pattern matches (or the entries of the one
+// directory it matches), or the path itself, with the server's longname
+// from its directory's listing for -l.
+func lsCollect(ctx context.Context, c *sftp.Client, p string, o lsOptions) ([]lsItem, error) {
+	given := p
 	if p == "" {
-		p = "."
+		p, given = ".", "."
+	}
+	if user, rest, ok := sftp.SplitTilde(p); ok && sftp.HasMeta(rest) {
+		home, err := c.TildeHome(user)
+		if err != nil {
+			return nil, err
+		}
+		p = strings.TrimSuffix(sftp.GlobEscape(home), "/") + "/" + rest
+	} else if ok {
+		var err error
+		if p, err = c.ExpandTilde(p); err != nil {
+			return nil, err
+		}
+	}
+	if sftp.HasMeta(p) {
+		ms, err := c.Glob(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(ms) == 1 {
+			if st, err := c.Stat(ms[0].Path); err == nil && st.FileMode().IsDir() {
+				return lsDir(c, ms[0].Path, o)
+			}
+		}
+		items := make([]lsItem, len(ms))
+		for i, m := range ms {
+			items[i] = lsItem{display: m.Path, attrs: m.Attrs, longname: m.Longname}
+		}
+		return items, nil
 	}
 	st, err := c.Stat(p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if !st.FileMode().IsDir() {
-		if long {
-			fmt.Println(longLine(path.Base(p), st))
-		} else {
-			fmt.Println(p)
+	if st.FileMode().IsDir() {
+		return lsDir(c, p, o)
+	}
+	it := lsItem{display: given, attrs: *st}
+	if a, err := c.Lstat(p); err == nil {
+		it.attrs = *a
+	}
+	if o.long {
+		// The longname (link count, owner's and group's names) is in
+		// the listing of the file's directory.
+		dir, base := path.Split(strings.TrimRight(p, "/"))
+		if dir == "" {
+			dir = "."
 		}
-		return nil
-	}
-	entries, err := c.ReadDir(p)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if !all && strings.HasPrefix(e.Name, ".") {
-			continue
-		}
-		name := sanitize(e.Name)
-		if long {
-			if e.Longname != "" {
-				fmt.Println(sanitize(e.Longname))
-			} else {
-				fmt.Println(longLine(name, &e.Attrs))
+		if ents, err := c.ReadDir(dir); err == nil {
+			for _, e := range ents {
+				if e.Name == base {
+					it.longname = e.Longname
+					break
+				}
 			}
-		} else {
-			fmt.Println(name)
 		}
 	}
-	return nil
+	return []lsItem{it}, nil
 }
 
-func longLine(name string, a *sftp.Attrs) string {
-	return fmt.Sprintf("%s %8d %s %s", a.FileMode().String(), a.Size, a.ModTime().Format("Jan _2 15:04"), sanitize(name))
+// lsDir lists the directory p: its entries, with -a "." and ".." too
+// (made from LSTATs where the server does not send them).
+func lsDir(c *sftp.Client, p string, o lsOptions) ([]lsItem, error) {
+	var ents []sftp.DirEntry
+	var err error
+	if o.all {
+		ents, err = c.ReadDirAll(p)
+	} else {
+		ents, err = c.ReadDir(p)
+	}
+	if err != nil {
+		return nil, err
+	}
+	items := make([]lsItem, 0, len(ents)+2)
+	dots := 0
+	for _, e := range ents {
+		if e.Name == "." || e.Name == ".." {
+			dots++
+		}
+		items = append(items, lsItem{display: e.Name, attrs: e.Attrs, longname: e.Longname})
+	}
+	if o.all && dots == 0 {
+		for _, d := range []string{".", ".."} {
+			if a, err := c.Lstat(path.Join(p, d)); err == nil {
+				items = append(items, lsItem{display: d, attrs: *a})
+			}
+		}
+	}
+	return lsVisible(items, o), nil
 }
 
 // sanitize keeps names from the server from driving the terminal.
