@@ -106,10 +106,11 @@ func nextField(s string) (field, rest string) {
 // Key type names OpenSSH knows but this package does not implement. Lines
 // with these types are skipped without an error, as sshd skips keys it
 // was built without.
+// Certificates are among them: a certificate listed as a key in
+// authorized_keys or known_hosts matches nothing in sshd or ssh (a CA key
+// with cert-authority, or @cert-authority, is how they are trusted).
 var unsupportedKeyTypes = map[string]bool{
 	"ssh-dss":                                     true,
-	"sk-ecdsa-sha2-nistp256@openssh.com":          true,
-	"sk-ssh-ed25519@openssh.com":                  true,
 	"ssh-xmss@openssh.com":                        true,
 	"ssh-rsa-cert-v01@openssh.com":                true,
 	"ssh-dss-cert-v01@openssh.com":                true,
@@ -124,7 +125,8 @@ var unsupportedKeyTypes = map[string]bool{
 
 func supportedKeyType(t string) bool {
 	switch t {
-	case kex.KeyAlgoED25519, kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521, kex.KeyAlgoRSA:
+	case kex.KeyAlgoED25519, kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521, kex.KeyAlgoRSA,
+		kex.KeyAlgoSKED25519, kex.KeyAlgoSKECDSA256:
 		return true
 	}
 	return false
@@ -501,9 +503,10 @@ func parseCIDR(p string) (netip.Prefix, error) {
 // (for example "authorized_keys line 3: unknown option ..."), which a
 // caller may log and otherwise ignore: malformed lines are skipped, as
 // sshd skips them. Blank and # lines are ignored, as are keys of types
-// that OpenSSH knows but this package does not implement (ssh-dss, FIDO
-// sk-* keys, certificates); lines with options sshd does not know are
-// rejected whole.
+// that OpenSSH knows but this package does not implement (ssh-dss) and
+// certificates (which authorize nothing as keys of their own: a
+// cert-authority line trusts a CA); lines with options sshd does not know
+// are rejected whole.
 func ParseAuthorizedKeys(data []byte) ([]AuthorizedKey, error) {
 	return parseAuthorizedKeys(data, "authorized_keys")
 }
@@ -766,23 +769,62 @@ func MatchPatternList(list, s string) (matched bool) {
 // for command=) for the server to apply, and Check may refuse what the
 // server cannot honour. A key listed on several lines is admitted by the
 // first line that admits it, as in sshd.
+//
+// A user certificate is admitted by a cert-authority line whose key signed
+// it, as in sshd: the line's expiry-time and from= hold, the certificate
+// is valid (kex.CheckCertificate: signature, type, validity window,
+// critical options), its source-address admits the client, and it lists
+// the user name among its principals, or, if the line has principals="a,b",
+// one of those names (each compared whole: a certificate principal "a,b"
+// matches neither). The line's options and the certificate's are merged
+// as sshd merges them: a flag (pty, port forwarding...) is granted only
+// if both grant it, verify-required if either asks, and a forced command
+// on both must be the same.
 type AuthorizedKeysFile struct {
 	// Path is the file's name.
 	Path string
 	// Check, if set, is called with a line that lists the key once its
 	// expiry-time and from= passed; an error refuses the line. (rsftp
 	// serve, which offers only SFTP, refuses a forced command other
-	// than the SFTP server's.)
+	// than the SFTP server's.) For a certificate the line is the CA's,
+	// with the certificate's force-command as its command= if the line
+	// has none.
 	Check func(k *AuthorizedKey) error
+	// CASignatureAlgorithms are the algorithms a CA's signature on a
+	// certificate may use; nil means kex.DefaultCASignatureAlgorithms.
+	CASignatureAlgorithms []string
+	// Now returns the time certificates are checked at; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+func (f *AuthorizedKeysFile) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
 }
 
 // Authorize is a ServerConfig.PublicKeyConnCallback. Its Permissions
-// carry the key's fingerprint as Identity, and a Recheck that looks the
-// key up again: it fails once the file no longer lists the key, once the
-// key has expired, or if its from= does not admit the new address.
+// carry the key's fingerprint as Identity (for a certificate, its key's),
+// and a Recheck that looks the key up again: it fails once the file no
+// longer lists the key (or its CA), once the key has expired, or if its
+// from= does not admit the new address; for a certificate also once it
+// has expired or its source-address does not admit the new address.
 func (f *AuthorizedKeysFile) Authorize(c ConnMetadata, key kex.PublicKey) (*Permissions, error) {
 	if key == nil {
 		return nil, errors.New("auth: no key")
+	}
+	if cert, ok := key.(*kex.Certificate); ok {
+		p, err := f.lookupCert(c.User, cert, c.RemoteAddr)
+		if err != nil {
+			return nil, err
+		}
+		p.Recheck = func(remote net.Addr) error {
+			_, err := f.lookupCert(c.User, cert, remote)
+			return err
+		}
+		return p, nil
 	}
 	ak, err := f.lookup(key, c.RemoteAddr)
 	if err != nil {
@@ -834,4 +876,285 @@ func (f *AuthorizedKeysFile) lookup(key kex.PublicKey, remote net.Addr) (*Author
 		return nil, refusal
 	}
 	return nil, fmt.Errorf("auth: key %s is not in %s", kex.FingerprintSHA256(key), f.Path)
+}
+
+// lookupCert reads the file and returns the Permissions of the first
+// cert-authority line whose key signed cert and that admits it for user,
+// now, from remote; or why none does.
+func (f *AuthorizedKeysFile) lookupCert(user string, cert *kex.Certificate, remote net.Addr) (*Permissions, error) {
+	keys, err := LoadAuthorizedKeys(f.Path)
+	if len(keys) == 0 && err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if cert.SignatureKey == nil {
+		return nil, errors.New("auth: certificate without a CA key")
+	}
+	ca := cert.SignatureKey.Marshal()
+	var refusal error
+	for i := range keys {
+		k := &keys[i]
+		if _, isCA := k.Option("cert-authority"); !isCA || k.Key == nil || !bytes.Equal(k.Key.Marshal(), ca) {
+			continue
+		}
+		p, err := f.admitCert(k, user, cert, remote)
+		if err == nil {
+			return p, nil
+		}
+		if refusal == nil {
+			refusal = fmt.Errorf("%s: CA key at line %d: %w", f.Path, k.Line, err)
+		}
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return nil, fmt.Errorf("auth: certificate ID %s: its CA %s is not a cert-authority in %s",
+		quoteShort(cert.KeyID), kex.FingerprintSHA256(cert.SignatureKey), f.Path)
+}
+
+// admitCert decides one cert-authority line for cert, as sshd's
+// auth_check_authkey_line.
+func (f *AuthorizedKeysFile) admitCert(k *AuthorizedKey, user string, cert *kex.Certificate, remote net.Addr) (*Permissions, error) {
+	if err := k.Allows(remote); err != nil {
+		return nil, err
+	}
+	principal := user
+	if list, ok := k.Option("principals"); ok {
+		principal = "" // the list decides, not the user name
+		if !matchPrincipalsOption(list, cert.ValidPrincipals) {
+			return nil, fmt.Errorf("certificate ID %s lists none of principals=%s", quoteShort(cert.KeyID), quoteShort(list))
+		}
+	}
+	if err := kex.CheckCertificate(cert, kex.CertCheck{Type: kex.UserCert, Principal: principal, Now: f.now(),
+		CASignatureAlgorithms: f.CASignatureAlgorithms}); err != nil {
+		return nil, err
+	}
+	certKP, err := certKeyPermissions(cert, remote)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := mergeKeyPermissions(k.Permissions(), certKP)
+	if err != nil {
+		return nil, err
+	}
+	if f.Check != nil {
+		eff := *k
+		eff.Options = append([]KeyOption(nil), k.Options...)
+		if _, has := k.Option("command"); !has && certKP.HasCommand {
+			eff.Options = append(eff.Options, KeyOption{Name: "command", Value: certKP.Command, HasValue: true})
+		}
+		if err := f.Check(&eff); err != nil {
+			return nil, err
+		}
+	}
+	p := &Permissions{KeyComment: k.Comment, KeyOptions: &kp, Identity: kex.FingerprintSHA256(cert.Key), Certificate: cert}
+	if kp.HasCommand {
+		p.ForceCommand = kp.Command
+	}
+	return p, nil
+}
+
+// matchPrincipalsOption reports whether a principals="..." list names one
+// of the certificate's principals. Each entry is compared whole with each
+// principal, so a principal holding a comma ("alice,root") can never match
+// (CVE-2026-35414: OpenSSH before 10.3 split the certificate's principal
+// as a list too). As sshd, an empty entry ends the list.
+func matchPrincipalsOption(list string, principals []string) bool {
+	for _, entry := range strings.Split(list, ",") {
+		if entry == "" {
+			return false
+		}
+		for _, p := range principals {
+			if p == entry {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// certKeyPermissions reads a user certificate's options as
+// KeyPermissions and checks its source-address against remote.
+func certKeyPermissions(cert *kex.Certificate, remote net.Addr) (KeyPermissions, error) {
+	cp, err := cert.Permissions()
+	if err != nil {
+		return KeyPermissions{}, err
+	}
+	if cp.SourceAddress != "" {
+		ip, ok := addrIP(remote)
+		if !ok {
+			return KeyPermissions{}, fmt.Errorf("certificate ID %s has source-address %s but the client address is unknown", quoteShort(cert.KeyID), quoteShort(cp.SourceAddress))
+		}
+		ok, err := kex.SourceAddressAllows(cp.SourceAddress, ip)
+		if err != nil {
+			return KeyPermissions{}, err
+		}
+		if !ok {
+			return KeyPermissions{}, fmt.Errorf("certificate ID %s is not allowed from %s (source-address %s)", quoteShort(cert.KeyID), ip, quoteShort(cp.SourceAddress))
+		}
+	}
+	return KeyPermissions{
+		PortForwarding:  cp.PermitPortForwarding,
+		AgentForwarding: cp.PermitAgentForwarding,
+		X11Forwarding:   cp.PermitX11Forwarding,
+		PTY:             cp.PermitPTY,
+		UserRC:          cp.PermitUserRC,
+		Command:         cp.ForceCommand,
+		HasCommand:      cp.HasForceCommand,
+		NoTouchRequired: cp.NoTouchRequired,
+		VerifyRequired:  cp.VerifyRequired,
+	}, nil
+}
+
+// mergeKeyPermissions combines the options of a line (authorized_keys or
+// authorized principals: primary) with a certificate's, as sshd's
+// sshauthopt_merge: flags that grant must be granted by both,
+// verify-required by either; lists (permitopen, permitlisten,
+// environment) and tunnel come from the line; a forced command given by
+// both must be the same. cert-authority and principals do not carry over.
+func mergeKeyPermissions(primary, cert KeyPermissions) (KeyPermissions, error) {
+	m := primary
+	m.PortForwarding = primary.PortForwarding && cert.PortForwarding
+	m.AgentForwarding = primary.AgentForwarding && cert.AgentForwarding
+	m.X11Forwarding = primary.X11Forwarding && cert.X11Forwarding
+	m.PTY = primary.PTY && cert.PTY
+	m.UserRC = primary.UserRC && cert.UserRC
+	m.NoTouchRequired = primary.NoTouchRequired && cert.NoTouchRequired
+	m.VerifyRequired = primary.VerifyRequired || cert.VerifyRequired
+	m.CertAuthority, m.Principals = false, ""
+	switch {
+	case primary.HasCommand && cert.HasCommand:
+		if primary.Command != cert.Command {
+			return KeyPermissions{}, fmt.Errorf("forced command options do not match (%s, certificate %s)", quoteShort(primary.Command), quoteShort(cert.Command))
+		}
+	case cert.HasCommand:
+		m.Command, m.HasCommand = cert.Command, true
+	}
+	return m, nil
+}
+
+// AuthorizedPrincipal is one line of an authorized principals file
+// (sshd's AuthorizedPrincipalsFile): a principal name, after options as
+// authorized_keys has them.
+type AuthorizedPrincipal struct {
+	Principal string
+	Options   []KeyOption
+	Line      int
+}
+
+// Permissions evaluates the line's options, as AuthorizedKey.Permissions.
+func (p AuthorizedPrincipal) Permissions() KeyPermissions {
+	return AuthorizedKey{Options: p.Options}.Permissions()
+}
+
+// Allows checks the line's expiry-time and from= for remote, and refuses
+// cert-authority and principals=, which mean nothing here (sshd denies
+// such a line).
+func (p AuthorizedPrincipal) Allows(remote net.Addr) error {
+	k := AuthorizedKey{Options: p.Options, Line: p.Line}
+	if _, ok := k.Option("cert-authority"); ok {
+		return fmt.Errorf("auth: principal at line %d: cert-authority is not valid in a principals file", p.Line)
+	}
+	if _, ok := k.Option("principals"); ok {
+		return fmt.Errorf("auth: principal at line %d: principals= is not valid in a principals file", p.Line)
+	}
+	return k.Allows(remote)
+}
+
+// ParseAuthorizedPrincipals parses an authorized principals file: one
+// principal a line, optionally after options (`command="internal-sftp"
+// alice`); blank and # lines are ignored. Malformed lines are skipped and
+// reported in the error, as ParseAuthorizedKeys does.
+func ParseAuthorizedPrincipals(data []byte) ([]AuthorizedPrincipal, error) {
+	return parseAuthorizedPrincipals(data, "authorized_principals")
+}
+
+func parseAuthorizedPrincipals(data []byte, file string) ([]AuthorizedPrincipal, error) {
+	le := &lineErrors{file: file}
+	var out []AuthorizedPrincipal
+	forEachLine(data, le, func(n int, line string) bool {
+		if len(out) >= authorizedKeysMaxKeys {
+			le.add(n, "more than %d principals; the rest of the file is ignored", authorizedKeysMaxKeys)
+			return false
+		}
+		line = strings.TrimRight(line, " \t")
+		p := AuthorizedPrincipal{Line: n, Principal: line}
+		if strings.ContainsAny(line, " \t") {
+			opts, rest, err := parseKeyOptions(line)
+			if err != nil {
+				le.add(n, "%v", err)
+				return true
+			}
+			name := strings.TrimLeft(rest, " \t")
+			if name == "" || strings.ContainsAny(name, " \t") {
+				le.add(n, "want options and one principal, got %s", quoteShort(line))
+				return true
+			}
+			p.Options, p.Principal = opts, name
+		}
+		out = append(out, p)
+		return true
+	})
+	return out, le.err()
+}
+
+// LoadAuthorizedPrincipals reads and parses an authorized principals file.
+func LoadAuthorizedPrincipals(path string) ([]AuthorizedPrincipal, error) {
+	data, err := readKeyFile(path, authorizedKeysMaxFile)
+	if err != nil {
+		return nil, err
+	}
+	return parseAuthorizedPrincipals(data, path)
+}
+
+// revokedKeysMaxFile bounds a revoked keys file (a KRL of a large CA's
+// serials is bigger than any authorized_keys).
+const revokedKeysMaxFile = 64 << 20
+
+// ErrKeyRevoked is the error RevokedKeysFile returns for a revoked key.
+var ErrKeyRevoked = errors.New("auth: key revoked")
+
+// RevokedKeysFile returns a ServerConfig.RevokedKeys check that reads path
+// at each call, as sshd's RevokedKeys: an OpenSSH KRL (ssh-keygen -k;
+// kex.ParseKRL) or a list of public keys, one a line. A certificate is
+// revoked if the KRL revokes it (by serial, key ID, its key or its CA
+// key), or if the list names its key or its CA key. A file that cannot be
+// read, or a KRL that does not parse, revokes every key, as sshd then
+// refuses every public key.
+func RevokedKeysFile(path string) func(key kex.PublicKey) error {
+	return func(key kex.PublicKey) error {
+		data, err := readKeyFile(path, revokedKeysMaxFile)
+		if err != nil {
+			return fmt.Errorf("auth: revoked keys file unreadable, refusing every key: %w", err)
+		}
+		krl, err := kex.ParseKRL(data)
+		switch {
+		case err == nil:
+			if krl.IsRevoked(key) {
+				return fmt.Errorf("%w: %s by the KRL %s", ErrKeyRevoked, revokedWhat(key), path)
+			}
+			return nil
+		case !errors.Is(err, kex.ErrNotKRL):
+			return fmt.Errorf("auth: revoked keys file %s, refusing every key: %w", path, err)
+		}
+		keys, _ := parseAuthorizedKeys(data, path) // malformed lines are skipped, as sshd skips them
+		check := []kex.PublicKey{key}
+		if c, ok := key.(*kex.Certificate); ok {
+			check = []kex.PublicKey{c.Key, c.SignatureKey}
+		}
+		for _, k := range keys {
+			for _, c := range check {
+				if c != nil && bytes.Equal(k.Key.Marshal(), c.Marshal()) {
+					return fmt.Errorf("%w: %s listed in %s (line %d)", ErrKeyRevoked, revokedWhat(c), path, k.Line)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func revokedWhat(k kex.PublicKey) string {
+	if c, ok := k.(*kex.Certificate); ok {
+		return fmt.Sprintf("certificate ID %s (serial %d, key %s)", quoteShort(c.KeyID), c.Serial, kex.FingerprintSHA256(c.Key))
+	}
+	return "key " + kex.FingerprintSHA256(k)
 }

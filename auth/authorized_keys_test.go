@@ -241,9 +241,9 @@ func TestAuthorizedKeysMalformed(t *testing.T) {
 		{"no-pty,, " + good, "empty option name"},
 		{"no-pty" + `"x" ` + good, "unexpected"},
 		{"no-pty frob-key AAAA", "unknown key type"},
-		{"ssh-dss AAAAB3NzaC1kc3MAAACBAP", ""},             // known, unsupported: skipped
-		{"no-pty sk-ssh-ed25519@openssh.com AAAA", ""},     // idem
-		{"ssh-ed25519-cert-v01@openssh.com AAAA cert", ""}, // idem
+		{"ssh-dss AAAAB3NzaC1kc3MAAACBAP", ""},                                           // known, unsupported: skipped
+		{"no-pty sk-ssh-ed25519@openssh.com AAAA", "bad sk-ssh-ed25519@openssh.com key"}, // supported since issue 22
+		{"ssh-ed25519-cert-v01@openssh.com AAAA cert", ""},                               // idem
 		{"environment=\"NOEQUALS\" " + good, "NAME=value"},
 		{"tunnel=\"x\" " + good, "invalid tunnel"},
 		{"\r", ""},

@@ -476,8 +476,9 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 	if err == nil {
 		var got string
 		got, err = parseSignatureAlgorithm(sig)
-		if err == nil && got != algo {
-			err = fmt.Errorf("signer made a %s signature, want %s", got, algo)
+		// Under a certificate the signature names the plain algorithm.
+		if want := kex.UnderlyingSignatureAlgorithm(algo); err == nil && got != want {
+			err = fmt.Errorf("signer made a %s signature, want %s", got, want)
 		}
 	}
 	if err != nil {

@@ -11,11 +11,15 @@ package auth
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -516,5 +520,80 @@ func TestCVE_2025_32433_ConnectionMessagesBeforeAuth(t *testing.T) {
 	mustNotAuthenticate(t, st, r)
 	if len(st.in) != 2 {
 		t.Errorf("server read %d packets past the CHANNEL_OPEN", 2-len(st.in))
+	}
+}
+
+// CVE-2026-35414 (OpenSSH before 10.3): a cert-authority line of
+// authorized_keys with principals="a,b" matched a certificate principal
+// as if it were a list too, so a CA willing to sign the name "nobody,root"
+// let its holder log in where principals="deploy,root" admits only root's
+// certificates. Each entry of principals= must equal a whole certificate
+// principal. (TrustedUserCAs compares principals whole as well.)
+func TestCVE_2026_35414_PrincipalWithComma(t *testing.T) {
+	ca := mustSigner(t, newEd25519(t))
+	user := mustSigner(t, newEd25519(t))
+	ak := filepath.Join(t.TempDir(), "authorized_keys")
+	os.WriteFile(ak, []byte(`cert-authority,principals="deploy,root" `+kex.MarshalAuthorizedKey(ca.PublicKey())+"\n"), 0o600)
+	cfg := &ServerConfig{PublicKeyConnCallback: (&AuthorizedKeysFile{Path: ak}).Authorize}
+	for _, c := range []struct {
+		principals []string
+		ok         bool
+	}{
+		{[]string{"root"}, true},
+		{[]string{"nobody", "deploy"}, true},
+		{[]string{"nobody,root"}, false},
+		{[]string{"root,nobody"}, false},
+		{[]string{"deploy,root"}, false},
+		{[]string{"nobody", "x,deploy"}, false},
+	} {
+		cert := certFor(t, user.PublicKey(), ca, func(x *kex.Certificate) { x.ValidPrincipals = c.principals })
+		r := loginWith(t, cfg, "svc", certSignerFor(t, cert, user))
+		if (r.err == nil) != c.ok {
+			t.Errorf("certificate principals %q: logged in %v (%v)", c.principals, r.err == nil, r.err)
+		}
+	}
+	// The same names through TrustedUserCAs: the user name must be a
+	// whole principal.
+	trusted := &ServerConfig{TrustedUserCAs: &TrustedUserCAs{Keys: []kex.PublicKey{ca.PublicKey()}}}
+	cert := certFor(t, user.PublicKey(), ca, func(x *kex.Certificate) { x.ValidPrincipals = []string{"nobody,root"} })
+	if r := loginWith(t, trusted, "root", certSignerFor(t, cert, user)); r.err == nil {
+		t.Error(`principal "nobody,root" logged in as root through TrustedUserCAs`)
+	}
+}
+
+// CVE-2026-35387 (OpenSSH before 10.3): listing one ECDSA algorithm in
+// PubkeyAcceptedAlgorithms admitted all of them. AllowedSigAlgs (and
+// CASignatureAlgorithms, kex's TestCertAttack_DisallowedCASignature)
+// compare names exactly: nistp384 admits neither nistp256 keys nor
+// nistp256 certificates.
+func TestCVE_2026_35387_ECDSAAlgorithmListExact(t *testing.T) {
+	p256 := mustSigner(t, userKeys(t)["ecdsa-p256"])
+	k384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p384 := mustSigner(t, k384)
+	ca := mustSigner(t, newEd25519(t))
+	accept := func(string, kex.PublicKey) (*Permissions, error) { return &Permissions{}, nil }
+	for _, c := range []struct {
+		name    string
+		allowed []string
+		s       kex.Signer
+		ok      bool
+	}{
+		{"nistp384 key", []string{kex.KeyAlgoECDSA384}, p384, true},
+		{"nistp256 key, nistp384 listed", []string{kex.KeyAlgoECDSA384}, p256, false},
+		{"nistp256 key, nistp384 certificates listed", []string{kex.CertAlgoECDSA384}, p256, false},
+		{"nistp256 certificate, nistp384 certificates listed", []string{kex.CertAlgoECDSA384},
+			certSignerFor(t, certFor(t, p256.PublicKey(), ca, nil), p256), false},
+		{"nistp256 certificate, nistp256 keys listed", []string{kex.KeyAlgoECDSA256},
+			certSignerFor(t, certFor(t, p256.PublicKey(), ca, nil), p256), false},
+		{"nistp384 certificate", []string{kex.CertAlgoECDSA384},
+			certSignerFor(t, certFor(t, p384.PublicKey(), ca, nil), p384), true},
+	} {
+		cfg := &ServerConfig{PublicKeyCallback: accept, AllowedSigAlgs: c.allowed}
+		if r := loginWith(t, cfg, "alice", c.s); (r.err == nil) != c.ok {
+			t.Errorf("%s: logged in %v (%v)", c.name, r.err == nil, r.err)
+		}
 	}
 }

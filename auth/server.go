@@ -39,9 +39,14 @@ type Permissions struct {
 	// login still does, for a client now at remote: a session resumed
 	// on a new connection calls it, and is refused if it returns an
 	// error (for a key from an authorized_keys file: the file still
-	// lists the key, it has not expired, and its from= admits remote).
-	// Nil means there is nothing to re-check.
+	// lists the key, it has not expired, and its from= admits remote;
+	// for a certificate also: it has not expired and its source-address
+	// admits remote). Serve adds ServerConfig.RevokedKeys to it. Nil
+	// means there is nothing to re-check.
 	Recheck func(remote net.Addr) error
+	// Certificate is the user certificate that authenticated, nil for a
+	// plain key or another method.
+	Certificate *kex.Certificate
 }
 
 // ConnMetadata describes the connection a callback decides for.
@@ -82,19 +87,43 @@ type ServerConfig struct {
 	// MaxAuthTries is the number of failed attempts after which the
 	// client is disconnected; 0 means 6.
 	MaxAuthTries int
-	// AllowedSigAlgs are the publickey signature algorithms accepted;
-	// nil means every algorithm package kex supports (never ssh-rsa
-	// SHA-1).
+	// AllowedSigAlgs are the publickey signature algorithms accepted
+	// (sshd's PubkeyAcceptedAlgorithms), compared exactly: the
+	// -cert-v01@openssh.com names admit certificates, the sk- names
+	// security keys. Nil means every algorithm package kex supports
+	// (never ssh-rsa SHA-1).
 	AllowedSigAlgs []string
 	// NoneAllowed lets method "none" log in without credentials.
 	NoneAllowed bool
+
+	// TrustedUserCAs, if set, admits user certificates signed by its CA
+	// keys (sshd's TrustedUserCAKeys and AuthorizedPrincipalsFile). A
+	// certificate it refuses is still offered to the public key
+	// callback, which may admit it through a cert-authority line of
+	// authorized_keys (AuthorizedKeysFile does), as sshd tries
+	// authorized_keys after TrustedUserCAKeys.
+	TrustedUserCAs *TrustedUserCAs
+	// CASignatureAlgorithms are the algorithms a CA's signature on an
+	// accepted user certificate may use (sshd's CASignatureAlgorithms);
+	// nil means kex.DefaultCASignatureAlgorithms. Serve checks every
+	// certificate against them before any callback sees it.
+	CASignatureAlgorithms []string
+	// RevokedKeys, if set, returns an error for a revoked key (sshd's
+	// RevokedKeys; RevokedKeysFile reads a KRL or a key list). It is
+	// asked about every public key and certificate before the callbacks,
+	// and again by the Permissions' Recheck.
+	RevokedKeys func(key kex.PublicKey) error
 }
 
 // defaultSigAlgs are the publickey signature algorithms accepted by
-// default.
+// default: sshd's default PubkeyAcceptedAlgorithms.
 var defaultSigAlgs = []string{
+	kex.CertAlgoED25519, kex.CertAlgoECDSA256, kex.CertAlgoECDSA384, kex.CertAlgoECDSA521,
+	kex.CertAlgoSKED25519, kex.CertAlgoSKECDSA256, kex.CertSigAlgoWebAuthnSKECDSA256,
+	kex.CertSigAlgoRSASHA512, kex.CertSigAlgoRSASHA256,
 	kex.KeyAlgoED25519,
 	kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521,
+	kex.KeyAlgoSKED25519, kex.KeyAlgoSKECDSA256, kex.SigAlgoWebAuthnSKECDSA256,
 	kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256,
 }
 
@@ -177,7 +206,7 @@ func Serve(ctx context.Context, t Transport, cfg *ServerConfig) (user string, pe
 			return cfg.PublicKeyCallback(c.User, key)
 		}
 	}
-	if s.pkCB != nil {
+	if s.pkCB != nil || cfg.TrustedUserCAs != nil {
 		s.methods = append(s.methods, methodPubkey)
 	}
 	if cfg.PasswordCallback != nil {
@@ -352,7 +381,7 @@ func (s *server) handle(req *userauthRequest) (status, *Permissions, error) {
 		}
 		return stNoCount, nil, nil
 	case methodPubkey:
-		if s.pkCB != nil {
+		if s.pkCB != nil || s.cfg.TrustedUserCAs != nil {
 			return s.publicKey(req)
 		}
 	case methodPassword:
@@ -398,16 +427,78 @@ func (s *server) unauthenticated(err error) error {
 	return fmt.Errorf("%w (user %q; %s)", err, s.user, strings.Join(s.notes, "; "))
 }
 
-// publicKeyAllowed runs PublicKeyCallback once per key.
+// publicKeyAllowed decides a key once per connection: RevokedKeys, then
+// for a certificate TrustedUserCAs, then the public key callback.
 func (s *server) publicKeyAllowed(blob []byte, key kex.PublicKey) (*Permissions, error) {
 	if r, ok := s.pkCache[string(blob)]; ok {
 		return r.perms, r.err
 	}
-	perms, err := s.pkCB(s.meta, key)
+	perms, err := s.decideKey(key)
 	if len(s.pkCache) < maxPKCache {
 		s.pkCache[string(blob)] = pkResult{perms, err}
 	}
 	return perms, err
+}
+
+func (s *server) decideKey(key kex.PublicKey) (*Permissions, error) {
+	revoked := s.cfg.RevokedKeys
+	if revoked != nil {
+		if err := revoked(key); err != nil {
+			return nil, err
+		}
+	}
+	var perms *Permissions
+	var err error
+	cert, _ := key.(*kex.Certificate)
+	switch {
+	case cert != nil && s.cfg.TrustedUserCAs != nil:
+		perms, err = s.cfg.TrustedUserCAs.Authorize(s.meta, cert)
+		if err != nil && s.pkCB != nil {
+			p2, err2 := s.pkCB(s.meta, key)
+			if err2 == nil {
+				perms, err = p2, nil
+			} else {
+				err = fmt.Errorf("%v; %v", err, err2)
+			}
+		}
+	case s.pkCB != nil:
+		perms, err = s.pkCB(s.meta, key)
+	default:
+		err = errors.New("only certificates of trusted CAs are accepted")
+	}
+	if err != nil || revoked == nil {
+		return perms, err
+	}
+	// A copy whose Recheck asks RevokedKeys again: a key revoked while
+	// its session was detached does not resume it.
+	p := Permissions{}
+	if perms != nil {
+		p = *perms
+	}
+	inner := p.Recheck
+	p.Recheck = func(remote net.Addr) error {
+		if err := revoked(key); err != nil {
+			return err
+		}
+		if inner != nil {
+			return inner(remote)
+		}
+		return nil
+	}
+	return &p, nil
+}
+
+// keyName names a key for failure notes: its fingerprint, and for a
+// certificate its ID, serial and CA.
+func keyName(key kex.PublicKey) string {
+	if c, ok := key.(*kex.Certificate); ok {
+		ca := "?"
+		if c.SignatureKey != nil {
+			ca = c.SignatureKey.Type() + " " + kex.FingerprintSHA256(c.SignatureKey)
+		}
+		return fmt.Sprintf("%s certificate ID %.60q serial %d CA %s", kex.FingerprintSHA256(c.Key), c.KeyID, c.Serial, ca)
+	}
+	return kex.FingerprintSHA256(key)
 }
 
 func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
@@ -421,28 +512,60 @@ func (s *server) publicKey(req *userauthRequest) (status, *Permissions, error) {
 	if kex.KeyTypeForSignatureAlgorithm(req.Algorithm) != key.Type() {
 		return s.failed("publickey: algorithm %.40q does not fit a %s key", req.Algorithm, key.Type())
 	}
+	if cert, ok := key.(*kex.Certificate); ok {
+		// Whatever callback decides, only a sound user certificate of
+		// an accepted CA algorithm goes on: its signature verifies, its
+		// window holds, it names principals and no unknown critical
+		// option. Which CA is trusted, and for which principal, the
+		// callbacks decide.
+		if err := kex.CheckCertificate(cert, kex.CertCheck{Type: kex.UserCert, CASignatureAlgorithms: s.cfg.CASignatureAlgorithms}); err != nil {
+			return s.failed("publickey %s: %v", req.Algorithm, err)
+		}
+	}
 	if !req.HasSig {
 		// A query (RFC 4252 section 7): say whether the key would do.
 		// It never authenticates.
 		if _, err := s.publicKeyAllowed(req.PubKey, key); err != nil {
-			return s.failed("publickey %s %s: %v", req.Algorithm, kex.FingerprintSHA256(key), err)
+			return s.failed("publickey %s %s: %v", req.Algorithm, keyName(key), err)
 		}
 		if err := s.write(marshalUserauthPKOK(req.Algorithm, req.PubKey)); err != nil {
 			return 0, nil, err
 		}
 		return stReplied, nil, nil
 	}
+	// The signature names the plain algorithm of a certificate's
+	// (rsa-sha2-512 under rsa-sha2-512-cert-v01@openssh.com).
 	sigAlgo, err := parseSignatureAlgorithm(req.Signature)
-	if err != nil || sigAlgo != req.Algorithm {
+	if err != nil || sigAlgo != kex.UnderlyingSignatureAlgorithm(req.Algorithm) {
 		return s.failed("publickey %s: signature of another algorithm (%.40q)", req.Algorithm, sigAlgo)
 	}
 	data := marshalPublickeySignedData(s.t.SessionID(), req.User, req.Service, req.Algorithm, req.PubKey)
-	if err := key.Verify(data, req.Signature); err != nil {
-		return s.failed("publickey %s %s: bad signature", req.Algorithm, kex.FingerprintSHA256(key))
+	sk, err := kex.VerifyDetails(key, data, req.Signature)
+	if err != nil {
+		return s.failed("publickey %s %s: bad signature", req.Algorithm, keyName(key))
 	}
 	perms, err := s.publicKeyAllowed(req.PubKey, key)
 	if err != nil {
-		return s.failed("publickey %s %s: %v", req.Algorithm, kex.FingerprintSHA256(key), err)
+		return s.failed("publickey %s %s: %v", req.Algorithm, keyName(key), err)
+	}
+	if sk != nil {
+		// A security key's flags, judged as sshd judges them: user
+		// presence unless no-touch-required (authorized_keys, and a
+		// certificate's extension), user verification if
+		// verify-required.
+		var noTouch, verify bool
+		if perms != nil && perms.KeyOptions != nil {
+			noTouch, verify = perms.KeyOptions.NoTouchRequired, perms.KeyOptions.VerifyRequired
+		}
+		if !noTouch && sk.Flags&kex.SKFlagUserPresent == 0 {
+			return s.failed("publickey %s %s: user presence (authenticator touch) required but not asserted (flags %#02x, counter %d)", req.Algorithm, keyName(key), sk.Flags, sk.Counter)
+		}
+		if verify && sk.Flags&kex.SKFlagUserVerified == 0 {
+			return s.failed("publickey %s %s: user verification (verify-required) not asserted (flags %#02x, counter %d)", req.Algorithm, keyName(key), sk.Flags, sk.Counter)
+		}
+	}
+	if c, ok := key.(*kex.Certificate); ok {
+		key = c.Key // the identity is the certified key, whichever certificate it holds now
 	}
 	s.keyID = kex.FingerprintSHA256(key)
 	return stSuccess, perms, nil

@@ -204,11 +204,15 @@ func marshalPublickeySignedData(sessionID []byte, user, service, algorithm strin
 
 // parseSignatureAlgorithm returns the algorithm name at the front of an SSH
 // signature encoding (string algorithm, string blob), checking its shape.
+//
+// A security key's signature goes on after the body (flags, counter and,
+// for webauthn, three more strings: PROTOCOL.u2f), so bytes after it are
+// left to the key's Verify, which reads the whole blob strictly.
 func parseSignatureAlgorithm(sig []byte) (string, error) {
 	rd := wire.NewReader(sig)
 	algo := rd.String()
 	rd.Bytes()
-	if err := rd.Done(); err != nil {
+	if err := rd.Err(); err != nil {
 		return "", fmt.Errorf("auth: malformed signature: %w", err)
 	}
 	return algo, nil

@@ -37,6 +37,7 @@
 //	            certificate section)
 //	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
 //	            (client side), FuzzParseAuthorizedKeys,
+//	            FuzzParseAuthorizedPrincipals (usercert_test.go),
 //	            FuzzParseKnownHosts, FuzzParsePrivateKey, FuzzAgentReply
 //	            (ssh-agent replies)
 //	channel:    FuzzMuxPackets (a multiplexer fed hostile packets)

@@ -343,12 +343,14 @@ func parseCertOptions(b []byte) ([]CertOption, error) {
 	return opts, nil
 }
 
-// splitSignature splits a signature blob into its algorithm and body.
+// splitSignature reads a signature blob's algorithm and body; what
+// follows (a security key's flags and counter) is left to the key's
+// Verify.
 func splitSignature(sig []byte) (algo string, raw []byte, err error) {
 	r := wire.NewReader(sig)
 	algo = r.String()
 	raw = r.Bytes()
-	return algo, raw, r.Done()
+	return algo, raw, r.Err()
 }
 
 // CertPermissions are a user certificate's critical options and
