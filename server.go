@@ -202,7 +202,7 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 	if len(cfg.HostKeys) == 0 {
 		return nil, errors.New("ssh: ServerConfig has no host keys")
 	}
-	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PublicKeyConnCallback == nil &&
+	if cfg.Auth.PublicKeyCallback == nil && cfg.Auth.PublicKeyConnCallback == nil && cfg.Auth.TrustedUserCAs == nil &&
 		cfg.Auth.PasswordCallback == nil && cfg.Auth.KeyboardInteractiveCallback == nil && !cfg.Auth.NoneAllowed {
 		return nil, errors.New("ssh: ServerConfig.Auth has no authentication callback: nobody could log in")
 	}
