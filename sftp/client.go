@@ -453,10 +453,19 @@ func (c *Client) readLoop() {
 			_, err = io.ReadFull(c.br, rc.in[got:])
 		}
 		if err != nil {
-			rc.err = fmt.Errorf("sftp: connection closed mid-packet: %w", io.ErrUnexpectedEOF)
+			// Said as it happened: a connection that ended, or the
+			// cause (the session refused on reconnection, a local
+			// write that failed) rather than a bare EOF.
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				err = fmt.Errorf("sftp: connection closed mid-packet: %w", io.ErrUnexpectedEOF)
+			} else {
+				err = fmt.Errorf("sftp: reading a reply: %w", err)
+			}
+			rc.err = err
 			<-c.slots
 			rc.done <- struct{}{}
-			c.fail(rc.err)
+			// rc belongs to its caller from here on (putCall clears it).
+			c.fail(err)
 			return
 		}
 		rc.typ = typ
