@@ -3,6 +3,7 @@
 //	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-o option] [user@]host:remote [local]
 //	rsftp put [-apqr] [...same options] local [user@]host:[remote]
 //	rsftp ls [-la] [...same options] [user@]host:[path]
+//	rsftp sftp [-apqr] [-b batchfile] [...same options] [user@]host[:path]
 //	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
 //	rsftp demo [-q] [-size N] [-latency d] [-bandwidth B/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]
 //
@@ -31,6 +32,9 @@ func usage() {
                 [-o ssh_option] [--events file] [--no-resume] local [user@]host:[remote]
        rsftp ls [-la] [-P port] [-i identity_file] [-F ssh_config] [-o ssh_option]
                 [user@]host:[path]
+       rsftp sftp [-apqr] [-b batchfile] [-P port] [-i identity_file] [-F ssh_config]
+                [-o ssh_option] [...] [user@]host[:path]   (also: rsftp user@host[:path])
+                (interactive, with sftp's commands; rsftp sftp -h lists its options)
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
                 [--hold duration] [--events file] [--json] [--read-only] [limits...]
                 (rsftp serve -h lists every option and limit with its default)
@@ -91,10 +95,18 @@ func main() {
 		err = runServe(ctx, args)
 	case "demo":
 		err = runDemo(args)
+	case "sftp":
+		stop() // the shell handles SIGINT itself (interactive.go)
+		err = runSFTP(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 		return
 	default:
+		if looksLikeDestination(cmd) { // rsftp user@host[:path], as sftp
+			stop()
+			cmd, err = "sftp", runSFTP(os.Args[1:])
+			break
+		}
 		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q\n", cmd)
 		usage()
 		os.Exit(2)
@@ -107,7 +119,7 @@ func main() {
 			// command away (scripts read the first line).
 			if ee.code == 2 {
 				help := "rsftp -h"
-				if cmd == "serve" || cmd == "demo" {
+				if cmd == "serve" || cmd == "demo" || cmd == "sftp" {
 					help = "rsftp " + cmd + " -h"
 				}
 				fmt.Fprintf(os.Stderr, "(%s prints the usage)\n", help)
