@@ -1,8 +1,9 @@
 // Command rsftp copies files over SSH with SFTP, and serves SFTP.
 //
-//	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-o option] [user@]host:remote [local]
-//	rsftp put [-apqr] [...same options] local [user@]host:[remote]
-//	rsftp ls [-la] [...same options] [user@]host:[path]
+//	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-o option] [user@]host:remote ... [local]
+//	rsftp put [-apqr] [...same options] local ... [user@]host:[remote]
+//	rsftp ls [-1afhlnrSt] [...same options] [user@]host:[path]
+//	rsftp cp [-346ABCpqrv] [-l limit] [-X sftp_option] [...same options] source ... target
 //	rsftp sftp [-apqr] [-b batchfile] [...same options] [user@]host[:path]
 //	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
 //	rsftp demo [-q] [-size N] [-latency d] [-bandwidth B/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]
@@ -27,11 +28,16 @@ import (
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-o ssh_option] [--events file] [--no-resume] [user@]host:remote [local]
+                [-l limit] [-o ssh_option] [--events file] [--no-resume]
+                [user@]host:remote ... [local]
        rsftp put [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-o ssh_option] [--events file] [--no-resume] local [user@]host:[remote]
-       rsftp ls [-la] [-P port] [-i identity_file] [-F ssh_config] [-o ssh_option]
-                [user@]host:[path]
+                [-l limit] [-o ssh_option] [--events file] [--no-resume]
+                local ... [user@]host:[remote]
+       rsftp ls [-1afhlnrSt] [-P port] [-i identity_file] [-F ssh_config]
+                [-o ssh_option] [user@]host:[path]
+       rsftp cp [-346ABCpqrv] [-c cipher] [-F ssh_config] [-i identity_file]
+                [-J destination] [-l limit] [-o ssh_option] [-P port]
+                [-X sftp_option] source ... target
        rsftp sftp [-apqr] [-b batchfile] [-P port] [-i identity_file] [-F ssh_config]
                 [-o ssh_option] [...] [user@]host[:path]   (also: rsftp user@host[:path])
                 (interactive, with sftp's commands; rsftp sftp -h lists its options)
@@ -42,12 +48,23 @@ func usage() {
                 [-svg file] [-c cipher] [-timeout d]
 
   -a  resume a partial transfer, after checking the bytes already there
+      (ls: list hidden names, . and .. too)
+  -l limit  cp, get, put: limit the bandwidth to limit Kbit/s (ls: long listing)
   -p  preserve modification times and modes
   -q  quiet: no progress display or warnings
   -r  copy directories recursively
   --events file  append session events (connected, link_lost, reconnecting,
                  resumed, resume_failed, closed) to file as JSON lines
   --no-resume    plain SSH: do not offer session resumption
+
+get, put and cp take several sources (into a directory), remote wildcards
+('host:logs/*.gz', matched on the server), ~ and ~user in remote paths, and
+sftp://[user@]host[:port]/path URIs. cp takes scp's syntax: either side may
+be [user@]host:path or local; between two servers the data passes through
+this machine (scp -3); -r follows symbolic links, goes on past files it
+cannot copy and names them at the end (exit status 1).
+ls sorts by name; -S by size, -t by time, -r reverses, -f keeps the server's
+order, -1 one name per line, -l long (-n numeric ids, -h 1.5K sizes).
 
 With a server that offers it (rsftp serve), a lost connection does not end
 the transfer: rsftp reconnects by itself, without authenticating again, for
@@ -91,6 +108,8 @@ func main() {
 		err = runInterruptible(ctx, firstSig, cmd, args, runPut)
 	case "ls":
 		err = runInterruptible(ctx, firstSig, cmd, args, runLs)
+	case "cp":
+		err = runInterruptible(ctx, firstSig, cmd, args, runCp)
 	case "serve":
 		err = runServe(ctx, args)
 	case "demo":
