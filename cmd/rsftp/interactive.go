@@ -578,8 +578,9 @@ func (sh *shell) setCwd(p string) {
 }
 
 // abs makes a remote path (which may hold glob escapes) absolute: "~"
-// and "~/..." are the starting directory, a relative path is under the
-// working directory.
+// and "~/..." are the starting directory, "~user" that user's home
+// where the server tells it, a relative path is under the working
+// directory.
 func (sh *shell) abs(p string) string {
 	sh.mu.Lock()
 	cwd, home := sh.cwd, sh.home
@@ -591,6 +592,15 @@ func (sh *shell) abs(p string) string {
 		return home
 	case strings.HasPrefix(p, "~/"):
 		return path.Join(home, p[2:])
+	case strings.HasPrefix(p, "~") && sh.c != nil:
+		// ~user: expand-path@openssh.com or home-directory, if the
+		// server offers one; else the path stays as written (and the
+		// operation on it fails).
+		if user, rest, _ := sftp.SplitTilde(p); user != "" {
+			if h, err := sh.c.TildeHome(unescape(user)); err == nil {
+				return path.Join(sftp.GlobEscape(h), rest)
+			}
+		}
 	case path.IsAbs(p):
 		return path.Clean(p)
 	}
@@ -613,12 +623,26 @@ func (sh *shell) display(p string, relative bool) string {
 	return p
 }
 
-// glob expands a remote pattern (as the user typed it, with escapes).
-func (sh *shell) glob(pattern string) ([]string, error) {
-	return globRemote(sh.abs(pattern), sh.c.ReadDir, func(p string) error {
-		_, err := sh.c.Lstat(p)
-		return err
-	})
+// glob expands a remote pattern (as the user typed it, with escapes)
+// with sftp.Client.Glob, as sftp does; a pattern without wildcards comes
+// back unescaped and unchecked, one that matches nothing as no path.
+func (sh *shell) glob(ctx context.Context, pattern string) ([]string, error) {
+	abs := sh.abs(pattern)
+	if !sftp.HasMeta(abs) {
+		return []string{unescape(abs)}, nil
+	}
+	ms, err := sh.c.Glob(ctx, abs)
+	if errors.Is(err, sftp.ErrNoMatch) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(ms))
+	for i, m := range ms {
+		paths[i] = m.Path
+	}
+	return paths, nil
 }
 
 // gatedWriter stops passing output on once a command is abandoned (an

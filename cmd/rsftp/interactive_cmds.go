@@ -3,6 +3,7 @@ package main
 // The commands of rsftp sftp, named and spelt as OpenSSH's sftp's.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -286,10 +287,10 @@ func (sh *shell) cmdRmdir(c *call) error {
 // eachMatch expands each pattern remotely and calls fn for each match,
 // going on after a failure (reported on stderr) as sftp does; it fails if
 // any did, or if a pattern matched nothing.
-func (sh *shell) eachMatch(patterns []string, fn func(p string) error) error {
+func (sh *shell) eachMatch(ctx context.Context, patterns []string, fn func(p string) error) error {
 	failed := 0
 	for _, pat := range patterns {
-		matches, err := sh.glob(pat)
+		matches, err := sh.glob(ctx, pat)
 		if err != nil {
 			return err
 		}
@@ -319,7 +320,7 @@ func (sh *shell) cmdRm(c *call) error {
 	if err := operands("rm", rest, 1, -1, "a path"); err != nil {
 		return err
 	}
-	return sh.eachMatch(rest, func(p string) error {
+	return sh.eachMatch(c.ctx, rest, func(p string) error {
 		if !sh.quiet {
 			fmt.Fprintf(c.out, "Removing %s\n", sanitize(p))
 		}
@@ -357,7 +358,7 @@ func (sh *shell) cmdChmod(c *call) error {
 	if err != nil || mode > 0o7777 {
 		return fmt.Errorf("chmod: invalid mode %q: give it in octal, such as 644 or 0755", rest[0])
 	}
-	return sh.eachMatch(rest[1:], func(p string) error {
+	return sh.eachMatch(c.ctx, rest[1:], func(p string) error {
 		if !sh.quiet {
 			fmt.Fprintf(c.out, "Changing mode on %s\n", sanitize(p))
 		}
@@ -385,7 +386,7 @@ func (sh *shell) cmdChown(c *call) error {
 	if err != nil {
 		return fmt.Errorf("%s: %q is not a number: rsftp takes numeric user and group ids", name, rest[0])
 	}
-	return sh.eachMatch(rest[1:], func(p string) error {
+	return sh.eachMatch(c.ctx, rest[1:], func(p string) error {
 		st, err := sh.c.Stat(p)
 		if err != nil {
 			return err
@@ -479,7 +480,7 @@ func (sh *shell) cmdDf(c *call) error {
 		iused := st.Files - min(st.Ffree, st.Files)
 		fmt.Fprintf(c.out, "%11d %11d %11d %11d         %3d%%\n", st.Files, iused, st.Favail, st.Ffree, pct(iused, st.Files))
 	case fl['h']:
-		h := func(blocks uint64) string { return strings.TrimSuffix(scaled(st.Frsize*blocks), "B") + "B" }
+		h := func(blocks uint64) string { return strings.TrimSuffix(lsScaled(st.Frsize*blocks), "B") + "B" }
 		fmt.Fprintf(c.out, "    Size     Used    Avail   (root)    %%Capacity\n")
 		fmt.Fprintf(c.out, "%8s %8s %8s %8s         %3d%%\n", h(st.Blocks), h(used), h(st.Bavail), h(st.Bfree), pct(used, st.Blocks))
 	default:
@@ -490,143 +491,51 @@ func (sh *shell) cmdDf(c *call) error {
 	return nil
 }
 
-// cmdLs lists as sftp's ls: a directory's entries (hidden ones with -a,
-// "." and ".." among them), or the files a pattern matches; sorted by
-// name unless -S (size), -t (time) or -f (unsorted), -r reversing;
-// in columns, one per line with -1, or long with -l (-n numeric ids,
-// -h sizes with units).
+// cmdLs lists as sftp's ls, with what rsftp ls uses (lsCollect,
+// lsFormat): a directory's entries (hidden ones with -a, "." and ".."
+// among them), the files a pattern matches, or the one directory it
+// matches; sorted by name unless -S (size), -t (time) or -f (unsorted),
+// -r reversing; in columns on a terminal, one per line with -1 or
+// elsewhere, long with -l (-n numeric ids, -h sizes with units). Paths
+// given relative to the working directory are shown relative to it.
 func (sh *shell) cmdLs(c *call) error {
 	fl, rest, err := cmdFlags("ls", c.args[1:], "1afhlnrSt")
 	if err != nil {
 		return err
 	}
-	if fl['n'] || fl['h'] && fl['l'] {
-		fl['l'] = true
-	}
 	if err := operands("ls", rest, 0, 1, "at most one path"); err != nil {
 		return err
 	}
-	if len(rest) == 0 {
-		return sh.lsDir(c, sh.getCwd(), true, fl)
+	o := lsOptions{single: fl['1'], all: fl['a'], unsorted: fl['f'], human: fl['h'], long: fl['l'] || fl['n'],
+		numeric: fl['n'], reverse: fl['r'], bySize: fl['S'], byTime: fl['t']}
+	arg := "."
+	if len(rest) == 1 {
+		arg = rest[0]
 	}
-	arg := rest[0]
 	relative := !path.IsAbs(unescape(arg)) && !strings.HasPrefix(arg, "~")
 	abs := sh.abs(arg)
-	if !hasGlob(abs) {
-		p := unescape(abs)
-		st, err := sh.c.Stat(p)
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("Can't ls: %q not found", p)
-		}
-		if err != nil {
-			return err
-		}
-		if st.FileMode().IsDir() {
-			return sh.lsDir(c, p, relative, fl)
-		}
-		return sh.lsFiles(c, []string{p}, relative, fl)
-	}
-	matches, err := sh.glob(arg)
-	if err != nil {
-		return err
-	}
-	if len(matches) == 0 {
+	items, err := lsCollect(c.ctx, sh.c, abs, o)
+	if errors.Is(err, sftp.ErrNoMatch) || errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("Can't ls: %q not found", unescape(abs))
 	}
-	if len(matches) == 1 {
-		if st, err := sh.c.Stat(matches[0]); err == nil && st.FileMode().IsDir() {
-			return sh.lsDir(c, matches[0], relative, fl)
-		}
-	}
-	return sh.lsFiles(c, matches, relative, fl)
-}
-
-func (sh *shell) lsDir(c *call, dir string, relative bool, fl map[byte]bool) error {
-	ents, err := sh.c.ReadDir(dir)
 	if err != nil {
 		return err
 	}
-	var list []lsEntry
-	if fl['a'] {
-		// ReadDir leaves "." and ".." out; sftp's ls -a shows them.
-		shown := sh.display(dir, relative)
-		if relative && dir == sh.getCwd() {
-			shown = ""
-		}
-		for _, dot := range []string{".", ".."} {
-			if st, err := sh.c.Stat(path.Join(dir, dot)); err == nil {
-				show := dot
-				if shown != "" {
-					show = strings.TrimSuffix(shown, "/") + "/" + dot
-				}
-				list = append(list, lsEntry{show: show, name: dot, a: *st})
-			}
+	for i := range items {
+		if path.IsAbs(items[i].display) {
+			items[i].display = sh.display(items[i].display, relative)
 		}
 	}
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name, ".") && !fl['a'] {
-			continue
-		}
-		list = append(list, lsEntry{show: sh.display(path.Join(dir, e.Name), relative), name: e.Name, long: e.Longname, a: e.Attrs})
+	width := 0
+	if sh.interactive {
+		width = sh.width()
 	}
-	return sh.printLs(c, list, fl, true)
-}
-
-func (sh *shell) lsFiles(c *call, paths []string, relative bool, fl map[byte]bool) error {
-	var list []lsEntry
-	for _, p := range paths {
-		e := lsEntry{show: sh.display(p, relative), name: path.Base(p)}
-		if fl['l'] {
-			st, err := sh.c.Lstat(p)
-			if err != nil {
-				sh.warnf("%s", explain(err))
-				continue
-			}
-			e.a = *st
-		}
-		list = append(list, e)
-	}
-	return sh.printLs(c, list, fl, false)
-}
-
-func (sh *shell) printLs(c *call, list []lsEntry, fl map[byte]bool, inDir bool) error {
-	if (fl['S'] || fl['t']) && !inDir && !fl['l'] {
-		// Sorting by size or time needs the attributes.
-		for i := range list {
-			if st, err := sh.c.Lstat(sh.abs(list[i].show)); err == nil {
-				list[i].a = *st
-			}
-		}
-	}
-	sortEntries(list, fl)
 	var b strings.Builder
-	now := time.Now()
-	switch {
-	case fl['l']:
-		for _, e := range list {
-			switch {
-			case e.long != "" && !fl['n'] && !fl['h']:
-				b.WriteString(sanitize(e.long))
-			case inDir:
-				b.WriteString(lsLong(e.name, &e.a, fl['h'], now))
-			default:
-				b.WriteString(lsLong(e.show, &e.a, fl['h'], now))
-			}
-			b.WriteByte('\n')
-		}
-	case fl['1']:
-		for _, e := range list {
-			b.WriteString(sanitize(e.show))
-			b.WriteByte('\n')
-		}
-	default:
-		names := make([]string, len(list))
-		for i, e := range list {
-			names[i] = sanitize(e.show)
-		}
-		b.WriteString(columns(names, sh.width()))
+	for _, l := range lsFormat(items, o, time.Now(), time.Local, width) {
+		b.WriteString(l)
+		b.WriteByte('\n')
 	}
-	_, err := io.WriteString(c.out, b.String())
+	_, err = io.WriteString(c.out, b.String())
 	return err
 }
 
@@ -734,7 +643,7 @@ func (sh *shell) get(c *call, resume bool) error {
 	if len(rest) > 2 {
 		return fmt.Errorf("%s: too many arguments (%s remote [local])", name, name)
 	}
-	matches, err := sh.glob(rest[0])
+	matches, err := sh.glob(c.ctx, rest[0])
 	if err != nil {
 		return err
 	}
@@ -781,7 +690,7 @@ func (sh *shell) get(c *call, resume bool) error {
 // a pattern whose last component starts with '.'.
 func localGlob(pattern string) ([]string, error) {
 	pattern = localPath(pattern)
-	if !hasGlob(pattern) {
+	if !sftp.HasMeta(pattern) {
 		p := unescape(pattern)
 		if _, err := os.Lstat(p); err != nil {
 			return nil, nil
@@ -1016,7 +925,7 @@ func (sh *shell) applyCompletion(lead, dirRaw, typed string, cands []candidate, 
 					names[i] += "/"
 				}
 			}
-			sh.term.Write([]byte(columns(names, sh.width())))
+			sh.term.Write([]byte(strings.Join(lsColumns(names, sh.width()), "\n") + "\n"))
 		}
 	}
 	newHead := lead + word

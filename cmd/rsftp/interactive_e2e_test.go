@@ -99,7 +99,7 @@ lpwd
 		t.Errorf("a command with '@' was echoed:\n%s", r.stdout)
 	}
 	for _, want := range []string{
-		"sftp> ls sub\nsub/data.bin\n",  // names under the directory, as sftp shows them
+		"sftp> ls sub\ndata.bin\n",      // the directory's names, as rsftp ls shows them
 		"Remote working directory: /\n", // @pwd ran
 		"sftp> ls -1\nsub\nwith space\n",
 		"Local working directory: " + local + "\n",

@@ -6,12 +6,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"reflect"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rsftp/rsftp/sftp"
 )
@@ -45,127 +43,8 @@ func TestShellSplitLine(t *testing.T) {
 	if got := unescape(`a\\b\*c`); got != `a\b*c` {
 		t.Errorf("unescape: %q", got)
 	}
-	if !hasGlob("a/*.txt") || hasGlob(`a/\*.txt`) || hasGlob("plain") {
-		t.Error("hasGlob")
-	}
 	if w, _ := splitLine("get " + escapeWord(`we*ird 'name"\`)); w[1] != `we\*ird 'name"\\` || unescape(w[1]) != `we*ird 'name"\` {
 		t.Errorf("escapeWord round trip: %q", w)
-	}
-}
-
-// fakeTree lists a fixed remote tree for globRemote.
-func fakeTree(files ...string) (globLister, func(string) error) {
-	dirs := map[string][]sftp.DirEntry{}
-	exists := map[string]bool{"/": true}
-	for _, f := range files {
-		isDir := strings.HasSuffix(f, "/")
-		f = strings.TrimSuffix(f, "/")
-		for p := f; p != "/"; p = path.Dir(p) {
-			if exists[p] {
-				break
-			}
-			exists[p] = true
-			mode := uint32(0o100644)
-			if p != f || isDir {
-				mode = 0o040755
-			}
-			dirs[path.Dir(p)] = append(dirs[path.Dir(p)], sftp.DirEntry{Name: path.Base(p), Attrs: sftp.Attrs{Flags: sftp.AttrPermissions, Mode: mode}})
-		}
-	}
-	list := func(d string) ([]sftp.DirEntry, error) {
-		if e, ok := dirs[d]; ok {
-			return e, nil
-		}
-		return nil, fs.ErrNotExist
-	}
-	stat := func(p string) error {
-		if exists[p] {
-			return nil
-		}
-		return fs.ErrNotExist
-	}
-	return list, stat
-}
-
-func TestShellGlobRemote(t *testing.T) {
-	list, stat := fakeTree("/h/a.txt", "/h/b.txt", "/h/.hidden.txt", "/h/c.bin", "/h/d1/x.log", "/h/d2/x.log", "/h/d2/y.log", "/h/star*name", "/h/empty/")
-	for _, c := range []struct {
-		pat  string
-		want []string
-	}{
-		{"/h/*.txt", []string{"/h/a.txt", "/h/b.txt"}},          // no hidden files
-		{"/h/.*.txt", []string{"/h/.hidden.txt"}},               // unless asked for
-		{"/h/d*/x.log", []string{"/h/d1/x.log", "/h/d2/x.log"}}, // a literal component after a glob must exist
-		{"/h/d*/*.log", []string{"/h/d1/x.log", "/h/d2/x.log", "/h/d2/y.log"}},
-		{"/h/?.bin", []string{"/h/c.bin"}},
-		{"/h/[ab].txt", []string{"/h/a.txt", "/h/b.txt"}},
-		{"/h/*.none", nil},
-		{"/h/d*/z.log", nil},
-		{`/h/star\*name`, []string{"/h/star*name"}}, // escaped: literal, returned unchecked
-		{"/h/nothing", []string{"/h/nothing"}},      // no glob: unchecked, as glob(3) with GLOB_NOCHECK
-		{"/h/a.txt/*", nil},                         // a file is not a directory
-	} {
-		got, err := globRemote(c.pat, list, stat)
-		if err != nil || !reflect.DeepEqual(got, c.want) {
-			t.Errorf("globRemote(%q) = %q, %v; want %q", c.pat, got, err, c.want)
-		}
-	}
-	if _, err := globRemote("/h/[", list, stat); err == nil {
-		t.Error("a bad pattern was accepted")
-	}
-}
-
-func TestShellLsFormats(t *testing.T) {
-	for m, want := range map[uint32]string{
-		0o100644: "-rw-r--r--", 0o040755: "drwxr-xr-x", 0o120777: "lrwxrwxrwx",
-		0o104755: "-rwsr-xr-x", 0o041777: "drwxrwxrwt", 0o102644: "-rw-r-Sr--", 0o010600: "prw-------",
-	} {
-		if got := strmode(m); got != want {
-			t.Errorf("strmode(%o) = %s, want %s", m, got, want)
-		}
-	}
-	for n, want := range map[uint64]string{0: "0B", 1023: "1023B", 1536: "1.5K", 10 << 20: "10M", 3 << 30: "3.0G"} {
-		if got := scaled(n); got != want {
-			t.Errorf("scaled(%d) = %s, want %s", n, got, want)
-		}
-	}
-	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.Local)
-	recent := sftp.Attrs{Flags: sftp.AttrSize | sftp.AttrPermissions | sftp.AttrUIDGID | sftp.AttrACModTime,
-		Size: 1234, Mode: 0o100640, UID: 1000, GID: 100, Mtime: uint32(now.Add(-time.Hour).Unix())}
-	if got := lsLong("f\x1bx", &recent, false, now); got != "-rw-r-----    ? 1000     100          1234 Dec  7 11:00 f?x" {
-		t.Errorf("lsLong: %q", got)
-	}
-	old := recent
-	old.Mtime = uint32(time.Date(2020, 3, 4, 0, 0, 0, 0, time.Local).Unix())
-	if got := lsLong("f", &old, true, now); !strings.Contains(got, "1.2K Mar  4  2020 f") {
-		t.Errorf("lsLong old, human: %q", got)
-	}
-
-	ents := []lsEntry{
-		{show: "b", a: sftp.Attrs{Size: 10, Mtime: 3}},
-		{show: "a", a: sftp.Attrs{Size: 30, Mtime: 1}},
-		{show: "c", a: sftp.Attrs{Size: 20, Mtime: 2}},
-	}
-	order := func(fl string) string {
-		e := append([]lsEntry(nil), ents...)
-		f := map[byte]bool{}
-		for i := range len(fl) {
-			f[fl[i]] = true
-		}
-		sortEntries(e, f)
-		var s string
-		for _, x := range e {
-			s += x.show
-		}
-		return s
-	}
-	for fl, want := range map[string]string{"": "abc", "r": "cba", "S": "acb", "Sr": "bca", "t": "bca", "tr": "acb", "f": "bac"} {
-		if got := order(fl); got != want {
-			t.Errorf("ls -%s order %s, want %s", fl, got, want)
-		}
-	}
-	if got := columns([]string{"one", "two", "three", "four", "five"}, 20); got != "one       two\nthree     four\nfive\n" {
-		t.Errorf("columns: %q", got)
 	}
 }
 
