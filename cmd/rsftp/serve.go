@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +30,10 @@ type serveOptions struct {
 	listen, root, hostKey, authorizedKeys, events string
 	user                                          string
 	readOnly, json                                bool
+
+	// Certificates (issue 22): sshd's TrustedUserCAKeys,
+	// AuthorizedPrincipalsFile, RevokedKeys and HostCertificate.
+	trustedUserCAKeys, authorizedPrincipalsFile, revokedKeys, hostCert string
 
 	hold, idle, loginGrace time.Duration
 	clientAlive            time.Duration
@@ -113,7 +118,11 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.StringVar(&o.listen, "listen", "127.0.0.1:2222", "address to listen on")
 	fsf.StringVar(&o.root, "root", "", "directory the SFTP clients are confined to (required)")
 	fsf.StringVar(&o.hostKey, "host-key", "", "host key file (OpenSSH format; an ed25519 key is created if missing) (required)")
-	fsf.StringVar(&o.authorizedKeys, "authorized-keys", "", "authorized_keys file (OpenSSH format), re-read at each login (required)")
+	fsf.StringVar(&o.authorizedKeys, "authorized-keys", "", "authorized_keys file (OpenSSH format), re-read at each login; its cert-authority lines (with principals=\"...\") admit user certificates of their CA (required unless --trusted-user-ca-keys)")
+	fsf.StringVar(&o.trustedUserCAKeys, "trusted-user-ca-keys", "", "file of CA public keys (OpenSSH's TrustedUserCAKeys), re-read at each login: a user certificate one of them signed logs in if the user name is among its principals (or, with --authorized-principals-file, a principal listed there), it is valid now, and its source-address admits the client; its force-command must be the SFTP server's")
+	fsf.StringVar(&o.authorizedPrincipalsFile, "authorized-principals-file", "", "file of principals that may log in (OpenSSH's AuthorizedPrincipalsFile; %u is the user name, %% a percent sign): one principal a line, after authorized_keys options (from=, expiry-time=, command=, restrict...) that then apply; with it the user name need not be a principal (needs --trusted-user-ca-keys)")
+	fsf.StringVar(&o.revokedKeys, "revoked-keys", "", "revoked keys (OpenSSH's RevokedKeys): a KRL made by ssh-keygen -k, or public keys one a line; re-read at each login and resumption, it refuses keys, certificates (by serial, key ID, key or CA) and their CAs; unreadable, it refuses every key")
+	fsf.StringVar(&o.hostCert, "host-cert", "", "host certificate for --host-key (OpenSSH's HostCertificate, made by ssh-keygen -s CA -h): offered beside the plain host key, so that clients trusting the CA with an @cert-authority line in known_hosts accept the server")
 	fsf.BoolVar(&o.readOnly, "read-only", false, "refuse every change to the file system")
 	fsf.BoolVar(&o.json, "json", false, "log as JSON instead of text")
 	fsf.DurationVar(&o.hold, "hold", time.Hour, "how long a session whose connection was lost is kept for its client to resume it (0 turns resumption off)")
@@ -139,7 +148,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.clientAliveMax, "client-alive-count-max", 3, "unanswered keepalives in a row after which the connection is closed (OpenSSH's ClientAliveCountMax)")
 	if err := fsf.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "usage: rsftp serve --listen addr --root dir --host-key file --authorized-keys file [flags]")
+			fmt.Fprintln(stderr, "usage: rsftp serve --listen addr --root dir --host-key file {--authorized-keys file | --trusted-user-ca-keys file} [flags]")
 			fsf.SetOutput(stderr)
 			fsf.PrintDefaults()
 		}
@@ -178,6 +187,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	if o.user != "" {
 		if err := checkUserName(o.user); err != nil {
 			return nil, fmt.Errorf("--user %q: %v", o.user, err)
+		}
+	}
+	if o.authorizedPrincipalsFile != "" {
+		if o.trustedUserCAKeys == "" {
+			return nil, errors.New("--authorized-principals-file needs --trusted-user-ca-keys (as sshd, it applies to the trusted CAs' certificates)")
+		}
+		if _, err := auth.AuthorizedPrincipalsFile(o.authorizedPrincipalsFile); err != nil {
+			return nil, fmt.Errorf("--authorized-principals-file: %v", err)
 		}
 	}
 	return o, nil
@@ -219,6 +236,10 @@ func sftpOnlyKey(k *auth.AuthorizedKey) error {
 	if !ok {
 		return nil
 	}
+	return sftpOnlyCommand(cmd)
+}
+
+func sftpOnlyCommand(cmd string) error {
 	f := strings.Fields(cmd)
 	if len(f) == 1 && (f[0] == "internal-sftp" || path.Base(f[0]) == "sftp-server") {
 		return nil
@@ -226,13 +247,35 @@ func sftpOnlyKey(k *auth.AuthorizedKey) error {
 	return fmt.Errorf("forced command %q refused: rsftp serve serves only SFTP, and admits only command=\"internal-sftp\" or a path to sftp-server, without arguments", cmd)
 }
 
-// authConfig is how rsftp serve authenticates: public keys listed in the
-// authorized_keys file (re-read at each login and each resumption's
-// Recheck), with their expiry-time, from= and command= honoured, for the
-// user name userName only.
+// sftpOnlyPermissions is sftpOnlyKey for what a certificate grants (its
+// force-command merged with a principals line's command=).
+func sftpOnlyPermissions(p *auth.Permissions) error {
+	if p.KeyOptions != nil && p.KeyOptions.HasCommand {
+		return sftpOnlyCommand(p.KeyOptions.Command)
+	}
+	return nil
+}
+
+// authConfig is how rsftp serve authenticates, for the user name userName
+// only: public keys listed in the authorized_keys file (re-read at each
+// login and each resumption's Recheck), with their expiry-time, from= and
+// command= honoured, and user certificates signed by a CA of
+// --trusted-user-ca-keys (with --authorized-principals-file) or of a
+// cert-authority line; --revoked-keys refuses what it lists.
 func (o *serveOptions) authConfig(userName string, log *slog.Logger) auth.ServerConfig {
-	akf := &auth.AuthorizedKeysFile{Path: o.authorizedKeys, Check: sftpOnlyKey}
-	return auth.ServerConfig{
+	var akf *auth.AuthorizedKeysFile
+	if o.authorizedKeys != "" {
+		akf = &auth.AuthorizedKeysFile{Path: o.authorizedKeys, Check: sftpOnlyKey}
+	}
+	var trusted *auth.TrustedUserCAs
+	if o.trustedUserCAKeys != "" {
+		trusted = &auth.TrustedUserCAs{KeysFile: o.trustedUserCAKeys, Check: sftpOnlyPermissions}
+		if o.authorizedPrincipalsFile != "" {
+			// parseServeFlags checked the pattern.
+			trusted.AuthorizedPrincipals, _ = auth.AuthorizedPrincipalsFile(o.authorizedPrincipalsFile)
+		}
+	}
+	cfg := auth.ServerConfig{
 		PublicKeyConnCallback: func(c auth.ConnMetadata, key kex.PublicKey) (*auth.Permissions, error) {
 			remote := ""
 			if c.RemoteAddr != nil {
@@ -242,14 +285,58 @@ func (o *serveOptions) authConfig(userName string, log *slog.Logger) auth.Server
 				log.Warn("login refused: rsftp serve accepts only its own user name", "user", c.User, "serving_user", userName, "remote", remote)
 				return nil, fmt.Errorf("user name %q is not %q", c.User, userName)
 			}
-			p, err := akf.Authorize(c, key)
-			if err != nil {
-				log.Warn("key refused", "user", c.User, "remote", remote, "key", kex.FingerprintSHA256(key), "err", err)
-				return nil, err
+			cert, _ := key.(*kex.Certificate)
+			var errs []error
+			// As sshd: TrustedUserCAKeys first, then authorized_keys.
+			if cert != nil && trusted != nil {
+				p, err := trusted.Authorize(c, cert)
+				if err == nil {
+					logCert(log, "certificate accepted", c.User, remote, cert, o.trustedUserCAKeys, nil)
+					return p, nil
+				}
+				errs = append(errs, err)
 			}
-			return p, nil
+			if akf != nil {
+				p, err := akf.Authorize(c, key)
+				if err == nil {
+					if cert != nil {
+						logCert(log, "certificate accepted", c.User, remote, cert, o.authorizedKeys, nil)
+					}
+					return p, nil
+				}
+				errs = append(errs, err)
+			}
+			if len(errs) == 0 {
+				errs = append(errs, errors.New("only certificates of the trusted user CAs are accepted"))
+			}
+			err := errs[0]
+			if len(errs) == 2 {
+				err = fmt.Errorf("%w; %w", errs[0], errs[1])
+			}
+			if cert != nil {
+				logCert(log, "certificate refused", c.User, remote, cert, "", err)
+			} else {
+				log.Warn("key refused", "user", c.User, "remote", remote, "key", kex.FingerprintSHA256(key), "err", err)
+			}
+			return nil, err
 		},
 	}
+	if o.revokedKeys != "" {
+		cfg.RevokedKeys = auth.RevokedKeysFile(o.revokedKeys)
+	}
+	return cfg
+}
+
+// logCert logs a certificate's fate as sshd does: its ID, serial, key and
+// CA.
+func logCert(log *slog.Logger, msg, user, remote string, cert *kex.Certificate, via string, err error) {
+	attrs := []any{"user", user, "remote", remote, "key_id", cert.KeyID, "serial", cert.Serial,
+		"key", kex.FingerprintSHA256(cert.Key), "ca", cert.SignatureKey.Type() + " " + kex.FingerprintSHA256(cert.SignatureKey)}
+	if err != nil {
+		log.Warn(msg, append(attrs, "err", err)...)
+		return
+	}
+	log.Info(msg, append(attrs, "via", via)...)
 }
 
 // serverConfig returns the server configuration the flags set: limits and
@@ -293,8 +380,8 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	if o.root == "" || o.hostKey == "" || o.authorizedKeys == "" {
-		return usageErr("serve needs --root, --host-key and --authorized-keys")
+	if o.root == "" || o.hostKey == "" || o.authorizedKeys == "" && o.trustedUserCAKeys == "" {
+		return usageErr("serve needs --root, --host-key and --authorized-keys (or --trusted-user-ca-keys)")
 	}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, nil)
 	if o.json {
@@ -318,12 +405,27 @@ func runServe(ctx context.Context, args []string) error {
 		fmt.Fprintf(os.Stderr, "created host key %s\n", o.hostKey)
 	}
 	fmt.Fprintf(os.Stderr, "host key fingerprint %s (%s)\n", fp, hostKey.PublicKey().Type())
-	if _, err := auth.LoadAuthorizedKeys(o.authorizedKeys); err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return err
+	hostKeys, err := o.hostKeys(hostKey, log)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ flag, path string }{{"authorized-keys", o.authorizedKeys}, {"trusted-user-ca-keys", o.trustedUserCAKeys}} {
+		if f.path == "" {
+			continue
 		}
-		log.Warn("authorized_keys has lines that were skipped", "file", o.authorizedKeys, "err", err)
+		if _, err := auth.LoadAuthorizedKeys(f.path); err != nil {
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				return fmt.Errorf("--%s: %w", f.flag, err)
+			}
+			log.Warn("key file has lines that were skipped", "file", f.path, "err", err)
+		}
+	}
+	if o.revokedKeys != "" {
+		// Unreadable, it would refuse every key: say so now.
+		if err := auth.RevokedKeysFile(o.revokedKeys)(hostKey.PublicKey()); err != nil && !errors.Is(err, auth.ErrKeyRevoked) {
+			return fmt.Errorf("--revoked-keys: %w", err)
+		}
 	}
 
 	events, err := openEventLog(o.events)
@@ -332,6 +434,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	defer events.close()
 	cfg := o.serveConfig(hostKey, userName, log)
+	cfg.HostKeys = hostKeys // with the host certificate, if any
 	if cfg.Resume != nil {
 		cfg.Resume.Events = func(e rsftp.Event) {
 			events.write(e)
@@ -433,4 +536,58 @@ func loadOrCreateHostKey(path string) (kex.Signer, bool, error) {
 	pub := kex.MarshalAuthorizedKey(s.PublicKey())
 	os.WriteFile(path+".pub", []byte(pub+" rsftp@"+host+"\n"), 0o644)
 	return s, true, nil
+}
+
+// hostKeys are the host key and, with --host-cert, the signer that
+// presents its certificate.
+func (o *serveOptions) hostKeys(hostKey kex.Signer, log *slog.Logger) ([]kex.Signer, error) {
+	keys := []kex.Signer{hostKey}
+	if o.hostCert != "" {
+		cs, err := loadHostCert(o.hostCert, hostKey, log)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, cs)
+	}
+	return keys, nil
+}
+
+// loadHostCert reads a host certificate (an OpenSSH -cert.pub file) for
+// hostKey and returns the signer that presents it: the transport then
+// offers its -cert-v01@openssh.com algorithms beside the plain key's and
+// sends the certificate as the host key to a client that picks one.
+func loadHostCert(path string, hostKey kex.Signer, log *slog.Logger) (kex.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--host-cert: %w", err)
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 2 {
+		return nil, fmt.Errorf("--host-cert %s: not a certificate file (type base64 [comment])", path)
+	}
+	blob, err := base64.StdEncoding.DecodeString(f[1])
+	if err != nil {
+		return nil, fmt.Errorf("--host-cert %s: %w", path, err)
+	}
+	cert, err := kex.ParseCertificate(blob)
+	if err != nil {
+		return nil, fmt.Errorf("--host-cert %s: %w", path, err)
+	}
+	if cert.Type() != f[0] {
+		return nil, fmt.Errorf("--host-cert %s: type field %s does not match the certificate (%s)", path, f[0], cert.Type())
+	}
+	if cert.CertType != kex.HostCert {
+		return nil, fmt.Errorf("--host-cert %s: a user certificate, not a host certificate (ssh-keygen -h signs host keys)", path)
+	}
+	cs, err := kex.NewCertSigner(cert, hostKey)
+	if err != nil {
+		return nil, fmt.Errorf("--host-cert %s: %w (of --host-key %s)", path, err, kex.FingerprintSHA256(hostKey.PublicKey()))
+	}
+	// Clients judge the rest; an operator should hear of it now.
+	if err := kex.CheckCertificate(cert, kex.CertCheck{Type: kex.HostCert}); err != nil {
+		log.Warn("host certificate will be refused by clients", "file", path, "err", err)
+	}
+	fmt.Fprintf(os.Stderr, "host certificate ID %q (serial %d) for %s, signed by CA %s\n", cert.KeyID, cert.Serial,
+		strings.Join(cert.ValidPrincipals, ","), kex.FingerprintSHA256(cert.SignatureKey))
+	return cs, nil
 }
