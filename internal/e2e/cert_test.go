@@ -8,14 +8,23 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -349,4 +358,114 @@ func certBlob(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// skSoft is a software security key (sk-ssh-ed25519@openssh.com, or
+// sk-ecdsa-sha2-nistp256@openssh.com) signing as PROTOCOL.u2f says, with
+// the flags it is told to assert: what the server tests use in place of
+// an authenticator.
+type skSoft struct {
+	ed    ed25519.PrivateKey
+	ec    *ecdsa.PrivateKey
+	flags byte
+	n     uint32
+}
+
+func skStr(b []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...) }
+
+func (s *skSoft) typ() string {
+	if s.ed != nil {
+		return kex.KeyAlgoSKED25519
+	}
+	return kex.KeyAlgoSKECDSA256
+}
+
+func (s *skSoft) PublicKey() kex.PublicKey {
+	b := skStr([]byte(s.typ()))
+	if s.ed != nil {
+		b = append(b, skStr(s.ed.Public().(ed25519.PublicKey))...)
+	} else {
+		pk, _ := s.ec.PublicKey.ECDH()
+		b = append(append(b, skStr([]byte("nistp256"))...), skStr(pk.Bytes())...)
+	}
+	k, err := kex.ParsePublicKey(append(b, skStr([]byte("ssh:"))...))
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func (s *skSoft) Algorithms() []string { return []string{s.typ()} }
+
+func (s *skSoft) Sign(_ io.Reader, data []byte, _ string) ([]byte, error) {
+	s.n++
+	ah, mh := sha256.Sum256([]byte("ssh:")), sha256.Sum256(data)
+	signed := append(append(append(ah[:], s.flags), binary.BigEndian.AppendUint32(nil, s.n)...), mh[:]...)
+	var raw []byte
+	if s.ed != nil {
+		raw = ed25519.Sign(s.ed, signed)
+	} else {
+		d := sha256.Sum256(signed)
+		r, ss, err := ecdsa.Sign(rand.Reader, s.ec, d[:])
+		if err != nil {
+			return nil, err
+		}
+		mp := func(v *big.Int) []byte {
+			b := v.Bytes()
+			if len(b) > 0 && b[0]&0x80 != 0 {
+				b = append([]byte{0}, b...)
+			}
+			return skStr(b)
+		}
+		raw = append(mp(r), mp(ss)...)
+	}
+	out := append(skStr([]byte(s.typ())), skStr(raw)...)
+	return binary.BigEndian.AppendUint32(append(out, s.flags), s.n), nil
+}
+
+// TestInteropSKSignaturesWithSshd: Debian's sshd verifies the signatures
+// of the software security key our server tests use, and judges their
+// flags as our server does, case by case (presence unless
+// no-touch-required, verification when verify-required): the test
+// authenticator is what OpenSSH expects, so our server's tests with it
+// mean something.
+func TestInteropSKSignaturesWithSshd(t *testing.T) {
+	_, ed, _ := ed25519.GenerateKey(rand.Reader)
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	for _, sk := range []*skSoft{{ed: ed}, {ec: ec}} {
+		line := kex.MarshalAuthorizedKey(sk.PublicKey())
+		for _, c := range []struct {
+			opts  string
+			flags byte
+			ok    bool
+		}{
+			{"", kex.SKFlagUserPresent, true},
+			{"", 0, false},
+			{"no-touch-required ", 0, true},
+			{"verify-required ", kex.SKFlagUserPresent, false},
+			{"verify-required ", kex.SKFlagUserPresent | kex.SKFlagUserVerified, true},
+		} {
+			t.Run(sk.typ()+"/"+c.opts+strconv.Itoa(int(c.flags)), func(t *testing.T) {
+				sshd := sshtest.StartSshd(t, c.opts+line+"\n")
+				ourHK := loadSigner(t, sshtest.KeyGen(t, t.TempDir(), "ed25519", 0))
+				ours := startCertServer(t, []kex.Signer{ourHK}, "", c.opts+line+"\n", "")
+				sk.flags = c.flags
+				for _, srv := range []struct {
+					name, addr string
+					hk         kex.PublicKey
+				}{{"sshd", sshd.Addr(), loadSigner(t, sshd.HostKey).PublicKey()}, {"ours", ours.addr, ourHK.PublicKey()}} {
+					cfg := clientConfigFor(t, srv.hk, sk, nil)
+					ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+					cl, err := rsftp.Dial(ctx, "tcp", srv.addr, cfg)
+					cancel()
+					if err == nil {
+						cl.Close()
+					}
+					if (err == nil) != c.ok {
+						t.Errorf("%s: logged in %v (%v)", srv.name, err == nil, err)
+					}
+				}
+			})
+		}
+	}
 }
