@@ -1,6 +1,6 @@
 // Command rsftp copies files over SSH with SFTP, and serves SFTP.
 //
-//	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-o option] [user@]host:remote ... [local]
+//	rsftp get [-apqr] [-P port] [-i identity] [-c cipher] [-F ssh_config] [-J jump] [-o option] [user@]host:remote ... [local]
 //	rsftp put [-apqr] [...same options] local ... [user@]host:[remote]
 //	rsftp ls [-1afhlnrSt] [...same options] [user@]host:[path]
 //	rsftp cp [-346ABCpqrv] [-l limit] [-X sftp_option] [...same options] source ... target
@@ -28,18 +28,19 @@ import (
 
 func usage() {
 	fmt.Fprint(os.Stderr, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-l limit] [-o ssh_option] [--events file] [--no-resume]
+                [-J destination] [-l limit] [-o ssh_option] [--events file] [--no-resume]
                 [user@]host:remote ... [local]
        rsftp put [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
-                [-l limit] [-o ssh_option] [--events file] [--no-resume]
+                [-J destination] [-l limit] [-o ssh_option] [--events file] [--no-resume]
                 local ... [user@]host:[remote]
        rsftp ls [-1afhlnrSt] [-P port] [-i identity_file] [-F ssh_config]
-                [-o ssh_option] [user@]host:[path]
+                [-J destination] [-o ssh_option] [user@]host:[path]
        rsftp cp [-346ABCpqrv] [-c cipher] [-F ssh_config] [-i identity_file]
                 [-J destination] [-l limit] [-o ssh_option] [-P port]
                 [-X sftp_option] source ... target
        rsftp sftp [-apqr] [-b batchfile] [-P port] [-i identity_file] [-F ssh_config]
-                [-o ssh_option] [...] [user@]host[:path]   (also: rsftp user@host[:path])
+                [-J destination] [-o ssh_option] [...] [user@]host[:path]
+                (also: rsftp user@host[:path])
                 (interactive, with sftp's commands; rsftp sftp -h lists its options)
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
                 [--hold duration] [--events file] [--json] [--read-only] [limits...]
@@ -53,6 +54,9 @@ func usage() {
   -p  preserve modification times and modes
   -q  quiet: no progress display or warnings
   -r  copy directories recursively
+  -J [user@]host[:port][,...]  connect through these jump hosts, in order (as
+      ssh -J; each is looked up in ssh_config and authenticated, its host key
+      checked in known_hosts); overrides ProxyJump and ProxyCommand
   --events file  append session events (connected, link_lost, reconnecting,
                  resumed, resume_failed, closed) to file as JSON lines
   --no-resume    plain SSH: do not offer session resumption
@@ -69,6 +73,13 @@ order, -1 one name per line, -l long (-n numeric ids, -h 1.5K sizes).
 With a server that offers it (rsftp serve), a lost connection does not end
 the transfer: rsftp reconnects by itself, without authenticating again, for
 as long as the server holds the session. SIGUSR2 makes it reconnect at once.
+A reconnection goes the way the first connection went: through the same jump
+hosts, or a new run of the ProxyCommand.
+
+ssh_config is read as ssh reads it (Host, Match, Include, %-tokens); keywords
+that rsftp cannot honour and whose omission would change where or how safely
+it connects (RevokedHostKeys, KnownHostsCommand, BindInterface...) are
+errors; others it does not use draw a warning.
 `)
 }
 
