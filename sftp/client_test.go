@@ -1378,6 +1378,7 @@ func TestStatusErrorSaysItOnce(t *testing.T) {
 		{StatusError{Code: StatusNoSuchFile, Message: "No such file"}, "sftp: no such file"},
 		{StatusError{Code: StatusNoSuchFile, Message: "no such file "}, "sftp: no such file"},
 		{StatusError{Code: StatusNoSuchFile}, "sftp: no such file"},
+		{StatusError{Code: StatusNoSuchFile, Message: "no such file or directory"}, "sftp: no such file"},
 		{StatusError{Code: StatusPermissionDenied, Message: "quota exceeded on /home"}, "sftp: permission denied: quota exceeded on /home"},
 	} {
 		if got := c.err.Error(); got != c.want {

@@ -126,8 +126,8 @@ type StatusError struct {
 func (e *StatusError) Error() string {
 	name := statusName(e.Code)
 	// Servers repeat the code's name as the message ("No such file"
-	// from OpenSSH): said once.
-	if e.Message != "" && !strings.EqualFold(strings.TrimSpace(e.Message), name) {
+	// from OpenSSH, "no such file or directory" from ours): said once.
+	if m := strings.ToLower(strings.TrimSpace(e.Message)); m != "" && !strings.HasPrefix(m, name) {
 		return "sftp: " + name + ": " + e.Message
 	}
 	return "sftp: " + name

@@ -40,7 +40,7 @@ func (f *failingConn) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-func (f *failingConn) Close() error                { return nil }
+func (f *failingConn) Close() error { return nil }
 
 // TestClientReportsWhyTheConnectionFailed: a connection that fails in
 // the middle of a reply gives its cause, not "connection closed
