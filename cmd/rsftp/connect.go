@@ -444,9 +444,10 @@ func (s *session) start(iv, maxAlive int, log *logger) *session {
 // knows what it sent again, not what the server did.
 func showEvent(e rsftp.Event, p *progress, log *logger) {
 	var msg string
+	on := p.enabled()
 	switch e.Kind {
 	case rsftp.EventLinkLost:
-		if !p.on {
+		if !on {
 			log.infof("connection lost (%v); the server holds the session for %s", e.Err, e.HoldLeft.Round(time.Second))
 			return
 		}
@@ -454,13 +455,13 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 	case rsftp.EventReconnecting:
 		msg = fmt.Sprintf("reconnecting (try %d); held %s more", e.Attempt, shortDuration(e.HoldLeft))
 	case rsftp.EventResumeFailed:
-		if !p.on {
+		if !on {
 			log.infof("reconnection attempt %d failed: %v", e.Attempt, e.Err)
 		}
 		return
 	case rsftp.EventResumed:
 		msg = fmt.Sprintf("resumed after %s offline; %s sent again by this side", shortDuration(e.Offline), human(float64(e.Retransmitted)))
-		if !p.on {
+		if !on {
 			log.infof("%s", msg)
 			return
 		}
@@ -470,7 +471,7 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 	default:
 		return
 	}
-	if p.on {
+	if on {
 		p.setStatus(msg)
 	}
 }

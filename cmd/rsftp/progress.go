@@ -45,14 +45,19 @@ func newProgress(quiet bool) *progress {
 	return p
 }
 
-// update is called with a file's progress; finished ends its line.
-func (p *progress) update(file string, done, total int64, finished bool) {
-	if !p.on {
-		return
-	}
+// enabled reports whether the progress line is drawn (the interactive
+// shell turns it on and off between transfers, under mu).
+func (p *progress) enabled() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	return p.on
+}
+
+// update is called with a file's progress; finished ends its line.
+func (p *progress) update(file string, done, total int64, finished bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.on || p.stopped {
 		return
 	}
 	now := time.Now()
@@ -74,12 +79,9 @@ func (p *progress) update(file string, done, total int64, finished bool) {
 // setStatus shows a transient state (reconnecting...) instead of the
 // rate until cleared with "".
 func (p *progress) setStatus(s string) {
-	if !p.on {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if !p.on || p.stopped {
 		return
 	}
 	p.status = s
@@ -89,11 +91,14 @@ func (p *progress) setStatus(s string) {
 // stop ends the line being drawn, so that a message can follow it on
 // its own line (an interrupted transfer's), and draws nothing more.
 func (p *progress) stop() {
-	if p == nil || !p.on {
+	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.on {
+		return
+	}
 	if !p.stopped && (p.file != "" || p.status != "") {
 		fmt.Fprintln(p.out)
 	}
@@ -103,12 +108,9 @@ func (p *progress) stop() {
 // note prints msg on a line of its own above the progress line, which is
 // then drawn again: what stays in the scrollback (a resumption).
 func (p *progress) note(msg string) {
-	if !p.on {
-		return
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped {
+	if !p.on || p.stopped {
 		return
 	}
 	fmt.Fprintf(p.out, "\r%s\x1b[K\n", fit(msg, p.width-1))
