@@ -76,7 +76,7 @@ as long as the server holds the session. SIGUSR2 makes it reconnect at once.
 A reconnection goes the way the first connection went: through the same jump
 hosts, or a new run of the ProxyCommand.
 
-ssh_config is read as ssh reads it (Host, Match, Include, %-tokens); keywords
+ssh_config is read as ssh reads it (Host, Match, Include, tokens); keywords
 that rsftp cannot honour and whose omission would change where or how safely
 it connects (RevokedHostKeys, KnownHostsCommand, BindInterface...) are
 errors; others it does not use draw a warning.
