@@ -256,3 +256,70 @@ func TestJumpSpecs(t *testing.T) {
 		t.Error("-J with ProxyCommand accepted")
 	}
 }
+
+// TestJumpRouteShape: the hops of -J or ProxyJump are visited in order;
+// the first hop's own ProxyJump (or ProxyCommand) applies, as with ssh's
+// chain of ssh -W, while a later hop's does not (the list says how to
+// reach it); each hop takes the user and port the list gives, else its
+// own configuration's. A loop of ProxyJumps is an error, not a hang.
+func TestJumpRouteShape(t *testing.T) {
+	cfg := `
+Host j0
+  HostName 10.0.0.0
+Host j1
+  HostName 10.0.0.1
+  ProxyJump j0
+Host j2
+  HostName 10.0.0.2
+  User j2user
+  Port 2202
+  ProxyJump nowhere
+Host target
+  HostName 10.0.0.9
+  ProxyJump j1,bob@j2
+Host pc
+  HostName 10.0.0.8
+  ProxyJump viacmd
+Host viacmd
+  ProxyCommand nc %h %p
+Host loop-a
+  ProxyJump loop-b
+Host loop-b
+  ProxyJump loop-a
+Host *
+  IdentityAgent none
+  IdentityFile /nonexistent
+`
+	route := func(host string) (*route, error) {
+		hc, err := resolveIn(t, cfg, lookupRequest{hostArg: host}, nil)
+		if err != nil {
+			return nil, err
+		}
+		return newRoute(t.Context(), hc, &logger{}, 0)
+	}
+	r, err := route("target")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var path []string
+	for x := r; x != nil && x.hop != nil; x = x.hop {
+		path = append(path, x.hopName+"="+x.hopCfg.User+"@"+x.hopAddr)
+	}
+	if want := []string{"bob@j2=bob@10.0.0.2:2202", "j1=tester@10.0.0.1:22", "j0=tester@10.0.0.0:22"}; !slices.Equal(path, want) {
+		t.Errorf("route to target: %q, want %q", path, want)
+	}
+	if r.describe() == "" {
+		t.Error("no description of the route")
+	}
+	// The first hop's own ProxyCommand applies too.
+	r, err = route("pc")
+	if err != nil || r.hop == nil {
+		t.Fatalf("pc: %+v %v", r, err)
+	}
+	if r.hop.command != "nc viacmd 22" {
+		t.Errorf("ProxyCommand of the jump host: %q (its own %%h)", r.hop.command)
+	}
+	if _, err := route("loop-a"); err == nil || !strings.Contains(err.Error(), "loop") {
+		t.Errorf("ProxyJump loop: %v", err)
+	}
+}
