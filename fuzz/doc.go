@@ -49,8 +49,9 @@
 //	            state machine against a model)
 //	internal/netwatch: FuzzRelevant (netlink messages)
 //	cmd/rsftp:  FuzzSSHConfig (sshconfig_fuzz_test.go: ssh_config files
-//	            with Host patterns, Include, quoting, Key=Value, long
-//	            lines, and -o options)
+//	            with Host patterns, Match (Match exec runs no command
+//	            there), Include, quoting, Key=Value, long lines, and -o
+//	            options)
 //
 // The ones here need nothing unexported: the reconnection messages of the
 // resume extension (FuzzResumeMessages), public key blobs and signatures
