@@ -117,7 +117,11 @@ func (r *route) describe() string {
 // dial opens the byte stream to the server that SSH then runs over.
 func (r *route) dial(ctx context.Context) (net.Conn, error) {
 	if r.command != "" {
-		return dialCommand(r.command)
+		nc, err := dialCommand(r.command)
+		if err == nil && r.hc != nil {
+			nc.(*commandConn).raddr = proxiedAddr(net.JoinHostPort(r.hc.hostname, strconv.Itoa(r.hc.port)))
+		}
+		return nc, err
 	}
 	addr := net.JoinHostPort(r.hc.hostname, strconv.Itoa(r.hc.port))
 	if r.hop != nil {
@@ -200,6 +204,7 @@ func (c *hopConn) Close() error {
 // reaps it.
 type commandConn struct {
 	net.Conn
+	raddr   net.Addr // the server's host and port, if known
 	cmd     *exec.Cmd
 	command string
 	done    chan struct{} // closed when the command has exited
@@ -247,6 +252,22 @@ func dialCommand(command string) (net.Conn, error) {
 		return nil, fmt.Errorf("ProxyCommand: %w", err)
 	}
 	return c, nil
+}
+
+// proxiedAddr is the address of a server reached through a
+// ProxyCommand: its host and port as configured (not an IP address, so
+// that no network change is taken to move its path).
+type proxiedAddr string
+
+func (a proxiedAddr) Network() string { return "proxycommand" }
+func (a proxiedAddr) String() string  { return string(a) }
+
+// RemoteAddr is the server's host and port, not the socket pair's.
+func (c *commandConn) RemoteAddr() net.Addr {
+	if c.raddr != nil {
+		return c.raddr
+	}
+	return c.Conn.RemoteAddr()
 }
 
 func (c *commandConn) Close() error {

@@ -470,6 +470,19 @@ func TestE2EProxyCommandCarriesTheConnection(t *testing.T) {
 	}
 	t.Logf("relay carried %d bytes up and %d down for a %d-byte file; connection from %v", runs[0][0], runs[0][1], size, ps)
 
+	// A plain session (--no-resume) names the server, not the socket
+	// pair, in its events.
+	plainEvents := filepath.Join(r.dir, "plain-events")
+	if res := e2eRun(t, "ls", "-F", r.config, "--no-resume", "--events", plainEvents, "target:"); res.code != 0 || !strings.Contains(res.stdout, "f.bin") {
+		t.Fatalf("ls --no-resume through ProxyCommand: exit %d\n%s", res.code, res.stderr)
+	}
+	if ev := readEvents(t, plainEvents); len(ev) == 0 || ev[0]["remote"] != fmt.Sprintf("127.0.0.1:%d", r.target.port) {
+		t.Errorf("events of a plain session through a ProxyCommand: %v", ev)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && len(relayRuns(t, counts)) < 2; {
+		time.Sleep(20 * time.Millisecond) // the ls's relay has written its line
+	}
+
 	// A reconnection runs the ProxyCommand again.
 	os.Remove(counts)
 	const big = 24 << 20
