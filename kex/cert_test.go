@@ -673,3 +673,48 @@ func TestNewCertSigner(t *testing.T) {
 		t.Error("a signer of another key")
 	}
 }
+
+// TestExchangeWithHostCertificate: a key exchange under a certificate
+// host key algorithm: the server signs with the certificate's signer (the
+// signature names the plain algorithm) and sends the certificate as K_S;
+// the client verifies and gets the certificate as the host key, for its
+// HostKeyCallback to check against its CA.
+func TestExchangeWithHostCertificate(t *testing.T) {
+	ca := testSigner(t, "ed25519")
+	for _, tk := range testKeys() {
+		hk := testSigner(t, tk.name)
+		cert := reparse(t, newCert(t, hk.PublicKey(), ca, func(c *Certificate) { c.CertType = HostCert }))
+		cs, err := NewCertSigner(cert, hk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, algo := range cs.Algorithms() {
+			m := testMagics()
+			c, err := NewClient(Curve25519SHA256, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, _, err := Server(Curve25519SHA256, rand.Reader, c.InitMessage(), m, cs, algo)
+			if err != nil {
+				t.Fatalf("%s: server: %v", algo, err)
+			}
+			res, err := c.HandleReply(reply, m, algo)
+			if err != nil {
+				t.Fatalf("%s: client: %v", algo, err)
+			}
+			got, ok := res.HostKey.(*Certificate)
+			if !ok || !bytes.Equal(got.Marshal(), cert.Marshal()) {
+				t.Fatalf("%s: host key %T", algo, res.HostKey)
+			}
+			// The plain algorithm's name is not a certificate's.
+			c2, _ := NewClient(Curve25519SHA256, rand.Reader)
+			reply2, _, err := Server(Curve25519SHA256, rand.Reader, c2.InitMessage(), m, cs, algo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c2.HandleReply(reply2, m, UnderlyingSignatureAlgorithm(algo)); err == nil {
+				t.Errorf("%s: accepted as %s", algo, UnderlyingSignatureAlgorithm(algo))
+			}
+		}
+	}
+}

@@ -277,7 +277,8 @@ func finishClient(rep *kexReplyMsg, m *Magics, sigAlgo string, qc, k []byte) (*R
 	if KeyTypeForSignatureAlgorithm(sigAlgo) != hostKey.Type() {
 		return nil, fmt.Errorf("kex: server sent a %s host key, but %s was negotiated", hostKey.Type(), sigAlgo)
 	}
-	if algo, _, err := parseSignature(rep.Signature, sigAlgo); err != nil || algo != sigAlgo {
+	// Under a certificate algorithm the signature names the plain one.
+	if algo, _, err := parseSignature(rep.Signature, UnderlyingSignatureAlgorithm(sigAlgo)); err != nil || algo != UnderlyingSignatureAlgorithm(sigAlgo) {
 		return nil, fmt.Errorf("kex: host key signature: %v", err)
 	}
 	h := exchangeHash(m, rep.HostKey, qc, rep.Q, k)
