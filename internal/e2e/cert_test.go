@@ -32,6 +32,7 @@ import (
 
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/internal/netsim"
 	"github.com/rsftp/rsftp/internal/sshtest"
 	"github.com/rsftp/rsftp/kex"
 )
@@ -467,5 +468,89 @@ func TestInteropSKSignaturesWithSshd(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestResumeRefusedWhenCertificateLapses: a session a certificate opened
+// does not resume once the certificate has expired, or been revoked,
+// while the connection was away: the resumption's Recheck runs the
+// certificate's checks again (issue 22). A certificate still valid
+// resumes.
+func TestResumeRefusedWhenCertificateLapses(t *testing.T) {
+	for _, lapse := range []string{"none", "expired", "revoked"} {
+		t.Run(lapse, func(t *testing.T) {
+			ca, user := signer(t), signer(t)
+			now := time.Now()
+			var mu sync.Mutex
+			clock, revoked := now, false
+			cert := &kex.Certificate{Key: user.PublicKey(), CertType: kex.UserCert, KeyID: "lapsing", Serial: 9,
+				ValidPrincipals: []string{"alice"}, ValidAfter: uint64(now.Unix() - 60), ValidBefore: uint64(now.Unix() + 600)}
+			if err := cert.SignCert(rand.Reader, ca, ""); err != nil {
+				t.Fatal(err)
+			}
+			cs, err := kex.NewCertSigner(cert, user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newRig(t, time.Hour, func(cfg *rsftp.ServerConfig) {
+				cfg.Auth = auth.ServerConfig{
+					TrustedUserCAs: &auth.TrustedUserCAs{Keys: []kex.PublicKey{ca.PublicKey()}, Now: func() time.Time {
+						mu.Lock()
+						defer mu.Unlock()
+						return clock
+					}},
+					RevokedKeys: func(k kex.PublicKey) error {
+						mu.Lock()
+						defer mu.Unlock()
+						if c, ok := k.(*kex.Certificate); ok && revoked && c.Serial == 9 {
+							return auth.ErrKeyRevoked
+						}
+						return nil
+					},
+				}
+			}, netsim.WithLatency(time.Millisecond))
+			c := r.dial(func(cc *rsftp.ClientConfig) { cc.Auth = []auth.Method{auth.PublicKeySigners(cs)} })
+			if out, err := sessionOutput(c, "before\n"); err != nil || out != "before\n" {
+				t.Fatalf("%q, %v", out, err)
+			}
+			mu.Lock()
+			switch lapse {
+			case "expired":
+				clock = now.Add(601 * time.Second)
+			case "revoked":
+				revoked = true
+			}
+			mu.Unlock()
+			r.net.CutAll(netsim.Reset)
+			if lapse == "none" {
+				r.waitResumed(1, 15*time.Second)
+				if out, err := sessionOutput(c, "after\n"); err != nil || out != "after\n" {
+					t.Fatalf("after resuming: %q, %v", out, err)
+				}
+				return
+			}
+			done := make(chan error, 1)
+			go func() { done <- c.Wait() }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("the session ended without an error")
+				}
+			case <-time.After(15 * time.Second):
+				t.Fatal("the session is still alive")
+			}
+			if n := r.clientCount(rsftp.EventResumed); n != 0 {
+				t.Errorf("resumed %d times", n)
+			}
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			found := false
+			for _, e := range r.serverEvents {
+				found = found || e.Err != nil && strings.Contains(e.Err.Error(), "no longer authorized")
+			}
+			if !found {
+				t.Error("no server event says the certificate is no longer authorized")
+			}
+		})
 	}
 }
