@@ -85,13 +85,15 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 	c.SendRequest(sc.ctx, "exit-status", false, wire.AppendUint32(nil, uint32(status)))
 }
 
-// signalNames maps signals to their RFC 4254 section 6.10 names.
+// signalNames maps signals to their RFC 4254 section 6.10 names: those
+// every system's syscall package names here, USR1 and USR2 in
+// session_server_unix.go (Windows has neither; a process there is never
+// killed by a signal, so CommandHandler reports its exit status alone).
 var signalNames = map[syscall.Signal]string{
 	syscall.SIGABRT: "ABRT", syscall.SIGALRM: "ALRM", syscall.SIGFPE: "FPE",
 	syscall.SIGHUP: "HUP", syscall.SIGILL: "ILL", syscall.SIGINT: "INT",
 	syscall.SIGKILL: "KILL", syscall.SIGPIPE: "PIPE", syscall.SIGQUIT: "QUIT",
-	syscall.SIGSEGV: "SEGV", syscall.SIGTERM: "TERM", syscall.SIGUSR1: "USR1",
-	syscall.SIGUSR2: "USR2",
+	syscall.SIGSEGV: "SEGV", syscall.SIGTERM: "TERM",
 }
 
 // CommandHandler returns a Handler that runs the exec command with
@@ -99,6 +101,8 @@ var signalNames = map[syscall.Signal]string{
 // environment added to the server's. stdin, stdout and stderr are the
 // channel's. A command killed by a signal is reported with exit-signal
 // (or, for a signal RFC 4254 does not name, exit status 128+signal).
+// shell must take "-c command" as sh does: on Windows a POSIX shell such
+// as Git's sh.exe, not cmd.exe.
 func CommandHandler(shell string) Handler {
 	return func(ctx context.Context, s *ServerSession) int {
 		var cmd *exec.Cmd
