@@ -514,7 +514,10 @@ func checkExchange(t *testing.T, c *Conn, rp *rawPeer) {
 // (a hang, not a timing assertion).
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	// Generous: it only guards against a hang. On a loaded two-core
+	// machine (go test ./... runs packages side by side) 10 s was once
+	// not enough for two writers to fill a loopback socket's buffers.
+	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("gave up waiting for %s", what)
