@@ -47,7 +47,10 @@
 //	resume:     FuzzRegistryResume (RESUME_REQUEST against the server's
 //	            registry), FuzzSessionReadPacket (the server's resume
 //	            state machine against a model)
-//	internal/netwatch: FuzzRelevant (netlink messages)
+//	internal/netwatch: FuzzNetlinkChange (netlink messages),
+//	            FuzzRtChanges (rtmsg_test.go: BSD and macOS routing
+//	            socket messages), FuzzMibChange (Windows' notification
+//	            types)
 //	cmd/rsftp:  FuzzSSHConfig (sshconfig_fuzz_test.go: ssh_config files
 //	            with Host patterns, Match (Match exec runs no command
 //	            there), Include, quoting, Key=Value, long lines, and -o

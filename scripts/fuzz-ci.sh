@@ -30,6 +30,9 @@ required=(
 	"cmd/rsftp FuzzSSHConfig"
 	"sftp FuzzClientReplies"
 	"sftp FuzzServerPackets"
+	"internal/netwatch FuzzNetlinkChange"
+	"internal/netwatch FuzzRtChanges"
+	"internal/netwatch FuzzMibChange"
 )
 
 module="$(go list -m)"

@@ -12,8 +12,17 @@
 // so, the old connection is dead in all but name and the client reconnects
 // right away.
 //
-// Watcher is only implemented on Linux (rtnetlink); elsewhere New returns
-// ErrUnsupported. SourceFor and PathChanged work on every system.
+// Watcher is implemented on Linux (rtnetlink: netwatch_linux.go), macOS and
+// 64-bit FreeBSD (a PF_ROUTE routing socket: netwatch_bsd.go, with the
+// messages decoded in rtmsg.go) and Windows (iphlpapi's
+// NotifyIpInterfaceChange, NotifyUnicastIpAddressChange and
+// NotifyRouteChange2: netwatch_windows.go, reduced in mibnotify.go); each
+// system's notifications come down to the same few changes (an address
+// appeared or went away, a link or a route changed). Elsewhere New returns
+// ErrUnsupported. The decoding is free of system calls, so that every
+// system's is tested and fuzzed on any. SourceFor and PathChanged (a UDP
+// socket connected to the peer, its local address read) work on every
+// system.
 package netwatch
 
 import (
@@ -69,6 +78,39 @@ func (w *Watcher) Close() error {
 		}
 	})
 	return w.closeErr
+}
+
+// change is what a notification says happened, reduced to what may move
+// a connection's path. Each system's decoder (netlink on Linux, routing
+// messages on the BSDs and macOS in rtmsg.go, Windows' notification types
+// in mibnotify.go) yields these and nothing else, and the Watcher
+// delivers a value on Changes for any of them.
+type change uint8
+
+const (
+	changeAddrAdded   change = 1 << iota // a local address appeared or changed
+	changeAddrRemoved                    // a local address went away
+	changeLink                           // an interface appeared, went away or changed state
+	changeRoute                          // a route was added, removed or changed
+)
+
+func (c change) String() string {
+	if c == 0 {
+		return "none"
+	}
+	var s string
+	for i, name := range []string{"addr-added", "addr-removed", "link", "route"} {
+		if c&(1<<i) != 0 {
+			if s != "" {
+				s += "|"
+			}
+			s += name
+		}
+	}
+	if c >= 1<<4 {
+		s += fmt.Sprintf("|%#x", uint8(c&^0xf))
+	}
+	return s
 }
 
 // notify queues a notification unless one is already pending.

@@ -85,27 +85,32 @@ func (w *Watcher) run(rc syscall.RawConn) {
 		if sa, ok := from.(*syscall.SockaddrNetlink); !ok || sa.Pid != 0 {
 			continue
 		}
-		if relevant(buf[:n]) {
+		if netlinkChange(buf[:n]) != 0 {
 			w.notify()
 		}
 	}
 }
 
-// relevant reports whether a netlink datagram contains a message that adds
-// or removes an address or route or changes a link. Malformed input is
-// ignored.
-func relevant(b []byte) bool {
+// netlinkChange reduces a netlink datagram to the changes its messages
+// report: an address added or removed, a route added or removed, a link
+// that appeared, went away or changed. Malformed input reports nothing.
+func netlinkChange(b []byte) change {
 	msgs, err := syscall.ParseNetlinkMessage(b)
 	if err != nil {
-		return false
+		return 0
 	}
+	var c change
 	for _, m := range msgs {
 		switch m.Header.Type {
-		case syscall.RTM_NEWADDR, syscall.RTM_DELADDR,
-			syscall.RTM_NEWROUTE, syscall.RTM_DELROUTE,
-			syscall.RTM_NEWLINK, syscall.RTM_DELLINK:
-			return true
+		case syscall.RTM_NEWADDR:
+			c |= changeAddrAdded
+		case syscall.RTM_DELADDR:
+			c |= changeAddrRemoved
+		case syscall.RTM_NEWROUTE, syscall.RTM_DELROUTE:
+			c |= changeRoute
+		case syscall.RTM_NEWLINK, syscall.RTM_DELLINK:
+			c |= changeLink
 		}
 	}
-	return false
+	return c
 }

@@ -8,60 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
-
-func TestSourceForLoopback(t *testing.T) {
-	src, err := SourceFor(net.IPv4(127, 0, 0, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !src.IsLoopback() {
-		t.Fatalf("SourceFor(127.0.0.1) = %v, want a loopback address", src)
-	}
-	for _, dst := range []net.IP{nil, net.IPv4zero, net.IPv6unspecified} {
-		if ip, err := SourceFor(dst); err == nil {
-			t.Errorf("SourceFor(%v) = %v, want an error", dst, ip)
-		}
-	}
-}
-
-// strAddr is a net.Addr of an unknown type, to exercise the fallback parser.
-type strAddr string
-
-func (a strAddr) Network() string { return "custom" }
-func (a strAddr) String() string  { return string(a) }
-
-func TestPathChanged(t *testing.T) {
-	remote := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}
-	// The kernel reaches 127.0.0.1 from 127.0.0.1 itself.
-	if src, err := SourceFor(remote.IP); err != nil || !src.Equal(remote.IP) {
-		t.Fatalf("SourceFor(127.0.0.1) = %v, %v; want 127.0.0.1", src, err)
-	}
-	tests := []struct {
-		name          string
-		local, remote net.Addr
-		want          bool
-	}{
-		{"same", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, remote, false},
-		{"mapped", &net.TCPAddr{IP: net.ParseIP("::ffff:127.0.0.1"), Port: 40000}, remote, false},
-		{"other source", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 40000}, remote, true},
-		{"udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)}, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22}, true},
-		{"string form", strAddr("127.0.0.1:40000"), strAddr("127.0.0.1:22"), false},
-		{"string other", strAddr("127.0.0.2:40000"), strAddr("127.0.0.1"), true},
-		{"unix", &net.UnixAddr{Name: "/tmp/a", Net: "unix"}, &net.UnixAddr{Name: "/tmp/b", Net: "unix"}, false},
-		{"nil", nil, remote, false},
-		{"nil tcp", (*net.TCPAddr)(nil), remote, false},
-	}
-	for _, tt := range tests {
-		if got := PathChanged(tt.local, tt.remote); got != tt.want {
-			t.Errorf("%s: PathChanged(%v, %v) = %v, want %v", tt.name, tt.local, tt.remote, got, tt.want)
-		}
-	}
-}
 
 // nlmsg builds one netlink message of the given type with a payload.
 func nlmsg(typ uint16, payload int) []byte {
@@ -71,7 +21,7 @@ func nlmsg(typ uint16, payload int) []byte {
 	return b
 }
 
-func TestRelevant(t *testing.T) {
+func TestNetlinkChange(t *testing.T) {
 	cat := func(bs ...[]byte) []byte {
 		var out []byte
 		for _, b := range bs {
@@ -82,33 +32,34 @@ func TestRelevant(t *testing.T) {
 	tests := []struct {
 		name string
 		b    []byte
-		want bool
+		want change
 	}{
-		{"newaddr", nlmsg(syscall.RTM_NEWADDR, 8), true},
-		{"deladdr", nlmsg(syscall.RTM_DELADDR, 8), true},
-		{"newroute", nlmsg(syscall.RTM_NEWROUTE, 12), true},
-		{"delroute", nlmsg(syscall.RTM_DELROUTE, 12), true},
-		{"newlink", nlmsg(syscall.RTM_NEWLINK, 16), true},
-		{"dellink", nlmsg(syscall.RTM_DELLINK, 16), true},
-		{"neigh", nlmsg(syscall.RTM_NEWNEIGH, 12), false},
-		{"done", nlmsg(syscall.NLMSG_DONE, 4), false},
-		{"batch", cat(nlmsg(syscall.RTM_NEWNEIGH, 12), nlmsg(syscall.RTM_DELROUTE, 12)), true},
-		{"empty", nil, false},
-		{"short", nlmsg(syscall.RTM_NEWADDR, 0)[:10], false},
+		{"newaddr", nlmsg(syscall.RTM_NEWADDR, 8), changeAddrAdded},
+		{"deladdr", nlmsg(syscall.RTM_DELADDR, 8), changeAddrRemoved},
+		{"newroute", nlmsg(syscall.RTM_NEWROUTE, 12), changeRoute},
+		{"delroute", nlmsg(syscall.RTM_DELROUTE, 12), changeRoute},
+		{"newlink", nlmsg(syscall.RTM_NEWLINK, 16), changeLink},
+		{"dellink", nlmsg(syscall.RTM_DELLINK, 16), changeLink},
+		{"neigh", nlmsg(syscall.RTM_NEWNEIGH, 12), 0},
+		{"done", nlmsg(syscall.NLMSG_DONE, 4), 0},
+		{"batch", cat(nlmsg(syscall.RTM_NEWNEIGH, 12), nlmsg(syscall.RTM_DELROUTE, 12)), changeRoute},
+		{"batch of two", cat(nlmsg(syscall.RTM_DELADDR, 8), nlmsg(syscall.RTM_NEWADDR, 8)), changeAddrAdded | changeAddrRemoved},
+		{"empty", nil, 0},
+		{"short", nlmsg(syscall.RTM_NEWADDR, 0)[:10], 0},
 		{"bad length", func() []byte {
 			b := nlmsg(syscall.RTM_NEWADDR, 8)
 			binary.NativeEndian.PutUint32(b[0:4], 1<<31)
 			return b
-		}(), false},
+		}(), 0},
 		{"tiny length", func() []byte {
 			b := nlmsg(syscall.RTM_NEWADDR, 8)
 			binary.NativeEndian.PutUint32(b[0:4], 3)
 			return b
-		}(), false},
+		}(), 0},
 	}
 	for _, tt := range tests {
-		if got := relevant(tt.b); got != tt.want {
-			t.Errorf("%s: relevant = %v, want %v", tt.name, got, tt.want)
+		if got := netlinkChange(tt.b); got != tt.want {
+			t.Errorf("%s: netlinkChange = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 	// Random and mutated input never panics.
@@ -121,37 +72,14 @@ func TestRelevant(t *testing.T) {
 				b[r.IntN(len(b))] = byte(r.Uint32())
 			}
 		}
-		relevant(b)
+		netlinkChange(b)
 	}
 }
 
-func FuzzRelevant(f *testing.F) {
+func FuzzNetlinkChange(f *testing.F) {
 	f.Add(nlmsg(syscall.RTM_NEWADDR, 8))
 	f.Add([]byte{1, 2, 3})
-	f.Fuzz(func(t *testing.T, b []byte) { relevant(b) })
-}
-
-func TestCloseTwice(t *testing.T) {
-	w, err := New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			if err := w.Close(); err != nil {
-				t.Errorf("Close: %v", err)
-			}
-		})
-	}
-	wg.Wait()
-	if err := w.Close(); err != nil {
-		t.Errorf("Close again: %v", err)
-	}
-	var nilW *Watcher
-	if err := nilW.Close(); err != nil || nilW.Changes() != nil {
-		t.Errorf("nil Watcher: Close = %v, Changes = %v", err, nilW.Changes())
-	}
+	f.Fuzz(func(t *testing.T, b []byte) { netlinkChange(b) })
 }
 
 // testAddr is a benchmarking-range (RFC 2544) address that no real network
