@@ -300,11 +300,22 @@ func (c *client) serverSigAlgs() []string {
 
 // pickAlgorithm chooses the signature algorithm to use with s. For RSA it
 // is rsa-sha2-512 or rsa-sha2-256, whichever the server lists first in our
-// order (rsa-sha2-512 when it lists nothing), and never ssh-rsa (SHA-1).
+// order (rsa-sha2-512 when it lists nothing), and never ssh-rsa (SHA-1);
+// for an RSA certificate it is rsa-sha2-512-cert-v01@openssh.com or
+// rsa-sha2-256-cert-v01@openssh.com by the same rule, the server's list
+// naming either the certificate algorithm or the plain one (OpenSSH's
+// sshd lists only plain names; ssh's key_sig_algorithm matches the plain
+// name). Other keys and certificates have one algorithm, their type's.
 func (c *client) pickAlgorithm(s kex.Signer) (string, error) {
 	have := s.Algorithms()
 	typ := s.PublicKey().Type()
-	if typ != kex.KeyAlgoRSA {
+	var prefs []string
+	switch typ {
+	case kex.KeyAlgoRSA:
+		prefs = []string{kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256}
+	case certAlgoRSA:
+		prefs = []string{kex.CertSigAlgoRSASHA512, kex.CertSigAlgoRSASHA256}
+	default:
 		for _, a := range have {
 			if kex.KeyTypeForSignatureAlgorithm(a) == typ {
 				return a, nil
@@ -313,11 +324,11 @@ func (c *client) pickAlgorithm(s kex.Signer) (string, error) {
 		return "", fmt.Errorf("no signature algorithm for a %s key", typ)
 	}
 	server := c.serverSigAlgs()
-	for _, a := range []string{kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256} {
+	for _, a := range prefs {
 		if !slices.Contains(have, a) {
 			continue
 		}
-		if server == nil || slices.Contains(server, a) {
+		if server == nil || slices.Contains(server, a) || slices.Contains(server, kex.UnderlyingSignatureAlgorithm(a)) {
 			return a, nil
 		}
 	}
@@ -344,6 +355,8 @@ type publicKeyMethod struct {
 }
 
 // PublicKeys authenticates with private keys (ed25519, ECDSA or RSA).
+// For a key with an OpenSSH certificate, use PublicKeySigners with
+// CertificateSigner.
 func PublicKeys(keys ...crypto.Signer) Method {
 	m := &publicKeyMethod{}
 	for _, k := range keys {
@@ -360,7 +373,15 @@ func PublicKeys(keys ...crypto.Signer) Method {
 	return m
 }
 
-// PublicKeySigners authenticates with signers, such as an agent's keys.
+// PublicKeySigners authenticates with signers, such as an agent's keys
+// (Agent.Signers, certificates and security keys included) or a key with
+// its certificate (CertificateSigner). They are offered in order; a
+// certificate is offered under its certificate algorithms
+// (ssh-ed25519-cert-v01@openssh.com, rsa-sha2-512-cert-v01@openssh.com or
+// rsa-sha2-256-cert-v01@openssh.com as server-sig-algs allows), and a
+// security key's signature, flags and counter included, is sent as its
+// signer made it. To offer a certificate and then its plain key, as ssh
+// does, list both.
 func PublicKeySigners(signers ...kex.Signer) Method {
 	m := &publicKeyMethod{}
 	for _, s := range signers {
@@ -369,6 +390,31 @@ func PublicKeySigners(signers ...kex.Signer) Method {
 		}
 	}
 	return m
+}
+
+// CertificateSigner pairs a private key with an OpenSSH user certificate
+// of its public key (read with LoadCertificate from the key's -cert.pub,
+// or from the CA's tooling), for PublicKeySigners: the signer presents
+// the certificate and signs with the key (kex.NewCertSigner). It fails if
+// the certificate certifies another key, or is not a user certificate.
+// Whether the certificate is valid (principals, validity, CA) is the
+// server's to decide.
+func CertificateSigner(key crypto.Signer, cert *kex.Certificate) (kex.Signer, error) {
+	if key == nil || cert == nil {
+		return nil, errors.New("auth: CertificateSigner: missing key or certificate")
+	}
+	if cert.CertType != kex.UserCert {
+		return nil, fmt.Errorf("auth: certificate ID %s is not a user certificate", quoteShort(cert.KeyID))
+	}
+	s, err := kex.NewSigner(key)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	cs, err := kex.NewCertSigner(cert, s)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	return cs, nil
 }
 
 // PublicKeysCallback authenticates with the signers cb returns; it is

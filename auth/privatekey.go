@@ -17,8 +17,10 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 
 	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
 	"golang.org/x/crypto/chacha20"
 	"golang.org/x/crypto/poly1305" //nolint:staticcheck // OpenSSH's construction needs raw Poly1305
 )
@@ -635,4 +637,110 @@ func MarshalPrivateKey(k crypto.Signer, comment string, passphrase []byte) ([]by
 	out = wire.AppendBytes(out, pubBlob)
 	out = wire.AppendBytes(out, priv)
 	return pem.EncodeToMemory(&pem.Block{Type: pemOpenSSH, Bytes: out}), nil
+}
+
+// publicKeyFileMax bounds a public key or certificate file.
+const publicKeyFileMax = 1 << 20
+
+// ParsePublicKeyFile parses an OpenSSH public key file, such as
+// id_ed25519.pub or id_ed25519-cert.pub: its first line that is neither
+// blank nor a comment, "type base64 [comment]". The key may be a
+// certificate (a *kex.Certificate) or a security key.
+func ParsePublicKeyFile(data []byte) (kex.PublicKey, string, error) {
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		typ, rest := nextField(line)
+		b64, comment := nextField(rest)
+		if b64 == "" {
+			return nil, "", fmt.Errorf("auth: missing key data after %s", quoteShort(typ))
+		}
+		blob, err := decodeBase64(b64)
+		if err != nil {
+			return nil, "", fmt.Errorf("auth: malformed base64 in %s key: %v", quoteShort(typ), err)
+		}
+		k, err := kex.ParsePublicKey(blob)
+		if err != nil {
+			return nil, "", fmt.Errorf("auth: %s key: %w", quoteShort(typ), err)
+		}
+		if k.Type() != typ {
+			return nil, "", fmt.Errorf("auth: key type field %s does not match the key data (%s)", quoteShort(typ), k.Type())
+		}
+		return k, strings.TrimRight(comment, " \t"), nil
+	}
+	return nil, "", errors.New("auth: no public key in the file")
+}
+
+// LoadCertificate reads an OpenSSH certificate file (the key-cert.pub
+// ssh-keygen -s writes beside key.pub). It checks the encoding only:
+// whether the certificate is valid is for the verifier (kex.CheckCertificate).
+func LoadCertificate(path string) (*kex.Certificate, error) {
+	data, err := readKeyFile(path, publicKeyFileMax)
+	if err != nil {
+		return nil, err
+	}
+	k, _, err := ParsePublicKeyFile(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	c, ok := k.(*kex.Certificate)
+	if !ok {
+		return nil, fmt.Errorf("auth: %s holds a %s key, not a certificate", path, k.Type())
+	}
+	return c, nil
+}
+
+// PrivateKeyPublicKey returns the public key of a private key file
+// without decrypting it: openssh-key-v1 stores the public key in the
+// clear, so the key can be offered to a server (or found in an agent)
+// before its passphrase is asked for, as ssh does. The other forms
+// ParsePrivateKey reads are unencrypted and are parsed whole. It also
+// reads the public key of a security key's file
+// (sk-ssh-ed25519@openssh.com...), which ParsePrivateKey cannot use: only
+// an agent can sign with it.
+func PrivateKeyPublicKey(pemBytes []byte) (kex.PublicKey, error) {
+	rest := pemBytes
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, errors.New("auth: no PEM-encoded private key found")
+		}
+		switch block.Type {
+		case "EC PARAMETERS":
+			continue
+		case pemOpenSSH:
+			data := block.Bytes
+			if len(data) > privateKeyMaxBlob || !bytes.HasPrefix(data, []byte(opensshKeyMagic)) {
+				return nil, errors.New("auth: malformed openssh private key")
+			}
+			r := wire.NewReader(data[len(opensshKeyMagic):])
+			r.Bytes() // cipher name
+			r.Bytes() // kdf name
+			r.Bytes() // kdf options
+			n := r.Uint32()
+			pub := r.Bytes()
+			if err := r.Err(); err != nil {
+				return nil, fmt.Errorf("auth: openssh private key header: %w", err)
+			}
+			if n != 1 {
+				return nil, fmt.Errorf("auth: openssh private key file holds %d keys; exactly one is supported", n)
+			}
+			k, err := kex.ParsePublicKey(pub)
+			if err != nil {
+				return nil, fmt.Errorf("auth: openssh private key's public key: %w", err)
+			}
+			if _, ok := k.(*kex.Certificate); ok {
+				return nil, errors.New("auth: openssh private key holds a certificate")
+			}
+			return k, nil
+		}
+		k, _, err := ParsePrivateKey(pemBytes, nil)
+		if err != nil {
+			return nil, err
+		}
+		return kex.NewPublicKey(k.Public())
+	}
 }
