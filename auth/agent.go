@@ -179,9 +179,13 @@ func readAgentReply(r io.Reader) (byte, []byte, error) {
 	return body[0], body[1:], nil
 }
 
-// List returns the keys the agent holds. Keys of types this package does
-// not support (certificates, security keys, DSA) and blobs that do not
-// parse are left out rather than failing the whole list.
+// List returns the keys the agent holds: plain keys, security keys
+// (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com, which
+// the agent signs with through the authenticator) and certificates
+// (*kex.Certificate; ssh-add loads key-cert.pub beside a key as an
+// identity of its own). Keys of types this package does not support (DSA,
+// XMSS...) and blobs that do not parse are left out rather than failing
+// the whole list.
 func (a *Agent) List() ([]AgentKey, error) {
 	typ, body, err := a.roundTrip([]byte{agentRequestIdentities})
 	if err != nil {
@@ -217,14 +221,6 @@ func parseAgentIdentities(body []byte) ([]AgentKey, error) {
 		if err != nil {
 			continue // unsupported type or a key we would not use
 		}
-		// kex parses certificates and security keys, but the client
-		// does not sign with them yet (issue 22, the client's part).
-		if _, ok := k.(*kex.Certificate); ok {
-			continue
-		}
-		if _, ok := k.(kex.SKPublicKey); ok {
-			continue
-		}
 		keys = append(keys, AgentKey{Key: k, Comment: comment})
 	}
 	if err := r.Done(); err != nil {
@@ -236,7 +232,16 @@ func parseAgentIdentities(body []byte) ([]AgentKey, error) {
 // Sign asks the agent to sign data with key using the signature algorithm
 // algorithm ("" means the key type's preferred one, as
 // kex.SignatureAlgorithmsFor lists them) and returns the signature blob
-// (string algorithm || string signature).
+// (string algorithm || string signature, and for a security key the
+// flags and counter the authenticator signed, passed on unchanged).
+//
+// For a certificate (a *kex.Certificate the agent listed) the request
+// names the certificate and algorithm is a certificate algorithm
+// (rsa-sha2-512-cert-v01@openssh.com...); the agent signs with the
+// certified key, and the signature names the plain algorithm
+// (rsa-sha2-512), as a USERAUTH_REQUEST under the certificate algorithm
+// carries it. RSA's SHA-2 algorithms, plain or of a certificate, are
+// asked for with the agent's SSH_AGENT_RSA_SHA2_256 and _512 flags.
 func (a *Agent) Sign(key kex.PublicKey, data []byte, algorithm string) ([]byte, error) {
 	if key == nil {
 		return nil, errors.New("auth: agent sign: nil key")
@@ -253,7 +258,7 @@ func (a *Agent) Sign(key kex.PublicKey, data []byte, algorithm string) ([]byte, 
 		return nil, fmt.Errorf("auth: agent sign: algorithm %q cannot be used with a %s key", algorithm, keyType)
 	}
 	var flags uint32
-	switch algorithm {
+	switch kex.UnderlyingSignatureAlgorithm(algorithm) {
 	case kex.SigAlgoRSASHA256:
 		flags = agentFlagRSASHA2256
 	case kex.SigAlgoRSASHA512:
@@ -273,12 +278,16 @@ func (a *Agent) Sign(key kex.PublicKey, data []byte, algorithm string) ([]byte, 
 	if typ != agentSignResponse {
 		return nil, fmt.Errorf("auth: agent sign: unexpected reply message %d", typ)
 	}
-	return parseAgentSignResponse(body, algorithm)
+	return parseAgentSignResponse(body, kex.UnderlyingSignatureAlgorithm(algorithm))
 }
 
 // parseAgentSignResponse parses the contents of SSH_AGENT_SIGN_RESPONSE
 // (string signature blob) and checks that the blob is well formed and
-// made with algorithm. It returns a copy of the blob.
+// made with algorithm, the signature's own (plain) algorithm. A security
+// key's signature carries byte flags || uint32 counter after the
+// signature (PROTOCOL.u2f), and a webauthn one string origin || string
+// clientData || string extensions besides; nothing else may follow. It
+// returns a copy of the blob.
 func parseAgentSignResponse(body []byte, algorithm string) ([]byte, error) {
 	r := wire.NewReader(body)
 	sig := r.Bytes()
@@ -288,6 +297,16 @@ func parseAgentSignResponse(body []byte, algorithm string) ([]byte, error) {
 	sr := wire.NewReader(sig)
 	got := sr.String()
 	sr.Bytes()
+	switch got {
+	case kex.KeyAlgoSKED25519, kex.KeyAlgoSKECDSA256, kex.SigAlgoWebAuthnSKECDSA256:
+		sr.Byte()   // flags
+		sr.Uint32() // counter
+		if got == kex.SigAlgoWebAuthnSKECDSA256 {
+			sr.Bytes() // origin
+			sr.Bytes() // clientData
+			sr.Bytes() // extensions
+		}
+	}
 	if err := sr.Done(); err != nil {
 		return nil, fmt.Errorf("auth: malformed signature from agent: %w", err)
 	}
@@ -301,7 +320,12 @@ func parseAgentSignResponse(body []byte, algorithm string) ([]byte, error) {
 }
 
 // Signers returns a kex.Signer for each key the agent holds (those List
-// returns); their Sign methods ask the agent, and ignore rand.
+// returns, certificates and security keys included); their Sign methods
+// ask the agent, and ignore rand. A certificate's signer offers the
+// certificate algorithms (kex.SignatureAlgorithmsFor: for an RSA
+// certificate rsa-sha2-512-cert-v01@openssh.com and
+// rsa-sha2-256-cert-v01@openssh.com) and makes signatures named by the
+// plain algorithm, as kex.NewCertSigner's do.
 func (a *Agent) Signers() ([]kex.Signer, error) {
 	keys, err := a.List()
 	if err != nil {

@@ -163,8 +163,9 @@ func TestAgentOpenSSH(t *testing.T) {
 		k.pub = pub
 		agentRun(t, sock, "ssh-add", "-q", path)
 	}
-	// A certificate, which List must skip rather than fail on: ssh-add
-	// loads id-cert.pub next to the key as a second identity.
+	// A certificate: ssh-add loads id-cert.pub next to the key as a
+	// second identity, which List returns as a *kex.Certificate
+	// (agent_cert_test.go signs with it).
 	caPath, _ := agentKeygen(t, dir, "ca", "ed25519", "ca")
 	certKey, _ := agentKeygen(t, dir, "cert", "ed25519", "certified")
 	agentRun(t, "", "ssh-keygen", "-q", "-s", caPath, "-I", "test-id", "-n", "user", certKey+".pub")
@@ -178,12 +179,12 @@ func TestAgentOpenSSH(t *testing.T) {
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
-	// The four keys, plus the certified key itself (not its certificate).
-	if len(list) != len(keys)+1 {
+	// The four keys, plus the certified key and its certificate.
+	if len(list) != len(keys)+2 {
 		for _, k := range list {
 			t.Logf("listed %s %q", k.Key.Type(), k.Comment)
 		}
-		t.Fatalf("List returned %d keys, want %d", len(list), len(keys)+1)
+		t.Fatalf("List returned %d keys, want %d", len(list), len(keys)+2)
 	}
 	byPub := map[string]AgentKey{}
 	for _, k := range list {
@@ -243,7 +244,8 @@ func TestAgentOpenSSH(t *testing.T) {
 			if want == "" {
 				want = algs[0]
 			}
-			if got := sigAlgorithm(t, sig); got != want {
+			// A certificate's signature names the plain algorithm.
+			if got := sigAlgorithm(t, sig); got != kex.UnderlyingSignatureAlgorithm(want) {
 				t.Errorf("signer %s Sign(%q) made %s", s.PublicKey().Type(), algo, got)
 			}
 			if err := s.PublicKey().Verify(data, sig); err != nil {
