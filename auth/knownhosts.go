@@ -14,8 +14,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rsftp/rsftp/kex"
 )
@@ -195,29 +197,39 @@ func (kh *KnownHosts) Lookup(host string, port int) []KnownKey {
 
 // HostKeyAlgorithms orders algos, host key signature algorithms in a
 // client's order of preference, as OpenSSH's ssh does before its first
-// key exchange (order_hostkeyalgs in sshconnect2.c): if a key of the type
-// of the first algorithm is known for host and port, algos is returned as
-// is; otherwise the algorithms whose key types are known for the host
-// move to the front, each group keeping its order. A server with keys of
-// several types then presents the one known_hosts holds, where the first
-// choice would make Check fail with an *UnknownHostError (ssh-ed25519
-// first, only the server's ECDSA key known). rsa-sha2-256 and
+// key exchange (order_hostkeyalgs in sshconnect2.c): if a key of the
+// plain type of the first algorithm is known for host and port, algos is
+// returned as is; otherwise the algorithms whose key types are known for
+// the host move to the front, each group keeping its order, and so do the
+// certificate algorithms (-cert-v01@openssh.com) when an @cert-authority
+// line matches the host. A server with keys of several types then
+// presents the one known_hosts holds, where the first choice would make
+// Check fail with an *UnknownHostError (ssh-ed25519 first, only the
+// server's ECDSA key known), and one with a host certificate presents it
+// to a client that trusts a CA for the host. rsa-sha2-256 and
 // rsa-sha2-512 are of ssh-rsa keys; each ECDSA curve is a type of its
-// own. Lines with a marker do not count. The result is a new slice.
+// own; a certificate algorithm's plain type is the certified key's.
+// Plain keys count only under the host's known_hosts name (with its
+// port, as in ssh); @cert-authority lines also under the host's name
+// without a port, since Check looks there too. @revoked lines do not
+// count. algos is not changed: pass WithCertAlgorithms(algos) for the
+// certificate algorithms to be offered at all. The result is a new
+// slice.
 func (kh *KnownHosts) HostKeyAlgorithms(host string, port int, algos []string) []string {
 	name := KnownHostName(host, port)
 	known := make(map[string]bool)
+	ca := false
 	for i := range kh.entries {
 		e := &kh.entries[i]
-		if e.Marker == "" && e.matches(name) {
+		switch {
+		case e.Marker == "" && e.matches(name):
 			known[e.Key.Type()] = true
+		case e.Marker == MarkerCertAuthority && (e.matches(name) || port != 0 && port != 22 && e.matches(KnownHostName(host, 0))):
+			ca = true
 		}
 	}
 	isKnown := func(algo string) bool {
-		t := kex.KeyTypeForSignatureAlgorithm(algo)
-		if algo == kex.KeyAlgoRSA {
-			t = kex.KeyAlgoRSA
-		}
+		t := plainKeyType(algo)
 		return t != "" && known[t]
 	}
 	if len(algos) == 0 || isKnown(algos[0]) {
@@ -225,13 +237,44 @@ func (kh *KnownHosts) HostKeyAlgorithms(host string, port int, algos []string) [
 	}
 	var first, last []string
 	for _, a := range algos {
-		if isKnown(a) {
+		if ca && kex.IsCertAlgorithm(a) || isKnown(a) {
 			first = append(first, a)
 		} else {
 			last = append(last, a)
 		}
 	}
 	return append(first, last...)
+}
+
+// plainKeyType is the plain key type of a host key algorithm:
+// ssh-ed25519 for ssh-ed25519-cert-v01@openssh.com, ssh-rsa for
+// rsa-sha2-512 and ssh-rsa (SHA-1) alike; "" if unknown.
+func plainKeyType(algo string) string {
+	switch algo {
+	case kex.KeyAlgoRSA, certAlgoRSA:
+		return kex.KeyAlgoRSA
+	}
+	return kex.KeyTypeForSignatureAlgorithm(kex.UnderlyingSignatureAlgorithm(algo))
+}
+
+// WithCertAlgorithms returns algos with, in front, the certificate
+// algorithm of each of its algorithms that has one
+// (ssh-ed25519-cert-v01@openssh.com for ssh-ed25519,
+// rsa-sha2-512-cert-v01@openssh.com for rsa-sha2-512), in algos' order,
+// as OpenSSH's default HostKeyAlgorithms lists them; names already in
+// algos are not repeated. Ordered by HostKeyAlgorithms, the certificate
+// algorithms go first for a host an @cert-authority line covers, and last
+// (or verbatim, if a plain key of the first one's type is known, as in
+// ssh) otherwise: a host certificate the client cannot check falls back
+// to its plain key (Check). The result is a new slice.
+func WithCertAlgorithms(algos []string) []string {
+	var out []string
+	for _, a := range algos {
+		if c := kex.CertSignatureAlgorithm(a); c != "" && !slices.Contains(algos, c) && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return append(out, algos...)
 }
 
 // KnownHostsAlgorithms is HostKeyAlgorithms over the known_hosts files
@@ -243,7 +286,8 @@ func KnownHostsAlgorithms(files []string, host string, port int, algos []string)
 	return kh.HostKeyAlgorithms(host, port, algos)
 }
 
-// Check decides whether key is a valid host key for host and port:
+// Check decides whether key is a valid host key for host and port, as
+// ssh(1) does (check_host_key in sshconnect.c):
 //
 //   - *RevokedKeyError if a matching @revoked line has the key (this wins
 //     over every other line);
@@ -253,12 +297,76 @@ func KnownHostsAlgorithms(files []string, host string, port int, algos []string)
 //   - *UnknownHostError otherwise, including when only keys of other
 //     types are known (its Other field lists them), as ssh(1) does.
 //
-// @cert-authority lines are ignored, since certificates are not supported.
+// A host certificate (a *kex.Certificate) is accepted if a matching
+// @cert-authority line has its CA key and it is valid for the host
+// (CheckHostCertificate: a host certificate, valid now, host among its
+// principals, no critical options); it is refused if a matching @revoked
+// line has its key or its CA key. Otherwise its plain key is checked as
+// above, and the errors say why the certificate was not accepted.
+//
+// When the port is neither 22 nor 0 and nothing is known under
+// "[host]:port", the lines for the bare host name are consulted too, as
+// ssh does ("checking without port identifier"): an @cert-authority line
+// for *.example.com then covers port 2222.
 func (kh *KnownHosts) Check(host string, port int, key kex.PublicKey) error {
+	return kh.check(host, port, key, &HostKeyChecker{})
+}
+
+// check is Check with the certificate options of c (its Files, Mode and
+// revocation files are the caller's business).
+func (kh *KnownHosts) check(host string, port int, key kex.PublicKey, c *HostKeyChecker) error {
 	if key == nil {
 		return errors.New("auth: no host key to check")
 	}
-	name := KnownHostName(host, port)
+	err := kh.checkName(KnownHostName(host, port), port, host, key, c, true)
+	var unknown *UnknownHostError
+	if errors.As(err, &unknown) && port != 0 && port != 22 {
+		// Quietly: a certificate refused under this name was reported
+		// by the first pass.
+		err2 := kh.checkName(KnownHostName(host, 0), port, host, key, c, false)
+		var revoked *RevokedKeyError
+		if err2 == nil || errors.As(err2, &revoked) {
+			return err2
+		}
+	}
+	return err
+}
+
+// checkName checks key against the lines that match the known_hosts name
+// name; host is the name the connection was made to (a certificate's
+// principals must cover it).
+func (kh *KnownHosts) checkName(name string, port int, host string, key kex.PublicKey, c *HostKeyChecker, warn bool) error {
+	cert, _ := key.(*kex.Certificate)
+	var certErr error
+	if cert != nil {
+		if cert.Key == nil || cert.SignatureKey == nil {
+			return errors.New("auth: incomplete host certificate")
+		}
+		keyBlob, caBlob := cert.Key.Marshal(), cert.SignatureKey.Marshal()
+		var ca *knownEntry
+		for i := range kh.entries {
+			e := &kh.entries[i]
+			if e.Marker == "" || !e.matches(name) {
+				continue
+			}
+			if e.Marker == MarkerRevoked && (bytes.Equal(e.blob, keyBlob) || bytes.Equal(e.blob, caBlob)) {
+				return &RevokedKeyError{Host: name, Port: port, Key: key, Entry: e.KnownKey}
+			}
+			if e.Marker == MarkerCertAuthority && ca == nil && bytes.Equal(e.blob, caBlob) {
+				ca = e
+			}
+		}
+		if ca == nil {
+			certErr = fmt.Errorf("no @cert-authority line for %s has its CA key (%s %s)", name, keyTypeLabel(cert.SignatureKey), fingerprint(cert.SignatureKey))
+		} else if certErr = CheckHostCertificate(cert, host, c.certCheck()); certErr == nil {
+			return nil
+		} else if warn && c.Warn != nil {
+			c.Warn(fmt.Sprintf("host certificate for %s (CA in %s:%d) not accepted: %v; checking its plain key against known_hosts instead",
+				name, ca.File, ca.Line, certErr))
+		}
+		// As ssh: the certificate's plain key, checked as any host key.
+		key = cert.Key
+	}
 	blob := key.Marshal()
 	var found bool
 	var same, other []KnownKey
@@ -270,7 +378,7 @@ func (kh *KnownHosts) Check(host string, port int, key kex.PublicKey) error {
 		switch e.Marker {
 		case MarkerRevoked:
 			if bytes.Equal(e.blob, blob) {
-				return &RevokedKeyError{Host: name, Port: port, Key: key, Entry: e.KnownKey}
+				return &RevokedKeyError{Host: name, Port: port, Key: key, Entry: e.KnownKey, Cert: cert}
 			}
 		case "":
 			switch {
@@ -287,15 +395,55 @@ func (kh *KnownHosts) Check(host string, port int, key kex.PublicKey) error {
 	case found:
 		return nil
 	case len(same) > 0:
-		return &KeyMismatchError{Host: name, Port: port, Want: same, Got: key}
+		return &KeyMismatchError{Host: name, Port: port, Want: same, Got: key, Cert: cert, CertErr: certErr}
 	}
-	return &UnknownHostError{Host: name, Port: port, Key: key, Other: other}
+	return &UnknownHostError{Host: name, Port: port, Key: key, Other: other, Cert: cert, CertErr: certErr}
+}
+
+// HostCertCheck says what CheckHostCertificate checks beyond what it
+// always does.
+type HostCertCheck struct {
+	// Now is the time to check the validity window at; zero means now.
+	Now time.Time
+	// CASignatureAlgorithms are the algorithms the CA's signature may
+	// use (ssh_config's CASignatureAlgorithms); nil means
+	// kex.DefaultCASignatureAlgorithms.
+	CASignatureAlgorithms []string
+}
+
+// CheckHostCertificate checks that cert is a host certificate valid for
+// host, as ssh(1) checks one whose CA an @cert-authority line trusts
+// (sshkey_cert_check_host): the CA's signature (of an allowed algorithm)
+// verifies, it is of type host, valid now, it has principals and one of
+// them, read as a wildcard pattern ('*' and '?', case-sensitive), matches
+// host (lower-cased, without brackets: the name connected to, or the
+// HostKeyAlias), and it has no critical options. It does not decide
+// whether the CA is trusted. Errors are *kex.CertError (errors.Is with
+// kex.ErrCertExpired...).
+func CheckHostCertificate(cert *kex.Certificate, host string, o HostCertCheck) error {
+	if err := kex.CheckCertificate(cert, kex.CertCheck{Type: kex.HostCert, Now: o.Now, CASignatureAlgorithms: o.CASignatureAlgorithms}); err != nil {
+		return err
+	}
+	host = strings.ToLower(host)
+	if len(host) > 2 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	for _, p := range cert.ValidPrincipals {
+		if MatchPattern(p, host) {
+			return nil
+		}
+	}
+	return &kex.CertError{KeyID: cert.KeyID, Serial: cert.Serial, Reason: kex.ErrCertPrincipal,
+		Msg: fmt.Sprintf("%v: %s not in %s", kex.ErrCertPrincipal, quoteShort(host), quoteShort(strings.Join(cert.ValidPrincipals, ",")))}
 }
 
 // keyTypeLabel is the short key type name OpenSSH prints ("ED25519").
 func keyTypeLabel(k kex.PublicKey) string {
 	if k == nil {
 		return "unknown"
+	}
+	if c, ok := k.(*kex.Certificate); ok {
+		return keyTypeLabel(c.Key) + "-CERT"
 	}
 	switch t := k.Type(); t {
 	case kex.KeyAlgoED25519:
@@ -304,6 +452,10 @@ func keyTypeLabel(k kex.PublicKey) string {
 		return "RSA"
 	case kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521:
 		return "ECDSA"
+	case kex.KeyAlgoSKED25519:
+		return "ED25519-SK"
+	case kex.KeyAlgoSKECDSA256:
+		return "ECDSA-SK"
 	default:
 		return t
 	}
@@ -318,11 +470,17 @@ func fingerprint(k kex.PublicKey) string {
 
 // UnknownHostError means no known_hosts line has a key of the presented
 // type for the host. Host is the known_hosts name ("[127.0.0.1]:2222").
+//
+// For a host certificate that was not accepted, Key is its plain key (the
+// key to record, as ssh records it), Cert the certificate and CertErr why
+// it was not accepted.
 type UnknownHostError struct {
-	Host  string
-	Port  int
-	Key   kex.PublicKey
-	Other []KnownKey // keys of other types known for the host
+	Host    string
+	Port    int
+	Key     kex.PublicKey
+	Other   []KnownKey // keys of other types known for the host
+	Cert    *kex.Certificate
+	CertErr error
 }
 
 func (e *UnknownHostError) Error() string {
@@ -330,22 +488,38 @@ func (e *UnknownHostError) Error() string {
 	if len(e.Other) > 0 {
 		msg += "; keys of other types are known for this host: " + knownKeyList(e.Other)
 	}
+	return msg + certNote(e.Cert, e.CertErr)
+}
+
+// certNote says why a host certificate was not accepted.
+func certNote(c *kex.Certificate, err error) string {
+	if c == nil {
+		return ""
+	}
+	msg := fmt.Sprintf("; the host presented a certificate (ID %s, serial %d) of that key", quoteShort(c.KeyID), c.Serial)
+	if err != nil {
+		msg += ", not accepted: " + err.Error()
+	}
 	return msg
 }
 
 // KeyMismatchError means the host is known with other keys of the type
 // it presented: the host key has changed, or someone is impersonating the
 // host. Host is the known_hosts name.
+// For a host certificate that was not accepted, Got is its plain key,
+// Cert the certificate and CertErr why it was not accepted.
 type KeyMismatchError struct {
-	Host string
-	Port int
-	Want []KnownKey // the offending lines
-	Got  kex.PublicKey
+	Host    string
+	Port    int
+	Want    []KnownKey // the offending lines
+	Got     kex.PublicKey
+	Cert    *kex.Certificate
+	CertErr error
 }
 
 func (e *KeyMismatchError) Error() string {
 	return fmt.Sprintf("REMOTE HOST IDENTIFICATION HAS CHANGED: host key for %s has changed; the %s key sent by the remote host is %s; Offending %s",
-		e.Host, keyTypeLabel(e.Got), fingerprint(e.Got), knownKeyList(e.Want))
+		e.Host, keyTypeLabel(e.Got), fingerprint(e.Got), knownKeyList(e.Want)) + certNote(e.Cert, e.CertErr)
 }
 
 // Warning is the multi-line warning ssh(1) prints for a changed key.
@@ -369,17 +543,25 @@ func (e *KeyMismatchError) Warning() string {
 }
 
 // RevokedKeyError means the presented key is marked @revoked for the
-// host. Host is the known_hosts name.
+// host. Host is the known_hosts name. For a host certificate, Key is the
+// certificate when the @revoked line has its key or its CA key, and its
+// plain key (with Cert set) when the certificate was not accepted and its
+// plain key is revoked.
 type RevokedKeyError struct {
 	Host  string
 	Port  int
 	Key   kex.PublicKey
 	Entry KnownKey // the @revoked line
+	Cert  *kex.Certificate
 }
 
 func (e *RevokedKeyError) Error() string {
-	return fmt.Sprintf("REVOKED HOST KEY DETECTED: the %s host key for %s (%s) is marked as revoked in %s:%d",
-		keyTypeLabel(e.Key), e.Host, fingerprint(e.Key), e.Entry.File, e.Entry.Line)
+	what := fmt.Sprintf("the %s host key for %s (%s)", keyTypeLabel(e.Key), e.Host, fingerprint(e.Key))
+	if c, ok := e.Key.(*kex.Certificate); ok {
+		what = fmt.Sprintf("the host certificate for %s (ID %s, serial %d, key %s, CA %s %s): its key or its CA key",
+			e.Host, quoteShort(c.KeyID), c.Serial, fingerprint(c.Key), keyTypeLabel(c.SignatureKey), fingerprint(c.SignatureKey))
+	}
+	return fmt.Sprintf("REVOKED HOST KEY DETECTED: %s is marked as revoked in %s:%d", what, e.Entry.File, e.Entry.Line)
 }
 
 func knownKeyList(ks []KnownKey) string {
@@ -414,6 +596,9 @@ func HashHostname(host string, salt []byte) string {
 func AddKnownHost(file string, host string, port int, key kex.PublicKey, hash bool) error {
 	if key == nil {
 		return errors.New("auth: no key to add to known_hosts")
+	}
+	if c, ok := key.(*kex.Certificate); ok {
+		key = c.Key // known_hosts holds plain keys, as ssh records them
 	}
 	name := KnownHostName(host, port)
 	if name == "" || strings.ContainsAny(name, " \t\r\n,#") || strings.HasPrefix(name, "@") || strings.HasPrefix(name, "|") || strings.HasPrefix(name, "!") {
@@ -488,38 +673,92 @@ func ParseStrictMode(s string) (StrictMode, error) {
 }
 
 // KnownHostsCallback returns a host key check against known_hosts files
-// (for rsftp.ClientConfig.HostKeyCallback). It reads the files on every call,
-// so a long-running process sees edits. files[0] is the user's file, where
-// keys of new hosts are recorded (hashed if hashNew). Unreadable or
-// missing files and malformed lines are ignored, as ssh(1) ignores them.
+// (for rsftp.ClientConfig.HostKeyCallback): HostKeyChecker's Check with
+// those files, mode and hashNew, and no revocation files.
+func KnownHostsCallback(files []string, mode StrictMode, hashNew bool) func(host string, port int, key kex.PublicKey) error {
+	c := &HostKeyChecker{Files: append([]string(nil), files...), Mode: mode, HashNew: hashNew}
+	return c.Check
+}
+
+// HostKeyChecker checks host keys as ssh(1) does (verify_host_key in
+// sshconnect.c): against RevokedHostKeys first, then the known_hosts
+// files (KnownHosts.Check, host certificates and their CAs included),
+// and under StrictHostKeyChecking's mode. Its Check method is a
+// rsftp.ClientConfig.HostKeyCallback. It reads the files on every call,
+// so a long-running process sees edits. Files[0] is the user's file,
+// where keys of new hosts are recorded (hashed if HashNew). Unreadable or
+// missing known_hosts files and malformed lines are ignored, as ssh(1)
+// ignores them.
 //
 // A revoked or changed key is refused in every mode. An unknown host is
 // refused under StrictYes, and under StrictAcceptNew and StrictNo its key
-// is added to files[0] and accepted; failing to record it refuses the
-// host, so that trust on first use cannot silently repeat.
-func KnownHostsCallback(files []string, mode StrictMode, hashNew bool) func(host string, port int, key kex.PublicKey) error {
-	files = append([]string(nil), files...)
-	return func(host string, port int, key kex.PublicKey) error {
-		kh, _ := LoadKnownHosts(files...)
-		err := kh.Check(host, port, key)
-		var unknown *UnknownHostError
-		if err == nil || !errors.As(err, &unknown) {
-			if err != nil {
-				return fmt.Errorf("Host key verification failed: %w", err)
-			}
-			return nil
+// is added to Files[0] and accepted; failing to record it refuses the
+// host, so that trust on first use cannot silently repeat. A host
+// certificate that is not accepted (no @cert-authority line for its CA,
+// or invalid) counts as its plain key, which is what gets recorded.
+type HostKeyChecker struct {
+	Files   []string
+	Mode    StrictMode
+	HashNew bool
+	// RevokedHostKeys are ssh_config's RevokedHostKeys: files each an
+	// OpenSSH KRL (ssh-keygen -k) or a list of public keys
+	// (RevokedKeysFile reads them). A key they revoke is refused, and
+	// so is a certificate revoked by serial, key ID, key or CA; a file
+	// that cannot be read or parsed refuses every host, as in ssh.
+	RevokedHostKeys []string
+	// CASignatureAlgorithms are the algorithms a host certificate's CA
+	// signature may use (ssh_config's CASignatureAlgorithms); nil means
+	// kex.DefaultCASignatureAlgorithms.
+	CASignatureAlgorithms []string
+	// Now returns the time host certificates are checked at; nil
+	// means time.Now.
+	Now func() time.Time
+	// Warn, if set, is told when a host certificate whose CA an
+	// @cert-authority line trusts fails its checks (expired, another
+	// host's...) and the plain key is checked instead, as ssh prints it.
+	Warn func(msg string)
+}
+
+func (c *HostKeyChecker) certCheck() HostCertCheck {
+	o := HostCertCheck{CASignatureAlgorithms: c.CASignatureAlgorithms}
+	if c.Now != nil {
+		o.Now = c.Now()
+	}
+	return o
+}
+
+// Check decides on the host key key that host, port presented: nil to
+// accept it; an error that starts "Host key verification failed" to
+// refuse it, wrapping a *RevokedKeyError, *KeyMismatchError,
+// *UnknownHostError or the revocation file's error.
+func (c *HostKeyChecker) Check(host string, port int, key kex.PublicKey) error {
+	if key == nil {
+		return errors.New("Host key verification failed: no host key")
+	}
+	for _, f := range c.RevokedHostKeys {
+		if err := RevokedKeysFile(f)(key); err != nil {
+			return fmt.Errorf("Host key verification failed: %s host key %s: %w", keyTypeLabel(key), fingerprint(key), err)
 		}
-		if mode == StrictYes {
+	}
+	kh, _ := LoadKnownHosts(c.Files...)
+	err := kh.check(host, port, key, c)
+	var unknown *UnknownHostError
+	if err == nil || !errors.As(err, &unknown) {
+		if err != nil {
 			return fmt.Errorf("Host key verification failed: %w", err)
-		}
-		if len(files) == 0 {
-			return fmt.Errorf("Host key verification failed: %w (no known_hosts file to record it in)", err)
-		}
-		if aerr := AddKnownHost(files[0], host, port, key, hashNew); aerr != nil {
-			return fmt.Errorf("Host key verification failed: %w: %v", err, aerr)
 		}
 		return nil
 	}
+	if c.Mode == StrictYes {
+		return fmt.Errorf("Host key verification failed: %w", err)
+	}
+	if len(c.Files) == 0 {
+		return fmt.Errorf("Host key verification failed: %w (no known_hosts file to record it in)", err)
+	}
+	if aerr := AddKnownHost(c.Files[0], host, port, unknown.Key, c.HashNew); aerr != nil {
+		return fmt.Errorf("Host key verification failed: %w: %v", err, aerr)
+	}
+	return nil
 }
 
 // DefaultKnownHostsFiles returns ssh(1)'s default UserKnownHostsFile
