@@ -763,7 +763,8 @@ func (c *HostKeyChecker) Check(host string, port int, key kex.PublicKey) error {
 
 // DefaultKnownHostsFiles returns ssh(1)'s default UserKnownHostsFile
 // (~/.ssh/known_hosts ~/.ssh/known_hosts2) followed by its default
-// GlobalKnownHostsFile (/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2).
+// GlobalKnownHostsFile (/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2;
+// on Windows in %ProgramData%\ssh: SystemSSHDir).
 // The user files are left out if the home directory is unknown; check
 // that files[0] is a user file before passing the list to HostKeyCallback.
 func DefaultKnownHostsFiles() []string {
@@ -771,5 +772,5 @@ func DefaultKnownHostsFiles() []string {
 	if home, err := os.UserHomeDir(); err == nil && home != "" {
 		files = append(files, filepath.Join(home, ".ssh", "known_hosts"), filepath.Join(home, ".ssh", "known_hosts2"))
 	}
-	return append(files, "/etc/ssh/ssh_known_hosts", "/etc/ssh/ssh_known_hosts2")
+	return append(files, filepath.Join(SystemSSHDir(), "ssh_known_hosts"), filepath.Join(SystemSSHDir(), "ssh_known_hosts2"))
 }
