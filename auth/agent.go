@@ -19,8 +19,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -79,17 +77,18 @@ type Agent struct {
 	closeErr  error
 }
 
-// DialAgent connects to the agent listening on the Unix socket sock, or
-// on $SSH_AUTH_SOCK when sock is "". ctx bounds the connection attempt.
+// DialAgent connects to the agent listening on the Unix socket sock (on
+// Windows also a named pipe, \\.\pipe\name), or on DefaultAgentSocket
+// when sock is "": $SSH_AUTH_SOCK, and on Windows, when that is unset,
+// OpenSSH for Windows' agent. ctx bounds the connection attempt.
 func DialAgent(ctx context.Context, sock string) (*Agent, error) {
 	if sock == "" {
-		sock = os.Getenv("SSH_AUTH_SOCK")
+		sock = DefaultAgentSocket()
 		if sock == "" {
 			return nil, errors.New("auth: cannot reach the ssh-agent: SSH_AUTH_SOCK is not set")
 		}
 	}
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", sock)
+	c, err := dialAgentSocket(ctx, sock)
 	if err != nil {
 		return nil, fmt.Errorf("auth: connecting to ssh-agent: %w", err)
 	}
