@@ -350,6 +350,10 @@ func (c *Conn) fillInput() error {
 	switch {
 	case closed:
 		return ErrClosed
+	case c.versionDone && errors.Is(err, io.ErrUnexpectedEOF):
+		// inbound.fill's own "connection closed in the middle of a
+		// packet", which says it all.
+		return err
 	case c.versionDone:
 		return fmt.Errorf("transport: reading: %w", err)
 	case errors.Is(err, io.ErrUnexpectedEOF):

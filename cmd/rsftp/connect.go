@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
 	"os/signal"
@@ -93,9 +93,12 @@ func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
 				if val == "" {
 					i++
 					if i == len(args) {
-						return nil, nil, fmt.Errorf("option requires an argument -- %c", c)
+						return nil, nil, optionNeedsValue(c)
 					}
 					val = args[i]
+				}
+				if err := checkOptionValue(c, val, f.options); err != nil {
+					return nil, nil, err
 				}
 				switch c {
 				case 'P':
@@ -127,6 +130,7 @@ func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
 				f.resume = true
 			case 'v':
 				f.verbose++
+				showErrorChain = true
 			}
 		}
 	}
@@ -197,6 +201,9 @@ func (s *session) Close() error {
 // logger prints messages according to LogLevel and -q.
 type logger struct {
 	level int // 0 quiet, 1 error, 2 info, 3 verbose, 4+ debug
+	// keys are the identity files that could not be used: said with an
+	// authentication failure, or as warnings once connected.
+	keys keyNotes
 }
 
 func (l *logger) warnf(format string, args ...any) {
@@ -348,10 +355,14 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	client, err := rt.connect(dialCtx, addr, ccfg)
 	if err != nil {
 		events.close()
-		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx {
-			return nil, fmt.Errorf("connect to host %s port %d: Connection timed out", hostname, port)
+		ce := &connectError{host: hostname, port: port, user: userName, notes: log.keys.take(), err: err}
+		if errors.Is(err, context.DeadlineExceeded) && dialCtx != ctx && ctx.Err() == nil {
+			ce.timeout, _ = strconv.Atoi(cfg.getDefault("connecttimeout", "0"))
 		}
-		return nil, err
+		return nil, ce
+	}
+	for _, n := range log.keys.take() {
+		log.warnf("%s", n)
 	}
 	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
 	return s.start(iv, maxAlive, log), nil
@@ -448,7 +459,7 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 	switch e.Kind {
 	case rsftp.EventLinkLost:
 		if !on {
-			log.infof("connection lost (%v); the server holds the session for %s", e.Err, e.HoldLeft.Round(time.Second))
+			log.infof("connection lost (%s); the server holds the session for %s", linkCause(e.Err), e.HoldLeft.Round(time.Second))
 			return
 		}
 		msg = fmt.Sprintf("link lost; session held %s", shortDuration(e.HoldLeft))
@@ -456,7 +467,7 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 		msg = fmt.Sprintf("reconnecting (try %d); held %s more", e.Attempt, shortDuration(e.HoldLeft))
 	case rsftp.EventResumeFailed:
 		if !on {
-			log.infof("reconnection attempt %d failed: %v", e.Attempt, e.Err)
+			log.infof("reconnection attempt %d failed: %s", e.Attempt, attemptCause(e.Err))
 		}
 		return
 	case rsftp.EventResumed:
@@ -573,8 +584,8 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 				p := id // expanded by resolveHost
 				s, err := loadIdentity(p, batch)
 				if err != nil {
-					if explicit || !os.IsNotExist(errors.Unwrap(err)) {
-						log.warnf("%v", err)
+					if explicit || !errors.Is(err, fs.ErrNotExist) {
+						log.keys.add(identityProblem(p, err, batch))
 					}
 					continue
 				}
@@ -624,12 +635,12 @@ func loadIdentity(path string, batch bool) (kex.Signer, error) {
 	k, _, err := auth.ParsePrivateKey(data, nil)
 	for tries := 0; errors.Is(err, auth.ErrPassphraseRequired) || (errors.Is(err, auth.ErrIncorrectPassphrase) && tries < 3); tries++ {
 		if batch {
-			return nil, fmt.Errorf("identity file %s is encrypted and BatchMode is on", path)
+			return nil, fmt.Errorf("identity file %s: %w (BatchMode)", path, err)
 		}
 		var pass string
 		pass, err = readSecret(fmt.Sprintf("Enter passphrase for key '%s': ", path))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("identity file %s: %w", path, err)
 		}
 		k, _, err = auth.ParsePrivateKey(data, []byte(pass))
 	}
@@ -643,7 +654,11 @@ func loadIdentity(path string, batch bool) (kex.Signer, error) {
 func readSecret(prompt string) (string, error) {
 	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
 	if err != nil {
-		return "", errors.New("no terminal to ask for a password on (use a key, or BatchMode=yes)")
+		what := strings.TrimSuffix(strings.TrimSpace(prompt), ":")
+		if what != "" {
+			what = strings.ToLower(what[:1]) + what[1:]
+		}
+		return "", &noTerminalError{what: what}
 	}
 	defer tty.Close()
 	fmt.Fprint(tty, prompt)
@@ -677,13 +692,12 @@ func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCall
 		name := auth.KnownHostName(host, port)
 		fmt.Fprintf(os.Stderr, "The authenticity of host '%s' can't be established.\n%s key fingerprint is %s.\n",
 			name, keyTypeName(key), kex.FingerprintSHA256(key))
-		answer, aerr := askLine("Are you sure you want to continue connecting (yes/no/[fingerprint])? ")
+		ok, aerr := askHostKey(kex.FingerprintSHA256(key))
 		if aerr != nil {
-			return err
+			return err // no terminal: the unknown host it is
 		}
-		answer = strings.TrimSpace(answer)
-		if answer != "yes" && answer != kex.FingerprintSHA256(key) {
-			return fmt.Errorf("Host key verification failed.")
+		if !ok {
+			return &hostKeyDeclined{host: name}
 		}
 		if werr := auth.AddKnownHost(files[0], host, port, key, hash); werr != nil {
 			log.warnf("could not add the host key to %s: %v", files[0], werr)
@@ -705,14 +719,4 @@ func keyTypeName(k kex.PublicKey) string {
 	default:
 		return t
 	}
-}
-
-func askLine(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
-	if err != nil {
-		return "", err
-	}
-	defer tty.Close()
-	fmt.Fprint(tty, prompt)
-	return bufio.NewReader(tty).ReadString('\n')
 }

@@ -253,7 +253,7 @@ func parseEndpoints(args []string) ([]endpoint, error) {
 
 // runLs is ls: a remote directory, file or pattern listed as OpenSSH's
 // sftp lists it (lsfmt.go).
-func runLs(ctx context.Context, args []string, _ *resumeNote) error {
+func runLs(ctx context.Context, args []string, _ *resumeNote) (err error) {
 	common, opts, operands, err := splitOptions(args, "1afhlnrSt", "")
 	if err != nil {
 		return usageErr("%v", err)
@@ -298,6 +298,7 @@ func runLs(ctx context.Context, args []string, _ *resumeNote) error {
 	log := &logger{level: 2}
 	cs := newConns(f, log, nil)
 	defer cs.closeAll(ctx)
+	defer func() { err = cs.explainLoss(ctx, err) }()
 	rc, err := cs.get(ctx, ep)
 	if err != nil {
 		return err

@@ -75,7 +75,7 @@ func splitOptions(args []string, own, ownVal string) (common []string, opts []cm
 						common = append(common, "-"+string(c)) // parseFlags says what is missing
 						break
 					}
-					return nil, nil, nil, fmt.Errorf("option requires an argument -- %c", c)
+					return nil, nil, nil, optionNeedsValue(c)
 				}
 				i++
 				val = args[i]
@@ -375,10 +375,11 @@ func (e *errNotCopied) Error() string {
 // runCopy runs a get, put or cp: each source in turn, the failures of one
 // (and inside a recursive one) reported at the end, as scp does, with
 // exit status 1.
-func runCopy(ctx context.Context, req *copyRequest, note *resumeNote) error {
+func runCopy(ctx context.Context, req *copyRequest, note *resumeNote) (err error) {
 	log := &logger{level: 2}
 	cs := newConns(req.f, log, req.clientOpt)
 	defer cs.closeAll(ctx)
+	defer func() { err = cs.explainLoss(ctx, err) }()
 	r := &copyRun{req: req, cs: cs, log: log, note: note}
 	if req.limit > 0 {
 		r.lim = newRateLimiter(req.limit)

@@ -63,11 +63,14 @@ func runDemo(args []string) error {
 	return demo(args, os.Stdout, os.Stderr)
 }
 
-func parseDemoFlags(args []string, stderr io.Writer) (*demoOptions, error) {
+// parseDemoFlags parses rsftp demo's options. With -h it prints the usage
+// to help and returns flag.ErrHelp; other errors are one line, and
+// nothing is printed.
+func parseDemoFlags(args []string, help io.Writer) (*demoOptions, error) {
 	o := &demoOptions{}
 	size, bw := byteSize(64<<20), byteSize(40e6)
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Var(&size, "size", "size of the file to download (suffixes KiB, MiB, GiB, kB, MB, GB)")
 	fs.DurationVar(&o.latency, "latency", 5*time.Millisecond, "one-way latency of the simulated link (the RTT is twice this)")
 	fs.Var(&bw, "bandwidth", "bandwidth of the simulated link per direction, bytes per second (0 = unlimited)")
@@ -78,7 +81,14 @@ func parseDemoFlags(args []string, stderr io.Writer) (*demoOptions, error) {
 	fs.BoolVar(&o.quiet, "q", false, "quiet: no live progress on stderr")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(help, "usage: rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]")
+			fmt.Fprint(help, "\nDownloads a file over a simulated link that is cut several times, and\nshows the session resuming after each cut.\n\n")
+			fs.SetOutput(help)
+			fs.PrintDefaults()
+			return nil, err
+		}
+		return nil, flagError(err, fs, "-")
 	}
 	o.size, o.bandwidth = int64(size), int64(bw)
 	switch {
@@ -111,7 +121,7 @@ func contains(list []string, s string) bool {
 // demo runs rsftp demo, writing the summary to stdout and the live
 // progress to stderr.
 func demo(args []string, stdout, stderr io.Writer) error {
-	o, err := parseDemoFlags(args, stderr)
+	o, err := parseDemoFlags(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

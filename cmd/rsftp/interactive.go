@@ -117,7 +117,7 @@ args:
 				if val == "" {
 					i++
 					if i == len(args) {
-						return nil, nil, usageErr("option requires an argument -- %c", c)
+						return nil, nil, usageErr("%v", optionNeedsValue(c))
 					}
 					val = args[i]
 				}
@@ -491,7 +491,8 @@ func (sh *shell) loop(next func() (string, error)) error {
 			return nil
 		}
 		if cerr := sh.c.Err(); cerr != nil {
-			return &exitError{code: 1, err: fmt.Errorf("Connection closed: %v", cerr)}
+			lost := &linkLostError{host: sh.s.host, cause: cerr, resumable: sh.s.client.Resumable(), err: cerr}
+			return &exitError{code: 1, err: errors.New(userMessage(lost))}
 		}
 	}
 }

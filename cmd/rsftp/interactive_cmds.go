@@ -783,7 +783,7 @@ func explain(err error) string {
 	case errors.As(err, &se) && err.Error() == se.Error():
 		return statusText(se)
 	}
-	return err.Error()
+	return userMessage(err)
 }
 
 // statusText is OpenSSH's text for a status, with the server's message

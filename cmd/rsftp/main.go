@@ -19,15 +19,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/rsftp/rsftp/sftp"
 )
 
-func usage() {
-	fmt.Fprint(os.Stderr, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: rsftp get [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
                 [-J destination] [-l limit] [-o ssh_option] [--events file] [--no-resume]
                 [user@]host:remote ... [local]
        rsftp put [-apqr] [-P port] [-i identity_file] [-c cipher] [-F ssh_config]
@@ -47,6 +51,8 @@ func usage() {
                 (rsftp serve -h lists every option and limit with its default)
        rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d]
                 [-svg file] [-c cipher] [-timeout d]
+       rsftp --version
+       (rsftp COMMAND -h prints that command's usage and options)
 
   -a  resume a partial transfer, after checking the bytes already there
       (ls: list hidden names, . and .. too)
@@ -83,7 +89,8 @@ errors; others it does not use draw a warning.
 `)
 }
 
-// exitError carries an exit status.
+// exitError carries an exit status. Its err is a sentence for the user
+// already (userMessage says it as it is).
 type exitError struct {
 	code int
 	err  error
@@ -97,8 +104,22 @@ func usageErr(format string, args ...any) error {
 
 func main() {
 	if len(os.Args) < 2 {
-		usage()
+		usage(os.Stderr)
 		os.Exit(2)
+	}
+	cmd, args := os.Args[1], os.Args[2:]
+	switch cmd {
+	case "-h", "-help", "--help", "help":
+		usage(os.Stdout)
+		return
+	case "--version", "-version", "version":
+		fmt.Print(versionText())
+		return
+	case "get", "put", "ls", "cp":
+		if wantsHelp(cmd, args) {
+			printCommandUsage(os.Stdout, cmd)
+			return
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -111,7 +132,6 @@ func main() {
 		fmt.Fprintf(os.Stderr, "rsftp: %v\n", err)
 		os.Exit(2)
 	}
-	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
 	case "get":
 		err = runInterruptible(ctx, firstSig, cmd, args, runGet)
@@ -128,32 +148,30 @@ func main() {
 	case "sftp":
 		stop() // the shell handles SIGINT itself (interactive.go)
 		err = runSFTP(args)
-	case "-h", "-help", "--help", "help":
-		usage()
-		return
 	default:
 		if looksLikeDestination(cmd) { // rsftp user@host[:path], as sftp
 			stop()
 			cmd, err = "sftp", runSFTP(os.Args[1:])
 			break
 		}
-		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q\n", cmd)
-		usage()
+		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q; the commands are get, put, ls, cp, sftp, serve, demo (rsftp -h prints the usage)\n", cmd)
 		os.Exit(2)
 	}
 	stopProfiling()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "rsftp %s: %v\n", cmd, err)
-		if ee, ok := err.(*exitError); ok {
-			// One line says what was wrong; the full usage is one
-			// command away (scripts read the first line).
-			if ee.code == 2 {
-				help := "rsftp -h"
-				if cmd == "serve" || cmd == "demo" || cmd == "sftp" {
-					help = "rsftp " + cmd + " -h"
-				}
-				fmt.Fprintf(os.Stderr, "(%s prints the usage)\n", help)
-			}
+		// One line says what happened and what to do (userMessage);
+		// a usage error names the command that prints the usage. -v
+		// adds the whole error chain.
+		msg := userMessage(err)
+		ee, ok := err.(*exitError)
+		if ok && ee.code == 2 {
+			msg += " (rsftp " + cmd + " -h prints the usage)"
+		}
+		fmt.Fprintf(os.Stderr, "rsftp %s: %s\n", cmd, msg)
+		if showErrorChain && msg != err.Error() {
+			fmt.Fprintf(os.Stderr, "debug1: the error in full: %v\n", err)
+		}
+		if ok {
 			os.Exit(ee.code)
 		}
 		os.Exit(1)
@@ -180,6 +198,12 @@ func runInterruptible(ctx context.Context, sig <-chan os.Signal, cmd string, arg
 	select {
 	case err = <-res:
 		if ctx.Err() == nil || err == nil {
+			var pe *sftp.PartialError
+			if errors.As(err, &pe) {
+				// A transfer that stopped: say the command that
+				// continues it.
+				err = &continuable{err: err, command: note.continueCommand()}
+			}
 			return err
 		}
 	case <-ctx.Done():

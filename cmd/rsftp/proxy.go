@@ -128,7 +128,11 @@ func (r *route) dial(ctx context.Context) (net.Conn, error) {
 		r.log.debugf("Connecting to jump host %s (%s)", r.hopName, r.hopAddr)
 		jc, err := r.hop.connect(ctx, r.hopAddr, r.hopCfg)
 		if err != nil {
-			return nil, fmt.Errorf("jump host %s: %w", r.hopName, err)
+			hop := &connectError{host: r.hopName, user: r.hopCfg.User, jump: true, err: err}
+			if _, p, perr := net.SplitHostPort(r.hopAddr); perr == nil {
+				hop.port, _ = strconv.Atoi(p)
+			}
+			return nil, hop
 		}
 		nc, err := jc.DialTCP(ctx, r.hc.hostname, r.hc.port)
 		if err != nil {

@@ -109,9 +109,9 @@ func (v *netBlockValue) Set(s string) error {
 }
 
 // parseServeFlags parses the arguments of rsftp serve. With -h it prints
-// the flags and their defaults to stderr and returns flag.ErrHelp; any
+// the flags and their defaults to help and returns flag.ErrHelp; any
 // other problem is returned as a one-line error (nothing is printed).
-func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
+func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	fsf := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fsf.SetOutput(io.Discard)
@@ -148,11 +148,12 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.clientAliveMax, "client-alive-count-max", 3, "unanswered keepalives in a row after which the connection is closed (OpenSSH's ClientAliveCountMax)")
 	if err := fsf.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "usage: rsftp serve --listen addr --root dir --host-key file {--authorized-keys file | --trusted-user-ca-keys file} [flags]")
-			fsf.SetOutput(stderr)
+			fmt.Fprintln(help, "usage: rsftp serve --listen addr --root dir --host-key file {--authorized-keys file | --trusted-user-ca-keys file} [flags]")
+			fsf.SetOutput(help)
 			fsf.PrintDefaults()
+			return nil, err
 		}
-		return nil, err
+		return nil, flagError(err, fsf, "--")
 	}
 	if fsf.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fsf.Arg(0))
@@ -373,7 +374,7 @@ func (o *serveOptions) sftpConfig(l *slog.Logger) *sftp.ServerConfig {
 // pty, no agent. Every key logs in as one user name (--user, else the
 // user running it); other names are refused.
 func runServe(ctx context.Context, args []string) error {
-	o, err := parseServeFlags(args, os.Stderr)
+	o, err := parseServeFlags(args, os.Stdout) // -h: the usage, on stdout
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
