@@ -417,7 +417,7 @@ func resumeRefusal(err error) (string, bool) {
 	var f *resume.Failure
 	switch {
 	case errors.Is(err, resume.ErrHoldExpired):
-		return "the connection stayed down longer than the server holds a session", true
+		return "the connection was lost for longer than the server holds a session", true
 	case errors.As(err, &f):
 		why := ""
 		switch f.Reason {
@@ -441,10 +441,22 @@ func resumeRefusal(err error) (string, bool) {
 	return "", false
 }
 
+// lostAndRefused says that the connection to host was lost and the
+// session could not resume, if that is what err says.
+func lostAndRefused(host string, err error) (string, bool) {
+	if errors.Is(err, resume.ErrHoldExpired) {
+		return fmt.Sprintf("the connection to %s was lost for longer than the server holds a session", host), true
+	}
+	if s, ok := resumeRefusal(err); ok {
+		return fmt.Sprintf("the connection to %s was lost and %s", host, s), true
+	}
+	return "", false
+}
+
 // linkLostMessage is a command whose connection ended under it.
 func linkLostMessage(ll *linkLostError) string {
-	if s, ok := resumeRefusal(ll); ok {
-		return fmt.Sprintf("the connection to %s was lost and %s; run the command again", ll.host, s)
+	if s, ok := lostAndRefused(ll.host, ll); ok {
+		return s + "; run the command again"
 	}
 	cause := ll.cause
 	if cause == nil {
@@ -480,8 +492,8 @@ func partialMessage(err error, pe *sftp.PartialError, cont *continuable) string 
 func transferCause(err error, pe *sftp.PartialError) string {
 	var ll *linkLostError
 	if errors.As(err, &ll) {
-		if s, ok := resumeRefusal(ll); ok {
-			return fmt.Sprintf("the connection to %s was lost and %s", ll.host, s)
+		if s, ok := lostAndRefused(ll.host, ll); ok {
+			return s
 		}
 		cause := ll.cause
 		if cause == nil {

@@ -141,7 +141,7 @@ func TestUserMessage(t *testing.T) {
 		{"local not writable", &fs.PathError{Op: "open", Path: "/ro/x", Err: syscall.EACCES}, []string{"cannot open /ro/x: permission denied"}},
 		{"unknown session", unknownSession, []string{"the server no longer holds the session (it was restarted, or dropped it)"}},
 		{"hold expired", fmt.Errorf("%w: %w", channel.ErrClosed, resume.ErrHoldExpired),
-			[]string{"the connection stayed down longer than the server holds a session"}},
+			[]string{"the connection was lost for longer than the server holds a session"}},
 		{"partial download, link lost", &continuable{command: "rsftp get -a h:big .", err: &linkLostError{host: "h", cause: midPacket,
 			err: &sftp.PartialError{Op: "download", Src: "big", Dst: "./big", Done: 3 << 20, Err: channel.ErrClosed}}},
 			[]string{"download of big stopped: the connection to h was lost (closed in the middle of a message)", "not resumable",
