@@ -303,3 +303,50 @@ func TestE2ETransferErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestE2EServeStartupErrors: rsftp serve's refusals to start are one
+// line that names the option at fault.
+func TestE2EServeStartupErrors(t *testing.T) {
+	dir := t.TempDir()
+	key := sshtest.KeyGen(t, dir, "ed25519", 0)
+	root := filepath.Join(dir, "root")
+	os.Mkdir(root, 0o755)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	encrypted := filepath.Join(dir, "enc")
+	if out, err := exec.Command(sshtest.Binary(t, "ssh-keygen"), "-q", "-t", "ed25519", "-N", "secret", "-f", encrypted).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	serve := func(args ...string) e2eResult {
+		r := e2eRun(t, append([]string{"serve"}, args...)...)
+		// What serve says before it fails (the host key it created).
+		var lines []string
+		for _, l := range strings.Split(r.stderr, "\n") {
+			if strings.HasPrefix(l, "rsftp serve: ") {
+				lines = append(lines, l)
+			}
+		}
+		r.stderr = strings.Join(lines, "\n") + "\n"
+		return r
+	}
+	hk := filepath.Join(dir, "hk")
+	for _, c := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"address in use", []string{"--listen", busy.Addr().String(), "--root", root, "--host-key", hk, "--authorized-keys", key + ".pub"},
+			[]string{"--listen " + busy.Addr().String() + ": the address is in use", "choose another port"}},
+		{"encrypted host key", []string{"--listen", "127.0.0.1:0", "--root", root, "--host-key", encrypted, "--authorized-keys", key + ".pub"},
+			[]string{"--host-key " + encrypted + " is encrypted", "no passphrase"}},
+		{"missing authorized_keys", []string{"--listen", "127.0.0.1:0", "--root", root, "--host-key", hk, "--authorized-keys", filepath.Join(dir, "nope")},
+			[]string{"--authorized-keys: " + filepath.Join(dir, "nope") + ": no such file or directory"}},
+		{"root not a directory", []string{"--listen", "127.0.0.1:0", "--root", key, "--host-key", hk, "--authorized-keys", key + ".pub"},
+			[]string{"--root " + key + " is not a directory"}},
+	} {
+		oneLine(t, c.name, serve(c.args...), c.want...)
+	}
+}

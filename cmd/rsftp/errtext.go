@@ -213,6 +213,10 @@ func userMessage(err error) string {
 	if s, ok := pathMessage(err); ok {
 		return s
 	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "listen" {
+		return withContext(err, op, listenMessage(op))
+	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, sftp.ErrInterrupted) {
 		return "interrupted"
 	}
@@ -529,18 +533,42 @@ func pathMessage(err error) (string, bool) {
 	var errno syscall.Errno
 	switch {
 	case errors.As(err, &le) && errors.As(le.Err, &se):
-		return fmt.Sprintf("the server could not %s %q to %q: %s", opWords(le.Op), sanitize(le.Old), sanitize(le.New), statusWords(se)), true
+		return withContext(err, le, fmt.Sprintf("the server could not %s %q to %q: %s", opWords(le.Op), sanitize(le.Old), sanitize(le.New), statusWords(se))), true
 	case errors.As(err, &pe) && errors.As(pe.Err, &se):
 		if se.Code == sftp.StatusNoSuchFile {
-			return fmt.Sprintf("%s: no such file or directory on the server (a relative path starts in the login directory)", sanitize(pe.Path)), true
+			return withContext(err, pe, fmt.Sprintf("%s: no such file or directory on the server (a relative path starts in the login directory)", sanitize(pe.Path))), true
 		}
-		return fmt.Sprintf("the server could not %s %s: %s", opWords(pe.Op), sanitize(pe.Path), statusWords(se)), true
+		return withContext(err, pe, fmt.Sprintf("the server could not %s %s: %s", opWords(pe.Op), sanitize(pe.Path), statusWords(se))), true
 	case errors.As(err, &pe) && errors.As(pe.Err, &errno):
-		return localPathMessage(pe, errno), true
+		return withContext(err, pe, localPathMessage(pe, errno)), true
 	case errors.As(err, &se):
 		return "the server said: " + statusWords(se), true
 	}
 	return "", false
+}
+
+// withContext puts before sentence, which says what inner says, what err
+// adds before inner's text ("--authorized-keys: " before a file's
+// error), without the packages' prefixes.
+func withContext(err, inner error, sentence string) string {
+	outer, in := err.Error(), inner.Error()
+	if outer == in || !strings.HasSuffix(outer, in) {
+		return sentence
+	}
+	prefix := strings.TrimSuffix(strings.TrimSuffix(outer, in), ": ")
+	if prefix == "" {
+		return sentence
+	}
+	var parts []string
+	for _, p := range strings.Split(prefix, ": ") {
+		if !slices.Contains(packageNames, p) {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return sentence
+	}
+	return strings.Join(parts, ": ") + ": " + sentence
 }
 
 func localPathMessage(pe *fs.PathError, errno syscall.Errno) string {
@@ -688,3 +716,20 @@ func (cs *conns) explainLoss(ctx context.Context, err error) error {
 // linkLossWait bounds how long explainLoss waits for a connection's end
 // to be known.
 const linkLossWait = 200 * time.Millisecond
+
+// listenMessage says why a server could not listen (after "--listen
+// ADDR: ").
+func listenMessage(op *net.OpError) string {
+	var dns *net.DNSError
+	switch {
+	case errors.Is(op.Err, syscall.EADDRINUSE):
+		return "the address is in use (by another server: an rsftp serve, sshd?); stop it, or choose another port"
+	case errors.Is(op.Err, syscall.EACCES):
+		return "permission denied (ports below 1024 need privileges); choose a port above 1023"
+	case errors.Is(op.Err, syscall.EADDRNOTAVAIL):
+		return "no network interface of this machine has that address"
+	case errors.As(op.Err, &dns):
+		return fmt.Sprintf("cannot resolve %q", dns.Name)
+	}
+	return plainChain(op.Err)
+}

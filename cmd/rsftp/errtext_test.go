@@ -84,6 +84,12 @@ func TestUserMessage(t *testing.T) {
 	}
 
 	_, localErr := os.Open(filepath.Join(dir, "missing", "x"))
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	_, inUse := net.Listen("tcp", busy.Addr().String())
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
 
@@ -153,6 +159,8 @@ func TestUserMessage(t *testing.T) {
 		{"cancelled", fmt.Errorf("channel: opening session: %w", cctx.Err()), []string{"interrupted"}},
 		{"repetition", midPacket, []string{"reading: connection closed in the middle of a packet"}},
 		{"usage", usageErr("Bad port %q", "x"), []string{`Bad port "x"`}},
+		{"listen", fmt.Errorf("--listen %s: %w", busy.Addr(), inUse), []string{"--listen " + busy.Addr().String() + ": the address is in use"}},
+		{"flag context kept", fmt.Errorf("--authorized-keys: %w", localErr), []string{"--authorized-keys: " + filepath.Join(dir, "missing", "x") + ": no such file"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := userMessage(c.err)

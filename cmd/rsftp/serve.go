@@ -398,8 +398,13 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("--root %s is not a directory", o.root)
 	}
 	hostKey, created, err := loadOrCreateHostKey(o.hostKey)
-	if err != nil {
-		return err
+	if errors.Is(err, auth.ErrPassphraseRequired) {
+		return fmt.Errorf("--host-key %s is encrypted: a host key must have no passphrase (ssh-keygen -p -N '' -f %s removes it, or omit the file to have rsftp create one)", o.hostKey, o.hostKey)
+	}
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return fmt.Errorf("--host-key: %w", err) // the error names the file
+	} else if err != nil {
+		return fmt.Errorf("--host-key %s: %w", o.hostKey, err)
 	}
 	fp := kex.FingerprintSHA256(hostKey.PublicKey())
 	if created {
@@ -465,7 +470,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	l, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return err
+		return fmt.Errorf("--listen %s: %w", o.listen, err)
 	}
 	log.Info("listening", "addr", l.Addr().String(), "root", o.root, "host_key", fp, "user", userName)
 	go func() {
@@ -501,7 +506,7 @@ func loadOrCreateHostKey(path string) (kex.Signer, bool, error) {
 	if err == nil {
 		k, _, err := auth.ParsePrivateKey(data, nil)
 		if err != nil {
-			return nil, false, fmt.Errorf("host key %s: %w", path, err)
+			return nil, false, err
 		}
 		s, err := kex.NewSigner(k)
 		return s, false, err
