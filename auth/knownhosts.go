@@ -461,7 +461,12 @@ func keyTypeLabel(k kex.PublicKey) string {
 	}
 }
 
+// fingerprint is a key's SHA-256 fingerprint; a certificate's is its
+// key's, as OpenSSH prints it.
 func fingerprint(k kex.PublicKey) string {
+	if c, ok := k.(*kex.Certificate); ok && c.Key != nil {
+		k = c.Key
+	}
 	if k == nil {
 		return "(no key)"
 	}

@@ -4,15 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -532,69 +529,13 @@ type packetCount func() uint64
 
 func (f packetCount) PacketsReceived() uint64 { return f() }
 
-func defaultIdentities() []string {
-	var out []string
-	for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-		out = append(out, filepath.Join(homeDir(), ".ssh", n))
-	}
-	return out
-}
-
-// authMethods builds publickey (agent keys, then identity files, loaded
-// when needed), password and keyboard-interactive.
+// authMethods builds publickey (certificates, agent keys and identity
+// files: publicKeyMethod), password and keyboard-interactive.
 func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, port int, batch bool, log *logger) ([]auth.Method, error) {
 	var methods []auth.Method
 	if yes(cfg.getDefault("pubkeyauthentication", "yes")) {
-		ids := cfg.all("identityfile")
-		explicit := len(ids) > 0
-		if !explicit {
-			ids = defaultIdentities()
-		}
-		agentSock := os.Getenv("SSH_AUTH_SOCK")
-		if ia, ok := cfg.get("identityagent"); ok {
-			agentSock = ia // expanded by resolveHost
-			if strings.EqualFold(ia, "none") {
-				agentSock = ""
-			} else if ia == "SSH_AUTH_SOCK" {
-				agentSock = os.Getenv("SSH_AUTH_SOCK")
-			}
-		}
-		if agentSock != "" && !yes(cfg.getDefault("identitiesonly", "no")) {
-			methods = append(methods, auth.PublicKeysCallback(func() ([]kex.Signer, error) {
-				a, err := auth.DialAgent(ctx, agentSock)
-				if err != nil {
-					log.debugf("agent: %v", err)
-					return nil, nil
-				}
-				return a.Signers()
-			}))
-		}
-		// Keys are loaded once: a jump host authenticates again at each
-		// reconnection, which must not ask for a passphrase again.
-		var loadMu sync.Mutex
-		var loaded []kex.Signer
-		methods = append(methods, auth.PublicKeysCallback(func() ([]kex.Signer, error) {
-			loadMu.Lock()
-			defer loadMu.Unlock()
-			if loaded != nil {
-				return loaded, nil
-			}
-			var signers []kex.Signer
-			for _, id := range ids {
-				p := id // expanded by resolveHost
-				s, err := loadIdentity(p, batch)
-				if err != nil {
-					if explicit || !errors.Is(err, fs.ErrNotExist) {
-						log.keys.add(identityProblem(p, err, batch))
-					}
-					continue
-				}
-				signers = append(signers, s)
-			}
-			if len(signers) > 0 {
-				loaded = signers
-			}
-			return signers, nil
+		methods = append(methods, publicKeyMethod(ctx, cfg, batch, log, func(path string, err error) {
+			log.keys.add(identityProblem(path, err, batch))
 		}))
 	}
 	if !batch && yes(cfg.getDefault("passwordauthentication", "yes")) {
@@ -681,7 +622,11 @@ func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCall
 		// Nowhere to record new keys: behave as "yes".
 		mode = auth.StrictYes
 	}
-	cb := auth.KnownHostsCallback(files, mode, hash)
+	chk, err := newHostKeyChecker(cfg, files, mode, hash, log)
+	if err != nil {
+		return nil, err
+	}
+	cb := chk.Check
 	ask := strings.EqualFold(modeStr, "ask") && !batch
 	return func(host string, port int, key kex.PublicKey) error {
 		err := cb(host, port, key)
@@ -689,6 +634,9 @@ func hostKeyCallback(cfg *sshConfig, batch bool, log *logger) (rsftp.HostKeyCall
 		if err == nil || !ask || !errors.As(err, &unknown) {
 			return err
 		}
+		// A host certificate nothing vouches for: its plain key is
+		// asked about and recorded, as ssh does.
+		key = unknown.Key
 		name := auth.KnownHostName(host, port)
 		fmt.Fprintf(os.Stderr, "The authenticity of host '%s' can't be established.\n%s key fingerprint is %s.\n",
 			name, keyTypeName(key), kex.FingerprintSHA256(key))

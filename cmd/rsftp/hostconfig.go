@@ -230,7 +230,8 @@ func (hc *hostConfig) tokens() tokenValues {
 }
 
 // expandPath is ssh's treatment of a file name in IdentityFile,
-// UserKnownHostsFile, IdentityAgent: ~ first, then %-tokens and ${VAR}.
+// CertificateFile, UserKnownHostsFile, RevokedHostKeys, IdentityAgent: ~
+// first, then %-tokens and ${VAR}.
 func (hc *hostConfig) expandPath(s string) (string, error) {
 	p, err := tildeExpand(s, hc.env.home)
 	if err != nil {
@@ -239,9 +240,9 @@ func (hc *hostConfig) expandPath(s string) (string, error) {
 	return expandWith(p, hc.tokens(), pathTokens, true)
 }
 
-// expandPaths replaces the file names of IdentityFile, UserKnownHostsFile,
-// GlobalKnownHostsFile and IdentityAgent with their expansions, which is
-// what connect reads.
+// expandPaths replaces the file names of IdentityFile, CertificateFile,
+// UserKnownHostsFile, RevokedHostKeys, GlobalKnownHostsFile and
+// IdentityAgent with their expansions, which is what connect reads.
 func (hc *hostConfig) expandPaths() error {
 	c := hc.cfg
 	for i, id := range c.vals["identityfile"] {
@@ -251,16 +252,27 @@ func (hc *hostConfig) expandPaths() error {
 		}
 		c.vals["identityfile"][i] = p
 	}
-	if v, ok := c.get("userknownhostsfile"); ok && !strings.EqualFold(v, "none") {
+	for i, cf := range c.vals["certificatefile"] {
+		p, err := hc.expandPath(cf)
+		if err != nil {
+			return fmt.Errorf("CertificateFile %s: %w", cf, err)
+		}
+		c.vals["certificatefile"][i] = p
+	}
+	for _, kw := range [][2]string{{"userknownhostsfile", "UserKnownHostsFile"}, {"revokedhostkeys", "RevokedHostKeys"}} {
+		v, ok := c.get(kw[0])
+		if !ok || strings.EqualFold(v, "none") {
+			continue
+		}
 		var out []string
 		for _, f := range strings.Fields(v) {
 			p, err := hc.expandPath(f)
 			if err != nil {
-				return fmt.Errorf("UserKnownHostsFile %s: %w", f, err)
+				return fmt.Errorf("%s %s: %w", kw[1], f, err)
 			}
 			out = append(out, p)
 		}
-		c.vals["userknownhostsfile"] = []string{strings.Join(out, " ")}
+		c.vals[kw[0]] = []string{strings.Join(out, " ")}
 	}
 	if v, ok := c.get("globalknownhostsfile"); ok && !strings.EqualFold(v, "none") {
 		var out []string

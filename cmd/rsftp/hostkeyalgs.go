@@ -15,12 +15,18 @@ import (
 // unset or only appends or removes, reordered so that the key types
 // known_hosts holds for the host come first (auth.KnownHostsAlgorithms,
 // OpenSSH's order_hostkeyalgs): a server with ed25519, ECDSA and RSA host
-// keys whose ECDSA key alone is known then presents that one. A list
-// given with "^" or in full is offered as it is. HostKeyAlias, if set,
-// names the host in known_hosts, as in the host key check.
+// keys whose ECDSA key alone is known then presents that one. The
+// defaults are ssh's: the certificate algorithms
+// (ssh-ed25519-cert-v01@openssh.com...) and then the plain ones; the
+// certificate algorithms go first for a host an @cert-authority line
+// covers, and a host certificate nothing vouches for is checked as its
+// plain key. A list given with "^" or in full is offered as it is.
+// HostKeyAlias, if set, names the host in known_hosts, as in the host key
+// check.
 func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, error) {
 	spec := cfg.getDefault("hostkeyalgorithms", "")
-	algos, err := algorithmList(spec, transport.DefaultHostKeyAlgorithms, transport.DefaultHostKeyAlgorithms, "host key")
+	defaults := auth.WithCertAlgorithms(transport.DefaultHostKeyAlgorithms)
+	algos, err := algorithmList(spec, defaults, defaults, "host key")
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +34,7 @@ func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, err
 		return algos, nil
 	}
 	if algos == nil {
-		algos = slices.Clone(transport.DefaultHostKeyAlgorithms)
+		algos = slices.Clone(defaults)
 	}
 	if alias, ok := cfg.get("hostkeyalias"); ok {
 		hostname, port = alias, 22

@@ -73,11 +73,12 @@ var implemented = map[string]bool{
 	"canonicalizehostname": true, "canonicaldomains": true, "canonicalizemaxdots": true,
 	"canonicalizefallbacklocal": true, "canonicalizepermittedcnames": true,
 	"requiredrsasize": true,
+	"certificatefile": true, "revokedhostkeys": true, "casignaturealgorithms": true,
 }
 
 // multi are keywords whose every occurrence counts (the others: first
 // one wins).
-var multi = map[string]bool{"identityfile": true}
+var multi = map[string]bool{"identityfile": true, "certificatefile": true}
 
 // rawValue are keywords whose value is the rest of the line as written
 // (quotes and all), as ssh keeps commands.
@@ -183,10 +184,10 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 		if j, ok := c.get("proxyjump"); ok && !strings.EqualFold(j, "none") {
 			return nil
 		}
-	case "identityfile":
+	case "identityfile", "certificatefile":
 		for _, v := range c.vals[k] {
 			if v == val {
-				return nil // ssh's add_identity_file drops repeats
+				return nil // ssh's add_identity_file drops repeats, as add_certificate_file
 			}
 		}
 	}
@@ -202,14 +203,14 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 
 // refuse returns an error for a keyword rsftp does not implement whose
 // omission would make the connection less safe than the configuration
-// asks, or send it elsewhere: RevokedHostKeys ignored accepts a revoked
-// key, a KnownHostsCommand ignored lets StrictHostKeyChecking=accept-new
-// take a key the command would have refused. Such keywords are errors,
-// not warnings; "none" (and the values that ask for nothing) pass.
+// asks, or send it elsewhere: a KnownHostsCommand ignored lets
+// StrictHostKeyChecking=accept-new take a key the command would have
+// refused. Such keywords are errors, not warnings; "none" (and the values
+// that ask for nothing) pass.
 func refuse(k string, args []string) error {
 	v := strings.ToLower(args[0])
 	switch k {
-	case "revokedhostkeys", "knownhostscommand":
+	case "knownhostscommand":
 		if v == "none" {
 			return nil
 		}
@@ -235,7 +236,7 @@ func validate(k string, args []string) error {
 		"stricthostkeychecking", "batchmode", "identitiesonly", "hashknownhosts",
 		"passwordauthentication", "pubkeyauthentication", "loglevel", "hostname", "user",
 		"hostkeyalias", "tag", "addressfamily", "bindaddress", "canonicalizehostname",
-		"canonicalizemaxdots", "canonicalizefallbacklocal", "proxyusefdpass":
+		"canonicalizemaxdots", "canonicalizefallbacklocal", "proxyusefdpass", "certificatefile", "casignaturealgorithms":
 		// One value only, as in ssh: the value stored is all the
 		// arguments joined, which would no longer parse ("Port 22 23").
 		if len(args) > 1 {
@@ -284,7 +285,11 @@ func validate(k string, args []string) error {
 		default:
 			return fmt.Errorf("unsupported log level %q", args[0])
 		}
-	case "canonicaldomains", "userknownhostsfile", "globalknownhostsfile":
+	case "casignaturealgorithms":
+		if _, err := caSignatureAlgorithms(args[0]); err != nil {
+			return err
+		}
+	case "canonicaldomains", "userknownhostsfile", "globalknownhostsfile", "revokedhostkeys":
 		for i, a := range args {
 			if strings.EqualFold(a, "none") && (i > 0 || len(args) > 1) {
 				return errors.New(`"none" must appear alone`)
