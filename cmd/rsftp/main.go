@@ -84,8 +84,14 @@ hosts, or a new run of the ProxyCommand.
 
 ssh_config is read as ssh reads it (Host, Match, Include, tokens); keywords
 that rsftp cannot honour and whose omission would change where or how safely
-it connects (RevokedHostKeys, KnownHostsCommand, BindInterface...) are
-errors; others it does not use draw a warning.
+it connects (KnownHostsCommand, BindInterface...) are errors; others it does
+not use draw a warning.
+
+OpenSSH certificates are used as ssh uses them: -i key with key-cert.pub
+beside it, CertificateFile, certificates and security keys (sk-) held by
+ssh-agent; host certificates are trusted through @cert-authority lines of
+known_hosts, and @revoked lines and RevokedHostKeys (a KRL or a key list)
+refuse keys, certificates and CAs.
 `)
 }
 
