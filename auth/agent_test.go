@@ -669,6 +669,8 @@ func FuzzAgentReply(f *testing.F) {
 	sig := wire.AppendBytes(wire.AppendString(nil, kex.KeyAlgoED25519), make([]byte, 64))
 	f.Add(agentFrame(agentIdentitiesAnswer, ids))
 	f.Add(agentFrame(agentSignResponse, wire.AppendBytes(nil, sig)))
+	skSig := append(wire.AppendBytes(wire.AppendString(nil, kex.KeyAlgoSKED25519), make([]byte, 64)), 1, 0, 0, 0, 7)
+	f.Add(agentFrame(agentSignResponse, wire.AppendBytes(nil, skSig)))
 	f.Add(agentFrame(agentFailure))
 	f.Add(agentFrame(agentSuccess))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
@@ -689,9 +691,11 @@ func FuzzAgentReply(f *testing.F) {
 					}
 				}
 			}
-			if s, err := parseAgentSignResponse(body, kex.KeyAlgoED25519); err == nil {
-				if got := sigAlgorithm(t, s); got != kex.KeyAlgoED25519 {
-					t.Fatalf("accepted a %q signature", got)
+			for _, algo := range []string{kex.KeyAlgoED25519, kex.KeyAlgoSKED25519, kex.SigAlgoWebAuthnSKECDSA256} {
+				if s, err := parseAgentSignResponse(body, algo); err == nil {
+					if got, _ := parseSignatureAlgorithm(s); got != algo {
+						t.Fatalf("accepted a %q signature for %s", got, algo)
+					}
 				}
 			}
 		}

@@ -578,12 +578,30 @@ func TestDefaultKnownHostsFiles(t *testing.T) {
 
 func FuzzParseKnownHosts(f *testing.F) {
 	k := kex.MarshalAuthorizedKey(akEd25519(f))
+	// A host certificate whose CA the seeds' @cert-authority lines name:
+	// Check runs the certificate's paths (CA lines, @revoked of its key
+	// or CA, the fall back to its plain key) on whatever parses.
+	ca := mustSigner(f, userKeys(f)["ed25519"])
+	cert := hostCertFor(f, akECDSA(f), ca, []string{"*.x", "127.0.0.1"}, nil)
+	caLine := kex.MarshalAuthorizedKey(ca.PublicKey())
 	f.Add([]byte("host,!bad,*.x " + k + " c\n"))
 	f.Add([]byte("@revoked * " + k + "\n@cert-authority *.a " + k))
 	f.Add([]byte(HashHostname("[127.0.0.1]:2222", nil) + " " + k + "\n"))
 	f.Add([]byte("|1|AAAA|BBBB " + k + "\n#\n\n[h]:22 ssh-rsa AAAAB3NzaC1yc2E\r\n"))
+	f.Add([]byte("@cert-authority *.x,!b.x " + caLine + "\n@revoked [127.0.0.1]:* " + caLine + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kh, _ := ParseKnownHosts(data, "fuzz")
+		for _, host := range []string{"a.x", "127.0.0.1"} {
+			for _, port := range []int{22, 2222} {
+				if err := kh.Check(host, port, cert); err != nil {
+					_ = err.Error()
+				}
+				algos := WithCertAlgorithms([]string{kex.KeyAlgoED25519, kex.KeyAlgoECDSA256})
+				if got := kh.HostKeyAlgorithms(host, port, algos); len(got) != len(algos) {
+					t.Fatalf("HostKeyAlgorithms changed the list's length: %v", got)
+				}
+			}
+		}
 		for _, e := range kh.entries {
 			if e.Key == nil {
 				t.Fatal("nil key")

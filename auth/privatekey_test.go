@@ -23,6 +23,7 @@ import (
 	xssh "golang.org/x/crypto/ssh"
 
 	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
 )
 
 // kfNeedTool returns the path of an OpenSSH tool, skipping the test when
@@ -536,6 +537,18 @@ func FuzzParsePrivateKey(f *testing.F) {
 		s, _, err := ParsePrivateKey(kfPEM(body), nil)
 		if err == nil && s == nil {
 			t.Fatal("nil signer without error")
+		}
+		// The public key read without decrypting is the key's.
+		pub, perr := PrivateKeyPublicKey(kfPEM(body))
+		if err == nil {
+			want, werr := kex.NewPublicKey(s.Public())
+			if perr != nil || werr != nil || !bytes.Equal(pub.Marshal(), want.Marshal()) {
+				t.Fatalf("PrivateKeyPublicKey: %v, %v", perr, werr)
+			}
+		}
+		// The same bytes as a public key file.
+		if k, _, err := ParsePublicKeyFile(body); err == nil && k == nil {
+			t.Fatal("nil key without error")
 		}
 	})
 }

@@ -38,8 +38,11 @@
 //	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
 //	            (client side), FuzzParseAuthorizedKeys,
 //	            FuzzParseAuthorizedPrincipals (usercert_test.go),
-//	            FuzzParseKnownHosts, FuzzParsePrivateKey, FuzzAgentReply
-//	            (ssh-agent replies)
+//	            FuzzParseKnownHosts (with a host certificate checked
+//	            against whatever parses, and the host key algorithms'
+//	            order), FuzzParsePrivateKey (also PrivateKeyPublicKey,
+//	            which must agree, and ParsePublicKeyFile), FuzzAgentReply
+//	            (ssh-agent replies, security key signatures included)
 //	channel:    FuzzMuxPackets (a multiplexer fed hostile packets)
 //	sftp:       FuzzServerPackets (the server fed arbitrary requests),
 //	            FuzzClientReplies (client_fuzz_test.go: the client fed
