@@ -50,7 +50,7 @@ func runNoTTY(t *testing.T, args ...string) e2eResult {
 	t.Helper()
 	cmd := exec.Command(e2eTool(t), args...)
 	cmd.Env = e2eEnv(t)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	cmd.SysProcAttr = newSession()
 	var out, errb strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

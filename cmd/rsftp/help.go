@@ -111,7 +111,8 @@ const resumeOptions = `  --events file   append session events (connected, link_
 
 With a server that offers it (rsftp serve), a lost connection does not end
 the transfer: rsftp reconnects by itself, without authenticating again,
-for as long as the server holds the session; SIGUSR2 reconnects at once.
+for as long as the server holds the session. rsftp reconnect PID (or
+SIGUSR2; on Windows, the event Local\rsftp-reconnect-PID) reconnects at once.
 `
 
 // wantsHelp reports whether a client command's arguments ask for its

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -52,7 +53,8 @@ func knownHostsFiles(cfg *sshConfig) (files []string, userFiles int) {
 		}
 	}
 	userFiles = len(files)
-	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", "/etc/ssh/ssh_known_hosts /etc/ssh/ssh_known_hosts2")) {
+	global := filepath.Join(auth.SystemSSHDir(), "ssh_known_hosts")
+	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", global+" "+global+"2")) {
 		if f != "none" {
 			files = append(files, expandHome(f))
 		}

@@ -343,8 +343,10 @@ func runSFTP(args []string) error {
 	sh.quiet = !sh.interactive
 
 	sigc := make(chan os.Signal, 4)
-	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGWINCH)
+	signal.Notify(sigc, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigc)
+	// SIGWINCH; on Windows a poll of the console's size (tty_windows.go).
+	defer notifyResize(sigc, int(os.Stdout.Fd()))()
 	go func() {
 		for s := range sigc {
 			sh.onSignal(s)
@@ -536,7 +538,7 @@ func (sh *shell) setCancel(c context.CancelFunc) {
 
 func (sh *shell) onSignal(s os.Signal) {
 	switch s {
-	case syscall.SIGWINCH:
+	case sigResize:
 		sh.resize()
 	case os.Interrupt:
 		// While a command runs: end it. At the prompt the terminal is in

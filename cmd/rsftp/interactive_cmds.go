@@ -218,7 +218,9 @@ func (sh *shell) cmdLumask(c *call) error {
 	if err != nil || n > 0o777 {
 		return fmt.Errorf("lumask: invalid umask %q (octal, at most 777)", c.args[1])
 	}
-	syscall.Umask(int(n))
+	if err := setUmask(int(n)); err != nil {
+		return err
+	}
 	fmt.Fprintf(c.out, "Local umask: %03o\n", n)
 	return nil
 }
@@ -226,20 +228,17 @@ func (sh *shell) cmdLumask(c *call) error {
 // cmdLls runs ls(1) on the rest of the line through the local shell, as
 // sftp does.
 func (sh *shell) cmdLls(c *call) error {
-	return sh.localShell("ls " + c.rest)
+	return sh.localShell(localListing(c.rest)) // dir on Windows
 }
 
-// localShell runs a command line with the user's shell, or the shell
-// itself when the line is empty.
+// localShell runs a command line with the user's shell (on Windows
+// cmd.exe), or the shell itself when the line is empty.
 func (sh *shell) localShell(line string) error {
-	shell := os.Getenv("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
-	}
-	cmd := exec.Command(shell)
+	cmd := interactiveShell()
 	if line != "" {
-		cmd = exec.Command(shell, "-c", line)
+		cmd = shellCommand(line)
 	}
+	shell := cmd.Path
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	err := cmd.Run()
 	var ee *exec.ExitError

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/rsftp/rsftp"
@@ -203,8 +202,9 @@ func (c *hopConn) Close() error {
 }
 
 // commandConn is a ProxyCommand's standard input and output, one end of
-// a socket pair whose other end the command holds as both. Closing it
-// ends the command (SIGHUP, as ssh does; SIGKILL if it lingers) and
+// a socket pair (on Windows a named pipe: proxypair_windows.go) whose
+// other end the command holds as both. Closing it ends the command
+// (SIGHUP, as ssh does, where there is one; killed if it lingers) and
 // reaps it.
 type commandConn struct {
 	net.Conn
@@ -221,40 +221,26 @@ type commandConn struct {
 const commandLinger = 2 * time.Second
 
 // dialCommand runs a ProxyCommand as ssh does: "exec command" with the
-// user's shell and -c, its standard input and output the connection, its
-// standard error ours.
+// user's shell and -c (on Windows cmd.exe /c: proxyCommand), its standard
+// input and output the connection (commandPair), its standard error ours.
 func dialCommand(command string) (net.Conn, error) {
-	// As the net package does where sockets cannot be created
-	// close-on-exec: no fork between creating them and marking them.
-	syscall.ForkLock.RLock()
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM, 0)
-	if err == nil {
-		syscall.CloseOnExec(fds[0])
-		syscall.CloseOnExec(fds[1])
-	}
-	syscall.ForkLock.RUnlock()
+	ours, theirs, err := commandPair()
 	if err != nil {
-		return nil, fmt.Errorf("ProxyCommand: %w", err)
+		return nil, err
 	}
-	ours := os.NewFile(uintptr(fds[0]), "proxy")
-	theirs := os.NewFile(uintptr(fds[1]), "proxy-command")
-	defer ours.Close()
-	cmd := exec.Command(userShell(), "-c", "exec "+command)
+	cmd := proxyCommand(command)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = theirs, theirs, os.Stderr
 	err = cmd.Start()
 	theirs.Close()
 	if err != nil {
+		ours.Close()
 		return nil, fmt.Errorf("ProxyCommand %q: %w", command, err)
 	}
-	c := &commandConn{cmd: cmd, command: command, done: make(chan struct{})}
+	c := &commandConn{Conn: ours, cmd: cmd, command: command, done: make(chan struct{})}
 	go func() {
 		c.werr = cmd.Wait()
 		close(c.done)
 	}()
-	if c.Conn, err = net.FileConn(ours); err != nil {
-		c.stop()
-		return nil, fmt.Errorf("ProxyCommand: %w", err)
-	}
 	return c, nil
 }
 
@@ -288,7 +274,7 @@ func (c *commandConn) stop() {
 			return
 		default:
 		}
-		c.cmd.Process.Signal(syscall.SIGHUP)
+		hangUp(c.cmd.Process)
 		go func() {
 			t := time.NewTimer(commandLinger)
 			defer t.Stop()

@@ -497,7 +497,7 @@ func TestE2EProxyCommandCarriesTheConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	if waitSize(filepath.Join(r.dir, "big.bin"), big/4, 30*time.Second) {
-		cmd.Process.Signal(syscall.SIGUSR2)
+		signalReconnect(cmd.Process)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rsftp get: %v\n%s", err, errb.String())

@@ -24,6 +24,9 @@ func TestReconnectRequest(t *testing.T) {
 		}
 	}
 	stop()
+	if err := runReconnect([]string{"-h"}); err != nil {
+		t.Errorf("rsftp reconnect -h: %v", err)
+	}
 	for _, bad := range [][]string{nil, {"0"}, {"x"}, {"1", "2"}} {
 		if err := runReconnect(bad); err == nil {
 			t.Errorf("rsftp reconnect %q: no error", bad)

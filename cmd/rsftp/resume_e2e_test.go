@@ -90,7 +90,7 @@ func TestE2EResumeOnSIGUSR2(t *testing.T) {
 		if !waitSize(local, mark, 30*time.Second) {
 			break // finished or failed; checked below
 		}
-		cmd.Process.Signal(syscall.SIGUSR2)
+		signalReconnect(cmd.Process)
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err := cmd.Wait(); err != nil {

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,7 +146,7 @@ func TestInteropDbclientToOurServer(t *testing.T) {
 			"-l", sshtest.User(t), host, cmd)
 		c.Env = append(os.Environ(), "HOME="+home)
 		// No terminal: a host key prompt fails instead of waiting.
-		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		c.SysProcAttr = newSession()
 		var errb bytes.Buffer
 		c.Stdin, c.Stdout, c.Stderr = stdin, stdout, &errb
 		err := c.Run()
