@@ -361,6 +361,67 @@ func (a *Agent) Add(key crypto.Signer, comment string) error {
 	return a.simpleRequest(req, "adding key to agent")
 }
 
+// AddCertificate gives the agent a private key together with an OpenSSH
+// certificate of its public key, with a comment and no constraints: an
+// identity of its own, listed as the certificate (as ssh-add loads
+// key-cert.pub beside a key). The key types are Add's.
+func (a *Agent) AddCertificate(key crypto.Signer, cert *kex.Certificate, comment string) error {
+	req, err := marshalAgentAddCertificate(key, cert, comment)
+	if err != nil {
+		return err
+	}
+	return a.simpleRequest(req, "adding certificate to agent")
+}
+
+// marshalAgentAddCertificate builds SSH_AGENTC_ADD_IDENTITY for a
+// certificate:
+//
+//	byte 17, string certificate type, string certificate,
+//	private fields, string comment
+//
+// where the private fields are those of the plain key less what the
+// certificate holds: string ENC(A) || string k || ENC(A) for ed25519,
+// mpint d for ECDSA, mpint d, iqmp, p, q for RSA (as OpenSSH serializes
+// a certificate's private key).
+func marshalAgentAddCertificate(key crypto.Signer, cert *kex.Certificate, comment string) ([]byte, error) {
+	if cert == nil || cert.Key == nil {
+		return nil, errors.New("auth: adding certificate to agent: nil certificate")
+	}
+	// The plain key's request checks the key and lays out its fields.
+	plain, err := marshalAgentAddIdentity(key, "")
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kex.NewPublicKey(key.Public())
+	if err != nil {
+		return nil, fmt.Errorf("auth: adding certificate to agent: %w", err)
+	}
+	if string(pub.Marshal()) != string(cert.Key.Marshal()) {
+		return nil, errors.New("auth: adding certificate to agent: the certificate certifies another key")
+	}
+	r := wire.NewReader(plain[1:])
+	r.Bytes() // key type
+	switch pub.Type() {
+	case kex.KeyAlgoED25519:
+		// string ENC(A), string k || ENC(A): both kept.
+	case kex.KeyAlgoRSA:
+		r.MPInt() // n
+		r.MPInt() // e
+	default: // ECDSA: string curve, string Q
+		r.Bytes()
+		r.Bytes()
+	}
+	if r.Err() != nil {
+		return nil, fmt.Errorf("auth: adding certificate to agent: %w", r.Err())
+	}
+	priv := r.Rest()
+	priv = priv[:len(priv)-4] // the empty comment
+	req := wire.AppendString([]byte{agentAddIdentity}, cert.Type())
+	req = wire.AppendBytes(req, cert.Marshal())
+	req = append(req, priv...)
+	return wire.AppendString(req, comment), nil
+}
+
 // Remove asks the agent to forget key.
 func (a *Agent) Remove(key kex.PublicKey) error {
 	if key == nil {

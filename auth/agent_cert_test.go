@@ -292,3 +292,47 @@ func TestAgentListCertificatesAndSecurityKeys(t *testing.T) {
 		t.Errorf("agent requests %+v, want flags 2 then 4", reqs)
 	}
 }
+
+// TestAgentAddCertificate: AddCertificate gives OpenSSH's ssh-agent a key
+// with its certificate (ed25519, ECDSA, RSA); the agent lists the
+// certificate and signs under its algorithms; a certificate of another
+// key is refused before asking.
+func TestAgentAddCertificate(t *testing.T) {
+	sock, _ := startOpenSSHAgent(t)
+	a := dialTestAgent(t, sock)
+	ca := mustSigner(t, userKeys(t)["ecdsa-p256"])
+	data := []byte("signed by a certificate the agent was given")
+	for _, name := range []string{"ed25519", "ecdsa-p256", "rsa2048"} {
+		k := userKeys(t)[name]
+		cert := certFor(t, pubOf(t, k), ca, nil)
+		if err := a.AddCertificate(k, cert, name+" certificate"); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		keys, err := a.List()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found kex.PublicKey
+		for _, ak := range keys {
+			if bytes.Equal(ak.Key.Marshal(), cert.Marshal()) && ak.Comment == name+" certificate" {
+				found = ak.Key
+			}
+		}
+		if found == nil {
+			t.Fatalf("%s: the certificate is not listed (%d identities)", name, len(keys))
+		}
+		for _, algo := range kex.SignatureAlgorithmsFor(cert.Type()) {
+			sig, err := a.Sign(found, data, algo)
+			if err != nil {
+				t.Fatalf("%s: Sign(%s): %v", name, algo, err)
+			}
+			if err := cert.Key.Verify(data, sig); err != nil || sigAlgorithm(t, sig) != kex.UnderlyingSignatureAlgorithm(algo) {
+				t.Errorf("%s: Sign(%s): %v", name, algo, err)
+			}
+		}
+	}
+	other := certFor(t, pubOf(t, userKeys(t)["ed25519"]), ca, nil)
+	if err := a.AddCertificate(userKeys(t)["rsa2048"], other, ""); err == nil || errors.Is(err, ErrAgentFailure) {
+		t.Errorf("another key's certificate: %v", err)
+	}
+}
