@@ -530,7 +530,9 @@ type packetCount func() uint64
 func (f packetCount) PacketsReceived() uint64 { return f() }
 
 // authMethods builds publickey (certificates, agent keys and identity
-// files: publicKeyMethod), password and keyboard-interactive.
+// files: publicKeyMethod), keyboard-interactive and password, in the
+// order and subset PreferredAuthentications gives (preferredAuthMethods),
+// each unless its ssh_config keyword turns it off.
 func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, port int, batch bool, log *logger) ([]auth.Method, error) {
 	var methods []auth.Method
 	if yes(cfg.getDefault("pubkeyauthentication", "yes")) {
@@ -538,17 +540,21 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 			log.keys.add(identityProblem(path, err, batch))
 		}))
 	}
+	pubkey := methods // publickey's, so far
+	var password, kbdInt auth.Method
 	if !batch && yes(cfg.getDefault("passwordauthentication", "yes")) {
 		tries, _ := strconv.Atoi(cfg.getDefault("numberofpasswordprompts", "3"))
 		n := 0
-		methods = append(methods, auth.PasswordCallback(func() (string, error) {
+		password = auth.PasswordCallback(func() (string, error) {
 			n++
 			if n > tries {
-				return "", errors.New("too many password prompts")
+				return "", &passwordTriesError{tries}
 			}
 			return readSecret(fmt.Sprintf("%s@%s's password: ", userName, host))
-		}))
-		methods = append(methods, auth.KeyboardInteractive(func(name, instruction string, prompts []string, echo []bool) ([]string, error) {
+		})
+	}
+	if !batch && yes(cfg.getDefault("kbdinteractiveauthentication", "yes")) {
+		kbdInt = auth.KeyboardInteractive(func(name, instruction string, prompts []string, echo []bool) ([]string, error) {
 			if name != "" || instruction != "" {
 				fmt.Fprintln(os.Stderr, strings.TrimSpace(name+"\n"+instruction))
 			}
@@ -561,9 +567,9 @@ func authMethods(ctx context.Context, cfg *sshConfig, host, userName string, por
 				answers[i] = a
 			}
 			return answers, nil
-		}))
+		})
 	}
-	return methods, nil
+	return preferredAuthMethods(cfg.getDefault("preferredauthentications", ""), pubkey, kbdInt, password, log)
 }
 
 // loadIdentity reads a private key file, asking for its passphrase on

@@ -174,6 +174,7 @@ func userMessage(err error) string {
 		mismatch *auth.KeyMismatchError
 		revoked  *auth.RevokedKeyError
 		nomethod *auth.NoMethodError
+		tries    *passwordTriesError
 		ee       *exitError
 	)
 	ce := innermostConnectError(err)
@@ -200,6 +201,12 @@ func userMessage(err error) string {
 			revoked.Host, fingerprintOf(revoked.Key), revoked.Entry.File, revoked.Entry.Line)
 	case errors.As(err, &nomethod):
 		return permissionDenied(nomethod, ce)
+	case errors.As(err, &tries):
+		who := ""
+		if ce != nil {
+			who = fmt.Sprintf(" for %s@%s", ce.user, ce.host)
+		}
+		return fmt.Sprintf("Permission denied%s: %s; check the user name and the password, or use a key", who, tries)
 	case errors.As(err, &nt):
 		return fmt.Sprintf("cannot ask for %s: there is no terminal; use a key (-i, or ssh-add it to the agent), or run rsftp in a terminal", nt.what)
 	case errors.As(err, &ll):

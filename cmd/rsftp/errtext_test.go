@@ -141,6 +141,8 @@ func TestUserMessage(t *testing.T) {
 		{"password without a terminal", &connectError{host: "h", port: 22, user: "alice", err: fmt.Errorf("ssh: h:22: auth: password callback: %w",
 			&noTerminalError{what: "alice@h's password"})},
 			[]string{"cannot ask for alice@h's password", "no terminal", "use a key"}},
+		{"password refused", &connectError{host: "h", port: 22, user: "alice", err: fmt.Errorf("ssh: h:22: auth: password callback: %w", &passwordTriesError{3})},
+			[]string{"Permission denied for alice@h: the password was refused 3 times (NumberOfPasswordPrompts)"}},
 		{"remote file missing", noSuchFile, []string{"nope: no such file or directory on the server"}},
 		{"remote permission", denied, []string{"the server could not open /etc/shadow: permission denied"}},
 		{"local file missing", localErr, []string{"no such file or directory on this machine"}},

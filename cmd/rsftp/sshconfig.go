@@ -68,6 +68,7 @@ var implemented = map[string]bool{
 	"serveralivecountmax": true, "batchmode": true, "loglevel": true,
 	"passwordauthentication": true, "pubkeyauthentication": true,
 	"numberofpasswordprompts": true, "ignoreunknown": true,
+	"preferredauthentications": true, "kbdinteractiveauthentication": true, "challengeresponseauthentication": true,
 	"proxyjump": true, "proxycommand": true, "proxyusefdpass": true,
 	"hostkeyalias": true, "tag": true, "addressfamily": true, "bindaddress": true,
 	"canonicalizehostname": true, "canonicaldomains": true, "canonicalizemaxdots": true,
@@ -141,6 +142,9 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 			return nil
 		}
 		return fmt.Errorf("%s: Bad configuration option: %s", where, k)
+	}
+	if k == "challengeresponseauthentication" {
+		k = "kbdinteractiveauthentication" // its old name, as in ssh
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("%s: missing argument for %s", where, key)
@@ -266,6 +270,17 @@ func validate(k string, args []string) error {
 		case "yes", "no", "true", "false":
 		default:
 			return fmt.Errorf("expected yes or no, got %q", args[0])
+		}
+	case "kbdinteractiveauthentication", "preferredauthentications":
+		if len(args) > 1 {
+			return fmt.Errorf("garbage at end of line: %q", strings.Join(args[1:], " "))
+		}
+		if k == "kbdinteractiveauthentication" {
+			switch strings.ToLower(args[0]) {
+			case "yes", "no", "true", "false":
+			default:
+				return fmt.Errorf("expected yes or no, got %q", args[0])
+			}
 		}
 	case "canonicalizehostname":
 		switch strings.ToLower(args[0]) {
