@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/term"
@@ -421,21 +419,9 @@ func (s *session) start(iv, maxAlive int, log *logger) *session {
 	client, events := s.client, s.events
 	if rst, ok := client.ResumeStatus(); ok {
 		log.debugf("Session resumable; the server holds it for %v after a lost connection", rst.Hold)
-		// SIGUSR2 reconnects at once, as after a network change.
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGUSR2)
-		done := make(chan struct{})
-		go func() {
-			for {
-				select {
-				case <-sig:
-					client.Reconnect()
-				case <-done:
-					return
-				}
-			}
-		}()
-		s.stopSig = func() { signal.Stop(sig); close(done) }
+		// SIGUSR2 (on Windows a named event: reconnect_windows.go)
+		// reconnects at once, as after a network change.
+		s.stopSig = onReconnectRequest(client.Reconnect, log)
 	} else {
 		events.write(rsftp.Event{Time: time.Now(), Kind: rsftp.EventConnected, Remote: client.Transport().RemoteAddr().String()})
 		if iv > 0 {
@@ -599,7 +585,7 @@ func loadIdentity(path string, batch bool) (kex.Signer, error) {
 
 // readSecret prompts on the terminal and reads a line without echo.
 func readSecret(prompt string) (string, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := openTerminal() // /dev/tty; the console on Windows
 	if err != nil {
 		what := strings.TrimSuffix(strings.TrimSpace(prompt), ":")
 		if what != "" {

@@ -49,6 +49,8 @@ func usage(w io.Writer) {
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
                 [--hold duration] [--events file] [--json] [--read-only] [limits...]
                 (rsftp serve -h lists every option and limit with its default)
+       rsftp reconnect pid
+                (a running rsftp's resumable session reconnects at once)
        rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d]
                 [-svg file] [-c cipher] [-timeout d]
        rsftp --version
@@ -78,7 +80,9 @@ order, -1 one name per line, -l long (-n numeric ids, -h 1.5K sizes).
 
 With a server that offers it (rsftp serve), a lost connection does not end
 the transfer: rsftp reconnects by itself, without authenticating again, for
-as long as the server holds the session. SIGUSR2 makes it reconnect at once.
+as long as the server holds the session. rsftp reconnect PID (or SIGUSR2; on
+Windows, which has no such signal, any program that signals the event
+Local\rsftp-reconnect-PID) makes rsftp process PID reconnect at once.
 A reconnection goes the way the first connection went: through the same jump
 hosts, or a new run of the ProxyCommand.
 
@@ -151,6 +155,8 @@ func main() {
 		err = runServe(ctx, args)
 	case "demo":
 		err = runDemo(args)
+	case "reconnect":
+		err = runReconnect(args)
 	case "sftp":
 		stop() // the shell handles SIGINT itself (interactive.go)
 		err = runSFTP(args)
@@ -160,7 +166,7 @@ func main() {
 			cmd, err = "sftp", runSFTP(os.Args[1:])
 			break
 		}
-		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q; the commands are get, put, ls, cp, sftp, serve, demo (rsftp -h prints the usage)\n", cmd)
+		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q; the commands are get, put, ls, cp, sftp, serve, demo, reconnect (rsftp -h prints the usage)\n", cmd)
 		os.Exit(2)
 	}
 	stopProfiling()
