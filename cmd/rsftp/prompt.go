@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -12,7 +11,7 @@ import (
 // whose fingerprint is fp (confirmHostKey). It fails when there is no
 // terminal.
 func askHostKey(fp string) (bool, error) {
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := openTerminal() // /dev/tty; the console on Windows
 	if err != nil {
 		return false, err
 	}
