@@ -41,7 +41,7 @@ Host web
 	if got, want := hc.cfg.all("certificatefile"), []string{"/first.pub", home + "/certs/alice@web.example-cert.pub", "/env/KEYDIR/c.pub"}; !slices.Equal(got, want) {
 		t.Errorf("CertificateFile %q, want %q", got, want)
 	}
-	if got := hc.cfg.getDefault("revokedhostkeys", ""); got != home+"/revoked.krl "+home+"/more/web.example" {
+	if got := strings.Join(hc.cfg.all("revokedhostkeys"), " "); got != home+"/revoked.krl "+home+"/more/web.example" {
 		t.Errorf("RevokedHostKeys %q", got)
 	}
 	if len(hc.cfg.warnings) != 0 {

@@ -259,31 +259,26 @@ func (hc *hostConfig) expandPaths() error {
 		}
 		c.vals["certificatefile"][i] = p
 	}
-	for _, kw := range [][2]string{{"userknownhostsfile", "UserKnownHostsFile"}, {"revokedhostkeys", "RevokedHostKeys"}} {
-		v, ok := c.get(kw[0])
-		if !ok || strings.EqualFold(v, "none") {
+	// Each file of these lists is expanded on its own (a quoted name
+	// may hold blanks); GlobalKnownHostsFile takes ~ but no tokens.
+	for _, kw := range [][2]string{{"userknownhostsfile", "UserKnownHostsFile"}, {"revokedhostkeys", "RevokedHostKeys"}, {"globalknownhostsfile", "GlobalKnownHostsFile"}} {
+		files := c.all(kw[0])
+		if len(files) == 0 || strings.EqualFold(files[0], "none") {
 			continue
 		}
-		var out []string
-		for _, f := range strings.Fields(v) {
-			p, err := hc.expandPath(f)
+		out := make([]string, len(files))
+		for i, f := range files {
+			var err error
+			if kw[0] == "globalknownhostsfile" {
+				out[i], err = tildeExpand(f, hc.env.home)
+			} else {
+				out[i], err = hc.expandPath(f)
+			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", kw[1], f, err)
 			}
-			out = append(out, p)
 		}
-		c.vals[kw[0]] = []string{strings.Join(out, " ")}
-	}
-	if v, ok := c.get("globalknownhostsfile"); ok && !strings.EqualFold(v, "none") {
-		var out []string
-		for _, f := range strings.Fields(v) {
-			p, err := tildeExpand(f, hc.env.home)
-			if err != nil {
-				return fmt.Errorf("GlobalKnownHostsFile %s: %w", f, err)
-			}
-			out = append(out, p)
-		}
-		c.vals["globalknownhostsfile"] = []string{strings.Join(out, " ")}
+		c.vals[kw[0]] = out
 	}
 	if v, ok := c.get("identityagent"); ok && v != "none" && v != "SSH_AUTH_SOCK" {
 		var p string

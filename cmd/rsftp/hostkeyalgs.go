@@ -3,7 +3,6 @@ package main
 import (
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/transport"
@@ -47,14 +46,22 @@ func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, err
 // knownHostsFiles lists UserKnownHostsFile's files, then
 // GlobalKnownHostsFile's; the first userFiles are the user's.
 func knownHostsFiles(cfg *sshConfig) (files []string, userFiles int) {
-	for _, f := range strings.Fields(cfg.getDefault("userknownhostsfile", "~/.ssh/known_hosts ~/.ssh/known_hosts2")) {
+	user := cfg.all("userknownhostsfile") // each a file, blanks and all
+	if len(user) == 0 {
+		user = []string{"~/.ssh/known_hosts", "~/.ssh/known_hosts2"}
+	}
+	for _, f := range user {
 		if f != "none" {
 			files = append(files, expandHome(f))
 		}
 	}
 	userFiles = len(files)
-	global := filepath.Join(auth.SystemSSHDir(), "ssh_known_hosts")
-	for _, f := range strings.Fields(cfg.getDefault("globalknownhostsfile", global+" "+global+"2")) {
+	global := cfg.all("globalknownhostsfile")
+	if len(global) == 0 {
+		g := filepath.Join(auth.SystemSSHDir(), "ssh_known_hosts")
+		global = []string{g, g + "2"}
+	}
+	for _, f := range global {
 		if f != "none" {
 			files = append(files, expandHome(f))
 		}

@@ -26,7 +26,7 @@ func newHostKeyChecker(cfg *sshConfig, files []string, mode auth.StrictMode, has
 	c := &auth.HostKeyChecker{Files: files, Mode: mode, HashNew: hash,
 		Warn: func(msg string) { log.warnf("%s", msg) }}
 	if v, ok := cfg.get("revokedhostkeys"); ok && !strings.EqualFold(v, "none") {
-		c.RevokedHostKeys = strings.Fields(v) // expanded by resolveHost
+		c.RevokedHostKeys = cfg.all("revokedhostkeys") // expanded by resolveHost, each a file
 	}
 	algs, err := caSignatureAlgorithms(cfg.getDefault("casignaturealgorithms", ""))
 	if err != nil {

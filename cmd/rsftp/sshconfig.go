@@ -81,6 +81,10 @@ var implemented = map[string]bool{
 // one wins).
 var multi = map[string]bool{"identityfile": true, "certificatefile": true}
 
+// fileList are keywords whose arguments are each a file name: their value
+// is the list (the first line that sets them wins, as for the others).
+var fileList = map[string]bool{"userknownhostsfile": true, "globalknownhostsfile": true, "revokedhostkeys": true}
+
 // rawValue are keywords whose value is the rest of the line as written
 // (quotes and all), as ssh keeps commands.
 var rawValue = map[string]bool{"proxycommand": true, "proxyjump": true, "localcommand": true,
@@ -158,6 +162,14 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 	}
 	if err := validate(k, args); err != nil {
 		return fmt.Errorf("%s: %s: %w", where, key, err)
+	}
+	if fileList[k] {
+		// Each argument is a file, as written (a quoted one may hold
+		// blanks): kept apart, never joined and split again.
+		if _, ok := c.vals[k]; !ok {
+			c.vals[k] = append([]string(nil), args...)
+		}
+		return nil
 	}
 	val := strings.Join(args, " ")
 	if rawValue[k] {

@@ -233,7 +233,7 @@ Host="q1" q2
 			}
 			check("proxyjump", pj)
 			check("proxycommand", pc)
-			kh := hc.cfg.getDefault("userknownhostsfile", "")
+			kh := strings.Join(hc.cfg.all("userknownhostsfile"), " ") // as ssh -G prints the list
 			if kh == "" {
 				kh = filepath.Join(hc.env.home, ".ssh/known_hosts") + " " + filepath.Join(hc.env.home, ".ssh/known_hosts2")
 			}
