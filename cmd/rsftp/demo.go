@@ -120,7 +120,7 @@ func contains(list []string, s string) bool {
 
 // demo runs rsftp demo, writing the summary to stdout and the live
 // progress to stderr.
-func demo(args []string, stdout, stderr io.Writer) error {
+func demo(args []string, stdout, stderr io.Writer) (err error) {
 	o, err := parseDemoFlags(args, stdout)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -129,10 +129,22 @@ func demo(args []string, stdout, stderr io.Writer) error {
 		return &exitError{code: 2, err: err}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	timed, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(timed, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// However far it got, a demo that ran out of time or was
+	// interrupted says that, not what it was doing then.
+	defer func() {
+		switch {
+		case err == nil:
+		case errors.Is(timed.Err(), context.DeadlineExceeded):
+			err = fmt.Errorf("gave up after %v (-timeout) before the download finished; a longer -timeout lets a slower link finish", o.timeout)
+		case ctx.Err() != nil:
+			// SIGINT or SIGTERM: status 130, as the other commands.
+			err = &exitError{code: 130, err: errors.New("interrupted; the demo's temporary files are removed")}
+		}
+	}()
 
 	base, err := os.MkdirTemp("", "rsftp-demo-")
 	if err != nil {
@@ -304,10 +316,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	ui.finish(lines)
 	if err != nil {
 		if ctx.Err() != nil {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("transfer: gave up after %v (-timeout): %v", o.timeout, err)
-			}
-			return fmt.Errorf("transfer interrupted: %v", err)
+			return err // said by the deferred function
 		}
 		if cerr := rec.closedErr(); cerr != nil {
 			return fmt.Errorf("transfer: %w (session ended: %v)", err, cerr)

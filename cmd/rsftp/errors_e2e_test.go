@@ -350,3 +350,40 @@ func TestE2EServeStartupErrors(t *testing.T) {
 		oneLine(t, c.name, serve(c.args...), c.want...)
 	}
 }
+
+// TestE2EDemoInterrupted: rsftp demo interrupted by SIGINT says so in one
+// line, with status 130 as the other commands, not "context canceled" or
+// the session's inner error; one past -timeout says what to change.
+func TestE2EDemoInterrupted(t *testing.T) {
+	cmd := exec.Command(e2eTool(t), "demo", "-q", "-svg", "", "-bandwidth", "2MB", "-size", "64MiB")
+	cmd.Env = e2eEnv(t)
+	cmd.Dir = t.TempDir()
+	var out, errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(out.String(), "session:") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo did not start: %s %s", out.String(), errb.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	err := <-exited
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != 130 {
+		t.Errorf("exit %d (%v), want 130", code, err)
+	}
+	oneLine(t, "demo SIGINT", e2eResult{stderr: errb.String(), code: code}, "rsftp demo: interrupted")
+
+	r := e2eRun(t, "demo", "-q", "-svg", "", "-bandwidth", "1MB", "-size", "64MiB", "-timeout", "300ms")
+	oneLine(t, "demo timeout", e2eResult{stderr: r.stderr, code: r.code}, "gave up after 300ms (-timeout)", "a longer -timeout")
+}
