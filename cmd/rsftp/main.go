@@ -7,11 +7,13 @@
 //	rsftp sftp [-apqr] [-b batchfile] [...same options] [user@]host[:path]
 //	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
 //	rsftp demo [-q] [-size N] [-latency d] [-bandwidth B/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]
+//	rsftp --version
 //
-// Options are spelled as OpenSSH's sftp and scp spell them; ~/.ssh/config,
+// Each command's -h (or --help) prints its usage on stdout. Options are spelled as OpenSSH's sftp and scp spell them; ~/.ssh/config,
 // ~/.ssh/known_hosts, ssh-agent and ~/.ssh/id_* are used as ssh uses them.
 // The exit status is 0 on success and non-zero, with a one-line reason
-// on stderr, on failure. SIGINT or SIGTERM ends get, put and ls within a
+// on stderr that says what to do (errtext.go), on failure: 2 for a usage
+// error. SIGINT or SIGTERM ends get, put and ls within a
 // second whatever the state of the link, with status 130 or 143 (128
 // plus the signal's number); get and put then say how much was kept and
 // the command that continues (rsftp get -a ... or rsftp put -a ...).
@@ -62,6 +64,8 @@ func usage(w io.Writer) {
   -p  preserve modification times and modes
   -q  quiet: no progress display or warnings
   -r  copy directories recursively
+  -v  verbose: what happens while connecting, and after a failure's one-line
+      message the error in full
   -J [user@]host[:port][,...]  connect through these jump hosts, in order (as
       ssh -J; each is looked up in ssh_config and authenticated, its host key
       checked in known_hosts); overrides ProxyJump and ProxyCommand
@@ -96,6 +100,11 @@ beside it, CertificateFile, certificates and security keys (sk-) held by
 ssh-agent; host certificates are trusted through @cert-authority lines of
 known_hosts, and @revoked lines and RevokedHostKeys (a KRL or a key list)
 refuse keys, certificates and CAs.
+
+A failure is one line on stderr that says what happened and what to do;
+the exit status is 2 for a mistake on the command line (checked before
+anything connects), 1 for other failures, 128 plus the signal's number
+for an interrupted command.
 `)
 }
 
