@@ -73,7 +73,7 @@ func (e *noTerminalError) Error() string {
 	return "no terminal to ask for " + e.what + " on"
 }
 
-// errHostKeyDeclined is a host key the user did not accept at the prompt.
+// hostKeyDeclined is a host key the user did not accept at the prompt.
 type hostKeyDeclined struct{ host string }
 
 func (e *hostKeyDeclined) Error() string {
