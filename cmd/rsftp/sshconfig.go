@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/rsftp/rsftp/auth"
 )
@@ -157,7 +156,7 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 		return fmt.Errorf("%s: %s: %w", where, key, err)
 	}
 	if !implemented[k] {
-		c.warn(fmt.Sprintf("%s: %s is not supported by rsftp; ignored", where, key), strings.HasPrefix(where, "/etc/"))
+		c.warn(fmt.Sprintf("%s: %s is not supported by rsftp; ignored", where, key), strings.HasPrefix(where, auth.SystemSSHDir()+string(filepath.Separator)))
 		return nil
 	}
 	if err := validate(k, args); err != nil {
@@ -499,7 +498,7 @@ func realEnv() *configEnv {
 	e := &configEnv{
 		home:      home,
 		userDir:   filepath.Join(home, ".ssh"),
-		systemDir: "/etc/ssh",
+		systemDir: auth.SystemSSHDir(),
 		localUser: localUser(),
 		uid:       strconv.Itoa(os.Getuid()),
 		exec:      execInShell,
@@ -513,11 +512,11 @@ func realEnv() *configEnv {
 }
 
 // execInShell runs cmd as ssh's Match exec does: with the user's shell
-// ($SHELL, else /bin/sh) and -c, stdin and stdout on /dev/null, stderr
-// passed through. Exit status 0 is true, another is false; a command
-// killed by a signal is an error.
+// ($SHELL, else /bin/sh) and -c (on Windows cmd.exe /c: shellCommand),
+// stdin and stdout on the null device, stderr passed through. Exit status
+// 0 is true, another is false; a command killed by a signal is an error.
 func execInShell(cmd string) (bool, error) {
-	c := exec.Command(userShell(), "-c", cmd)
+	c := shellCommand(cmd)
 	c.Stderr = os.Stderr
 	err := c.Run()
 	if err == nil {
@@ -561,41 +560,6 @@ func localAddrs() ([]netip.Addr, error) {
 		}
 	}
 	return out, nil
-}
-
-// checkConfigPerm refuses, as ssh does, a configuration file that is not
-// owned by the user or root, or that others may write: it can run
-// commands (ProxyCommand, Match exec). As Debian's ssh, a file writable
-// by a group of its own (the user's private group) passes.
-func checkConfigPerm(path string) error {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil // reading it says what is wrong
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	bad := st.Uid != 0 && int(st.Uid) != os.Getuid()
-	if fi.Mode().Perm()&0o002 != 0 {
-		bad = true
-	}
-	if fi.Mode().Perm()&0o020 != 0 && !privateGroup(st.Gid) {
-		bad = true
-	}
-	if bad {
-		return fmt.Errorf("Bad owner or permissions on %s", path)
-	}
-	return nil
-}
-
-func privateGroup(gid uint32) bool {
-	u, err := user.Current()
-	if err != nil || u.Gid != strconv.Itoa(int(gid)) {
-		return false
-	}
-	g, err := user.LookupGroupId(u.Gid)
-	return err == nil && g.Name == u.Username
 }
 
 // pass is one reading of the configuration files for a destination, as
@@ -1089,12 +1053,7 @@ func expandHome(p string) string {
 	return p
 }
 
-func localUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return os.Getenv("USER")
-}
+// localUser: sysconfig_unix.go, sysconfig_windows.go.
 
 // validHostname is ssh's ssh_valid_hostname: a name given on the command
 // line that would be unsafe in a ProxyCommand's shell is refused.
