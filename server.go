@@ -476,13 +476,26 @@ func (s *Server) RetentionBudget() *resume.Budget { return s.budget }
 // another.
 func (s *Server) WindowBudget() *resume.Budget { return s.windows }
 
-// Close stops all listeners and connections.
+// Close stops all listeners and connections. Resumable sessions end
+// first, each client told with a DISCONNECT on the connection its
+// session runs on, so that it does not reconnect to a server that has
+// gone.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	for l := range s.lns {
 		l.Close()
 	}
+	s.mu.Unlock()
+	// Resumable sessions end first, with a DISCONNECT on the connections
+	// they run on: their clients must not take the connection's close
+	// for a lost link and reconnect, for the hold time, to a server
+	// that has gone (and a session left detached would keep its
+	// connection's goroutines, and Close, waiting).
+	if s.resumes != nil {
+		s.resumes.Close()
+	}
+	s.mu.Lock()
 	for c := range s.conns {
 		c.Close()
 	}

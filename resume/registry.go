@@ -60,6 +60,7 @@ type Registry struct {
 	mu        sync.Mutex
 	sessions  map[string]*entry
 	budget    *Budget
+	closed    bool // Close was called: no new sessions
 	relieving atomic.Bool
 }
 
@@ -287,6 +288,10 @@ func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error
 		r.sessions = map[string]*entry{}
 	}
 	s.budget = r.budgetLocked()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
 	if len(r.sessions) >= r.max() && !r.evictForLocked(o.ID) {
 		r.mu.Unlock()
 		return nil, ErrTooManySessions
@@ -311,6 +316,34 @@ func (r *Registry) EnableOwned(t Transport, rk []byte, o Owner) (*Session, error
 	r.mu.Unlock()
 	r.emit(Event{Kind: EventConnected, Hold: s.hold, Remote: remoteOf(t), User: o.Name, Session: shortHandle(s.handle)})
 	return s, nil
+}
+
+// ErrRegistryClosed ends the sessions of a registry that Close ended
+// (the server shuts down), and refuses new ones.
+var ErrRegistryClosed = errors.New("resume: the server is shutting down")
+
+// Close ends every session the registry keeps, an attached one with a
+// DISCONNECT (by application) on its connection, so that its client
+// learns the session is over instead of reconnecting to a server that
+// has gone, and refuses sessions from then on. It returns once every
+// session is closed; their connections' closes run side by side.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	ss := make([]*Session, 0, len(r.sessions))
+	for _, e := range r.sessions {
+		ss = append(ss, e.s)
+	}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range ss {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.closeWith(ErrRegistryClosed)
+		}()
+	}
+	wg.Wait()
 }
 
 // ErrTooManySessions is EnableOwned's refusal when the registry keeps

@@ -861,3 +861,46 @@ func TestOfferWhenFull(t *testing.T) {
 		t.Fatalf("the client heard %+v, %v", m, err)
 	}
 }
+
+// TestRegistryClose: Close ends attached and detached sessions, the
+// attached one's connection with a close (the transport's DISCONNECT),
+// and refuses new sessions.
+func TestRegistryClose(t *testing.T) {
+	reg := &Registry{}
+	cs1, ss1, _ := pair(t, reg)
+	go func() { // the client's reader, which hears the DISCONNECT
+		for {
+			if _, err := cs1.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	_, ss2, c2 := pair(t, reg)
+	c2.Cut()
+	ss2.Detach(errCut)
+	if ss2.State() != Detached {
+		t.Fatalf("second session %v, want detached", ss2.State())
+	}
+	reg.Close()
+	for _, s := range []*Session{ss1, ss2} {
+		if s.State() != Closed || !errors.Is(s.Err(), ErrRegistryClosed) {
+			t.Errorf("server session %v, %v after Close", s.State(), s.Err())
+		}
+	}
+	if reg.Len() != 0 {
+		t.Errorf("%d sessions kept", reg.Len())
+	}
+	// The attached one's client hears the end as a DISCONNECT.
+	for deadline := time.Now().Add(10 * time.Second); cs1.State() != Closed && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	var se interface{ SessionEnded() bool }
+	if !errors.As(cs1.Err(), &se) {
+		t.Errorf("client's session ended with %v, not a DISCONNECT", cs1.Err())
+	}
+	c, s := fakePair()
+	if _, err := reg.EnableOwned(s, make([]byte, 32), Owner{ID: "x"}); !errors.Is(err, ErrRegistryClosed) {
+		t.Errorf("EnableOwned after Close: %v", err)
+	}
+	c.Close()
+}
