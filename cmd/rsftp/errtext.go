@@ -194,11 +194,19 @@ func userMessage(err error) string {
 		return hop + unknownHostMessage(unknown, ce)
 	case errors.As(err, &mismatch):
 		w := mismatch.Want[0]
-		return hop + fmt.Sprintf("Host key verification failed: the host key of %s has CHANGED: it sent the %s key %s, known_hosts has another at %s:%d; someone may be intercepting the connection, or the server was reinstalled: check with its administrator, then remove the old key with ssh-keygen -R '%s' -f %s",
-			mismatch.Host, keyTypeName(mismatch.Got), fingerprintOf(mismatch.Got), w.File, w.Line, mismatch.Host, w.File)
+		return hop + fmt.Sprintf("Host key verification failed: the host key of %s has CHANGED: it sent the %s key %s%s, known_hosts has another at %s:%d; someone may be intercepting the connection, or the server was reinstalled: check with its administrator, then remove the old key with ssh-keygen -R '%s' -f %s",
+			mismatch.Host, keyTypeName(mismatch.Got), fingerprintOf(mismatch.Got), certRefusal(mismatch.Cert, mismatch.CertErr), w.File, w.Line, mismatch.Host, w.File)
 	case errors.As(err, &revoked):
 		return hop + fmt.Sprintf("Host key verification failed: the host key of %s (%s) is marked @revoked in %s:%d; do not connect, and tell the server's administrator",
 			revoked.Host, fingerprintOf(revoked.Key), revoked.Entry.File, revoked.Entry.Line)
+	case errors.Is(err, auth.ErrKeyRevoked):
+		// RevokedHostKeys (a KRL or a key list) refused the host key.
+		where := "the server"
+		if ce != nil {
+			where = ce.host
+		}
+		return hop + fmt.Sprintf("Host key verification failed: the host key of %s is revoked (%s); do not connect, and tell the server's administrator",
+			where, revokedDetail(err))
 	case errors.As(err, &nomethod):
 		return permissionDenied(nomethod, ce)
 	case errors.As(err, &tries):
@@ -250,6 +258,31 @@ func fingerprintOf(k kex.PublicKey) string {
 	return kex.FingerprintSHA256(k)
 }
 
+// certRefusal says, for a host that presented a certificate that was
+// not accepted (its plain key was checked instead, as ssh does), which
+// certificate and why; "" without one.
+func certRefusal(c *kex.Certificate, why error) string {
+	if c == nil {
+		return ""
+	}
+	s := fmt.Sprintf(" (in a host certificate, ID %q, that was not accepted", c.KeyID)
+	if why != nil {
+		s += ": " + plainChain(why)
+	}
+	return s + ")"
+}
+
+// revokedDetail is what RevokedHostKeys said of the key, without the
+// chain's prefixes: "key listed in FILE (line N)", "certificate serial 7
+// by the KRL FILE".
+func revokedDetail(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, auth.ErrKeyRevoked.Error()+": "); i >= 0 {
+		return msg[i+len(auth.ErrKeyRevoked.Error())+2:]
+	}
+	return plainChain(err)
+}
+
 func unknownHostMessage(u *auth.UnknownHostError, ce *connectError) string {
 	s := fmt.Sprintf("Host key verification failed: %s is not in known_hosts (its %s key is %s)", u.Host, keyTypeName(u.Key), fingerprintOf(u.Key))
 	if len(u.Other) > 0 {
@@ -258,6 +291,11 @@ func unknownHostMessage(u *auth.UnknownHostError, ce *connectError) string {
 			kinds = append(kinds, keyTypeName(o.Key))
 		}
 		s = fmt.Sprintf("Host key verification failed: known_hosts has no %s key for %s, only its %s key (it sent the %s key %s)", keyTypeName(u.Key), u.Host, strings.Join(kinds, ", "), keyTypeName(u.Key), fingerprintOf(u.Key))
+	}
+	if u.Cert != nil {
+		// Trusting the plain key would not be what the configuration
+		// asks: its @cert-authority line is what should have matched.
+		return s + certRefusal(u.Cert, u.CertErr) + "; check the host certificate with the server's administrator, or the @cert-authority line in known_hosts"
 	}
 	return s + "; if that fingerprint is the server's, accept it by connecting once from a terminal without BatchMode (or add it to ~/.ssh/known_hosts)"
 }
