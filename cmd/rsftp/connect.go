@@ -385,6 +385,7 @@ func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.Clie
 	if tc.HostKeyAlgorithms, err = hostKeyAlgorithms(cfg, hostname, port); err != nil {
 		return nil, err
 	}
+	tc.Tap = packetLog() // $RSFTP_PACKETS, for developers (packetlog.go)
 
 	methods, err := authMethods(ctx, cfg, hostname, userName, port, batch, log)
 	if err != nil {
