@@ -1561,8 +1561,10 @@ func (f *File) sizeHint(ctx context.Context) int64 {
 // data past what done was told of (a short read is asked again while
 // later replies land). When ctx ends, it returns at once with the
 // interruption, leaving the READs in flight; from then on nothing more
-// is written to lf, however late their replies come.
-func (f *File) downloadTo(ctx context.Context, lf *os.File, delta int64, done func(n int) error) (int64, error) {
+// is written to lf, however late their replies come. hint is the file's
+// size as the caller knows it (from a STAT just before), or negative:
+// then FSTAT asks.
+func (f *File) downloadTo(ctx context.Context, lf *os.File, delta, hint int64, done func(n int) error) (int64, error) {
 	if err := f.check("read"); err != nil {
 		return 0, err
 	}
@@ -1573,7 +1575,10 @@ func (f *File) downloadTo(ctx context.Context, lf *os.File, delta int64, done fu
 	// pipeline held in a write would otherwise let replies land after
 	// the caller cut the file back.
 	defer context.AfterFunc(ctx, func() { to.stop(interrupted(ctx)) })()
-	n, err := f.readPipeline(ctx, f.off, -1, f.sizeHint(ctx), to, func(b []byte, at int64) error {
+	if hint < 0 {
+		hint = f.sizeHint(ctx)
+	}
+	n, err := f.readPipeline(ctx, f.off, -1, hint, to, func(b []byte, at int64) error {
 		if _, err := lf.WriteAt(b, at+delta); err != nil {
 			return err
 		}

@@ -306,7 +306,7 @@ func TestDownloadToWritesNothingAfterInterrupt(t *testing.T) {
 	defer cancel()
 	var done int64
 	err = runGuarded(t, "downloadTo", func() error {
-		_, err := rf.downloadTo(ctx, lf, 0, func(n int) error {
+		_, err := rf.downloadTo(ctx, lf, 0, -1, func(n int) error {
 			if done += int64(n); done >= 2<<20 && !down.isStalled() {
 				up.stall()
 				down.stall()

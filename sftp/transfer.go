@@ -60,6 +60,10 @@ type TransferOptions struct {
 	// link: detected by device and inode on upload (os.SameFile), by the
 	// server's REALPATH on download.
 	FollowLinks bool
+	// Attrs, for Download, are the remote path's attributes as the
+	// caller read them with Stat just before: Download then does not ask
+	// the server for them again (a round trip less; issue 17).
+	Attrs *Attrs
 }
 
 // maxDepth bounds the nesting of a recursive transfer (a backstop for
@@ -176,9 +180,12 @@ func (c *Client) Download(ctx context.Context, remote, local string, opt Transfe
 	if ctx.Err() != nil {
 		return interrupted(ctx)
 	}
-	a, err := c.stat(ctx, remote)
-	if err != nil {
-		return err
+	a := opt.Attrs
+	if a == nil {
+		var err error
+		if a, err = c.stat(ctx, remote); err != nil {
+			return err
+		}
 	}
 	if st, err := os.Stat(local); err == nil && st.IsDir() {
 		if base := path.Base(remote); ValidName(base) {
@@ -457,7 +464,12 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 	}
 	pw := &progress{opt: opt, p: remote, done: start, tot: total}
 	// Remote and local offsets are the same (both start at start).
-	if _, err := rf.downloadTo(ctx, lf, 0, func(n int) error {
+	// The size just read is the pipeline's hint: no FSTAT.
+	hint := int64(-1)
+	if total >= 0 {
+		hint = total
+	}
+	if _, err := rf.downloadTo(ctx, lf, 0, hint, func(n int) error {
 		if ctx.Err() != nil {
 			return interrupted(ctx)
 		}

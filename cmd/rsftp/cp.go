@@ -591,7 +591,9 @@ func (r *copyRun) download(ctx context.Context, rc *remoteConn, p string, t *cop
 		r.note.single = local
 		r.note.mu.Unlock()
 	}
-	return rc.c.Download(ctx, p, local, r.options())
+	o := r.options()
+	o.Attrs = st // stat once
+	return rc.c.Download(ctx, p, local, o)
 }
 
 // upload copies the local path to the remote target.
