@@ -224,7 +224,7 @@ func (o *serveOptions) servingUser() (string, error) {
 	if err != nil || u.Username == "" {
 		return "", fmt.Errorf("cannot tell which user runs rsftp serve (%v): name the user clients log in as with --user", err)
 	}
-	return u.Username, nil
+	return loginName(u.Username), nil // DOMAIN\user made a login name on Windows
 }
 
 // sftpOnlyKey refuses an authorized_keys line whose forced command is

@@ -53,3 +53,7 @@ func localUser() string {
 	}
 	return os.Getenv("USER")
 }
+
+// loginName is the login name of an account as os/user names it: the
+// same on Unix.
+func loginName(account string) string { return account }

@@ -104,6 +104,13 @@ func localUser() string {
 	if u, err := user.Current(); err == nil {
 		name = u.Username
 	}
+	return loginName(name)
+}
+
+// loginName is the login name of an account as os/user names it
+// (DOMAIN\user): the one a client on Windows sends (localUser), which
+// rsftp serve accepts by default.
+func loginName(account string) string {
 	computer, _ := windows.ComputerName()
-	return windowsLoginName(name, computer)
+	return windowsLoginName(account, computer)
 }
