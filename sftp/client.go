@@ -1506,7 +1506,7 @@ func (f *File) readAt(ctx context.Context, p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, err := f.readPipeline(ctx, off, int64(len(p)), int64(len(p)), nil, func(b []byte, at int64) error {
+	n, err := f.readPipeline(ctx, off, int64(len(p)), off+int64(len(p)), nil, func(b []byte, at int64) error {
 		copy(p[at-off:], b)
 		return nil
 	})
@@ -1818,8 +1818,10 @@ func (c *Client) growWindow(n int64) {
 // readPipeline reads from off up to limit bytes (limit < 0: to the end),
 // keeping up to ReadsInFlight READs outstanding (more as inflightGrowth
 // finds the link needs them), and passes the data to
-// sink in offset order. Requests start at offsets below hint freely;
-// at or past it only when nothing else is outstanding. It returns the
+// sink in offset order. hint is where the file ends as far as the caller
+// knows (its size, or MaxInt64): requests start at offsets below hint
+// freely, at or past it only when nothing else is outstanding, and a
+// short read that reaches it ends the file. It returns the
 // bytes passed to sink, and io.EOF if the file ended first. When ctx
 // ends it returns at once with the interruption (unless an error came
 // first), abandoning the READs in flight and stopping to.
@@ -1928,7 +1930,16 @@ func (f *File) readPipeline(ctx context.Context, off, limit, hint int64, to *rea
 		}
 		if err == nil {
 			pos += int64(got)
-			if got < req.n {
+			if got < req.n && req.off+int64(got) >= hint {
+				// A short read that reaches the size the file had: its
+				// end. For a disk file a server reads all that was asked
+				// or up to the end (draft-ietf-secsh-filexfer-02, 6.4),
+				// so a READ past it would only say EOF: a round trip
+				// less per file (issue 17). A server that cut a READ
+				// short for another reason (its own cap) is asked for
+				// the rest while the file is shorter than hint.
+				err = io.EOF
+			} else if got < req.n {
 				// A short read: ask for the rest before anything later.
 				x := issue(req.off+int64(got), req.n-got)
 				c.start(ctx, x.rc)

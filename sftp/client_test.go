@@ -473,6 +473,42 @@ func TestClientShortReads(t *testing.T) {
 	f.Close()
 }
 
+// TestDownloadEndsAtSize: a download asks for no READ past the end of
+// a file whose size it read: a short read that reaches it is the end
+// (issue 17: a round trip less per file).
+func TestDownloadEndsAtSize(t *testing.T) {
+	for _, sz := range []int{3, 32768, 2*32768 + 5} {
+		data := randomBytes(sz, 4)
+		cEnd, sEnd := net.Pipe()
+		srv := newFakeServer(t, sEnd)
+		srv.files["/f"] = &fakeFile{data: data}
+		c, err := NewClient(context.Background(), cEnd, ReadSize(32768))
+		if err != nil {
+			t.Fatal(err)
+		}
+		local := filepath.Join(t.TempDir(), "f")
+		if err := c.Download(context.Background(), "/f", local, TransferOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(local); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: downloaded %d bytes, %v", sz, len(got), err)
+		}
+		srv.mu.Lock()
+		reads := srv.readReqs
+		srv.mu.Unlock()
+		// A file of whole READs ends with one answered EOF; a short
+		// last READ is the end by itself.
+		want := (sz + 32767) / 32768
+		if sz%32768 == 0 {
+			want++
+		}
+		if reads != want {
+			t.Errorf("%d bytes: %d READs, want %d", sz, reads, want)
+		}
+		c.Close()
+	}
+}
+
 // uploadToFake connects a client to a fake server whose WRITE at failAt
 // fails, and creates /up there for an upload in WRITEs of ws bytes.
 func uploadToFake(t *testing.T, cEnd, sEnd io.ReadWriteCloser, failAt int64, ws int) (*fakeServer, *File) {
@@ -859,6 +895,7 @@ type fakeServer struct {
 	failWriteAt int64 // the WRITE at this offset fails (-1: none)
 	failRead    int   // if > 0, the READ with this number (from 1) fails
 	reads       int
+	readReqs    int // every READ, those answered EOF included
 	hashRange   bool
 	limits      []uint64 // if set, offer limits@openssh.com with these
 	maxOpen     int      // most handles open at once
@@ -1019,6 +1056,7 @@ func (s *fakeServer) handle(typ byte, id uint32, r *wire.Reader) []byte {
 		}
 		return b
 	case typeRead:
+		s.readReqs++
 		_, f := byHandle()
 		off, n := r.Uint64(), int(r.Uint32())
 		if f == nil {
