@@ -509,6 +509,34 @@ func TestDownloadEndsAtSize(t *testing.T) {
 	}
 }
 
+// TestDownloadDoesNotWaitForClose: a download's CLOSE goes out, and the
+// download returns without its reply (issue 17).
+func TestDownloadDoesNotWaitForClose(t *testing.T) {
+	cEnd, sEnd := net.Pipe()
+	srv := newFakeServer(t, sEnd)
+	srv.files["/f"] = &fakeFile{data: []byte("hi\n")}
+	srv.holdCloses = true
+	c, err := NewClient(context.Background(), cEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	local := filepath.Join(t.TempDir(), "f")
+	if err := c.Download(context.Background(), "/f", local, TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Requests are answered in order: once a later one is, the CLOSE
+	// was received.
+	if _, err := c.Stat("/f"); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closes != 1 {
+		t.Errorf("the server received %d CLOSEs, want 1", srv.closes)
+	}
+}
+
 // uploadToFake connects a client to a fake server whose WRITE at failAt
 // fails, and creates /up there for an upload in WRITEs of ws bytes.
 func uploadToFake(t *testing.T, cEnd, sEnd io.ReadWriteCloser, failAt int64, ws int) (*fakeServer, *File) {
@@ -901,6 +929,8 @@ type fakeServer struct {
 	maxOpen     int      // most handles open at once
 	hang        bool     // never answer requests after VERSION
 	holdWrites  int      // answer no WRITE until this many have come
+	holdCloses  bool     // never answer CLOSE
+	closes      int      // CLOSEs received
 	hung        chan struct{}
 }
 
@@ -962,6 +992,15 @@ func (s *fakeServer) serve() {
 		s.mu.Lock()
 		reply := finishPacket(s.handle(p[0], id, r))
 		s.mu.Unlock()
+		if p[0] == typeClose {
+			s.mu.Lock()
+			s.closes++
+			hold := s.holdCloses
+			s.mu.Unlock()
+			if hold {
+				continue
+			}
+		}
 		if p[0] == typeWrite && s.holdWrites > 0 {
 			held = append(held, reply...)
 			if s.holdWrites--; s.holdWrites > 0 {

@@ -417,7 +417,7 @@ func (c *Client) downloadFile(ctx context.Context, remote, local string, a *Attr
 	if err != nil {
 		return err
 	}
-	defer rf.close(ctx)
+	defer rf.closeUnwaited(ctx)
 	total := int64(-1)
 	if a.Flags&AttrSize != 0 {
 		total = int64(a.Size)
