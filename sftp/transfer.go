@@ -60,8 +60,9 @@ type TransferOptions struct {
 	// link: detected by device and inode on upload (os.SameFile), by the
 	// server's REALPATH on download.
 	FollowLinks bool
-	// Attrs, for Download, are the remote path's attributes as the
-	// caller read them with Stat just before: Download then does not ask
+	// Attrs are remote's attributes as the caller read them with Stat
+	// just before: for Download the source's, for Upload the target's (a
+	// zero Attrs when it does not exist). The transfer then does not ask
 	// the server for them again (a round trip less; issue 17).
 	Attrs *Attrs
 }
@@ -508,7 +509,14 @@ func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferO
 	if err != nil {
 		return err
 	}
-	if a, err := c.stat(ctx, remote); err == nil && a.FileMode().IsDir() {
+	a := opt.Attrs
+	if a == nil {
+		var err error
+		if a, err = c.stat(ctx, remote); err != nil {
+			a = &Attrs{}
+		}
+	}
+	if a.FileMode().IsDir() {
 		if base := filepath.Base(local); ValidName(base) {
 			remote = path.Join(remote, base)
 		} else if !st.IsDir() {

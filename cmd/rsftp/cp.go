@@ -449,6 +449,7 @@ type copyTarget struct {
 	rc    *remoteConn // remote only
 	path  string      // local path, or remote path with ~ expanded
 	isDir bool        // it is an existing directory
+	attrs *sftp.Attrs // remote only: as Stat found it (zero if it does not exist)
 }
 
 func (t *copyTarget) label() string {
@@ -482,11 +483,14 @@ func (r *copyRun) resolveTarget(ctx context.Context) (*copyTarget, error) {
 		if t.path, err = rc.c.ExpandTilde(t.path); err != nil {
 			return nil, err
 		}
-		if a, err := rc.c.Stat(t.path); err == nil && a.FileMode().IsDir() {
-			t.isDir = true
-		} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a, err := rc.c.Stat(t.path)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", t.ep.arg, err)
 		}
+		if err != nil {
+			a = &sftp.Attrs{}
+		}
+		t.attrs, t.isDir = a, a.FileMode().IsDir()
 	}
 	if len(r.req.sources) > 1 && !t.isDir {
 		return nil, fmt.Errorf("%s: Not a directory (the target of several sources must be an existing directory)", t.ep.arg)
@@ -620,7 +624,11 @@ func (r *copyRun) upload(ctx context.Context, local string, t *copyTarget) error
 			remote = path.Join(t.path, base)
 		}
 	}
-	return t.rc.c.Upload(ctx, local, remote, r.options())
+	o := r.options()
+	if remote == t.path {
+		o.Attrs = t.attrs // stat once
+	}
+	return t.rc.c.Upload(ctx, local, remote, o)
 }
 
 // crossload copies the remote path p of src to the remote target,
