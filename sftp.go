@@ -22,12 +22,33 @@ func (c *Client) SFTP(ctx context.Context, opts ...sftp.ClientOption) (*sftp.Cli
 	if err != nil {
 		return nil, err
 	}
-	if err := sess.Subsystem(ctx, "sftp"); err != nil {
+	// SFTP's INIT follows the subsystem request without waiting for its
+	// answer, as with OpenSSH's sftp: a round trip less (issue 17). A
+	// refusal closes the session, which ends NewClient's wait for
+	// VERSION, and is the error returned.
+	wait, err := sess.StartSubsystem("sftp")
+	if err != nil {
 		sess.Close()
 		return nil, err
 	}
+	refused := make(chan error, 1)
+	go func() {
+		if err := wait(ctx); err != nil {
+			refused <- err
+			sess.Close()
+		}
+	}()
 	// NewClient closes the channel, and so the session, if it fails.
-	return sftp.NewClient(ctx, sess.Channel(), opts...)
+	sc, err := sftp.NewClient(ctx, sess.Channel(), opts...)
+	if err != nil {
+		select {
+		case rerr := <-refused:
+			return nil, rerr
+		default:
+		}
+		return nil, err
+	}
+	return sc, nil
 }
 
 // SFTPHandler returns a Handler that serves SFTP with cfg on each session

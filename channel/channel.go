@@ -1026,6 +1026,16 @@ func (c *Channel) Close() error {
 // SendRequest sends a channel request. With wantReply it waits for the
 // answer (ctx bounds the wait) and reports whether the peer agreed.
 func (c *Channel) SendRequest(ctx context.Context, name string, wantReply bool, payload []byte) (bool, error) {
+	w, err := c.startRequest(name, wantReply, payload)
+	if err != nil || w == nil {
+		return false, err
+	}
+	return waitReply(ctx, w)
+}
+
+// startRequest sends a channel request; with wantReply it returns where
+// the reply will come (waitReply), without waiting for it.
+func (c *Channel) startRequest(name string, wantReply bool, payload []byte) (chan reply, error) {
 	c.mu.Lock()
 	err := c.writableLocked()
 	if errors.Is(err, os.ErrDeadlineExceeded) || (err != nil && c.out.eofWanted && !c.closeWanted && !c.remoteClosed && c.err == nil) {
@@ -1034,16 +1044,17 @@ func (c *Channel) SendRequest(ctx context.Context, name string, wantReply bool, 
 	}
 	c.mu.Unlock()
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	msg := (&connmsg.ChannelRequest{Recipient: c.remoteID, Type: name, WantReply: wantReply, Payload: payload}).Marshal()
 	if !wantReply {
-		return false, c.mux.conn.WritePacket(msg)
+		return nil, c.mux.conn.WritePacket(msg)
 	}
-	w, err := c.reqsOut.send(c.mux.conn.WritePacket, msg)
-	if err != nil {
-		return false, err
-	}
+	return c.reqsOut.send(c.mux.conn.WritePacket, msg)
+}
+
+// waitReply waits for the reply to a request (SendRequest).
+func waitReply(ctx context.Context, w chan reply) (bool, error) {
 	select {
 	case r := <-w:
 		return r.ok, r.err

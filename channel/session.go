@@ -116,10 +116,20 @@ func (s *Session) Setenv(ctx context.Context, name, value string) error {
 }
 
 func (s *Session) start(ctx context.Context, req, arg string) error {
+	wait, err := s.startNoWait(req, arg)
+	if err != nil {
+		return err
+	}
+	return wait(ctx)
+}
+
+// startNoWait sends the request that starts the session's program and
+// returns the wait for the server's answer.
+func (s *Session) startNoWait(req, arg string) (wait func(ctx context.Context) error, err error) {
 	s.mu.Lock()
 	if s.started {
 		s.mu.Unlock()
-		return errors.New("channel: session already started")
+		return nil, errors.New("channel: session already started")
 	}
 	s.started = true
 	// A subsystem's stdout is its protocol stream (read through Channel);
@@ -135,17 +145,23 @@ func (s *Session) start(ctx context.Context, req, arg string) error {
 	if req != "shell" {
 		payload = wire.AppendString(nil, arg)
 	}
-	ok, err := s.ch.SendRequest(ctx, req, true, payload)
+	w, err := s.ch.startRequest(req, true, payload)
 	if err != nil {
-		return fmt.Errorf("channel: %s request: %w", req, err)
+		return nil, fmt.Errorf("channel: %s request: %w", req, err)
 	}
-	if !ok {
-		if req == "shell" {
-			return errors.New("channel: server refused to start a shell")
+	return func(ctx context.Context) error {
+		ok, err := waitReply(ctx, w)
+		if err != nil {
+			return fmt.Errorf("channel: %s request: %w", req, err)
 		}
-		return fmt.Errorf("channel: server refused %s %q", req, arg)
-	}
-	return nil
+		if !ok {
+			if req == "shell" {
+				return errors.New("channel: server refused to start a shell")
+			}
+			return fmt.Errorf("channel: server refused %s %q", req, arg)
+		}
+		return nil
+	}, nil
 }
 
 // Exec starts cmd on the server.
@@ -154,6 +170,18 @@ func (s *Session) Exec(ctx context.Context, cmd string) error { return s.start(c
 // Subsystem starts a subsystem such as "sftp".
 func (s *Session) Subsystem(ctx context.Context, name string) error {
 	return s.start(ctx, "subsystem", name)
+}
+
+// StartSubsystem is Subsystem without waiting for the server's answer:
+// the request goes out, and wait waits for the answer and returns what
+// Subsystem would. What is written on the channel meanwhile follows the
+// request, as OpenSSH's ssh sends a subsystem's first bytes (sftp's
+// INIT) right behind its request: a server reads requests and data in
+// order and hands the data to the program the request started, so the
+// round trip of the answer is saved (issue 17). If the server refuses,
+// nothing reads those bytes; the caller closes the session.
+func (s *Session) StartSubsystem(name string) (wait func(ctx context.Context) error, err error) {
+	return s.startNoWait("subsystem", name)
 }
 
 // Shell starts the user's login shell (without a terminal).
