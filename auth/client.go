@@ -101,12 +101,22 @@ type client struct {
 
 	sigAlgs    []string
 	sigAlgsSet bool
+
+	// acceptPending says SERVICE_ACCEPT has yet to be read: the first
+	// USERAUTH_REQUEST goes out right behind SERVICE_REQUEST, and read
+	// takes the accept first.
+	acceptPending bool
 }
 
 // Authenticate runs the client side of RFC 4252 on t: it requests the
 // ssh-userauth service, tries "none" and then cfg.Methods in order, and
 // returns nil once the server sends USERAUTH_SUCCESS. When ctx ends it
 // returns promptly; the caller must then close the transport.
+//
+// When the first method is publickey, which asks nothing of the user
+// before the server answers, it goes first instead of "none", right
+// behind the service request without waiting for its answer: two round
+// trips less (issue 17).
 func Authenticate(ctx context.Context, t Transport, cfg *ClientConfig) error {
 	if cfg == nil {
 		return errors.New("auth: nil ClientConfig")
@@ -115,30 +125,53 @@ func Authenticate(ctx context.Context, t Transport, cfg *ClientConfig) error {
 		return fmt.Errorf("auth: invalid user name %q", cfg.User)
 	}
 	c := &client{ctx: ctx, t: t, cfg: cfg, pkDone: make(map[string]bool)}
-	if err := c.requestService(); err != nil {
+	if err := c.write(marshalServiceRequest(serviceUserauth)); err != nil {
 		return err
 	}
-
-	// "none" first: it either logs us in or tells us what the server
-	// accepts (RFC 4252 section 5.2).
-	if err := c.write(marshalUserauthRequest(&userauthRequest{
-		User: cfg.User, Service: serviceConnection, Method: methodNone,
-	})); err != nil {
-		return err
-	}
-	p, res, err := c.reply()
-	if err != nil {
-		return err
-	}
-	if p != nil {
-		return protocolError("unexpected %s in reply to method none", msgName(p[0]))
-	}
-	if res == outSuccess {
-		return c.succeeded()
-	}
+	c.acceptPending = true
 
 	done := make([]bool, len(cfg.Methods))
 	partials := 0
+	known := false // c.allowed is the server's
+	if i := slices.IndexFunc(cfg.Methods, func(m Method) bool { return m != nil }); i >= 0 && cfg.Methods[i].method() == methodPubkey {
+		// Assumed until the server answers the first request; a
+		// FAILURE says what it does accept.
+		c.allowed = []string{methodPubkey}
+		done[i] = true
+		res, err := cfg.Methods[i].attempt(c)
+		if err != nil {
+			return err
+		}
+		switch res {
+		case outSuccess:
+			return c.succeeded()
+		case outPartial:
+			partials++
+			clear(done)
+		}
+		known = res != outSkipped // else nothing was asked
+	}
+
+	if !known {
+		// "none": it either logs us in or tells us what the server
+		// accepts (RFC 4252 section 5.2).
+		if err := c.write(marshalUserauthRequest(&userauthRequest{
+			User: cfg.User, Service: serviceConnection, Method: methodNone,
+		})); err != nil {
+			return err
+		}
+		p, res, err := c.reply()
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			return protocolError("unexpected %s in reply to method none", msgName(p[0]))
+		}
+		if res == outSuccess {
+			return c.succeeded()
+		}
+	}
+
 	for {
 		idx := -1
 		for i, m := range cfg.Methods {
@@ -169,11 +202,11 @@ func Authenticate(ctx context.Context, t Transport, cfg *ClientConfig) error {
 	}
 }
 
-func (c *client) requestService() error {
-	if err := c.write(marshalServiceRequest(serviceUserauth)); err != nil {
-		return err
-	}
-	p, err := c.read()
+// readAccept reads the SERVICE_ACCEPT of the service request, which
+// went out without waiting for it.
+func (c *client) readAccept() error {
+	c.acceptPending = false
+	p, err := c.readMessage()
 	if err != nil {
 		return err
 	}
@@ -208,8 +241,18 @@ func (c *client) write(p []byte) error {
 }
 
 // read returns the next message that is not a banner, passing banners to
-// the callback.
+// the callback; the SERVICE_ACCEPT still due comes first.
 func (c *client) read() ([]byte, error) {
+	if c.acceptPending {
+		if err := c.readAccept(); err != nil {
+			return nil, err
+		}
+	}
+	return c.readMessage()
+}
+
+// readMessage is read after the service was accepted.
+func (c *client) readMessage() ([]byte, error) {
 	for {
 		p, err := readPacket(c.ctx, c.t)
 		if err != nil {
@@ -458,6 +501,14 @@ func (m *publicKeyMethod) attempt(c *client) (outcome, error) {
 		if c.pkDone[string(blob)] {
 			continue
 		}
+		if t := pub.Type(); c.acceptPending && (t == kex.KeyAlgoRSA || t == certAlgoRSA) {
+			// An RSA key's algorithm depends on server-sig-algs, in the
+			// EXT_INFO that comes before the server's first reply:
+			// wait for that reply.
+			if err := c.readAccept(); err != nil {
+				return 0, err
+			}
+		}
 		algo, err := c.pickAlgorithm(s)
 		if err != nil {
 			c.note("publickey: skipped %s %s: %v", pub.Type(), kex.FingerprintSHA256(pub), err)
@@ -517,6 +568,18 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 	// okAlgo may name another algorithm of the same key (node ssh2's
 	// server answers a rsa-sha2-512 query with ssh-rsa): the signature
 	// is made with the algorithm asked for, which the server checks.
+	sig, err := c.sign(s, algo, blob)
+	if err != nil {
+		c.note("publickey: signing with %s %s: %v", s.PublicKey().Type(), kex.FingerprintSHA256(s.PublicKey()), err)
+		return outFailure, nil
+	}
+	req.HasSig = true
+	req.Signature = sig
+	return c.sendSigned(req)
+}
+
+// sign signs a publickey request of the key blob with algo.
+func (c *client) sign(s kex.Signer, algo string, blob []byte) ([]byte, error) {
 	data := marshalPublickeySignedData(c.t.SessionID(), c.cfg.User, serviceConnection, algo, blob)
 	sig, err := s.Sign(rand.Reader, data, algo)
 	if err == nil {
@@ -527,16 +590,15 @@ func (c *client) tryKey(s kex.Signer, algo string, blob []byte) (outcome, error)
 			err = fmt.Errorf("signer made a %s signature, want %s", got, want)
 		}
 	}
-	if err != nil {
-		c.note("publickey: signing with %s %s: %v", s.PublicKey().Type(), kex.FingerprintSHA256(s.PublicKey()), err)
-		return outFailure, nil
-	}
-	req.HasSig = true
-	req.Signature = sig
+	return sig, err
+}
+
+// sendSigned sends a signed publickey request and reads its answer.
+func (c *client) sendSigned(req *userauthRequest) (outcome, error) {
 	if err := c.write(marshalUserauthRequest(req)); err != nil {
 		return 0, err
 	}
-	p, res, err = c.reply()
+	p, res, err := c.reply()
 	if err != nil {
 		return 0, err
 	}

@@ -111,9 +111,9 @@ func TestCertificateThenPlainKey(t *testing.T) {
 		algos []string // the requests' algorithms, queries included
 	}{
 		{"plain key authorized", &ServerConfig{PublicKeyCallback: (&keyChecker{user: "alice", key: plain.PublicKey()}).callback},
-			[]string{"", kex.CertSigAlgoRSASHA512, kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA512}},
+			[]string{kex.CertSigAlgoRSASHA512, kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA512}},
 		{"CA trusted", &ServerConfig{TrustedUserCAs: &TrustedUserCAs{Keys: []kex.PublicKey{ca.PublicKey()}}},
-			[]string{"", kex.CertSigAlgoRSASHA512, kex.CertSigAlgoRSASHA512}},
+			[]string{kex.CertSigAlgoRSASHA512, kex.CertSigAlgoRSASHA512}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cc, sc := connPair(t)

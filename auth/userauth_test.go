@@ -11,6 +11,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -310,39 +311,48 @@ func (k *keyChecker) callback(user string, key kex.PublicKey) (*Permissions, err
 
 // ---- publickey ----
 
+// TestPublicKeySuccess: publickey, the first method, goes without a
+// "none" before it: a query and the signed request.
 func TestPublicKeySuccess(t *testing.T) {
 	for _, name := range []string{"ed25519", "ecdsa-p256", "rsa2048"} {
-		t.Run(name, func(t *testing.T) {
-			k := userKeys(t)[name]
-			cc, sc := connPair(t)
-			kc := &keyChecker{user: "alice", key: pubOf(t, k)}
-			res := startServe(t, sc, &ServerConfig{PublicKeyCallback: kc.callback, PasswordCallback: rejectPassword})
-			rec := &recorder{Transport: cc}
-			err := Authenticate(context.Background(), rec, &ClientConfig{
-				User: "alice", Methods: []Method{PublicKeys(k)}, ServerSigAlgs: cc.ServerSigAlgs,
+		for _, quiet := range []bool{false} {
+			t.Run(fmt.Sprintf("%s/quiet=%v", name, quiet), func(t *testing.T) {
+				k := userKeys(t)[name]
+				cc, sc := connPair(t)
+				kc := &keyChecker{user: "alice", key: pubOf(t, k)}
+				res := startServe(t, sc, &ServerConfig{PublicKeyCallback: kc.callback, PasswordCallback: rejectPassword})
+				rec := &recorder{Transport: cc}
+				m := PublicKeys(k)
+				err := Authenticate(context.Background(), rec, &ClientConfig{
+					User: "alice", Methods: []Method{m}, ServerSigAlgs: cc.ServerSigAlgs,
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := waitServe(t, res)
+				if r.err != nil || r.user != "alice" || r.perms == nil || r.perms.KeyComment != "the key" {
+					t.Fatalf("Serve = %q, %+v, %v", r.user, r.perms, r.err)
+				}
+				if n := kc.calls.Load(); n != 1 {
+					t.Errorf("PublicKeyCallback called %d times for a query and its signed request, want 1", n)
+				}
+				reqs := rec.requests(t)
+				want := 2
+				if quiet {
+					want = 1
+				}
+				if len(reqs) != want || reqs[0].Method != methodPubkey || reqs[0].HasSig != quiet || !reqs[len(reqs)-1].HasSig {
+					t.Fatalf("requests: %+v", reqs)
+				}
+				algo := pubOf(t, k).Type()
+				if name == "rsa2048" {
+					algo = kex.SigAlgoRSASHA512
+				}
+				if reqs[len(reqs)-1].Algorithm != algo {
+					t.Errorf("algorithm %s, want %s", reqs[len(reqs)-1].Algorithm, algo)
+				}
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := waitServe(t, res)
-			if r.err != nil || r.user != "alice" || r.perms == nil || r.perms.KeyComment != "the key" {
-				t.Fatalf("Serve = %q, %+v, %v", r.user, r.perms, r.err)
-			}
-			if n := kc.calls.Load(); n != 1 {
-				t.Errorf("PublicKeyCallback called %d times for a query and its signed request, want 1", n)
-			}
-			reqs := rec.requests(t)
-			if len(reqs) != 3 || reqs[0].Method != methodNone || reqs[1].HasSig || !reqs[2].HasSig {
-				t.Fatalf("requests: %+v", reqs)
-			}
-			want := pubOf(t, k).Type()
-			if name == "rsa2048" {
-				want = kex.SigAlgoRSASHA512
-			}
-			if reqs[2].Algorithm != want {
-				t.Errorf("algorithm %s, want %s", reqs[2].Algorithm, want)
-			}
-		})
+		}
 	}
 }
 
@@ -1072,6 +1082,101 @@ func scriptedServer(t *testing.T, sc *transport.Conn, reply func(req *userauthRe
 			}
 		}
 	}()
+}
+
+// TestClientFirstRequestPipelined: the first USERAUTH_REQUEST, a
+// publickey query, goes out right behind SERVICE_REQUEST,
+// before the accept: a server that answers only once it has both
+// (which a client waiting for SERVICE_ACCEPT would never give it) logs
+// the client in.
+func TestClientFirstRequestPipelined(t *testing.T) {
+	cc, sc := connPair(t)
+	k := newEd25519(t)
+	pub := pubOf(t, k)
+	go func() {
+		r := rawPeer{t, sc}
+		if p, err := r.recv(); err != nil || p[0] != wire.MsgServiceRequest {
+			t.Errorf("first message %v, %v", p, err)
+			return
+		}
+		p, err := r.recv()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		req, err := parseUserauthRequest(p)
+		if err != nil || req.Method != methodPubkey || req.HasSig || !bytes.Equal(req.PubKey, pub.Marshal()) {
+			t.Errorf("request before the accept: %+v, %v", req, err)
+			return
+		}
+		r.send(marshalServiceAccept(serviceUserauth))
+		r.send(marshalUserauthPKOK(req.Algorithm, req.PubKey))
+		if _, err := r.recv(); err != nil {
+			t.Error(err)
+			return
+		}
+		r.send(marshalUserauthSuccess())
+	}()
+	if err := authenticate(cc, &ClientConfig{User: "u", Methods: []Method{PublicKeys(k)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientFirstRequests: what goes out first in each case. No "none"
+// when publickey comes first; a server that takes no public key says
+// which methods it does take in its answer to the first request.
+func TestClientFirstRequests(t *testing.T) {
+	right, wrong := newEd25519(t), newEd25519(t)
+	for _, c := range []struct {
+		name    string
+		methods []Method
+		allowed []string // the server's methods
+		want    string   // method/signed of each request
+	}{
+		{"key", []Method{PublicKeys(right)}, []string{methodPubkey}, "publickey/query publickey/signed"},
+		{"wrong key first", []Method{PublicKeys(wrong, right)}, []string{methodPubkey},
+			"publickey/query publickey/query publickey/signed"},
+		{"password server", []Method{PublicKeys(wrong), Password("pw")}, []string{methodPassword},
+			"publickey/query password/signed"},
+		{"no key", []Method{PublicKeys(), Password("pw")}, []string{methodPassword},
+			"none/query password/signed"},
+		{"password first", []Method{Password("pw"), PublicKeys(right)}, []string{methodPassword},
+			"none/query password/signed"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cc, sc := connPair(t)
+			var mu sync.Mutex
+			var got []string
+			scriptedServer(t, sc, func(req *userauthRequest) [][]byte {
+				what := "query"
+				if req.HasSig || req.Method == methodPassword {
+					what = "signed"
+				}
+				mu.Lock()
+				got = append(got, req.Method+"/"+what)
+				mu.Unlock()
+				switch {
+				case !slices.Contains(c.allowed, req.Method):
+				case req.Method == methodPassword:
+					return [][]byte{marshalUserauthSuccess()}
+				case !bytes.Equal(req.PubKey, pubOf(t, right).Marshal()):
+				case !req.HasSig:
+					return [][]byte{marshalUserauthPKOK(req.Algorithm, req.PubKey)}
+				default:
+					return [][]byte{marshalUserauthSuccess()}
+				}
+				return [][]byte{failure(false, c.allowed...)}
+			})
+			if err := authenticate(cc, &ClientConfig{User: "u", Methods: c.methods}); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.Join(got, " ") != c.want {
+				t.Errorf("requests %q, want %q", strings.Join(got, " "), c.want)
+			}
+		})
+	}
 }
 
 func failure(partial bool, methods ...string) []byte {
