@@ -311,11 +311,16 @@ func (k *keyChecker) callback(user string, key kex.PublicKey) (*Permissions, err
 
 // ---- publickey ----
 
-// TestPublicKeySuccess: publickey, the first method, goes without a
-// "none" before it: a query and the signed request.
+// loudSigner hides a signer's SignsQuietly, as an agent's key: it is
+// asked about before it signs.
+type loudSigner struct{ kex.Signer }
+
+// TestPublicKeySuccess: a software key (a QuietSigner) offered first
+// logs in with one signed request and no "none" before it; a key that
+// does not sign quietly is asked about first.
 func TestPublicKeySuccess(t *testing.T) {
 	for _, name := range []string{"ed25519", "ecdsa-p256", "rsa2048"} {
-		for _, quiet := range []bool{false} {
+		for _, quiet := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/quiet=%v", name, quiet), func(t *testing.T) {
 				k := userKeys(t)[name]
 				cc, sc := connPair(t)
@@ -323,6 +328,9 @@ func TestPublicKeySuccess(t *testing.T) {
 				res := startServe(t, sc, &ServerConfig{PublicKeyCallback: kc.callback, PasswordCallback: rejectPassword})
 				rec := &recorder{Transport: cc}
 				m := PublicKeys(k)
+				if !quiet {
+					m = PublicKeySigners(loudSigner{mustSigner(t, k)})
+				}
 				err := Authenticate(context.Background(), rec, &ClientConfig{
 					User: "alice", Methods: []Method{m}, ServerSigAlgs: cc.ServerSigAlgs,
 				})
@@ -1084,8 +1092,8 @@ func scriptedServer(t *testing.T, sc *transport.Conn, reply func(req *userauthRe
 	}()
 }
 
-// TestClientFirstRequestPipelined: the first USERAUTH_REQUEST, a
-// publickey query, goes out right behind SERVICE_REQUEST,
+// TestClientFirstRequestPipelined: the first USERAUTH_REQUEST, a quiet
+// key's signed publickey request, goes out right behind SERVICE_REQUEST,
 // before the accept: a server that answers only once it has both
 // (which a client waiting for SERVICE_ACCEPT would never give it) logs
 // the client in.
@@ -1105,16 +1113,12 @@ func TestClientFirstRequestPipelined(t *testing.T) {
 			return
 		}
 		req, err := parseUserauthRequest(p)
-		if err != nil || req.Method != methodPubkey || req.HasSig || !bytes.Equal(req.PubKey, pub.Marshal()) {
+		if err != nil || req.Method != methodPubkey || !req.HasSig ||
+			pub.Verify(marshalPublickeySignedData(sc.SessionID(), req.User, req.Service, req.Algorithm, req.PubKey), req.Signature) != nil {
 			t.Errorf("request before the accept: %+v, %v", req, err)
 			return
 		}
 		r.send(marshalServiceAccept(serviceUserauth))
-		r.send(marshalUserauthPKOK(req.Algorithm, req.PubKey))
-		if _, err := r.recv(); err != nil {
-			t.Error(err)
-			return
-		}
 		r.send(marshalUserauthSuccess())
 	}()
 	if err := authenticate(cc, &ClientConfig{User: "u", Methods: []Method{PublicKeys(k)}}); err != nil {
@@ -1123,8 +1127,9 @@ func TestClientFirstRequestPipelined(t *testing.T) {
 }
 
 // TestClientFirstRequests: what goes out first in each case. No "none"
-// when publickey comes first; a server that takes no public key says
-// which methods it does take in its answer to the first request.
+// when publickey comes first; a quiet key refused is followed by queries
+// for the others; a server that takes no public key says which methods
+// it does take in its answer to the first request.
 func TestClientFirstRequests(t *testing.T) {
 	right, wrong := newEd25519(t), newEd25519(t)
 	for _, c := range []struct {
@@ -1133,11 +1138,13 @@ func TestClientFirstRequests(t *testing.T) {
 		allowed []string // the server's methods
 		want    string   // method/signed of each request
 	}{
-		{"key", []Method{PublicKeys(right)}, []string{methodPubkey}, "publickey/query publickey/signed"},
-		{"wrong key first", []Method{PublicKeys(wrong, right)}, []string{methodPubkey},
-			"publickey/query publickey/query publickey/signed"},
+		{"quiet key", []Method{PublicKeys(right)}, []string{methodPubkey}, "publickey/signed"},
+		{"quiet wrong key first", []Method{PublicKeys(wrong, right)}, []string{methodPubkey},
+			"publickey/signed publickey/query publickey/signed"},
+		{"loud key", []Method{PublicKeySigners(loudSigner{mustSigner(t, right)})}, []string{methodPubkey},
+			"publickey/query publickey/signed"},
 		{"password server", []Method{PublicKeys(wrong), Password("pw")}, []string{methodPassword},
-			"publickey/query password/signed"},
+			"publickey/signed password/signed"},
 		{"no key", []Method{PublicKeys(), Password("pw")}, []string{methodPassword},
 			"none/query password/signed"},
 		{"password first", []Method{Password("pw"), PublicKeys(right)}, []string{methodPassword},
@@ -1330,7 +1337,9 @@ func TestClientPKOKNamesAnotherAlgorithmOfTheKey(t *testing.T) {
 				}
 				return [][]byte{marshalUserauthSuccess()}
 			})
-			cfg := &ClientConfig{User: "u", Methods: []Method{PublicKeys(c.key)}}
+			// Asked about first (a quiet key offered first is signed at
+			// once, with no PK_OK).
+			cfg := &ClientConfig{User: "u", Methods: []Method{PublicKeySigners(loudSigner{mustSigner(t, c.key)})}}
 			if c.sigAlgs != nil {
 				cfg.ServerSigAlgs = func() []string { return c.sigAlgs }
 			}

@@ -666,6 +666,12 @@ type certSigner struct {
 
 func (c *certSigner) PublicKey() PublicKey { return c.cert }
 
+// SignsQuietly is the key's (auth.QuietSigner).
+func (c *certSigner) SignsQuietly() bool {
+	q, ok := c.s.(interface{ SignsQuietly() bool })
+	return ok && q.SignsQuietly()
+}
+
 func (c *certSigner) Algorithms() []string {
 	var out []string
 	for _, a := range c.s.Algorithms() {

@@ -227,6 +227,17 @@ type signer struct {
 func (s *signer) PublicKey() PublicKey { return s.pub }
 func (s *signer) Algorithms() []string { return SignatureAlgorithmsFor(s.pub.Type()) }
 
+// SignsQuietly reports whether the key is a software key, which signs
+// with no one asked and nothing but a computation (auth.QuietSigner);
+// another crypto.Signer (a token, a remote service) may not.
+func (s *signer) SignsQuietly() bool {
+	switch s.priv.(type) {
+	case ed25519.PrivateKey, *ed25519.PrivateKey, *ecdsa.PrivateKey, *rsa.PrivateKey:
+		return true
+	}
+	return false
+}
+
 func (s *signer) Sign(rand io.Reader, data []byte, algo string) ([]byte, error) {
 	if algo == "" {
 		algo = s.Algorithms()[0]

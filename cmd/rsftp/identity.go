@@ -327,6 +327,35 @@ type lazyKey struct {
 func (k *lazyKey) PublicKey() kex.PublicKey { return k.pub }
 func (k *lazyKey) Algorithms() []string     { return kex.SignatureAlgorithmsFor(k.pub.Type()) }
 
+// SignsQuietly reports whether the key file is not encrypted (it is then
+// loaded now): its signature needs no passphrase, and publickey may send
+// it without asking the server about the key first (auth.QuietSigner).
+func (k *lazyKey) SignsQuietly() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.done {
+		data, err := os.ReadFile(k.path)
+		if err != nil {
+			return false
+		}
+		key, _, err := auth.ParsePrivateKey(data, nil)
+		if err != nil {
+			return false // encrypted, or broken: load says why
+		}
+		s, err := kex.NewSigner(key)
+		if err != nil || !bytes.Equal(s.PublicKey().Marshal(), k.pub.Marshal()) {
+			return false
+		}
+		k.done, k.signer = true, s
+	}
+	return k.signer != nil && signsQuietly(k.signer)
+}
+
+func signsQuietly(s kex.Signer) bool {
+	q, ok := s.(auth.QuietSigner)
+	return ok && q.SignsQuietly()
+}
+
 func (k *lazyKey) Sign(rand io.Reader, data []byte, algo string) ([]byte, error) {
 	s, err := k.load()
 	if err != nil {
