@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
+	"io/fs"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +90,43 @@ func (c *countingRW) Write(b []byte) (int, error) {
 	c.writes = append(c.writes, n)
 	c.mu.Unlock()
 	return c.ReadWriteCloser.Write(b)
+}
+
+// TestLimitsWithInit: the limits@openssh.com request goes in the same
+// write as INIT (issue 17), and its answer is used when VERSION listed
+// the extension, ignored when it did not.
+func TestLimitsWithInit(t *testing.T) {
+	for _, offered := range []bool{true, false} {
+		cEnd, sEnd := net.Pipe()
+		srv := newFakeServer(t, sEnd)
+		if offered {
+			srv.limits = []uint64{64 << 10, 16 << 10, 8 << 10, 5}
+		}
+		rw := &countingRW{ReadWriteCloser: cEnd}
+		c, err := NewClient(context.Background(), rw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rw.mu.Lock()
+		writes := slices.Clone(rw.writes)
+		rw.mu.Unlock()
+		if len(writes) != 1 || writes[0] != 2 {
+			t.Errorf("offered %v: NewClient wrote %v packets per write, want [2]", offered, writes)
+		}
+		l := c.Limits()
+		if offered && (l.ServerMaxRead != 16<<10 || l.ReadSize != 16<<10 || l.WriteSize != 8<<10 || l.ServerMaxOpenHandles != 5) {
+			t.Errorf("limits %+v", l)
+		}
+		if !offered && (l.ServerMaxPacket != 0 || l.ReadSize != defaultReadWrite) {
+			t.Errorf("no limits offered: %+v", l)
+		}
+		if _, err := c.Stat("/"); err == nil {
+			t.Error("Stat of a missing path succeeded") // a request after them works
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			t.Error(err)
+		}
+		c.Close()
+	}
 }
 
 // TestDownloadBatchesRequests checks that a download sends its READs in

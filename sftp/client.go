@@ -241,15 +241,6 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	c.limits.WriteSize = defaultReadWrite
 	go c.readLoop()
 
-	if c.HasExtension(extLimits) {
-		stop := context.AfterFunc(ctx, func() { c.fail(fmt.Errorf("sftp: limits: %w", ctx.Err())) })
-		err := c.queryLimits()
-		stop()
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
 	c.applySizes(cfg)
 	if !cfg.fixedInflight {
 		c.limits.GrowInflight = max(cfg.maxInflight, min(maxGrownInflight, maxGrownInflightBytes/c.limits.ReadSize))
@@ -257,15 +248,39 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	return c, nil
 }
 
+// limitsID is the id of the limits@openssh.com request sent with INIT.
+const limitsID = 1
+
+// handshake sends INIT and, in the same write, the limits@openssh.com
+// request, then reads VERSION and the answer to the limits request: a
+// round trip less than asking once VERSION has listed the extension
+// (issue 17). A server that does not know the request answers it with a
+// STATUS (filexfer-02 section 8), as it answers requests in order once
+// it sent VERSION; its answer counts only if VERSION listed the
+// extension.
 func (c *Client) handshake() error {
-	var pkt []byte
-	pkt = startPacket(pkt, typeInit)
-	pkt = wire.AppendUint32(pkt, ProtocolVersion)
-	if _, err := c.rw.Write(finishPacket(pkt)); err != nil {
-		return fmt.Errorf("sftp: sending INIT: %w", err)
-	}
+	pkt := finishPacket(wire.AppendUint32(startPacket(nil, typeInit), ProtocolVersion))
+	lim := wire.AppendUint32(startPacket(nil, typeExtended), limitsID)
+	lim = wire.AppendString(lim, extLimits)
+	pkt = append(pkt, finishPacket(lim)...)
+	// Written beside the reads: over a stream with no buffer (net.Pipe
+	// to a server that answers INIT before it reads on) the write ends
+	// only once the server took it all. NewClient closes rw on failure,
+	// which ends the write.
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.rw.Write(pkt)
+		werr <- err
+	}()
 	p, err := readPacket(c.br, nil)
 	if err != nil {
+		select {
+		case e := <-werr:
+			if e != nil {
+				return fmt.Errorf("sftp: sending INIT: %w", e)
+			}
+		default:
+		}
 		return fmt.Errorf("sftp: reading VERSION: %w", err)
 	}
 	r := wire.NewReader(p)
@@ -287,17 +302,35 @@ func (c *Client) handshake() error {
 	if err := r.Err(); err != nil {
 		return fmt.Errorf("sftp: bad VERSION: %w", err)
 	}
-	return nil
-}
+	c.nextID = limitsID
 
-func (c *Client) queryLimits() error {
-	rc := c.newExtended(extLimits)
-	typ, body, err := c.roundTrip(context.Background(), rc)
-	defer c.putCall(rc)
-	if err != nil {
+	// A reply, checked as readLoop checks them.
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
 		return fmt.Errorf("sftp: limits: %w", err)
 	}
-	r, err := expectReply(typ, body, typeExtendedReply)
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxPacket {
+		return fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, n)
+	}
+	if n < 5 {
+		return fmt.Errorf("sftp: %d-byte reply packet", n)
+	}
+	p = make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return fmt.Errorf("sftp: limits: %w", err)
+	}
+	if err := <-werr; err != nil {
+		return fmt.Errorf("sftp: sending INIT: %w", err)
+	}
+	typ, id, body := p[0], binary.BigEndian.Uint32(p[1:5]), p[5:]
+	if id != limitsID {
+		return fmt.Errorf("sftp: limits: a reply of type %d to request %d, not to the limits request", typ, id)
+	}
+	if !c.HasExtension(extLimits) {
+		return nil // a STATUS, most likely: no limits
+	}
+	r, err = expectReply(typ, body, typeExtendedReply)
 	if err != nil {
 		return fmt.Errorf("sftp: limits: %w", err)
 	}

@@ -49,7 +49,9 @@ func FuzzClientReplies(f *testing.F) {
 		}
 		attrs := appendAttrs(nil, &a)
 		name := append(append(u4(1), append(srvStr("n"), srvStr("l")...)...), attrs...)
-		f.Add(fuzzInput(opStat, fuzzRecord{typeVersion, u4(3)}, fuzzRecord{typeAttrs, attrs},
+		// After VERSION, the answer to the limits request sent with INIT.
+		unsupported := fuzzRecord{typeStatus, append(u4(StatusOpUnsupported), append(srvStr(""), srvStr("")...)...)}
+		f.Add(fuzzInput(opStat, fuzzRecord{typeVersion, u4(3)}, unsupported, fuzzRecord{typeAttrs, attrs},
 			fuzzRecord{typeAttrs, attrs}, fuzzRecord{typeName, name}))
 	}
 	f.Add(fuzzInput(opNames, fuzzRecord{typeVersion, append(u4(3), append(srvStr(extLimits), srvStr("1")...)...)},

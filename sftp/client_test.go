@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -927,7 +928,7 @@ type fakeServer struct {
 	hashRange   bool
 	limits      []uint64 // if set, offer limits@openssh.com with these
 	maxOpen     int      // most handles open at once
-	hang        bool     // never answer requests after VERSION
+	hang        bool     // never answer requests after VERSION (and limits@openssh.com, sent with INIT)
 	holdWrites  int      // answer no WRITE until this many have come
 	holdCloses  bool     // never answer CLOSE
 	closes      int      // CLOSEs received
@@ -981,7 +982,7 @@ func (s *fakeServer) serve() {
 		if err != nil {
 			return
 		}
-		if s.hang {
+		if s.hang && !(p[0] == typeExtended && binary.BigEndian.Uint32(p[1:5]) == limitsID) {
 			close(s.hung)
 			io.Copy(io.Discard, s.rw)
 			return

@@ -19,7 +19,7 @@ type failingConn struct {
 	version, reply *bytes.Reader
 	err            error
 	writes         atomic.Int32
-	asked          chan struct{} // closed at the second write (the request after INIT)
+	asked          chan struct{} // closed at the second write (the request after INIT and limits)
 }
 
 func (f *failingConn) Read(p []byte) (int, error) {
@@ -46,10 +46,12 @@ func (f *failingConn) Close() error { return nil }
 // the middle of a reply gives its cause, not "connection closed
 // mid-packet: unexpected EOF"; one that only ends still says that.
 func TestClientReportsWhyTheConnectionFailed(t *testing.T) {
+	// VERSION, and the answer to the limits request sent with INIT.
 	version := finishPacket(wire.AppendUint32(startPacket(nil, typeVersion), 3))
-	// The start of a NAME reply to request 1: the header and 2 bytes of
-	// a 100-byte body.
-	partial := []byte{0, 0, 0, 105, typeName, 0, 0, 0, 1, 0, 0}
+	version = append(version, finishPacket(fakeStatus(limitsID, StatusOpUnsupported, ""))...)
+	// The start of a NAME reply to the next request: the header and 2
+	// bytes of a 100-byte body.
+	partial := []byte{0, 0, 0, 105, typeName, 0, 0, 0, limitsID + 1, 0, 0}
 	cause := errors.New("resume: the server refused the session (unknown session)")
 	for _, c := range []struct {
 		err  error
