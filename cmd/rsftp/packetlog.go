@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 )
@@ -73,6 +74,9 @@ func writePacketLine(w io.Writer, since time.Duration, sent bool, p []byte) {
 	// CHANNEL_DATA: recipient, then the data's length and the data; an
 	// SFTP packet in it begins with its length and type (a guess: the
 	// data may continue an earlier packet).
+	if p[0] == 20 {
+		extra = kexInitSummary(p)
+	}
 	if p[0] == 94 && len(p) >= 14 {
 		n := binary.BigEndian.Uint32(p[9:13])
 		if t, ok := sftpTypeNames[p[13]]; ok && n >= 5 {
@@ -80,4 +84,30 @@ func writePacketLine(w io.Writer, since time.Duration, sent bool, p []byte) {
 		}
 	}
 	fmt.Fprintf(w, "%9.3f ms %s %3d %s %d%s\n", float64(since.Microseconds())/1000, dir, p[0], name, len(p), extra)
+}
+
+// kexInitSummary names a KEXINIT's first kex and host key algorithms and
+// its first_kex_packet_follows: whether a guessed kex packet can be right
+// (RFC 4253 section 7).
+func kexInitSummary(p []byte) string {
+	r := p[min(len(p), 17):] // type and cookie
+	var lists [10]string
+	for i := range lists {
+		if len(r) < 4 {
+			return ""
+		}
+		n := binary.BigEndian.Uint32(r)
+		if uint64(n) > uint64(len(r)-4) {
+			return ""
+		}
+		lists[i], r = string(r[4:4+n]), r[4+n:]
+	}
+	first := func(l string) string {
+		if i := strings.IndexByte(l, ','); i >= 0 {
+			return l[:i]
+		}
+		return l
+	}
+	follows := len(r) > 0 && r[0] != 0
+	return fmt.Sprintf(" (kex %s, host key %s, guess follows %v)", first(lists[0]), first(lists[1]), follows)
 }
