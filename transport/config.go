@@ -55,6 +55,13 @@ type Config struct {
 	// know one ignore the offer.
 	Extensions []Extension
 
+	// NoKexGuess, on a client, sends no guessed first kex packet (RFC
+	// 4253 section 7): by default the init message of the first of
+	// KexAlgorithms follows the first KEXINIT, which saves a round trip
+	// when the server prefers that method and the first of
+	// HostKeyAlgorithms; a server that prefers others ignores it.
+	NoKexGuess bool
+
 	// NoPingExtension, on a server, leaves ping@openssh.com out of
 	// EXT_INFO, as servers before OpenSSH 9.2 do (pings are still
 	// answered). For tests of clients facing such servers; a server that

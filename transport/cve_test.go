@@ -187,6 +187,12 @@ func (rp *rawPeer) handshake(o rawOpts, hostKey kex.Signer) error {
 			return err
 		}
 	} else {
+		if peer.FirstKexFollows && guessWrong(cli, srv) {
+			// Our client's guessed kex packet, for another method.
+			if _, err := rp.read(); err != nil {
+				return err
+			}
+		}
 		init, err := rp.read()
 		if err != nil {
 			return err

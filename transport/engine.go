@@ -62,8 +62,13 @@ type engine struct {
 	// messages may be sealed then.
 	kexOut     bool
 	ourKexInit []byte
-	queued     [][]byte
-	queuedLen  int
+	// guess is the client's guessed first kex method, whose init
+	// message followed the first KEXINIT, until the server's KEXINIT
+	// says whether it was right (guessAlgo is its name).
+	guess     kex.ClientMethod
+	guessAlgo string
+	queued    [][]byte
+	queuedLen int
 	// onKexStart and onKexEnd, if set, are called (locker held) when we
 	// send the KEXINIT of a key exchange after the first, and when we send
 	// NEWKEYS: Conn arms and stops its kex timeout, and wakes writers.

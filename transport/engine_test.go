@@ -185,10 +185,69 @@ func TestEngineHostKeyRejected(t *testing.T) {
 	}
 }
 
+// TestEngineKexGuess: the client's guessed first kex packet follows its
+// KEXINIT. A server that prefers the same kex and host key algorithms
+// answers it in its first flight (KEXINIT, the kex reply and NEWKEYS), so
+// the client needs no second flight of the key exchange; one that prefers
+// another kex method ignores it and the exchange goes on as without a
+// guess (RFC 4253 section 7). Both end with working connections.
+func TestEngineKexGuess(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		mod     func(c, s *Config)
+		answers bool // the server's first flight holds its kex reply
+	}{
+		{"right", nil, true},
+		{"wrong kex", func(_, s *Config) { s.KexAlgorithms = []string{"curve25519-sha256", "mlkem768x25519-sha256"} }, false},
+		{"wrong host key", func(c, _ *Config) {
+			c.HostKeyAlgorithms = []string{kex.KeyAlgoECDSA256, kex.KeyAlgoED25519}
+		}, false},
+		{"no guess", func(c, _ *Config) { c.NoKexGuess = true }, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cli, srv := enginePair(t, c.mod)
+			srv.Input(cli.Output())
+			cli.Consume(len(cli.Output()))
+			if p, err := srv.Next(); p != nil || err != nil {
+				t.Fatalf("server: %x, %v", p, err)
+			}
+			// The server's first flight, decoded under the none cipher up
+			// to its NEWKEYS.
+			out := srv.Output()
+			out = out[bytes.Index(out, []byte("\r\n"))+2:]
+			var types []byte
+			in := newInbound()
+			in.cipher = newNoneCipher()
+			in.commit(copy(in.space(), out))
+			for {
+				p, err := in.next()
+				if err != nil {
+					break
+				}
+				types = append(types, p[0])
+				if p[0] == wire.MsgNewKeys {
+					break
+				}
+			}
+			got := bytes.Contains(types, []byte{wire.MsgKexECDHReply, wire.MsgNewKeys})
+			if got != c.answers {
+				t.Errorf("server's first flight %v: kex reply in it %v, want %v", types, got, c.answers)
+			}
+			pump(t, cli, srv, 0)
+			if err := cli.Write([]byte{wire.MsgIgnore}); err != nil {
+				t.Fatal(err)
+			}
+			pump(t, cli, srv, 0)
+		})
+	}
+}
+
 // TestEngineTerrapinIgnore: an IGNORE before the first NEWKEYS under
 // strict kex fails the engine and leaves a DISCONNECT in its output.
 func TestEngineTerrapinIgnore(t *testing.T) {
-	cli, srv := enginePair(t, nil)
+	// No guessed kex packet: the server's first answer is then its
+	// KEXINIT alone, before any NEWKEYS.
+	cli, srv := enginePair(t, func(c, _ *Config) { c.NoKexGuess = true })
 	srv.Input(cli.Output())
 	cli.Consume(len(cli.Output()))
 	if _, err := srv.Next(); err != nil {
@@ -423,6 +482,7 @@ func TestEngineFirstKexRefusesOtherMessages(t *testing.T) {
 	} {
 		cli, srv := enginePair(t, func(c, s *Config) {
 			c.Extensions, s.Extensions = withResume(true), withResume(true)
+			c.NoKexGuess = true
 		})
 		// The client's version and KEXINIT, then the message under
 		// the none cipher, its sequence number following the KEXINIT.

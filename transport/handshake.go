@@ -45,13 +45,33 @@ func (e *engine) startKexLocked(first bool) error {
 	if err != nil {
 		return err
 	}
+	// A client guesses its first kex packet (RFC 4253 section 7): the
+	// init message of its preferred method follows KEXINIT at once. A
+	// server whose preferred kex and host key algorithms are ours
+	// answers it without waiting for another, a round trip less (issue
+	// 17); any other ignores it, and the init message of the negotiated
+	// method follows its KEXINIT as without a guess.
+	var guess kex.ClientMethod
+	if first && e.isClient && !e.cfg.NoKexGuess && len(m.KexAlgos) > 0 && len(m.HostKeyAlgos) > 0 {
+		if g, err := kex.NewClient(m.KexAlgos[0], e.cfg.rand()); err == nil {
+			guess = g
+			m.FirstKexFollows = true
+		}
+	}
 	p := m.marshal()
 	e.kexOut = true
 	e.ourKexInit = p
 	if !first && e.onKexStart != nil {
 		e.onKexStart(p)
 	}
-	return e.writeKexLocked(p)
+	if err := e.writeKexLocked(p); err != nil {
+		return err
+	}
+	if guess != nil {
+		e.guess, e.guessAlgo = guess, m.KexAlgos[0]
+		return e.writeKexLocked(guess.InitMessage())
+	}
+	return nil
 }
 
 func (e *engine) handleKexInit(p []byte) error {
@@ -110,6 +130,14 @@ func (e *engine) handleKexInit(p []byte) error {
 	e.rk.magics = magics
 	e.rk.ignoreNext = peer.FirstKexFollows && guessWrong(cli, srv)
 	if e.isClient {
+		e.lock()
+		guess, guessAlgo := e.guess, e.guessAlgo
+		e.guess, e.guessAlgo = nil, ""
+		e.unlock()
+		if guess != nil && first && !guessWrong(cli, srv) && algs.Kex == guessAlgo {
+			e.rk.client = guess // the server takes the guessed init
+			return nil
+		}
 		m, err := kex.NewClient(algs.Kex, e.cfg.rand())
 		if err != nil {
 			return err
