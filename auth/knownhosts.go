@@ -199,10 +199,14 @@ func (kh *KnownHosts) Lookup(host string, port int) []KnownKey {
 // client's order of preference, as OpenSSH's ssh does before its first
 // key exchange (order_hostkeyalgs in sshconnect2.c): if a key of the
 // plain type of the first algorithm is known for host and port, algos is
-// returned as is; otherwise the algorithms whose key types are known for
+// kept as it is; otherwise the algorithms whose key types are known for
 // the host move to the front, each group keeping its order, and so do the
 // certificate algorithms (-cert-v01@openssh.com) when an @cert-authority
-// line matches the host. A server with keys of several types then
+// line matches the host. Unlike ssh, when no @cert-authority line
+// matches, the certificate algorithms then go after all the plain ones:
+// such a certificate would be checked as its plain key anyway, and the
+// plain algorithm first is what a server without a certificate prefers,
+// which a guessed first kex packet needs to be right. A server with keys of several types then
 // presents the one known_hosts holds, where the first choice would make
 // Check fail with an *UnknownHostError (ssh-ed25519 first, only the
 // server's ECDSA key known), and one with a host certificate presents it
@@ -232,18 +236,29 @@ func (kh *KnownHosts) HostKeyAlgorithms(host string, port int, algos []string) [
 		t := plainKeyType(algo)
 		return t != "" && known[t]
 	}
-	if len(algos) == 0 || isKnown(algos[0]) {
-		return append([]string(nil), algos...)
-	}
-	var first, last []string
-	for _, a := range algos {
-		if ca && kex.IsCertAlgorithm(a) || isKnown(a) {
-			first = append(first, a)
-		} else {
-			last = append(last, a)
+	out := slices.Clone(algos)
+	if len(algos) > 0 && !isKnown(algos[0]) {
+		var first, last []string
+		for _, a := range algos {
+			if ca && kex.IsCertAlgorithm(a) || isKnown(a) {
+				first = append(first, a)
+			} else {
+				last = append(last, a)
+			}
 		}
+		out = append(first, last...)
 	}
-	return append(first, last...)
+	if !ca {
+		// Nothing could check a host certificate (Check would take its
+		// plain key): the certificate algorithms go last, and the plain
+		// key is asked for by name. A server without a certificate
+		// then prefers the client's first algorithm, which a guessed
+		// kex packet needs (RFC 4253 section 7; issue 17).
+		plain := slices.DeleteFunc(slices.Clone(out), kex.IsCertAlgorithm)
+		certs := slices.DeleteFunc(out, func(a string) bool { return !kex.IsCertAlgorithm(a) })
+		out = append(plain, certs...)
+	}
+	return out
 }
 
 // plainKeyType is the plain key type of a host key algorithm:
@@ -264,9 +279,8 @@ func plainKeyType(algo string) string {
 // as OpenSSH's default HostKeyAlgorithms lists them; names already in
 // algos are not repeated. Ordered by HostKeyAlgorithms, the certificate
 // algorithms go first for a host an @cert-authority line covers, and last
-// (or verbatim, if a plain key of the first one's type is known, as in
-// ssh) otherwise: a host certificate the client cannot check falls back
-// to its plain key (Check). The result is a new slice.
+// otherwise: a host certificate the client cannot check falls back to
+// its plain key (Check). The result is a new slice.
 func WithCertAlgorithms(algos []string) []string {
 	var out []string
 	for _, a := range algos {

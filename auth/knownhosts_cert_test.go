@@ -325,10 +325,12 @@ func TestKnownHostsHostKeyAlgorithmsCertificates(t *testing.T) {
 		{"a.corp.example", 2222, []string{ed, edCert}, []string{edCert, ed}},
 		{"lab.example", 2200, []string{ed, p256, rsaCert}, []string{rsaCert, ed, p256}},
 		{"lab.example", 22, []string{ed, p256, rsaCert}, []string{ed, p256, rsaCert}},
-		// No CA: as ssh, the certificate algorithms count as their
-		// plain types.
-		{"ec.example", 22, all, []string{p256Cert, p256, edCert, rsaCert, ed, rsa512}},
-		{"other.example", 22, all, all},
+		{"lab.example", 22, []string{rsaCert, ed, p256}, []string{ed, p256, rsaCert}},
+		// No CA: the certificate algorithms go after the plain ones (ssh
+		// would count them as their plain types: p256Cert, p256,
+		// edCert, rsaCert, ed, rsa512).
+		{"ec.example", 22, all, []string{p256, ed, rsa512, p256Cert, edCert, rsaCert}},
+		{"other.example", 22, all, []string{ed, p256, rsa512, edCert, p256Cert, rsaCert}},
 		// A CA and a plain key of another type.
 		{"ec.corp.example", 22, all, []string{edCert, p256Cert, rsaCert, p256, ed, rsa512}},
 		{"ec.corp.example", 22, []string{rsa512, ed, p256, edCert}, []string{p256, edCert, rsa512, ed}},

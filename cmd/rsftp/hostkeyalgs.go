@@ -19,8 +19,10 @@ import (
 // defaults are ssh's: the certificate algorithms
 // (ssh-ed25519-cert-v01@openssh.com...) and then the plain ones; the
 // certificate algorithms go first for a host an @cert-authority line
-// covers, and a host certificate nothing vouches for is checked as its
-// plain key. A list given with "^" or in full is offered as it is.
+// covers, and after the plain ones for any other (unlike ssh: a host
+// certificate nothing vouches for would be checked as its plain key, and
+// the plain key first lets a guessed kex packet be right). A list given
+// with "^" or in full is offered as it is.
 // HostKeyAlias, if set, names the host in known_hosts, as in the host key
 // check.
 func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, error) {
