@@ -235,19 +235,26 @@ func TestE2EResumeAcrossInterfaces(t *testing.T) {
 	})
 	ip(t, "link", "add", a0, "type", "veth", "peer", "name", a1, "netns", ns)
 	ip(t, "link", "add", b0, "type", "veth", "peer", "name", b1, "netns", ns)
-	ip(t, "addr", "add", "198.18.101.1/24", "dev", a0)
-	ip(t, "addr", "add", "198.18.102.1/24", "dev", b0)
+	// Addresses of this run's own, from 198.18.0.0/15 by process: two
+	// runs at once (go test of several trees on one machine) would
+	// otherwise both route the same server address in the root
+	// namespace ("RTNETLINK answers: File exists").
+	third := 100 + 3*(os.Getpid()%50)
+	linkA, linkB := fmt.Sprintf("198.18.%d", third), fmt.Sprintf("198.18.%d", third+1)
+	server := fmt.Sprintf("198.18.%d.1", third+2)
+	ip(t, "addr", "add", linkA+".1/24", "dev", a0)
+	ip(t, "addr", "add", linkB+".1/24", "dev", b0)
 	ip(t, "link", "set", a0, "up")
 	ip(t, "link", "set", b0, "up")
-	ip(t, "-n", ns, "addr", "add", "198.18.101.2/24", "dev", a1)
-	ip(t, "-n", ns, "addr", "add", "198.18.102.2/24", "dev", b1)
-	ip(t, "-n", ns, "addr", "add", "198.18.103.1/32", "dev", "lo")
+	ip(t, "-n", ns, "addr", "add", linkA+".2/24", "dev", a1)
+	ip(t, "-n", ns, "addr", "add", linkB+".2/24", "dev", b1)
+	ip(t, "-n", ns, "addr", "add", server+"/32", "dev", "lo")
 	ip(t, "-n", ns, "link", "set", "lo", "up")
 	ip(t, "-n", ns, "link", "set", a1, "up")
 	ip(t, "-n", ns, "link", "set", b1, "up")
 	// The server's address, reachable over both links; A preferred.
-	ip(t, "route", "add", "198.18.103.1/32", "via", "198.18.101.2", "dev", a0, "metric", "10")
-	ip(t, "route", "add", "198.18.103.1/32", "via", "198.18.102.2", "dev", b0, "metric", "20")
+	ip(t, "route", "add", server+"/32", "via", linkA+".2", "dev", a0, "metric", "10")
+	ip(t, "route", "add", server+"/32", "via", linkB+".2", "dev", b0, "metric", "20")
 
 	dir := t.TempDir()
 	key := sshtest.KeyGen(t, dir, "ed25519", 0)
@@ -256,11 +263,11 @@ func TestE2EResumeAcrossInterfaces(t *testing.T) {
 	const size = 256 << 20
 	e2eRandFile(t, filepath.Join(root, "big"), size)
 	srvEvents := filepath.Join(dir, "server-events")
-	port, kh := e2eServeIn(t, []string{"ip", "netns", "exec", ns}, root, key+".pub", "198.18.103.1", "--events", srvEvents)
+	port, kh := e2eServeIn(t, []string{"ip", "netns", "exec", ns}, root, key+".pub", server, "--events", srvEvents)
 	cliEvents := filepath.Join(dir, "client-events")
 	local := filepath.Join(dir, "big")
 	args := append([]string{"get"}, e2eOpts(key, kh, port)...)
-	args = append(args, "--events", cliEvents, "198.18.103.1:big", local)
+	args = append(args, "--events", cliEvents, server+":big", local)
 	cmd := exec.Command(e2eTool(t), args...)
 	cmd.Env = e2eEnv(t)
 	var errb bytes.Buffer
@@ -291,8 +298,8 @@ func TestE2EResumeAcrossInterfaces(t *testing.T) {
 			from = append(from, fmt.Sprint(e["remote"]))
 		}
 	}
-	if len(from) == 0 || !strings.HasPrefix(from[len(from)-1], "198.18.102.1:") {
-		t.Fatalf("server resumed from %v, want the address on link B (198.18.102.1); events %v", from, sev)
+	if len(from) == 0 || !strings.HasPrefix(from[len(from)-1], linkB+".1:") {
+		t.Fatalf("server resumed from %v, want the address on link B (%s.1); events %v", from, linkB, sev)
 	}
 	for _, e := range cev {
 		if e["event"] == "link_lost" || e["event"] == "resumed" {
