@@ -129,6 +129,73 @@ func TestLimitsWithInit(t *testing.T) {
 	}
 }
 
+// TestStatAhead: StatAhead's STAT goes in the same write as INIT, and the
+// first Stat of its path takes the answer without a request; a request
+// sent first (anything may change the path) or a Stat of another path
+// makes it ask. A missing path's error is Stat's own.
+func TestStatAhead(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		path   string
+		before func(c *Client) // requests before the Stat
+		asks   bool            // the Stat sends a request
+	}{
+		{"file", "/f", nil, false},
+		{"missing", "/nope", nil, false},
+		{"another request first", "/f", func(c *Client) { c.Lstat("/f") }, true},
+		{"another path first", "/f", func(c *Client) { c.Stat("/g") }, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cEnd, sEnd := net.Pipe()
+			srv := newFakeServer(t, sEnd)
+			srv.files["/f"] = &fakeFile{data: []byte("abc")}
+			srv.files["/g"] = &fakeFile{data: []byte("x")}
+			rw := &countingRW{ReadWriteCloser: cEnd}
+			cl, err := NewClient(context.Background(), rw, StatAhead(c.path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			if c.before != nil {
+				c.before(cl)
+			}
+			rw.mu.Lock()
+			if len(rw.writes) == 0 || rw.writes[0] != 3 {
+				t.Errorf("NewClient's write held %v packets, want INIT, limits and STAT", rw.writes)
+			}
+			n := len(rw.writes)
+			rw.mu.Unlock()
+			a, err := cl.Stat(c.path)
+			rw.mu.Lock()
+			asked := len(rw.writes) > n
+			rw.mu.Unlock()
+			if asked != c.asks {
+				t.Errorf("Stat sent a request: %v, want %v", asked, c.asks)
+			}
+			switch {
+			case c.path == "/nope" && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("Stat of a missing path: %v", err)
+			case c.path == "/nope":
+				var pe *fs.PathError
+				if !errors.As(err, &pe) || pe.Op != "stat" || pe.Path != "/nope" {
+					t.Errorf("error %#v, want Stat's own", err)
+				}
+			case err != nil || a.Size != 3:
+				t.Errorf("Stat = %+v, %v", a, err)
+			}
+			// Used once.
+			if _, err := cl.Stat(c.path); c.path == "/f" && err != nil {
+				t.Error(err)
+			}
+			rw.mu.Lock()
+			defer rw.mu.Unlock()
+			if len(rw.writes) == n {
+				t.Error("a second Stat took the answer again")
+			}
+		})
+	}
+}
+
 // TestDownloadBatchesRequests checks that a download sends its READs in
 // groups: the whole window first, then a batch at a time, and never
 // more than MaxInflight outstanding (the fake server would not notice,

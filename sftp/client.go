@@ -83,6 +83,17 @@ type clientConfig struct {
 	fixedInflight bool // set by MaxInflight: no growth
 	readSize      int
 	writeSize     int
+	statAhead     *string // StatAhead's path
+}
+
+// StatAhead makes NewClient send a STAT of p with INIT, before VERSION
+// has come, and wait for its answer as it waits for VERSION: the first
+// Stat of p, if the client sends no other request before it, takes that
+// answer instead of asking again. A tool that stats the path it was
+// given first thing saves a round trip (issue 17); a server answers
+// requests in order once it has sent VERSION.
+func StatAhead(p string) ClientOption {
+	return func(c *clientConfig) { c.statAhead = &p }
 }
 
 // MaxInflight bounds the requests outstanding at once. Without it a
@@ -144,7 +155,15 @@ type Client struct {
 
 	exts   map[string]string
 	limits Limits
+	ahead  *statAnswer  // StatAhead's answer until a request is sent (under mu)
 	grown  atomic.Int64 // the most READs a download grew to keep in flight (noteGrown)
+}
+
+// statAnswer is the answer to a STAT sent with INIT (StatAhead).
+type statAnswer struct {
+	path  string
+	attrs *Attrs
+	err   error
 }
 
 // call is one request and its reply.
@@ -211,7 +230,7 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	// The version exchange runs before the reader goroutine; a context
 	// that ends first closes rw to unblock it.
 	stop := context.AfterFunc(ctx, func() { rw.Close() })
-	err := c.handshake()
+	err := c.handshake(cfg.statAhead)
 	if !stop() {
 		rw.Close()
 		return nil, fmt.Errorf("sftp: version exchange: %w", ctx.Err())
@@ -248,21 +267,33 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	return c, nil
 }
 
-// limitsID is the id of the limits@openssh.com request sent with INIT.
-const limitsID = 1
+// limitsID is the id of the limits@openssh.com request sent with INIT,
+// aheadID that of StatAhead's STAT.
+const (
+	limitsID = 1
+	aheadID  = 2
+)
 
 // handshake sends INIT and, in the same write, the limits@openssh.com
-// request, then reads VERSION and the answer to the limits request: a
-// round trip less than asking once VERSION has listed the extension
-// (issue 17). A server that does not know the request answers it with a
-// STATUS (filexfer-02 section 8), as it answers requests in order once
-// it sent VERSION; its answer counts only if VERSION listed the
-// extension.
-func (c *Client) handshake() error {
+// request (and StatAhead's STAT, if ahead is set), then reads VERSION and
+// the answers: a round trip less than asking once VERSION has listed the
+// extension (issue 17). A server that does not know the request answers
+// it with a STATUS (filexfer-02 section 8), as it answers requests in
+// order once it sent VERSION; its answer counts only if VERSION listed
+// the extension.
+func (c *Client) handshake(ahead *string) error {
 	pkt := finishPacket(wire.AppendUint32(startPacket(nil, typeInit), ProtocolVersion))
 	lim := wire.AppendUint32(startPacket(nil, typeExtended), limitsID)
 	lim = wire.AppendString(lim, extLimits)
 	pkt = append(pkt, finishPacket(lim)...)
+	if ahead != nil && len(*ahead) > 4096 {
+		ahead = nil // longer than any PATH_MAX: Stat asks later
+	}
+	if ahead != nil {
+		st := wire.AppendUint32(startPacket(nil, typeStat), aheadID)
+		st = wire.AppendString(st, *ahead)
+		pkt = append(pkt, finishPacket(st)...)
+	}
 	// Written beside the reads: over a stream with no buffer (net.Pipe
 	// to a server that answers INIT before it reads on) the write ends
 	// only once the server took it all. NewClient closes rw on failure,
@@ -304,42 +335,69 @@ func (c *Client) handshake() error {
 	}
 	c.nextID = limitsID
 
-	// A reply, checked as readLoop checks them.
-	var hdr [4]byte
-	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
-		return fmt.Errorf("sftp: limits: %w", err)
+	typ, body, err := c.handshakeReply(limitsID, "limits")
+	if err != nil {
+		return err
 	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxPacket {
-		return fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, n)
+	if c.HasExtension(extLimits) { // else a STATUS, most likely: no limits
+		r, err := expectReply(typ, body, typeExtendedReply)
+		if err != nil {
+			return fmt.Errorf("sftp: limits: %w", err)
+		}
+		l := &c.limits
+		l.ServerMaxPacket, l.ServerMaxRead, l.ServerMaxWrite, l.ServerMaxOpenHandles = r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64()
+		if err := r.Err(); err != nil {
+			return fmt.Errorf("sftp: limits reply: %w", err)
+		}
 	}
-	if n < 5 {
-		return fmt.Errorf("sftp: %d-byte reply packet", n)
-	}
-	p = make([]byte, n)
-	if _, err := io.ReadFull(c.br, p); err != nil {
-		return fmt.Errorf("sftp: limits: %w", err)
+	if ahead != nil {
+		c.nextID = aheadID
+		typ, body, err := c.handshakeReply(aheadID, "stat")
+		if err != nil {
+			return err
+		}
+		ans := &statAnswer{path: *ahead}
+		r, err := expectReply(typ, body, typeAttrs)
+		if err == nil {
+			a := parseAttrs(r)
+			if err = r.Done(); err != nil {
+				err = fmt.Errorf("sftp: bad ATTRS: %w", err)
+			}
+			ans.attrs = &a
+		}
+		if err != nil {
+			ans.attrs, ans.err = nil, err
+		}
+		c.ahead = ans
 	}
 	if err := <-werr; err != nil {
 		return fmt.Errorf("sftp: sending INIT: %w", err)
 	}
-	typ, id, body := p[0], binary.BigEndian.Uint32(p[1:5]), p[5:]
-	if id != limitsID {
-		return fmt.Errorf("sftp: limits: a reply of type %d to request %d, not to the limits request", typ, id)
-	}
-	if !c.HasExtension(extLimits) {
-		return nil // a STATUS, most likely: no limits
-	}
-	r, err = expectReply(typ, body, typeExtendedReply)
-	if err != nil {
-		return fmt.Errorf("sftp: limits: %w", err)
-	}
-	l := &c.limits
-	l.ServerMaxPacket, l.ServerMaxRead, l.ServerMaxWrite, l.ServerMaxOpenHandles = r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64()
-	if err := r.Err(); err != nil {
-		return fmt.Errorf("sftp: limits reply: %w", err)
-	}
 	return nil
+}
+
+// handshakeReply reads the reply to request id of the handshake, checked
+// as readLoop checks replies; what names the request in errors.
+func (c *Client) handshakeReply(id uint32, what string) (typ byte, body []byte, err error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(c.br, hdr[:]); err != nil {
+		return 0, nil, fmt.Errorf("sftp: %s: %w", what, err)
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > MaxPacket {
+		return 0, nil, fmt.Errorf("%w: %d bytes", ErrPacketTooLarge, n)
+	}
+	if n < 5 {
+		return 0, nil, fmt.Errorf("sftp: %d-byte reply packet", n)
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return 0, nil, fmt.Errorf("sftp: %s: %w", what, err)
+	}
+	if got := binary.BigEndian.Uint32(p[1:5]); got != id {
+		return 0, nil, fmt.Errorf("sftp: %s: a reply of type %d to request %d, not to the %s request", what, p[0], got, what)
+	}
+	return p[0], p[5:], nil
 }
 
 // applySizes picks request sizes: the server's limits capped at
@@ -701,6 +759,7 @@ func (c *Client) register(ctx context.Context, rc *call) bool {
 	id := c.nextID
 	binary.BigEndian.PutUint32(rc.out[5:9], id)
 	c.pending[id] = rc
+	c.ahead = nil // anything may have changed the path
 	c.mu.Unlock()
 	return true
 }
@@ -913,6 +972,13 @@ func (c *Client) Stat(p string) (*Attrs, error) {
 
 // stat is Stat under ctx.
 func (c *Client) stat(ctx context.Context, p string) (*Attrs, error) {
+	c.mu.Lock()
+	ans := c.ahead
+	c.ahead = nil
+	c.mu.Unlock()
+	if ans != nil && ans.path == p {
+		return ans.attrs, pathError("stat", p, ans.err)
+	}
 	a, err := c.attrsRequest(ctx, c.pathRequest(typeStat, p))
 	return a, pathError("stat", p, err)
 }

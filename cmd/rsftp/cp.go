@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -254,7 +255,14 @@ func (cs *conns) get(ctx context.Context, ep endpoint) (*remoteConn, error) {
 		f = &g
 	}
 	spec := remoteSpec{user: ep.spec.user, host: ep.spec.host}
-	s, c, err := openSFTP(ctx, f, spec, cs.log, cs.opts...)
+	opts := cs.opts
+	if p := aheadPath(ep.spec.path); p != "" {
+		// The first thing asked of this server is the path's STAT (a
+		// source to download, the target of an upload): it goes with
+		// SFTP's INIT, a round trip less (issue 17).
+		opts = append(slices.Clone(opts), sftp.StatAhead(p))
+	}
+	s, c, err := openSFTP(ctx, f, spec, cs.log, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -266,6 +274,19 @@ func (cs *conns) get(ctx context.Context, ep endpoint) (*remoteConn, error) {
 	cs.m[key] = rc
 	cs.order = append(cs.order, rc)
 	return rc, nil
+}
+
+// aheadPath is the path whose STAT may go with SFTP's INIT for an
+// operand's path p: p itself ("." for the login directory), unless it
+// needs the server first (a wildcard, a leading ~).
+func aheadPath(p string) string {
+	if p == "" {
+		p = "."
+	}
+	if _, _, tilde := sftp.SplitTilde(p); tilde || sftp.HasMeta(p) {
+		return ""
+	}
+	return p
 }
 
 func (cs *conns) closeAll(ctx context.Context) {
