@@ -337,6 +337,11 @@ func TestExpiryAndClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("detached session not discarded after the hold time")
 	}
+	// The registry forgets it when the session tells its observers,
+	// just after Done.
+	for deadline := time.Now().Add(5 * time.Second); reg.Len() != 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
 	if !errors.Is(ss.Err(), ErrExpired) || reg.Len() != 0 {
 		t.Fatalf("server session: %v, %d kept", ss.Err(), reg.Len())
 	}
@@ -353,7 +358,9 @@ func TestExpiryAndClose(t *testing.T) {
 	reg2 := &Registry{Hold: time.Minute}
 	cs2, _, _ := pair(t, reg2)
 	c, s := fakePair()
-	cs2.attach(c, nil, 0)
+	if resend, err := cs2.attach(c, nil, 0); err == nil {
+		resend()
+	}
 	go func() { s.out <- nil }()
 	_ = s
 	cs2.closeWith(fakeDisconnect{})
