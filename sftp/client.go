@@ -1508,6 +1508,47 @@ func (f *File) closeUnwaited(ctx context.Context) {
 	}()
 }
 
+// startClose sends CLOSE without waiting for its reply (behind an
+// upload's last WRITE); waitClose waits for it. The file counts as closed
+// from now on.
+func (f *File) startClose(ctx context.Context) *call {
+	f.closed.Store(true)
+	rc := f.handleRequest(typeClose)
+	f.c.start(ctx, rc)
+	return rc
+}
+
+func (f *File) waitClose(ctx context.Context, rc *call) error {
+	typ, body, err := f.c.wait(ctx, rc)
+	if err == nil {
+		err = expectStatus(typ, body)
+	}
+	f.c.putCall(rc)
+	if f.c.handles != nil {
+		<-f.c.handles
+	}
+	return pathError("close", f.name, err)
+}
+
+// startSetstat is setstat without waiting (waitStatus waits).
+func (f *File) startSetstat(ctx context.Context, a *Attrs) *call {
+	rc := f.handleRequest(typeFsetstat)
+	rc.out = appendAttrs(rc.out, a)
+	f.c.start(ctx, rc)
+	return rc
+}
+
+// waitStatus waits for the STATUS that answers rc, op naming it in
+// errors.
+func (f *File) waitStatus(ctx context.Context, rc *call, op string) error {
+	typ, body, err := f.c.wait(ctx, rc)
+	if err == nil {
+		err = expectStatus(typ, body)
+	}
+	f.c.putCall(rc)
+	return pathError(op, f.name, err)
+}
+
 // Stat returns the open file's attributes (FSTAT).
 func (f *File) Stat() (*Attrs, error) {
 	return f.stat(context.Background())
@@ -1725,20 +1766,25 @@ func (f *File) downloadTo(ctx context.Context, lf *os.File, delta, hint int64, d
 // copy on the way. Before each request ready may stop the upload; advance
 // learns of the bytes read.
 func (f *File) uploadFrom(lf *os.File, delta int64, ready func() error, advance func(n int)) (int64, error) {
-	return f.uploadFromCtx(context.Background(), lf, delta, ready, advance)
+	return f.uploadFromCtx(context.Background(), lf, delta, ready, advance, nil)
 }
 
 // uploadFromCtx is uploadFrom under ctx: when ctx ends, it returns at
 // once with the interruption and the bytes acknowledged so far, leaving
 // the WRITEs in flight (the server may still apply them, in order, if
-// the link comes back).
-func (f *File) uploadFromCtx(ctx context.Context, lf *os.File, delta int64, ready func() error, advance func(n int)) (int64, error) {
+// the link comes back). finish, if set, is called once the last WRITE
+// has gone out with none failed so far, before the replies still due
+// are waited for: it sends what ends the upload (FSETSTAT, CLOSE) right
+// behind the data, a round trip sooner than after the last reply (issue
+// 17). If a WRITE fails after that, data written past it is truncated
+// away by path, since the handle may be closed.
+func (f *File) uploadFromCtx(ctx context.Context, lf *os.File, delta int64, ready func() error, advance func(n int), finish func()) (int64, error) {
 	if err := f.check("write"); err != nil {
 		return 0, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	src := &writeSource{f: lf, delta: delta, ready: ready, advance: advance}
+	src := &writeSource{f: lf, delta: delta, ready: ready, advance: advance, finish: finish}
 	r := &sourceReader{src: src, at: f.off + delta}
 	n, err := f.writePipeline(ctx, f.off, r, src, true)
 	f.off += n
@@ -1752,6 +1798,7 @@ type writeSource struct {
 	delta   int64
 	ready   func() error
 	advance func(n int)
+	finish  func() // see uploadFromCtx
 }
 
 // sourceReader reads a writeSource in order, for connections without
@@ -2149,6 +2196,7 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 	var acked int64
 	var werr, rerr error
 	readDone := false
+	finished := false        // src.finish was called
 	writtenPast := int64(-1) // end of the furthest write that succeeded after werr
 	// As in readPipeline, replies are waited for in batches; the requests
 	// are large enough to go out one by one.
@@ -2208,6 +2256,10 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 			q.pushBack(inflight{rc: rc, off: next, n: n})
 			next += int64(n)
 		}
+		if readDone && rerr == nil && werr == nil && src != nil && src.finish != nil && !finished {
+			finished = true
+			src.finish()
+		}
 		if q.n == 0 {
 			break
 		}
@@ -2252,7 +2304,11 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 	if werr != nil {
 		if cleanup && origSize >= 0 && writtenPast > max(origSize, off+acked) {
 			keep := max(origSize, off+acked)
-			if terr := f.Truncate(keep); terr != nil {
+			truncate := f.Truncate
+			if finished {
+				truncate = func(n int64) error { return c.Truncate(f.name, n) }
+			}
+			if terr := truncate(keep); terr != nil {
 				werr = fmt.Errorf("%w; and truncating away data written past it failed: %v", werr, terr)
 			}
 		}

@@ -913,26 +913,27 @@ func BenchmarkClientUpload(b *testing.B) {
 // fakeServer is a minimal in-memory SFTP server for misbehaviour the real
 // one cannot be made to show.
 type fakeServer struct {
-	t           testing.TB
-	rw          io.ReadWriteCloser
-	mu          sync.Mutex
-	files       map[string]*fakeFile
-	handles     map[string]string
-	nextHandle  int
-	dirDone     map[string]bool
-	maxRead     int   // if > 0, READ returns at most this many bytes
-	failWriteAt int64 // the WRITE at this offset fails (-1: none)
-	failRead    int   // if > 0, the READ with this number (from 1) fails
-	reads       int
-	readReqs    int // every READ, those answered EOF included
-	hashRange   bool
-	limits      []uint64 // if set, offer limits@openssh.com with these
-	maxOpen     int      // most handles open at once
-	hang        bool     // never answer requests after VERSION (and limits@openssh.com, sent with INIT)
-	holdWrites  int      // answer no WRITE until this many have come
-	holdCloses  bool     // never answer CLOSE
-	closes      int      // CLOSEs received
-	hung        chan struct{}
+	t             testing.TB
+	rw            io.ReadWriteCloser
+	mu            sync.Mutex
+	files         map[string]*fakeFile
+	handles       map[string]string
+	nextHandle    int
+	dirDone       map[string]bool
+	maxRead       int   // if > 0, READ returns at most this many bytes
+	failWriteAt   int64 // the WRITE at this offset fails (-1: none)
+	failRead      int   // if > 0, the READ with this number (from 1) fails
+	reads         int
+	readReqs      int // every READ, those answered EOF included
+	hashRange     bool
+	limits        []uint64 // if set, offer limits@openssh.com with these
+	maxOpen       int      // most handles open at once
+	hang          bool     // never answer requests after VERSION (and limits@openssh.com, sent with INIT)
+	holdWrites    int      // answer no WRITE until this many have come
+	holdCloses    bool     // never answer CLOSE
+	writesAtClose bool     // answer WRITEs only when a CLOSE comes
+	closes        int      // CLOSEs received
+	hung          chan struct{}
 }
 
 type fakeFile struct {
@@ -1001,6 +1002,16 @@ func (s *fakeServer) serve() {
 			if hold {
 				continue
 			}
+		}
+		s.mu.Lock()
+		atClose := s.writesAtClose
+		s.mu.Unlock()
+		if atClose && p[0] == typeWrite {
+			held = append(held, reply...)
+			continue
+		}
+		if atClose && p[0] == typeClose {
+			reply, held = append(held, reply...), nil
 		}
 		if p[0] == typeWrite && s.holdWrites > 0 {
 			held = append(held, reply...)
@@ -1127,8 +1138,13 @@ func (s *fakeServer) handle(typ byte, id uint32, r *wire.Reader) []byte {
 		}
 		copy(f.data[off:], data)
 		return fakeStatus(id, StatusOK, "")
-	case typeFsetstat:
-		_, f := byHandle()
+	case typeSetstat, typeFsetstat:
+		var f *fakeFile
+		if typ == typeSetstat {
+			f = s.files[r.String()]
+		} else {
+			_, f = byHandle()
+		}
 		a := parseAttrs(r)
 		if f == nil {
 			return fakeStatus(id, StatusFailure, "bad handle")
@@ -1443,6 +1459,36 @@ func TestClientUploadPartial(t *testing.T) {
 	}
 	if got := srv.file("/dst"); !bytes.Equal(got, data[:pe.Done]) {
 		t.Errorf("remote holds %d bytes, want the %d reported", len(got), pe.Done)
+	}
+}
+
+// TestUploadClosesBehindLastWrite: an upload's CLOSE (and FSETSTAT for
+// -p) goes right behind its last WRITE, before the WRITEs are answered: a
+// server that answers them only when the CLOSE comes completes it
+// (issue 17).
+func TestUploadClosesBehindLastWrite(t *testing.T) {
+	for _, preserve := range []bool{false, true} {
+		cEnd, sEnd := net.Pipe()
+		srv := newFakeServer(t, sEnd)
+		srv.files["/"] = &fakeFile{dir: true}
+		srv.writesAtClose = true
+		c, err := NewClient(context.Background(), cEnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := randomBytes(3*32768+5, 16)
+		local := t.TempDir() + "/src"
+		writeFile(t, local, data)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err = c.Upload(ctx, local, "/dst", TransferOptions{PreserveTimesAndMode: preserve})
+		cancel()
+		if err != nil {
+			t.Fatalf("preserve %v: Upload = %v (a client that waits for its WRITEs before CLOSE never gets them)", preserve, err)
+		}
+		if got := srv.file("/dst"); !bytes.Equal(got, data) {
+			t.Errorf("preserve %v: remote holds %d bytes", preserve, len(got))
+		}
+		c.Close()
 	}
 }
 

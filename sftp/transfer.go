@@ -710,6 +710,18 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		defer rf.close(ctx)
 	}
 	pr := &progress{opt: opt, p: local, done: start, tot: total}
+	// FSETSTAT (-p) and CLOSE go right behind the last WRITE, and are
+	// waited for with the WRITEs' replies (issue 17).
+	var setstatCall, closeCall *call
+	finish := func() {
+		if opt.PreserveTimesAndMode {
+			a := AttrsFromFileInfo(st)
+			a.Flags = AttrPermissions | AttrACModTime
+			a.Mode &^= modeType
+			setstatCall = rf.startSetstat(ctx, &a)
+		}
+		closeCall = rf.startClose(ctx)
+	}
 	// Local and remote offsets are the same (both start at start).
 	owed := 0 // bytes read for the last WRITE, not yet throttled
 	n, err := rf.uploadFromCtx(ctx, lf, 0, func() error {
@@ -722,23 +734,25 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 	}, func(n int) {
 		owed += n
 		pr.add(n)
-	})
+	}, finish)
 	if err == nil {
 		err = opt.throttle(ctx, owed) // the last WRITE's data
+	}
+	var setstatErr, closeErr error
+	if setstatCall != nil {
+		setstatErr = rf.waitStatus(ctx, setstatCall, "setstat")
+	}
+	if closeCall != nil {
+		closeErr = rf.waitClose(ctx, closeCall)
 	}
 	if err != nil {
 		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
 	}
-	if opt.PreserveTimesAndMode {
-		a := AttrsFromFileInfo(st)
-		a.Flags = AttrPermissions | AttrACModTime
-		a.Mode &^= modeType
-		if err := rf.setstat(ctx, &a); err != nil {
-			return err
-		}
+	if setstatErr != nil {
+		return setstatErr
 	}
-	if err := rf.close(ctx); err != nil {
-		return fmt.Errorf("upload %s: %w", local, err)
+	if closeErr != nil {
+		return fmt.Errorf("upload %s: %w", local, closeErr)
 	}
 	opt.report(ProgressEvent{Path: local, Done: start + n, Total: total, Finished: true})
 	return nil
