@@ -305,13 +305,7 @@ func (c *Client) handshake(ahead *string) error {
 	}()
 	p, err := readPacket(c.br, nil)
 	if err != nil {
-		select {
-		case e := <-werr:
-			if e != nil {
-				return fmt.Errorf("sftp: sending INIT: %w", e)
-			}
-		default:
-		}
+		// What was read says more than a write that failed with it.
 		return fmt.Errorf("sftp: reading VERSION: %w", err)
 	}
 	r := wire.NewReader(p)
