@@ -33,7 +33,10 @@ func (c *Client) SFTP(ctx context.Context, opts ...sftp.ClientOption) (*sftp.Cli
 	}
 	refused := make(chan error, 1)
 	go func() {
-		if err := wait(ctx); err != nil {
+		// Not under ctx: a caller may end it as soon as SFTP returns,
+		// which is no refusal. The answer comes before any data of the
+		// subsystem's; closing the channel ends the wait too.
+		if err := wait(context.Background()); err != nil {
 			refused <- err
 			sess.Close()
 		}

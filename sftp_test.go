@@ -89,6 +89,28 @@ func TestClientSFTPWithSFTPHandler(t *testing.T) {
 	<-ended
 }
 
+// TestClientSFTPContextEndsAfter: the context given to SFTP may end as
+// soon as it returns; the session goes on (the answer to the subsystem
+// request, sent ahead of INIT, was once waited for under it).
+func TestClientSFTPContextEndsAfter(t *testing.T) {
+	root := t.TempDir()
+	c := startTestServer(t, &rsftp.ServerConfig{
+		Subsystems: map[string]rsftp.Handler{"sftp": rsftp.SFTPHandler(&sftp.ServerConfig{Root: root})},
+	})
+	for range 20 {
+		ctx, cancel := context.WithCancel(context.Background())
+		sc, err := c.SFTP(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := sc.Stat("."); err != nil {
+			t.Fatalf("Stat after SFTP's context ended: %v", err)
+		}
+		sc.Close()
+	}
+}
+
 // TestClientSFTPRefused: a server without the sftp subsystem refuses, and
 // SFTP says so; the connection stays usable.
 func TestClientSFTPRefused(t *testing.T) {
