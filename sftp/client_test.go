@@ -1083,6 +1083,13 @@ func (s *fakeServer) handle(typ byte, id uint32, r *wire.Reader) []byte {
 	case typeClose:
 		delete(s.handles, r.String())
 		return fakeStatus(id, StatusOK, "")
+	case typeMkdir:
+		p := r.String()
+		if s.files[p] != nil {
+			return fakeStatus(id, StatusFailure, "exists")
+		}
+		s.files[p] = &fakeFile{dir: true}
+		return fakeStatus(id, StatusOK, "")
 	case typeReaddir:
 		h := r.String()
 		p, f := s.handles[h], s.files[s.handles[h]]
@@ -1487,6 +1494,61 @@ func TestUploadClosesBehindLastWrite(t *testing.T) {
 		}
 		if got := srv.file("/dst"); !bytes.Equal(got, data) {
 			t.Errorf("preserve %v: remote holds %d bytes", preserve, len(got))
+		}
+		c.Close()
+	}
+}
+
+// TestRecursiveFilesAtOnce: the files of a recursive download and upload
+// move several at once (the server sees many handles open), or one at a
+// time with Concurrency 1; every byte arrives either way.
+func TestRecursiveFilesAtOnce(t *testing.T) {
+	for _, conc := range []int{0, 1} {
+		cEnd, sEnd := net.Pipe()
+		srv := newFakeServer(t, sEnd)
+		tree := &fakeFile{dir: true}
+		srv.files["/t"] = tree
+		want := map[string][]byte{}
+		for i := range 40 {
+			n := fmt.Sprintf("f%02d", i)
+			tree.names = append(tree.names, n)
+			want[n] = randomBytes(100+i*1000, uint64(i))
+			srv.files["/t/"+n] = &fakeFile{data: want[n]}
+		}
+		c, err := NewClient(context.Background(), cEnd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst := filepath.Join(t.TempDir(), "out")
+		opt := TransferOptions{Recursive: true, Concurrency: conc}
+		if err := c.Download(context.Background(), "/t", dst, opt); err != nil {
+			t.Fatal(err)
+		}
+		for n, data := range want {
+			if got, err := os.ReadFile(filepath.Join(dst, n)); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("concurrency %d: %s: %d bytes, %v", conc, n, len(got), err)
+			}
+		}
+		srv.mu.Lock()
+		opened := srv.maxOpen
+		srv.maxOpen = 0
+		srv.mu.Unlock()
+		if conc == 1 && opened != 1 || conc == 0 && opened < 2 {
+			t.Errorf("concurrency %d: the download had %d files open at once", conc, opened)
+		}
+		if err := c.Upload(context.Background(), dst, "/up", opt); err != nil {
+			t.Fatal(err)
+		}
+		for n, data := range want {
+			if got := srv.file("/up/" + n); !bytes.Equal(got, data) {
+				t.Fatalf("concurrency %d: uploaded %s: %d bytes", conc, n, len(got))
+			}
+		}
+		srv.mu.Lock()
+		opened = srv.maxOpen
+		srv.mu.Unlock()
+		if conc == 1 && opened != 1 || conc == 0 && opened < 2 {
+			t.Errorf("concurrency %d: the upload had %d files open at once", conc, opened)
 		}
 		c.Close()
 	}

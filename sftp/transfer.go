@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -65,6 +66,129 @@ type TransferOptions struct {
 	// zero Attrs when it does not exist). The transfer then does not ask
 	// the server for them again (a round trip less; issue 17).
 	Attrs *Attrs
+	// Concurrency is how many regular files of a recursive transfer
+	// move at once, over the one session (issue 17: a small file costs
+	// round trips, not bandwidth); 0 is DefaultConcurrency, 1 one at a
+	// time. Directories are walked in order; the files in each go
+	// together, and a directory's times (PreserveTimesAndMode) are set
+	// once its files are done. Progress, Skip and Throttle are then
+	// called one at a time, but the events of different files
+	// interleave. After an error that ends the transfer no other file
+	// starts; those under way finish first.
+	Concurrency int
+
+	tree *tree // set for the files of a recursive transfer (forTree)
+}
+
+// DefaultConcurrency is TransferOptions.Concurrency's default.
+const DefaultConcurrency = 64
+
+// tree is what the files of a recursive transfer share while they move
+// at once.
+type tree struct {
+	sem chan struct{} // one token per file under way
+}
+
+// forTree returns opt for a recursive transfer: files at once, with the
+// callbacks serialized.
+func (opt TransferOptions) forTree() *TransferOptions {
+	n := opt.Concurrency
+	if n <= 0 {
+		n = DefaultConcurrency
+	}
+	o := opt
+	if n == 1 {
+		return &o
+	}
+	o.tree = &tree{sem: make(chan struct{}, n)}
+	var mu, tmu sync.Mutex
+	if f := opt.Progress; f != nil {
+		o.Progress = func(ev ProgressEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(ev)
+		}
+	}
+	if f := opt.Skip; f != nil {
+		o.Skip = func(p string, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			f(p, err)
+		}
+	}
+	if f := opt.Throttle; f != nil {
+		o.Throttle = func(ctx context.Context, n int) error {
+			tmu.Lock()
+			defer tmu.Unlock()
+			return f(ctx, n)
+		}
+	}
+	return &o
+}
+
+// files runs the file transfers of one directory at once (each holding a
+// token of the tree's), and keeps the first error that ends the
+// transfer; the caller then starts no other and waits for those under
+// way, as a transfer one file at a time would have finished the files
+// before the failure.
+type files struct {
+	c   *Client
+	opt *TransferOptions
+	ctx context.Context
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (c *Client) newFiles(ctx context.Context, opt *TransferOptions) *files {
+	return &files{c: c, opt: opt, ctx: ctx}
+}
+
+// do runs fn, the transfer of the file at p (the source's path), when a
+// token is free; without a tree, at once and in order. Its error goes to
+// Skip where it may, or ends the transfer.
+func (g *files) do(p string, fn func(ctx context.Context) error) {
+	if g.opt.tree == nil {
+		if err := g.c.skip(g.ctx, g.opt, p, fn(g.ctx)); err != nil {
+			g.fail(err)
+		}
+		return
+	}
+	select {
+	case g.opt.tree.sem <- struct{}{}:
+	case <-g.ctx.Done():
+		g.fail(interrupted(g.ctx))
+		return
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		defer func() { <-g.opt.tree.sem }()
+		if err := g.c.skip(g.ctx, g.opt, p, fn(g.ctx)); err != nil {
+			g.fail(err)
+		}
+	}()
+}
+
+func (g *files) fail(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.err == nil {
+		g.err = err
+	}
+}
+
+// failed reports the error that ends the transfer, if any yet.
+func (g *files) failed() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.err
+}
+
+// wait waits for the files under way and returns the first error.
+func (g *files) wait() error {
+	g.wg.Wait()
+	return g.failed()
 }
 
 // maxDepth bounds the nesting of a recursive transfer (a backstop for
@@ -208,7 +332,7 @@ func (c *Client) Download(ctx context.Context, remote, local string, opt Transfe
 			}
 			anc = []string{real}
 		}
-		return c.downloadDir(ctx, remote, local, a, &opt, 0, anc)
+		return c.downloadDir(ctx, remote, local, a, opt.forTree(), 0, anc)
 	case a.FileMode().IsRegular():
 		return c.downloadFile(ctx, remote, local, a, &opt)
 	}
@@ -245,12 +369,23 @@ func (c *Client) downloadDir(ctx context.Context, remote, local string, a *Attrs
 			return err
 		}
 	}
+	// Regular files (as listed, links not followed) go several at once;
+	// the rest in order, here.
+	g := c.newFiles(ctx, opt)
 	for _, e := range ents {
 		rp, lp := path.Join(remote, e.Name), filepath.Join(local, e.Name)
-		err := c.downloadEntry(ctx, rp, lp, &e.Attrs, opt, depth, anc)
-		if err = c.skip(ctx, opt, rp, err); err != nil {
-			return err
+		ea := e.Attrs
+		if ea.Flags&AttrPermissions != 0 && ea.FileMode().IsRegular() {
+			g.do(rp, func(ctx context.Context) error { return c.downloadFile(ctx, rp, lp, &ea, opt) })
+		} else if err := c.skip(g.ctx, opt, rp, c.downloadEntry(g.ctx, rp, lp, &ea, opt, depth, anc)); err != nil {
+			g.fail(err)
 		}
+		if g.failed() != nil {
+			break
+		}
+	}
+	if err := g.wait(); err != nil {
+		return err
 	}
 	if opt.PreserveTimesAndMode {
 		return setLocal(local, a)
@@ -528,7 +663,7 @@ func (c *Client) Upload(ctx context.Context, local, remote string, opt TransferO
 		if !opt.Recursive {
 			return fmt.Errorf("upload %s: is a directory (recursive transfer not requested)", local)
 		}
-		return c.uploadDir(ctx, local, remote, st, &opt, []fs.FileInfo{st})
+		return c.uploadDir(ctx, local, remote, st, opt.forTree(), []fs.FileInfo{st})
 	case st.Mode().IsRegular():
 		return c.uploadFile(ctx, local, remote, st, &opt)
 	}
@@ -611,12 +746,22 @@ func (c *Client) uploadDir(ctx context.Context, local, remote string, st fs.File
 			return err
 		}
 	}
+	// Regular files (links not followed) go several at once; the rest in
+	// order, here.
+	g := c.newFiles(ctx, opt)
 	for _, e := range ents {
 		lp, rp := filepath.Join(local, e.Name()), path.Join(remote, e.Name())
-		err := c.uploadEntry(ctx, e, lp, rp, opt, anc)
-		if err = c.skip(ctx, opt, lp, err); err != nil {
-			return err
+		if e.Type().IsRegular() {
+			g.do(lp, func(ctx context.Context) error { return c.uploadEntry(ctx, e, lp, rp, opt, anc) })
+		} else if err := c.skip(g.ctx, opt, lp, c.uploadEntry(g.ctx, e, lp, rp, opt, anc)); err != nil {
+			g.fail(err)
 		}
+		if g.failed() != nil {
+			break
+		}
+	}
+	if err := g.wait(); err != nil {
+		return err
 	}
 	if opt.PreserveTimesAndMode {
 		a := AttrsFromFileInfo(st)
