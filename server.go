@@ -52,6 +52,11 @@ type ServerSession struct {
 	// ExitSignal, if a handler sets it (such as "TERM"), is reported
 	// with exit-signal instead of the exit status.
 	ExitSignal string
+	// AgentSocket is the path of the private socket through which
+	// programs of this session reach the client's forwarded agent, set
+	// when the client asked for agent forwarding and the server granted
+	// it; empty otherwise. A shell handler exports it as SSH_AUTH_SOCK.
+	AgentSocket string
 }
 
 // Handler serves a session and returns its exit status. The server sends
