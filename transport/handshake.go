@@ -321,8 +321,8 @@ func (e *engine) deriveCiphers(res *kex.Result) (out, in packetCipher, err error
 
 // serverSigAlgs lists the signature algorithms we verify for user keys.
 func serverSigAlgs() []string {
-	return []string{kex.KeyAlgoED25519, kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521,
-		kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256}
+	return []string{kex.KeyAlgoED25519, kex.KeyAlgoSKED25519, kex.KeyAlgoECDSA256, kex.KeyAlgoECDSA384, kex.KeyAlgoECDSA521,
+		kex.KeyAlgoSKECDSA256, kex.SigAlgoWebAuthnSKECDSA256, kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256}
 }
 
 func joinNames(n []string) string {
