@@ -125,7 +125,16 @@ func (r *route) dial(ctx context.Context) (net.Conn, error) {
 	addr := net.JoinHostPort(r.hc.hostname, strconv.Itoa(r.hc.port))
 	if r.hop != nil {
 		r.log.debugf("Connecting to jump host %s (%s)", r.hopName, r.hopAddr)
-		jc, err := r.hop.connect(ctx, r.hopAddr, r.hopCfg)
+		// The jump host's own ConnectTimeout bounds its connection and
+		// handshake, as it bounds ssh's for the hop (each hop is an ssh
+		// of its own there); the server's bounds the whole way.
+		hctx := ctx
+		if d := connectTimeout(r.hop.hc); d > 0 {
+			var cancel context.CancelFunc
+			hctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+		jc, err := r.hop.connect(hctx, r.hopAddr, r.hopCfg)
 		if err != nil {
 			hop := &connectError{host: r.hopName, user: r.hopCfg.User, jump: true, err: err}
 			if _, p, perr := net.SplitHostPort(r.hopAddr); perr == nil {
@@ -304,4 +313,16 @@ func (c *commandConn) exited(wait time.Duration) string {
 		return fmt.Sprintf("%q exited: %v", c.command, ee)
 	}
 	return fmt.Sprintf("%q: %v", c.command, c.werr)
+}
+
+// connectTimeout is hc's ConnectTimeout, 0 for none.
+func connectTimeout(hc *hostConfig) time.Duration {
+	if hc == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(hc.cfg.getDefault("connecttimeout", "none"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return time.Duration(n) * time.Second
 }
