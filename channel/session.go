@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -49,23 +50,17 @@ func (s *Session) serveRequests() {
 	for r := range s.ch.Requests() {
 		switch r.Type {
 		case "exit-status":
-			rd := wire.NewReader(r.Payload)
-			st := rd.Uint32()
-			if rd.Done() == nil {
+			if m, err := connmsg.ParseExitStatus(r.Payload); err == nil {
+				st := m.Status
 				s.mu.Lock()
 				s.exitStatus = &st
 				s.mu.Unlock()
 			}
 			r.Reply(false, nil)
 		case "exit-signal":
-			rd := wire.NewReader(r.Payload)
-			sig := rd.String()
-			core := rd.Bool()
-			msg := rd.String()
-			_ = rd.String() // language tag
-			if rd.Err() == nil {
+			if m, err := connmsg.ParseExitSignal(r.Payload); err == nil {
 				s.mu.Lock()
-				s.exitSignal = &ExitError{Signal: printable(sig), CoreDumped: core, Message: printable(msg)}
+				s.exitSignal = &ExitError{Signal: printable(m.Signal), CoreDumped: m.CoreDumped, Message: printable(m.Message)}
 				s.mu.Unlock()
 			}
 			r.Reply(false, nil)
@@ -103,9 +98,7 @@ func (s *Session) Stderr() io.Reader {
 // Setenv asks the server to set an environment variable. Servers refuse
 // names they do not accept (OpenSSH's AcceptEnv).
 func (s *Session) Setenv(ctx context.Context, name, value string) error {
-	p := wire.AppendString(nil, name)
-	p = wire.AppendString(p, value)
-	ok, err := s.ch.SendRequest(ctx, "env", true, p)
+	ok, err := s.ch.SendRequest(ctx, "env", true, (&connmsg.Env{Name: name, Value: value}).Marshal())
 	if err != nil {
 		return err
 	}
@@ -187,10 +180,55 @@ func (s *Session) StartSubsystem(name string) (wait func(ctx context.Context) er
 // Shell starts the user's login shell (without a terminal).
 func (s *Session) Shell(ctx context.Context) error { return s.start(ctx, "shell", "") }
 
-// Signal sends a signal such as "TERM" or "INT" (without "SIG").
+// Signal sends a signal such as "TERM" or "INT" (without "SIG"); the
+// server sends it to the command's process group. No answer is asked
+// for (OpenSSH's sshd gives none).
 func (s *Session) Signal(name string) error {
-	_, err := s.ch.SendRequest(context.Background(), "signal", false, wire.AppendString(nil, name))
+	_, err := s.ch.SendRequest(context.Background(), "signal", false, (&connmsg.Signal{Name: name}).Marshal())
 	return err
+}
+
+// RequestPty asks the server for a pseudo-terminal (pty-req, RFC 4254
+// section 6.2) of type term (the remote TERM, such as "xterm-256color"),
+// cols by rows characters, with modes applied (TerminalModesFromFd reads
+// the local terminal's). Ask before Shell or Exec; a refusal (sshd's
+// PermitTTY no, an authorized_keys no-pty) is an error, and the session
+// can still run its command without a terminal.
+func (s *Session) RequestPty(ctx context.Context, term string, cols, rows int, modes TerminalModes) error {
+	m := &connmsg.PtyRequest{Term: term, Cols: clampDim(cols), Rows: clampDim(rows), Modes: modes.connmsg()}
+	ok, err := s.ch.SendRequest(ctx, "pty-req", true, m.Marshal())
+	if err != nil {
+		return fmt.Errorf("channel: pty-req: %w", err)
+	}
+	if !ok {
+		return errors.New("channel: server refused to allocate a pseudo-terminal")
+	}
+	return nil
+}
+
+// WindowChange tells the server that the terminal is now cols by rows
+// characters (window-change, RFC 4254 section 6.7); no answer is asked
+// for.
+func (s *Session) WindowChange(cols, rows int) error {
+	m := &connmsg.WindowChange{Cols: clampDim(cols), Rows: clampDim(rows)}
+	_, err := s.ch.SendRequest(context.Background(), "window-change", false, m.Marshal())
+	return err
+}
+
+// Break asks the server to send a break of ms milliseconds to the
+// session's terminal (RFC 4335), as ssh's ~B escape does; no answer is
+// asked for.
+func (s *Session) Break(ms uint32) error {
+	_, err := s.ch.SendRequest(context.Background(), "break", false, (&connmsg.Break{Millis: ms}).Marshal())
+	return err
+}
+
+// clampDim makes a terminal dimension a uint32: negative is 0.
+func clampDim(n int) uint32 {
+	if n < 0 {
+		return 0
+	}
+	return uint32(min(uint64(n), 1<<32-1))
 }
 
 // Wait waits for the server to close the session and returns nil for exit
