@@ -73,6 +73,7 @@ type Client struct {
 	mux  *channel.Mux
 	rs   *resume.Session    // nil unless the session is resumable
 	sv   *resume.Supervisor // nil unless the session is resumable
+	fwd  *clientForwards    // remote forwards and the forwarded agent
 }
 
 // Dial connects to addr, runs the key exchange, verifies the host key,
@@ -152,7 +153,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		return nil, fmt.Errorf("ssh: %s: %w", addr, err)
 	}
 	conn.SetAuthenticated()
-	c := &Client{conn: conn}
+	c := &Client{conn: conn, fwd: newClientForwards()}
 	chcfg := cfg.Channel
 	if chcfg.MaxWindowTotal == 0 {
 		// A client's windows are its own choice (its downloads grow
@@ -161,7 +162,8 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		chcfg.MaxWindowTotal = DefaultClientMaxWindowTotal
 	}
 	if !conn.Negotiated(resume.ClientKexName) {
-		c.mux = channel.NewMux(conn, &chcfg)
+		c.mux = channel.NewMux(conn, &chcfg, c.fwd.register)
+		c.fwd.start(c.mux)
 		return c, nil
 	}
 	// The server sends RESUME_ENABLE right after USERAUTH_SUCCESS.
@@ -194,11 +196,13 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 	}
 	if rs.Hold() == 0 {
 		// The server will not keep this session: plain SSH.
-		c.mux = channel.NewMux(notResumable{conn}, &chcfg)
+		c.mux = channel.NewMux(notResumable{conn}, &chcfg, c.fwd.register)
+		c.fwd.start(c.mux)
 		return c, nil
 	}
 	c.rs = rs
-	c.mux = channel.NewMux(rs, &chcfg)
+	c.mux = channel.NewMux(rs, &chcfg, c.fwd.register)
+	c.fwd.start(c.mux)
 	// Reconnections must meet the very host key this connection
 	// checked, not merely one the callback would accept: a permissive
 	// callback would otherwise let a man in the middle answer a

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/transport"
@@ -75,8 +76,57 @@ type ServerConfig struct {
 	Exec Handler
 	// Subsystems serve "subsystem" requests by name.
 	Subsystems map[string]Handler
-	// AllowTCPForwarding decides direct-tcpip requests; nil refuses all.
+	// AllowTCPForwarding decides direct-tcpip requests (ssh -L) once
+	// the authorized_keys line's or certificate's options
+	// (no-port-forwarding, restrict, permitopen) and PermitOpen have
+	// allowed them; nil refuses all.
 	AllowTCPForwarding func(user, host string, port int) bool
+	// AllowRemoteForwarding decides tcpip-forward requests (ssh -R):
+	// the address as the client wrote it and the port it asks the
+	// server to listen on (0: one the server picks), once the options
+	// (no-port-forwarding, restrict, permitlisten) and PermitListen
+	// have allowed them; nil refuses all. GatewayPorts decides the
+	// addresses bound.
+	AllowRemoteForwarding func(user, host string, port int) bool
+	// AllowStreamLocalForwarding decides Unix socket forwarding once
+	// the options (no-port-forwarding, restrict) have allowed it:
+	// direct-streamlocal@openssh.com (listen false: the server connects
+	// to path) and streamlocal-forward@openssh.com (listen true: it
+	// listens at path, which must not exist, with mode 0600). A
+	// relative path is taken from the home directory. Nil refuses all.
+	AllowStreamLocalForwarding func(user, path string, listen bool) bool
+	// AllowAgentForwarding decides auth-agent-req@openssh.com once the
+	// options (no-agent-forwarding, restrict; a certificate without
+	// permit-agent-forwarding) have allowed it; nil refuses all. A
+	// granted session gets a socket in a private directory
+	// (ServerSession.AgentSocket), removed when the session ends.
+	AllowAgentForwarding func(user string) bool
+	// PermitOpen restricts direct-tcpip destinations as sshd's
+	// PermitOpen: entries "host:port" or "[IPv6]:port", "*" for any
+	// host or any port, hosts compared as written (no lookup). Nil, or
+	// "any" alone, permits any destination; "none" alone refuses all.
+	// An authorized_keys permitopen= restricts further.
+	PermitOpen []string
+	// PermitListen restricts tcpip-forward as sshd's PermitListen:
+	// entries "[host:]port", a bare port for any address, hosts as
+	// patterns (* and ?) matched against the address the client asked
+	// for (ssh asks for "localhost" by default), "*" for any port. Nil,
+	// or "any" alone, permits any; "none" alone refuses all. An
+	// authorized_keys permitlisten= restricts further.
+	PermitListen []string
+	// GatewayPorts decides which addresses remote forwards bind
+	// (sshd's GatewayPorts; default GatewayPortsNo: loopback only).
+	GatewayPorts GatewayPorts
+	// MaxForwardsPerConn bounds the listeners a connection holds: its
+	// remote TCP and Unix socket forwards and its forwarded agents'
+	// sockets; more are refused. Default DefaultMaxForwardsPerConn.
+	MaxForwardsPerConn int
+	// MaxPendingForwardsPerConn bounds the connections accepted on a
+	// connection's listeners whose channels the client has not
+	// answered yet (a detached session's wait until it is back);
+	// further ones wait in the listen backlog. Default
+	// DefaultMaxPendingForwardsPerConn.
+	MaxPendingForwardsPerConn int
 
 	// LoginGraceTime bounds everything before authentication succeeds:
 	// the version exchange, the key exchange and user authentication
@@ -228,6 +278,18 @@ func NewServer(cfg *ServerConfig) (*Server, error) {
 		return nil, errors.New("ssh: ServerConfig.ClientAliveInterval is negative")
 	case cfg.ClientAliveCountMax < 0:
 		return nil, errors.New("ssh: ServerConfig.ClientAliveCountMax is negative")
+	case cfg.MaxForwardsPerConn < 0:
+		return nil, errors.New("ssh: ServerConfig.MaxForwardsPerConn is negative")
+	case cfg.MaxPendingForwardsPerConn < 0:
+		return nil, errors.New("ssh: ServerConfig.MaxPendingForwardsPerConn is negative")
+	case cfg.GatewayPorts < GatewayPortsNo || cfg.GatewayPorts > GatewayPortsClientSpecified:
+		return nil, fmt.Errorf("ssh: ServerConfig.GatewayPorts %d is not one of the GatewayPorts constants", int(cfg.GatewayPorts))
+	}
+	if err := checkPermitList(cfg.PermitOpen, false); err != nil {
+		return nil, fmt.Errorf("ssh: ServerConfig.PermitOpen: %w", err)
+	}
+	if err := checkPermitList(cfg.PermitListen, true); err != nil {
+		return nil, fmt.Errorf("ssh: ServerConfig.PermitListen: %w", err)
 	}
 	s := &Server{cfg: *cfg, lns: map[net.Listener]struct{}{}, conns: map[net.Conn]struct{}{}}
 	if s.cfg.LoginGraceTime == 0 {
@@ -384,13 +446,15 @@ func (s *Server) ServeConn(nc net.Conn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	sc := &serverConn{s: s, ctx: ctx, user: user, perms: perms, conn: conn, remote: nc.RemoteAddr()}
+	sc.fwd = newServerForwards(sc)
 	// Register before the first packet is read: a client may open its
 	// session in the same flight as its last auth message.
-	var sessions, forwards <-chan *channel.NewChannel
+	var sessions, forwards, streamlocals <-chan *channel.NewChannel
 	var globals <-chan *channel.Request
 	mux := channel.NewMux(pc, &s.cfg.Channel, func(m *channel.Mux) {
 		sessions = m.HandleChannelOpen("session")
 		forwards = m.HandleChannelOpen("direct-tcpip")
+		streamlocals = m.HandleChannelOpen(connmsg.ChanDirectStreamLocal)
 		globals = m.GlobalRequests()
 	})
 	sc.mux = mux
@@ -402,7 +466,10 @@ func (s *Server) ServeConn(nc net.Conn) {
 	// This goroutine serves what the client opens and asks until the
 	// multiplexer ends (it closes the three channels): one goroutine per
 	// connection, not one per kind of request.
-	sc.accept(globals, sessions, forwards)
+	sc.accept(globals, sessions, forwards, streamlocals)
+	// The session has ended for good (a detached one keeps its
+	// listeners): they close, their sockets are removed.
+	sc.fwd.closeAll()
 	if err := mux.Wait(); err != nil && !errors.Is(err, io.EOF) {
 		s.logConn(nc.RemoteAddr(), slog.LevelInfo, "connection ended", []any{"err", err}, "connection ended: %v", err)
 	}
@@ -521,21 +588,32 @@ type serverConn struct {
 
 	mu       sync.Mutex
 	sessions int
+
+	fwd *serverForwards // remote forwards and forwarded agents
 }
 
-// accept serves the client's global requests, session channels and
-// direct-tcpip channels until all three are closed.
-func (sc *serverConn) accept(reqs <-chan *channel.Request, sessions, forwards <-chan *channel.NewChannel) {
-	for reqs != nil || sessions != nil || forwards != nil {
+// accept serves the client's global requests, session channels,
+// direct-tcpip and direct-streamlocal channels until all are closed.
+func (sc *serverConn) accept(reqs <-chan *channel.Request, sessions, forwards, streamlocals <-chan *channel.NewChannel) {
+	for reqs != nil || sessions != nil || forwards != nil || streamlocals != nil {
 		select {
 		case r, ok := <-reqs:
 			if !ok {
 				reqs = nil
 				continue
 			}
-			// keepalive@openssh.com and anything we do not implement
-			// (such as tcpip-forward) get the standard failure reply.
-			r.Reply(false, nil)
+			// Forwarding requests are served in order, each answered
+			// before the next is read: a forward's first
+			// forwarded-tcpip open comes after its reply.
+			// keepalive@openssh.com and anything unknown get the
+			// standard failure reply.
+			sc.globalRequest(r)
+		case nc, ok := <-streamlocals:
+			if !ok {
+				streamlocals = nil
+				continue
+			}
+			sc.directStreamLocal(nc)
 		case nc, ok := <-sessions:
 			if !ok {
 				sessions = nil
@@ -576,13 +654,13 @@ func (sc *serverConn) doneSession() {
 }
 
 func (sc *serverConn) acceptForward(nc *channel.NewChannel) {
-	allow := sc.s.cfg.AllowTCPForwarding
 	host, port, err := nc.DirectTCPIP()
 	if err != nil {
 		nc.Reject(channel.ConnectFailed, "malformed direct-tcpip request")
 		return
 	}
-	if allow == nil || !allow(sc.user, host, port) {
+	if !sc.allowDirectTCPIP(host, port) {
+		sc.refuse("direct-tcpip "+listenAddr(host, port), errProhibited)
 		nc.Reject(channel.Prohibited, "port forwarding is disabled")
 		return
 	}

@@ -65,9 +65,15 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 			sess.Subsystem = name
 			handler = h
 			r.Reply(true, nil)
+		case "auth-agent-req@openssh.com":
+			// The socket goes when the session ends (or the
+			// connection: forward_server.go).
+			if stop := sc.agentRequest(r, sess); stop != nil {
+				defer stop()
+			}
 		default:
-			// pty-req, x11-req, auth-agent-req@openssh.com and others:
-			// not offered by this server.
+			// pty-req, x11-req and others: not offered by this
+			// server.
 			r.Reply(false, nil)
 		}
 	}
