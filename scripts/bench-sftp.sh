@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side SFTP throughput on loopback: rsftp and OpenSSH, clients and
-# servers crossed, 1 GiB from the page cache each way, per cipher.
+# servers crossed, 1 GiB from the page cache each way, per cipher, beside
+# the limit: a plain TCP copy of the same file from the page cache into a
+# file on loopback (socat -b 262144; issue 17's "close to the limit").
 #
 #   scripts/bench-sftp.sh [size_MiB]      (default 1024)
 #
@@ -11,22 +13,33 @@
 # whichever pair came first, usually OpenSSH's),
 # CIPHERS, DIRS and PAIRS (space-separated subsets; pairs as rsftp:serve,
 # openssh:serve, rsftp:sshd), RSFTP_FLAGS (extra flags for
-# the rsftp client, e.g. --no-resume), PIN=1 (clients on CPU 0 and servers
-# on CPU 1 with taskset, as two one-core hosts would run them; Go then
-# runs one P per process. Unpinned is the default and what README.md
-# reports as the result).
+# the rsftp client, e.g. --no-resume), PIN (which placements to run, in
+# turn: 0 unpinned, 1 clients on CPU 0 and servers on CPU 1 with taskset,
+# as two one-core hosts would run them, Go then running one P per
+# process; default "0 1", both in one run; README.md reports unpinned as
+# the result).
 #
 # Needs OpenSSH's sshd, sftp, sftp-server and ssh-keygen (.ci/run installs
-# them). Runs as any user; sshd gets a private config on a free port.
-# Prints MB/s per pair and direction, the ratio to OpenSSH sftp -> sshd,
-# and the peak RSS of rsftp serve.
+# them), and socat for the plain copy (apt-get install socat; without it
+# the plain copy is internal/wanrelay's get and put, which use sendfile and
+# splice and so run faster than socat's read and write). Runs as any user;
+# sshd gets a private config on a free port. Prints, per placement, MB/s
+# per pair and direction, the ratio to OpenSSH sftp -> sshd, the share of
+# the plain copy's rate, and the peak RSS of rsftp serve over its runs
+# (VmHWM, reset before each transfer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb="${1:-1024}"
 work="$(mktemp -d /tmp/rsftp-bench.XXXXXX)"
+sshd_pid='' serve_pid='' plain_pid=''
+stop_servers() {
+	for p in "$sshd_pid" "$serve_pid" "$plain_pid"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
+	done
+	sshd_pid='' serve_pid='' plain_pid=''
+}
 cleanup() {
-	[ -n "${sshd_pid:-}" ] && kill "$sshd_pid" 2>/dev/null || true
-	[ -n "${serve_pid:-}" ] && kill "$serve_pid" 2>/dev/null || true
+	stop_servers
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -37,13 +50,23 @@ for b in "$sshd_bin" "$sftp_server" "$(command -v sftp)" "$(command -v ssh-keyge
 	[ -x "$b" ] || { echo "missing $b" >&2; exit 1; }
 done
 mkdir -p /run/sshd 2>/dev/null || true
-on_client=() on_server=()
-if [ "${PIN:-0}" = 1 ]; then
-	command -v taskset >/dev/null || { echo "PIN=1 needs taskset" >&2; exit 1; }
-	on_client=(taskset -c 0) on_server=(taskset -c 1)
-fi
+pins=(${PIN:-0 1})
+for pin in "${pins[@]}"; do
+	case $pin in
+	0) ;;
+	1) command -v taskset >/dev/null || { echo "PIN=1 needs taskset" >&2; exit 1; } ;;
+	*) echo "PIN: 0 (unpinned) or 1 (pinned), or both: \"0 1\"" >&2; exit 1 ;;
+	esac
+done
 
 go build -o "$work/rsftp" ./cmd/rsftp
+socat="$(command -v socat || true)"
+if [ -n "$socat" ]; then
+	plain="socat -b 262144"
+else
+	plain="internal/wanrelay get/put (no socat)"
+	go build -o "$work/wanrelay" ./internal/wanrelay
+fi
 mkdir -p "$work/srv" "$work/cli"
 ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C bench
 ssh-keygen -q -t ed25519 -N '' -f "$work/sshd_hk" -C bench-sshd
@@ -67,20 +90,23 @@ KbdInteractiveAuthentication no
 PermitRootLogin yes
 Subsystem sftp $sftp_server
 CFG
-"${on_server[@]}" "$sshd_bin" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
-sshd_pid=$!
-"${on_server[@]}" "$work/rsftp" serve --listen "127.0.0.1:$serve_port" --root "$work/srv" \
-	--host-key "$work/serve_hk" --authorized-keys "$work/authorized_keys" 2>"$work/serve.log" &
-serve_pid=$!
-for i in $(seq 100); do
-	if [ -f "$work/serve_hk.pub" ] && (exec 3<>"/dev/tcp/127.0.0.1/$sshd_port") 2>/dev/null &&
-		(exec 3<>"/dev/tcp/127.0.0.1/$serve_port") 2>/dev/null; then break; fi
-	sleep 0.1
-done
-{
-	echo "[127.0.0.1]:$sshd_port $(cut -d' ' -f1,2 "$work/sshd_hk.pub")"
-	echo "[127.0.0.1]:$serve_port $(cut -d' ' -f1,2 "$work/serve_hk.pub")"
-} > "$work/known_hosts"
+
+listening() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
+
+# start_servers: sshd and rsftp serve on their ports, on the servers' CPU.
+start_servers() {
+	"${on_server[@]}" "$sshd_bin" -D -e -f "$work/sshd_config" 2>>"$work/sshd.log" &
+	sshd_pid=$!
+	"${on_server[@]}" "$work/rsftp" serve --listen "127.0.0.1:$serve_port" --root "$work/srv" \
+		--host-key "$work/serve_hk" --authorized-keys "$work/authorized_keys" 2>>"$work/serve.log" &
+	serve_pid=$!
+	for i in $(seq 100); do
+		if [ -f "$work/serve_hk.pub" ] && listening "$sshd_port" && listening "$serve_port"; then return; fi
+		sleep 0.1
+	done
+	echo "the servers did not start (see $work/sshd.log, $work/serve.log)" >&2
+	exit 1
+}
 
 echo "making a ${size_mb} MiB file..." >&2
 head -c "$((size_mb << 20))" /dev/urandom > "$work/srv/big"
@@ -95,12 +121,54 @@ rsftp_opts=(${RSFTP_FLAGS:-} -q -F none -o BatchMode=yes -o "UserKnownHostsFile=
 now() { date +%s.%N; }
 mbps() { python3 -c "print(f'{$size_mb*1.048576/($2-$1):.0f}')"; }
 
+# plain_one direction -> prints MB/s: the plain TCP copy, timed from the
+# client's start until both ends are done (the file written and closed).
+plain_one() {
+	local dir=$1 port t0 t1
+	port="$(free_port)"
+	rm -f "$work/cli/dl" "$work/srv/big.up"
+	if [ -z "$socat" ]; then
+		"${on_server[@]}" "$work/wanrelay" serve -listen "127.0.0.1:$port" -dir "$work/srv" >/dev/null &
+	elif [ "$dir" = get ]; then
+		"${on_server[@]}" socat -b 262144 -u "OPEN:$work/srv/big,rdonly" "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" &
+	else
+		"${on_server[@]}" socat -b 262144 -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$work/srv/big.up" &
+	fi
+	plain_pid=$!
+	for i in $(seq 100); do listening "$port" && break; sleep 0.05; done
+	t0=$(now)
+	if [ -z "$socat" ]; then
+		# A put is answered once the file is written and closed.
+		if [ "$dir" = get ]; then "${on_client[@]}" "$work/wanrelay" get -addr "127.0.0.1:$port" big "$work/cli/dl"
+		else "${on_client[@]}" "$work/wanrelay" put -addr "127.0.0.1:$port" "$work/cli/big" big.up; fi
+		t1=$(now)
+		kill "$plain_pid"
+		wait "$plain_pid" 2>/dev/null || true
+	else
+		if [ "$dir" = get ]; then "${on_client[@]}" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$work/cli/dl"
+		else "${on_client[@]}" socat -b 262144 -u "OPEN:$work/cli/big,rdonly" "TCP:127.0.0.1:$port"; fi
+		wait "$plain_pid" # a put's server has closed the file
+		t1=$(now)
+	fi
+	plain_pid=''
+	check "$dir" plain
+	mbps "$t0" "$t1"
+}
+
+check() {
+	if [ "$1" = get ]; then cmp -s "$work/cli/dl" "$work/srv/big" || { echo "MISMATCH $2 $1" >&2; exit 1; }
+	else cmp -s "$work/srv/big.up" "$work/cli/big" || { echo "MISMATCH $2 $1" >&2; exit 1; }; fi
+}
+
 # run_one client server direction cipher -> prints MB/s
 run_one() {
 	local client=$1 server=$2 dir=$3 cipher=$4 port rpath t0 t1
+	[ "$client" = plain ] && { plain_one "$dir"; return; }
 	if [ "$server" = sshd ]; then port=$sshd_port; rpath="$work/srv/big"; else port=$serve_port; rpath=big; fi
 	local up_target="$rpath.up"
 	rm -f "$work/cli/dl" "$work/srv/big.up"
+	# The peak RSS of this transfer alone (Linux: 5 resets VmHWM).
+	[ "$server" = serve ] && { echo 5 > "/proc/$serve_pid/clear_refs"; } 2>/dev/null || true
 	t0=$(now)
 	if [ "$client" = openssh ]; then
 		if [ "$dir" = get ]; then cmd="get $rpath $work/cli/dl"; else cmd="put $work/cli/big $up_target"; fi
@@ -113,8 +181,10 @@ run_one() {
 		fi
 	fi
 	t1=$(now)
-	if [ "$dir" = get ]; then cmp -s "$work/cli/dl" "$work/srv/big" || { echo "MISMATCH $client $server $dir" >&2; exit 1; }
-	else cmp -s "$work/srv/big.up" "$work/cli/big" || { echo "MISMATCH $client $server $dir" >&2; exit 1; }; fi
+	if [ "$server" = serve ]; then
+		awk '/VmHWM/ {printf "%.1f\n", $2/1024}' "/proc/$serve_pid/status" >> "$work/rss.$pin"
+	fi
+	check "$dir" "$client $server"
 	mbps "$t0" "$t1"
 }
 
@@ -127,43 +197,74 @@ if [ -n "${PAIRS:-}" ]; then # e.g. PAIRS="rsftp:serve"; OpenSSH's pair always r
 	for p in $PAIRS; do pairs+=("${p/:/ }"); done
 fi
 
-# Every pair runs $runs times, rounds interleaved so that a slow minute of
-# this shared machine hits all pairs alike; the table shows medians.
 median() { python3 -c 'import statistics,sys; print(f"{statistics.median(float(x) for x in sys.argv[1:]):.0f}")' "$@"; }
-declare -A got=()
-for dir in "${dirs[@]}"; do
-	for w in $(seq "${WARMUP:-1}"); do
-		run_one openssh sshd "$dir" "${ciphers[0]}" > /dev/null
-	done
-	for r in $(seq "$runs"); do
-		for c in "${ciphers[@]}"; do
-			for pair in "${pairs[@]}"; do
-				set -- $pair
-				got["$dir $pair $c"]+="$(run_one "$1" "$2" "$dir" "$c") "
+ratio() { python3 -c "print(f'{$1/$2:.2f}x')"; }
+share() { python3 -c "print(f'{100*$1/$2:.0f}%')"; }
+
+# run_placement pin: every pair runs $runs times, rounds interleaved so
+# that a slow minute of this shared machine hits all pairs alike, the
+# plain copy once per round and direction (it has no cipher); the table
+# shows medians.
+run_placement() {
+	local pin=$1 name
+	on_client=() on_server=()
+	[ "$pin" = 1 ] && on_client=(taskset -c 0) on_server=(taskset -c 1)
+	start_servers
+	{
+		echo "[127.0.0.1]:$sshd_port $(cut -d' ' -f1,2 "$work/sshd_hk.pub")"
+		echo "[127.0.0.1]:$serve_port $(cut -d' ' -f1,2 "$work/serve_hk.pub")"
+	} > "$work/known_hosts"
+	declare -A got=()
+	: > "$work/rss.$pin"
+	for dir in "${dirs[@]}"; do
+		for w in $(seq "${WARMUP:-1}"); do
+			run_one openssh sshd "$dir" "${ciphers[0]}" > /dev/null
+		done
+		for r in $(seq "$runs"); do
+			got["$dir plain"]+="$(run_one plain - "$dir" -) "
+			for c in "${ciphers[@]}"; do
+				for pair in "${pairs[@]}"; do
+					set -- $pair
+					got["$dir $pair $c"]+="$(run_one "$1" "$2" "$dir" "$c") "
+				done
 			done
 		done
 	done
-done
+	stop_servers
 
-hdr=("client -> server" dir)
-for c in "${ciphers[@]}"; do hdr+=("${c%%[-@]*}" ratio); done
-printf '%-30s %-6s' "${hdr[0]}" "${hdr[1]}"; printf ' %10s %6s' "${hdr[@]:2}"; echo
-for dir in "${dirs[@]}"; do
-	for pair in "${pairs[@]}"; do
-		set -- $pair
-		[ "$1" = openssh ] && name="OpenSSH sftp -> ${2/serve/rsftp serve}" || name="rsftp -> ${2/serve/rsftp serve}"
-		printf '%-30s %-6s' "$name" "$dir"
-		for c in "${ciphers[@]}"; do
-			v=$(median ${got["$dir $pair $c"]})
-			b=$(median ${got["$dir openssh sshd $c"]})
-			printf ' %10s %6s' "$v" "$(python3 -c "print(f'{$v/$b:.2f}x')")"
-		done
+	if [ "$pin" = 1 ]; then echo "== pinned (PIN=1: clients on CPU 0, servers on CPU 1)"; else echo "== unpinned"; fi
+	printf '%-34s %-4s' "client -> server" dir
+	for c in "${ciphers[@]}"; do printf ' %10s %6s %5s' "${c%%[-@]*}" ratio plain; done
+	echo
+	for dir in "${dirs[@]}"; do
+		p=$(median ${got["$dir plain"]})
+		printf '%-34s %-4s' "plain copy (${plain%% (*})" "$dir"
+		for c in "${ciphers[@]}"; do printf ' %10s %6s %5s' "$p" "" "100%"; done
 		echo
+		for pair in "${pairs[@]}"; do
+			set -- $pair
+			[ "$1" = openssh ] && name="OpenSSH sftp -> ${2/serve/rsftp serve}" || name="rsftp -> ${2/serve/rsftp serve}"
+			printf '%-34s %-4s' "$name" "$dir"
+			for c in "${ciphers[@]}"; do
+				v=$(median ${got["$dir $pair $c"]})
+				b=$(median ${got["$dir openssh sshd $c"]})
+				printf ' %10s %6s %5s' "$v" "$(ratio "$v" "$b")" "$(share "$v" "$p")"
+			done
+			echo
+		done
 	done
-done
-echo "runs per cell: $runs (median shown), after ${WARMUP:-1} warm-up transfer(s) per direction; all runs, MB/s:"
-for dir in "${dirs[@]}"; do for pair in "${pairs[@]}"; do for c in "${ciphers[@]}"; do
-	printf '  %-4s %-14s %-30s %s\n' "$dir" "$pair" "$c" "${got["$dir $pair $c"]}"
-done; done; done
-echo "rsftp serve peak RSS: $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/$serve_pid/status)"
-echo "(MB/s = 10^6 bytes per second; ratios against OpenSSH sftp -> sshd with the same cipher)"
+	echo "runs per cell: $runs (median shown), after ${WARMUP:-1} warm-up transfer(s) per direction; all runs, MB/s:"
+	for dir in "${dirs[@]}"; do
+		printf '  %-4s %-14s %-30s %s\n' "$dir" "plain" "$plain" "${got["$dir plain"]}"
+		for pair in "${pairs[@]}"; do for c in "${ciphers[@]}"; do
+			printf '  %-4s %-14s %-30s %s\n' "$dir" "$pair" "$c" "${got["$dir $pair $c"]}"
+		done; done
+	done
+	if [ -s "$work/rss.$pin" ]; then
+		echo "rsftp serve peak RSS: $(sort -g "$work/rss.$pin" | tail -1) MiB, the largest of its $(wc -l < "$work/rss.$pin") transfers (each, MiB: $(tr '\n' ' ' < "$work/rss.$pin"))"
+	fi
+	echo
+}
+
+for pin in "${pins[@]}"; do run_placement "$pin"; done
+echo "(MB/s = 10^6 bytes per second; ratio: against OpenSSH sftp -> sshd with the same cipher; plain: share of the plain copy's rate)"
