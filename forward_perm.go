@@ -221,3 +221,22 @@ func bindAddrs(host string, g GatewayPorts) []string {
 func listenAddr(addr string, port int) string {
 	return net.JoinHostPort(addr, strconv.Itoa(port))
 }
+
+// ParsePermitOpen reads a list of PermitOpen entries as a command line
+// or a configuration file gives it (separated by commas or spaces) and
+// checks it: for ServerConfig.PermitOpen. An empty s is nil (any).
+func ParsePermitOpen(s string) ([]string, error) { return parsePermitList(s, false) }
+
+// ParsePermitListen is ParsePermitOpen for ServerConfig.PermitListen.
+func ParsePermitListen(s string) ([]string, error) { return parsePermitList(s, true) }
+
+func parsePermitList(s string, listen bool) ([]string, error) {
+	list := strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	if len(list) == 0 {
+		return nil, nil
+	}
+	if err := checkPermitList(list, listen); err != nil {
+		return nil, err
+	}
+	return list, nil
+}

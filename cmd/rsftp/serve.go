@@ -49,6 +49,12 @@ type serveOptions struct {
 	maxSessions            int
 	maxChannels            int
 	maxHandles             int
+
+	// Forwarding (issue 18): what --forwarding allows, and sshd's
+	// PermitOpen, PermitListen and GatewayPorts.
+	fwdLocal, fwdRemote, fwdAgent bool
+	permitOpen, permitListen      []string
+	gatewayPorts                  rsftp.GatewayPorts
 }
 
 // Defaults of rsftp serve that differ from the library's (docs/HARDENING.md
@@ -146,6 +152,25 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxHandles, "max-handles", sftp.DefaultMaxHandles, "open files and directories per SFTP session")
 	fsf.DurationVar(&o.clientAlive, "client-alive-interval", time.Minute, "probe a plain (not resumable) connection silent for this long with a keepalive (OpenSSH's ClientAliveInterval; 0 turns it off)")
 	fsf.IntVar(&o.clientAliveMax, "client-alive-count-max", 3, "unanswered keepalives in a row after which the connection is closed (OpenSSH's ClientAliveCountMax)")
+	fsf.Func("forwarding", "forwarding clients may ask for, a comma-separated `list` of: local (ssh -L: TCP connections from the server, and to Unix sockets), remote (ssh -R: the server listens on TCP ports and Unix sockets), agent (ssh -A), all, none; authorized_keys options (restrict, no-port-forwarding, no-agent-forwarding, permitopen, permitlisten) and certificates restrict it further (default none)", o.setForwarding)
+	fsf.Func("permit-open", "where local forwarding may connect, as sshd's PermitOpen: a comma-separated `list` of host:port or [IPv6]:port, * for any host or any port, hosts compared as written; any or none alone (default any)", func(v string) (err error) {
+		o.permitOpen, err = rsftp.ParsePermitOpen(v)
+		if err == nil && o.permitOpen == nil {
+			err = errors.New("empty list")
+		}
+		return err
+	})
+	fsf.Func("permit-listen", "where remote forwarding may listen, as sshd's PermitListen: a comma-separated `list` of [host:]port, host a pattern (* and ?) matched against the address the client asks for (ssh asks for localhost unless told), a bare port any host, * any port; any or none alone (default any)", func(v string) (err error) {
+		o.permitListen, err = rsftp.ParsePermitListen(v)
+		if err == nil && o.permitListen == nil {
+			err = errors.New("empty list")
+		}
+		return err
+	})
+	fsf.Func("gateway-ports", "addresses remote forwards listen on (`mode`), as sshd's GatewayPorts: no (loopback only, whatever the client asks), yes (all addresses), clientspecified (what the client asks) (default no)", func(v string) (err error) {
+		o.gatewayPorts, err = rsftp.ParseGatewayPorts(v)
+		return err
+	})
 	if err := fsf.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(help, "usage: rsftp serve --listen addr --root dir --host-key file {--authorized-keys file | --trusted-user-ca-keys file} [flags]")
@@ -199,6 +224,51 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 		}
 	}
 	return o, nil
+}
+
+// setForwarding reads --forwarding's list.
+func (o *serveOptions) setForwarding(v string) error {
+	o.fwdLocal, o.fwdRemote, o.fwdAgent = false, false, false
+	words := strings.Split(v, ",")
+	for _, w := range words {
+		switch strings.TrimSpace(w) {
+		case "local":
+			o.fwdLocal = true
+		case "remote":
+			o.fwdRemote = true
+		case "agent":
+			o.fwdAgent = true
+		case "all":
+			o.fwdLocal, o.fwdRemote, o.fwdAgent = true, true, true
+		case "none":
+			if len(words) != 1 {
+				return errors.New("none must be alone")
+			}
+		default:
+			return fmt.Errorf("%q is not one of local, remote, agent, all, none", w)
+		}
+	}
+	return nil
+}
+
+// forwardingConfig sets what --forwarding and its lists allow.
+func (o *serveOptions) forwardingConfig(cfg *rsftp.ServerConfig) {
+	if o.fwdLocal {
+		cfg.AllowTCPForwarding = func(string, string, int) bool { return true }
+	}
+	if o.fwdRemote {
+		cfg.AllowRemoteForwarding = func(string, string, int) bool { return true }
+	}
+	if o.fwdLocal || o.fwdRemote {
+		local, remote := o.fwdLocal, o.fwdRemote
+		cfg.AllowStreamLocalForwarding = func(_, _ string, listen bool) bool {
+			return listen && remote || !listen && local
+		}
+	}
+	if o.fwdAgent {
+		cfg.AllowAgentForwarding = func(string) bool { return true }
+	}
+	cfg.PermitOpen, cfg.PermitListen, cfg.GatewayPorts = o.permitOpen, o.permitListen, o.gatewayPorts
 }
 
 // checkUserName refuses names no client could send sensibly.
@@ -361,6 +431,7 @@ func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 			MaxDetachedPerUser: o.maxPerUser, MaxRetainedBytes: o.maxRetained,
 			MaxRetainedPerSession: int(min(o.maxRetainedPerSession, 1<<40))}
 	}
+	o.forwardingConfig(cfg)
 	return cfg
 }
 
