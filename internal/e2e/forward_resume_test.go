@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rsftp/rsftp"
+	"github.com/rsftp/rsftp/auth"
+	"github.com/rsftp/rsftp/internal/agenttest"
 	"github.com/rsftp/rsftp/internal/netsim"
 )
 
@@ -214,4 +217,85 @@ func TestForwardResume(t *testing.T) {
 		}
 	}
 	t.Logf("%d bytes each way through -R and -L across %d cuts; remote forward port %s", total, len(modes)+1, strconv.Quote(rport))
+}
+
+// agentListLoop is an Exec handler: for each line on stdin it lists the
+// forwarded agent's keys over one agent connection, kept for the whole
+// session, and writes "<n> <first comment>".
+func agentListLoop(ctx context.Context, s *rsftp.ServerSession) int {
+	if s.AgentSocket == "" {
+		fmt.Fprintln(s.Channel, "no agent")
+		return 1
+	}
+	a, err := auth.DialAgent(ctx, s.AgentSocket)
+	if err != nil {
+		fmt.Fprintln(s.Channel, err)
+		return 1
+	}
+	defer a.Close()
+	sc := bufio.NewScanner(s.Channel)
+	for sc.Scan() {
+		keys, err := a.List()
+		if err != nil || len(keys) == 0 {
+			fmt.Fprintf(s.Channel, "list: %d keys, %v\n", len(keys), err)
+			return 1
+		}
+		fmt.Fprintf(s.Channel, "%d %s\n", len(keys), keys[0].Comment)
+	}
+	return 0
+}
+
+// Agent forwarding across cuts: an agent connection made before the cuts
+// answers after each of them, and a request in flight when the link goes
+// (written just before a blackhole) is answered once, after the
+// resumption.
+func TestForwardAgentResume(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, time.Minute, func(cfg *rsftp.ServerConfig) {
+		cfg.AllowAgentForwarding = func(string) bool { return true }
+		cfg.Exec = agentListLoop
+	}, netsim.WithLatency(time.Millisecond))
+	c := r.dial(nil)
+	ag := agenttest.New()
+	ag.Add(signer(t), "agent-across-cuts")
+	sess, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ForwardAgent(ctx, sess, func(context.Context) (net.Conn, error) {
+		a, b := net.Pipe()
+		go ag.Serve(b)
+		return a, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stdin, stdout := sess.Stdin(), bufio.NewReader(sess.Stdout())
+	if err := sess.Exec(ctx, "loop"); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(what string) {
+		t.Helper()
+		line, err := stdout.ReadString('\n')
+		if err != nil || line != "1 agent-across-cuts\n" {
+			t.Fatalf("%s: %q, %v", what, line, err)
+		}
+	}
+	io.WriteString(stdin, "list\n")
+	ask("before the cuts")
+	for i, mode := range []netsim.CutMode{netsim.Reset, netsim.Blackhole, netsim.Reset} {
+		io.WriteString(stdin, "list\n") // in flight at the cut
+		r.net.CutAll(mode)
+		ask(fmt.Sprintf("in flight at cut %d (%v)", i, mode))
+		r.waitResumed(i+1, 10*time.Second)
+		io.WriteString(stdin, "list\n")
+		ask(fmt.Sprintf("after cut %d", i))
+	}
+	// No request was answered twice: nothing follows the last answer.
+	stdin.Close()
+	if rest, err := io.ReadAll(stdout); err != nil || len(rest) != 0 {
+		t.Fatalf("after the last answer: %q, %v", rest, err)
+	}
+	if err := sess.Wait(); err != nil {
+		t.Fatal(err)
+	}
 }
