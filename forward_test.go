@@ -3,6 +3,7 @@ package rsftp_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -25,14 +26,21 @@ import (
 // no restrictions) and returns a client logged in to it.
 func forwardServer(t *testing.T, cfg *rsftp.ServerConfig, perms func() *auth.Permissions) *rsftp.Client {
 	t.Helper()
-	hostKey, userKey := testSigner(t), testSigner(t)
-	cfg.HostKeys = []kex.Signer{hostKey}
 	cfg.Auth = auth.ServerConfig{PublicKeyCallback: func(string, kex.PublicKey) (*auth.Permissions, error) {
 		if perms != nil {
 			return perms(), nil
 		}
 		return &auth.Permissions{}, nil
 	}}
+	return forwardServerAuth(t, cfg, testSigner(t))
+}
+
+// forwardServerAuth starts a server with cfg (cfg.Auth set) and returns a
+// client logged in to it with userKey.
+func forwardServerAuth(t *testing.T, cfg *rsftp.ServerConfig, userKey kex.Signer) *rsftp.Client {
+	t.Helper()
+	hostKey := testSigner(t)
+	cfg.HostKeys = []kex.Signer{hostKey}
 	srv, err := rsftp.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -520,5 +528,57 @@ func TestServerConfigPermitLists(t *testing.T) {
 	cfg.Auth.NoneAllowed = true
 	if _, err := rsftp.NewServer(cfg); err != nil {
 		t.Errorf("good lists refused: %v", err)
+	}
+}
+
+// TestForwardingCertificate: a certificate's extensions grant port and
+// agent forwarding each on its own, as sshd reads them
+// (permit-port-forwarding, permit-agent-forwarding).
+func TestForwardingCertificate(t *testing.T) {
+	ctx := context.Background()
+	ca := testSigner(t)
+	for _, tc := range []struct {
+		ext           []string
+		port, agentOK bool
+	}{
+		{[]string{"permit-agent-forwarding"}, false, true},
+		{[]string{"permit-port-forwarding"}, true, false},
+		{[]string{"permit-port-forwarding", "permit-agent-forwarding"}, true, true},
+		{nil, false, false},
+	} {
+		key := testSigner(t)
+		now := uint64(time.Now().Unix())
+		cert := &kex.Certificate{Key: key.PublicKey(), Nonce: []byte("0123456789abcdef"), Serial: 1, CertType: kex.UserCert,
+			KeyID: "fwd", ValidPrincipals: []string{"alice"}, ValidAfter: now - 3600, ValidBefore: now + 3600}
+		for _, e := range tc.ext {
+			cert.Extensions = append(cert.Extensions, kex.CertOption{Name: e})
+		}
+		if err := cert.SignCert(rand.Reader, ca, ""); err != nil {
+			t.Fatal(err)
+		}
+		cs, err := kex.NewCertSigner(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := allForwarding()
+		cfg.Exec = agentLister
+		cfg.Auth = auth.ServerConfig{TrustedUserCAs: &auth.TrustedUserCAs{Keys: []kex.PublicKey{ca.PublicKey()}}}
+		c := forwardServerAuth(t, cfg, cs)
+		l, err := c.ListenTCP(ctx, "localhost", 0)
+		if (err == nil) != tc.port {
+			t.Errorf("extensions %q: ListenTCP: %v", tc.ext, err)
+		}
+		if err == nil {
+			l.Close()
+		}
+		sess, err := c.NewSession(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.ForwardAgent(ctx, sess, func(context.Context) (net.Conn, error) { return nil, errors.New("unused") })
+		if (err == nil) != tc.agentOK {
+			t.Errorf("extensions %q: ForwardAgent: %v", tc.ext, err)
+		}
+		sess.Close()
 	}
 }
