@@ -248,3 +248,123 @@ func TestInteropOpenSSHForwarding(t *testing.T) {
 		}
 	})
 }
+
+// Our client's forwarding against Debian's sshd: ListenTCP with port 0
+// and a fixed port, cancel, ListenUnix, DialUnix and ForwardAgent
+// (ssh-add -l in the session lists agenttest's key), and sshd's refusals
+// (AllowTcpForwarding local, AllowAgentForwarding no) as errors.
+func TestInteropOurForwardingToSshd(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	sshd := sshtest.StartSshd(t, string(pub), "AllowTcpForwarding yes", "AllowStreamLocalForwarding yes", "AllowAgentForwarding yes")
+	c := dialSshd(t, sshd, loadSigner(t, kp), nil)
+	tport := echoServer(t)
+
+	l, err := c.ListenTCP(ctx, "localhost", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rport, _ := net.SplitHostPort(l.Addr().String())
+	go acceptEcho(l)
+	echoThrough(t, "tcp", "127.0.0.1:"+rport, "through sshd's -R 0")
+	fixed := sshtest.FreePort(t)
+	l2, err := c.ListenTCP(ctx, "127.0.0.1", fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go acceptEcho(l2)
+	echoThrough(t, "tcp", fmt.Sprintf("127.0.0.1:%d", fixed), "through sshd's -R")
+	l2.Close()
+	// sshd has the cancel once a later request is answered.
+	if _, _, err := c.Mux().SendRequest(ctx, "keepalive@openssh.com", true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if tc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", fixed)); err == nil {
+		tc.Close()
+		t.Errorf("sshd still listens on %d after the cancel", fixed)
+	}
+
+	sockDir, err := os.MkdirTemp("", "fws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	rsock := filepath.Join(sockDir, "r.sock")
+	ul, err := c.ListenUnix(ctx, rsock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go acceptEcho(ul)
+	echoThrough(t, "unix", rsock, "through sshd's streamlocal-forward")
+	ul.Close()
+
+	tl, err := net.Listen("unix", filepath.Join(sockDir, "t.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	go acceptEcho(tl)
+	dc, err := c.DialUnix(ctx, filepath.Join(sockDir, "t.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(dc, "direct-streamlocal to sshd")
+	buf := make([]byte, len("direct-streamlocal to sshd"))
+	if _, err := io.ReadFull(dc, buf); err != nil || string(buf) != "direct-streamlocal to sshd" {
+		t.Fatalf("DialUnix through sshd: %q, %v", buf, err)
+	}
+	dc.Close()
+	if fc, err := c.DialTCP(ctx, "127.0.0.1", tport); err != nil {
+		t.Fatal(err)
+	} else {
+		fc.Close()
+	}
+
+	ag := agenttest.New()
+	ag.Add(loadSigner(t, sshtest.KeyGen(t, t.TempDir(), "ed25519", 0)), "agent-through-sshd")
+	sess, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ForwardAgent(ctx, sess, func(context.Context) (net.Conn, error) {
+		a, b := net.Pipe()
+		go ag.Serve(b)
+		return a, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := sess.Output(ctx, "ssh-add -l 2>&1")
+	if err != nil || !strings.Contains(string(out), "agent-through-sshd") {
+		t.Fatalf("ssh-add -l through sshd: %v\n%s", err, out)
+	}
+
+	// sshd's refusals.
+	sshd2 := sshtest.StartSshd(t, string(pub), "AllowTcpForwarding local", "AllowStreamLocalForwarding no", "AllowAgentForwarding no")
+	c2 := dialSshd(t, sshd2, loadSigner(t, kp), nil)
+	if _, err := c2.ListenTCP(ctx, "localhost", 0); err == nil {
+		t.Error("sshd with AllowTcpForwarding local granted a remote forward")
+	}
+	if _, err := c2.ListenUnix(ctx, filepath.Join(sockDir, "no.sock")); err == nil {
+		t.Error("sshd with AllowStreamLocalForwarding no granted a socket forward")
+	}
+	sess2, err := c2.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.ForwardAgent(ctx, sess2, func(context.Context) (net.Conn, error) { return nil, io.EOF }); err == nil {
+		t.Error("sshd with AllowAgentForwarding no granted agent forwarding")
+	}
+}
+
+// acceptEcho echoes each connection l accepts.
+func acceptEcho(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		go func() { io.Copy(c, c); c.Close() }()
+	}
+}
