@@ -80,6 +80,7 @@ type recvHalf struct {
 	size     uint32
 	released bool
 	unacked  uint32
+	auto     autoGrow
 
 	stdout, stderr rbuf
 	viaBufs        [][]byte // ReadVia's pieces
@@ -104,6 +105,7 @@ type sendHalf struct {
 	fillSegs   [][]byte
 
 	window    uint32 // what the peer lets us send
+	peakWin   uint32 // the most window the peer ever let us have at once
 	maxPacket uint32 // the peer's maximum packet
 	// reserve is the part of the peer's window we leave unused while the
 	// peer keeps adjusting it (set), waived while a writer has waited
@@ -142,6 +144,63 @@ func (r *recvHalf) take(n, id uint32) error {
 	return nil
 }
 
+// autoGrow grows a channel's receive window while the peer keeps it
+// full over a long round trip (issue 17; HPN-SSH's dynamic window, by
+// measurement instead of the TCP buffer): each window's worth of data
+// that arrives within about a round trip says the window, not the link,
+// bounds the sender. The round trip is measured by the adjustments: data
+// past what we had granted before an adjustment cannot arrive before the
+// adjustment went there and the data came back, and it comes exactly
+// then when the peer was waiting for it, so the shortest such wait is
+// the round trip, or more. A sender the link bounds (the window exceeds
+// what the round trip needs) takes longer for a window than that wait
+// (with adjustments of a quarter window, the wait is at most three
+// quarters of a window's time). Guarded by Channel.mu.
+type autoGrow struct {
+	granted, received uint64 // window given in all; data taken
+	probing           bool   // an adjustment's wait is being timed
+	probeLimit        uint64 // granted before it
+	probeAt           time.Time
+	minWait           time.Duration // the shortest wait seen
+	periodStart       time.Time     // of the current window's worth of data
+	periodBytes       uint64
+}
+
+// A window's worth arriving within 5/4 of the shortest wait is one the
+// window bounds.
+const autoGrowNum, autoGrowDen = 5, 4
+
+// took counts n bytes of data that arrived now against a window of size;
+// it reports whether the window should grow.
+func (a *autoGrow) took(now time.Time, n, size uint32) bool {
+	a.received += uint64(n)
+	if a.probing && a.received > a.probeLimit {
+		a.probing = false
+		if w := now.Sub(a.probeAt); a.minWait == 0 || w < a.minWait {
+			a.minWait = w
+		}
+	}
+	if a.periodStart.IsZero() {
+		a.periodStart = now
+		return false
+	}
+	a.periodBytes += uint64(n)
+	if a.periodBytes < uint64(size) {
+		return false
+	}
+	took := now.Sub(a.periodStart)
+	a.periodStart, a.periodBytes = now, 0
+	return a.minWait > 0 && took*autoGrowDen < a.minWait*autoGrowNum
+}
+
+// gave records adj bytes of window given back or added now.
+func (a *autoGrow) gave(now time.Time, adj uint32) {
+	if !a.probing {
+		a.probing, a.probeLimit, a.probeAt = true, a.granted, now
+	}
+	a.granted += uint64(adj)
+}
+
 // deliver queues data for the reader: stderr's in its buffer; stdout's
 // straight into the buffer of a waiting Read while it has room, else
 // where it lies if it is large and conn retains the packet it came in
@@ -177,6 +236,7 @@ func (r *recvHalf) consumed(n uint32, adjustable bool) uint32 {
 	adj := r.unacked
 	r.unacked = 0
 	r.window += adj
+	r.auto.gave(time.Now(), adj)
 	return adj
 }
 
@@ -185,6 +245,7 @@ func (r *recvHalf) consumed(n uint32, adjustable bool) uint32 {
 func (r *recvHalf) grow(adj uint32) {
 	r.size += adj
 	r.window += adj
+	r.auto.gave(time.Now(), adj)
 }
 
 // drop empties both streams' buffers (the channel is closed).
@@ -215,7 +276,7 @@ func (m *Mux) newChannel(typ string) *Channel {
 	c := &Channel{
 		mux:  m,
 		typ:  typ,
-		in:   recvHalf{window: w, size: w, maxPacket: m.cfg.MaxPacket},
+		in:   recvHalf{window: w, size: w, maxPacket: m.cfg.MaxPacket, auto: autoGrow{granted: uint64(w)}},
 		reqs: make(chan *Request, maxQueuedRequests),
 	}
 	c.cond.L = &c.mu
@@ -239,6 +300,15 @@ func (c *Channel) Windows() (receive, send uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.in.window, c.out.window
+}
+
+// PeerWindow is the most window the peer has let us have at once: the
+// window it offered, or more if it adjusted past it. A channel sends at
+// most about that much per round trip (OpenSSH's sshd offers 2 MiB).
+func (c *Channel) PeerWindow() uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.peakWin
 }
 
 // MaxGrownWindow bounds GrowWindow: a window is memory when the
@@ -484,6 +554,11 @@ func (c *Channel) handleData(msg *connmsg.Data) error {
 	defer c.mu.Unlock()
 	if err := c.in.take(n, c.localID); err != nil {
 		return err
+	}
+	if !c.mux.cfg.NoAutoGrow && c.in.auto.took(time.Now(), n, c.in.size) && c.in.size < MaxGrownWindow && !c.growClosedLocked() {
+		// Not from the reader loop: growing charges the budget and
+		// writes an adjustment.
+		go c.GrowWindow(c.in.size * 2)
 	}
 	stream := 0
 	if msg.Extended {
@@ -899,6 +974,7 @@ var reserveWait = 2 * time.Millisecond
 // reserveWait per window, after which the reserve is waived.
 func (s *sendHalf) set(window, maxPacket uint32) {
 	s.window = window
+	s.peakWin = window
 	s.maxPacket = maxPacket
 	if window/16 >= maxPacket && window <= maxReserveWindow {
 		// Only a window of 16 packets or more: a smaller one holds
@@ -949,6 +1025,7 @@ func (s *sendHalf) add(n uint32) bool {
 		return false
 	}
 	s.window += n
+	s.peakWin = max(s.peakWin, s.window)
 	s.adjusted()
 	return true
 }

@@ -176,6 +176,14 @@ type Config struct {
 	// gone or the connection ends. A window is granted only as far as the
 	// budget admits it (smaller windows, down to one MaxPacket).
 	Budget Budget
+	// NoAutoGrow keeps each receive window as granted unless GrowWindow
+	// is called. Without it a window doubles while the peer keeps it
+	// full over a long round trip (data a window's worth at a time,
+	// each within about the round trip the window adjustments measure:
+	// the window, not the link, bounds the sender), within
+	// MaxWindowTotal, the Budget and MaxGrownWindow (issue 17: uploads
+	// grow their window as downloads do).
+	NoAutoGrow bool
 }
 
 // Budget counts memory across connections (*resume.Budget implements it).
