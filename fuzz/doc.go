@@ -44,6 +44,10 @@
 //	            which must agree, and ParsePublicKeyFile), FuzzAgentReply
 //	            (ssh-agent replies, security key signatures included)
 //	channel:    FuzzMuxPackets (a multiplexer fed hostile packets)
+//	internal/connmsg: FuzzForwardPayloads (forward_test.go: the payloads
+//	            of tcpip-forward, its reply, forwarded-tcpip and the
+//	            streamlocal requests and opens; what parses marshals back
+//	            to the same bytes)
 //	sftp:       FuzzServerPackets (the server fed arbitrary requests),
 //	            FuzzClientReplies (client_fuzz_test.go: the client fed
 //	            arbitrary replies)

@@ -1,6 +1,7 @@
 package connmsg
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -63,4 +64,32 @@ func TestForwardBounds(t *testing.T) {
 			t.Errorf("%s parsed", b.what)
 		}
 	}
+}
+
+// FuzzForwardPayloads runs every forwarding payload parser: no panic, and
+// what parses marshals to bytes that parse to the same payload, and to
+// the very bytes it was parsed from.
+func FuzzForwardPayloads(f *testing.F) {
+	for _, tc := range forwardParsers {
+		f.Add(tc.m.Marshal())
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, tc := range forwardParsers {
+			m, err := tc.parse(p)
+			if err != nil {
+				continue
+			}
+			b := m.Marshal()
+			if !bytes.Equal(b, p) {
+				t.Fatalf("%T marshals to %x, parsed from %x", m, b, p)
+			}
+			again, err := tc.parse(b)
+			if err != nil {
+				t.Fatalf("%T does not parse after marshal: %v", m, err)
+			}
+			if diff := cmp.Diff(m, again); diff != "" {
+				t.Fatalf("%T changed through marshal: %s", m, diff)
+			}
+		}
+	})
 }
