@@ -16,8 +16,14 @@ import (
 // SFTP client closes its session; Close of the Client ends every session.
 // Each call opens a session of its own, and the server may limit how many
 // a connection has open (MaxSessionsPerConn on ours, MaxSessions on
-// OpenSSH's).
+// OpenSSH's). The client may open more sessions for a large upload
+// (sftp.WithStreams, sftp.TransferOptions.Streams), and closes them
+// with itself.
 func (c *Client) SFTP(ctx context.Context, opts ...sftp.ClientOption) (*sftp.Client, error) {
+	// A large upload may open more sessions like this one (issue 17;
+	// sftp.TransferOptions.Streams); the caller's options come after,
+	// so sftp.WithStreams(nil) turns that off.
+	opts = append([]sftp.ClientOption{sftp.WithStreams(c.SFTP)}, opts...)
 	sess, err := c.NewSession(ctx)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,6 +85,8 @@ type clientConfig struct {
 	readSize      int
 	writeSize     int
 	statAhead     *string // StatAhead's path
+	// streamOpen opens another client over the connection (WithStreams).
+	streamOpen func(ctx context.Context, opts ...ClientOption) (*Client, error)
 }
 
 // StatAhead makes NewClient send a STAT of p with INIT, before VERSION
@@ -157,6 +160,10 @@ type Client struct {
 	limits Limits
 	ahead  *statAnswer  // StatAhead's answer until a request is sent (under mu)
 	grown  atomic.Int64 // the most READs a download grew to keep in flight (noteGrown)
+	// grownWrites is the most WRITEs an upload grew to keep in flight.
+	grownWrites atomic.Int64
+
+	streams *streamPool // more sessions for large uploads (WithStreams), or nil
 }
 
 // statAnswer is the answer to a STAT sent with INIT (StatAhead).
@@ -259,6 +266,9 @@ func NewClient(ctx context.Context, rw io.ReadWriteCloser, opts ...ClientOption)
 	c.limits.ReadSize = defaultReadWrite
 	c.limits.WriteSize = defaultReadWrite
 	go c.readLoop()
+	if cfg.streamOpen != nil {
+		c.streams = &streamPool{open: cfg.streamOpen, opts: append(slices.Clone(opts), streamOnly)}
+	}
 
 	c.applySizes(cfg)
 	if !cfg.fixedInflight {
@@ -454,9 +464,13 @@ func (c *Client) Extensions() map[string]string {
 }
 
 // Close ends the session: it closes the underlying stream and fails every
-// request still waiting.
+// request still waiting, and closes the sessions large uploads opened
+// beside it (WithStreams).
 func (c *Client) Close() error {
 	c.fail(ErrClientClosed)
+	if c.streams != nil {
+		c.streams.close()
+	}
 	return nil
 }
 
@@ -1854,6 +1868,7 @@ type inflight struct {
 	n     int
 	ready bool      // rc.done has been received
 	sent  time.Time // readPipeline's, for the round trip
+	cs    int64     // a multi-session upload's chunk (rangeWriter)
 }
 
 // ring is a fixed-size deque of requests in offset order.
@@ -1971,6 +1986,17 @@ func (c *Client) noteGrown(n int) {
 	for {
 		old := c.grown.Load()
 		if int64(n) <= old || c.grown.CompareAndSwap(old, int64(n)) {
+			return
+		}
+	}
+}
+
+// noteGrownWrites records that an upload keeps n WRITEs in flight: later
+// ones start there.
+func (c *Client) noteGrownWrites(n int) {
+	for {
+		old := c.grownWrites.Load()
+		if int64(n) <= old || c.grownWrites.CompareAndSwap(old, int64(n)) {
 			return
 		}
 	}
@@ -2176,8 +2202,17 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 	c := f.c
 	defer c.watch(ctx)()
 	cancel := ctx.Done()
-	maxIn := c.limits.MaxInflight
+	maxIn := max(c.limits.MaxInflight, int(c.grownWrites.Load()))
 	size := c.limits.WriteSize
+	// As a download grows its READs in flight, an upload grows its
+	// WRITEs while a window's worth is acknowledged within about a round
+	// trip (issue 17: 64 WRITEs of 255 KiB are 16 MiB, what 200 ms at
+	// 100 MB/s needs and more), up to maxGrownInflightBytes.
+	growTo := maxIn
+	if c.limits.GrowInflight > 0 {
+		growTo = max(maxIn, min(maxGrownInflight, maxGrownInflightBytes/size))
+	}
+	growth := inflightGrowth{start: time.Now()}
 	// The size before the upload: the server answers in order, so an
 	// FSTAT sent first sees the file as it was.
 	var statCall *call
@@ -2185,7 +2220,7 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 		statCall = f.handleRequest(typeFstat)
 		c.start(ctx, statCall)
 	}
-	q := newRing(maxIn)
+	q := newRing(growTo)
 	next := off
 	var acked int64
 	var werr, rerr error
@@ -2213,6 +2248,7 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 					break
 				}
 				at := next + src.delta
+				sent := time.Now()
 				n, err := c.startFill(ctx, rc, size, func(bufs [][]byte) (int, error) {
 					return readAtv(src.f, bufs, at)
 				})
@@ -2223,7 +2259,7 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 					}
 				}
 				src.advance(n)
-				q.pushBack(inflight{rc: rc, off: next, n: n})
+				q.pushBack(inflight{rc: rc, off: next, n: n, sent: sent})
 				next += int64(n)
 				continue
 			}
@@ -2246,8 +2282,8 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 			}
 			rc.out = rc.out[:hdr+n]
 			binary.BigEndian.PutUint32(rc.out[hdr-4:], uint32(n))
+			q.pushBack(inflight{rc: rc, off: next, n: n, sent: time.Now()})
 			c.start(ctx, rc)
-			q.pushBack(inflight{rc: rc, off: next, n: n})
 			next += int64(n)
 		}
 		if readDone && rerr == nil && werr == nil && src != nil && src.finish != nil && !finished {
@@ -2273,7 +2309,13 @@ func (f *File) writePipeline(ctx context.Context, off int64, r io.Reader, src *w
 		if err == nil {
 			err = expectStatus(typ, body)
 		}
+		arrived := req.rc.arrived
 		c.putCall(req.rc)
+		if err == nil && werr == nil && maxIn < growTo && growth.add(arrived, req.sent, int64(req.n), int64(maxIn)*int64(size)) {
+			maxIn = min(2*maxIn, growTo)
+			batch = max(1, maxIn/8)
+			c.noteGrownWrites(maxIn)
+		}
 		switch {
 		case werr == nil && err == nil:
 			acked += int64(req.n)

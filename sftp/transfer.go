@@ -76,6 +76,18 @@ type TransferOptions struct {
 	// interleave. After an error that ends the transfer no other file
 	// starts; those under way finish first.
 	Concurrency int
+	// Streams is how many SFTP sessions of the connection a large upload
+	// may spread over, writing byte ranges of the file in place from each
+	// (issue 17: a server that grants each session a small window, as
+	// sshd's 2 MiB, bounds one session to that window per round trip).
+	// It needs a client made with WithStreams (rsftp.Client.SFTP's);
+	// sessions the server refuses are done without. 0 is automatic:
+	// for an upload of 32 MiB or more, as many as make 16 MiB of the
+	// server's window in flight, up to DefaultStreams; 1 is one session.
+	// What a failed upload reports as written is the prefix every byte
+	// of which the server acknowledged, and the file is cut back to it,
+	// as over one session.
+	Streams int
 
 	tree *tree // set for the files of a recursive transfer (forTree)
 }
@@ -855,6 +867,9 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		defer rf.close(ctx)
 	}
 	pr := &progress{opt: opt, p: local, done: start, tot: total}
+	if k := c.streamCount(opt, total-start); k > 1 {
+		return c.uploadFileStreams(ctx, rf, lf, local, remote, st, start, k, opt, pr)
+	}
 	// FSETSTAT (-p) and CLOSE go right behind the last WRITE, and are
 	// waited for with the WRITEs' replies (issue 17).
 	var setstatCall, closeCall *call
@@ -883,6 +898,41 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 	if err == nil {
 		err = opt.throttle(ctx, owed) // the last WRITE's data
 	}
+	var setstatErr, closeErr error
+	if setstatCall != nil {
+		setstatErr = rf.waitStatus(ctx, setstatCall, "setstat")
+	}
+	if closeCall != nil {
+		closeErr = rf.waitClose(ctx, closeCall)
+	}
+	if err != nil {
+		return &PartialError{Op: "upload", Src: local, Dst: remote, Done: start + n, Err: err}
+	}
+	if setstatErr != nil {
+		return setstatErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("upload %s: %w", local, closeErr)
+	}
+	opt.report(ProgressEvent{Path: local, Done: start + n, Total: total, Finished: true})
+	return nil
+}
+
+// uploadFileStreams is uploadFile's transfer over up to k sessions
+// (TransferOptions.Streams): rf is open on c's own session, created or
+// checked from start.
+func (c *Client) uploadFileStreams(ctx context.Context, rf *File, lf *os.File, local, remote string, st fs.FileInfo, start int64, k int, opt *TransferOptions, pr *progress) error {
+	total := st.Size()
+	var setstatCall, closeCall *call
+	n, err := c.uploadStreams(ctx, rf, lf, remote, start, total, k, opt, pr, func() {
+		if opt.PreserveTimesAndMode {
+			a := AttrsFromFileInfo(st)
+			a.Flags = AttrPermissions | AttrACModTime
+			a.Mode &^= modeType
+			setstatCall = rf.startSetstat(ctx, &a)
+		}
+		closeCall = rf.startClose(ctx)
+	})
 	var setstatErr, closeErr error
 	if setstatCall != nil {
 		setstatErr = rf.waitStatus(ctx, setstatCall, "setstat")

@@ -361,6 +361,7 @@ type copyRequest struct {
 	target    endpoint
 	limit     float64 // bytes a second (-l), 0 for none
 	follow    bool    // follow symbolic links in recursive copies (scp)
+	streams   int     // -X streams=N: sessions a large upload spreads over (0 automatic)
 	clientOpt []sftp.ClientOption
 }
 
@@ -525,6 +526,7 @@ func (r *copyRun) options() sftp.TransferOptions {
 		PreserveTimesAndMode: r.req.f.preserve,
 		Resume:               r.req.f.resume,
 		FollowLinks:          r.req.follow,
+		Streams:              r.req.streams,
 		Skip: func(p string, err error) {
 			r.failed = append(r.failed, copyFailure{path: p, err: err})
 		},
@@ -711,7 +713,7 @@ func readCopyOptions(cmd string, args []string) (*copyRequest, []string, error) 
 	if cmd == "cp" {
 		own, ownVal = cpLetters, cpValLetters
 	} else {
-		ownVal = "l"
+		ownVal = "lX"
 	}
 	common, opts, operands, err := splitOptions(args, own, ownVal)
 	if err != nil {
@@ -751,6 +753,14 @@ func readCopyOptions(cmd string, args []string) (*copyRequest, []string, error) 
 				return nil, nil, usageErr("%v", err)
 			}
 		case 'X':
+			if v, ok := strings.CutPrefix(o.val, "streams="); ok {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > sftp.MaxStreams {
+					return nil, nil, usageErr("invalid number of streams %q (0 for automatic, 1 to %d)", v, sftp.MaxStreams)
+				}
+				req.streams = n
+				continue
+			}
 			opt, err := parseSFTPOption(o.val)
 			if err != nil {
 				return nil, nil, usageErr("%v", err)
@@ -763,7 +773,9 @@ func readCopyOptions(cmd string, args []string) (*copyRequest, []string, error) 
 
 // parseSFTPOption reads scp's -X: buffer=bytes (the size of each READ
 // and WRITE, default 32768) or nrequests=n (how many may be outstanding,
-// default 64).
+// default 64). readCopyOptions reads rsftp's own streams=n (how many
+// SFTP sessions of the connection a large upload spreads over; 0, the
+// default, chooses by the server's window, 1 is one session).
 func parseSFTPOption(s string) ([]sftp.ClientOption, error) {
 	k, v, _ := strings.Cut(s, "=")
 	n, err := strconv.Atoi(v)

@@ -1,0 +1,64 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rsftp/rsftp/internal/sshtest"
+	"github.com/rsftp/rsftp/sftp"
+)
+
+// TestUploadStreamsToSshd: a large upload to Debian's sshd spreads over
+// more SFTP sessions of the connection (sshd grants each a 2 MiB window),
+// as many as its MaxSessions allows (the rest are refused, and the
+// upload goes on without them); the file comes out whole, and a resumed
+// upload of a cut-back copy completes it.
+func TestUploadStreamsToSshd(t *testing.T) {
+	dir := t.TempDir()
+	kp := sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(kp + ".pub")
+	sshd := sshtest.StartSshd(t, string(pub), "MaxSessions 4")
+	c := dialSshd(t, sshd, loadSigner(t, kp), nil)
+	ctx := context.Background()
+	sc, err := c.SFTP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+
+	data := make([]byte, 40<<20+4321)
+	rand.Read(data)
+	local := filepath.Join(dir, "src")
+	if err := os.WriteFile(local, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	remote := filepath.Join(dir, "dst")
+	if err := sc.Upload(ctx, local, remote, sftp.TransferOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(remote); !bytes.Equal(got, data) {
+		t.Fatalf("the uploaded file is %d bytes (equal: false), want %d", len(got), len(data))
+	}
+	// MaxSessions 4: the client's own session and three more.
+	if n := sc.Streams(); n != 3 {
+		t.Errorf("the client holds %d more sessions after the upload, want 3 (sshd's MaxSessions 4)", n)
+	}
+
+	// Cut the copy back and resume: the sessions are reused.
+	if err := os.Truncate(remote, 5<<20+17); err != nil {
+		t.Fatal(err)
+	}
+	if err := sc.Upload(ctx, local, remote, sftp.TransferOptions{Resume: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(remote); !bytes.Equal(got, data) {
+		t.Fatalf("after the resume the file is %d bytes (equal: false), want %d", len(got), len(data))
+	}
+	if n := sc.Streams(); n != 3 {
+		t.Errorf("the client holds %d more sessions after the resume, want the same 3", n)
+	}
+}
