@@ -582,3 +582,70 @@ func TestForwardingCertificate(t *testing.T) {
 		sess.Close()
 	}
 }
+
+// waitGone polls until check reports the resource gone.
+func waitGone(t *testing.T, what string, gone func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !gone() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still there", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestForwardsEndWithConnection: when the connection ends, the server
+// closes its listeners and removes its sockets and agent directories.
+func TestForwardsEndWithConnection(t *testing.T) {
+	ctx := context.Background()
+	cfg := allForwarding()
+	socks := make(chan string, 1)
+	cfg.Exec = func(ctx context.Context, s *rsftp.ServerSession) int {
+		socks <- s.AgentSocket
+		<-ctx.Done() // until the connection ends
+		return 0
+	}
+	c := forwardServer(t, cfg, nil)
+	l, err := c.ListenTCP(ctx, "localhost", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	dir, err := os.MkdirTemp("", "fw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "s")
+	if _, err := c.ListenUnix(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ForwardAgent(ctx, sess, func(context.Context) (net.Conn, error) { return nil, io.EOF }); err != nil {
+		t.Fatal(err)
+	}
+	if err := sess.Exec(ctx, "wait"); err != nil {
+		t.Fatal(err)
+	}
+	agentSock := <-socks
+	if agentSock == "" {
+		t.Fatal("no agent socket")
+	}
+	c.Close()
+	waitGone(t, "the remote forward's port "+port, func() bool {
+		tc, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", port))
+		if err == nil {
+			tc.Close()
+		}
+		return err != nil
+	})
+	waitGone(t, "the forwarded socket "+path, func() bool { _, err := os.Lstat(path); return os.IsNotExist(err) })
+	waitGone(t, "the agent directory", func() bool { _, err := os.Lstat(filepath.Dir(agentSock)); return os.IsNotExist(err) })
+	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after the connection ended: %v", err)
+	}
+}

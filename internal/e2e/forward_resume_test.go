@@ -299,3 +299,56 @@ func TestForwardAgentResume(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A detached session keeps its remote forward listening; when its hold
+// time runs out the listener closes.
+func TestForwardListenerOutlivesLinkNotSession(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 3*time.Second, func(cfg *rsftp.ServerConfig) {
+		cfg.AllowRemoteForwarding = func(string, string, int) bool { return true }
+	}, netsim.WithLatency(time.Millisecond))
+	c := r.dial(nil)
+	l, err := c.ListenTCP(ctx, "localhost", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port := splitAddr(l.Addr().String())
+	dial := func() error {
+		tc, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			tc.Close()
+		}
+		return err
+	}
+	r.net.SetPathDown(true)
+	r.net.CutAll(netsim.Blackhole)
+	serverCount := func(kind rsftp.EventKind) int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.count(r.serverEvents, kind)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for serverCount(rsftp.EventLinkLost) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not notice the lost link")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if serverCount(rsftp.EventClosed) == 0 {
+		if err := dial(); err != nil {
+			t.Fatalf("the detached session's forward does not listen: %v", err)
+		}
+	}
+	for serverCount(rsftp.EventClosed) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session outlived its hold time")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for dial() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the forward still listens after the session ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
