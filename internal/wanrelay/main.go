@@ -4,7 +4,7 @@
 // kernel here has no netem). It also serves and fetches files over plain
 // TCP, the ceiling a copy through the same relay can reach.
 //
-//	wanrelay relay -listen 127.0.0.1:0 -to 127.0.0.1:22 -delay 50ms -rate 100MB [-log FILE]
+//	wanrelay relay -listen 127.0.0.1:0 -to 127.0.0.1:22 -delay 50ms -rate 100MB [-cut-after BYTES] [-log FILE]
 //	wanrelay serve -listen 127.0.0.1:0 -dir DIR
 //	wanrelay get -addr ADDR NAME LOCAL
 //	wanrelay put -addr ADDR LOCAL NAME
@@ -37,9 +37,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -67,7 +69,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprint(os.Stderr, `usage: wanrelay relay -listen ADDR -to ADDR [-delay D] [-rate R] [-delay-back D] [-rate-back R] [-queue BYTES] [-no-handshake] [-log FILE]
+	fmt.Fprint(os.Stderr, `usage: wanrelay relay -listen ADDR -to ADDR [-delay D] [-rate R] [-delay-back D] [-rate-back R] [-queue BYTES] [-no-handshake] [-cut-after BYTES] [-log FILE]
        wanrelay serve -listen ADDR -dir DIR
        wanrelay get -addr ADDR NAME LOCAL
        wanrelay put -addr ADDR LOCAL NAME
@@ -131,6 +133,10 @@ type chunk struct {
 // pipe holds one direction's bytes between the read from one side and
 // their delivery time.
 type pipe struct {
+	carried *atomic.Int64 // bytes the connection carried, both ways
+	cut     func()        // resets the connection (nil: never)
+	cutAt   int64
+
 	mu    sync.Mutex
 	cond  *sync.Cond
 	link  link
@@ -154,6 +160,10 @@ func (p *pipe) fill(src net.Conn) {
 	for {
 		bp := bufPool.Get().(*[]byte)
 		n, err := src.Read(*bp)
+		if n > 0 && p.cut != nil && p.carried.Add(int64(n)) > p.cutAt {
+			p.cut()
+			return
+		}
 		if n > 0 {
 			p.mu.Lock()
 			for p.held+n > p.limit && p.held > 0 && !p.dead {
@@ -266,9 +276,12 @@ type relayConfig struct {
 	up, down    link // client to server, server to client
 	queue       int
 	noHandshake bool
+	cutAfter    int64
 	log         io.Writer
 	logMu       sync.Mutex
 	conns       atomic.Int64
+	liveMu      sync.Mutex
+	live        map[int64]func() // each connection's reset
 }
 
 func runRelay(args []string) error {
@@ -282,6 +295,7 @@ func runRelay(args []string) error {
 	queue := fs.Int("queue", 0, "bytes a direction holds on their way (default: the link's bandwidth-delay product over the whole round trip, twice, and at least 8 MiB)")
 	noHandshake := fs.Bool("no-handshake", false, "do not charge TCP's handshake round trip")
 	logFile := fs.String("log", "", "append each delivery (conn, ms since accept, direction, bytes) to this file")
+	cutAfter := fs.Int64("cut-after", 0, "reset each connection once it carried this many bytes, both ways (0: never)")
 	fs.Parse(args)
 	if *target == "" {
 		return errors.New("relay: -to is required")
@@ -300,7 +314,7 @@ func runRelay(args []string) error {
 		*delayBack = *delay
 	}
 	cfg := &relayConfig{target: *target, up: link{rate: up, delay: *delay}, down: link{rate: down, delay: *delayBack},
-		queue: *queue, noHandshake: *noHandshake}
+		queue: *queue, noHandshake: *noHandshake, cutAfter: *cutAfter}
 	if cfg.queue == 0 {
 		rtt := (*delay + *delayBack).Seconds()
 		cfg.queue = max(8<<20, int(2*max(up, down)*rtt))
@@ -318,12 +332,32 @@ func runRelay(args []string) error {
 		return err
 	}
 	fmt.Println(ln.Addr())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGUSR1)
+	go func() {
+		for range sig {
+			cfg.cutAll()
+		}
+	}()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			return err
 		}
 		go cfg.relay(c.(*net.TCPConn))
+	}
+}
+
+// cutAll resets every connection (SIGUSR1).
+func (cfg *relayConfig) cutAll() {
+	cfg.liveMu.Lock()
+	cuts := make([]func(), 0, len(cfg.live))
+	for _, f := range cfg.live {
+		cuts = append(cuts, f)
+	}
+	cfg.liveMu.Unlock()
+	for _, f := range cuts {
+		f()
 	}
 }
 
@@ -335,6 +369,41 @@ func (cfg *relayConfig) relay(client *net.TCPConn) {
 		tr = &tracer{w: syncWriter{&cfg.logMu, cfg.log}, id: id, t0: t0}
 	}
 	up, down := newPipe(cfg.up, cfg.queue), newPipe(cfg.down, cfg.queue)
+	var server net.Conn
+	var cutOnce sync.Once
+	var serverMu sync.Mutex
+	// fail resets both sides: what is on its way is lost.
+	fail := func() {
+		cutOnce.Do(func() {
+			up.kill()
+			down.kill()
+			client.SetLinger(0)
+			client.Close()
+			serverMu.Lock()
+			if server != nil {
+				server.(*net.TCPConn).SetLinger(0)
+				server.Close()
+			}
+			serverMu.Unlock()
+		})
+	}
+	cfg.liveMu.Lock()
+	if cfg.live == nil {
+		cfg.live = map[int64]func(){}
+	}
+	cfg.live[id] = fail
+	cfg.liveMu.Unlock()
+	defer func() {
+		cfg.liveMu.Lock()
+		delete(cfg.live, id)
+		cfg.liveMu.Unlock()
+	}()
+	if cfg.cutAfter > 0 {
+		carried := new(atomic.Int64)
+		for _, p := range []*pipe{up, down} {
+			p.carried, p.cut, p.cutAt = carried, fail, cfg.cutAfter
+		}
+	}
 	dial := t0
 	if !cfg.noHandshake {
 		// SYN up, SYN-ACK down: the client may send from then on. The
@@ -345,24 +414,17 @@ func (cfg *relayConfig) relay(client *net.TCPConn) {
 	}
 	go up.fill(client)
 	time.Sleep(time.Until(dial))
-	server, err := net.Dial("tcp", cfg.target)
+	sc, err := net.Dial("tcp", cfg.target)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wanrelay:", err)
-		up.kill()
-		client.SetLinger(0)
-		client.Close()
+		fail()
 		return
 	}
+	serverMu.Lock()
+	server = sc
+	serverMu.Unlock()
 	go down.fill(server)
 	var wg sync.WaitGroup
-	fail := func() {
-		up.kill()
-		down.kill()
-		client.SetLinger(0)
-		server.(*net.TCPConn).SetLinger(0)
-		client.Close()
-		server.Close()
-	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()

@@ -61,6 +61,59 @@ func listen(t *testing.T) net.Listener {
 
 // A relayed connection carries every byte both ways, in order, and
 // passes each side's half-close on.
+// echoRelay starts an echo server behind a relay with cfg (its target
+// set here) and returns the relay's address.
+func echoRelay(t *testing.T, cfg *relayConfig) string {
+	t.Helper()
+	echo := listen(t)
+	go func() {
+		for {
+			c, err := echo.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	cfg.target = echo.Addr().String()
+	rl := listen(t)
+	go func() {
+		for {
+			c, err := rl.Accept()
+			if err != nil {
+				return
+			}
+			go cfg.relay(c.(*net.TCPConn))
+		}
+	}()
+	return rl.Addr().String()
+}
+
+// TestRelayCutAfter: with cutAfter, a connection is reset once it
+// carried that many bytes (both ways); the next one is cut afresh.
+func TestRelayCutAfter(t *testing.T) {
+	addr := echoRelay(t, &relayConfig{up: link{delay: time.Millisecond}, down: link{delay: time.Millisecond},
+		queue: 256 << 10, noHandshake: true, cutAfter: 1 << 20})
+	for i := range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			c.Write(make([]byte, 4<<20))
+			c.(*net.TCPConn).CloseWrite()
+		}()
+		got, err := io.Copy(io.Discard, c)
+		c.Close()
+		if err == nil || got >= 1<<20 {
+			t.Fatalf("connection %d: echoed %d bytes and ended with %v; want a reset before 1 MiB came back", i, got, err)
+		}
+	}
+}
+
 func TestRelayForwards(t *testing.T) {
 	echo := listen(t)
 	go func() {
