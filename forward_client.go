@@ -52,7 +52,10 @@ type clientForwards struct {
 	pendingZero int                   // ListenTCP(port 0) waiting for replies
 	parked      []*channel.NewChannel // forwarded-tcpip opens waiting for them
 	agentDial   func(context.Context) (net.Conn, error)
-	agentDials  int
+	agentDials  int // being dialled
+	// Sessions granted agent forwarding, and asking for it: while both
+	// are 0 the server's agent channels are refused.
+	agentGranted, agentAsking int
 }
 
 // register is the multiplexer's setup (channel.NewMux): the forwarding
@@ -491,21 +494,27 @@ func (c *Client) ForwardAgent(ctx context.Context, s *channel.Session, dial func
 		return errors.New("rsftp: ForwardAgent needs a way to reach the agent")
 	}
 	f := c.fwd
+	// The dialer is in place before the request goes: the server may
+	// open its first agent channel right behind its reply.
 	f.mu.Lock()
-	prev := f.agentDial
 	f.agentDial = dial
+	f.agentAsking++
 	f.mu.Unlock()
 	ok, err := s.Channel().SendRequest(ctx, connmsg.ReqAgentForward, true, nil)
 	if err == nil && !ok {
 		err = errors.New("the server refused agent forwarding")
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.agentAsking--
 	if err != nil {
 		// Without a session that has agent forwarding the server
 		// must not reach the agent.
-		f.mu.Lock()
-		f.agentDial = prev
-		f.mu.Unlock()
+		if f.agentGranted == 0 && f.agentAsking == 0 {
+			f.agentDial = nil
+		}
 		return fmt.Errorf("rsftp: agent forwarding: %w", err)
 	}
+	f.agentGranted++
 	return nil
 }
