@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -35,6 +36,12 @@ type commonFlags struct {
 	verbose    int
 	events     string // --events FILE: JSON lines of session events
 	noResume   bool   // --no-resume: plain SSH even if the server offers resumption
+	// command and sessionType are what Match command and sessiontype
+	// see (rsftp ssh's; the file commands are "sftp", a subsystem).
+	command, sessionType string
+	// onEvent, if set, shows a resumable session's events instead of
+	// the progress line (rsftp ssh: the terminal's title).
+	onEvent func(rsftp.Event)
 }
 
 // parseFlags parses OpenSSH-style options: single-letter flags that may
@@ -170,6 +177,7 @@ func parseRemote(s string) (remoteSpec, bool) {
 // session is an authenticated connection ready for SFTP.
 type session struct {
 	client   *rsftp.Client
+	hc       *hostConfig // the options resolved for the destination
 	host     string
 	port     int
 	stopKA   func()
@@ -196,26 +204,35 @@ func (s *session) Close() error {
 // logger prints messages according to LogLevel and -q.
 type logger struct {
 	level int // 0 quiet, 1 error, 2 info, 3 verbose, 4+ debug
+	// w is where messages go: os.Stderr if nil (rsftp ssh -E: a file).
+	w io.Writer
 	// keys are the identity files that could not be used: said with an
 	// authentication failure, or as warnings once connected.
 	keys keyNotes
 }
 
+func (l *logger) out() io.Writer {
+	if l.w != nil {
+		return l.w
+	}
+	return os.Stderr
+}
+
 func (l *logger) warnf(format string, args ...any) {
 	if l.level >= 1 {
-		fmt.Fprintf(os.Stderr, "rsftp: "+format+"\n", args...)
+		fmt.Fprintf(l.out(), "rsftp: "+format+"\n", args...)
 	}
 }
 
 func (l *logger) infof(format string, args ...any) {
 	if l.level >= 2 {
-		fmt.Fprintf(os.Stderr, "rsftp: "+format+"\n", args...)
+		fmt.Fprintf(l.out(), "rsftp: "+format+"\n", args...)
 	}
 }
 
 func (l *logger) debugf(format string, args ...any) {
 	if l.level >= 4 {
-		fmt.Fprintf(os.Stderr, "debug1: "+format+"\n", args...)
+		fmt.Fprintf(l.out(), "debug1: "+format+"\n", args...)
 	}
 }
 
@@ -238,7 +255,8 @@ func logLevel(s string) int {
 // with Match, %-tokens and the final pass as ssh (resolveHost).
 func buildConfig(f *commonFlags, spec remoteSpec) (*hostConfig, error) {
 	req := lookupRequest{hostArg: spec.host, user: spec.user, port: f.port, jump: f.jump,
-		options: f.options, identities: f.identities, cipher: f.cipher, configFile: f.configFile}
+		options: f.options, identities: f.identities, cipher: f.cipher, configFile: f.configFile,
+		command: f.command, sessionType: f.sessionType}
 	if f.quiet {
 		req.logLevel = "QUIET"
 	} else if f.verbose > 0 {
@@ -331,6 +349,10 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 			Redial: rt.dial,
 			Events: func(e rsftp.Event) {
 				events.write(e)
+				if f.onEvent != nil {
+					f.onEvent(e)
+					return
+				}
 				showEvent(e, prog, log)
 			},
 		}
@@ -359,7 +381,7 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	for _, n := range log.keys.take() {
 		log.warnf("%s", n)
 	}
-	s := &session{client: client, host: hostname, port: port, progress: prog, events: events}
+	s := &session{client: client, hc: hc, host: hostname, port: port, progress: prog, events: events}
 	return s.start(iv, maxAlive, log), nil
 }
 

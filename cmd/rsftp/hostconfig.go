@@ -22,6 +22,9 @@ type lookupRequest struct {
 	cipher     string   // -c
 	logLevel   string   // from -q or -v
 	configFile string   // -F ("" for ~/.ssh/config and /etc/ssh/ssh_config)
+	// command and sessionType are what Match command and sessiontype see:
+	// "sftp" and "subsystem" unless set (rsftp ssh sets its own).
+	command, sessionType string
 }
 
 // hostConfig is the configuration resolved for one destination, as ssh
@@ -98,6 +101,9 @@ func resolveHost(req lookupRequest, env *configEnv) (*hostConfig, error) {
 	}
 
 	p := &pass{env: env, hostArg: req.hostArg, host: req.hostArg, command: "sftp", sessionType: "subsystem"}
+	if req.sessionType != "" {
+		p.command, p.sessionType = req.command, req.sessionType
+	}
 	if err := cfg.readFiles(req.configFile, p); err != nil {
 		return nil, err
 	}

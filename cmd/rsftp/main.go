@@ -5,6 +5,7 @@
 //	rsftp ls [-1afhlnrSt] [...same options] [user@]host:[path]
 //	rsftp cp [-346ABCpqrv] [-l limit] [-X sftp_option] [...same options] source ... target
 //	rsftp sftp [-apqr] [-b batchfile] [...same options] [user@]host[:path]
+//	rsftp ssh [ssh's options] [user@]host [command]
 //	rsftp serve --listen ADDR --root DIR --host-key FILE --authorized-keys FILE
 //	rsftp demo [-q] [-size N] [-latency d] [-bandwidth B/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]
 //	rsftp --version
@@ -48,6 +49,12 @@ func usage(w io.Writer) {
                 [-J destination] [-o ssh_option] [...] [user@]host[:path]
                 (also: rsftp user@host[:path])
                 (interactive, with sftp's commands; rsftp sftp -h lists its options)
+       rsftp ssh [-46AaNnqsTtv] [-L spec] [-R spec] [-D [bind:]port] [-e char]
+                [-E log_file] [-W host:port] [ssh's other options] [--events file]
+                [--no-resume] [user@]host [command]
+                (a shell or command, forwards and agent as ssh; the exit status
+                is the remote command's, 255 for rsftp's own failures;
+                rsftp ssh -h lists its options)
        rsftp serve --listen addr --root dir --host-key file --authorized-keys file
                 [--hold duration] [--events file] [--json] [--read-only] [limits...]
                 (rsftp serve -h lists every option and limit with its default)
@@ -169,13 +176,19 @@ func main() {
 	case "sftp":
 		stop() // the shell handles SIGINT itself (interactive.go)
 		err = runSFTP(args)
+	case "ssh":
+		stop() // rsftp ssh handles its signals itself (ssh.go)
+		code := runSSH(args)
+		stopProfiling()
+		os.Exit(code) // the remote command's status, or 255: ssh's, not the other commands'
+
 	default:
 		if looksLikeDestination(cmd) { // rsftp user@host[:path], as sftp
 			stop()
 			cmd, err = "sftp", runSFTP(os.Args[1:])
 			break
 		}
-		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q; the commands are get, put, ls, cp, sftp, serve, demo, reconnect (rsftp -h prints the usage)\n", cmd)
+		fmt.Fprintf(os.Stderr, "rsftp: unknown command %q; the commands are get, put, ls, cp, sftp, ssh, serve, demo, reconnect (rsftp -h prints the usage)\n", cmd)
 		os.Exit(2)
 	}
 	stopProfiling()

@@ -74,15 +74,24 @@ var implemented = map[string]bool{
 	"canonicalizefallbacklocal": true, "canonicalizepermittedcnames": true,
 	"requiredrsasize": true,
 	"certificatefile": true, "revokedhostkeys": true, "casignaturealgorithms": true,
+	// rsftp ssh's (ssh.go); the file commands have no use for them, as
+	// OpenSSH's sftp and scp clear forwardings and ask for no terminal.
+	"localforward": true, "remoteforward": true, "dynamicforward": true,
+	"clearallforwardings": true, "exitonforwardfailure": true, "gatewayports": true,
+	"forwardagent": true, "requesttty": true, "sessiontype": true, "stdinnull": true,
+	"remotecommand": true, "escapechar": true, "sendenv": true, "setenv": true,
 }
 
 // multi are keywords whose every occurrence counts (the others: first
 // one wins).
-var multi = map[string]bool{"identityfile": true, "certificatefile": true}
+var multi = map[string]bool{"identityfile": true, "certificatefile": true,
+	"localforward": true, "remoteforward": true, "dynamicforward": true, "sendenv": true}
 
 // fileList are keywords whose arguments are each a file name: their value
 // is the list (the first line that sets them wins, as for the others).
-var fileList = map[string]bool{"userknownhostsfile": true, "globalknownhostsfile": true, "revokedhostkeys": true}
+// SetEnv's NAME=VALUE words are kept the same way.
+var fileList = map[string]bool{"userknownhostsfile": true, "globalknownhostsfile": true, "revokedhostkeys": true,
+	"setenv": true}
 
 // rawValue are keywords whose value is the rest of the line as written
 // (quotes and all), as ssh keeps commands.
@@ -206,6 +215,12 @@ func (c *sshConfig) set(where, key string, args []string, raw string) error {
 			}
 		}
 	}
+	if k == "sendenv" {
+		// Each pattern counts on its own, and a "-pattern" takes back
+		// those before it (applied in order: sendEnvNames).
+		c.vals[k] = append(c.vals[k], args...)
+		return nil
+	}
 	if multi[k] {
 		c.vals[k] = append(c.vals[k], val)
 		return nil
@@ -314,6 +329,52 @@ func validate(k string, args []string) error {
 	case "casignaturealgorithms":
 		if _, err := caSignatureAlgorithms(args[0]); err != nil {
 			return err
+		}
+	case "localforward", "remoteforward", "dynamicforward":
+		kind := map[string]byte{"localforward": 'L', "remoteforward": 'R', "dynamicforward": 'D'}[k]
+		spec, err := configForwardSpec(kind, args)
+		if err != nil {
+			return err
+		}
+		if _, err := parseForward(kind, spec); err != nil {
+			return err
+		}
+	case "clearallforwardings", "exitonforwardfailure", "gatewayports", "stdinnull":
+		if len(args) > 1 {
+			return fmt.Errorf("garbage at end of line: %q", strings.Join(args[1:], " "))
+		}
+		switch strings.ToLower(args[0]) {
+		case "yes", "no", "true", "false":
+		default:
+			return fmt.Errorf("expected yes or no, got %q", args[0])
+		}
+	case "requesttty":
+		switch strings.ToLower(args[0]) {
+		case "yes", "no", "true", "false", "force", "auto":
+		default:
+			return fmt.Errorf("expected yes, no, force or auto, got %q", args[0])
+		}
+	case "sessiontype":
+		switch strings.ToLower(args[0]) {
+		case "none", "subsystem", "default":
+		default:
+			return fmt.Errorf("expected none, subsystem or default, got %q", args[0])
+		}
+	case "escapechar":
+		if _, ok := parseEscapeChar(args[0]); !ok || len(args) > 1 {
+			return fmt.Errorf("bad escape character %q (one character, ^X or none)", strings.Join(args, " "))
+		}
+	case "sendenv":
+		for _, a := range args {
+			if a == "" || strings.Contains(a, "=") {
+				return fmt.Errorf("invalid environment name %q", a)
+			}
+		}
+	case "setenv":
+		for _, a := range args {
+			if i := strings.IndexByte(a, '='); i <= 0 {
+				return fmt.Errorf("invalid SetEnv %q (want NAME=VALUE)", a)
+			}
 		}
 	case "canonicaldomains", "userknownhostsfile", "globalknownhostsfile", "revokedhostkeys":
 		for i, a := range args {

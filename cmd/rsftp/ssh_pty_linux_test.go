@@ -1,0 +1,139 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// rsftp ssh driven through a pseudo-terminal as a person types (startPTY,
+// from interactive_pty_linux_test.go): the remote shell's prompt, the
+// window size, Ctrl-C, a program that reads raw keys on the other
+// screen, the escapes, the exit status and the terminal's modes after.
+
+// shellPrompt is the prompt the tests give the remote shell, typed so
+// that its echo does not match it.
+const shellPrompt = "PS> "
+
+func setPrompt(p *ptySession) {
+	p.typeKeys("PS1='P''S> '\r")
+	p.expect(shellPrompt)
+}
+
+// remoteRun types a command and returns what it printed before the next
+// prompt.
+func remoteRun(p *ptySession, line string) string {
+	p.t.Helper()
+	p.typeKeys(line + "\r")
+	p.expect(line)
+	return p.expect(shellPrompt)
+}
+
+// setWinsize changes the terminal's size; the kernel sends SIGWINCH to
+// its foreground process group (rsftp).
+func setWinsize(t *testing.T, f *os.File, rows, cols uint16) {
+	if err := unix.IoctlSetWinsize(int(f.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testInteractiveShell is the session every pty test runs against a
+// server: rsftp ssh with no command (a pty as RequestTTY auto decides).
+func testInteractiveShell(t *testing.T, args []string) {
+	p := startPTY(t, t.TempDir(), args...)
+	before := ttyModes(t, p.slave)
+	setPrompt(p)
+	if out := remoteRun(p, "tty"); !strings.Contains(out, "/dev/pts/") {
+		t.Fatalf("no terminal on the server: %q", out)
+	}
+	if out := remoteRun(p, "stty size"); !strings.Contains(out, "40 100") {
+		t.Fatalf("stty size: %q (want 40 100)", out)
+	}
+	setWinsize(t, p.slave, 33, 121)
+	// The window change and the next command race; a few tries.
+	deadline := time.Now().Add(ptyWait)
+	for {
+		if out := remoteRun(p, "stty size"); strings.Contains(out, "33 121") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("stty size after the window change: %q (want 33 121)", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Ctrl-C reaches the remote foreground process, not rsftp.
+	p.typeKeys("sleep 300\r")
+	p.expect("sleep 300")
+	time.Sleep(300 * time.Millisecond)
+	p.typeKeys("\x03")
+	p.expect(shellPrompt)
+	if out := remoteRun(p, "echo status=$?"); !strings.Contains(out, "status=130") {
+		t.Fatalf("after Ctrl-C: %q", out)
+	}
+	// A program on the other screen that reads three raw keys, a
+	// tilde in the middle of a line among them.
+	p.typeKeys("printf '\\033[?1049h'; stty raw -echo; k=$(dd bs=1 count=3 2>/dev/null); stty sane; printf '\\033[?1049l'; echo \"keys=[$k]\"\r")
+	p.expect("\x1b[?1049h")
+	time.Sleep(200 * time.Millisecond)
+	p.typeKeys("a~b")
+	if out := p.expect(shellPrompt); !strings.Contains(out, "keys=[a~b]") {
+		t.Fatalf("raw keys: %q", out)
+	}
+	// ~? after a newline lists the escapes (and sends nothing);
+	// ~~ sends one ~.
+	p.typeKeys("\r")
+	p.expect(shellPrompt)
+	p.typeKeys("~?")
+	p.expect("Supported escape sequences")
+	p.expect("~.")
+	p.typeKeys("~~echo x\r")
+	if out := p.expect(shellPrompt); !strings.Contains(out, "~echo: command not found") && !strings.Contains(out, "~echo: not found") {
+		t.Fatalf("~~: %q", out)
+	}
+	p.typeKeys("exit 3\r")
+	p.expect("Connection to 127.0.0.1 closed.")
+	if code := p.wait(); code != 3 {
+		t.Fatalf("exit status %d, want the remote shell's 3", code)
+	}
+	if after := ttyModes(t, p.slave); after != before {
+		t.Fatalf("terminal modes after exit %#x, before %#x", after, before)
+	}
+
+	// ~. ends the session: 255, the terminal as it was.
+	p = startPTY(t, t.TempDir(), args...)
+	before = ttyModes(t, p.slave)
+	setPrompt(p)
+	p.typeKeys("sleep 300 &\r")
+	p.expect(shellPrompt)
+	p.typeKeys("~.")
+	p.expect("~.")
+	if code := p.wait(); code != 255 {
+		t.Fatalf("exit status after ~. %d, want 255", code)
+	}
+	if after := ttyModes(t, p.slave); after != before || after&unix.ECHO == 0 {
+		t.Fatalf("terminal modes after ~. %#x, before %#x", after, before)
+	}
+
+	// A signal: the terminal is put back too.
+	p = startPTY(t, t.TempDir(), args...)
+	before = ttyModes(t, p.slave)
+	setPrompt(p)
+	p.cmd.Process.Signal(unix.SIGTERM)
+	if code := p.wait(); code != 255 {
+		t.Fatalf("exit status after SIGTERM %d, want 255", code)
+	}
+	if after := ttyModes(t, p.slave); after != before {
+		t.Fatalf("terminal modes after SIGTERM %#x, before %#x", after, before)
+	}
+}
+
+// TestE2ESSHPTYAgainstSshd: the interactive session against OpenSSH's
+// sshd (plain SSH, no resumption).
+func TestE2ESSHPTYAgainstSshd(t *testing.T) {
+	tg := newSshdTarget(t)
+	testInteractiveShell(t, tg.args("127.0.0.1"))
+}
