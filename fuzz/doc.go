@@ -61,7 +61,10 @@
 //	cmd/rsftp:  FuzzSSHConfig (sshconfig_fuzz_test.go: ssh_config files
 //	            with Host patterns, Match (Match exec runs no command
 //	            there), Include, quoting, Key=Value, long lines, and -o
-//	            options)
+//	            options), FuzzSOCKSParsers (ssh_fuzz_test.go: the SOCKS4,
+//	            4a and 5 requests rsftp ssh -D reads from local clients),
+//	            FuzzEscapeMachine (the escapes in typed keys, whole and a
+//	            byte at a time)
 //
 // The ones here need nothing unexported: the reconnection messages of the
 // resume extension (FuzzResumeMessages), public key blobs and signatures

@@ -28,6 +28,8 @@ required=(
 	"kex FuzzSKSignature"
 	"kex FuzzParseKRL"
 	"cmd/rsftp FuzzSSHConfig"
+	"cmd/rsftp FuzzSOCKSParsers"
+	"cmd/rsftp FuzzEscapeMachine"
 	"sftp FuzzClientReplies"
 	"sftp FuzzServerPackets"
 	"internal/netwatch FuzzNetlinkChange"
