@@ -108,8 +108,8 @@ func echoAccept(l net.Listener) {
 	}
 }
 
-// roundTrip writes msg on c and reads it back (an echo at the far end).
-func roundTrip(t *testing.T, c net.Conn, msg string) {
+// echoRoundTrip writes msg on c and reads it back (an echo at the far end).
+func echoRoundTrip(t *testing.T, c net.Conn, msg string) {
 	t.Helper()
 	if _, err := io.WriteString(c, msg); err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestListenTCP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		roundTrip(t, tc, fmt.Sprintf("hello %d through -R 0", i))
+		echoRoundTrip(t, tc, fmt.Sprintf("hello %d through -R 0", i))
 		// EOF passes through: the echo ends and closes.
 		tc.(*net.TCPConn).CloseWrite()
 		if rest, err := io.ReadAll(tc); err != nil || len(rest) != 0 {
@@ -210,7 +210,7 @@ func TestListenTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, tc, "fixed port")
+	echoRoundTrip(t, tc, "fixed port")
 	tc.Close()
 	// A second forward of the same port is refused by the client
 	// itself; one the server cannot bind is refused by the server.
@@ -250,7 +250,7 @@ func TestListenUnixDialUnix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, uc, "through a forwarded unix socket")
+	echoRoundTrip(t, uc, "through a forwarded unix socket")
 	uc.Close()
 	// A path that exists is refused, as sshd without
 	// StreamLocalBindUnlink refuses it.
@@ -275,7 +275,7 @@ func TestListenUnixDialUnix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, dc, "direct-streamlocal")
+	echoRoundTrip(t, dc, "direct-streamlocal")
 	dc.Close()
 	_, err = c.DialUnix(ctx, filepath.Join(dir, "missing.sock"))
 	var oe *channel.OpenError
@@ -435,7 +435,7 @@ func TestForwardingRefusals(t *testing.T) {
 			c := forwardServer(t, cfg, perms)
 			var got outcome
 			if fc, err := c.DialTCP(ctx, "127.0.0.1", tport); err == nil {
-				roundTrip(t, fc, "local")
+				echoRoundTrip(t, fc, "local")
 				fc.Close()
 				got.local = true
 			} else if oe := (*channel.OpenError)(nil); !errors.As(err, &oe) || oe.Reason != channel.Prohibited {
@@ -446,7 +446,7 @@ func TestForwardingRefusals(t *testing.T) {
 				l.Close()
 			}
 			if fc, err := c.DialUnix(ctx, usock); err == nil {
-				roundTrip(t, fc, "unix")
+				echoRoundTrip(t, fc, "unix")
 				fc.Close()
 				got.unixLocal = true
 			} else if oe := (*channel.OpenError)(nil); !errors.As(err, &oe) || oe.Reason != channel.Prohibited {

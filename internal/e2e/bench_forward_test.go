@@ -42,9 +42,9 @@ func sinkServer(b *testing.B) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// push sends forwardBenchSize bytes into c, closes its write side and
+// pushForward sends forwardBenchSize bytes into c, closes its write side and
 // waits for the far end's close.
-func push(b *testing.B, c net.Conn) {
+func pushForward(b *testing.B, c net.Conn) {
 	if _, err := io.CopyBuffer(c, &zeros{forwardBenchSize}, make([]byte, 256<<10)); err != nil {
 		b.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			push(b, tc)
+			pushForward(b, tc)
 		}
 	})
 	b.Run("R/openssh", func(b *testing.B) {
@@ -148,7 +148,7 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			push(b, tc)
+			pushForward(b, tc)
 		}
 	})
 	b.Run("L/rsftp", func(b *testing.B) {
@@ -182,7 +182,7 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			push(b, tc)
+			pushForward(b, tc)
 		}
 	})
 	b.Run("L/openssh", func(b *testing.B) {
@@ -197,7 +197,7 @@ func BenchmarkForward(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			push(b, tc)
+			pushForward(b, tc)
 		}
 	})
 }

@@ -61,9 +61,9 @@ func echoServer(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// startSSH starts OpenSSH's ssh with args, killed when the test ends;
+// startOpenSSH starts OpenSSH's ssh with args, killed when the test ends;
 // its stderr comes back line by line.
-func startSSH(t *testing.T, args ...string) <-chan string {
+func startOpenSSH(t *testing.T, args ...string) <-chan string {
 	t.Helper()
 	cmd := exec.Command(sshtest.Binary(t, "ssh"), args...)
 	stderr, err := cmd.StderrPipe()
@@ -157,7 +157,7 @@ func TestInteropOpenSSHForwarding(t *testing.T) {
 	t.Run("L", func(t *testing.T) {
 		lport := sshtest.FreePort(t)
 		lport2 := sshtest.FreePort(t)
-		startSSH(t, append(base, "-N", "-L", fmt.Sprintf("%d:%s", lport, target),
+		startOpenSSH(t, append(base, "-N", "-L", fmt.Sprintf("%d:%s", lport, target),
 			"-L", fmt.Sprintf("%d:%s", lport2, usock), "127.0.0.1")...)
 		echoThrough(t, "tcp", fmt.Sprintf("127.0.0.1:%d", lport), "through ssh -L")
 		echoThrough(t, "tcp", fmt.Sprintf("127.0.0.1:%d", lport2), "through ssh -L to a unix socket")
@@ -165,13 +165,13 @@ func TestInteropOpenSSHForwarding(t *testing.T) {
 	t.Run("R", func(t *testing.T) {
 		rport := sshtest.FreePort(t)
 		rsock := filepath.Join(sockDir, "r.sock")
-		startSSH(t, append(base, "-N", "-R", fmt.Sprintf("%d:%s", rport, target),
+		startOpenSSH(t, append(base, "-N", "-R", fmt.Sprintf("%d:%s", rport, target),
 			"-R", rsock+":"+target, "127.0.0.1")...)
 		echoThrough(t, "tcp", fmt.Sprintf("127.0.0.1:%d", rport), "through ssh -R")
 		echoThrough(t, "unix", rsock, "through ssh -R from a unix socket")
 	})
 	t.Run("R0", func(t *testing.T) {
-		lines := startSSH(t, append(base, "-N", "-R", "0:"+target, "127.0.0.1")...)
+		lines := startOpenSSH(t, append(base, "-N", "-R", "0:"+target, "127.0.0.1")...)
 		re := regexp.MustCompile(`Allocated port (\d+) for remote forward`)
 		var rport string
 		timeout := time.After(20 * time.Second)

@@ -37,8 +37,8 @@ func newNumbered(name string, w io.Writer, r io.Reader) *numbered {
 	return s
 }
 
-// expected is the byte at offset k of the stream.
-func expected(k int64) byte {
+// numberedByte is the byte at offset k of the stream.
+func numberedByte(k int64) byte {
 	var rec [8]byte
 	binary.BigEndian.PutUint64(rec[:], uint64(k/8))
 	return rec[k%8]
@@ -50,7 +50,7 @@ func (s *numbered) write(n int64) {
 	for n > 0 {
 		m := min(n, int64(len(buf)))
 		for i := range m {
-			buf[i] = expected(s.sent + i)
+			buf[i] = numberedByte(s.sent + i)
 		}
 		if _, err := s.w.Write(buf[:m]); err != nil {
 			s.failed <- fmt.Errorf("%s: write at %d: %w", s.name, s.sent, err)
@@ -67,8 +67,8 @@ func (s *numbered) read() {
 	for {
 		n, err := s.r.Read(buf)
 		for i := range n {
-			if buf[i] != expected(off) {
-				s.failed <- fmt.Errorf("%s: byte %d is %#x, want %#x", s.name, off, buf[i], expected(off))
+			if buf[i] != numberedByte(off) {
+				s.failed <- fmt.Errorf("%s: byte %d is %#x, want %#x", s.name, off, buf[i], numberedByte(off))
 				return
 			}
 			off++
