@@ -117,7 +117,7 @@ func checkEcho(t *testing.T, c net.Conn, n int) {
 
 // dialWhenUp dials addr until it accepts (the forward is set up after
 // the login).
-func dialWhenUp(t *testing.T, network, addr string, cmd *exec.Cmd, stderr *bytes.Buffer) net.Conn {
+func dialWhenUp(t *testing.T, network, addr string, cmd *exec.Cmd, stderr *lockedBuffer) net.Conn {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -134,13 +134,13 @@ func dialWhenUp(t *testing.T, network, addr string, cmd *exec.Cmd, stderr *bytes
 
 // startSSHTool starts rsftp ssh in the background (forwards), ended when
 // the test ends.
-func startSSHTool(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func startSSHTool(t *testing.T, env []string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	cmd := exec.Command(e2eTool(t), args...)
 	cmd.Env = append(e2eEnv(t), env...)
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	cmd.Stdout = &errb
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
+	cmd.Stdout = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func startSSHTool(t *testing.T, env []string, args ...string) (*exec.Cmd, *bytes
 			t.Logf("rsftp ssh's output:\n%s", errb.String())
 		}
 	})
-	return cmd, &errb
+	return cmd, errb
 }
 
 // TestE2ESSHCommandsAgainstSshd: commands through rsftp ssh to OpenSSH's
