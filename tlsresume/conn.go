@@ -1,0 +1,537 @@
+package tlsresume
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/rsftp/rsftp/resume"
+)
+
+// Config is the resumable mode's policy; a nil *Config takes every
+// default. Fields say which side uses them.
+type Config struct {
+	// Disable makes Dial offer plain TLS only, and a Listener select it.
+	Disable bool
+	// DialContext makes the TCP connections (client; net.Dialer's by
+	// default). Each reconnection calls it again.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// AliveInterval and AliveCountMax find a dead link (client): after
+	// AliveInterval without a record the client sends PING, and after
+	// AliveCountMax unanswered PINGs it reconnects. Defaults 1 s and 3.
+	AliveInterval time.Duration
+	AliveCountMax int
+	// MinBackoff, MaxBackoff and AttemptTimeout pace reconnections
+	// (client; resume.SupervisorConfig's defaults).
+	MinBackoff, MaxBackoff, AttemptTimeout time.Duration
+	// PathChanges and PathChanged: as resume.SupervisorConfig's (client).
+	PathChanges <-chan struct{}
+	PathChanged func(remote net.Addr) bool
+	// RetentionLimit bounds the memory one session's unacknowledged DATA
+	// occupies (either side; resume.DefaultRetention by default). Writes
+	// wait beyond it.
+	RetentionLimit int
+	// Events receives each change of a session's connection (either
+	// side); it must not block.
+	Events func(resume.Event)
+
+	// Hold is how long the server keeps a detached session
+	// (resume.DefaultHold by default), announced to the client.
+	Hold time.Duration
+	// IdleTimeout detaches a server session whose connection brought no
+	// record for that long (resume.DefaultIdleTimeout by default).
+	IdleTimeout time.Duration
+	// MaxSessions, MaxDetachedPerClient: the server's session limits
+	// (resume.Registry's MaxSessions and MaxDetachedPerUser). A client is
+	// known by its certificate's public key if it showed one, else by its
+	// IP address.
+	MaxSessions, MaxDetachedPerClient int
+	// Budget is charged with every byte the server's sessions retain
+	// (resume.Registry.Budget); MaxRetainedBytes is its limit when
+	// Budget is nil (1 GiB by default).
+	Budget           *resume.Budget
+	MaxRetainedBytes int64
+	// HandshakeTimeout bounds a new connection's TLS handshake and first
+	// record (server; 10 s by default); MaxHandshakes bounds those under
+	// way at once (256 by default).
+	HandshakeTimeout time.Duration
+	MaxHandshakes    int
+}
+
+func (c *Config) get() *Config {
+	if c == nil {
+		return &Config{}
+	}
+	return c
+}
+
+// Conn is a net.Conn over TLS that survives the loss of its connection
+// when both ends speak the resumable mode: the same *Conn reads and
+// writes across reconnections, each byte delivered once and in order.
+// Against a peer without the mode it is a plain TLS connection.
+//
+// Close ends the session for the peer too (CLOSE); a lost link does not:
+// the client reconnects until the server's hold time runs out, and reads
+// and writes wait meanwhile (writes while the retention limit has room).
+type Conn struct {
+	plain *tls.Conn // plain TLS: everything goes to it
+	sess  *resume.Session
+	sv    *resume.Supervisor // client
+
+	mu  sync.Mutex
+	cur *link
+
+	// The reader goroutine hands DATA to Read: data carries a record's
+	// bytes, valid until Read sends on release.
+	data    chan []byte
+	release chan struct{}
+	readErr error // set before data is closed
+	closed  chan struct{}
+	once    sync.Once
+
+	rmu     sync.Mutex
+	pending []byte
+	held    bool // pending is a record the reader waits to have released
+
+	wmu    sync.Mutex
+	rd, wd deadline
+
+	local net.Addr
+}
+
+func newConn(s *resume.Session, l *link) *Conn {
+	c := &Conn{sess: s, cur: l, data: make(chan []byte), release: make(chan struct{}),
+		closed: make(chan struct{}), local: l.raw.LocalAddr()}
+	c.rd.init()
+	c.wd.init()
+	go c.reader()
+	return c
+}
+
+func newPlainConn(tc *tls.Conn) *Conn {
+	return &Conn{plain: tc, closed: make(chan struct{})}
+}
+
+// reader moves DATA from the session to Read.
+func (c *Conn) reader() {
+	defer close(c.data)
+	for {
+		p, err := c.sess.ReadPacket()
+		if err != nil {
+			c.readErr = readError(err)
+			return
+		}
+		if p[0] != RecData {
+			err := fmt.Errorf("%w: %s in an attached session", ErrRecord, typeName(p[0]))
+			c.sess.Disconnect(ReasonProtocolError, err.Error())
+			c.readErr = err
+			return
+		}
+		select {
+		case c.data <- p[1:]:
+		case <-c.closed:
+			return
+		}
+		select {
+		case <-c.release:
+		case <-c.closed:
+			return
+		}
+	}
+}
+
+// readError is what Read returns once the session ended with err.
+func readError(err error) error {
+	var ce *ClosedError
+	switch {
+	case errors.As(err, &ce) && ce.Reason == ReasonByApplication:
+		return io.EOF
+	case errors.Is(err, resume.ErrSessionClosed):
+		return net.ErrClosed
+	}
+	return err
+}
+
+// Read reads application bytes.
+func (c *Conn) Read(b []byte) (int, error) {
+	if c.plain != nil {
+		return c.plain.Read(b)
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	if !c.held {
+		select {
+		case <-c.rd.wait():
+			return 0, os.ErrDeadlineExceeded
+		default:
+		}
+		select {
+		case p, ok := <-c.data:
+			if !ok {
+				return 0, c.readErr
+			}
+			c.pending, c.held = p, true
+		case <-c.rd.wait():
+			return 0, os.ErrDeadlineExceeded
+		case <-c.closed:
+			return 0, net.ErrClosed
+		}
+	}
+	n := copy(b, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 {
+		c.held = false
+		select {
+		case c.release <- struct{}{}:
+		case <-c.closed:
+		}
+	}
+	return n, nil
+}
+
+// Write writes application bytes, in DATA records of up to MaxData bytes.
+// Each is kept until the peer acknowledges it, and sent again on the next
+// connection if this one is lost. A write deadline is checked before each
+// record.
+func (c *Conn) Write(b []byte) (int, error) {
+	if c.plain != nil {
+		return c.plain.Write(b)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	written := 0
+	for len(b) > 0 {
+		select {
+		case <-c.wd.wait():
+			return written, os.ErrDeadlineExceeded
+		case <-c.closed:
+			return written, net.ErrClosed
+		default:
+		}
+		n := min(len(b), MaxData)
+		f := c.sess.PacketBuffer(1 + n)
+		f = append(f, RecData)
+		f = append(f, b[:n]...)
+		if err := c.sess.WriteFrame(f); err != nil {
+			return written, readError(err)
+		}
+		written += n
+		b = b[n:]
+	}
+	return written, nil
+}
+
+// Close ends the session: the peer reads EOF after everything written
+// before it, if the connection is up (a session closed while detached
+// ends without telling the server, which discards it after its hold).
+func (c *Conn) Close() error {
+	if c.plain != nil {
+		return c.plain.Close()
+	}
+	first := false
+	c.once.Do(func() {
+		first = true
+		close(c.closed)
+	})
+	if !first {
+		return net.ErrClosed
+	}
+	c.sess.Close()
+	if c.sv != nil {
+		<-c.sv.Done()
+	}
+	return nil
+}
+
+// LocalAddr is the local address of the current (or last) connection.
+func (c *Conn) LocalAddr() net.Addr {
+	if c.plain != nil {
+		return c.plain.LocalAddr()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.raw.LocalAddr()
+}
+
+// RemoteAddr is the peer's address on the current (or last) connection.
+func (c *Conn) RemoteAddr() net.Addr {
+	if c.plain != nil {
+		return c.plain.RemoteAddr()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cur.raw.RemoteAddr()
+}
+
+// SetDeadline sets both deadlines.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if c.plain != nil {
+		return c.plain.SetDeadline(t)
+	}
+	c.rd.set(t)
+	c.wd.set(t)
+	return nil
+}
+
+// SetReadDeadline makes a blocked or later Read return
+// os.ErrDeadlineExceeded once t passed; the session is unaffected.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if c.plain != nil {
+		return c.plain.SetReadDeadline(t)
+	}
+	c.rd.set(t)
+	return nil
+}
+
+// SetWriteDeadline makes Write stop before its next record once t passed.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if c.plain != nil {
+		return c.plain.SetWriteDeadline(t)
+	}
+	c.wd.set(t)
+	return nil
+}
+
+// ConnectionState is the current TLS connection's state, as crypto/tls
+// reports it, with NegotiatedProtocol the application's protocol (the
+// resumable mode's marker taken off).
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if c.plain != nil {
+		return c.plain.ConnectionState()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return appState(c.cur.state)
+}
+
+// Resumable reports whether the peer speaks the resumable mode.
+func (c *Conn) Resumable() bool { return c.sess != nil }
+
+// Status is a resumable connection's state and counters.
+type Status struct {
+	State resume.State
+	Hold  time.Duration
+	Stats resume.Stats
+	Err   error // why the session ended
+}
+
+// Status returns the session's state (zero for plain TLS).
+func (c *Conn) Status() Status {
+	if c.sess == nil {
+		return Status{}
+	}
+	return Status{State: c.sess.State(), Hold: c.sess.Hold(), Stats: c.sess.Stats(), Err: c.sess.Err()}
+}
+
+// Reconnect gives up the current connection and reconnects now (client).
+func (c *Conn) Reconnect() {
+	if c.sv != nil {
+		c.sv.Trigger()
+	}
+}
+
+func (c *Conn) attached(l *link) {
+	c.mu.Lock()
+	c.cur = l
+	c.mu.Unlock()
+}
+
+// deadline is a settable deadline whose expiry closes a channel.
+type deadline struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	ch    chan struct{}
+}
+
+func (d *deadline) init() { d.ch = make(chan struct{}) }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.ch // the timer fired: wait until it has closed the channel
+	}
+	d.timer = nil
+	select {
+	case <-d.ch:
+		d.ch = make(chan struct{})
+	default:
+	}
+	if t.IsZero() {
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		ch := d.ch
+		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		return
+	}
+	close(d.ch)
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.ch
+}
+
+// Dial connects to addr over TLS. If the server selects the resumable
+// mode (TLS 1.3 and the marker in ALPN, section 2) the *Conn survives lost
+// connections; else it is plain TLS. tlsConf is used as tls.Dial uses it
+// (ServerName from addr if empty); its NextProtos are the application's,
+// and ConnectionState reports the one chosen.
+func Dial(ctx context.Context, network, addr string, tlsConf *tls.Config, cfg *Config) (*Conn, error) {
+	cfg = cfg.get()
+	conf := tlsConf.Clone()
+	if conf == nil {
+		conf = &tls.Config{}
+	}
+	if conf.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			host = addr
+		}
+		conf.ServerName = host
+	}
+	app := conf.NextProtos
+	resumable := !cfg.Disable && allows13(conf)
+	if resumable {
+		conf.NextProtos = clientOffer(app)
+	}
+	dial := cfg.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	st := tc.ConnectionState()
+	if _, ok := splitALPN(st.NegotiatedProtocol); !resumable || !ok {
+		return newPlainConn(tc), nil
+	}
+	c, err := startClient(ctx, network, addr, conf, cfg, tc, raw)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startClient asks for a new session on the first connection (HELLO, then
+// the server's ENABLE) and starts the supervisor that reconnects.
+func startClient(ctx context.Context, network, addr string, conf *tls.Config, cfg *Config, tc *tls.Conn, raw net.Conn) (*Conn, error) {
+	l, err := newLink(tc, raw)
+	if err != nil {
+		return nil, err
+	}
+	rk, err := resumeKey(&l.state)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if err := l.WritePacket((&Hello{}).Marshal()); err != nil {
+		return nil, fmt.Errorf("tlsresume: sending HELLO: %w", err)
+	}
+	p, err := l.ReadPacket()
+	if err != nil {
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, fmt.Errorf("tlsresume: waiting for the server's ENABLE: %w", err)
+	}
+	if p[0] != RecEnable {
+		return nil, fmt.Errorf("%w: the server answered HELLO with %s", ErrRecord, typeName(p[0]))
+	}
+	if !stop() {
+		return nil, ctx.Err()
+	}
+	s, err := resume.EnableClient(l, rk, p)
+	if err != nil {
+		return nil, err
+	}
+	if s.Hold() == 0 {
+		// A server out of sessions says so with a hold of 0 (as the
+		// SSH extension's section 4.2): the connection goes on as a
+		// session that does not survive a lost link.
+		s.CloseWithError(errors.New("tlsresume: the server keeps no more sessions"))
+		return nil, errors.New("tlsresume: the server keeps no more sessions")
+	}
+	s.SetRetentionLimit(cfg.RetentionLimit)
+	c := newConn(s, l)
+	spki := l.state.PeerCertificates[0].RawSubjectPublicKeyInfo
+	proto := l.state.NegotiatedProtocol
+	redialConf := conf.Clone()
+	redialConf.NextProtos = []string{proto}
+	redialConf.ClientSessionCache = nil // a full handshake each time
+	dial := cfg.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	sc := resume.SupervisorConfig{
+		Redial: func(ctx context.Context) (resume.Transport, error) {
+			return redial(ctx, dial, network, addr, redialConf, proto, spki)
+		},
+		Attached:       func(t resume.Transport) { c.attached(t.(*link)) },
+		AliveInterval:  cfg.AliveInterval,
+		AliveCountMax:  cfg.AliveCountMax,
+		Probe:          func(t resume.Transport) { t.(*link).ping() },
+		MinBackoff:     cfg.MinBackoff,
+		MaxBackoff:     cfg.MaxBackoff,
+		AttemptTimeout: cfg.AttemptTimeout,
+		PathChanges:    cfg.PathChanges,
+		Remote:         addr,
+		Events:         cfg.Events,
+	}
+	if cfg.PathChanged != nil {
+		sc.PathChanged = func(t resume.Transport) bool { return cfg.PathChanged(t.(*link).RemoteAddr()) }
+	}
+	c.sv = resume.Supervise(s, l, sc)
+	return c, nil
+}
+
+// redial is one reconnection's new connection: a full TLS 1.3 handshake,
+// verified as the first one was, with the same protocol and the same
+// server key.
+func redial(ctx context.Context, dial func(context.Context, string, string) (net.Conn, error), network, addr string,
+	conf *tls.Config, proto string, spki []byte) (*link, error) {
+	raw, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, conf)
+	fail := func(err error) (*link, error) {
+		raw.Close()
+		return nil, err
+	}
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return fail(err)
+	}
+	st := tc.ConnectionState()
+	if st.NegotiatedProtocol != proto {
+		return fail(fmt.Errorf("tlsresume: the server chose protocol %q on reconnection, not %q", st.NegotiatedProtocol, proto))
+	}
+	if len(st.PeerCertificates) == 0 || !bytes.Equal(st.PeerCertificates[0].RawSubjectPublicKeyInfo, spki) {
+		return fail(errors.New("tlsresume: the server's key changed since the session began"))
+	}
+	l, err := newLink(tc, raw)
+	if err != nil {
+		return fail(err)
+	}
+	return l, nil
+}

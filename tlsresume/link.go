@@ -1,0 +1,256 @@
+package tlsresume
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/resume"
+)
+
+// Exporter labels (section 4). The resume key is exported from the
+// session's first connection; each connection's channel binding is
+// RFC 9266's tls-exporter value.
+const (
+	KeyLabel     = "EXPERIMENTAL rsftp tls-resume key v1"
+	KeyLen       = 32
+	BindingLabel = "EXPORTER-Channel-Binding"
+	BindingLen   = 32
+)
+
+// closeTimeout bounds the write of a CLOSE (or any last record) on a
+// connection being ended.
+const closeTimeout = 2 * time.Second
+
+// link is one TLS connection carrying a session's records: the
+// resume.Transport of package resume, over a TLS 1.3 connection whose
+// ALPN chose the resumable mode. Records are read by one goroutine (the
+// session's reader); writes are serialized by wmu, each record one
+// tls.Conn.Write. PING is answered here, and every record read counts as
+// a packet for the liveness checks.
+type link struct {
+	tc      *tls.Conn
+	raw     net.Conn
+	binding []byte // tls-exporter of this connection
+	state   tls.ConnectionState
+
+	rbuf    []byte
+	packets atomic.Uint64
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	// Background writes (ACKs, PONGs): the newest ACK and whether a PONG
+	// is owed, written by the writer goroutine so that the reader never
+	// blocks on a full connection.
+	bgMu    sync.Mutex
+	bgAck   []byte
+	bgPong  bool
+	bgKick  chan struct{}
+	bgStart sync.Once
+
+	done     chan struct{}
+	doneOnce sync.Once
+}
+
+// newLink wraps a TLS connection whose handshake is done and whose ALPN
+// chose the resumable mode over TLS 1.3.
+func newLink(tc *tls.Conn, raw net.Conn) (*link, error) {
+	st := tc.ConnectionState()
+	if st.Version != tls.VersionTLS13 {
+		return nil, fmt.Errorf("tlsresume: resumable mode negotiated over %s (TLS 1.3 only)", tls.VersionName(st.Version))
+	}
+	b, err := st.ExportKeyingMaterial(BindingLabel, nil, BindingLen)
+	if err != nil {
+		return nil, fmt.Errorf("tlsresume: exporting the channel binding: %w", err)
+	}
+	return &link{tc: tc, raw: raw, binding: b, state: st, rbuf: make([]byte, MaxRecord),
+		bgKick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+}
+
+// resumeKey is the session's resume key, from its first connection.
+func resumeKey(st *tls.ConnectionState) ([]byte, error) {
+	k, err := st.ExportKeyingMaterial(KeyLabel, nil, KeyLen)
+	if err != nil {
+		return nil, fmt.Errorf("tlsresume: exporting the resume key: %w", err)
+	}
+	return k, nil
+}
+
+// ReadPacket returns the next record for the session: DATA and the resume
+// messages. PING is answered, PONG dropped; CLOSE is a *ClosedError;
+// HELLO, unknown types and malformed bodies are errors, and so is the
+// end of the connection without CLOSE (a lost link).
+func (l *link) ReadPacket() ([]byte, error) { return l.readRecord(false) }
+
+// readRecord is ReadPacket; the server's first record may be HELLO.
+func (l *link) readRecord(first bool) ([]byte, error) {
+	for {
+		p, err := ReadRecord(l.tc, l.rbuf)
+		if err != nil {
+			if err == io.EOF {
+				// crypto/tls reports a TCP FIN at a record boundary as
+				// EOF as it does close_notify: neither ends the session
+				// (anyone on the path can forge a FIN); only CLOSE does.
+				err = errors.New("tlsresume: the connection ended without CLOSE")
+			}
+			return nil, err
+		}
+		l.packets.Add(1)
+		if err := CheckRecord(p); err != nil {
+			return nil, err
+		}
+		switch p[0] {
+		case RecPing:
+			l.bgMu.Lock()
+			l.bgPong = true
+			l.bgMu.Unlock()
+			l.kick()
+			continue
+		case RecPong:
+			continue
+		case RecClose:
+			c, _ := ParseClose(p)
+			return nil, &ClosedError{Reason: c.Reason, Description: c.Description}
+		case RecHello:
+			if first {
+				return p, nil
+			}
+			return nil, fmt.Errorf("%w: HELLO after the session began", ErrRecord)
+		}
+		return p, nil
+	}
+}
+
+// RetainPacket: records are read into one buffer; the session copies.
+func (l *link) RetainPacket() interface{ Release() } { return nil }
+
+// PacketsReceived counts records read (resume.PacketCounter).
+func (l *link) PacketsReceived() uint64 { return l.packets.Load() }
+
+// RemoteAddr is the peer's address on this connection.
+func (l *link) RemoteAddr() net.Addr { return l.raw.RemoteAddr() }
+
+// WritePacket writes record p.
+func (l *link) WritePacket(p []byte) error {
+	if len(p) == 0 || len(p) > MaxRecord {
+		return fmt.Errorf("tlsresume: writing a record of %d bytes", len(p))
+	}
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.wbuf = AppendRecord(l.wbuf[:0], p)
+	_, err := l.tc.Write(l.wbuf)
+	return err
+}
+
+// SealFrame writes the record at frame[wire.FrameHeadroom:], its length in
+// the headroom before it.
+func (l *link) SealFrame(frame []byte) error {
+	p := frame[wire.FrameHeadroom:]
+	if len(p) == 0 || len(p) > MaxRecord {
+		return fmt.Errorf("tlsresume: writing a record of %d bytes", len(p))
+	}
+	h := frame[wire.FrameHeadroom-headerLen : wire.FrameHeadroom]
+	h[0], h[1], h[2], h[3] = byte(len(p)>>24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p))
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	_, err := l.tc.Write(frame[wire.FrameHeadroom-headerLen:])
+	return err
+}
+
+// WritePacketBackground queues an ACK (the newest replaces one not yet
+// written: each acknowledges everything before it) for the writer
+// goroutine.
+func (l *link) WritePacketBackground(p []byte) error {
+	if len(p) == 0 || p[0] != RecAck {
+		return l.WritePacket(p)
+	}
+	select {
+	case <-l.done:
+		return net.ErrClosed
+	default:
+	}
+	l.bgMu.Lock()
+	l.bgAck = append(l.bgAck[:0], p...)
+	l.bgMu.Unlock()
+	l.kick()
+	return nil
+}
+
+func (l *link) kick() {
+	l.bgStart.Do(func() { go l.writer() })
+	select {
+	case l.bgKick <- struct{}{}:
+	default:
+	}
+}
+
+// writer writes the queued ACK and PONG until the link ends.
+func (l *link) writer() {
+	var ack []byte
+	for {
+		select {
+		case <-l.done:
+			return
+		case <-l.bgKick:
+		}
+		l.bgMu.Lock()
+		ack = append(ack[:0], l.bgAck...)
+		l.bgAck = l.bgAck[:0]
+		pong := l.bgPong
+		l.bgPong = false
+		l.bgMu.Unlock()
+		var err error
+		if len(ack) > 0 {
+			err = l.WritePacket(ack)
+		}
+		if err == nil && pong {
+			err = l.WritePacket([]byte{RecPong})
+		}
+		if err != nil {
+			// The reader finds the broken connection too.
+			l.Abort()
+			return
+		}
+	}
+}
+
+// ping sends PING (the supervisor's liveness probe).
+func (l *link) ping() { l.WritePacket([]byte{RecPing}) }
+
+func (l *link) finish() { l.doneOnce.Do(func() { close(l.done) }) }
+
+// Abort drops the connection without CLOSE or close_notify: for the peer,
+// a lost link.
+func (l *link) Abort() error {
+	l.finish()
+	return l.raw.Close()
+}
+
+// Disconnect ends the session on this connection: CLOSE, then
+// close_notify.
+func (l *link) Disconnect(reason uint32, msg string) error {
+	l.finish()
+	l.raw.SetWriteDeadline(time.Now().Add(closeTimeout))
+	err := l.WritePacket((&Close{Reason: reason, Description: msg}).Marshal())
+	err = errors.Join(err, l.tc.Close())
+	return err
+}
+
+// Close ends the session: CLOSE by application.
+func (l *link) Close() error { return l.Disconnect(ReasonByApplication, "closed by application") }
+
+// SessionID is the connection's channel binding, which the resume
+// exchange's MACs cover.
+func (l *link) SessionID() []byte { return l.binding }
+
+var (
+	_ resume.Transport     = (*link)(nil)
+	_ resume.PacketCounter = (*link)(nil)
+)
