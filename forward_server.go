@@ -370,7 +370,7 @@ func (sc *serverConn) streamLocalForward(r *channel.Request) {
 		r.Reply(false, nil)
 		return
 	}
-	ln, err := listenUnixPrivate(path)
+	ln, err := listenUnixPrivate(path, sc.s.cfg.StreamLocalBindUnlink)
 	if err != nil {
 		sc.refuse("streamlocal-forward "+path, err)
 		r.Reply(false, nil)
@@ -398,8 +398,10 @@ func (sc *serverConn) streamLocalForward(r *channel.Request) {
 
 // listenUnixPrivate listens on a Unix socket at path with mode 0600: it
 // is made in a private directory beside path and moved there, so that it
-// is never reachable by others, and the move fails if path exists.
-func listenUnixPrivate(path string) (net.Listener, error) {
+// is never reachable by others, and the move fails if path exists; with
+// unlink, a socket at path is removed first (a file of another kind
+// stays, and the move fails).
+func listenUnixPrivate(path string, unlink bool) (net.Listener, error) {
 	dir, err := os.MkdirTemp(filepath.Dir(path), ".rsftp-sock-")
 	if err != nil {
 		return nil, err
@@ -415,6 +417,9 @@ func listenUnixPrivate(path string) (net.Listener, error) {
 	if err := os.Chmod(tmp, 0o600); err != nil {
 		ul.Close()
 		return nil, err
+	}
+	if fi, err := os.Lstat(path); unlink && err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
 	}
 	// A hard link fails if path exists, as bind would (rename would
 	// replace it).

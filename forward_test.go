@@ -649,3 +649,51 @@ func TestForwardsEndWithConnection(t *testing.T) {
 		t.Errorf("Accept after the connection ended: %v", err)
 	}
 }
+
+// TestStreamLocalBindUnlink: a socket left at a path refuses a
+// streamlocal-forward there, unless StreamLocalBindUnlink, which replaces
+// it; a file of another kind is refused either way.
+func TestStreamLocalBindUnlink(t *testing.T) {
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "fw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	stale := filepath.Join(dir, "stale.sock")
+	sl, err := net.Listen("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.(*net.UnixListener).SetUnlinkOnClose(false)
+	sl.Close()
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	c := forwardServer(t, allForwarding(), nil)
+	if _, err := c.ListenUnix(ctx, stale); err == nil {
+		t.Error("ListenUnix over a stale socket succeeded without StreamLocalBindUnlink")
+	}
+	cfg := allForwarding()
+	cfg.StreamLocalBindUnlink = true
+	c = forwardServer(t, cfg, nil)
+	l, err := c.ListenUnix(ctx, stale)
+	if err != nil {
+		t.Fatalf("with StreamLocalBindUnlink: %v", err)
+	}
+	go echoAccept(l)
+	uc, err := net.Dial("unix", stale)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoRoundTrip(t, uc, "through the replaced socket")
+	uc.Close()
+	if _, err := c.ListenUnix(ctx, plain); err == nil {
+		t.Error("ListenUnix over a regular file succeeded")
+	}
+	if b, err := os.ReadFile(plain); err != nil || string(b) != "keep" {
+		t.Errorf("the regular file: %q, %v", b, err)
+	}
+}

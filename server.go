@@ -117,6 +117,11 @@ type ServerConfig struct {
 	// GatewayPorts decides which addresses remote forwards bind
 	// (sshd's GatewayPorts; default GatewayPortsNo: loopback only).
 	GatewayPorts GatewayPorts
+	// StreamLocalBindUnlink makes streamlocal-forward replace a Unix
+	// socket left at its path (by a server that did not end cleanly,
+	// say) instead of refusing, as sshd's StreamLocalBindUnlink; a path
+	// that is not a socket is still refused.
+	StreamLocalBindUnlink bool
 	// MaxForwardsPerConn bounds the listeners a connection holds: its
 	// remote TCP and Unix socket forwards and its forwarded agents'
 	// sockets; more are refused. Default DefaultMaxForwardsPerConn.

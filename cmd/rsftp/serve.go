@@ -55,6 +55,7 @@ type serveOptions struct {
 	fwdLocal, fwdRemote, fwdAgent bool
 	permitOpen, permitListen      []string
 	gatewayPorts                  rsftp.GatewayPorts
+	streamLocalBindUnlink         bool
 }
 
 // Defaults of rsftp serve that differ from the library's (docs/HARDENING.md
@@ -171,6 +172,7 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 		o.gatewayPorts, err = rsftp.ParseGatewayPorts(v)
 		return err
 	})
+	fsf.BoolVar(&o.streamLocalBindUnlink, "stream-local-bind-unlink", false, "a remote forward to a Unix socket replaces a socket left at its path instead of failing, as sshd's StreamLocalBindUnlink (for gpg-agent's socket, say)")
 	if err := fsf.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(help, "usage: rsftp serve --listen addr --root dir --host-key file {--authorized-keys file | --trusted-user-ca-keys file} [flags]")
@@ -269,6 +271,7 @@ func (o *serveOptions) forwardingConfig(cfg *rsftp.ServerConfig) {
 		cfg.AllowAgentForwarding = func(string) bool { return true }
 	}
 	cfg.PermitOpen, cfg.PermitListen, cfg.GatewayPorts = o.permitOpen, o.permitListen, o.gatewayPorts
+	cfg.StreamLocalBindUnlink = o.streamLocalBindUnlink
 }
 
 // checkUserName refuses names no client could send sensibly.

@@ -56,17 +56,17 @@ func TestServeForwardingFlags(t *testing.T) {
 		if got := kindsOf(cfg); got != tc.want {
 			t.Errorf("%q: %+v, want %+v", tc.args, got, tc.want)
 		}
-		if cfg.PermitOpen != nil || cfg.PermitListen != nil || cfg.GatewayPorts != rsftp.GatewayPortsNo {
+		if cfg.PermitOpen != nil || cfg.PermitListen != nil || cfg.GatewayPorts != rsftp.GatewayPortsNo || cfg.StreamLocalBindUnlink {
 			t.Errorf("%q: lists %q %q, GatewayPorts %v: want sshd's defaults", tc.args, cfg.PermitOpen, cfg.PermitListen, cfg.GatewayPorts)
 		}
 	}
-	o, err := parseServeFlags([]string{"--forwarding", "remote", "--permit-open", "db:5432,[::1]:22", "--permit-listen", "8080 localhost:*", "--gateway-ports", "clientspecified"}, io.Discard)
+	o, err := parseServeFlags([]string{"--forwarding", "remote", "--permit-open", "db:5432,[::1]:22", "--permit-listen", "8080 localhost:*", "--gateway-ports", "clientspecified", "--stream-local-bind-unlink"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := o.serverConfig()
-	if strings.Join(cfg.PermitOpen, " ") != "db:5432 [::1]:22" || strings.Join(cfg.PermitListen, " ") != "8080 localhost:*" || cfg.GatewayPorts != rsftp.GatewayPortsClientSpecified {
-		t.Errorf("lists %q %q, GatewayPorts %v", cfg.PermitOpen, cfg.PermitListen, cfg.GatewayPorts)
+	if strings.Join(cfg.PermitOpen, " ") != "db:5432 [::1]:22" || strings.Join(cfg.PermitListen, " ") != "8080 localhost:*" || cfg.GatewayPorts != rsftp.GatewayPortsClientSpecified || !cfg.StreamLocalBindUnlink {
+		t.Errorf("lists %q %q, GatewayPorts %v, StreamLocalBindUnlink %v", cfg.PermitOpen, cfg.PermitListen, cfg.GatewayPorts, cfg.StreamLocalBindUnlink)
 	}
 	for _, args := range [][]string{
 		{"--forwarding", "x11"}, {"--forwarding", "none,local"}, {"--permit-open", "db"},
