@@ -108,7 +108,8 @@ func (sf *serverForwards) maxListeners() int {
 	return DefaultMaxForwardsPerConn
 }
 
-// add registers l under key (add's callers hold nothing): false if the
+// add registers a listener with register, which runs under sf.mu and
+// reports false if the forward is taken: an error then, or if the
 // connection ended or holds its maximum of listeners.
 func (sf *serverForwards) add(register func() bool) error {
 	sf.mu.Lock()
@@ -283,7 +284,9 @@ func (sc *serverConn) remoteForward(r *channel.Request) {
 	for _, a := range bindAddrs(host, cfg.GatewayPorts) {
 		ln, err := net.Listen("tcp", listenAddr(a, bound))
 		if err != nil {
-			firstErr = cmpErr(firstErr, err)
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
 		l.lns = append(l.lns, ln)
@@ -324,13 +327,6 @@ func (sc *serverConn) remoteForward(r *channel.Request) {
 			return m.Marshal()
 		})
 	}
-}
-
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // localPath makes a socket path a client gave absolute: relative to the
