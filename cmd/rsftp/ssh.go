@@ -8,6 +8,7 @@ package main
 // the output goes on from where it stopped.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -504,6 +505,7 @@ func runSSH(args []string) int {
 		return 0
 	}
 	r := &sshRun{a: a, log: &logger{level: 2}}
+	r.log.w = rawLineWriter{r: r, w: os.Stderr}
 	if a.logFile != "" {
 		f, err := os.OpenFile(a.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 		if err != nil {
@@ -798,6 +800,28 @@ func (r *sshRun) restoreTerminal() {
 		r.restore()
 		r.restore = nil
 	}
+}
+
+// rawLineWriter ends lines with CR LF while the terminal is raw (no
+// output processing there), so that rsftp's messages start at the left
+// margin as ssh's do.
+type rawLineWriter struct {
+	r *sshRun
+	w io.Writer
+}
+
+func (x rawLineWriter) Write(p []byte) (int, error) {
+	x.r.termMu.Lock()
+	raw := x.r.restore != nil
+	x.r.termMu.Unlock()
+	if !raw {
+		return x.w.Write(p)
+	}
+	q := bytes.ReplaceAll(bytes.ReplaceAll(p, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
+	if _, err := x.w.Write(q); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // stderrLine writes one of rsftp's messages to the terminal while it may

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/rsftp/rsftp"
 )
 
 // feedAll runs the escape machine over in, byte chunks as given, and
@@ -455,5 +457,35 @@ func TestVTTracker(t *testing.T) {
 	}
 	if s := titleText("a\x07b\x1bc"); s != "abc" {
 		t.Fatalf("titleText: %q", s)
+	}
+}
+
+// TestNoticeTitle: a lost link pushes the title and shows the notice in
+// it, refreshed while reconnecting; a resumption puts the title back
+// (user@host, then a pop of the title stack); nothing else is written.
+func TestNoticeTitle(t *testing.T) {
+	var b bytes.Buffer
+	out := &termOut{w: &b}
+	n := newNotice(out, "alice@host", &logger{})
+	now := time.Now()
+	n.event(rsftp.Event{Kind: rsftp.EventLinkLost, Time: now, HoldLeft: time.Hour})
+	got := b.String()
+	if !strings.HasPrefix(got, "\x1b[22;2t\x1b]2;rsftp: alice@host: link lost 0s ago, reconnecting; the server holds the session 1h0m more\x07") {
+		t.Fatalf("on link_lost: %q", got)
+	}
+	b.Reset()
+	n.event(rsftp.Event{Kind: rsftp.EventReconnecting, Time: now.Add(2 * time.Second), Attempt: 2, HoldLeft: time.Hour - 2*time.Second})
+	if got := b.String(); !strings.Contains(got, "link lost 2s ago, reconnecting (try 2)") || strings.Contains(got, "22;2t") {
+		t.Fatalf("on reconnecting: %q", got)
+	}
+	b.Reset()
+	n.event(rsftp.Event{Kind: rsftp.EventResumed, Time: now.Add(3 * time.Second), Offline: 3 * time.Second})
+	if got := b.String(); got != "\x1b]2;alice@host\x07\x1b[23;2t" {
+		t.Fatalf("on resumed: %q", got)
+	}
+	b.Reset()
+	n.close()
+	if b.Len() != 0 {
+		t.Fatalf("close after resuming wrote %q", b.String())
 	}
 }
