@@ -333,3 +333,29 @@ func TestE2ESSHHelp(t *testing.T) {
 		t.Errorf("rsftp ssh -p x: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestE2ESSHForwardFailure: a -L whose port is taken is a warning, and
+// the command runs; with ExitOnForwardFailure it is the end (255), as
+// is a -R the server refuses.
+func TestE2ESSHForwardFailure(t *testing.T) {
+	tg := newSshdTarget(t, "PermitListen 127.0.0.1:1")
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.Addr().(*net.TCPAddr).Port
+	spec := fmt.Sprintf("127.0.0.1:%d:127.0.0.1:22", port)
+	r := runSSHTool(t, "", nil, tg.args("-L", spec, "127.0.0.1", "echo ran")...)
+	if r.code != 0 || r.stdout != "ran\n" || !strings.Contains(r.stderr, "address already in use") {
+		t.Fatalf("a taken port: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runSSHTool(t, "", nil, tg.args("-o", "ExitOnForwardFailure=yes", "-L", spec, "127.0.0.1", "echo ran")...)
+	if r.code != 255 || r.stdout != "" || !strings.Contains(r.stderr, "ExitOnForwardFailure") {
+		t.Fatalf("a taken port with ExitOnForwardFailure: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+	r = runSSHTool(t, "", nil, tg.args("-o", "ExitOnForwardFailure=yes", "-R", fmt.Sprintf("%d:127.0.0.1:22", e2eFreePort(t)), "127.0.0.1", "echo ran")...)
+	if r.code != 255 || r.stdout != "" || !strings.Contains(r.stderr, "the server refused") {
+		t.Fatalf("a -R sshd refuses, with ExitOnForwardFailure: exit %d %q %q", r.code, r.stdout, r.stderr)
+	}
+}
