@@ -2,7 +2,11 @@
 // each as a struct with its Marshal and, beside it, its Parse<Name>:
 // ChannelOpen and ParseChannelOpen, Data and ParseData, and so on for
 // every message from GLOBAL_REQUEST to CHANNEL_FAILURE, plus the extra
-// data of a direct-tcpip open (DirectTCPIP, ParseDirectTCPIP).
+// data of a direct-tcpip open (DirectTCPIP, ParseDirectTCPIP). forward.go
+// has forwarding's payloads the same way: tcpip-forward and its reply,
+// forwarded-tcpip, and OpenSSH's streamlocal requests and opens, with the
+// names of forwarding's requests and channel types (ReqTCPIPForward,
+// ChanAgent...).
 //
 // Marshal returns a payload (message number first) ready for
 // channel.PacketConn's WritePacket; Parse<Name> takes one as read.
