@@ -13,7 +13,8 @@
 // functions side by side): a program that opens and accepts channels
 // never sees them. What a server's handler needs of a channel open is
 // here: NewChannel.Type, NewChannel.DirectTCPIP for the host and port a
-// direct-tcpip open asks for, and the reason codes of
+// direct-tcpip open asks for (NewChannel.DirectStreamLocal for the path of
+// a direct-streamlocal@openssh.com one, streamlocal.go), and the reason codes of
 // NewChannel.Reject and OpenError (Prohibited, ConnectFailed,
 // UnknownChannelType, ResourceShortage).
 package channel
