@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,8 +71,9 @@ a failure of rsftp ssh itself or a command killed by a signal).
   -c, -m          ciphers, MACs (as ssh)
 ` + sshCommonHelp + `
 Escapes (typed right after a newline, with a pseudo-terminal): ~. ends the
-session, ~^Z suspends rsftp, ~& stops reading the terminal and ends once the
-forwarded connections do, ~# lists forwarded connections, ~B sends a BREAK,
+session, ~^Z suspends rsftp, ~# lists forwarded connections, ~& (once the
+session's command ended and rsftp waits for forwarded connections) ends rsftp
+with them (ssh would fork and serve them in the background), ~B sends a BREAK,
 ~R re-exchanges keys, ~^R reconnects now, ~? lists them all, ~~ sends ~.
 
 With a server that offers it (rsftp serve), a lost connection does not end
@@ -538,6 +540,9 @@ type sshRun struct {
 
 	quit     chan string // why the session ends at this side's request (~., a signal)
 	quitOnce sync.Once
+	// sessionOver is set once the session's program ended: ~& then
+	// ends rsftp (waitForwards).
+	sessionOver atomic.Bool
 }
 
 // fail prints a failure as ssh's one line on stderr and returns 255.
@@ -915,8 +920,9 @@ func (r *sshRun) runSession(ctx context.Context, stdinTTY bool) int {
 		return sshExitFailure
 	}
 	in.stop()
-	// Forwarded connections still open keep the session, as in ssh;
-	// ~& or ~. ends the wait.
+	r.sessionOver.Store(true)
+	// Forwarded connections still open keep rsftp, as ssh; ~& or ~.
+	// ends the wait.
 	if n, _ := r.fwd.active(); n > 0 {
 		r.waitForwards()
 	}
@@ -1066,11 +1072,17 @@ func (in *stdinRelay) act(act escapeAction, char int) bool {
 		r.enterRaw()
 		r.sendWindowSize(in.sess)
 	case escBackground:
+		// ssh forks: its child serves the forwarded connections still
+		// open while the parent returns the terminal. A Go program
+		// cannot fork, so once only forwarded connections remain, ~&
+		// ends rsftp with them; before, it says so and does nothing.
+		if !r.sessionOver.Load() {
+			r.stderrLine(e + "& [the session still runs: ~& ends rsftp once only forwarded connections remain (it cannot fork into the background); ~. ends it now]\r\n")
+			return true
+		}
 		n, _ := r.fwd.active()
-		r.stderrLine(fmt.Sprintf("%s& [no more terminal input; rsftp ends once its %d forwarded connections do (it cannot fork into the background)]\r\n", e, n))
-		r.restoreTerminal()
-		r.fwd.stopListening()
-		close(in.queue) // EOF to the remote side
+		r.stderrLine(fmt.Sprintf("%s& [rsftp cannot fork into the background: ending its %d forwarded connections]\r\n", e, n))
+		r.end("~&")
 		return false
 	case escHelp:
 		r.stderrLine(e + "?\r\n" + escapeHelp(char))

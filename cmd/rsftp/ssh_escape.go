@@ -13,7 +13,7 @@ const (
 	escNone       escapeAction = iota
 	escDisconnect              // ~.  end the connection
 	escSuspend                 // ~^Z suspend rsftp (job control)
-	escBackground              // ~&  stop reading the terminal; end when the forwards do
+	escBackground              // ~&  once only forwarded connections remain: end with them
 	escHelp                    // ~?  list the escapes
 	escForwards                // ~#  list the forwarded connections
 	escBreak                   // ~B  send a BREAK to the remote system
@@ -140,7 +140,7 @@ func escapeHelp(c int) string {
 	lines := []string{
 		"Supported escape sequences:",
 		e + ".   - end the session (the connection with it)",
-		e + "&   - stop reading the terminal, end once the forwarded connections end",
+		e + "&   - end rsftp while forwarded connections remain (after the session; no fork)",
 		e + "B   - send a BREAK to the remote system",
 		e + "R   - re-exchange the session keys",
 		e + "^R  - reconnect now (a resumable session; rsftp's own)",

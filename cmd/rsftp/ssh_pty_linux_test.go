@@ -3,6 +3,9 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -136,4 +139,42 @@ func testInteractiveShell(t *testing.T, args []string) {
 func TestE2ESSHPTYAgainstSshd(t *testing.T) {
 	tg := newSshdTarget(t)
 	testInteractiveShell(t, tg.args("127.0.0.1"))
+}
+
+// TestE2ESSHPTYForwardsAfterExit: a forwarded connection still open when
+// the shell exits keeps rsftp, which says so and lists it (as ssh); ~#
+// lists it while the shell runs; ~& then ends rsftp with the shell's
+// exit status.
+func TestE2ESSHPTYForwardsAfterExit(t *testing.T) {
+	tg := newSshdTarget(t)
+	echo := echoServer(t)
+	lport := e2eFreePort(t)
+	p := startPTY(t, t.TempDir(), tg.args("-L", fmt.Sprintf("%d:127.0.0.1:%d", lport, echo), "127.0.0.1")...)
+	before := ttyModes(t, p.slave)
+	setPrompt(p)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("ping"))
+	var b [4]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil || string(b[:]) != "ping" {
+		t.Fatalf("through -L: %q %v", b, err)
+	}
+	p.typeKeys("\r~#")
+	p.expect("The following forwarded connections are open:")
+	p.expect(fmt.Sprintf("local forward localhost:%d: from 127.0.0.1:", lport))
+	p.typeKeys("~&")
+	p.expect("the session still runs")
+	p.typeKeys("exit 4\r")
+	p.expect("Waiting for forwarded connections to terminate...")
+	p.typeKeys("~&")
+	p.expect("ending its 1 forwarded connections")
+	if code := p.wait(); code != 4 {
+		t.Fatalf("exit status %d after ~&, want the shell's 4", code)
+	}
+	if after := ttyModes(t, p.slave); after != before {
+		t.Fatalf("terminal modes after ~& %#x, before %#x", after, before)
+	}
 }
