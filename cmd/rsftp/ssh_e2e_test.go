@@ -359,3 +359,51 @@ func TestE2ESSHForwardFailure(t *testing.T) {
 		t.Fatalf("a -R sshd refuses, with ExitOnForwardFailure: exit %d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestE2ESSHUnixForwardsAgainstSshd: the Unix socket forms of -L and -R
+// through OpenSSH's sshd, each carrying a stream checked byte for byte:
+// a local socket to a TCP port, a TCP port to a socket on the server's
+// side, and a socket on the server's side to a local TCP port.
+func TestE2ESSHUnixForwardsAgainstSshd(t *testing.T) {
+	tg := newSshdTarget(t)
+	echo := echoServer(t)
+	dir, err := os.MkdirTemp("", "fwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	unixEcho := filepath.Join(dir, "echo.sock")
+	ul, err := net.Listen("unix", unixEcho)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	go func() {
+		for {
+			c, err := ul.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				io.Copy(c, c)
+				c.Close()
+			}()
+		}
+	}()
+	lsock, rsock := filepath.Join(dir, "l.sock"), filepath.Join(dir, "r.sock")
+	lport := e2eFreePort(t)
+	cmd, errb := startSSHTool(t, nil, tg.args(
+		"-L", fmt.Sprintf("%s:127.0.0.1:%d", lsock, echo),
+		"-L", fmt.Sprintf("%d:%s", lport, unixEcho),
+		"-R", fmt.Sprintf("%s:127.0.0.1:%d", rsock, echo),
+		"-N", "127.0.0.1")...)
+	c := dialWhenUp(t, "unix", lsock, cmd, errb)
+	checkEcho(t, c, 300<<10)
+	c.Close()
+	c = dialWhenUp(t, "tcp", fmt.Sprintf("127.0.0.1:%d", lport), cmd, errb)
+	checkEcho(t, c, 300<<10)
+	c.Close()
+	c = dialWhenUp(t, "unix", rsock, cmd, errb)
+	checkEcho(t, c, 300<<10)
+	c.Close()
+}
