@@ -50,14 +50,28 @@ type ServerSession struct {
 	// Conn is the connection's transport: algorithms, sequence
 	// numbers, strict kex.
 	Conn *transport.Conn
+	// OriginalCommand is, under a forced command (ServerConfig's
+	// ForceCommand, a key's command=, a certificate's force-command),
+	// the command the client asked for (SSH_ORIGINAL_COMMAND; for a
+	// subsystem its name, empty for a shell); Command then holds the
+	// forced one.
+	OriginalCommand string
+	// Pty is the pseudo-terminal the client asked for with pty-req,
+	// allocated then; nil without one. Run gives it to the program.
+	Pty *PtyRequest
 	// ExitSignal, if a handler sets it (such as "TERM"), is reported
-	// with exit-signal instead of the exit status.
-	ExitSignal string
+	// with exit-signal instead of the exit status, with ExitCoreDumped
+	// and ExitMessage (Run sets all three).
+	ExitSignal     string
+	ExitCoreDumped bool
+	ExitMessage    string
 	// AgentSocket is the path of the private socket through which
 	// programs of this session reach the client's forwarded agent, set
 	// when the client asked for agent forwarding and the server granted
 	// it; empty otherwise. A shell handler exports it as SSH_AUTH_SOCK.
 	AgentSocket string
+
+	state *sessionState // the requests while the handler runs, the pty
 }
 
 // Handler serves a session and returns its exit status. The server sends
@@ -76,6 +90,22 @@ type ServerConfig struct {
 	Exec Handler
 	// Subsystems serve "subsystem" requests by name.
 	Subsystems map[string]Handler
+	// AcceptEnv lists the environment variables a client may set with
+	// env requests, as sshd's AcceptEnv: patterns with * and ?, such as
+	// "LANG" and "LC_*". Nil accepts none (sshd's default).
+	AcceptEnv []string
+	// ForceCommand, if set, runs instead of whatever exec, shell or
+	// subsystem the client asks for (sshd's ForceCommand), through
+	// Exec (or the "sftp" subsystem for "internal-sftp"); it wins over a
+	// key's command= and a certificate's force-command, which are
+	// honoured the same way. ServerSession.OriginalCommand keeps what
+	// the client asked for.
+	ForceCommand string
+	// NoPTY refuses every pty-req (sshd's PermitTTY no). Without it, a
+	// pty-req is granted when Exec is set, the system has
+	// pseudo-terminals (not Windows), and the key or certificate allows
+	// it (no no-pty, restrict or missing permit-pty).
+	NoPTY bool
 	// AllowTCPForwarding decides direct-tcpip requests (ssh -L) once
 	// the authorized_keys line's or certificate's options
 	// (no-port-forwarding, restrict, permitopen) and PermitOpen have
