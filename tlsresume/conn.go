@@ -88,17 +88,16 @@ type Conn struct {
 	mu  sync.Mutex
 	cur *link
 
-	// The reader goroutine hands DATA to Read: data carries a record's
-	// bytes, valid until Read sends on release.
+	// The reader goroutine hands DATA to Read through data: records
+	// that stay valid while the link reads readBuffers-1 more DATA (one
+	// in Read's hands, readAhead in the channel, one being read).
 	data    chan []byte
-	release chan struct{}
 	readErr error // set before data is closed
 	closed  chan struct{}
 	once    sync.Once
 
 	rmu     sync.Mutex
 	pending []byte
-	held    bool // pending is a record the reader waits to have released
 
 	wmu    sync.Mutex
 	rd, wd deadline
@@ -107,8 +106,7 @@ type Conn struct {
 }
 
 func newConn(s *resume.Session, l *link) *Conn {
-	c := &Conn{sess: s, cur: l, data: make(chan []byte), release: make(chan struct{}),
-		closed: make(chan struct{}), local: l.raw.LocalAddr()}
+	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), closed: make(chan struct{}), local: l.raw.LocalAddr()}
 	c.rd.init()
 	c.wd.init()
 	go c.reader()
@@ -139,13 +137,13 @@ func (c *Conn) reader() {
 		case <-c.closed:
 			return
 		}
-		select {
-		case <-c.release:
-		case <-c.closed:
-			return
-		}
 	}
 }
+
+// readAhead is how many records the reader hands on before Read takes
+// them: with the one Read holds and the one being read, the link must
+// keep that many and two more valid.
+const readAhead = readBuffers - 2
 
 // readError is what Read returns once the session ended with err.
 func readError(err error) error {
@@ -169,7 +167,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	if !c.held {
+	if len(c.pending) == 0 {
 		select {
 		case <-c.rd.wait():
 			return 0, os.ErrDeadlineExceeded
@@ -180,7 +178,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 			if !ok {
 				return 0, c.readErr
 			}
-			c.pending, c.held = p, true
+			c.pending = p
 		case <-c.rd.wait():
 			return 0, os.ErrDeadlineExceeded
 		case <-c.closed:
@@ -189,13 +187,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 	n := copy(b, c.pending)
 	c.pending = c.pending[n:]
-	if len(c.pending) == 0 {
-		c.held = false
-		select {
-		case c.release <- struct{}{}:
-		case <-c.closed:
-		}
-	}
 	return n, nil
 }
 
@@ -340,10 +331,19 @@ func (c *Conn) Reconnect() {
 	}
 }
 
+// attached records the link the session moved to, and drops the one it
+// left: resume.Session closes a detached connection only after a delay
+// (for a CLOSE still in flight on it, which no longer matters once the
+// session moved), and until then the reader may be blocked on it,
+// holding back what arrives on the new one.
 func (c *Conn) attached(l *link) {
 	c.mu.Lock()
+	old := c.cur
 	c.cur = l
 	c.mu.Unlock()
+	if old != nil && old != l {
+		old.Abort()
+	}
 }
 
 // deadline is a settable deadline whose expiry closes a channel.

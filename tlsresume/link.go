@@ -24,6 +24,9 @@ const (
 	BindingLen   = 32
 )
 
+// readBuffers is how many records a link's reads rotate through.
+const readBuffers = 4
+
 // closeTimeout bounds the write of a CLOSE (or any last record) on a
 // connection being ended.
 const closeTimeout = 2 * time.Second
@@ -40,7 +43,11 @@ type link struct {
 	binding []byte // tls-exporter of this connection
 	state   tls.ConnectionState
 
-	rbuf    []byte
+	// Records are read into rbufs in turn: a DATA record stays valid
+	// until readBuffers-1 more DATA records were read, so that Conn's
+	// reader can hand several to Read at once (see Conn.reader).
+	rbufs   [readBuffers][]byte
+	next    int
 	packets atomic.Uint64
 
 	wmu  sync.Mutex
@@ -70,8 +77,11 @@ func newLink(tc *tls.Conn, raw net.Conn) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tlsresume: exporting the channel binding: %w", err)
 	}
-	return &link{tc: tc, raw: raw, binding: b, state: st, rbuf: make([]byte, MaxRecord),
-		bgKick: make(chan struct{}, 1), done: make(chan struct{})}, nil
+	l := &link{tc: tc, raw: raw, binding: b, state: st, bgKick: make(chan struct{}, 1), done: make(chan struct{})}
+	for i := range l.rbufs {
+		l.rbufs[i] = make([]byte, MaxRecord)
+	}
+	return l, nil
 }
 
 // resumeKey is the session's resume key, from its first connection.
@@ -92,7 +102,11 @@ func (l *link) ReadPacket() ([]byte, error) { return l.readRecord(false) }
 // readRecord is ReadPacket; the server's first record may be HELLO.
 func (l *link) readRecord(first bool) ([]byte, error) {
 	for {
-		p, err := ReadRecord(l.tc, l.rbuf)
+		p, err := ReadRecord(l.tc, l.rbufs[l.next])
+		if err == nil && p[0] == RecData {
+			// Other records take the buffer the next DATA will.
+			l.next = (l.next + 1) % readBuffers
+		}
 		if err != nil {
 			if err == io.EOF {
 				// crypto/tls reports a TCP FIN at a record boundary as

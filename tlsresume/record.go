@@ -31,8 +31,9 @@ const (
 
 // Limits of the record layer.
 const (
-	// MaxData is the most application bytes one DATA record carries.
-	MaxData = 32 << 10
+	// MaxData is the most application bytes one DATA record carries: a
+	// full record with its length and type is 32 KiB, two TLS records.
+	MaxData = 32<<10 - headerLen - 1
 	// MaxRecord is the largest record: a DATA record's type and data.
 	MaxRecord = 1 + MaxData
 	// MaxCloseText is the longest description a CLOSE carries.
