@@ -56,7 +56,15 @@ type serveOptions struct {
 	permitOpen, permitListen      []string
 	gatewayPorts                  rsftp.GatewayPorts
 	streamLocalBindUnlink         bool
+
+	// Shells and commands (issue 18): --shell and --accept-env.
+	shell     bool
+	acceptEnv []string
 }
+
+// defaultServeAcceptEnv is what --accept-env lets clients set unless
+// told otherwise: Debian's sshd_config's AcceptEnv.
+var defaultServeAcceptEnv = []string{"LANG", "LC_*"}
 
 // Defaults of rsftp serve that differ from the library's (docs/HARDENING.md
 // says why): one source may hold at most 5 of the unauthenticated slots
@@ -153,6 +161,24 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxHandles, "max-handles", sftp.DefaultMaxHandles, "open files and directories per SFTP session")
 	fsf.DurationVar(&o.clientAlive, "client-alive-interval", time.Minute, "probe a plain (not resumable) connection silent for this long with a keepalive (OpenSSH's ClientAliveInterval; 0 turns it off)")
 	fsf.IntVar(&o.clientAliveMax, "client-alive-count-max", 3, "unanswered keepalives in a row after which the connection is closed (OpenSSH's ClientAliveCountMax)")
+	fsf.BoolVar(&o.shell, "shell", false, "also run shells and commands (ssh's shell and exec requests, with a pseudo-terminal when asked for) as the user rsftp serve runs as, never another, with a login environment as sshd builds it (HOME, USER, LOGNAME, SHELL, PATH, TERM, SSH_CONNECTION, SSH_TTY...) in the home directory; a key's command= (or a certificate's force-command) then runs instead of what the client asks, and no-pty or restrict refuse the terminal. --root confines SFTP only. Without --shell, exec, shell and pty requests are refused: SFTP only")
+	o.acceptEnv = defaultServeAcceptEnv
+	fsf.Func("accept-env", "with --shell, environment variables clients may send (sshd's AcceptEnv): a comma-separated `list` of names or patterns with * and ?, or none (default LANG,LC_*)", func(v string) error {
+		if v == "none" {
+			o.acceptEnv = nil
+			return nil
+		}
+		var list []string
+		for _, p := range strings.Split(v, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" || strings.ContainsAny(p, "= \t") {
+				return fmt.Errorf("%q: want names or patterns without '=' or blanks, separated by commas", v)
+			}
+			list = append(list, p)
+		}
+		o.acceptEnv = list
+		return nil
+	})
 	fsf.Func("forwarding", "forwarding clients may ask for, a comma-separated `list` of: local (ssh -L: TCP connections from the server, and to Unix sockets), remote (ssh -R: the server listens on TCP ports and Unix sockets), agent (ssh -A), all, none; authorized_keys options (restrict, no-port-forwarding, no-agent-forwarding, permitopen, permitlisten) and certificates restrict it further (default none)", o.setForwarding)
 	fsf.Func("permit-open", "where local forwarding may connect, as sshd's PermitOpen: a comma-separated `list` of host:port or [IPv6]:port, * for any host or any port, hosts compared as written; any or none alone (default any)", func(v string) (err error) {
 		o.permitOpen, err = rsftp.ParsePermitOpen(v)
@@ -216,6 +242,9 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 		if err := checkUserName(o.user); err != nil {
 			return nil, fmt.Errorf("--user %q: %v", o.user, err)
 		}
+	}
+	if o.shell && o.readOnly {
+		return nil, errors.New("--read-only cannot hold with --shell: a shell can change whatever the user can")
 	}
 	if o.authorizedPrincipalsFile != "" {
 		if o.trustedUserCAKeys == "" {
@@ -300,8 +329,9 @@ func (o *serveOptions) servingUser() (string, error) {
 	return loginName(u.Username), nil // DOMAIN\user made a login name on Windows
 }
 
-// sftpOnlyKey refuses an authorized_keys line whose forced command is
-// not the SFTP server's: rsftp serve runs nothing else, so any other
+// sftpOnlyKey refuses, without --shell, an authorized_keys line whose
+// forced command is not the SFTP server's: rsftp serve then runs nothing
+// else, so any other
 // forced command (command="/bin/false", say) means the key may not use
 // SFTP. Arguments are refused too: sftp-server's -R (read-only), -P and
 // -p restrict what a session may do, and rsftp serve would ignore them.
@@ -340,10 +370,16 @@ func (o *serveOptions) authConfig(userName string, log *slog.Logger) auth.Server
 	var akf *auth.AuthorizedKeysFile
 	if o.authorizedKeys != "" {
 		akf = &auth.AuthorizedKeysFile{Path: o.authorizedKeys, Check: sftpOnlyKey}
+		if o.shell {
+			akf.Check = nil // any forced command runs, through the shell
+		}
 	}
 	var trusted *auth.TrustedUserCAs
 	if o.trustedUserCAKeys != "" {
 		trusted = &auth.TrustedUserCAs{KeysFile: o.trustedUserCAKeys, Check: sftpOnlyPermissions}
+		if o.shell {
+			trusted.Check = nil
+		}
 		if o.authorizedPrincipalsFile != "" {
 			// parseServeFlags checked the pattern.
 			trusted.AuthorizedPrincipals, _ = auth.AuthorizedPrincipalsFile(o.authorizedPrincipalsFile)
@@ -435,6 +471,10 @@ func (o *serveOptions) serverConfig() *rsftp.ServerConfig {
 			MaxRetainedPerSession: int(min(o.maxRetainedPerSession, 1<<40))}
 	}
 	o.forwardingConfig(cfg)
+	if o.shell {
+		cfg.Exec = rsftp.ShellHandler(rsftp.ShellConfig{})
+		cfg.AcceptEnv = o.acceptEnv
+	}
 	return cfg
 }
 
@@ -444,8 +484,8 @@ func (o *serveOptions) sftpConfig(l *slog.Logger) *sftp.ServerConfig {
 	return &sftp.ServerConfig{Root: o.root, ReadOnly: o.readOnly, MaxHandles: o.maxHandles, Logger: l}
 }
 
-// runServe is an SFTP-only server: no shell, no exec, no forwarding, no
-// pty, no agent. Every key logs in as one user name (--user, else the
+// runServe is an SFTP server; --shell adds shells and commands (with
+// ptys), --forwarding forwarding, each as the user it runs as. Every key logs in as one user name (--user, else the
 // user running it); other names are refused.
 func runServe(ctx context.Context, args []string) error {
 	o, err := parseServeFlags(args, os.Stdout) // -h: the usage, on stdout
