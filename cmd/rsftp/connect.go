@@ -36,6 +36,9 @@ type commonFlags struct {
 	verbose    int
 	events     string // --events FILE: JSON lines of session events
 	noResume   bool   // --no-resume: plain SSH even if the server offers resumption
+	// resumeHelper lets a session with sshd go through rsftp's helper
+	// (ResumeHelper, helper_client.go): set for the file commands.
+	resumeHelper bool
 	// command and sessionType are what Match command and sessiontype
 	// see (rsftp ssh's; the file commands are "sftp", a subsystem).
 	command, sessionType string
@@ -48,7 +51,7 @@ type commonFlags struct {
 // be bundled (-rp), values attached or separate (-P22, -P 22); parsing
 // stops at the first operand or "--", as in OpenSSH's tools.
 func parseFlags(args []string, allowed string) (*commonFlags, []string, error) {
-	f := &commonFlags{}
+	f := &commonFlags{resumeHelper: true}
 	// Every client command connects through connect, which takes the
 	// way -J gives.
 	allowed += "J"
@@ -369,7 +372,14 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 			}
 		}
 	}
+	prompts := secretPrompts.Load()
 	client, err := rt.connect(dialCtx, addr, ccfg)
+	if err == nil && f.resumeHelper && ccfg.Resume != nil && !client.Resumable() {
+		// sshd: the session through rsftp's helper (helper_client.go).
+		if hm, _ := parseHelperMode(cfg.getDefault(resumeHelperKeyword, "auto")); hm != helperNo {
+			client, err = useHelper(dialCtx, client, hm, secretPrompts.Load() != prompts, rt, addr, ccfg, log)
+		}
+	}
 	if err != nil {
 		events.close()
 		ce := &connectError{host: hostname, port: port, user: userName, notes: log.keys.take(), err: err}
@@ -608,6 +618,7 @@ func loadIdentity(path string, batch bool) (kex.Signer, error) {
 
 // readSecret prompts on the terminal and reads a line without echo.
 func readSecret(prompt string) (string, error) {
+	secretPrompts.Add(1)
 	tty, err := openTerminal() // /dev/tty; the console on Windows
 	if err != nil {
 		what := strings.TrimSuffix(strings.TrimSpace(prompt), ":")

@@ -57,7 +57,10 @@ func e2eEnv(t *testing.T) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env, "HOME="+home)
+	// The remote end of a session through sshd (the helper) keeps its
+	// files in a directory of the test's, never in the real home of the
+	// user sshd runs it as.
+	return append(env, "HOME="+home, helperDirEnv+"="+filepath.Join(home, "remote-helper"))
 }
 
 type e2eResult struct {
@@ -134,8 +137,10 @@ func e2eServe(t *testing.T, root, authorizedKeys string) (int, string) {
 }
 
 func e2eOpts(key, kh string, port int) []string {
+	// ResumeHelper=no: these tests are of sshd's own SFTP server (the
+	// helper's have helperRig).
 	return []string{"-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile=" + kh, "-i", key, "-P", strconv.Itoa(port), "-q"}
+		"-o", "UserKnownHostsFile=" + kh, "-i", key, "-P", strconv.Itoa(port), "-q", "-o", "ResumeHelper=no"}
 }
 
 func e2eRandFile(t *testing.T, path string, n int64) []byte {

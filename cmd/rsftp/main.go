@@ -96,6 +96,14 @@ Windows, which has no such signal, any program that signals the event
 Local\rsftp-reconnect-PID) makes rsftp process PID reconnect at once.
 A reconnection goes the way the first connection went: through the same jump
 hosts, or a new run of the ProxyCommand.
+Against OpenSSH's sshd, get, put, ls, cp and sftp survive the same way
+through rsftp's helper: rsftp runs itself on the server as a command (the
+server's rsftp, or this binary, installed once in ~/.cache/rsftp/ when the
+server runs the same system) and reconnects to it through sshd, logging in
+again with the same keys. -o ResumeHelper=no (or in ssh_config, after
+IgnoreUnknown ResumeHelper for ssh's sake) turns it off; =yes makes a
+helper that cannot start an error, and asks again for a password at each
+reconnection instead of going without the helper.
 
 ssh_config is read as ssh reads it (Host, Match, Include, tokens); keywords
 that rsftp cannot honour and whose omission would change where or how safely
@@ -173,6 +181,10 @@ func main() {
 		err = runDemo(args)
 	case "reconnect":
 		err = runReconnect(args)
+	case "helper": // the remote end of a session through sshd (helper_unix.go)
+		err = runHelper(ctx, args)
+	case "attach":
+		err = runAttach(args)
 	case "sftp":
 		stop() // the shell handles SIGINT itself (interactive.go)
 		err = runSFTP(args)

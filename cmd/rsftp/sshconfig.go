@@ -149,7 +149,7 @@ func (c *sshConfig) warn(msg string, systemWide bool) {
 // words, raw the rest of the line after the keyword as written.
 func (c *sshConfig) set(where, key string, args []string, raw string) error {
 	k := strings.ToLower(key)
-	if !sshKeywords[k] {
+	if !sshKeywords[k] && !rsftpKeywords[k] { // rsftp's own: helper_client.go
 		if ign, ok := c.get("ignoreunknown"); ok && auth.MatchPatternList(ign, k) {
 			return nil
 		}
@@ -274,6 +274,8 @@ func validate(k string, args []string) error {
 		}
 	}
 	switch k {
+	case resumeHelperKeyword:
+		return validateResumeHelper(args)
 	case "port":
 		n, err := strconv.Atoi(args[0])
 		if err != nil || n < 1 || n > 65535 {

@@ -1,0 +1,421 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/sshtest"
+)
+
+// helperRig is Debian's sshd started by the test, a key it accepts, and a
+// helper directory of the test's own (RSFTP_HELPER_DIR): nothing goes
+// into the real home, even when the remote user is the test's.
+type helperRig struct {
+	dir, key, kh string
+	sshd         *sshtest.Sshd
+	remote       string // a directory for the remote files
+	helperDir    string
+	port         int // where the client connects: sshd, or a relay before it
+}
+
+func newHelperRig(t *testing.T, sshdExtra ...string) *helperRig {
+	t.Helper()
+	dir := t.TempDir()
+	r := &helperRig{dir: dir}
+	r.key = sshtest.KeyGen(t, dir, "ed25519", 0)
+	pub, _ := os.ReadFile(r.key + ".pub")
+	r.sshd = sshtest.StartSshd(t, string(pub), sshdExtra...)
+	r.port = r.sshd.Port
+	r.kh = filepath.Join(dir, "known_hosts")
+	r.trustPort(t, r.sshd.Port)
+	r.remote = filepath.Join(dir, "remote")
+	os.Mkdir(r.remote, 0o755)
+	r.helperDir = filepath.Join(dir, "helper")
+	return r
+}
+
+// trustPort adds sshd's host key under 127.0.0.1:port (a relay's port
+// too).
+func (r *helperRig) trustPort(t *testing.T, port int) {
+	hk, _ := os.ReadFile(r.sshd.HostKey + ".pub")
+	f := strings.Fields(string(hk))
+	kf, err := os.OpenFile(r.kh, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(kf, "[127.0.0.1]:%d %s %s\n", port, f[0], f[1])
+	kf.Close()
+}
+
+// command is the tool with the rig's options: sshd (or the relay) at
+// r.port, the test's helper directory; extra before the operands.
+func (r *helperRig) command(t *testing.T, sub string, extra []string, operands ...string) (*exec.Cmd, *lockedBuffer) {
+	// e2eOpts' but for ResumeHelper, left to its default (auto).
+	args := []string{sub, "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile=" + r.kh, "-i", r.key, "-P", strconv.Itoa(r.port), "-q"}
+	args = append(args, "-o", "User="+sshtest.User(t))
+	args = append(args, extra...)
+	args = append(args, operands...)
+	cmd := exec.Command(e2eTool(t), args...)
+	cmd.Env = append(e2eEnv(t), helperDirEnv+"="+r.helperDir)
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
+	return cmd, errb
+}
+
+func (r *helperRig) run(t *testing.T, sub string, extra []string, operands ...string) (string, error) {
+	cmd, errb := r.command(t, sub, extra, operands...)
+	err := cmd.Run()
+	return errb.String(), err
+}
+
+// cachedBinary is the one binary in the helper directory's cache.
+func (r *helperRig) cachedBinary(t *testing.T) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(r.helperDir, "*-*", "rsftp"))
+	if len(m) != 1 {
+		t.Fatalf("cached helpers: %v, want one", m)
+	}
+	return m[0]
+}
+
+// TestE2EHelperBasics: a get through sshd installs the helper once (a
+// second get finds it by its SHA-256 and uploads nothing), the
+// directories are private, and a helper whose session closed leaves no
+// socket or directory behind.
+func TestE2EHelperBasics(t *testing.T) {
+	r := newHelperRig(t)
+	want := e2eRandFile(t, filepath.Join(r.remote, "f"), 1<<20)
+	local := filepath.Join(r.dir, "f1")
+	errs, err := r.run(t, "get", []string{"-o", "LogLevel=INFO"}, "127.0.0.1:"+filepath.Join(r.remote, "f"), local)
+	if err != nil {
+		t.Fatalf("first get: %v\n%s", err, errs)
+	}
+	if !strings.Contains(errs, "installing the rsftp helper") {
+		t.Errorf("the first get did not say it installed the helper:\n%s", errs)
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, want) {
+		t.Fatal("first get: the file differs")
+	}
+	bin := r.cachedBinary(t)
+	fi1, _ := os.Stat(bin)
+	for _, d := range []string{r.helperDir, filepath.Dir(bin), filepath.Join(r.helperDir, helperRunDir)} {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, mode %v; want 0700", d, err, fi.Mode().Perm())
+		}
+	}
+	errs, err = r.run(t, "get", []string{"-o", "LogLevel=INFO"}, "127.0.0.1:"+filepath.Join(r.remote, "f"), filepath.Join(r.dir, "f2"))
+	if err != nil {
+		t.Fatalf("second get: %v\n%s", err, errs)
+	}
+	if strings.Contains(errs, "installing") {
+		t.Errorf("the second get installed the helper again:\n%s", errs)
+	}
+	fi2, _ := os.Stat(bin)
+	if !os.SameFile(fi1, fi2) || !fi1.ModTime().Equal(fi2.ModTime()) {
+		t.Error("the cached helper was replaced by the second get")
+	}
+	waitNoSessions(t, r.helperDir)
+}
+
+// waitNoSessions waits for the run directory to be empty: every helper
+// removed its socket and directory.
+func waitNoSessions(t *testing.T, helperDir string) {
+	t.Helper()
+	run := filepath.Join(helperDir, helperRunDir)
+	var left []os.DirEntry
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		left, _ = os.ReadDir(run)
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Errorf("helpers left %d entries in %s", len(left), run)
+}
+
+var _ = syscall.Getuid
+
+// cutsRelay is a TCP relay before sshd whose connections the test
+// cuts: reset closes both sides at once; blackhole stops moving bytes in
+// either direction and keeps the sockets open (a dead path that says
+// nothing), until the test ends. New connections pass at once either
+// way. What comes back is paced at bps bytes a second (0: as fast as it
+// comes).
+type cutsRelay struct {
+	port     int
+	bps      int
+	mu       sync.Mutex
+	live     []*relayPair
+	accepted int
+	release  chan struct{}
+}
+
+type relayPair struct {
+	c, s   net.Conn
+	frozen atomic.Bool
+}
+
+func startCutsRelay(t *testing.T, to int, bps int) *cutsRelay {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &cutsRelay{port: l.Addr().(*net.TCPAddr).Port, bps: bps, release: make(chan struct{})}
+	t.Cleanup(func() {
+		l.Close()
+		close(r.release)
+		r.mu.Lock()
+		for _, p := range r.live {
+			p.c.Close()
+			p.s.Close()
+		}
+		r.mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", to))
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p := &relayPair{c: c, s: s}
+			r.mu.Lock()
+			r.live = append(r.live, p)
+			r.accepted++
+			r.mu.Unlock()
+			go r.pump(p, c, s, 0)
+			go r.pump(p, s, c, r.bps)
+		}
+	}()
+	return r
+}
+
+func (r *cutsRelay) pump(p *relayPair, from, to net.Conn, bps int) {
+	buf := make([]byte, 32<<10)
+	var n64 int64
+	start := time.Now()
+	for {
+		n, err := from.Read(buf)
+		if p.frozen.Load() {
+			<-r.release // a blackhole: nothing more, either way
+			return
+		}
+		if n > 0 {
+			if _, werr := to.Write(buf[:n]); werr != nil {
+				break
+			}
+			n64 += int64(n)
+			if ahead := time.Duration(float64(n64)/float64(bps)*float64(time.Second)) - time.Since(start); bps > 0 && ahead > 0 {
+				time.Sleep(ahead)
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	if !p.frozen.Load() {
+		from.Close()
+		to.Close()
+	}
+}
+
+// cut ends every connection so far: reset closes them, blackhole
+// freezes them.
+func (r *cutsRelay) cut(blackhole bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.live {
+		if blackhole {
+			p.frozen.Store(true)
+		} else {
+			p.c.Close()
+			p.s.Close()
+		}
+	}
+	if !blackhole {
+		r.live = nil
+	}
+}
+
+func (r *cutsRelay) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.accepted
+}
+
+// helperTestSize is the size of the cut transfers: 256 MiB, or
+// $RSFTP_HELPER_TEST_MIB.
+func helperTestSize() int64 {
+	if n, err := strconv.Atoi(os.Getenv("RSFTP_HELPER_TEST_MIB")); err == nil && n > 0 {
+		return int64(n) << 20
+	}
+	return 256 << 20
+}
+
+// TestE2EHelperCuts: rsftp get and put through Debian's sshd, with the
+// helper, cut three times in the middle (reset, blackhole, reset) by a
+// relay between the tool and sshd: the files arrive whole, each cut is a
+// resumption (events), and the helper was installed once, by the first
+// command: reconnections and the second command upload nothing.
+func TestE2EHelperCuts(t *testing.T) {
+	r := newHelperRig(t)
+	relay := startCutsRelay(t, r.sshd.Port, 48<<20)
+	r.port = relay.port
+	r.trustPort(t, relay.port)
+	size := helperTestSize()
+	installs := 0
+	for _, dir := range []string{"get", "put"} {
+		src := filepath.Join(r.dir, dir+"-src")
+		dst := filepath.Join(r.dir, dir+"-dst")
+		remote, local := src, dst
+		if dir == "get" {
+			remote = filepath.Join(r.remote, "big-get")
+			src = remote
+		} else {
+			remote = filepath.Join(r.remote, "big-put")
+			dst = remote
+		}
+		e2eRandFile(t, src, size)
+		events := filepath.Join(r.dir, dir+"-events")
+		extra := []string{"-o", "LogLevel=INFO", "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "--events", events}
+		var cmd *exec.Cmd
+		var errb *lockedBuffer
+		if dir == "get" {
+			cmd, errb = r.command(t, "get", extra, "127.0.0.1:"+remote, local)
+		} else {
+			cmd, errb = r.command(t, "put", extra, src, "127.0.0.1:"+remote)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cuts := 0
+		for i, blackhole := range []bool{false, true, false} {
+			if !waitSize(dst, size*int64(i+1)/5, 120*time.Second) {
+				break
+			}
+			before := relay.count()
+			relay.cut(blackhole)
+			cuts++
+			// The next cut waits for the reconnection.
+			for deadline := time.Now().Add(30 * time.Second); relay.count() == before && time.Now().Before(deadline); {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("rsftp %s: %v\n%s", dir, err, errb.String())
+		}
+		if cuts != 3 {
+			t.Fatalf("rsftp %s: the transfer ended after %d cuts of 3", dir, cuts)
+		}
+		e2eSame(t, src, dst)
+		ev := readEvents(t, events)
+		if n := countEvents(ev, "resumed"); n < cuts {
+			t.Errorf("rsftp %s: %d resumed events after %d cuts: %v", dir, n, cuts, ev)
+		}
+		installs += strings.Count(errb.String(), "installing the rsftp helper")
+		t.Logf("rsftp %s: %d cuts, %d resumed, stderr:\n%s", dir, cuts, countEvents(ev, "resumed"), errb.String())
+		os.Remove(src)
+		os.Remove(dst)
+	}
+	if installs != 1 {
+		t.Errorf("the helper was installed %d times; want once, by the first command", installs)
+	}
+	r.cachedBinary(t)
+	waitNoSessions(t, r.helperDir)
+}
+
+// TestE2EHelperDamagedCache: a cached helper whose bytes changed is
+// found out by its SHA-256 and installed again, and the session runs
+// through the new copy.
+func TestE2EHelperDamagedCache(t *testing.T) {
+	r := newHelperRig(t)
+	want := e2eRandFile(t, filepath.Join(r.remote, "f"), 1<<20)
+	if errs, err := r.run(t, "get", []string{"-o", "LogLevel=INFO"}, "127.0.0.1:"+filepath.Join(r.remote, "f"), filepath.Join(r.dir, "f1")); err != nil {
+		t.Fatalf("first get: %v\n%s", err, errs)
+	}
+	bin := r.cachedBinary(t)
+	good, _ := os.ReadFile(bin)
+	bad := bytes.Clone(good)
+	for i := len(bad) / 2; i < len(bad)/2+4096; i++ {
+		bad[i] ^= 0x5a
+	}
+	if err := os.WriteFile(bin, bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	local := filepath.Join(r.dir, "f2")
+	errs, err := r.run(t, "get", []string{"-o", "LogLevel=INFO", "--events", filepath.Join(r.dir, "events")}, "127.0.0.1:"+filepath.Join(r.remote, "f"), local)
+	if err != nil {
+		t.Fatalf("get with a damaged helper: %v\n%s", err, errs)
+	}
+	if !strings.Contains(errs, "damaged") {
+		t.Errorf("nothing said the cached helper was damaged:\n%s", errs)
+	}
+	if now, _ := os.ReadFile(bin); !bytes.Equal(now, good) {
+		t.Error("the damaged helper was not replaced by the client's binary")
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, want) {
+		t.Error("the file differs")
+	}
+	if ev := readEvents(t, filepath.Join(r.dir, "events")); countEvents(ev, "closed") != 1 || countEvents(ev, "connected") != 1 {
+		t.Errorf("events %v", ev)
+	}
+}
+
+// TestE2EHelperReadOnlyHome: where the helper cannot be installed (its
+// directory on a read-only file system: a tmpfs mounted read-only as
+// root, else a directory without write permission), the command runs
+// over plain SSH and says so in one line.
+func TestE2EHelperReadOnlyHome(t *testing.T) {
+	r := newHelperRig(t)
+	os.Mkdir(r.helperDir, 0o755)
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", r.helperDir).CombinedOutput(); err != nil {
+			t.Skipf("mount a read-only tmpfs: %v %s", err, out)
+		}
+		t.Cleanup(func() { exec.Command("umount", r.helperDir).Run() })
+	} else {
+		os.Chmod(r.helperDir, 0o555)
+		t.Cleanup(func() { os.Chmod(r.helperDir, 0o755) })
+	}
+	want := e2eRandFile(t, filepath.Join(r.remote, "f"), 1<<20)
+	local := filepath.Join(r.dir, "f")
+	errs, err := r.run(t, "get", []string{"-o", "LogLevel=INFO"}, "127.0.0.1:"+filepath.Join(r.remote, "f"), local)
+	if err != nil {
+		t.Fatalf("get: %v\n%s", err, errs)
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, want) {
+		t.Error("the file differs")
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	var note string
+	for _, l := range lines {
+		if strings.Contains(l, "could not install the rsftp helper") {
+			note = l
+		}
+	}
+	if note == "" || !strings.Contains(note, "plain SSH") || !(strings.Contains(note, "Read-only file system") || strings.Contains(note, "Permission denied")) {
+		t.Errorf("no one-line note that the helper could not be installed, why, and that the session is plain SSH:\n%s", errs)
+	}
+	t.Logf("the note: %s", note)
+	if m, _ := filepath.Glob(filepath.Join(r.helperDir, "*")); len(m) != 0 {
+		t.Errorf("left in the read-only directory: %v", m)
+	}
+}
