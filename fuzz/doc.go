@@ -47,7 +47,10 @@
 //	internal/connmsg: FuzzForwardPayloads (forward_test.go: the payloads
 //	            of tcpip-forward, its reply, forwarded-tcpip and the
 //	            streamlocal requests and opens; what parses marshals back
-//	            to the same bytes)
+//	            to the same bytes), FuzzSessionPayloads (session_test.go:
+//	            the data of pty-req with its terminal modes,
+//	            window-change, env, exit-status, exit-signal, signal and
+//	            break; what parses marshals to bytes that parse the same)
 //	sftp:       FuzzServerPackets (the server fed arbitrary requests),
 //	            FuzzClientReplies (client_fuzz_test.go: the client fed
 //	            arbitrary replies)

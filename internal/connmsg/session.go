@@ -53,16 +53,24 @@ func AppendTerminalModes(b []byte, modes []TerminalMode) []byte {
 	return append(b, TTYOpEnd)
 }
 
+// MaxTerminalModes bounds the modes of one pty-req: the RFC defines 58
+// opcodes, so a client has no use for more, even repeating some.
+const MaxTerminalModes = 256
+
 // ParseTerminalModes decodes encoded terminal modes. It stops at
 // TTY_OP_END, at an opcode of 160 or above (RFC 4254: they "cause
 // parsing to stop"), or at the end of the data, as OpenSSH's sshd does;
-// an argument cut short is an error. At most len(b)/5 modes result.
+// an argument cut short, or more than MaxTerminalModes modes, is an
+// error.
 func ParseTerminalModes(b []byte) ([]TerminalMode, error) {
 	var modes []TerminalMode
 	for i := 0; i < len(b); {
 		op := b[i]
 		if op == TTYOpEnd || op >= TTYOpFirstUndefined {
 			break
+		}
+		if len(modes) == MaxTerminalModes {
+			return nil, fmt.Errorf("channel: more than %d terminal modes", MaxTerminalModes)
 		}
 		if len(b)-i < 5 {
 			return nil, fmt.Errorf("channel: terminal mode %d cut short", op)

@@ -1,6 +1,7 @@
 package connmsg
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 
@@ -75,6 +76,13 @@ func TestTerminalModes(t *testing.T) {
 			t.Errorf("%s: %s", tc.name, diff)
 		}
 	}
+	many := bytes.Repeat([]byte{53, 0, 0, 0, 1}, MaxTerminalModes)
+	if m, err := ParseTerminalModes(many); err != nil || len(m) != MaxTerminalModes {
+		t.Errorf("%d modes: %d parsed, %v", MaxTerminalModes, len(m), err)
+	}
+	if _, err := ParseTerminalModes(append(many, 53, 0, 0, 0, 1)); err == nil {
+		t.Errorf("%d modes parsed", MaxTerminalModes+1)
+	}
 	// Opcodes that cannot carry an argument are not encoded.
 	b := AppendTerminalModes(nil, []TerminalMode{{0, 1}, {200, 1}, {53, 1}})
 	if want := []byte{53, 0, 0, 0, 1, 0}; string(b) != string(want) {
@@ -104,4 +112,35 @@ func TestSessionBounds(t *testing.T) {
 	if _, err := ParseSignal((&Signal{Name: long}).Marshal()); err == nil {
 		t.Error("signal name past 256 bytes parsed")
 	}
+}
+
+// FuzzSessionPayloads runs the parsers of the session requests' data on
+// arbitrary bytes (what a client sends a server): no panic, and what
+// parses marshals to bytes that parse to the same request. (Marshal need
+// not give back the input: terminal modes after TTY_OP_END are dropped.)
+func FuzzSessionPayloads(f *testing.F) {
+	for _, tc := range sessionParsers {
+		f.Add(tc.m.Marshal())
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		for _, tc := range sessionParsers {
+			m, err := tc.parse(p)
+			if err != nil {
+				continue
+			}
+			again, err := tc.parse(m.Marshal())
+			if err != nil {
+				t.Fatalf("%T does not parse after marshal: %v", m, err)
+			}
+			if diff := cmp.Diff(m, again); diff != "" {
+				t.Fatalf("%T changed through marshal: %s", m, diff)
+			}
+		}
+		if modes, err := ParseTerminalModes(p); err == nil {
+			again, err := ParseTerminalModes(AppendTerminalModes(nil, modes))
+			if err != nil || !cmp.Equal(modes, again) {
+				t.Fatalf("terminal modes %v changed through marshal: %v, %v", modes, again, err)
+			}
+		}
+	})
 }
