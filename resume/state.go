@@ -3,6 +3,7 @@ package resume
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/rsftp/rsftp/internal/wire"
@@ -83,8 +84,36 @@ func HeldSize(n int) int {
 	if pooled(need) {
 		return poolBufSize
 	}
-	return need
+	return allocSize(need)
 }
+
+// allocSize is the capacity to ask for a buffer of n bytes: the memory it
+// then occupies. The Go runtime gives an allocation above 32 KiB whole 8
+// KiB pages (a 32 KiB data packet's frame of 32,814 bytes takes 40 KiB),
+// and a smaller one the least of its size classes that holds it.
+func allocSize(n int) int {
+	if n > maxSmallAlloc {
+		return (n + allocPage - 1) &^ (allocPage - 1)
+	}
+	i, _ := slices.BinarySearch(sizeClasses, n)
+	return sizeClasses[i]
+}
+
+const (
+	maxSmallAlloc = 32 << 10
+	allocPage     = 8 << 10
+)
+
+// sizeClasses are the capacities the runtime gives byte slices of up to
+// maxSmallAlloc bytes, in increasing order, found by asking it: growing an
+// empty slice rounds the capacity up to the allocation's.
+var sizeClasses = func() []int {
+	var c []int
+	for n := 1; n <= maxSmallAlloc; n = c[len(c)-1] + 1 {
+		c = append(c, cap(slices.Grow([]byte(nil), n)))
+	}
+	return c
+}()
 
 // pooled reports whether a buffer of need bytes comes from the pool:
 // only those that use at least half of a pooled buffer, so that what a
@@ -157,13 +186,17 @@ func putBuf(b []byte) {
 func message(frame []byte) []byte { return frame[wire.FrameHeadroom:] }
 
 // Retained messages of channel-data size live in pooled buffers of
-// poolBufSize bytes (the largest channel data packet we send, 32 KiB, with
-// its header, the frame's head and tail room, and slack): a bulk transfer
-// then retains without allocating at each message, and since sync.Pool
-// drops what stays unused, an idle session holds no spare memory.
+// poolBufSize bytes: a bulk transfer then retains without allocating at
+// each message, and since sync.Pool drops what stays unused, an idle
+// session holds no spare memory. The largest channel data packet we send
+// by default, 32 KiB, with its header and the frame's head and tail room,
+// needs 32,814 bytes, which the runtime allocates as 40 KiB (allocSize):
+// the buffers are that size, so that the limit and the budgets count the
+// memory held (they counted 32,832 bytes of every 40 KiB until issue 17's
+// measurements of rsftp serve's memory).
 const (
 	minReuse    = 4 << 10
-	poolBufSize = 32<<10 + 64
+	poolBufSize = 40 << 10
 )
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); return &b }}
@@ -198,7 +231,7 @@ func (s *Sender) recordOwnedIf(frame []byte, force bool) (uint64, []byte, error)
 func (s *Sender) Buffer(n int) []byte {
 	need := wire.FrameHeadroom + n + wire.FrameTailroom
 	if !pooled(need) {
-		return make([]byte, wire.FrameHeadroom, need)
+		return make([]byte, wire.FrameHeadroom, allocSize(need))
 	}
 	return (*bufPool.Get().(*[]byte))[:wire.FrameHeadroom]
 }

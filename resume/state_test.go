@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+
+	"github.com/rsftp/rsftp/internal/wire"
 )
 
 func msg(i int) []byte { return []byte{94, byte(i), byte(i >> 8), 0xaa} }
@@ -159,6 +162,47 @@ func TestSenderRingOrder(t *testing.T) {
 		}
 		if m, b := s.Retained(); m != len(model) || b != total {
 			t.Fatalf("step %d: Retained() = %d, %d; want %d, %d", step, m, b, len(model), total)
+		}
+	}
+}
+
+// TestHeldSizeIsMemory: what HeldSize counts for a retained message (the
+// limit, the budgets) is the memory its buffer occupies, as the runtime
+// allocates it. A 32 KiB data packet's frame of 32,814 bytes takes 40 KiB
+// (an allocation above 32 KiB is whole 8 KiB pages); it was counted as
+// 32,832 bytes.
+func TestHeldSizeIsMemory(t *testing.T) {
+	const k = 64
+	keep := make([][]byte, k) // allocated before the count starts
+	// allocated is the memory one buffer from alloc occupies, counted by
+	// the runtime over k of them.
+	allocated := func(alloc func() []byte) uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for i := range keep {
+			keep[i] = alloc()
+		}
+		runtime.ReadMemStats(&after)
+		clear(keep)
+		return (after.TotalAlloc - before.TotalAlloc) / k
+	}
+	dataPacket := 1 + 4 + 4 + 32<<10 // CHANNEL_DATA with 32 KiB of data
+	for _, n := range []int{1, 100, 4 << 10, 4133, 16 << 10, 20 << 10, dataPacket, 40 << 10, 100 << 10, 256 << 10} {
+		var s Sender
+		if b := s.Buffer(n); HeldSize(n) != cap(b) {
+			t.Errorf("message of %d bytes: HeldSize %d, but Buffer's capacity is %d", n, HeldSize(n), cap(b))
+		}
+		need := wire.FrameHeadroom + n + wire.FrameTailroom
+		var got uint64
+		if pooled(need) {
+			got = allocated(func() []byte { return *bufPool.New().(*[]byte) })
+		} else {
+			got = allocated(func() []byte { return s.Buffer(n) })
+		}
+		// The 64 bytes are for what else allocates meanwhile (a few bytes
+		// a buffer).
+		if got > uint64(HeldSize(n))+64 {
+			t.Errorf("message of %d bytes: its buffer occupies %d bytes; HeldSize counts %d", n, got, HeldSize(n))
 		}
 	}
 }
