@@ -70,7 +70,10 @@
 //	            byte at a time)
 //
 // The ones here need nothing unexported: the reconnection messages of the
-// resume extension (FuzzResumeMessages), public key blobs and signatures
+// resume extension (FuzzResumeMessages), the records of resumable TLS
+// (FuzzTLSResumeRecords, tlsresume_test.go: a stream of records as a TLS
+// connection delivers them, each length and body checked, docs/
+// PROTOCOL.tlsresume.md section 3), public key blobs and signatures
 // (FuzzPublicKey), the connection protocol's messages of internal/connmsg
 // (FuzzChannelMessages: parse, marshal, parse again must agree), private
 // key files (FuzzPrivateKey).

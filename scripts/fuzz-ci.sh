@@ -17,6 +17,7 @@ required=(
 	"resume FuzzRegistryResume"
 	"resume FuzzSessionReadPacket"
 	"fuzz FuzzResumeMessages"
+	"fuzz FuzzTLSResumeRecords"
 	"transport FuzzConnAfterKex"
 	"transport/internal/chachapoly FuzzChaChaPolySIMD"
 	"transport/internal/gcmvaes FuzzGCMVAES"

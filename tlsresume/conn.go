@@ -34,6 +34,10 @@ type Config struct {
 	// PathChanges and PathChanged: as resume.SupervisorConfig's (client).
 	PathChanges <-chan struct{}
 	PathChanged func(remote net.Addr) bool
+	// Linger is how long a closed Conn's session waits for the peer to
+	// acknowledge what was written before it ends (either side;
+	// DefaultLinger if 0).
+	Linger time.Duration
 	// RetentionLimit bounds the memory one session's unacknowledged DATA
 	// occupies (either side; resume.DefaultRetention by default). Writes
 	// wait beyond it.
@@ -102,11 +106,16 @@ type Conn struct {
 	wmu    sync.Mutex
 	rd, wd deadline
 
-	local net.Addr
+	local      net.Addr
+	lingerTime time.Duration
 }
 
-func newConn(s *resume.Session, l *link) *Conn {
-	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), closed: make(chan struct{}), local: l.raw.LocalAddr()}
+func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
+	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), closed: make(chan struct{}), local: l.raw.LocalAddr(),
+		lingerTime: cfg.Linger}
+	if c.lingerTime <= 0 {
+		c.lingerTime = DefaultLinger
+	}
 	c.rd.init()
 	c.wd.init()
 	go c.reader()
@@ -117,25 +126,38 @@ func newPlainConn(tc *tls.Conn) *Conn {
 	return &Conn{plain: tc, closed: make(chan struct{})}
 }
 
-// reader moves DATA from the session to Read.
+// reader moves DATA from the session to Read until EOF, and then keeps
+// reading (the session handles ACKs as it reads) until the session ends.
+// Once the Conn is closed it discards what arrives.
 func (c *Conn) reader() {
-	defer close(c.data)
+	open := true // c.data not closed yet
+	finish := func(err error) {
+		if open {
+			c.readErr = err
+			close(c.data)
+			open = false
+		}
+	}
 	for {
 		p, err := c.sess.ReadPacket()
 		if err != nil {
-			c.readErr = readError(err)
+			finish(readError(err))
 			return
 		}
-		if p[0] != RecData {
-			err := fmt.Errorf("%w: %s in an attached session", ErrRecord, typeName(p[0]))
+		switch {
+		case p[0] == RecEOF && open:
+			finish(io.EOF)
+			continue
+		case p[0] != RecData || !open:
+			// Only DATA and one EOF are counted records of ours.
+			err := &ProtocolError{Err: fmt.Errorf("%w: %s after EOF or in an attached session", ErrRecord, typeName(p[0]))}
 			c.sess.Disconnect(ReasonProtocolError, err.Error())
-			c.readErr = err
+			finish(err)
 			return
 		}
 		select {
 		case c.data <- p[1:]:
 		case <-c.closed:
-			return
 		}
 	}
 }
@@ -222,9 +244,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
-// Close ends the session: the peer reads EOF after everything written
-// before it, if the connection is up (a session closed while detached
-// ends without telling the server, which discards it after its hold).
+// Close ends the session. It returns at once; the peer reads EOF after
+// everything written before (an EOF record, retained and resent like
+// data), and the session lives on in the background, reconnecting if
+// need be, until the peer has acknowledged it all or Linger passed
+// (section 8.1 of the document); then CLOSE ends it for both sides.
 func (c *Conn) Close() error {
 	if c.plain != nil {
 		return c.plain.Close()
@@ -237,11 +261,50 @@ func (c *Conn) Close() error {
 	if !first {
 		return net.ErrClosed
 	}
-	c.sess.Close()
-	if c.sv != nil {
-		<-c.sv.Done()
-	}
+	go c.linger()
 	return nil
+}
+
+// DefaultLinger is how long a closed Conn's session waits for the peer
+// to acknowledge what was written (Config.Linger).
+const DefaultLinger = 30 * time.Second
+
+// linger sends EOF, waits until the peer acknowledged everything (or
+// the session ended, or the linger time passed), then closes the
+// session.
+func (c *Conn) linger() {
+	c.wmu.Lock() // after a Write in progress
+	err := c.sess.WritePacket([]byte{RecEOF})
+	c.wmu.Unlock()
+	if err == nil {
+		limit := time.NewTimer(c.lingerTime)
+		defer limit.Stop()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+	wait:
+		for {
+			if st := c.sess.Stats(); st.Acked == st.Sent {
+				break
+			}
+			select {
+			case <-c.sess.Done():
+				break wait
+			case <-limit.C:
+				break wait
+			case <-tick.C:
+			}
+		}
+	}
+	c.sess.Close()
+}
+
+// Done is closed once the session has ended (after Close, once the peer
+// acknowledged everything or the linger time passed); plain TLS: never.
+func (c *Conn) Done() <-chan struct{} {
+	if c.sess == nil {
+		return nil
+	}
+	return c.sess.Done()
 }
 
 // LocalAddr is the local address of the current (or last) connection.
@@ -473,7 +536,7 @@ func startClient(ctx context.Context, network, addr string, conf *tls.Config, cf
 		return nil, errors.New("tlsresume: the server keeps no more sessions")
 	}
 	s.SetRetentionLimit(cfg.RetentionLimit)
-	c := newConn(s, l)
+	c := newConn(s, l, cfg)
 	spki := l.state.PeerCertificates[0].RawSubjectPublicKeyInfo
 	proto := l.state.NegotiatedProtocol
 	redialConf := conf.Clone()

@@ -64,6 +64,7 @@ type link struct {
 
 	done     chan struct{}
 	doneOnce sync.Once
+	protoErr atomic.Pointer[error] // the first protocol error read
 }
 
 // newLink wraps a TLS connection whose handshake is done and whose ALPN
@@ -107,6 +108,9 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 			// Other records take the buffer the next DATA will.
 			l.next = (l.next + 1) % readBuffers
 		}
+		if errors.Is(err, ErrRecord) {
+			return nil, l.protocolError(err)
+		}
 		if err != nil {
 			if err == io.EOF {
 				// crypto/tls reports a TCP FIN at a record boundary as
@@ -118,7 +122,7 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 		}
 		l.packets.Add(1)
 		if err := CheckRecord(p); err != nil {
-			return nil, err
+			return nil, l.protocolError(err)
 		}
 		switch p[0] {
 		case RecPing:
@@ -136,7 +140,7 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 			if first {
 				return p, nil
 			}
-			return nil, fmt.Errorf("%w: HELLO after the session began", ErrRecord)
+			return nil, l.protocolError(fmt.Errorf("%w: HELLO after the session began", ErrRecord))
 		}
 		return p, nil
 	}
@@ -257,8 +261,29 @@ func (l *link) Disconnect(reason uint32, msg string) error {
 	return err
 }
 
-// Close ends the session: CLOSE by application.
-func (l *link) Close() error { return l.Disconnect(ReasonByApplication, "closed by application") }
+// Close ends the session: CLOSE by application, or with reason 2 after a
+// protocol error read here (section 8.3).
+func (l *link) Close() error {
+	if err := l.protoErr.Load(); err != nil {
+		return l.Disconnect(ReasonProtocolError, (*err).Error())
+	}
+	return l.Disconnect(ReasonByApplication, "closed by application")
+}
+
+// ProtocolError is a malformed record, or one not valid where it came:
+// it ends the session (the session then closes the link, which says
+// CLOSE with reason 2), unless the link was only an attempt to resume,
+// which is dropped without CLOSE.
+type ProtocolError struct{ Err error }
+
+func (e *ProtocolError) Error() string      { return e.Err.Error() }
+func (e *ProtocolError) Unwrap() error      { return e.Err }
+func (e *ProtocolError) SessionEnded() bool { return true }
+
+func (l *link) protocolError(err error) error {
+	l.protoErr.CompareAndSwap(nil, &err)
+	return &ProtocolError{Err: err}
+}
 
 // SessionID is the connection's channel binding, which the resume
 // exchange's MACs cover.

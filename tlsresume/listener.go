@@ -216,7 +216,7 @@ func (ln *Listener) newSession(l *link, st *tls.ConnectionState) {
 		}
 		return
 	}
-	c := newConn(s, l)
+	c := newConn(s, l, ln.cfg)
 	ln.mu.Lock()
 	ln.live[s] = c
 	ln.mu.Unlock()

@@ -12,16 +12,17 @@ import (
 )
 
 // Record types (docs/PROTOCOL.tlsresume.md section 3). DATA and the
-// resume messages take the numbers of the SSH extension's channel data
-// and resume messages, whose counting, retention and resume exchange the
-// package shares with it (resume.Session): DATA is counted, the others
-// are not.
+// resume messages take the numbers of the SSH extension's channel data,
+// channel EOF and resume messages, whose counting, retention and resume
+// exchange the package shares with it (resume.Session): DATA and EOF are
+// counted, the others are not.
 const (
 	RecHello   = 1                 // client: a new session
 	RecClose   = 2                 // either: the session ends (not a lost link)
 	RecPing    = 3                 // either: answer with PONG
 	RecPong    = 4                 // either: the answer to PING
 	RecData    = 94                // either: application bytes (counted)
+	RecEOF     = 96                // either: the end of the sender's bytes (counted)
 	RecEnable  = resume.MsgEnable  // 200, server: the session's handle and hold time
 	RecRequest = resume.MsgRequest // 201, client: resume a session
 	RecAccept  = resume.MsgAccept  // 202, server: resumption accepted
@@ -108,7 +109,7 @@ func CheckRecord(p []byte) error {
 		_, err = ParseHello(p)
 	case RecClose:
 		_, err = ParseClose(p)
-	case RecPing, RecPong:
+	case RecPing, RecPong, RecEOF:
 		if len(p) != 1 {
 			err = fmt.Errorf("%w: %s with a body of %d bytes", ErrRecord, typeName(p[0]), len(p)-1)
 		}
@@ -144,6 +145,8 @@ func typeName(t byte) string {
 		return "PONG"
 	case RecData:
 		return "DATA"
+	case RecEOF:
+		return "EOF"
 	case RecEnable:
 		return "ENABLE"
 	case RecRequest:

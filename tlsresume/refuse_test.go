@@ -3,6 +3,7 @@ package tlsresume
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -179,5 +180,45 @@ func TestResumeClosedSession(t *testing.T) {
 	wantFailure(t, answer(t, l, request(rk, l.SessionID(), handle, received)), resume.ReasonSessionUnknown)
 	if ln.Registry().Len() != 0 {
 		t.Fatal("a refused request made a session")
+	}
+}
+
+// TestProtocolErrorEndsSession: a malformed record on an attached
+// session's connection ends the session; the peer is told with CLOSE
+// reason 2 and the application's Read returns the error.
+func TestProtocolErrorEndsSession(t *testing.T) {
+	ln := loopback(t, nil, nil)
+	l := rawLink(t, ln)
+	if err := l.WritePacket((&Hello{}).Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	l.raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := l.ReadPacket()
+	if err != nil || p[0] != RecEnable {
+		t.Fatalf("answer to HELLO: %x %v", p, err)
+	}
+	sc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readErr := make(chan error, 1)
+	go func() {
+		_, err := sc.Read(make([]byte, 10))
+		readErr <- err
+	}()
+	if err := l.WritePacket([]byte{RecPing, 0}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = l.ReadPacket()
+	var ce *ClosedError
+	if !errors.As(err, &ce) || ce.Reason != ReasonProtocolError {
+		t.Fatalf("after a PING with a body the server said %v, want CLOSE reason 2", err)
+	}
+	var pe *ProtocolError
+	if err := <-readErr; !errors.As(err, &pe) {
+		t.Fatalf("the server's Read returned %v", err)
+	}
+	if st := sc.(*Conn).Status(); st.State != resume.Closed {
+		t.Fatalf("server session %v", st.State)
 	}
 }
