@@ -78,6 +78,9 @@ type sessionState struct {
 // request that arrives before Notify is refused (a window-change is
 // remembered: Window returns it).
 func (s *ServerSession) Notify(r SessionRequests) {
+	if s.state == nil {
+		return // not the server's session: nothing to notify
+	}
 	s.state.mu.Lock()
 	s.state.reqs = r
 	s.state.mu.Unlock()
@@ -86,6 +89,9 @@ func (s *ServerSession) Notify(r SessionRequests) {
 // Window returns the terminal's latest size: that of pty-req, or of the
 // last window-change.
 func (s *ServerSession) Window() Window {
+	if s.state == nil {
+		return Window{}
+	}
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
 	return s.state.window
@@ -94,6 +100,9 @@ func (s *ServerSession) Window() Window {
 // TTY is the path of the session's terminal (SSH_TTY), such as
 // /dev/pts/3; empty without one.
 func (s *ServerSession) TTY() string {
+	if s.state == nil {
+		return ""
+	}
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
 	return s.state.tty
@@ -101,7 +110,12 @@ func (s *ServerSession) TTY() string {
 
 // Done is closed when the session's channel closes: the client closed
 // it, or the connection (or, for a resumable session, the session) ended.
-func (s *ServerSession) Done() <-chan struct{} { return s.state.done }
+func (s *ServerSession) Done() <-chan struct{} {
+	if s.state == nil {
+		return nil // never closed
+	}
+	return s.state.done
+}
 
 // serveSession handles the requests of one session channel: env and
 // pty-req before the command, then exec, shell or subsystem, which starts
@@ -321,6 +335,9 @@ func (s *ServerSession) serveRunning(reqs <-chan *channel.Request) {
 // takePty hands the pseudo-terminal allocated at pty-req to its user;
 // nil without one.
 func (s *ServerSession) takePty() *ptyFiles {
+	if s.state == nil {
+		return nil
+	}
 	s.state.mu.Lock()
 	defer s.state.mu.Unlock()
 	p := s.state.pty

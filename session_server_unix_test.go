@@ -259,6 +259,30 @@ func TestSessionSignalAndExit(t *testing.T) {
 		s.Close()
 	}
 
+	// A break asked with a reply: granted on a terminal (tcsendbreak),
+	// refused without one.
+	for _, pty := range []bool{true, false} {
+		s, err := c.NewSession(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pty {
+			if err := s.RequestPty(ctx, "xterm", 80, 24, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tr := newTranscript(s.Stdout())
+		if err := s.Exec(ctx, "echo ready; read x"); err != nil {
+			t.Fatal(err)
+		}
+		tr.waitFor(t, "ready")
+		ok, err := s.Channel().SendRequest(ctx, "break", true, []byte{0, 0, 1, 0})
+		if err != nil || ok != pty {
+			t.Errorf("pty %v: break answered %v, %v", pty, ok, err)
+		}
+		s.Close()
+	}
+
 	s, _ := c.NewSession(ctx)
 	var ee *channel.ExitError
 	if err := s.Run(ctx, "kill -TERM $$"); !errors.As(err, &ee) || ee.Signal != "TERM" || ee.CoreDumped {
