@@ -20,21 +20,16 @@ import (
 	"github.com/rsftp/rsftp/internal/sshtest"
 )
 
-// forwardingOn is the ServerConfig change of rsftp serve --forwarding
-// local,remote,agent: every kind allowed, sshd's defaults otherwise; exec
-// runs commands with the forwarded agent's socket as SSH_AUTH_SOCK.
+// forwardingOn is the ServerConfig change of rsftp serve --shell
+// --forwarding local,remote,agent: every kind allowed, sshd's defaults
+// otherwise, and commands run by ShellHandler, which exports the
+// forwarded agent's socket as SSH_AUTH_SOCK.
 func forwardingOn(cfg *rsftp.ServerConfig) {
 	cfg.AllowTCPForwarding = func(string, string, int) bool { return true }
 	cfg.AllowRemoteForwarding = func(string, string, int) bool { return true }
 	cfg.AllowStreamLocalForwarding = func(string, string, bool) bool { return true }
 	cfg.AllowAgentForwarding = func(string) bool { return true }
-	sh := rsftp.CommandHandler("/bin/sh")
-	cfg.Exec = func(ctx context.Context, s *rsftp.ServerSession) int {
-		if s.AgentSocket != "" {
-			s.Env = append(s.Env, "SSH_AUTH_SOCK="+s.AgentSocket)
-		}
-		return sh(ctx, s)
-	}
+	cfg.Exec = rsftp.ShellHandler(rsftp.ShellConfig{})
 }
 
 // echoServer listens on loopback and echoes each connection; it returns
@@ -215,6 +210,13 @@ func TestInteropOpenSSHForwarding(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "forwarded-through-rsftp") {
 			t.Fatalf("ssh -A, ssh-add -l: %v\n%s", err, out)
+		}
+		// The same in a session with a pseudo-terminal (-tt).
+		ptyArgs := append(append([]string(nil), args[:len(args)-2]...), "-tt", "127.0.0.1", "ssh-add -l")
+		cmd = exec.Command(sshtest.Binary(t, "ssh"), ptyArgs...)
+		cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+		if pout, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(pout), "forwarded-through-rsftp") {
+			t.Fatalf("ssh -tt -A, ssh-add -l: %v\n%s", err, pout)
 		}
 		// The socket's directory is gone with the session.
 		m := regexp.MustCompile(`sock=(\S+)`).FindStringSubmatch(string(out))
