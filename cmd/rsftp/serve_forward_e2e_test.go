@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/agenttest"
 	"github.com/rsftp/rsftp/internal/sshtest"
 )
 
@@ -19,6 +20,8 @@ import (
 // --forwarding local,remote": -N -L and -R carry a connection each way;
 // a key whose authorized_keys line says restrict may not (ssh -R with
 // ExitOnForwardFailure fails), and -R outside --permit-listen is refused.
+// Against "rsftp serve --shell --forwarding all", ssh -A: ssh-add -l in
+// the session lists the forwarded agent's key.
 func TestE2EServeForwardingOpenSSH(t *testing.T) {
 	sshBin := sshtest.Binary(t, "ssh")
 	dir := t.TempDir()
@@ -104,4 +107,45 @@ func TestE2EServeForwardingOpenSSH(t *testing.T) {
 	}
 	refused(rkp, "-R", "0:"+target)
 	refused(kp, "-R", fmt.Sprintf("%d:%s", e2eFreePort(t), target))
+
+	// --shell --forwarding all: ssh -A, and ssh-add -l in the session
+	// lists the agent's key through SSH_AUTH_SOCK.
+	sshtest.Binary(t, "ssh-add")
+	hk2 := filepath.Join(t.TempDir(), "hk")
+	port2, _ := e2eServeCert(t, "--root", root, "--host-key", hk2, "--authorized-keys", ak, "--shell", "--forwarding", "all")
+	hk2Pub, err := os.ReadFile(hk2 + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2 := strings.Fields(string(hk2Pub))
+	kh2 := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(kh2, []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port2, f2[0], f2[1])), 0o600)
+	ag := agenttest.New()
+	ag.Add(serveTestKey(t), "agent-through-rsftp-serve")
+	sockDir, err := os.MkdirTemp("", "sfa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(sockDir)
+	sock, stop, err := ag.Listen(sockDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	// ssh forwards an agent only if it finds one at SSH_AUTH_SOCK,
+	// which IdentityAgent=none hides.
+	var a []string
+	for _, s := range sshtest.SSHArgs(kh2, port2) {
+		if s == "IdentityAgent=none" {
+			a = a[:len(a)-1]
+			continue
+		}
+		a = append(a, s)
+	}
+	a = append(a, "-i", kp, "-A", "127.0.0.1", "ssh-add -l")
+	cmd := exec.Command(sshBin, a...)
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK="+sock)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "agent-through-rsftp-serve") {
+		t.Fatalf("ssh -A, ssh-add -l against rsftp serve --shell --forwarding all: %v\n%s", err, out)
+	}
 }
