@@ -57,6 +57,7 @@ type demoOptions struct {
 	cipher    string
 	quiet     bool
 	timeout   time.Duration
+	tls       bool // a download over resumable TLS (tlsresume) instead of SFTP
 }
 
 func runDemo(args []string) error {
@@ -80,6 +81,7 @@ func parseDemoFlags(args []string, help io.Writer) (*demoOptions, error) {
 	fs.StringVar(&o.cipher, "c", "", "cipher (default: our preference, chacha20-poly1305@openssh.com)")
 	fs.BoolVar(&o.quiet, "q", false, "quiet: no live progress on stderr")
 	fs.DurationVar(&o.timeout, "timeout", 5*time.Minute, "give up after this long")
+	fs.BoolVar(&o.tls, "tls", false, "download over resumable TLS 1.3 (docs/PROTOCOL.tlsresume.md) instead of SFTP over SSH")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(help, "usage: rsftp demo [-q] [-size bytes] [-latency d] [-bandwidth bytes/s] [-cuts n] [-outage d] [-svg file] [-c cipher] [-timeout d]")
@@ -166,6 +168,9 @@ func demo(args []string, stdout, stderr io.Writer) (err error) {
 	defer network.Close()
 	rec := &demoRecorder{net: network, opts: o}
 	defer rec.stopTimers()
+	if o.tls {
+		return demoTLS(ctx, o, network, rec, root, local, want, stdout, stderr)
+	}
 
 	hostKey, err := newKey()
 	if err != nil {
