@@ -332,6 +332,23 @@ func TestSessionEnv(t *testing.T) {
 		t.Errorf("HOME %q, working directory %q", f[5], f[8])
 	}
 
+	// What a client makes the server keep is bounded: 64 KiB of names
+	// and values per session (and 32 KiB a value, the parser's bound).
+	s, err = c.NewSession(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("v", 32<<10)
+	for _, e := range []struct {
+		name, value string
+		ok          bool
+	}{{"LC_A", big, true}, {"LC_B", big, false}, {"LC_C", "small", true}, {"LC_D", big + "v", false}} {
+		if err := s.Setenv(ctx, e.name, e.value); (err == nil) != e.ok {
+			t.Errorf("Setenv %s of %d bytes: %v, want accepted %v", e.name, len(e.value), err, e.ok)
+		}
+	}
+	s.Close()
+
 	// With a terminal: TERM and SSH_TTY.
 	s, tr := ptySession(t, c, `echo "[$TERM|$SSH_TTY|$(tty)]"`, 80, 24, nil)
 	s.Wait()
