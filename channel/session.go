@@ -177,7 +177,8 @@ func (s *Session) StartSubsystem(name string) (wait func(ctx context.Context) er
 	return s.startNoWait("subsystem", name)
 }
 
-// Shell starts the user's login shell (without a terminal).
+// Shell starts the user's login shell: on the pseudo-terminal
+// RequestPty asked for, if any, else with plain stdin and stdout.
 func (s *Session) Shell(ctx context.Context) error { return s.start(ctx, "shell", "") }
 
 // Signal sends a signal such as "TERM" or "INT" (without "SIG"); the
