@@ -405,12 +405,14 @@ func (c *Client) ListenTCP(ctx context.Context, host string, port int) (net.List
 			key.port = int(r.Port)
 		}
 	}
+	var cancel []byte // a forward the server holds that we do not use
 	f.mu.Lock()
 	if port == 0 {
 		f.pendingZero--
 		if err == nil {
 			if f.tcp[key] != nil {
 				err = fmt.Errorf("the server allocated port %d, which another forward has", key.port)
+				cancel = (&connmsg.TCPIPForward{Host: host, Port: uint32(key.port)}).Marshal()
 			} else {
 				l.key = key
 				f.tcp[key] = l
@@ -418,16 +420,21 @@ func (c *Client) ListenTCP(ctx context.Context, host string, port int) (net.List
 		}
 	} else if err != nil {
 		delete(f.tcp, key)
+		if ctx.Err() != nil {
+			// The request went out: a forward granted after we
+			// stopped waiting is cancelled.
+			cancel = req
+		}
+	}
+	if err != nil {
+		l.closed = true
 	}
 	f.mu.Unlock()
 	f.reroute()
 	if err != nil {
-		l.closed = true
 		l.stop()
-		if port != 0 && ctx.Err() != nil {
-			// The request went out: a forward granted after we
-			// stopped waiting is cancelled.
-			c.mux.SendRequest(f.ctx, connmsg.ReqCancelTCPIPForward, false, req)
+		if cancel != nil {
+			c.mux.SendRequest(f.ctx, connmsg.ReqCancelTCPIPForward, false, cancel)
 		}
 		return nil, fmt.Errorf("rsftp: remote forward: %w", err)
 	}
