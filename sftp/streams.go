@@ -24,7 +24,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
@@ -34,16 +33,18 @@ const (
 	// DefaultStreams is the most sessions an upload spreads over when
 	// TransferOptions.Streams is 0 (automatic): as many as make
 	// streamWindowTarget bytes of the server's window in flight, up to
-	// this. OpenSSH's sshd allows 10 sessions per connection
-	// (MaxSessions).
-	DefaultStreams = 8
+	// this: OpenSSH's sshd allows 10 sessions per connection
+	// (MaxSessions), whose 2 MiB windows then move 20 MiB per round
+	// trip, 100 MB/s at 200 ms.
+	DefaultStreams = 10
 	// MaxStreams bounds TransferOptions.Streams.
 	MaxStreams = 64
 
 	// streamWindowTarget is the window an automatic choice aims for
-	// across its sessions: 8 of sshd's 2 MiB; one session of a server
-	// that grants 16 MiB (ours).
-	streamWindowTarget = 16 << 20
+	// across its sessions (10 of sshd's 2 MiB); a server that grants
+	// half of it to one session (ours: 16 MiB, grown as needed) gets
+	// one.
+	streamWindowTarget = 32 << 20
 	// streamStopGrace bounds the wait, after an interruption, for the
 	// replies of WRITEs in flight on the other sessions, without which
 	// data past the reported prefix cannot be truncated away.
@@ -81,6 +82,7 @@ type streamPool struct {
 
 	mu      sync.Mutex
 	idle    []*Client
+	opening int  // opens under way (for an upload that may have ended)
 	refused bool // the server refused one: ask for no more
 	closed  bool
 }
@@ -105,36 +107,38 @@ func (p *streamPool) take(ctx context.Context, want int) <-chan *Client {
 		ch <- x
 		n++
 	}
-	need := want - n
+	// Sessions still opening for an earlier upload count: they come to
+	// the pool when they open.
+	need := want - n - p.opening
 	if p.refused || p.closed {
 		need = 0
 	}
+	need = max(need, 0)
+	p.opening += need
 	p.mu.Unlock()
-	if need <= 0 {
+	if need == 0 {
 		close(ch)
 		return ch
 	}
 	go func() {
 		var wg sync.WaitGroup
-		var refused atomic.Bool
 		for range need {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				x, err := p.open(ctx, p.opts...)
-				if err != nil {
-					refused.Store(ctx.Err() == nil)
-					return
+				p.mu.Lock()
+				p.opening--
+				if err != nil && ctx.Err() == nil {
+					p.refused = true
 				}
-				ch <- x
+				p.mu.Unlock()
+				if err == nil {
+					ch <- x
+				}
 			}()
 		}
 		wg.Wait()
-		if refused.Load() {
-			p.mu.Lock()
-			p.refused = true
-			p.mu.Unlock()
-		}
 		close(ch)
 	}()
 	return ch
@@ -194,6 +198,9 @@ func (c *Client) streamCount(opt *TransferOptions, n int64) int {
 		return 1
 	}
 	w := int64(max(pw.PeerWindow(), 1))
+	if w >= streamWindowTarget/2 {
+		return 1
+	}
 	return int(min((streamWindowTarget+w-1)/w, DefaultStreams))
 }
 

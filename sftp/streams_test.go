@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // streamRig serves a directory with this package's server over a pipe
@@ -20,8 +21,9 @@ import (
 // reading once it has read that many bytes (what it read is served,
 // then the session ends, as when a server's SFTP process dies);
 // refuseFrom refuses the opener's sessions from that one on (1 is the
-// first extra one). With hold set, the first session's WRITEs wait
-// until hold sessions are open, so that each has data to carry.
+// first extra one). With hold set, no session sends more than its first
+// 64 KiB until hold sessions each sent as much (or one with failAt
+// failed), so that each has data to carry.
 type streamRig struct {
 	t          *testing.T
 	root       string
@@ -31,14 +33,18 @@ type streamRig struct {
 
 	mu      sync.Mutex
 	opened  int
+	joined  int
 	sent    []*atomic.Int64
-	allOpen chan struct{}
+	allIn   chan struct{}
+	allOnce sync.Once
 }
 
 type countingConn struct {
 	net.Conn
-	sent *atomic.Int64
-	gate <-chan struct{} // closed when the session may send past its first 64 KiB
+	sent   *atomic.Int64
+	gate   <-chan struct{} // closed when the session may send past its first 64 KiB
+	joined func()          // called once the session sent 64 KiB or failed
+	once   sync.Once
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
@@ -46,7 +52,11 @@ func (c *countingConn) Write(p []byte) (int, error) {
 		<-c.gate
 	}
 	n, err := c.Conn.Write(p)
-	c.sent.Add(int64(n))
+	if c.sent.Add(int64(n)) > 64<<10 || err != nil {
+		if c.joined != nil {
+			c.once.Do(c.joined)
+		}
+	}
 	return n, err
 }
 
@@ -76,24 +86,33 @@ func (r *streamRig) session(ctx context.Context, opts ...ClientOption) (*Client,
 		r.mu.Unlock()
 		return nil, errors.New("open failed: administratively prohibited (the test's MaxSessions)")
 	}
-	if r.allOpen == nil {
-		r.allOpen = make(chan struct{})
-	}
-	if r.opened >= r.hold {
-		select {
-		case <-r.allOpen:
-		default:
-			close(r.allOpen)
-		}
+	if r.allIn == nil {
+		r.allIn = make(chan struct{})
 	}
 	sent := new(atomic.Int64)
 	r.sent = append(r.sent, sent)
-	var gate <-chan struct{}
-	if i == 0 && r.hold > 1 {
-		gate = r.allOpen
-	}
 	r.mu.Unlock()
+	conn := &countingConn{sent: sent}
+	if r.hold > 1 {
+		conn.gate = r.allIn
+		if _, failing := r.failAt[i]; failing {
+			// Once it fails the others stop taking ranges: let them
+			// go on.
+			conn.joined = func() { r.allOnce.Do(func() { close(r.allIn) }) }
+		} else {
+			conn.joined = func() {
+				r.mu.Lock()
+				r.joined++
+				all := r.joined >= r.hold
+				r.mu.Unlock()
+				if all {
+					r.allOnce.Do(func() { close(r.allIn) })
+				}
+			}
+		}
+	}
 	cEnd, sEnd := net.Pipe()
+	conn.Conn = cEnd
 	var srw io.ReadWriter = sEnd
 	if n, ok := r.failAt[i]; ok {
 		srw = &cutReader{Conn: sEnd, left: n}
@@ -103,7 +122,7 @@ func (r *streamRig) session(ctx context.Context, opts ...ClientOption) (*Client,
 		sEnd.Close()
 	}()
 	r.t.Cleanup(func() { cEnd.Close(); sEnd.Close() })
-	return NewClient(ctx, &countingConn{Conn: cEnd, sent: sent, gate: gate}, opts...)
+	return NewClient(ctx, conn, opts...)
 }
 
 func (r *streamRig) client() *Client {
@@ -165,7 +184,7 @@ func TestUploadStreamsFailure(t *testing.T) {
 	local := filepath.Join(t.TempDir(), "src")
 	writeFile(t, local, data)
 	for _, failing := range []int{0, 2} {
-		r := &streamRig{t: t, root: t.TempDir(), failAt: map[int]int64{failing: 96 << 10}, hold: 4}
+		r := &streamRig{t: t, root: t.TempDir(), failAt: map[int]int64{failing: 40 << 10}, hold: 4}
 		c := r.client()
 		err := c.Upload(context.Background(), local, "/dst", TransferOptions{Streams: 4})
 		var pe *PartialError
@@ -214,6 +233,19 @@ func TestUploadStreamsRefused(t *testing.T) {
 		}
 		if got, _ := os.ReadFile(filepath.Join(r.root, "dst")); !bytes.Equal(got, data) {
 			t.Fatalf("upload %d: the remote file is %d bytes, not the %d sent", i, len(got), len(data))
+		}
+	}
+	// Opens still under way when the first upload ended come to the
+	// pool; wait for them.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.streams.mu.Lock()
+		n := c.streams.opening
+		c.streams.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d session opens still under way after 5 s", n)
 		}
 	}
 	r.mu.Lock()

@@ -82,8 +82,9 @@ type TransferOptions struct {
 	// sshd's 2 MiB, bounds one session to that window per round trip).
 	// It needs a client made with WithStreams (rsftp.Client.SFTP's);
 	// sessions the server refuses are done without. 0 is automatic:
-	// for an upload of 32 MiB or more, as many as make 16 MiB of the
-	// server's window in flight, up to DefaultStreams; 1 is one session.
+	// for an upload of 32 MiB or more to a server that grants a session
+	// less than 16 MiB, as many as make 32 MiB of its window in flight,
+	// up to DefaultStreams (10 for sshd's 2 MiB); 1 is one session.
 	// What a failed upload reports as written is the prefix every byte
 	// of which the server acknowledged, and the file is cut back to it,
 	// as over one session.
