@@ -8,11 +8,19 @@
 #
 #   scripts/bench-wan.sh
 #
-# Two kinds of rows:
+# The rows (ROWS, default all: "bulk resume rt"):
 #   bulk: get and put of one SIZE MiB file at each RTT, for a plain TCP
 #     copy through the same relay (the ceiling), OpenSSH sftp -> sshd,
-#     rsftp -> rsftp serve, rsftp -> sshd, OpenSSH sftp -> rsftp serve:
-#     MB/s, % of the plain copy, and the ratio to OpenSSH sftp -> sshd.
+#     rsftp -> rsftp serve, rsftp -> sshd (and, in PAIRS, OpenSSH sftp ->
+#     rsftp serve): MB/s of the whole command, % of the plain copy, the
+#     ratio to OpenSSH sftp -> sshd, and the same rate and % net of what
+#     the same command costs for a 3-byte file at that RTT (connecting,
+#     authenticating, opening: round trips, not bandwidth), which is the
+#     rate of the link the transfer itself reached.
+#   resume: the bulk row of rsftp -> rsftp serve with the link cut once in
+#     the middle: its relay resets each connection once it carried 60% of
+#     SIZE (wanrelay -cut-after), and the session resumes on a new
+#     connection, which carries the rest.
 #   rt: whole commands (start to exit) at RT_RTT: one 3-byte file, and a
 #     tree of TREES files of 4 KiB with -r, get and put, for OpenSSH sftp,
 #     scp, rsftp -> rsftp serve, rsftp -> sshd: the wall time divided by
@@ -20,32 +28,45 @@
 #
 # Environment: SIZE (MiB, default 256), RTTS (ms, default "100 200"),
 # RATE (each direction, default 100MB: 10^6 bytes/s; see wanrelay's
-# -rate), RT_RTT (ms, default 100), TREES (default 100; "100 1000" adds
-# the big tree; "" none), ROWS ("bulk rt"), DIRS ("get put"), RUNS
-# (default 3: every cell runs RUNS times, rounds interleaved across all
-# cells so that a busy spell of a shared machine hits them alike; medians
-# and ranges shown), PAIRS (bulk pairs, default "plain openssh:sshd
-# rsftp:serve rsftp:sshd openssh:serve"), RT_CLIENTS (default "sftp scp
+# -rate), RT_RTT (ms, default 100), TREES (default "100 1000"; "" none),
+# ROWS, DIRS ("get put"), RUNS (default 3: every cell runs RUNS times,
+# rounds interleaved across all cells so that a busy spell of a shared
+# machine hits them alike; medians and ranges shown), SLOW_RUNS (default
+# 1: OpenSSH's bulk cells and its trees, which its 2 MiB window and one
+# file at a time make slow (62 s for 1 GiB, 430 s for 1,000 files at
+# 100 ms) and steady, run in the first SLOW_RUNS rounds only), PAIRS
+# (bulk pairs, default "plain openssh:sshd rsftp:serve rsftp:sshd"; add
+# openssh:serve), RT_CLIENTS (default "sftp scp rsftp:serve rsftp:sshd"),
+# BIG_TREE_CLIENTS (trees of 1,000 files or more, default "sftp
 # rsftp:serve rsftp:sshd"), RSFTP_FLAGS (extra flags for rsftp, e.g.
 # --no-resume), CIPHER (for both tools; default each one's own),
 # RELAY_LOG=1 (the relay logs each delivery into the work directory,
-# kept: KEEP=1 keeps it all).
+# kept: KEEP=1 keeps it all), QUICK=1 (a preset of a few minutes: SIZE
+# 256, RUNS 1, TREES 100, unless set).
+#
+# Every row of issue 17's goals in one run: SIZE=1024 RUNS=3 takes about
+# 40 minutes here (2 cores); QUICK=1 about 8.
 #
 # Needs OpenSSH's sshd, sftp, scp, sftp-server and ssh-keygen (.ci/run
 # installs them). Runs as any user; sshd gets a private config on a free
 # port.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${QUICK:-0}" = 1 ]; then
+	: "${SIZE:=256}" "${RUNS:=1}" "${TREES=100}"
+fi
 size_mb="${SIZE:-256}"
 rtts=(${RTTS:-100 200})
 rate="${RATE:-100MB}"
 rt_rtt="${RT_RTT:-100}"
-trees=(${TREES-100})
-rows=" ${ROWS:-bulk rt} "
+trees=(${TREES-100 1000})
+rows=" ${ROWS:-bulk resume rt} "
 dirs=(${DIRS:-get put})
 runs="${RUNS:-3}"
-pairs=(${PAIRS:-plain openssh:sshd rsftp:serve rsftp:sshd openssh:serve})
+slow_runs="${SLOW_RUNS:-1}"
+pairs=(${PAIRS:-plain openssh:sshd rsftp:serve rsftp:sshd})
 rt_clients=(${RT_CLIENTS:-sftp scp rsftp:serve rsftp:sshd})
+big_tree_clients=" ${BIG_TREE_CLIENTS:-sftp rsftp:serve rsftp:sshd} "
 work="$(mktemp -d /tmp/rsftp-wan.XXXXXX)"
 pids=()
 cleanup() {
@@ -106,15 +127,20 @@ all_rtts=("${rtts[@]}")
 [[ "$rows" == *" rt "* ]] && all_rtts+=("$rt_rtt")
 for rtt in $(printf '%s\n' "${all_rtts[@]}" | sort -un); do
 	half="$(python3 -c "print(f'{$rtt/2}ms')")"
-	for srv in sshd serve plain; do
+	for srv in sshd serve plain cut; do
+		cutarg=()
 		case $srv in
 		sshd) to="127.0.0.1:$sshd_port" ;;
 		serve) to="127.0.0.1:$serve_port" ;;
 		plain) to="$(cat "$work/plain.addr")" ;;
+		cut)
+			# rsftp serve behind a link that fails once in a transfer.
+			[[ "$rows" == *" resume "* ]] || continue
+			to="127.0.0.1:$serve_port" cutarg=(-cut-after "$((size_mb * 1048576 * 6 / 10))") ;;
 		esac
 		logarg=()
 		[ "${RELAY_LOG:-0}" = 1 ] && logarg=(-log "$work/relay-$srv-$rtt.log")
-		"$work/wanrelay" relay -listen 127.0.0.1:0 -to "$to" -delay "$half" -rate "$rate" "${logarg[@]}" \
+		"$work/wanrelay" relay -listen 127.0.0.1:0 -to "$to" -delay "$half" -rate "$rate" "${cutarg[@]}" "${logarg[@]}" \
 			> "$work/relay-$srv-$rtt.addr" 2>>"$work/relay.err" &
 		pids+=($!)
 		for i in $(seq 50); do [ -s "$work/relay-$srv-$rtt.addr" ] && break; sleep 0.1; done
@@ -122,7 +148,7 @@ for rtt in $(printf '%s\n' "${all_rtts[@]}" | sort -un); do
 		relay[$srv,$rtt]="${a##*:}"
 		case $srv in
 		sshd) echo "[127.0.0.1]:${a##*:} $(cut -d' ' -f1,2 "$work/sshd_hk.pub")" >> "$work/known_hosts" ;;
-		serve) echo "[127.0.0.1]:${a##*:} $(cut -d' ' -f1,2 "$work/serve_hk.pub")" >> "$work/known_hosts" ;;
+		serve | cut) echo "[127.0.0.1]:${a##*:} $(cut -d' ' -f1,2 "$work/serve_hk.pub")" >> "$work/known_hosts" ;;
 		esac
 	done
 done
@@ -134,7 +160,7 @@ rsftp_opts=(${RSFTP_FLAGS:-} -q -F none -o BatchMode=yes -o "UserKnownHostsFile=
 if [ -n "${CIPHER:-}" ]; then ssh_opts+=(-c "$CIPHER"); rsftp_opts+=(-c "$CIPHER"); fi
 
 # The files: a big one each side, a 3-byte one, trees of 4 KiB files.
-if [[ "$rows" == *" bulk "* ]]; then
+if [[ "$rows" == *" bulk "* || "$rows" == *" resume "* ]]; then
 	echo "making a ${size_mb} MiB file..." >&2
 	head -c "$((size_mb << 20))" /dev/urandom > "$work/srv/big"
 	cp "$work/srv/big" "$work/cli/big"
@@ -156,7 +182,8 @@ done
 
 now() { date +%s.%N; }
 
-# remote SERVER NAME: the path of a file in srv/ as the server names it.
+# remote SERVER NAME: the path of a file in srv/ as the server names it
+# (rsftp serve's root is srv/).
 remote() { if [ "$1" = sshd ]; then echo "$work/srv/$2"; else echo "$2"; fi; }
 
 # xfer CLIENT SERVER DIR RTT SRC DST [-r]: one whole command. SRC and DST
@@ -207,18 +234,35 @@ measure() {
 	clear_dst "$3" "$6"
 }
 
-# The cells, run round by round.
+# The cells, run round by round. A bulk cell's "tiny" twin is the same
+# command for a 3-byte file: what the command costs besides the data.
 cells=()
 if [[ "$rows" == *" bulk "* ]]; then
 	for rtt in "${rtts[@]}"; do for dir in "${dirs[@]}"; do for p in "${pairs[@]}"; do
-		cells+=("bulk|$rtt|$dir|$p")
+		cells+=("bulk|$rtt|$dir|$p" "tiny|$rtt|$dir|$p")
 	done; done; done
+fi
+if [[ "$rows" == *" resume "* ]]; then
+	for rtt in "${rtts[@]}"; do for dir in "${dirs[@]}"; do
+		cells+=("resume|$rtt|$dir|rsftp:cut")
+		[[ " ${pairs[*]} " == *" rsftp:serve "* ]] || cells+=("tiny|$rtt|$dir|rsftp:serve")
+	done; done
 fi
 if [[ "$rows" == *" rt "* ]]; then
 	for what in tiny "${trees[@]/#/tree}"; do for dir in "${dirs[@]}"; do for c in "${rt_clients[@]}"; do
+		if [ "$what" != tiny ] && [ "${what#tree}" -ge 1000 ] && [[ "$big_tree_clients" != *" $c "* ]]; then continue; fi
 		cells+=("rt|$rt_rtt|$dir|$c|$what")
 	done; done; done
 fi
+
+# slow CELL: whether it runs in the first SLOW_RUNS rounds only.
+slow() {
+	case $1 in
+	bulk\|*\|openssh:*) return 0 ;;
+	rt\|*\|sftp\|tree* | rt\|*\|scp\|tree*) return 0 ;;
+	esac
+	return 1
+}
 
 run_cell() {
 	local kind rtt dir p what client server src dst rec=
@@ -226,21 +270,31 @@ run_cell() {
 	client=${p%%:*} server=${p#*:}
 	case $client in plain) server=plain ;; sftp | scp | openssh) server=sshd ;; esac
 	[ "$client" = openssh ] && client=sftp
-	if [ "$kind" = bulk ]; then src=big dst=big.copy
-	else
+	case $kind in
+	bulk | resume) src=big dst=big.copy ;;
+	tiny) src=tiny dst=tiny.copy ;;
+	*)
 		src=$what dst=$what.copy
-		[ "$what" != tiny ] && rec=-r
-	fi
+		[ "$what" != tiny ] && rec=-r ;;
+	esac
 	measure "$1" "$client" "$server" "$dir" "$rtt" "$src" "$dst" $rec
 }
 
-if [[ "$rows" == *" bulk "* ]] && [ "${WARMUP:-1}" -gt 0 ]; then
+if [[ "$rows" == *" bulk "* || "$rows" == *" resume "* ]] && [ "${WARMUP:-1}" -gt 0 ]; then
 	for dir in "${dirs[@]}"; do xfer plain plain "$dir" "${rtts[0]}" big big.copy; done
 fi
 for r in $(seq "$runs"); do
 	echo "round $r of $runs ($(date -u +%H:%M:%S) UTC)..." >&2
-	for cell in "${cells[@]}"; do run_cell "$cell"; done
+	for cell in "${cells[@]}"; do
+		if [ "$r" -gt "$slow_runs" ] && slow "$cell"; then continue; fi
+		run_cell "$cell"
+	done
 done
+if [[ "$rows" == *" resume "* ]]; then
+	# Each resumed transfer was cut at least once: count the sessions
+	# the server saw resumed.
+	echo "rsftp serve's log: $(grep -c -i 'resumed' "$work/serve.log" || true) lines about resumed sessions" >&2
+fi
 
 python3 - "$results" "$size_mb" "$rate" "$runs" <<'PY'
 import collections, statistics, sys
@@ -257,35 +311,56 @@ names = {"plain": "plain TCP copy", "openssh:sshd": "OpenSSH sftp -> sshd", "rsf
          "rsftp:sshd": "rsftp -> sshd", "openssh:serve": "OpenSSH sftp -> rsftp serve",
          "sftp": "OpenSSH sftp", "scp": "scp"}
 
-bulk = [k for k in order if k.startswith("bulk|")]
+bulk = [k for k in order if k.startswith(("bulk|", "resume|"))]
 if bulk:
     mb = size_mb * 1048576 / 1e6
-    rate_of = lambda k: [mb / s for s in got[k]]
+    med = lambda k: statistics.median(got[k])
     rtts = list(dict.fromkeys(k.split("|")[1] for k in bulk))
     dirs = list(dict.fromkeys(k.split("|")[2] for k in bulk))
-    pairs = list(dict.fromkeys(k.split("|")[3] for k in bulk))
+    pairs = list(dict.fromkeys(k.split("|")[3] for k in bulk if k.startswith("bulk|")))
+    rows = [("bulk", p) for p in pairs] + [("resume", "rsftp:cut")]
+    names["rsftp:cut"] = "rsftp -> serve, link cut once"
+    def net(kind, rtt, d, p):
+        # seconds of the transfer itself: the command's less the same
+        # command's for a 3-byte file.
+        tp = "rsftp:serve" if p == "rsftp:cut" else p
+        k, t = f"{kind}|{rtt}|{d}|{p}", f"tiny|{rtt}|{d}|{tp}"
+        if k not in got or t not in got:
+            return None
+        return med(k) - med(t)
     for rtt in rtts:
-        print(f"\n{size_mb} MiB at {rtt} ms RTT, {rate}/s each way: MB/s, median (min-max) of {runs}; % of the plain copy; x OpenSSH sftp -> sshd")
+        print(f"\n{size_mb} MiB at {rtt} ms RTT, {rate}/s each way: MB/s of the whole command, median (min-max) of its runs; "
+              f"% of the plain copy; x OpenSSH sftp -> sshd; net: MB/s and % of the plain copy's, less each command's time for a 3-byte file")
         hdr = f"{'':30}"
         for d in dirs:
-            hdr += f" {d + ' MB/s':>22} {'%plain':>7} {'xOpenSSH':>8}"
+            hdr += f" {d + ' MB/s':>22} {'%plain':>7} {'xOpenSSH':>8} {'net MB/s':>9} {'net%':>5}"
         print(hdr)
-        for p in pairs:
+        for kind, p in rows:
             line = f"{names.get(p, p):30}"
+            any_ = False
             for d in dirs:
-                k = f"bulk|{rtt}|{d}|{p}"
+                k = f"{kind}|{rtt}|{d}|{p}"
                 if k not in got:
-                    line += f" {'':>22} {'':>7} {'':>8}"
+                    line += f" {'':>22} {'':>7} {'':>8} {'':>9} {'':>5}"
                     continue
-                v = rate_of(k)
-                m = statistics.median(v)
+                any_ = True
+                v = [mb / s for s in got[k]]
+                m = mb / med(k)
                 cell = f"{m:.1f} ({min(v):.1f}-{max(v):.1f})"
                 base = got.get(f"bulk|{rtt}|{d}|plain")
-                pct = f"{100 * m / statistics.median(mb / s for s in base):.0f}%" if base else ""
+                pct = f"{100 * m / (mb / statistics.median(base)):.0f}%" if base else ""
                 o = got.get(f"bulk|{rtt}|{d}|openssh:sshd")
-                x = f"{m / statistics.median(mb / s for s in o):.2f}x" if o else ""
-                line += f" {cell:>22} {pct:>7} {x:>8}"
-            print(line)
+                x = f"{m / (mb / statistics.median(o)):.2f}x" if o else ""
+                n, nb = net(kind, rtt, d, p), net("bulk", rtt, d, "plain")
+                nm = f"{mb / n:.1f}" if n and n > 0 else ""
+                npct = f"{100 * nb / n:.0f}%" if n and nb and n > 0 else ""
+                line += f" {cell:>22} {pct:>7} {x:>8} {nm:>9} {npct:>5}"
+            if any_:
+                print(line)
+        tl = [f"{names.get(p, p)} {d} {med(k) * 1000 / float(rtt):.1f}"
+              for p in pairs for d in dirs for k in [f"tiny|{rtt}|{d}|{p}"] if k in got]
+        if tl:
+            print("  a 3-byte file, round trips: " + ", ".join(tl))
 
 rt = [k for k in order if k.startswith("rt|")]
 if rt:
