@@ -37,7 +37,8 @@ type commonFlags struct {
 	events     string // --events FILE: JSON lines of session events
 	noResume   bool   // --no-resume: plain SSH even if the server offers resumption
 	// resumeHelper lets a session with sshd go through rsftp's helper
-	// (ResumeHelper, helper_client.go): set for the file commands.
+	// under ResumeHelper=auto (helper_client.go): set for the file
+	// commands; =yes takes the helper for any command.
 	resumeHelper bool
 	// command and sessionType are what Match command and sessiontype
 	// see (rsftp ssh's; the file commands are "sftp", a subsystem).
@@ -374,9 +375,9 @@ func connect(ctx context.Context, f *commonFlags, spec remoteSpec, log *logger) 
 	}
 	prompts := secretPrompts.Load()
 	client, err := rt.connect(dialCtx, addr, ccfg)
-	if err == nil && f.resumeHelper && ccfg.Resume != nil && !client.Resumable() {
+	if err == nil && ccfg.Resume != nil && !client.Resumable() {
 		// sshd: the session through rsftp's helper (helper_client.go).
-		if hm, _ := parseHelperMode(cfg.getDefault(resumeHelperKeyword, "auto")); hm != helperNo {
+		if hm, _ := parseHelperMode(cfg.getDefault(resumeHelperKeyword, "auto")); hm == helperYes || hm == helperAuto && f.resumeHelper {
 			client, err = useHelper(dialCtx, client, hm, secretPrompts.Load() != prompts, rt, addr, ccfg, log)
 		}
 	}

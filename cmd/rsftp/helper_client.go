@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,8 @@ import (
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
 	"github.com/rsftp/rsftp/kex"
+	"github.com/rsftp/rsftp/transport"
+	"golang.org/x/sys/cpu"
 )
 
 // helperMode is ResumeHelper's value (docs/PROTOCOL.helper.md):
@@ -230,6 +233,9 @@ func (h *helperRun) start(ctx context.Context, outer *rsftp.Client, ccfg *rsftp.
 	rc.Redial = h.redial
 	tc := ccfg.Transport
 	tc.HostKeyAlgorithms = nil // the helper's key is an ed25519 key of its own
+	if tc.Ciphers == nil {
+		tc.Ciphers = innerCiphers()
+	}
 	icfg := &rsftp.ClientConfig{
 		User: ccfg.User,
 		Auth: []auth.Method{auth.PublicKeys(priv)},
@@ -255,6 +261,23 @@ func (h *helperRun) start(ctx context.Context, outer *rsftp.Client, ccfg *rsftp.
 	h.session = st.Session
 	h.mu.Unlock()
 	return inner, nil
+}
+
+// innerCiphers is the inner connection's cipher preference when the user
+// chose none: the outer connection protects the wire already, so the
+// cheapest first. On a CPU with AES instructions that is aes128-gcm
+// (about half of chacha20-poly1305's CPU per byte here, with VAES);
+// elsewhere the default order.
+func innerCiphers() []string {
+	all := transport.SupportedCiphers()
+	if !(cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ) && !(cpu.ARM64.HasAES && cpu.ARM64.HasPMULL) {
+		return all
+	}
+	const first = "aes128-gcm@openssh.com"
+	if !slices.Contains(all, first) {
+		return all
+	}
+	return append([]string{first}, slices.DeleteFunc(all, func(c string) bool { return c == first })...)
 }
 
 // redial is the inner session's Redial: a new login to sshd the way the

@@ -261,6 +261,17 @@ func (r *cutsRelay) count() int {
 	return r.accepted
 }
 
+// waitResumed waits until the events file records n resumptions.
+func waitResumed(events string, n int, within time.Duration) bool {
+	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(events)
+		if bytes.Count(b, []byte(`"event":"resumed"`)) >= n {
+			return true
+		}
+	}
+	return false
+}
+
 // helperTestSize is the size of the cut transfers: 256 MiB, or
 // $RSFTP_HELPER_TEST_MIB.
 func helperTestSize() int64 {
@@ -311,13 +322,12 @@ func TestE2EHelperCuts(t *testing.T) {
 			if !waitSize(dst, size*int64(i+1)/5, 120*time.Second) {
 				break
 			}
-			before := relay.count()
 			relay.cut(blackhole)
 			cuts++
-			// The next cut waits for the reconnection.
-			for deadline := time.Now().Add(30 * time.Second); relay.count() == before && time.Now().Before(deadline); {
-				time.Sleep(20 * time.Millisecond)
-			}
+			// The next cut waits for the resumption: one that met a
+			// connection in its handshake would be a failed attempt,
+			// not a lost link.
+			waitResumed(events, cuts, 60*time.Second)
 		}
 		if err := cmd.Wait(); err != nil {
 			t.Fatalf("rsftp %s: %v\n%s", dir, err, errb.String())
@@ -331,7 +341,7 @@ func TestE2EHelperCuts(t *testing.T) {
 			t.Errorf("rsftp %s: %d resumed events after %d cuts: %v", dir, n, cuts, ev)
 		}
 		installs += strings.Count(errb.String(), "installing the rsftp helper")
-		t.Logf("rsftp %s: %d cuts, %d resumed, stderr:\n%s", dir, cuts, countEvents(ev, "resumed"), errb.String())
+		t.Logf("rsftp %s: %d cuts, %d resumed, %d connections to sshd so far; stderr:\n%s", dir, cuts, countEvents(ev, "resumed"), relay.count(), errb.String())
 		os.Remove(src)
 		os.Remove(dst)
 	}
@@ -418,4 +428,68 @@ func TestE2EHelperReadOnlyHome(t *testing.T) {
 	if m, _ := filepath.Glob(filepath.Join(r.helperDir, "*")); len(m) != 0 {
 		t.Errorf("left in the read-only directory: %v", m)
 	}
+}
+
+// TestE2EHelperSSHLines: rsftp ssh -o ResumeHelper=yes through sshd, a
+// command printing numbered lines, its output cut three times (reset,
+// blackhole, reset) by the relay: every line arrives once, in order, and
+// each cut is a resumption.
+func TestE2EHelperSSHLines(t *testing.T) {
+	r := newHelperRig(t)
+	relay := startCutsRelay(t, r.sshd.Port, 4<<20)
+	r.trustPort(t, relay.port)
+	const lines = 3000000 // about 21 MB: five seconds at the relay's pace
+	events := filepath.Join(r.dir, "events")
+	cmd := exec.Command(e2eTool(t), "ssh", "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+r.kh, "-i", r.key, "-p", strconv.Itoa(relay.port), "-l", sshtest.User(t),
+		"-o", "ResumeHelper=yes", "-o", "ServerAliveInterval=1", "-o", "ServerAliveCountMax=2", "--events", events,
+		"127.0.0.1", fmt.Sprintf("seq 1 %d", lines))
+	cmd.Env = append(e2eEnv(t), helperDirEnv+"="+r.helperDir)
+	out := filepath.Join(r.dir, "out")
+	of, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer of.Close()
+	cmd.Stdout = of
+	errb := &lockedBuffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var want int64
+	for i := 1; i <= lines; i++ {
+		want += int64(len(strconv.Itoa(i)) + 1)
+	}
+	cuts := 0
+	for i, blackhole := range []bool{false, true, false} {
+		if !waitSize(out, want*int64(i+1)/5, 60*time.Second) {
+			break
+		}
+		relay.cut(blackhole)
+		cuts++
+		waitResumed(events, cuts, 60*time.Second)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("rsftp ssh: %v\n%s", err, errb.String())
+	}
+	if cuts != 3 {
+		t.Fatalf("the output ended after %d cuts of 3", cuts)
+	}
+	got, _ := os.ReadFile(out)
+	n := 0
+	for _, l := range strings.Split(strings.TrimSuffix(string(got), "\n"), "\n") {
+		n++
+		if l != strconv.Itoa(n) {
+			t.Fatalf("line %d is %q: a line lost, repeated or out of order", n, l)
+		}
+	}
+	if n != lines {
+		t.Fatalf("%d lines, want %d", n, lines)
+	}
+	ev := readEvents(t, events)
+	if got := countEvents(ev, "resumed"); got < cuts {
+		t.Errorf("%d resumed events after %d cuts: %v", got, cuts, ev)
+	}
+	t.Logf("%d lines through %d cuts; stderr:\n%s", n, cuts, errb.String())
 }

@@ -144,10 +144,18 @@ func (h *helper) serve(ctx context.Context, nc net.Conn, hold, idle time.Duratio
 		Subsystems: map[string]rsftp.Handler{"sftp": rsftp.SFTPHandler(&sftp.ServerConfig{Root: "/", Home: home})},
 		// Commands and shells as the user, which sshd's exec already
 		// allowed: the helper gives nothing the account lacks.
-		Exec:               rsftp.CommandHandler(shell),
-		AllowTCPForwarding: func(string, string, int) bool { return true },
-		MaxSessionsPerConn: 64,
-		LoginGraceTime:     30 * time.Second,
+		Exec: rsftp.CommandHandler(shell),
+		// Its environment, forwards and agent as the user pleases:
+		// sshd's AcceptEnv and forwarding options guard what sshd
+		// itself does, not what the user's programs do (sshd_config(5)
+		// says as much of AllowTcpForwarding).
+		AcceptEnv:                  []string{"*"},
+		AllowTCPForwarding:         func(string, string, int) bool { return true },
+		AllowRemoteForwarding:      func(string, string, int) bool { return true },
+		AllowStreamLocalForwarding: func(string, string, bool) bool { return true },
+		AllowAgentForwarding:       func(string) bool { return true },
+		MaxSessionsPerConn:         64,
+		LoginGraceTime:             30 * time.Second,
 		Resume: &rsftp.ResumeServerConfig{
 			Hold: hold, IdleTimeout: idle, MaxSessions: 1, MaxDetachedPerUser: 1,
 			Events: h.event,
@@ -379,6 +387,7 @@ type stdioConn struct {
 }
 
 func newStdioConn() (*stdioConn, error) {
+	growPipes()
 	for _, fd := range []int{0, 1} {
 		if err := syscall.SetNonblock(fd, true); err != nil {
 			return nil, fmt.Errorf("helper: standard input and output: %w", err)
