@@ -881,8 +881,12 @@ func (r *sshRun) runSession(ctx context.Context, stdinTTY bool) int {
 		return r.fail(err)
 	}
 	if r.havePTY {
-		if err := r.enterRaw(); err != nil {
-			r.log.warnf("cannot put the terminal in raw mode: %v", err)
+		// -tt with stdin no terminal: a pty there, nothing to make raw
+		// here.
+		if stdinTTY {
+			if err := r.enterRaw(); err != nil {
+				r.log.warnf("cannot put the terminal in raw mode: %v", err)
+			}
 		}
 		defer r.restoreTerminal()
 		stopResize := r.watchResize(sess)

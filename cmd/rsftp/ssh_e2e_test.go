@@ -196,6 +196,11 @@ func TestE2ESSHCommandsAgainstSshd(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "Pseudo-terminal will not be allocated because stdin is not a terminal.") {
 		t.Fatalf("-t without a terminal: code %d %q", r.code, r.stderr)
 	}
+	// -tt: a pty even so, and nothing here to put in raw mode.
+	r = runSSHTool(t, "", nil, tg.args("-tt", "127.0.0.1", "tty")...)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "/dev/pts/") || strings.Contains(r.stderr, "raw mode") {
+		t.Fatalf("-tt without a terminal: code %d %q %q", r.code, r.stdout, r.stderr)
+	}
 	// A subsystem: sftp-server's VERSION in answer to an INIT (stdin
 	// stays open until it came: sftp-server, as with ssh, ends at EOF
 	// without answering what it had not read yet).
