@@ -36,7 +36,10 @@
 # file at a time make slow (62 s for 1 GiB, 430 s for 1,000 files at
 # 100 ms) and steady, run in the first SLOW_RUNS rounds only), PAIRS
 # (bulk pairs, default "plain openssh:sshd rsftp:serve rsftp:sshd"; add
-# openssh:serve), RT_CLIENTS (default "sftp scp rsftp:serve rsftp:sshd"),
+# openssh:serve, or rsftp:helper: rsftp through sshd with its resume
+# helper, ResumeHelper=auto, where rsftp:sshd says ResumeHelper=no to
+# measure sshd's own SFTP server), RT_CLIENTS (default "sftp scp
+# rsftp:serve rsftp:sshd"; rsftp:helper too),
 # BIG_TREE_CLIENTS (trees of 1,000 files or more, default "sftp
 # rsftp:serve rsftp:sshd"), RSFTP_FLAGS (extra flags for rsftp, e.g.
 # --no-resume), CIPHER (for both tools; default each one's own),
@@ -184,14 +187,22 @@ now() { date +%s.%N; }
 
 # remote SERVER NAME: the path of a file in srv/ as the server names it
 # (rsftp serve's root is srv/).
-remote() { if [ "$1" = sshd ]; then echo "$work/srv/$2"; else echo "$2"; fi; }
+remote() { if [ "$1" = sshd ] || [ "$1" = helper ]; then echo "$work/srv/$2"; else echo "$2"; fi; }
 
 # xfer CLIENT SERVER DIR RTT SRC DST [-r]: one whole command. SRC and DST
 # are names in srv/ (remote) and cli/ (local): get copies srv/SRC to
 # cli/DST, put cli/SRC to srv/DST.
 xfer() {
 	local client=$1 server=$2 dir=$3 rtt=$4 src=$5 dst=$6 rec=${7:-}
-	local port=${relay[$server,$rtt]} rsrc rdst
+	local port rsrc rdst hopt=()
+	# rsftp -> sshd is stock sshd's SFTP server: ResumeHelper=no. The
+	# pair rsftp:helper lets rsftp run its resume helper through sshd
+	# (ResumeHelper's default, auto; docs/PROTOCOL.helper.md).
+	case $server in
+	sshd) hopt=(-o ResumeHelper=no) ;;
+	helper) server=sshd ;;
+	esac
+	port=${relay[$server,$rtt]}
 	if [ "$dir" = get ]; then rsrc=$(remote "$server" "$src"); else rdst=$(remote "$server" "$dst"); fi
 	case $client in
 	plain)
@@ -204,8 +215,8 @@ xfer() {
 		if [ "$dir" = get ]; then scp -q $rec "${ssh_opts[@]}" -P "$port" "127.0.0.1:$rsrc" "$work/cli/$dst"
 		else scp -q $rec "${ssh_opts[@]}" -P "$port" "$work/cli/$src" "127.0.0.1:$rdst"; fi ;;
 	rsftp)
-		if [ "$dir" = get ]; then "$work/rsftp" get $rec "${rsftp_opts[@]}" -P "$port" "127.0.0.1:$rsrc" "$work/cli/$dst"
-		else "$work/rsftp" put $rec "${rsftp_opts[@]}" -P "$port" "$work/cli/$src" "127.0.0.1:$rdst"; fi ;;
+		if [ "$dir" = get ]; then "$work/rsftp" get $rec "${rsftp_opts[@]}" "${hopt[@]}" -P "$port" "127.0.0.1:$rsrc" "$work/cli/$dst"
+		else "$work/rsftp" put $rec "${rsftp_opts[@]}" "${hopt[@]}" -P "$port" "$work/cli/$src" "127.0.0.1:$rdst"; fi ;;
 	esac
 }
 
@@ -308,7 +319,7 @@ for line in open(path):
     got[key].append(float(secs))
 
 names = {"plain": "plain TCP copy", "openssh:sshd": "OpenSSH sftp -> sshd", "rsftp:serve": "rsftp -> rsftp serve",
-         "rsftp:sshd": "rsftp -> sshd", "openssh:serve": "OpenSSH sftp -> rsftp serve",
+         "rsftp:sshd": "rsftp -> sshd", "rsftp:helper": "rsftp -> sshd, helper", "openssh:serve": "OpenSSH sftp -> rsftp serve",
          "sftp": "OpenSSH sftp", "scp": "scp"}
 
 bulk = [k for k in order if k.startswith(("bulk|", "resume|"))]
