@@ -412,3 +412,23 @@ func TestE2ESSHUnixForwardsAgainstSshd(t *testing.T) {
 	checkEcho(t, c, 300<<10)
 	c.Close()
 }
+
+// TestE2ESSHThroughJump: rsftp ssh -J reaches the target only through
+// the jump host (the same way as the file commands: proxy.go), here with
+// -W to an echo server the target connects to.
+func TestE2ESSHThroughJump(t *testing.T) {
+	r := newJumpRig(t)
+	j1 := startTestServer(t, t.TempDir(), r.key+".pub", true)
+	target := startTestServer(t, t.TempDir(), r.key+".pub", true)
+	r.trust(t, j1.khLine)
+	r.trust(t, target.khLine)
+	r.host("j1", "HostName 127.0.0.1", fmt.Sprintf("Port %d", j1.port))
+	r.host("tgt", "HostName 127.0.0.1", fmt.Sprintf("Port %d", target.port))
+	r.write(t)
+	echo := echoServer(t)
+	res := runSSHTool(t, "through the jump host\n", nil, "ssh", "-F", r.config, "-J", "j1", "-W", fmt.Sprintf("127.0.0.1:%d", echo), "tgt")
+	if res.code != 0 || res.stdout != "through the jump host\n" {
+		t.Fatalf("-J j1 -W: exit %d %q %q", res.code, res.stdout, res.stderr)
+	}
+	checkThroughJump(t, target, os.Getpid(), "", 1)
+}
