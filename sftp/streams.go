@@ -513,16 +513,12 @@ func (c *Client) uploadStreams(ctx context.Context, rf *File, lf *os.File, remot
 	if err == nil && finish != nil {
 		finish()
 	}
-	cctx := ctx
-	if ctx.Err() != nil {
-		cctx = context.Background() // close sends in the background
-	}
 	closes := make([]*call, len(files))
 	for i, f := range files {
-		if cctx == ctx {
-			closes[i] = f.startClose(ctx)
+		if ctx.Err() != nil {
+			f.close(ctx) // interrupted: CLOSE goes in the background
 		} else {
-			f.close(cctx)
+			closes[i] = f.startClose(ctx)
 		}
 	}
 	for i, f := range files {

@@ -256,3 +256,35 @@ func TestUploadStreamsRefused(t *testing.T) {
 		t.Errorf("%d sessions asked for, %d taken; want 6 and 2", r.opened, len(r.sent))
 	}
 }
+
+// TestUploadStreamsInterrupted: an upload over several sessions whose
+// context ends returns the interruption with the acknowledged prefix,
+// and the remote file is cut back to that prefix (the other sessions'
+// WRITEs in flight answered first).
+func TestUploadStreamsInterrupted(t *testing.T) {
+	smallStreamChunks(t)
+	data := randomBytes(8<<20, 10)
+	local := filepath.Join(t.TempDir(), "src")
+	writeFile(t, local, data)
+	r := &streamRig{t: t, root: t.TempDir(), hold: 4}
+	c := r.client()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opt := TransferOptions{Streams: 4, Progress: func(ev ProgressEvent) {
+		if ev.Done > 1<<20 {
+			cancel()
+		}
+	}}
+	err := c.Upload(ctx, local, "/dst", opt)
+	var pe *PartialError
+	if !errors.Is(err, ErrInterrupted) || !errors.As(err, &pe) {
+		t.Fatalf("Upload = %v, want an interruption as a *PartialError", err)
+	}
+	if pe.Done < 1<<20 || pe.Done >= int64(len(data)) {
+		t.Fatalf("reported %d bytes written, want at least 1 MiB and less than %d", pe.Done, len(data))
+	}
+	got, rerr := os.ReadFile(filepath.Join(r.root, "dst"))
+	if rerr != nil || !bytes.Equal(got, data[:pe.Done]) {
+		t.Fatalf("the remote file is %d bytes (a prefix of the source: %v), want exactly the %d reported", len(got), bytes.HasPrefix(data, got), pe.Done)
+	}
+}
