@@ -25,6 +25,13 @@
 // half round trips after the connect (SYN, SYN-ACK, then the data beside
 // the ACK), and the relay dials the server then, when a real server's
 // accept would return.
+//
+// With -cut-after, the relay resets each connection (TCP RST both ways;
+// what is on its way is lost) once it has carried that many bytes, both
+// directions together: a link lost in the middle of a transfer, which a
+// resumable session survives on its next connection (which carries the
+// rest, and is cut again only if that is as much). On Unix, SIGUSR1
+// resets every connection at once.
 package main
 
 import (
@@ -35,13 +42,11 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -332,13 +337,7 @@ func runRelay(args []string) error {
 		return err
 	}
 	fmt.Println(ln.Addr())
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGUSR1)
-	go func() {
-		for range sig {
-			cfg.cutAll()
-		}
-	}()
+	notifyCut(cfg.cutAll)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
