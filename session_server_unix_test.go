@@ -417,6 +417,25 @@ func TestPtyRefused(t *testing.T) {
 	if !strings.HasPrefix(string(out), "forced:ls -l\nnot a tty") {
 		t.Errorf("output %q", out)
 	}
+	// A shell, or a subsystem, gets the forced command too.
+	for _, start := range []func(*channel.Session) error{
+		func(s *channel.Session) error { return s.Shell(ctx) },
+		func(s *channel.Session) error { return s.Subsystem(ctx, "sftp") },
+	} {
+		s, err := c.NewSession(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newTranscript(s.Stdout())
+		if err := start(s); err != nil {
+			t.Fatal(err)
+		}
+		s.Stdin().Close()
+		s.Wait()
+		if out := tr.all(); !strings.HasPrefix(out, "forced:") {
+			t.Errorf("shell or subsystem under a forced command: %q", out)
+		}
+	}
 }
 
 // TestPtyOutputDrained: all a program wrote to its terminal arrives
