@@ -487,3 +487,27 @@ func TestPtyHangUp(t *testing.T) {
 		os.Remove(mark)
 	}
 }
+
+// TestPtyLeftBehind: a process the program left behind holding the
+// terminal (ignoring the hang-up) does not keep the session open: the
+// output is read until the terminal is quiet, and the exit status comes
+// while that process still runs.
+func TestPtyLeftBehind(t *testing.T) {
+	if _, err := exec.LookPath("pgrep"); err != nil {
+		t.Skip("no pgrep")
+	}
+	c := shellServer(t, nil, nil)
+	const marker = "sleep 30.4217"
+	s, tr := ptySession(t, c, "(trap '' HUP; echo started; exec "+marker+") & read x; exit 9", 80, 24, nil)
+	tr.waitFor(t, "started")
+	io.WriteString(s.Stdin(), "\n")
+	var ee *channel.ExitError
+	if err := s.Wait(); !errors.As(err, &ee) || ee.Status != 9 {
+		t.Fatalf("Wait: %v", err)
+	}
+	out, err := exec.Command("pgrep", "-f", marker).Output()
+	exec.Command("pkill", "-f", marker).Run()
+	if err != nil || len(out) == 0 {
+		t.Errorf("the process left behind is gone (pgrep: %v): the session waited for it", err)
+	}
+}
