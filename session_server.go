@@ -203,7 +203,7 @@ func (sc *serverConn) startHandler(sess *ServerSession, typ, arg string) Handler
 		if cfg.Exec == nil {
 			return nil
 		}
-		sess.Command = forced
+		sess.Command, sess.Forced = forced, true
 		return cfg.Exec
 	}
 	switch typ {
@@ -373,6 +373,12 @@ func signalByName(name string) (syscall.Signal, bool) {
 	return 0, false
 }
 
+// wantsShell reports whether the session asked for a shell: no command,
+// none forced, no subsystem.
+func (s *ServerSession) wantsShell() bool {
+	return s.Command == "" && !s.Forced && s.Subsystem == ""
+}
+
 // CommandHandler returns a Handler that runs the exec command with
 // "shell -c command" (a shell request: shell alone) as the server's own
 // user, in its home directory, with the client's environment added to
@@ -384,7 +390,7 @@ func signalByName(name string) (syscall.Signal, bool) {
 func CommandHandler(shell string) Handler {
 	return func(ctx context.Context, s *ServerSession) int {
 		var cmd *exec.Cmd
-		if s.Command == "" {
+		if s.wantsShell() {
 			cmd = exec.Command(shell)
 		} else {
 			cmd = exec.Command(shell, "-c", s.Command)

@@ -438,6 +438,34 @@ func TestPtyRefused(t *testing.T) {
 	}
 }
 
+// TestEmptyForcedCommand: command="" runs nothing (sh -c ''), never a
+// shell, whatever the client asks for.
+func TestEmptyForcedCommand(t *testing.T) {
+	c := shellServer(t, &auth.Permissions{KeyOptions: &auth.KeyPermissions{PTY: true, HasCommand: true}}, nil)
+	ctx := context.Background()
+	for _, start := range []func(*channel.Session) error{
+		func(s *channel.Session) error { return s.Shell(ctx) },
+		func(s *channel.Session) error { return s.Exec(ctx, "echo not-forced") },
+	} {
+		s, err := c.NewSession(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := newTranscript(s.Stdout())
+		if err := start(s); err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(s.Stdin(), "echo a-shell-read-this\n")
+		s.Stdin().Close()
+		if err := s.Wait(); err != nil {
+			t.Errorf("Wait: %v", err)
+		}
+		if out := tr.all(); out != "" {
+			t.Errorf("an empty forced command printed %q", out)
+		}
+	}
+}
+
 // TestPtyOutputDrained: all a program wrote to its terminal arrives
 // before the exit status, however fast it exits.
 func TestPtyOutputDrained(t *testing.T) {

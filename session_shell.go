@@ -65,7 +65,7 @@ func ShellHandler(cfg ShellConfig) Handler {
 
 		base := filepath.Base(shell)
 		cmd := &exec.Cmd{Path: shell, Env: env, Dir: u.HomeDir}
-		if s.Command == "" && s.Subsystem == "" {
+		if s.wantsShell() {
 			cmd.Args = []string{"-" + base}
 		} else {
 			cmd.Args = []string{base, "-c", s.Command}
