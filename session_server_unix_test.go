@@ -438,7 +438,7 @@ func TestPtyRefused(t *testing.T) {
 	}
 }
 
-// TestEmptyForcedCommand: command="" runs nothing (sh -c ”), never a
+// TestEmptyForcedCommand: command="" runs nothing (an empty sh -c), never a
 // shell, whatever the client asks for.
 func TestEmptyForcedCommand(t *testing.T) {
 	c := shellServer(t, &auth.Permissions{KeyOptions: &auth.KeyPermissions{PTY: true, HasCommand: true}}, nil)
