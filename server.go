@@ -56,9 +56,9 @@ type ServerSession struct {
 	// subsystem its name, empty for a shell); Command then holds the
 	// forced one.
 	OriginalCommand string
-	// Forced says Command is a forced command: it runs, even empty (as
-	// "shell -c ''"), where an empty Command would otherwise start a
-	// shell.
+	// Forced says Command is a forced command: it runs even when empty
+	// (an empty "shell -c"), where an empty Command would otherwise
+	// start a shell.
 	Forced bool
 	// Pty is the pseudo-terminal the client asked for with pty-req,
 	// allocated then; nil without one. Run gives it to the program.
