@@ -260,9 +260,10 @@ func (s *Server) acceptEnv(name string) bool {
 
 // ptyRequest answers pty-req: a pseudo-terminal is allocated now (as
 // sshd does), unless the request is malformed (a TERM with a NUL, which
-// no environment can hold, included), the key or certificate forbids it (no-pty,
-// restrict), ServerConfig.NoPTY is set, nothing could use it (no Exec),
-// the session has one already, or the system has none (Windows).
+// no environment can hold, included), the key or certificate forbids it
+// (no-pty, restrict), ServerConfig.NoPTY is set, nothing could use it
+// (no Exec), the session has one already, or the system has none
+// (Windows).
 func (sc *serverConn) ptyRequest(sess *ServerSession, payload []byte) bool {
 	m, err := connmsg.ParsePtyRequest(payload)
 	if err != nil || strings.IndexByte(m.Term, 0) >= 0 || sess.Pty != nil || sc.s.cfg.Exec == nil || sc.s.cfg.NoPTY {
