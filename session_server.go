@@ -192,6 +192,8 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 // or sftp-server runs the "sftp" subsystem, anything else goes to Exec.
 func (sc *serverConn) startHandler(sess *ServerSession, typ, arg string) Handler {
 	cfg := &sc.s.cfg
+	// Nothing of a refused request stays for the next one.
+	sess.Command, sess.Subsystem, sess.OriginalCommand, sess.Forced = "", "", "", false
 	if forced, ok := sc.forcedCommand(); ok {
 		if typ != "shell" {
 			sess.OriginalCommand = arg
