@@ -109,7 +109,10 @@ func checkPattern(r io.Reader, id int, size int64) (int64, error) {
 // loadWindow is the channel window of both ends: what a sender may be
 // ahead of its reader. Small, so that a cut at a point of the reader's
 // progress finds data still to come over the link (with the default 16
-// MiB window a whole transfer would be buffered before the cut).
+// MiB window a whole transfer would be buffered before the cut). Both
+// ends keep it as granted (channel.Config.NoAutoGrow): a window grown
+// past the transfer's size would let a download arrive whole before the
+// cut, which then needs no resumption.
 const loadWindow = 256 << 10
 
 type loadConfig struct {
@@ -288,6 +291,7 @@ func runLoad(t testing.TB, lc loadConfig) loadResult {
 			closedMu.Unlock()
 		}
 		cfg.Channel.WindowSize = loadWindow
+		cfg.Channel.NoAutoGrow = true
 	}, netsim.WithLatency(lc.latency), netsim.WithBandwidth(lc.bandwidth))
 
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -457,6 +461,7 @@ func runLoadClient(r *rig, tcpAddr string, c *loadClient, size int64) error {
 	cfg := r.clientConfig(func(cfg *rsftp.ClientConfig) {
 		cfg.User = fmt.Sprintf("user%d", c.id)
 		cfg.Channel.WindowSize = loadWindow
+		cfg.Channel.NoAutoGrow = true
 		cfg.Resume.Redial = dial
 		// Generous: 2 cores run hundreds of clients, and a client
 		// starved of CPU must not take itself for a dead link.
