@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rsftp/rsftp/resume"
@@ -108,6 +109,9 @@ type Conn struct {
 
 	local      net.Addr
 	lingerTime time.Duration
+	// stalled is set while the reader waits for the application to read
+	// (shared with the links: see link.PacketsReceived).
+	stalled atomic.Bool
 }
 
 func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
@@ -118,6 +122,7 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 	}
 	c.rd.init()
 	c.wd.init()
+	l.stalled.Store(&c.stalled)
 	go c.reader()
 	return c
 }
@@ -157,9 +162,50 @@ func (c *Conn) reader() {
 		}
 		select {
 		case c.data <- p[1:]:
+			continue
+		case <-c.closed:
+			continue
+		default:
+		}
+		// The application is not reading: neither is the session, so
+		// PINGs go unanswered. Keep the link alive meanwhile (section
+		// 10): PONG at intervals, and our own liveness check pauses.
+		c.stalled.Store(true)
+		stop := c.keepAlive()
+		select {
+		case c.data <- p[1:]:
 		case <-c.closed:
 		}
+		stop()
+		c.stalled.Store(false)
 	}
+}
+
+// stalledKeepalive is how often a Conn whose application does not read
+// sends PONG, so that the peer's liveness check does not take the
+// silence for a dead link.
+const stalledKeepalive = 100 * time.Millisecond
+
+// keepAlive sends PONG on the current link every stalledKeepalive until
+// the returned function is called.
+func (c *Conn) keepAlive() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(stalledKeepalive)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				c.mu.Lock()
+				l := c.cur
+				c.mu.Unlock()
+				l.pong()
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // readAhead is how many records the reader hands on before Read takes
@@ -400,6 +446,7 @@ func (c *Conn) Reconnect() {
 // session moved), and until then the reader may be blocked on it,
 // holding back what arrives on the new one.
 func (c *Conn) attached(l *link) {
+	l.stalled.Store(&c.stalled)
 	c.mu.Lock()
 	old := c.cur
 	c.cur = l

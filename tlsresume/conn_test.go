@@ -363,3 +363,59 @@ func TestBulkAcrossCuts(t *testing.T) {
 	}
 	t.Logf("attaches %d, resent %d bytes", st.Stats.Attaches, st.Stats.ResentBytes)
 }
+
+// TestStalledReaderKeepsLink: an application that does not read for a
+// while (longer than the peer's liveness check) costs no reconnection:
+// its Conn keeps the link alive with PONGs and pauses its own check;
+// then everything arrives, once. First the server's application stalls,
+// then the client's.
+func TestStalledReaderKeepsLink(t *testing.T) {
+	const size = 8 << 20
+	const stall = 1500 * time.Millisecond
+	ln := loopback(t, nil, nil)
+	srvErr := make(chan error, 1)
+	var srv *Conn
+	accepted, readDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			close(accepted)
+			return
+		}
+		srv = c.(*Conn)
+		close(accepted)
+		time.Sleep(stall) // not reading while the client writes
+		if err := readStream(c, 6, size, false, nil); err != nil {
+			srvErr <- err
+			return
+		}
+		close(readDone)
+		srvErr <- writeStream(c, 7, size) // while the client does not read
+	}()
+	cfg := fastCfg()
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := writeStream(c, 6, size); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-readDone:
+	case err := <-srvErr:
+		t.Fatalf("server: %v", err)
+	}
+	time.Sleep(stall) // the server writes; we do not read yet
+	if err := readStream(c, 7, size, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-srvErr; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	<-accepted
+	if a, b := c.Status().Stats.Attaches, srv.Status().Stats.Attaches; a != 1 || b != 1 {
+		t.Fatalf("attaches: client %d, server %d; the stalls cost reconnections", a, b)
+	}
+}

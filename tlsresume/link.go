@@ -49,6 +49,7 @@ type link struct {
 	rbufs   [readBuffers][]byte
 	next    int
 	packets atomic.Uint64
+	stalled atomic.Pointer[atomic.Bool] // the Conn's: its reader waits for the application
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -79,9 +80,7 @@ func newLink(tc *tls.Conn, raw net.Conn) (*link, error) {
 		return nil, fmt.Errorf("tlsresume: exporting the channel binding: %w", err)
 	}
 	l := &link{tc: tc, raw: raw, binding: b, state: st, bgKick: make(chan struct{}, 1), done: make(chan struct{})}
-	for i := range l.rbufs {
-		l.rbufs[i] = make([]byte, MaxRecord)
-	}
+	l.rbufs[0] = make([]byte, MaxRecord) // the others once DATA comes
 	return l, nil
 }
 
@@ -103,6 +102,9 @@ func (l *link) ReadPacket() ([]byte, error) { return l.readRecord(false) }
 // readRecord is ReadPacket; the server's first record may be HELLO.
 func (l *link) readRecord(first bool) ([]byte, error) {
 	for {
+		if l.rbufs[l.next] == nil {
+			l.rbufs[l.next] = make([]byte, MaxRecord)
+		}
 		p, err := ReadRecord(l.tc, l.rbufs[l.next])
 		if err == nil && p[0] == RecData {
 			// Other records take the buffer the next DATA will.
@@ -149,8 +151,26 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 // RetainPacket: records are read into one buffer; the session copies.
 func (l *link) RetainPacket() interface{ Release() } { return nil }
 
-// PacketsReceived counts records read (resume.PacketCounter).
-func (l *link) PacketsReceived() uint64 { return l.packets.Load() }
+// PacketsReceived counts records read (resume.PacketCounter). While the
+// Conn's application does not read, nothing is read from the link, and
+// the count is made to move: the liveness checks pause (the peer's
+// PINGs wait in the socket, and the Conn keeps the peer's check
+// satisfied with PONGs).
+func (l *link) PacketsReceived() uint64 {
+	n := l.packets.Load()
+	if s := l.stalled.Load(); s != nil && s.Load() {
+		n += uint64(time.Now().UnixNano())
+	}
+	return n
+}
+
+// pong sends an unsolicited PONG, a keepalive (in the background).
+func (l *link) pong() {
+	l.bgMu.Lock()
+	l.bgPong = true
+	l.bgMu.Unlock()
+	l.kick()
+}
 
 // RemoteAddr is the peer's address on this connection.
 func (l *link) RemoteAddr() net.Addr { return l.raw.RemoteAddr() }
