@@ -432,3 +432,22 @@ func TestE2ESSHThroughJump(t *testing.T) {
 	}
 	checkThroughJump(t, target, os.Getpid(), "", 1)
 }
+
+// TestE2ESSHRemoteDynamicAgainstSshd: -R with a port alone is a SOCKS
+// proxy on the server's side: sshd listens, and rsftp ssh reads each
+// connection's SOCKS request and connects from here (ssh's remote
+// dynamic forwarding).
+func TestE2ESSHRemoteDynamicAgainstSshd(t *testing.T) {
+	tg := newSshdTarget(t)
+	echo := echoServer(t)
+	rport := e2eFreePort(t)
+	cmd, errb := startSSHTool(t, nil, tg.args("-R", strconv.Itoa(rport), "-N", "127.0.0.1")...)
+	c := dialWhenUp(t, "tcp", fmt.Sprintf("127.0.0.1:%d", rport), cmd, errb)
+	socks5Connect(t, c, "127.0.0.1", echo)
+	checkEcho(t, c, 200<<10)
+	c.Close()
+	c = dialWhenUp(t, "tcp", fmt.Sprintf("127.0.0.1:%d", rport), cmd, errb)
+	socks4aConnect(t, c, "localhost", echo)
+	checkEcho(t, c, 1000)
+	c.Close()
+}
