@@ -489,3 +489,31 @@ func TestNoticeTitle(t *testing.T) {
 		t.Fatalf("close after resuming wrote %q", b.String())
 	}
 }
+
+// TestSSHMatchSessionType: Match command and sessiontype see rsftp ssh's
+// command and kind of session, as ssh's, while the file commands stay a
+// "sftp" subsystem.
+func TestSSHMatchSessionType(t *testing.T) {
+	cfg := `
+Match sessiontype shell
+  Port 1
+Match sessiontype exec command "make *"
+  Port 2
+Match sessiontype none
+  Port 3
+Match command sftp sessiontype subsystem
+  Port 4
+`
+	for _, c := range []struct {
+		command, sessionType string
+		port                 int
+	}{{"", "shell", 1}, {"make test", "exec", 2}, {"", "none", 3}, {"", "", 4}} {
+		hc, err := resolveIn(t, cfg, lookupRequest{hostArg: "h", command: c.command, sessionType: c.sessionType}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hc.port != c.port {
+			t.Errorf("%q %q: port %d, want %d", c.command, c.sessionType, hc.port, c.port)
+		}
+	}
+}
