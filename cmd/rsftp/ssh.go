@@ -71,7 +71,8 @@ a failure of rsftp ssh itself or a command killed by a signal).
   -c, -m          ciphers, MACs (as ssh)
 ` + sshCommonHelp + `
 Escapes (typed right after a newline, with a pseudo-terminal): ~. ends the
-session, ~^Z suspends rsftp, ~# lists forwarded connections, ~& (once the
+session, ~^Z suspends rsftp, ~# lists forwarded connections, ~C adds or
+cancels a forward (-L, -R, -D, -KL, -KR, -KD, as ssh's), ~& (once the
 session's command ended and rsftp waits for forwarded connections) ends rsftp
 with them (ssh would fork and serve them in the background), ~B sends a BREAK,
 ~R re-exchanges keys, ~^R reconnects now, ~? lists them all, ~~ sends ~.
@@ -1047,6 +1048,13 @@ func (in *stdinRelay) read() {
 					return
 				}
 			}
+			if act == escCommand {
+				// What was typed after ~C in the same read begins
+				// its line.
+				r.stderrLine(escapeName(esc.char) + "C\r\n")
+				data = r.commandLine(data)
+				continue
+			}
 			if act != escNone && !in.act(act, esc.char) {
 				return
 			}
@@ -1111,8 +1119,6 @@ func (in *stdinRelay) act(act escapeAction, char int) bool {
 		}
 	case escInfo:
 		r.stderrLine(e + "I\r\n" + r.connectionInfo())
-	case escCommand:
-		r.stderrLine(e + "C [rsftp has no escape command line]\r\n")
 	case escVerbose, escQuieter:
 		if act == escVerbose && r.log.level < 4 {
 			r.log.level++
@@ -1173,4 +1179,107 @@ func localTermSize() (cols, rows int) {
 		}
 	}
 	return 80, 24
+}
+
+// commandLine is ~C: one line read with the terminal's own editing
+// (cooked mode, as ssh reads it), adding or cancelling a forward:
+// -L, -R, -D spec, -KL, -KR, -KD [bind_address:]port, or ? for help.
+// typed is what came after ~C in the same read: the line's start, or the
+// whole line and more, whose rest it returns.
+func (r *sshRun) commandLine(typed []byte) (rest []byte) {
+	var line string
+	if i := bytes.IndexAny(typed, "\r\n"); i >= 0 {
+		line, rest = string(typed[:i]), typed[i+1:]
+		io.WriteString(os.Stderr, "rsftp> "+line+"\r\n")
+	} else {
+		r.restoreTerminal()
+		io.WriteString(os.Stderr, "rsftp> "+string(typed))
+		more, err := readTerminalLine(os.Stdin)
+		r.enterRaw()
+		if err != nil {
+			return nil
+		}
+		line = string(typed) + more
+	}
+	r.termMu.Lock()
+	raw := r.restore != nil
+	r.termMu.Unlock()
+	nl := "\n"
+	if raw {
+		nl = "\r\n"
+	}
+	msg, err := r.runCommandLine(line)
+	switch {
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "%v%s", err, nl)
+	case msg != "":
+		io.WriteString(os.Stderr, strings.ReplaceAll(msg, "\n", nl)+nl)
+	}
+	return rest
+}
+
+// readTerminalLine reads a line a byte at a time, so that nothing typed
+// after it is taken from the session's input.
+func readTerminalLine(f io.Reader) (string, error) {
+	var b []byte
+	var c [1]byte
+	for len(b) < 4096 {
+		n, err := f.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' || c[0] == '\r' {
+				return string(b), nil
+			}
+			b = append(b, c[0])
+		}
+		if err != nil {
+			return string(b), err
+		}
+	}
+	return string(b), nil
+}
+
+// commandLineHelp is what ~C's ? prints.
+const commandLineHelp = `Commands:
+      -L[bind_address:]port:host:hostport    Request local forward
+      -R[bind_address:]port:host:hostport    Request remote forward
+      -D[bind_address:]port                  Request dynamic forward
+      -KL[bind_address:]port                 Cancel local forward
+      -KR[bind_address:]port                 Cancel remote forward
+      -KD[bind_address:]port                 Cancel dynamic forward
+      (the Unix socket forms of -L and -R too)`
+
+// runCommandLine carries out one ~C line and says how it went.
+func (r *sshRun) runCommandLine(line string) (string, error) {
+	line = strings.TrimSpace(line)
+	switch {
+	case line == "":
+		return "", nil
+	case line == "?" || line == "-h" || line == "help":
+		return commandLineHelp, nil
+	case !strings.HasPrefix(line, "-") || len(line) < 2:
+		return "", errors.New("Invalid command (? lists them).")
+	}
+	cancel := line[1] == 'K'
+	rest := line[1:]
+	if cancel {
+		rest = rest[1:]
+	}
+	if rest == "" || strings.IndexByte("LRD", rest[0]) < 0 {
+		return "", errors.New("Invalid command (? lists them).")
+	}
+	kind, spec := rest[0], strings.TrimSpace(rest[1:])
+	if cancel {
+		if err := r.fwd.cancel(kind, spec); err != nil {
+			return "", err
+		}
+		return "Canceled forwarding.", nil
+	}
+	f, err := parseForward(kind, spec)
+	if err != nil {
+		return "", err
+	}
+	if err := r.fwd.start(f); err != nil {
+		return "", fmt.Errorf("Port forwarding failed: %w", err)
+	}
+	return "Forwarding port.", nil
 }

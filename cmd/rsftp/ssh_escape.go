@@ -20,7 +20,7 @@ const (
 	escRekey                   // ~R  re-exchange keys
 	escReconnect               // ~^R reconnect now (a resumable session; rsftp's own)
 	escInfo                    // ~I  connection information
-	escCommand                 // ~C  the command line (not offered: rsftp says so)
+	escCommand                 // ~C  the command line: add or cancel a forward
 	escVerbose                 // ~v  more verbose
 	escQuieter                 // ~V  less verbose
 )
@@ -146,6 +146,7 @@ func escapeHelp(c int) string {
 		e + "^R  - reconnect now (a resumable session; rsftp's own)",
 		e + "I   - show connection information",
 		e + "#   - list the forwarded connections",
+		e + "C   - command line: add or cancel a forward (-L, -R, -D, -KL, -KR, -KD)",
 		e + "^Z  - suspend rsftp",
 		e + "v   - more verbose (LogLevel)",
 		e + "V   - less verbose",

@@ -361,3 +361,48 @@ func (fw *forwarder) list(now time.Time) string {
 	}
 	return b.String()
 }
+
+// cancel ends the forward of kind that listens on spec, [bind:]port or
+// a socket path as it was given (-KL, -KR, -KD of ~C): its listener
+// closes (for -R, the server's: cancel-tcpip-forward); connections it
+// already forwarded go on.
+func (fw *forwarder) cancel(kind byte, spec string) error {
+	host, port, path := "", -1, ""
+	bindSet := false
+	if strings.Contains(spec, "/") {
+		path = spec
+	} else {
+		h, p, err := net.SplitHostPort(spec)
+		if err != nil {
+			h, p = "", spec
+		} else {
+			bindSet = true
+		}
+		host = h
+		if port = parsePort(p); port < 0 {
+			return fmt.Errorf("bad forwarding specification %q", spec)
+		}
+	}
+	fw.mu.Lock()
+	var found *fwdListener
+	for i, l := range fw.listeners {
+		f := l.spec
+		if f.kind != kind || f.listenPath != path || (path == "" && f.listenPort != port && !(kind == 'R' && f.listenPort == 0 && strings.HasSuffix(l.where, ":"+strconv.Itoa(port)))) {
+			continue
+		}
+		if bindSet && f.bindHost != host {
+			continue
+		}
+		found = l
+		fw.listeners = append(fw.listeners[:i], fw.listeners[i+1:]...)
+		break
+	}
+	fw.mu.Unlock()
+	if found == nil {
+		return fmt.Errorf("Unknown port forwarding %q.", spec)
+	}
+	for _, ln := range found.lns {
+		ln.Close()
+	}
+	return nil
+}

@@ -178,3 +178,40 @@ func TestE2ESSHPTYForwardsAfterExit(t *testing.T) {
 		t.Fatalf("terminal modes after ~& %#x, before %#x", after, before)
 	}
 }
+
+// TestE2ESSHPTYCommandLine: ~C adds a local forward, which carries a
+// connection, and cancels it (-KL), after which nothing listens; a bad
+// line is one message and the session goes on.
+func TestE2ESSHPTYCommandLine(t *testing.T) {
+	tg := newSshdTarget(t)
+	echo := echoServer(t)
+	lport := e2eFreePort(t)
+	p := startPTY(t, t.TempDir(), tg.args("127.0.0.1")...)
+	setPrompt(p)
+	p.typeKeys(fmt.Sprintf("\r~C-L %d:127.0.0.1:%d\r", lport, echo))
+	p.expect("Forwarding port.")
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEcho(t, c, 100<<10)
+	c.Close()
+	// ~C alone, then the line typed at its prompt.
+	p.typeKeys("\r~C")
+	p.expect("rsftp> ")
+	time.Sleep(100 * time.Millisecond)
+	p.typeKeys(fmt.Sprintf("-KL %d\r", lport))
+	p.expect("Canceled forwarding.")
+	if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", lport)); err == nil {
+		c.Close()
+		t.Fatal("the cancelled forward still listens")
+	}
+	p.typeKeys("\r~C-Q\r")
+	p.expect("Invalid command")
+	p.typeKeys("echo still-$((40+2))\r")
+	p.expect("still-42") // the shell's output, not the echo of the line
+	p.typeKeys("exit\r")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+}
