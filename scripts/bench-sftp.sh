@@ -26,7 +26,9 @@
 # sshd gets a private config on a free port. Prints, per placement, MB/s
 # per pair and direction, the ratio to OpenSSH sftp -> sshd, the share of
 # the plain copy's rate, and the peak RSS of rsftp serve over its runs
-# (VmHWM, reset before each transfer).
+# (VmHWM, reset before each transfer); then the CPU time (user + system)
+# per GiB of each client and, for rsftp serve and the plain copy, of the
+# server: it moves far less with the machine's load than MB/s does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 size_mb="${1:-1024}"
@@ -120,6 +122,17 @@ rsftp_opts=(${RSFTP_FLAGS:-} -q -F none -o BatchMode=yes -o "UserKnownHostsFile=
 
 now() { date +%s.%N; }
 mbps() { python3 -c "print(f'{$size_mb*1.048576/($2-$1):.0f}')"; }
+# timed: run a command under GNU time, its user + system seconds (its
+# children's included) to $work/cpu.out; the command alone without it.
+timed() {
+	if [ -x /usr/bin/time ]; then /usr/bin/time -f '%U %S' -o "$work/cpu.out" "$@"
+	else rm -f "$work/cpu.out"; "$@"; fi
+}
+cpu_out() { [ -s "$work/cpu.out" ] && awk '{print $1 + $2}' "$work/cpu.out" || echo -; }
+# proc_cpu pid: user + system seconds of a running process so far.
+proc_cpu() { awk -v hz="$(getconf CLK_TCK)" '{sub(/.*\) /, ""); print ($12 + $13) / hz}' "/proc/$1/stat"; }
+# note_cpu key client server: one run's CPU seconds, kept per placement.
+note_cpu() { echo "$1|$2|$3" >> "$work/cpu.$pin"; }
 
 # plain_one direction -> prints MB/s: the plain TCP copy, timed from the
 # client's start until both ends are done (the file written and closed).
@@ -135,22 +148,41 @@ plain_one() {
 		"${on_server[@]}" socat -b 262144 -u "TCP-LISTEN:$port,bind=127.0.0.1,reuseaddr" "CREATE:$work/srv/big.up" &
 	fi
 	plain_pid=$!
+	local s0=0
+	[ -n "$socat" ] || s0=$(proc_cpu "$plain_pid")
 	for i in $(seq 100); do listening "$port" && break; sleep 0.05; done
+	# The CPU time of this shell's children so far, before the client
+	# starts (bash may reap the server as soon as it ends, before the wait
+	# below).
+	times > "$work/times.before"
 	t0=$(now)
+	local scpu
 	if [ -z "$socat" ]; then
 		# A put is answered once the file is written and closed.
-		if [ "$dir" = get ]; then "${on_client[@]}" "$work/wanrelay" get -addr "127.0.0.1:$port" big "$work/cli/dl"
-		else "${on_client[@]}" "$work/wanrelay" put -addr "127.0.0.1:$port" "$work/cli/big" big.up; fi
+		if [ "$dir" = get ]; then timed "${on_client[@]}" "$work/wanrelay" get -addr "127.0.0.1:$port" big "$work/cli/dl"
+		else timed "${on_client[@]}" "$work/wanrelay" put -addr "127.0.0.1:$port" "$work/cli/big" big.up; fi
 		t1=$(now)
+		scpu=$(python3 -c "print($(proc_cpu "$plain_pid") - $s0)")
 		kill "$plain_pid"
 		wait "$plain_pid" 2>/dev/null || true
 	else
-		if [ "$dir" = get ]; then "${on_client[@]}" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$work/cli/dl"
-		else "${on_client[@]}" socat -b 262144 -u "OPEN:$work/cli/big,rdonly" "TCP:127.0.0.1:$port"; fi
+		if [ "$dir" = get ]; then timed "${on_client[@]}" socat -b 262144 -u "TCP:127.0.0.1:$port" "CREATE:$work/cli/dl"
+		else timed "${on_client[@]}" socat -b 262144 -u "OPEN:$work/cli/big,rdonly" "TCP:127.0.0.1:$port"; fi
 		wait "$plain_pid" # a put's server has closed the file
 		t1=$(now)
+		# The server's CPU time: what this shell's children took since
+		# the client started, less the client's (times writes to a file:
+		# in a pipe or $(...) it would run in a subshell, which has no
+		# children of its own).
+		times > "$work/times.after"
+		scpu=$(python3 -c "
+import re,sys
+def secs(t): return sum(float(m)*60+float(s) for m,s in re.findall(r'(\d+)m([\d.]+)s', t))
+print(max(0, secs(sys.argv[2]) - secs(sys.argv[1]) - float(sys.argv[3])))" \
+			"$(tail -1 "$work/times.before")" "$(tail -1 "$work/times.after")" "$(cpu_out | sed 's/^-$/0/')")
 	fi
 	plain_pid=''
+	note_cpu "$dir plain" "$(cpu_out)" "$scpu"
 	check "$dir" plain
 	mbps "$t0" "$t1"
 }
@@ -168,22 +200,28 @@ run_one() {
 	local up_target="$rpath.up"
 	rm -f "$work/cli/dl" "$work/srv/big.up"
 	# The peak RSS of this transfer alone (Linux: 5 resets VmHWM).
-	[ "$server" = serve ] && { echo 5 > "/proc/$serve_pid/clear_refs"; } 2>/dev/null || true
+	local s0=- scpu=-
+	if [ "$server" = serve ]; then
+		{ echo 5 > "/proc/$serve_pid/clear_refs"; } 2>/dev/null || true
+		s0=$(proc_cpu "$serve_pid")
+	fi
 	t0=$(now)
 	if [ "$client" = openssh ]; then
 		if [ "$dir" = get ]; then cmd="get $rpath $work/cli/dl"; else cmd="put $work/cli/big $up_target"; fi
-		echo "$cmd" | "${on_client[@]}" sftp -q -b - "${ssh_opts[@]}" -c "$cipher" -P "$port" 127.0.0.1 >/dev/null
+		echo "$cmd" | timed "${on_client[@]}" sftp -q -b - "${ssh_opts[@]}" -c "$cipher" -P "$port" 127.0.0.1 >/dev/null
 	else
 		if [ "$dir" = get ]; then
-			"${on_client[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
+			timed "${on_client[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
 		else
-			"${on_client[@]}" "$work/rsftp" put "${rsftp_opts[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
+			timed "${on_client[@]}" "$work/rsftp" put "${rsftp_opts[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
 		fi
 	fi
 	t1=$(now)
 	if [ "$server" = serve ]; then
 		awk '/VmHWM/ {printf "%.1f\n", $2/1024}' "/proc/$serve_pid/status" >> "$work/rss.$pin"
+		scpu=$(python3 -c "print($(proc_cpu "$serve_pid") - $s0)")
 	fi
+	note_cpu "$dir $client $server $cipher" "$(cpu_out)" "$scpu"
 	check "$dir" "$client $server"
 	mbps "$t0" "$t1"
 }
@@ -216,6 +254,7 @@ run_placement() {
 	} > "$work/known_hosts"
 	declare -A got=()
 	: > "$work/rss.$pin"
+	: > "$work/cpu.$pin"
 	for dir in "${dirs[@]}"; do
 		for w in $(seq "${WARMUP:-1}"); do
 			run_one openssh sshd "$dir" "${ciphers[0]}" > /dev/null
@@ -260,6 +299,20 @@ run_placement() {
 			printf '  %-4s %-14s %-30s %s\n' "$dir" "$pair" "$c" "${got["$dir $pair $c"]}"
 		done; done
 	done
+	python3 - "$work/cpu.$pin" "$size_mb" <<'PY'
+import collections, statistics, sys
+runs = collections.defaultdict(lambda: ([], []))
+for line in open(sys.argv[1]):
+    key, c, s = line.rstrip("\n").split("|")
+    for i, v in enumerate((c, s)):
+        if v not in ("", "-"):
+            runs[key][i].append(float(v))
+gib = int(sys.argv[2]) / 1024
+print("CPU seconds per GiB, user + system (medians; client / server, server only for rsftp serve and the plain copy):")
+for key, (c, s) in runs.items():
+    f = lambda v: f"{statistics.median(v) / gib:.2f}" if v else "-"
+    print(f"  {key:<60} {f(c):>6} / {f(s)}")
+PY
 	if [ -s "$work/rss.$pin" ]; then
 		echo "rsftp serve peak RSS: $(sort -g "$work/rss.$pin" | tail -1) MiB, the largest of its $(wc -l < "$work/rss.$pin") transfers (each, MiB: $(tr '\n' ' ' < "$work/rss.$pin"))"
 	fi
