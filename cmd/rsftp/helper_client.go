@@ -92,12 +92,11 @@ var secretPrompts atomic.Int64
 type helperRun struct {
 	rt   *route
 	addr string
-	// outer is the login for each reconnection to sshd: the first's
-	// methods, no banner, the first connection's host key pinned.
-	outer *rsftp.ClientConfig
-	bin   string // the remote rsftp, absolute
-	dir   string // the helper directory, absolute
-	log   *logger
+	// pin accepts only the first outer connection's host key.
+	pin rsftp.HostKeyCallback
+	bin string // the remote rsftp, absolute
+	dir string // the helper directory, absolute
+	log *logger
 
 	mu      sync.Mutex
 	session string // once the inner session is made
@@ -125,7 +124,10 @@ func useHelper(ctx context.Context, outer *rsftp.Client, mode helperMode, prompt
 		return outer, nil
 	}
 	if mode == helperAuto && prompted {
-		return fallback("the login asked on the terminal, and a reconnection would ask again (ResumeHelper=yes lets it)")
+		// Said with -v only: every password login to a server without
+		// the extension would otherwise print it.
+		log.debugf("no resume helper: the login asked on the terminal, and a reconnection would ask again (ResumeHelper=yes lets it); plain SSH")
+		return outer, nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -178,7 +180,7 @@ func useHelper(ctx context.Context, outer *rsftp.Client, mode helperMode, prompt
 		}
 		h.bin = self.remotePath(p.dir)
 	}
-	h.outer = redialConfig(ccfg, outer)
+	h.pin = pinOuterKey(outer)
 	inner, err := h.start(ctx, outer, ccfg)
 	if err != nil {
 		// outer is closed with the failed inner connection: the
@@ -194,21 +196,32 @@ func useHelper(ctx context.Context, outer *rsftp.Client, mode helperMode, prompt
 	return inner, nil
 }
 
-// redialConfig is the outer login of reconnections: ccfg's methods (a
-// password is asked again), no banner, and the host key of the first
-// connection, pinned as the resume extension pins the inner one.
-func redialConfig(ccfg *rsftp.ClientConfig, outer *rsftp.Client) *rsftp.ClientConfig {
-	c := *ccfg
-	c.Resume = nil
-	c.Banner = nil
-	want := outer.Transport().HostKey().Marshal()
-	c.HostKeyCallback = func(host string, port int, key kex.PublicKey) error {
+// pinOuterKey accepts only the host key of outer's connection: a
+// reconnection to sshd meets the key the first connection checked, as
+// the resume extension pins the inner one.
+func pinOuterKey(outer *rsftp.Client) rsftp.HostKeyCallback {
+	first := outer.Transport().HostKey()
+	want := first.Marshal()
+	return func(host string, port int, key kex.PublicKey) error {
 		if !bytes.Equal(key.Marshal(), want) {
-			return fmt.Errorf("%s presented a %s host key on reconnection, not the %s key of the session's first connection", host, key.Type(), outer.Transport().HostKey().Type())
+			return fmt.Errorf("%s presented a %s host key on reconnection, not the %s key of the session's first connection", host, key.Type(), first.Type())
 		}
 		return nil
 	}
-	return &c
+}
+
+// login is the outer login of a reconnection: the destination's methods
+// made anew (a password is asked again, with NumberOfPasswordPrompts
+// tries of its own; a key from the agent running now), no banner, the
+// host key pinned.
+func (h *helperRun) login(ctx context.Context) (*rsftp.ClientConfig, error) {
+	c, err := clientConfig(ctx, h.rt.hc, h.log)
+	if err != nil {
+		return nil, err
+	}
+	c.Banner = nil
+	c.HostKeyCallback = h.pin
+	return c, nil
 }
 
 // start runs the helper over outer and the inner SSH connection with it,
@@ -289,7 +302,11 @@ func (h *helperRun) redial(ctx context.Context) (net.Conn, error) {
 	if id == "" {
 		return nil, errors.New("the session has no helper yet")
 	}
-	oc, err := h.rt.connect(ctx, h.addr, h.outer)
+	cfg, err := h.login(ctx)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := h.rt.connect(ctx, h.addr, cfg)
 	if err != nil {
 		return nil, err
 	}
