@@ -109,6 +109,10 @@ type Conn struct {
 
 	local      net.Addr
 	lingerTime time.Duration
+	// retLimit and budget are what the session's retention is bounded by
+	// (waitRoom).
+	retLimit int
+	budget   *resume.Budget
 	// stalled is set while the reader waits for the application to read
 	// (shared with the links: see link.PacketsReceived).
 	stalled atomic.Bool
@@ -119,6 +123,10 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 		lingerTime: cfg.Linger}
 	if c.lingerTime <= 0 {
 		c.lingerTime = DefaultLinger
+	}
+	c.retLimit = cfg.RetentionLimit
+	if c.retLimit <= 0 {
+		c.retLimit = resume.DefaultRetention
 	}
 	c.rd.init()
 	c.wd.init()
@@ -260,8 +268,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 
 // Write writes application bytes, in DATA records of up to MaxData bytes.
 // Each is kept until the peer acknowledges it, and sent again on the next
-// connection if this one is lost. A write deadline is checked before each
-// record.
+// connection if this one is lost. A write deadline bounds the wait for
+// retention room (the peer has not acknowledged the retention limit);
+// a record already going out on a congested connection is not stopped.
 func (c *Conn) Write(b []byte) (int, error) {
 	if c.plain != nil {
 		return c.plain.Write(b)
@@ -278,6 +287,11 @@ func (c *Conn) Write(b []byte) (int, error) {
 		default:
 		}
 		n := min(len(b), MaxData)
+		if c.wd.armed() {
+			if err := c.waitRoom(1 + n); err != nil {
+				return written, err
+			}
+		}
 		f := c.sess.PacketBuffer(1 + n)
 		f = append(f, RecData)
 		f = append(f, b[:n]...)
@@ -288,6 +302,30 @@ func (c *Conn) Write(b []byte) (int, error) {
 		b = b[n:]
 	}
 	return written, nil
+}
+
+// waitRoom waits, until the write deadline, for the session to have room
+// to retain a record of n bytes: within its retention limit and the
+// server's budget (the session itself waits with no deadline). A session
+// that retains nothing always has room.
+func (c *Conn) waitRoom(n int) error {
+	for {
+		st := c.sess.Stats()
+		need := resume.HeldSize(n)
+		if st.RetainedBytes == 0 || st.HeldBytes+need <= c.retLimit &&
+			(c.budget == nil || c.budget.Limit <= 0 || c.budget.Used()+int64(need) <= c.budget.Limit) {
+			return nil
+		}
+		select {
+		case <-c.wd.wait():
+			return os.ErrDeadlineExceeded
+		case <-c.closed:
+			return net.ErrClosed
+		case <-c.sess.Done():
+			return nil // WriteFrame says why
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // Close ends the session. It returns at once; the peer reads EOF after
@@ -464,6 +502,21 @@ type deadline struct {
 }
 
 func (d *deadline) init() { d.ch = make(chan struct{}) }
+
+// armed reports whether a deadline is set (or has passed).
+func (d *deadline) armed() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil {
+		return true
+	}
+	select {
+	case <-d.ch:
+		return true
+	default:
+		return false
+	}
+}
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()

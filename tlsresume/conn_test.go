@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -417,5 +418,49 @@ func TestStalledReaderKeepsLink(t *testing.T) {
 	<-accepted
 	if a, b := c.Status().Stats.Attaches, srv.Status().Stats.Attaches; a != 1 || b != 1 {
 		t.Fatalf("attaches: client %d, server %d; the stalls cost reconnections", a, b)
+	}
+}
+
+// TestWriteDeadlineRetentionFull: a write that waits for retention room
+// (the peer acknowledges nothing: its application does not read) ends at
+// its deadline, having written part; once the deadline is cleared the
+// rest follows and the peer reads the whole stream once.
+func TestWriteDeadlineRetentionFull(t *testing.T) {
+	const size = 16 << 20
+	ln := loopback(t, nil, nil)
+	srvErr := make(chan error, 1)
+	release := make(chan struct{})
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		<-release
+		srvErr <- readStream(c, 8, size, false, nil)
+	}()
+	cfg := fastCfg()
+	cfg.RetentionLimit = 1 << 20
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	fill(buf, 8, 0)
+	c.SetWriteDeadline(time.Now().Add(300 * time.Millisecond))
+	start := time.Now()
+	n, err := c.Write(buf)
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= size {
+		t.Fatalf("Write returned %d, %v after %v; want part written and the deadline", n, err, time.Since(start))
+	}
+	c.SetWriteDeadline(time.Time{})
+	close(release)
+	if _, err := c.Write(buf[n:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-srvErr; err != nil {
+		t.Fatalf("server: %v", err)
 	}
 }

@@ -217,6 +217,7 @@ func (ln *Listener) newSession(l *link, st *tls.ConnectionState) {
 		return
 	}
 	c := newConn(s, l, ln.cfg)
+	c.budget = ln.reg.RetainedBudget()
 	ln.mu.Lock()
 	ln.live[s] = c
 	ln.mu.Unlock()
