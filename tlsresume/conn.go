@@ -113,9 +113,12 @@ type Conn struct {
 	// (waitRoom).
 	retLimit int
 	budget   *resume.Budget
-	// stalled is set while the reader waits for the application to read
-	// (shared with the links: see link.PacketsReceived).
-	stalled atomic.Bool
+	// stalling is set while the reader waits for the application to
+	// read; stalled once that has lasted stalledKeepalive (shared with
+	// the links: see link.PacketsReceived). stallTimer is the reader's,
+	// ticking while it waits.
+	stalling, stalled atomic.Bool
+	stallTimer        *time.Timer
 }
 
 func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
@@ -131,6 +134,8 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 	c.rd.init()
 	c.wd.init()
 	l.stalled.Store(&c.stalled)
+	c.stallTimer = time.AfterFunc(time.Hour, c.stallTick)
+	c.stallTimer.Stop()
 	go c.reader()
 	return c
 }
@@ -176,15 +181,17 @@ func (c *Conn) reader() {
 		default:
 		}
 		// The application is not reading: neither is the session, so
-		// PINGs go unanswered. Keep the link alive meanwhile (section
-		// 10): PONG at intervals, and our own liveness check pauses.
-		c.stalled.Store(true)
-		stop := c.keepAlive()
+		// PINGs go unanswered. If that lasts, keep the link alive
+		// (section 10): PONG at intervals, and our own liveness check
+		// pauses (stallTick).
+		c.stalling.Store(true)
+		c.stallTimer.Reset(stalledKeepalive)
 		select {
 		case c.data <- p[1:]:
 		case <-c.closed:
 		}
-		stop()
+		c.stalling.Store(false)
+		c.stallTimer.Stop()
 		c.stalled.Store(false)
 	}
 }
@@ -194,26 +201,20 @@ func (c *Conn) reader() {
 // silence for a dead link.
 const stalledKeepalive = 100 * time.Millisecond
 
-// keepAlive sends PONG on the current link every stalledKeepalive until
-// the returned function is called.
-func (c *Conn) keepAlive() (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(stalledKeepalive)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				c.mu.Lock()
-				l := c.cur
-				c.mu.Unlock()
-				l.pong()
-			}
-		}
-	}()
-	return func() { close(done) }
+// stallTick runs every stalledKeepalive while the reader waits for the
+// application: it pauses the links' liveness checks and sends PONG on
+// the current link. (A tick that comes after the wait ended does
+// nothing.)
+func (c *Conn) stallTick() {
+	if !c.stalling.Load() {
+		return
+	}
+	c.stalled.Store(true)
+	c.mu.Lock()
+	l := c.cur
+	c.mu.Unlock()
+	l.pong()
+	c.stallTimer.Reset(stalledKeepalive)
 }
 
 // readAhead is how many records the reader hands on before Read takes

@@ -57,11 +57,16 @@ var ErrRecord = errors.New("tlsresume: malformed record")
 // bytes) and returns it: its type byte and body. The length is checked
 // before anything is read into buf.
 func ReadRecord(r io.Reader, buf []byte) ([]byte, error) {
-	var hdr [headerLen]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+	if len(buf) < headerLen {
+		return nil, fmt.Errorf("%w: buffer of %d bytes", ErrRecord, len(buf))
+	}
+	// The header is read into buf (a local array would escape to the
+	// heap through the io.Reader: an allocation per record).
+	hdr := buf[:headerLen]
+	if _, err := io.ReadFull(r, hdr); err != nil {
 		return nil, err
 	}
-	n, err := ParseHeader(hdr[:])
+	n, err := ParseHeader(hdr)
 	if err != nil {
 		return nil, err
 	}
