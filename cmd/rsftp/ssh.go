@@ -28,6 +28,7 @@ import (
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/connmsg"
 )
 
 // sshExitFailure is ssh's exit status for its own failures (usage,
@@ -977,14 +978,8 @@ func (r *sshRun) waitForwards() {
 // does: a server that refuses a name says so only in its log.
 func (r *sshRun) setenv(sess *channel.Session, name, val string) {
 	r.log.debugf("Sending env %s = %s", name, val)
-	p := appendSSHString(nil, name)
-	p = appendSSHString(p, val)
-	sess.Channel().SendRequest(context.Background(), "env", false, p)
-}
-
-func appendSSHString(b []byte, s string) []byte {
-	b = append(b, byte(len(s)>>24), byte(len(s)>>16), byte(len(s)>>8), byte(len(s)))
-	return append(b, s...)
+	m := &connmsg.Env{Name: name, Value: val}
+	sess.Channel().SendRequest(context.Background(), "env", false, m.Marshal())
 }
 
 // stdinRelay reads stdin and sends it on the session, through the
