@@ -164,3 +164,29 @@ func TestE2ESSHAgentAcrossCut(t *testing.T) {
 		t.Fatalf("the key listed %d times, want 2: %q", n, out.String())
 	}
 }
+
+// TestE2ESSHPTYDisconnectWhileAway: ~. while the link is away (a
+// blackhole: the client reconnects in vain) ends rsftp at once with 255,
+// the title and the terminal's modes put back.
+func TestE2ESSHPTYDisconnectWhileAway(t *testing.T) {
+	tg, relay, _ := shellServeTarget(t)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	p := startPTY(t, dir, tg.args("--events", events, "-o", "ServerAliveInterval=1", "127.0.0.1")...)
+	before := ttyModes(t, p.slave)
+	setPrompt(p)
+	relay.blackhole()
+	waitEvent(t, events, "link_lost", 1, p.all)
+	p.expect("\x1b]2;rsftp: ")
+	p.typeKeys("\r~.")
+	p.expect("~.")
+	if code := p.wait(); code != 255 {
+		t.Fatalf("exit status after ~. %d, want 255", code)
+	}
+	if !strings.Contains(p.all(), "\x1b[23;2t") {
+		t.Fatalf("the title was not put back")
+	}
+	if after := ttyModes(t, p.slave); after != before {
+		t.Fatalf("terminal modes after ~. %#x, before %#x", after, before)
+	}
+}
