@@ -95,17 +95,42 @@ func (ln *Listener) Accept() (net.Conn, error) {
 	}
 }
 
+// ErrListenerClosed ends a server session that lost its connection
+// after its Listener was closed: nothing can resume it any more.
+var ErrListenerClosed = errors.New("tlsresume: the listener is closed; the session cannot resume")
+
 // Close stops accepting connections and reconnections. Sessions already
-// accepted go on while their connections last (no session can resume
-// here from then on).
+// accepted go on while their connections last; those detached now, or
+// once they detach, end (no session can resume here from then on, and
+// their retained data would be held for nothing until the hold time).
 func (ln *Listener) Close() error {
 	var err error
 	ln.once.Do(func() {
 		ln.err = net.ErrClosed
 		close(ln.closed)
 		err = ln.inner.Close()
+		ln.mu.Lock()
+		var detached []*resume.Session
+		for s := range ln.live {
+			if s.State() == resume.Detached {
+				detached = append(detached, s)
+			}
+		}
+		ln.mu.Unlock()
+		for _, s := range detached {
+			s.CloseWithError(ErrListenerClosed)
+		}
 	})
 	return err
+}
+
+func (ln *Listener) isClosed() bool {
+	select {
+	case <-ln.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // Addr is the inner listener's address.
@@ -222,10 +247,13 @@ func (ln *Listener) newSession(l *link, st *tls.ConnectionState) {
 	ln.live[s] = c
 	ln.mu.Unlock()
 	s.Observe(func(st resume.State) {
-		if st == resume.Closed {
+		switch {
+		case st == resume.Closed:
 			ln.mu.Lock()
 			delete(ln.live, s)
 			ln.mu.Unlock()
+		case st == resume.Detached && ln.isClosed():
+			go s.CloseWithError(ErrListenerClosed)
 		}
 	})
 	if !ln.deliver(c) {

@@ -222,3 +222,30 @@ func TestProtocolErrorEndsSession(t *testing.T) {
 		t.Fatalf("server session %v", st.State)
 	}
 }
+
+// TestListenerCloseEndsDetached: once the listener is closed, a session
+// whose connection is lost ends at once (nothing could resume it), and
+// its retained data is released; an attached one goes on meanwhile.
+func TestListenerCloseEndsDetached(t *testing.T) {
+	ln := loopback(t, nil, nil)
+	go echoServer(ln)
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checkUntouched(t, c, ln)
+	ln.Close()
+	checkUntouched(t, c, ln) // still attached and working
+	c.mu.Lock()
+	l := c.cur
+	c.mu.Unlock()
+	l.Abort() // the link is lost
+	deadline := time.Now().Add(10 * time.Second)
+	for ln.Registry().Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed listener still holds %d sessions", ln.Registry().Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
