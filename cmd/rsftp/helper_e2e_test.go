@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -492,4 +493,32 @@ func TestE2EHelperSSHLines(t *testing.T) {
 		t.Errorf("%d resumed events after %d cuts: %v", got, cuts, ev)
 	}
 	t.Logf("%d lines through %d cuts; stderr:\n%s", n, cuts, errb.String())
+}
+
+// TestE2EHelperSSHCommand: a command through the helper runs as through
+// sshd: the environment the client sets (SetEnv), SSH_CONNECTION naming
+// the outer connection's ends, the home directory as its directory, its
+// exit status.
+func TestE2EHelperSSHCommand(t *testing.T) {
+	r := newHelperRig(t)
+	cmd := exec.Command(e2eTool(t), "ssh", "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+		"-o", "UserKnownHostsFile="+r.kh, "-i", r.key, "-p", strconv.Itoa(r.sshd.Port), "-l", sshtest.User(t),
+		"-o", "ResumeHelper=yes", "-o", "SetEnv=RSFTP_VIA=helper", "127.0.0.1",
+		`echo "$RSFTP_VIA|$SSH_CONNECTION|$(pwd)"; exit 7`)
+	cmd.Env = append(e2eEnv(t), helperDirEnv+"="+r.helperDir)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Fatalf("exit: %v, want status 7\n%s", err, errb.String())
+	}
+	f := strings.Split(strings.TrimSpace(out.String()), "|")
+	home, _ := os.UserHomeDir()
+	if len(f) != 3 || f[0] != "helper" || !strings.HasPrefix(f[1], "127.0.0.1 ") || !strings.HasSuffix(f[1], " "+strconv.Itoa(r.sshd.Port)) || f[2] != home {
+		t.Fatalf("through the helper: %q; want helper|127.0.0.1 PORT 127.0.0.1 %d|%s\n%s", out.String(), r.sshd.Port, home, errb.String())
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.helperDir, "*-*", "rsftp")); len(m) != 1 {
+		t.Fatalf("the command did not go through the helper (cache %v)", m)
+	}
 }

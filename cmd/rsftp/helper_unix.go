@@ -129,10 +129,6 @@ func (h *helper) serve(ctx context.Context, nc net.Conn, hold, idle time.Duratio
 	if err != nil {
 		return fmt.Errorf("helper: the home directory: %w", err)
 	}
-	shell := os.Getenv("SHELL")
-	if shell == "" {
-		shell = "/bin/sh"
-	}
 	cfg := &rsftp.ServerConfig{
 		HostKeys: []kex.Signer{hostKey},
 		Auth: auth.ServerConfig{
@@ -144,7 +140,9 @@ func (h *helper) serve(ctx context.Context, nc net.Conn, hold, idle time.Duratio
 		Subsystems: map[string]rsftp.Handler{"sftp": rsftp.SFTPHandler(&sftp.ServerConfig{Root: "/", Home: home})},
 		// Commands and shells as the user, which sshd's exec already
 		// allowed: the helper gives nothing the account lacks.
-		Exec: rsftp.CommandHandler(shell),
+		// Shells (login shells) and commands as sshd runs them, with
+		// the PATH sshd gave the helper.
+		Exec: rsftp.ShellHandler(rsftp.ShellConfig{Path: os.Getenv("PATH")}),
 		// Its environment, forwards and agent as the user pleases:
 		// sshd's AcceptEnv and forwarding options guard what sshd
 		// itself does, not what the user's programs do (sshd_config(5)
@@ -381,9 +379,9 @@ func runAttach(args []string) error {
 // with deadlines (the descriptors are made non-blocking, so that the
 // runtime's poller serves them).
 type stdioConn struct {
-	r, w   *os.File
-	remote net.Addr
-	once   sync.Once
+	r, w          *os.File
+	local, remote net.Addr
+	once          sync.Once
 }
 
 func newStdioConn() (*stdioConn, error) {
@@ -393,11 +391,17 @@ func newStdioConn() (*stdioConn, error) {
 			return nil, fmt.Errorf("helper: standard input and output: %w", err)
 		}
 	}
-	c := &stdioConn{r: os.NewFile(0, "stdin"), w: os.NewFile(1, "stdout"), remote: helperAddr("stdio")}
-	// SSH_CLIENT says where the outer connection comes from: the
-	// helper's logs and limits name it.
-	if f := strings.Fields(os.Getenv("SSH_CLIENT")); len(f) >= 2 {
-		c.remote = helperAddr(net.JoinHostPort(f[0], f[1]) + " via sshd")
+	c := &stdioConn{r: os.NewFile(0, "stdin"), w: os.NewFile(1, "stdout"), local: helperAddr("stdio"), remote: helperAddr("stdio")}
+	// SSH_CONNECTION names the outer connection's ends: the helper's
+	// logs and limits, and the SSH_CLIENT and SSH_CONNECTION its shells
+	// get, name them as sshd does.
+	if f := strings.Fields(os.Getenv("SSH_CONNECTION")); len(f) == 4 {
+		if r, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(f[0], f[1])); err == nil && r.IP != nil {
+			c.remote = r
+		}
+		if l, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(f[2], f[3])); err == nil && l.IP != nil {
+			c.local = l
+		}
 	}
 	return c, nil
 }
@@ -411,7 +415,7 @@ func (c *stdioConn) Close() error {
 	})
 	return nil
 }
-func (c *stdioConn) LocalAddr() net.Addr  { return helperAddr("stdio") }
+func (c *stdioConn) LocalAddr() net.Addr  { return c.local }
 func (c *stdioConn) RemoteAddr() net.Addr { return c.remote }
 func (c *stdioConn) SetDeadline(t time.Time) error {
 	c.r.SetReadDeadline(t)
