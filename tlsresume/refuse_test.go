@@ -6,6 +6,9 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -247,5 +250,82 @@ func TestListenerCloseEndsDetached(t *testing.T) {
 			t.Fatalf("the closed listener still holds %d sessions", ln.Registry().Len())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestReconnectNeedsSameServerKey: a reconnection's server must show the
+// first connection's key, even with a certificate the client trusts for
+// the name: the client sends no REQUEST to it, and resumes once the
+// original key is back.
+func TestReconnectNeedsSameServerKey(t *testing.T) {
+	p := getPKI(t)
+	orig, other := p.cert, p.leaf(t)
+	var cur atomic.Pointer[tls.Certificate]
+	cur.Store(&orig)
+	conf := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return cur.Load(), nil }}
+	ln, err := Listen("tcp", "127.0.0.1:0", conf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go echoServer(ln)
+	var mu sync.Mutex
+	var failures []error
+	resumed := make(chan struct{}, 1)
+	cfg := fastCfg()
+	cfg.Events = func(e resume.Event) {
+		switch e.Kind {
+		case resume.EventResumeFailed:
+			mu.Lock()
+			failures = append(failures, e.Err)
+			mu.Unlock()
+		case resume.EventResumed:
+			resumed <- struct{}{}
+		}
+	}
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	checkUntouched(t, c, ln)
+	cur.Store(&other)
+	c.Reconnect()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(failures)
+		mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempt against the other key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	mu.Lock()
+	for _, err := range failures {
+		if !strings.Contains(err.Error(), "server's key changed") {
+			t.Fatalf("attempt failed with %v, want the key check", err)
+		}
+	}
+	mu.Unlock()
+	select {
+	case <-resumed:
+		t.Fatal("resumed against another key")
+	default:
+	}
+	cur.Store(&orig)
+	select {
+	case <-resumed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no resumption once the original key is back")
+	}
+	msg := []byte("back")
+	c.Write(msg)
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo after resuming: %q %v", got, err)
 	}
 }
