@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/netwatch"
 	"github.com/rsftp/rsftp/resume"
 )
 
@@ -32,9 +33,15 @@ type Config struct {
 	// MinBackoff, MaxBackoff and AttemptTimeout pace reconnections
 	// (client; resume.SupervisorConfig's defaults).
 	MinBackoff, MaxBackoff, AttemptTimeout time.Duration
-	// PathChanges and PathChanged: as resume.SupervisorConfig's (client).
-	PathChanges <-chan struct{}
-	PathChanged func(remote net.Addr) bool
+	// PathChanges and PathChanged: as resume.SupervisorConfig's (client):
+	// a notice of a change of the system's addresses or routes, and
+	// whether the connection from local to remote would now take another
+	// path (it is then given up at once). By default the system's
+	// notices (internal/netwatch: netlink, routing sockets, iphlpapi)
+	// unless NoNetworkWatch.
+	PathChanges    <-chan struct{}
+	PathChanged    func(local, remote net.Addr) bool
+	NoNetworkWatch bool
 	// Linger is how long a closed Conn's session waits for the peer to
 	// acknowledge what was written before it ends (either side;
 	// DefaultLinger if 0).
@@ -663,9 +670,28 @@ func startClient(ctx context.Context, network, addr string, conf *tls.Config, cf
 		Events:         cfg.Events,
 	}
 	if cfg.PathChanged != nil {
-		sc.PathChanged = func(t resume.Transport) bool { return cfg.PathChanged(t.(*link).RemoteAddr()) }
+		sc.PathChanged = func(t resume.Transport) bool {
+			return cfg.PathChanged(t.(*link).raw.LocalAddr(), t.(*link).RemoteAddr())
+		}
+	}
+	var watcher *netwatch.Watcher
+	if sc.PathChanges == nil && !cfg.NoNetworkWatch {
+		if w, err := netwatch.New(); err == nil {
+			watcher = w
+			sc.PathChanges = w.Changes()
+			sc.PathChanged = func(t resume.Transport) bool {
+				l := t.(*link)
+				return netwatch.PathChanged(l.raw.LocalAddr(), l.raw.RemoteAddr())
+			}
+		}
 	}
 	c.sv = resume.Supervise(s, l, sc)
+	if watcher != nil {
+		go func() {
+			<-c.sv.Done()
+			watcher.Close()
+		}()
+	}
 	return c, nil
 }
 

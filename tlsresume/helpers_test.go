@@ -77,7 +77,7 @@ func clientTLS(t testing.TB, protos ...string) *tls.Config {
 // fastCfg notices a blackhole within a few hundred milliseconds.
 func fastCfg() *Config {
 	return &Config{AliveInterval: 100 * time.Millisecond, AliveCountMax: 2, MinBackoff: 10 * time.Millisecond,
-		MaxBackoff: 100 * time.Millisecond, AttemptTimeout: 2 * time.Second}
+		MaxBackoff: 100 * time.Millisecond, AttemptTimeout: 2 * time.Second, NoNetworkWatch: true}
 }
 
 func testCtx(t testing.TB) context.Context {

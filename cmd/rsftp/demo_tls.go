@@ -101,6 +101,7 @@ func demoTLS(ctx context.Context, o *demoOptions, network *netsim.Network, rec *
 		MinBackoff:     50 * time.Millisecond,
 		MaxBackoff:     500 * time.Millisecond,
 		AttemptTimeout: 5 * time.Second,
+		NoNetworkWatch: true, // the link is simulated
 		Events:         rec.clientEvent,
 	}
 	connectStart := time.Now()
