@@ -65,10 +65,9 @@ func listenInNetns(t *testing.T, ns, addr string) net.Listener {
 // cmd/rsftp's TestE2EResumeAcrossInterfaces builds its lab: a server in
 // a network namespace joined to us by two veth links with different
 // addresses, the route over link A preferred. In the middle of a
-// transfer each way, link A goes down; the client notices (netlink, or
-// else the silence),
-// reconnects over link B from its other address, and both streams
-// arrive intact, exactly once.
+// transfer each way, link A goes down; the client notices (by netlink,
+// or else by the silence), reconnects over link B from its other
+// address, and both streams arrive intact, exactly once.
 func TestNetnsInterfaceSwitch(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
