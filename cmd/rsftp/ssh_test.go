@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +516,44 @@ Match command sftp sessiontype subsystem
 		if hc.port != c.port {
 			t.Errorf("%q %q: port %d, want %d", c.command, c.sessionType, hc.port, c.port)
 		}
+	}
+}
+
+// TestForwarderCancel: ~C's -KL and -KD find a forward by its port (and
+// its bind address when given) and close its listeners; ~# lists what
+// remains; an unknown one is an error.
+func TestForwarderCancel(t *testing.T) {
+	fw := newForwarder(t.Context(), nil, &logger{}, false)
+	defer fw.close()
+	lp, dp := e2eFreePort(t), e2eFreePort(t)
+	l, _ := parseForward('L', strconv.Itoa(lp)+":db:5432")
+	d, _ := parseForward('D', "127.0.0.1:"+strconv.Itoa(dp))
+	if err := fw.start(l); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.start(d); err != nil {
+		t.Fatal(err)
+	}
+	if s := fw.list(time.Now()); !strings.Contains(s, "local forward localhost:"+strconv.Itoa(lp)+" -> db:5432") || !strings.Contains(s, "dynamic forward (SOCKS) 127.0.0.1:"+strconv.Itoa(dp)) {
+		t.Fatalf("list: %q", s)
+	}
+	if err := fw.cancel('D', "[::1]:"+strconv.Itoa(dp)); err == nil {
+		t.Fatal("-KD with another bind address cancelled 127.0.0.1's")
+	}
+	if err := fw.cancel('R', strconv.Itoa(lp)); err == nil {
+		t.Fatal("-KR cancelled a local forward")
+	}
+	if err := fw.cancel('L', strconv.Itoa(lp)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(lp)); err == nil {
+		c.Close()
+		t.Fatal("the cancelled forward still listens")
+	}
+	if err := fw.cancel('D', "127.0.0.1:"+strconv.Itoa(dp)); err != nil {
+		t.Fatal(err)
+	}
+	if s := fw.list(time.Now()); s != "No forwards and no forwarded connections.\r\n" {
+		t.Fatalf("list after: %q", s)
 	}
 }
