@@ -106,8 +106,10 @@ func TestE2ESSHPTYCutWhilePrinting(t *testing.T) {
 		t.Fatalf("the program read %q, want %q", b, want)
 	}
 	all := p.all()
-	if strings.Count(all, "\x1b[22;2t") != 2 || strings.Count(all, "\x1b[23;2t") != 2 || !strings.Contains(all, "link lost") {
-		t.Fatalf("title pushes %d, pops %d", strings.Count(all, "\x1b[22;2t"), strings.Count(all, "\x1b[23;2t"))
+	// A push and a pop per outage (two, or more if a loaded machine
+	// made the link look dead once more).
+	if push, pop := strings.Count(all, "\x1b[22;2t"), strings.Count(all, "\x1b[23;2t"); push < 2 || push != pop || !strings.Contains(all, "link lost") {
+		t.Fatalf("title pushes %d, pops %d", push, pop)
 	}
 	p.typeKeys("exit\r")
 	if code := p.wait(); code != 0 {
