@@ -457,8 +457,10 @@ func runOutage(args []string) error {
 		}
 		// The first line after the cut: last+1 (lines already in
 		// flight when the cut came are shown after the return too).
-		want := []byte(fmt.Sprintf("\n%d\r\n", last+1))
-		_, seen, err := s.waitFor(at-1, want)
+		// The client may write a notice (a title, a status line
+		// cleared again) between lines: escape sequences and carriage
+		// returns are skipped.
+		seen, err := s.waitForLine(at, last+1)
 		if err != nil {
 			return fmt.Errorf("cut %d: %w", i+1, err)
 		}
@@ -484,18 +486,94 @@ func runOutage(args []string) error {
 	return nil
 }
 
+// waitForLine waits until the screen, from offset from on, shows the
+// numbered line n, and returns when the read that completed it arrived.
+func (s *screen) waitForLine(from, n int) (time.Time, error) {
+	deadline := time.Now().Add(wait)
+	t := time.AfterFunc(wait, func() { s.mu.Lock(); s.cond.Broadcast(); s.mu.Unlock() })
+	defer t.Stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		// Scan line by line; a line counts once its newline arrived.
+		start := from
+		for {
+			k := bytes.IndexByte(s.out[start:], '\n')
+			if k < 0 {
+				break
+			}
+			end := start + k + 1
+			if v, ok := lineNumber(s.out[start:end]); ok && v == n {
+				j, _ := slices.BinarySearch(s.ends, end)
+				return s.times[j], nil
+			}
+			start = end
+		}
+		if s.done {
+			return time.Time{}, fmt.Errorf("client ended before showing line %d; screen:\n%s", n, tail(s.out))
+		}
+		if time.Now().After(deadline) {
+			return time.Time{}, fmt.Errorf("no line %d on the screen within %v; screen:\n%q", n, wait, tail(s.out))
+		}
+		s.cond.Wait()
+	}
+}
+
+// stripTerminal removes what a terminal does not show as text: escape
+// sequences (CSI, and OSC such as a window title) and carriage returns.
+func stripTerminal(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c == 0x1b && i+1 < len(b) && b[i+1] == ']':
+			// OSC: up to BEL or ESC \.
+			j := i + 2
+			for j < len(b) && b[j] != 0x07 && !(b[j] == 0x1b && j+1 < len(b) && b[j+1] == '\\') {
+				j++
+			}
+			if j < len(b) && b[j] == 0x1b {
+				j++
+			}
+			i = j
+		case c == 0x1b && i+1 < len(b) && b[i+1] == '[':
+			j := i + 2
+			for j < len(b) && (b[j] < 0x40 || b[j] > 0x7e) {
+				j++
+			}
+			i = j
+		case c == 0x1b:
+			i++ // a two-byte escape
+		case c == '\r':
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// lineNumber reads a numbered line (with its newline), ignoring what the
+// terminal does not show.
+func lineNumber(line []byte) (int, bool) {
+	t := strings.TrimSpace(string(stripTerminal(line)))
+	n, err := strconv.Atoi(t)
+	return n, err == nil
+}
+
 // lastLine is the number of the last whole numbered line on the screen.
 func lastLine(out []byte) int {
-	i := bytes.LastIndex(out, []byte("\r\n"))
-	if i < 0 {
-		return 0
+	end := len(out)
+	for {
+		i := bytes.LastIndexByte(out[:end], '\n')
+		if i < 0 {
+			return 0
+		}
+		j := bytes.LastIndexByte(out[:i], '\n')
+		if n, ok := lineNumber(out[j+1 : i+1]); ok {
+			return n
+		}
+		end = i
 	}
-	j := bytes.LastIndex(out[:i], []byte("\n"))
-	n, err := strconv.Atoi(string(out[j+1 : i]))
-	if err != nil {
-		return 0
-	}
-	return n
 }
 
 // checkLines checks that the numbered lines on the screen run 1, 2, 3...
@@ -503,7 +581,7 @@ func lastLine(out []byte) int {
 // notice, and a partial last line are skipped).
 func checkLines(out []byte) (int, error) {
 	want := 1
-	for _, l := range strings.Split(string(out), "\r\n") {
+	for _, l := range strings.Split(string(stripTerminal(out)), "\n") {
 		n, err := strconv.Atoi(strings.TrimSpace(l))
 		if err != nil {
 			continue
