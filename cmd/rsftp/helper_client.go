@@ -148,15 +148,15 @@ func useHelper(ctx context.Context, outer *rsftp.Client, mode helperMode, prompt
 	}
 	p, err := probeHelper(ctx, outer, dirExpr, self)
 	if err != nil {
-		var ee *channel.ExitError
-		if errors.As(err, &ee) || errors.Is(err, errExecRefused) {
-			log.debugf("no helper: %v", err)
-			if mode == helperYes {
-				return fallback("%s runs no commands for this account (%v)", host, err)
-			}
-			return outer, nil
+		// A refused exec, a forced command (ForceCommand
+		// internal-sftp, command= in authorized_keys), a restricted
+		// shell: the administrator's choice, not a fault, said with
+		// -v only under auto.
+		if mode == helperYes {
+			return fallback("%s runs no commands for this account, or not the probe (%v)", host, err)
 		}
-		return fallback("looking for rsftp on %s: %v", host, err)
+		log.debugf("no resume helper: %s runs no commands for this account, or not the probe (%v); plain SSH", host, err)
+		return outer, nil
 	}
 	h := &helperRun{rt: rt, addr: addr, dir: p.dir, log: log}
 	switch {
@@ -482,7 +482,7 @@ func probeHelper(ctx context.Context, c *rsftp.Client, dirExpr string, self *sel
 		`f="$d/` + self.dirName() + `/rsftp"`,
 		`if [ -f "$f" ]; then s=$(sha256sum "$f" 2>/dev/null || shasum -a 256 "$f" 2>/dev/null || "$f" helper --sha256 "$f" 2>/dev/null); echo "cache ${s%% *}"; fi`,
 		`exit 0`,
-	}, "\n")
+	}, "; ") // one line: csh and tcsh refuse a newline inside quotes
 	out, err := runRemote(ctx, c, "sh -c "+shQuote(script), nil)
 	if err != nil {
 		return nil, err
@@ -531,7 +531,7 @@ func uploadHelper(ctx context.Context, c *rsftp.Client, dir string, self *selfIn
 		`s=$(sha256sum "$t" 2>/dev/null || shasum -a 256 "$t" 2>/dev/null || "$t" helper --sha256 "$t" 2>/dev/null)`,
 		`if [ "${s%% *}" != "` + self.sum + `" ]; then rm -f "$t"; echo "the copy's SHA-256 is not the client's binary's" >&2; exit 1; fi`,
 		`mv -f "$t" "$v/rsftp" || { rm -f "$t"; exit 1; }`,
-	}, "\n")
+	}, "; ") // one line: csh and tcsh refuse a newline inside quotes
 	_, err = runRemote(ctx, c, "sh -c "+shQuote(script), f)
 	return err
 }

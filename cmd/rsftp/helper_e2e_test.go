@@ -522,3 +522,31 @@ func TestE2EHelperSSHCommand(t *testing.T) {
 		t.Fatalf("the command did not go through the helper (cache %v)", m)
 	}
 }
+
+// TestE2EHelperForcedCommand: an account whose sshd forces its command
+// (ForceCommand internal-sftp) runs no probe: the command runs over plain
+// SSH, silently under auto (the administrator's choice, not a fault:
+// said with -v), and ResumeHelper=yes is an error that says why.
+func TestE2EHelperForcedCommand(t *testing.T) {
+	r := newHelperRig(t, "ForceCommand internal-sftp")
+	want := e2eRandFile(t, filepath.Join(r.remote, "f"), 1<<20)
+	local := filepath.Join(r.dir, "f")
+	errs, err := r.run(t, "get", nil, "127.0.0.1:"+filepath.Join(r.remote, "f"), local)
+	if err != nil {
+		t.Fatalf("get: %v\n%s", err, errs)
+	}
+	if got, _ := os.ReadFile(local); !bytes.Equal(got, want) {
+		t.Error("the file differs")
+	}
+	if strings.TrimSpace(errs) != "" {
+		t.Errorf("auto said something of the helper without -v:\n%s", errs)
+	}
+	if m, _ := filepath.Glob(filepath.Join(r.helperDir, "*")); len(m) != 0 {
+		t.Errorf("the helper directory holds %v", m)
+	}
+	errs, err = r.run(t, "get", []string{"-o", "ResumeHelper=yes"}, "127.0.0.1:"+filepath.Join(r.remote, "f"), local+"2")
+	if err == nil || !strings.Contains(errs, "ResumeHelper=yes") {
+		t.Errorf("ResumeHelper=yes with a forced command: %v\n%s", err, errs)
+	}
+	t.Logf("with ResumeHelper=yes: %s", strings.TrimSpace(errs))
+}
