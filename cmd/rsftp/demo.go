@@ -629,7 +629,7 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 				res(o.detached), res(o.handshake), o.attempts, res(o.resumedAt.Sub(o.cutAt)), inFlight,
 				binaryBytes(int64(o.resentS+o.resentC)))
 		}
-		for _, l := range []string{
+		notes := []string{
 			"noticed: from the cut until the client declares the link lost (at once on a reset, after",
 			"  4 silent keepalive intervals of 250 ms on a blackhole); detached: from then until resumed",
 			"handshake: TCP connect, key exchange and resume exchange of the attempt that succeeded",
@@ -638,7 +638,20 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 			"resent: the messages both sides sent again from their retention buffers after resuming:",
 			"  those lost in flight plus what the server queued while detached (its SFTP reads run",
 			"  ahead within the channel window); each reached the other side once",
-		} {
+		}
+		if r.opts.tls {
+			notes = []string{
+				"noticed: from the cut until the client declares the link lost (at once on a reset, after",
+				"  its silent keepalive intervals on a blackhole); detached: from then until resumed",
+				"handshake: TCP connect, TLS 1.3 handshake and resume request of the attempt that succeeded",
+				"in flight: bytes written to the broken connection that the other end never read (whole",
+				"  TLS records: headers, tags and keepalives included)",
+				"resent: the records both sides sent again from their retention buffers after resuming:",
+				"  those lost in flight plus what the server wrote while detached (within its retention",
+				"  limit); each reached the other side once",
+			}
+		}
+		for _, l := range notes {
 			fmt.Fprintln(w, "            "+l)
 		}
 	}
@@ -671,13 +684,17 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 		binaryBytes(int64(resentS)), binaryBytes(int64(resentC)))
 	fmt.Fprintf(w, "            when its link broke, sent once more (the client received %s in all for a %s file)\n",
 		binaryBytes(down), binaryBytes(transferred))
-	fmt.Fprintf(w, "lost:       %s of packets swallowed by the broken connections (framing, MACs and\n", binaryBytes(lost))
+	unit, overhead := "packets", "SSH and SFTP framing"
+	if r.opts.tls {
+		unit, overhead = "records", "TLS records and resume framing"
+	}
+	fmt.Fprintf(w, "lost:       %s of %s swallowed by the broken connections (framing, MACs and\n", binaryBytes(lost), unit)
 	fmt.Fprintln(w, "            keepalives included: keepalives are not resent)")
 	ackBytes := int64(st.AcksSent) * demoAckBytes
 	fmt.Fprintf(w, "ACKs:       the client sent %d, ~%s on the wire: %.3f %% of the bytes transferred\n",
 		st.AcksSent, binaryBytes(ackBytes), 100*float64(ackBytes)/float64(max(transferred, 1)))
-	fmt.Fprintf(w, "wire:       %s reached the client (%+.2f %% over the file: SSH and SFTP framing), %s the server, over %d TCP connections\n",
-		binaryBytes(down), 100*float64(down-transferred)/float64(max(transferred, 1)), binaryBytes(up), len(r.links))
+	fmt.Fprintf(w, "wire:       %s reached the client (%+.2f %% over the file: %s), %s the server, over %d TCP connections\n",
+		binaryBytes(down), 100*float64(down-transferred)/float64(max(transferred, 1)), overhead, binaryBytes(up), len(r.links))
 }
 
 func (r *demoRecorder) chartTitle() string {
