@@ -134,6 +134,9 @@ type Session struct {
 	budget  *Budget
 	charged int64
 	room    chan struct{}
+	// earlyAck: a write acknowledges on its way once this many bytes
+	// are unacknowledged (0: never); see SetEarlyAck.
+	earlyAck int
 	// holdAcks keeps ACKs back on a connection until the server's
 	// RESUME_ACCEPT has gone out on it: the answer comes first.
 	holdAcks bool
@@ -165,6 +168,7 @@ func newSession(isClient bool, t Transport, rk, handle []byte, hold time.Duratio
 		handle:   bytes.Clone(handle),
 		rk:       bytes.Clone(rk),
 		hold:     hold,
+		earlyAck: DefaultEarlyAck,
 		cur:      t,
 		detached: make(chan struct{}),
 		done:     make(chan struct{}),
@@ -229,6 +233,24 @@ func (s *Session) SetRetentionLimit(n int) {
 	defer s.mu.Unlock()
 	s.send.Limit = n
 	s.wakeLocked()
+}
+
+// DefaultEarlyAck is the unacknowledged payload at which a session's
+// writes carry an ACK ahead of their message (SetEarlyAck).
+const DefaultEarlyAck = 64 << 10
+
+// SetEarlyAck makes each counted message written while n bytes or more
+// of what was received are unacknowledged carry an ACK ahead of it, in
+// the same write to the connection (section 5.4 allows an ACK at any
+// time); 0 turns this off. The default, DefaultEarlyAck, suits SSH: a
+// downloading client's ACKs leave with its next requests (READs, window
+// adjustments) in the transport's next write instead of in writes of
+// their own. A transport whose WritePacketBackground writes separately
+// from the messages that follow gains nothing from it (tlsresume).
+func (s *Session) SetEarlyAck(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.earlyAck = max(n, 0)
 }
 
 // syncHeldLocked charges or releases the budget for a change of what the
@@ -546,10 +568,18 @@ func (s *Session) write(p, frame []byte) error {
 	}
 	counted := Counted(p[0])
 	adjust := p[0] == wire.MsgChannelWindowAdjust
+	// ackLocked: this write holds ackMu and may send an ACK ahead of p.
+	// A WINDOW_ADJUST must (section 5.4) and waits for it; other counted
+	// messages carry one when it is free (the reader sending its own
+	// ACK has it: then this write need not).
+	var ackLocked bool
 	for {
 		s.writeMu.Lock()
 		if adjust {
 			s.ackMu.Lock()
+			ackLocked = true
+		} else if counted {
+			ackLocked = s.ackMu.TryLock()
 		}
 		s.mu.Lock()
 		if s.state == Closed || !isChannelData(p[0]) || s.roomLocked(len(p)) {
@@ -557,8 +587,9 @@ func (s *Session) write(p, frame []byte) error {
 		}
 		room, freed := s.room, s.budget.Freed()
 		s.mu.Unlock()
-		if adjust {
+		if ackLocked {
 			s.ackMu.Unlock()
+			ackLocked = false
 		}
 		s.writeMu.Unlock()
 		select {
@@ -568,7 +599,7 @@ func (s *Session) write(p, frame []byte) error {
 		}
 	}
 	defer s.writeMu.Unlock()
-	if adjust {
+	if ackLocked {
 		defer s.ackMu.Unlock()
 	}
 	if s.state == Closed {
@@ -596,7 +627,8 @@ func (s *Session) write(p, frame []byte) error {
 	}
 	state, t, gen := s.state, s.cur, s.gen
 	var ack []byte
-	if adjust && state == Attached && s.recv.Pending() && !s.holdAcks {
+	if ackLocked && state == Attached && s.recv.Pending() && !s.holdAcks &&
+		(adjust || s.earlyAck > 0 && s.recv.Unacked() >= s.earlyAck) {
 		ack = s.makeAckLocked()
 	}
 	s.mu.Unlock()
@@ -605,7 +637,10 @@ func (s *Session) write(p, frame []byte) error {
 	}
 	var err error
 	if ack != nil {
-		err = t.WritePacket(ack)
+		// Sealed now and written with p: the writer goroutine that
+		// WritePacketBackground wakes finds p beside it, or p's own
+		// write takes both.
+		err = t.WritePacketBackground(ack)
 	}
 	if err == nil {
 		if frame != nil {

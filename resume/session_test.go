@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -910,4 +911,105 @@ func TestRegistryClose(t *testing.T) {
 		t.Errorf("EnableOwned after Close: %v", err)
 	}
 	c.Close()
+}
+
+// sentLog records the first byte of each message a session writes, and
+// an ACK's count, in the order written.
+type sentLog struct {
+	*fakeConn
+	mu   sync.Mutex
+	sent []string
+}
+
+func (l *sentLog) WritePacket(p []byte) error {
+	l.mu.Lock()
+	if p[0] == MsgAck {
+		a, err := ParseAck(p)
+		if err != nil {
+			l.mu.Unlock()
+			return err
+		}
+		l.sent = append(l.sent, fmt.Sprintf("ack %d", a.Received))
+	} else {
+		l.sent = append(l.sent, fmt.Sprint(p[0]))
+	}
+	l.mu.Unlock()
+	return l.fakeConn.WritePacket(p)
+}
+func (l *sentLog) WritePacketBackground(p []byte) error { return l.WritePacket(p) }
+func (l *sentLog) SealFrame(frame []byte) error         { return l.WritePacket(message(frame)) }
+
+func (l *sentLog) take() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.sent
+	l.sent = nil
+	return s
+}
+
+// A counted message written while DefaultEarlyAck bytes or more are
+// unacknowledged carries an ACK of everything received ahead of it
+// (section 5.4 allows ACKs earlier than its bounds); less than that, or
+// with SetEarlyAck(0), it goes alone and the reader's rules apply.
+func TestEarlyAckRidesWithWrite(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	var log *sentLog
+	cs, ss, _ := pairWith(t, reg, "", func(c *fakeConn) Transport {
+		log = &sentLog{fakeConn: c}
+		return log
+	})
+	go func() {
+		for {
+			if _, err := ss.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	recv := func(n, size int) {
+		t.Helper()
+		for i := range n {
+			if err := ss.WritePacket(dataMsg(uint32(i), size)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cs.ReadPacket(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send := func() {
+		t.Helper()
+		if err := cs.WritePacket(dataMsg(0, 10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(want ...string) {
+		t.Helper()
+		if got := log.take(); !slices.Equal(got, want) {
+			t.Fatalf("written %q, want %q", got, want)
+		}
+	}
+
+	// 30,000 bytes: below the early ACK's threshold.
+	recv(1, 30000-5)
+	send()
+	check("94")
+	// 90,000 unacknowledged (below AckEveryBytes, so the reader sent
+	// nothing): the write carries the ACK.
+	recv(2, 30000-5)
+	check()
+	send()
+	check("ack 3", "94")
+	// Nothing new: no ACK.
+	send()
+	check("94")
+	// Turned off, the write goes alone.
+	cs.SetEarlyAck(0)
+	recv(3, 30000-5)
+	send()
+	check("94")
+	// A WINDOW_ADJUST still carries its ACK (section 5.4's MUST).
+	if err := cs.WritePacket([]byte{93, 0, 0, 0, 0, 0, 0, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	check("ack 6", "93")
 }

@@ -354,6 +354,9 @@ func (r *Receiver) Count(n int) (ackNow bool) {
 	return r.unackedSize >= AckEveryBytes || r.received-r.ackedUpTo >= AckEveryMessages
 }
 
+// Unacked is the payload received and not yet acknowledged, in bytes.
+func (r *Receiver) Unacked() int { return r.unackedSize }
+
 // Pending reports whether anything received is not yet acknowledged (the
 // idle rule sends an ACK for it after a second).
 func (r *Receiver) Pending() bool { return r.received != r.ackedUpTo }

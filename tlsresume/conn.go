@@ -129,6 +129,9 @@ type Conn struct {
 }
 
 func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
+	// A link writes ACKs from its writer goroutine, in records of their
+	// own: one ahead of each write would add records, not save them.
+	s.SetEarlyAck(0)
 	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), closed: make(chan struct{}), local: l.raw.LocalAddr(),
 		lingerTime: cfg.Linger}
 	if c.lingerTime <= 0 {
