@@ -589,7 +589,8 @@ func Dial(ctx context.Context, network, addr string, tlsConf *tls.Config, cfg *C
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, conf)
+	bc := &batchConn{Conn: raw}
+	tc := tls.Client(bc, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err
@@ -598,7 +599,7 @@ func Dial(ctx context.Context, network, addr string, tlsConf *tls.Config, cfg *C
 	if _, ok := splitALPN(st.NegotiatedProtocol); !resumable || !ok {
 		return newPlainConn(tc), nil
 	}
-	c, err := startClient(ctx, network, addr, conf, cfg, tc, raw)
+	c, err := startClient(ctx, network, addr, conf, cfg, tc, bc)
 	if err != nil {
 		raw.Close()
 		return nil, err
@@ -608,8 +609,9 @@ func Dial(ctx context.Context, network, addr string, tlsConf *tls.Config, cfg *C
 
 // startClient asks for a new session on the first connection (HELLO, then
 // the server's ENABLE) and starts the supervisor that reconnects.
-func startClient(ctx context.Context, network, addr string, conf *tls.Config, cfg *Config, tc *tls.Conn, raw net.Conn) (*Conn, error) {
-	l, err := newLink(tc, raw)
+func startClient(ctx context.Context, network, addr string, conf *tls.Config, cfg *Config, tc *tls.Conn, bc *batchConn) (*Conn, error) {
+	raw := bc.Conn
+	l, err := newLink(tc, bc)
 	if err != nil {
 		return nil, err
 	}
@@ -707,7 +709,8 @@ func redial(ctx context.Context, dial func(context.Context, string, string) (net
 	if err != nil {
 		return nil, err
 	}
-	tc := tls.Client(raw, conf)
+	bc := &batchConn{Conn: raw}
+	tc := tls.Client(bc, conf)
 	fail := func(err error) (*link, error) {
 		raw.Close()
 		return nil, err
@@ -722,7 +725,7 @@ func redial(ctx context.Context, dial func(context.Context, string, string) (net
 	if len(st.PeerCertificates) == 0 || !bytes.Equal(st.PeerCertificates[0].RawSubjectPublicKeyInfo, spki) {
 		return fail(errors.New("tlsresume: the server's key changed since the session began"))
 	}
-	l, err := newLink(tc, raw)
+	l, err := newLink(tc, bc)
 	if err != nil {
 		return fail(err)
 	}

@@ -180,7 +180,8 @@ func (ln *Listener) handshake(raw net.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), ln.timeout())
 	defer cancel()
 	raw.SetDeadline(time.Now().Add(ln.timeout()))
-	tc := tls.Server(raw, ln.conf)
+	bc := &batchConn{Conn: raw}
+	tc := tls.Server(bc, ln.conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return
@@ -191,7 +192,7 @@ func (ln *Listener) handshake(raw net.Conn) {
 		ln.deliver(tc)
 		return
 	}
-	l, err := newLink(tc, raw)
+	l, err := newLink(tc, bc)
 	if err != nil {
 		raw.Close()
 		return

@@ -40,11 +40,12 @@ func rawLink(t *testing.T, ln *Listener) *link {
 	conf := clientTLS(t)
 	conf.ServerName = "127.0.0.1"
 	conf.NextProtos = []string{Marker}
-	tc := tls.Client(raw, conf)
+	bc := &batchConn{Conn: raw}
+	tc := tls.Client(bc, conf)
 	if err := tc.Handshake(); err != nil {
 		t.Fatal(err)
 	}
-	l, err := newLink(tc, raw)
+	l, err := newLink(tc, bc)
 	if err != nil {
 		t.Fatal(err)
 	}
