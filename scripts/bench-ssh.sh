@@ -7,8 +7,8 @@
 # Rows:
 #   echo: keystroke to echo through a pty at each RTT in ECHO_RTTS (ms,
 #     default "10 100"): internal/ptybench types KEYS keys one at a time
-#     into the client's terminal; the remote side is cat on a pty, whose
-#     line discipline echoes. Median and spread, and rsftp minus OpenSSH.
+#     into the client's terminal; the remote side is cat (its output to
+#     /dev/null) on a pty, whose line discipline echoes. Median and spread, and rsftp minus OpenSSH.
 #   bulk: SIZE MiB (default 1024) of output through a remote pty
 #     (`-tt ... cat FILE`, the client's stdout to /dev/null) and through
 #     a -L forward (a plain TCP download through the tunnel); loopback,
@@ -120,10 +120,10 @@ echo_cell() { # CLIENT RTT
 	half="$(python3 -c "print(f'{$rtt/2}ms')")"
 	if [ "$client" = openssh ]; then
 		out="$("$work/ptybench" echo -n "$keys" -to "127.0.0.1:$sshd_port" -delay "$half" -- \
-			"${ossh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat')"
+			"${ossh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
 	else
 		out="$("$work/ptybench" echo -n "$keys" -to "127.0.0.1:$serve_port" -delay "$half" -- \
-			"${rssh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat')"
+			"${rssh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
 	fi
 	echo "  echo $client ${rtt}ms: $out" >&2
 	rec "echo,$client,$rtt" "$(sed -n 's/.*median \([0-9.]*\)ms.*/\1/p' <<<"$out")"
@@ -191,9 +191,9 @@ python3 - "$results" <<'PY'
 import sys, statistics
 cells = {}
 for line in open(sys.argv[1]):
-    k, v = line.split()
-    if v:
-        cells.setdefault(k, []).append(float(v))
+    f = line.split()
+    if len(f) == 2:
+        cells.setdefault(f[0], []).append(float(f[1]))
 def cell(k):
     v = cells.get(k)
     if not v:
