@@ -713,7 +713,13 @@ func (s *Session) detachFor(from uint64, reason error) error {
 	}
 	t := s.detachLocked(reason)
 	s.mu.Unlock()
-	s.afterDetach(t)
+	s.notify(Detached)
+	// No linger here (afterDetach's is for reading a DISCONNECT from a
+	// peer that closed): the client has moved to a new connection, and
+	// a writer still busy on the old one would keep the resend, which
+	// waits for writeMu, waiting with it (a shell's output, blackholed,
+	// resumed 200 ms late).
+	t.Abort()
 	return nil
 }
 

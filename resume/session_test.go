@@ -1013,3 +1013,27 @@ func TestEarlyAckRidesWithWrite(t *testing.T) {
 	}
 	check("ack 6", "93")
 }
+
+// A resumption that finds the session still attached to a connection the
+// server took for alive (a blackhole: no reset reached it) drops that
+// connection at once, not after the linger a lost link gets: a writer
+// still busy on it must not hold the resend back.
+func TestSupersededConnectionDroppedAtOnce(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, old := pair(t, reg)
+	if err := cs.WritePacket(dataMsg(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ss.ReadPacket(); err != nil {
+		t.Fatal(err)
+	}
+	cs.Detach(errors.New("test: the client moves on"))
+	if _, err := reconnect(t, reg, cs); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-old.cut:
+	default:
+		t.Fatal("the superseded connection is still open after the resumption")
+	}
+}
