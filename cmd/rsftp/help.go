@@ -35,7 +35,7 @@ const connectionOptions = `  -P port         the server's port (default 22, or P
 // commandUsages are the usages of get, put, ls and cp (serve, demo and
 // sftp have their own).
 var commandUsages = map[string]string{
-	"get": `usage: rsftp get [-apqrv] [-l limit] [-P port] [-i identity_file] [-c cipher]
+	"get": `usage: rsftp get [-apqrv] [-l limit] [-X sftp_option] [-P port] [-i identity_file] [-c cipher]
                  [-F ssh_config] [-J destination] [-o ssh_option] [--events file]
                  [--no-resume] [user@]host:remote ... [local]
 
@@ -48,9 +48,10 @@ several sources go into a directory.
   -p              preserve modification times and modes
   -r              copy directories recursively
   -l limit        limit the bandwidth to limit Kbit/s
+  -X sftp_option  buffer=N (bytes per READ), nrequests=N (requests in flight)
 ` + connectionOptions + resumeOptions,
 
-	"put": `usage: rsftp put [-apqrv] [-l limit] [-P port] [-i identity_file] [-c cipher]
+	"put": `usage: rsftp put [-apqrv] [-l limit] [-X sftp_option] [-P port] [-i identity_file] [-c cipher]
                  [-F ssh_config] [-J destination] [-o ssh_option] [--events file]
                  [--no-resume] local ... [user@]host:[remote]
 
@@ -62,6 +63,9 @@ is empty); several sources go into a directory.
   -p              preserve modification times and modes
   -r              copy directories recursively
   -l limit        limit the bandwidth to limit Kbit/s
+  -X sftp_option  buffer=N, nrequests=N as for cp; streams=N: SFTP sessions a
+                  large upload spreads over (0 automatic: up to 10 to a server
+                  granting a session little window, such as sshd; 1 one)
 ` + connectionOptions + resumeOptions,
 
 	"ls": `usage: rsftp ls [-1afhlnrSt] [-P port] [-i identity_file] [-F ssh_config]
@@ -96,6 +100,7 @@ and names it at the end (exit status 1).
   -l limit        limit the bandwidth to limit Kbit/s
   -X buffer=N     bytes per READ and WRITE request
   -X nrequests=N  requests in flight
+  -X streams=N    SFTP sessions a large upload spreads over (0 automatic)
   -3 -s -T -A     accepted; they change nothing
   -4, -6          -o AddressFamily=inet, inet6
   -B              -o BatchMode=yes
