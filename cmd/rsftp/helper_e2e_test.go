@@ -495,15 +495,16 @@ func TestE2EHelperSSHLines(t *testing.T) {
 	t.Logf("%d lines through %d cuts; stderr:\n%s", n, cuts, errb.String())
 }
 
-// TestE2EHelperSSHCommand: a command through the helper runs as through
-// sshd: the environment the client sets (SetEnv), SSH_CONNECTION naming
+// TestE2EHelperSSHCommand: rsftp ssh takes the helper under
+// ResumeHelper=auto, the default, and a command through it runs as
+// through sshd: the environment the client sets (SetEnv), SSH_CONNECTION naming
 // the outer connection's ends, the home directory as its directory, its
 // exit status.
 func TestE2EHelperSSHCommand(t *testing.T) {
 	r := newHelperRig(t)
 	cmd := exec.Command(e2eTool(t), "ssh", "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
 		"-o", "UserKnownHostsFile="+r.kh, "-i", r.key, "-p", strconv.Itoa(r.sshd.Port), "-l", sshtest.User(t),
-		"-o", "ResumeHelper=yes", "-o", "SetEnv=RSFTP_VIA=helper", "127.0.0.1",
+		"-o", "SetEnv=RSFTP_VIA=helper", "127.0.0.1",
 		`echo "$RSFTP_VIA|$SSH_CONNECTION|$(pwd)"; exit 7`)
 	cmd.Env = append(e2eEnv(t), helperDirEnv+"="+r.helperDir)
 	var out, errb bytes.Buffer

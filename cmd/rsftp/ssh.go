@@ -114,7 +114,7 @@ type sshArgs struct {
 // options (ssh reads them after the destination too), then the command
 // and its arguments, which are not options.
 func parseSSHArgs(args []string) (*sshArgs, error) {
-	a := &sshArgs{}
+	a := &sshArgs{f: commonFlags{resumeHelper: true}} // ResumeHelper=auto takes the helper through sshd, as for the file commands
 	haveDest := false
 	i := 0
 	noMore := false
