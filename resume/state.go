@@ -36,6 +36,11 @@ type Sender struct {
 	held  int // memory the buffers in buf occupy (their capacities)
 	// dropped counts the messages discard let go unacknowledged.
 	dropped uint64
+	// boxes are the pool's pointers to slices, kept from Buffer's Get
+	// for putBuf's Put: a pooled buffer then goes back without the
+	// allocation of a new pointer (one per message acknowledged; at most
+	// maxBoxes are kept).
+	boxes []*[]byte
 	// Limit bounds the memory retained messages occupy (DefaultRetention
 	// if zero): Record refuses past it, and the Session admits channel
 	// data only while it is not reached. Other messages may pass it by
@@ -164,7 +169,7 @@ func (s *Sender) retain(frame []byte) (uint64, []byte) {
 	if need := len(frame) + wire.FrameTailroom; cap(frame) > 2*need && cap(frame)-need >= minReuse {
 		small := make([]byte, len(frame), HeldSize(len(frame)-wire.FrameHeadroom))
 		copy(small, frame)
-		putBuf(frame)
+		s.putBuf(frame)
 		frame = small
 	}
 	n := s.Sent()
@@ -175,12 +180,25 @@ func (s *Sender) retain(frame []byte) (uint64, []byte) {
 }
 
 // putBuf returns a pooled buffer to the pool.
-func putBuf(b []byte) {
-	if cap(b) == poolBufSize {
-		b = b[:0]
-		bufPool.Put(&b)
+func (s *Sender) putBuf(b []byte) {
+	if cap(b) != poolBufSize {
+		return
 	}
+	var box *[]byte
+	if k := len(s.boxes); k > 0 {
+		box = s.boxes[k-1]
+		s.boxes[k-1] = nil
+		s.boxes = s.boxes[:k-1]
+	} else {
+		box = new([]byte)
+	}
+	*box = b[:0]
+	bufPool.Put(box)
 }
+
+// maxBoxes bounds Sender.boxes: a steady transfer takes one and gives one
+// back per message, so the count stays near where it started.
+const maxBoxes = 64
 
 // message returns the message in a framed buffer.
 func message(frame []byte) []byte { return frame[wire.FrameHeadroom:] }
@@ -233,7 +251,13 @@ func (s *Sender) Buffer(n int) []byte {
 	if !pooled(need) {
 		return make([]byte, wire.FrameHeadroom, allocSize(need))
 	}
-	return (*bufPool.Get().(*[]byte))[:wire.FrameHeadroom]
+	box := bufPool.Get().(*[]byte)
+	b := (*box)[:wire.FrameHeadroom]
+	if len(s.boxes) < maxBoxes {
+		*box = nil
+		s.boxes = append(s.boxes, box)
+	}
+	return b
 }
 
 func firstByte(p []byte) any {
@@ -257,7 +281,7 @@ func (s *Sender) Ack(n uint64) error {
 		b := s.buf.pop()
 		s.bytes -= len(b) - wire.FrameHeadroom
 		s.held -= cap(b)
-		putBuf(b)
+		s.putBuf(b)
 	}
 	s.acked = n
 	return nil
