@@ -206,13 +206,20 @@ func ip(t *testing.T, args ...string) {
 	}
 }
 
-// TestE2EResumeAcrossInterfaces is the real-kernel test: a server in a
-// network namespace joined to us by two veth links with different
-// addresses. The route over link A is preferred; in the middle of a 256
-// MiB rsftp get, link A goes down. The client notices by netlink,
-// reconnects at once over link B from its other address, and the
-// transfer finishes with an equal SHA-256.
-func TestE2EResumeAcrossInterfaces(t *testing.T) {
+// netnsLab is the real-kernel lab: a network namespace joined to us by
+// two veth links with different addresses, and a server address inside
+// it reachable over both, the route over link A preferred. Taking a0
+// down moves the path to link B, from our other address.
+type netnsLab struct {
+	ns, a0, b0   string
+	linkA, linkB string // the links' /24 prefixes ("198.18.x"); ours is .1
+	server       string
+}
+
+// newNetnsLab builds the lab (root only: it skips, or fails under CI=true)
+// and removes it when the test ends.
+func newNetnsLab(t *testing.T) *netnsLab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("CI runs as root; this test needs root for network namespaces")
@@ -255,7 +262,18 @@ func TestE2EResumeAcrossInterfaces(t *testing.T) {
 	// The server's address, reachable over both links; A preferred.
 	ip(t, "route", "add", server+"/32", "via", linkA+".2", "dev", a0, "metric", "10")
 	ip(t, "route", "add", server+"/32", "via", linkB+".2", "dev", b0, "metric", "20")
+	return &netnsLab{ns: ns, a0: a0, b0: b0, linkA: linkA, linkB: linkB, server: server}
+}
 
+// TestE2EResumeAcrossInterfaces is the real-kernel test: a server in a
+// network namespace joined to us by two veth links with different
+// addresses. The route over link A is preferred; in the middle of a 256
+// MiB rsftp get, link A goes down. The client notices by netlink,
+// reconnects at once over link B from its other address, and the
+// transfer finishes with an equal SHA-256.
+func TestE2EResumeAcrossInterfaces(t *testing.T) {
+	lab := newNetnsLab(t)
+	ns, a0, linkB, server := lab.ns, lab.a0, lab.linkB, lab.server
 	dir := t.TempDir()
 	key := sshtest.KeyGen(t, dir, "ed25519", 0)
 	root := filepath.Join(dir, "root")
