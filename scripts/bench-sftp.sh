@@ -12,7 +12,8 @@
 # memory the guest gave back to the host and run far slower, which hit
 # whichever pair came first, usually OpenSSH's),
 # CIPHERS, DIRS and PAIRS (space-separated subsets; pairs as rsftp:serve,
-# openssh:serve, rsftp:sshd), RSFTP_FLAGS (extra flags for
+# rsftpnr:serve (rsftp --no-resume: resumption's cost), openssh:serve,
+# rsftp:sshd), RSFTP_FLAGS (extra flags for
 # the rsftp client, e.g. --no-resume), PIN (which placements to run, in
 # turn: 0 unpinned, 1 clients on CPU 0 and servers on CPU 1 with taskset,
 # as two one-core hosts would run them, Go then running one P per
@@ -213,10 +214,14 @@ run_one() {
 		if [ "$dir" = get ]; then cmd="get $rpath $work/cli/dl"; else cmd="put $work/cli/big $up_target"; fi
 		echo "$cmd" | timed "${on_client[@]}" sftp -q -b - "${ssh_opts[@]}" -c "$cipher" -P "$port" 127.0.0.1 >/dev/null
 	else
+		# rsftpnr: rsftp with --no-resume, for issue 17's "resumption
+		# costs nothing" (the same client, the extension refused).
+		local nr=()
+		[ "$client" = rsftpnr ] && nr=(--no-resume)
 		if [ "$dir" = get ]; then
-			timed "${on_client[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
+			timed "${on_client[@]}" "$work/rsftp" get "${rsftp_opts[@]}" "${nr[@]}" -c "$cipher" -P "$port" "127.0.0.1:$rpath" "$work/cli/dl"
 		else
-			timed "${on_client[@]}" "$work/rsftp" put "${rsftp_opts[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
+			timed "${on_client[@]}" "$work/rsftp" put "${rsftp_opts[@]}" "${nr[@]}" -c "$cipher" -P "$port" "$work/cli/big" "127.0.0.1:$up_target"
 		fi
 	fi
 	t1=$(now)
@@ -232,7 +237,7 @@ run_one() {
 ciphers=(${CIPHERS:-chacha20-poly1305@openssh.com aes128-gcm@openssh.com})
 dirs=(${DIRS:-get put})
 runs=${RUNS:-3}
-pairs=("openssh sshd" "rsftp serve" "openssh serve" "rsftp sshd")
+pairs=("openssh sshd" "rsftp serve" "rsftpnr serve" "openssh serve" "rsftp sshd")
 if [ -n "${PAIRS:-}" ]; then # e.g. PAIRS="rsftp:serve"; OpenSSH's pair always runs
 	pairs=("openssh sshd")
 	for p in $PAIRS; do pairs+=("${p/:/ }"); done
@@ -285,7 +290,11 @@ run_placement() {
 		echo
 		for pair in "${pairs[@]}"; do
 			set -- $pair
-			[ "$1" = openssh ] && name="OpenSSH sftp -> ${2/serve/rsftp serve}" || name="rsftp -> ${2/serve/rsftp serve}"
+			case $1 in
+			openssh) name="OpenSSH sftp -> ${2/serve/rsftp serve}" ;;
+			rsftpnr) name="rsftp --no-resume -> ${2/serve/rsftp serve}" ;;
+			*) name="rsftp -> ${2/serve/rsftp serve}" ;;
+			esac
 			printf '%-34s %-4s' "$name" "$dir"
 			for c in "${ciphers[@]}"; do
 				v=$(median ${got["$dir $pair $c"]})
@@ -295,6 +304,14 @@ run_placement() {
 			echo
 		done
 	done
+	if [[ " ${pairs[*]} " == *" rsftpnr serve "* && " ${pairs[*]} " == *" rsftp serve "* ]]; then
+		printf 'resumption on / off (rsftp -> rsftp serve against --no-resume, medians):'
+		for dir in "${dirs[@]}"; do for c in "${ciphers[@]}"; do
+			on=$(median ${got["$dir rsftp serve $c"]}) off=$(median ${got["$dir rsftpnr serve $c"]})
+			printf ' %s %s %s' "$dir" "${c%%[-@]*}" "$(python3 -c "print(f'{$on/$off:.2f}')")"
+		done; done
+		echo
+	fi
 	echo "runs per cell: $runs (median shown), after ${WARMUP:-1} warm-up transfer(s) per direction; all runs, MB/s:"
 	for dir in "${dirs[@]}"; do
 		printf '  %-4s %-14s %-30s %s\n' "$dir" "plain" "$plain" "${got["$dir plain"]}"
