@@ -288,3 +288,44 @@ func TestUploadStreamsInterrupted(t *testing.T) {
 		t.Fatalf("the remote file is %d bytes (a prefix of the source: %v), want exactly the %d reported", len(got), bytes.HasPrefix(data, got), pe.Done)
 	}
 }
+
+// peerWindowRW is a connection whose peer grants w bytes of window, as a
+// channel to sshd (2 MiB) reports it.
+type peerWindowRW struct {
+	io.ReadWriteCloser
+	w uint32
+}
+
+func (p peerWindowRW) PeerWindow() uint32 { return p.w }
+
+// TestStreamCountByRoundTrip: the automatic choice spreads an upload to a
+// server with small windows only when the round trip (the OPEN's time)
+// makes one session's window the bound: near, one session; far, enough
+// sessions for 32 MiB of window, at most DefaultStreams; a server with a
+// large window, one; an explicit count, as asked.
+func TestStreamCountByRoundTrip(t *testing.T) {
+	sshd := &Client{rw: peerWindowRW{w: 2 << 20}, streams: &streamPool{}}
+	ours := &Client{rw: peerWindowRW{w: 16 << 20}, streams: &streamPool{}}
+	big := int64(1 << 30)
+	for _, tc := range []struct {
+		c    *Client
+		opt  TransferOptions
+		n    int64
+		rtt  time.Duration
+		want int
+	}{
+		{sshd, TransferOptions{}, big, 100 * time.Microsecond, 1},
+		{sshd, TransferOptions{}, big, streamMinRTT - time.Microsecond, 1},
+		{sshd, TransferOptions{}, big, streamMinRTT, DefaultStreams},
+		{sshd, TransferOptions{}, big, 100 * time.Millisecond, DefaultStreams},
+		{sshd, TransferOptions{}, minStreamUpload - 1, 100 * time.Millisecond, 1},
+		{ours, TransferOptions{}, big, 100 * time.Millisecond, 1},
+		{sshd, TransferOptions{Streams: 4}, big, 100 * time.Microsecond, 4},
+		{sshd, TransferOptions{Streams: 1}, big, 100 * time.Millisecond, 1},
+	} {
+		if got := tc.c.streamCount(&tc.opt, tc.n, tc.rtt); got != tc.want {
+			t.Errorf("window %d, %+v, %d bytes, OPEN in %v: %d sessions, want %d",
+				tc.c.rw.(peerWindowRW).w, tc.opt, tc.n, tc.rtt, got, tc.want)
+		}
+	}
+}

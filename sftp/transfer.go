@@ -83,8 +83,10 @@ type TransferOptions struct {
 	// It needs a client made with WithStreams (rsftp.Client.SFTP's);
 	// sessions the server refuses are done without. 0 is automatic:
 	// for an upload of 32 MiB or more to a server that grants a session
-	// less than 16 MiB, as many as make 32 MiB of its window in flight,
-	// up to DefaultStreams (10 for sshd's 2 MiB); 1 is one session.
+	// less than 16 MiB and whose OPEN took 5 ms or more (a near server's
+	// one session is not bound by its window), as many as make 32 MiB of
+	// its window in flight, up to DefaultStreams (10 for sshd's 2 MiB);
+	// 1 is one session.
 	// What a failed upload reports as written is the prefix every byte
 	// of which the server acknowledged, and the file is cut back to it,
 	// as over one session.
@@ -835,15 +837,20 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 
 	var start int64
 	var rf *File
+	// openRTT is how long the OPEN of the remote file took: at least a
+	// round trip, which tells a near server from a distant one.
+	var openRTT time.Duration
 	if opt.Resume {
 		if a, err := c.stat(ctx, remote); err == nil && a.FileMode().IsRegular() && a.Flags&AttrSize != 0 {
 			start = int64(a.Size)
 			if start > total {
 				return fmt.Errorf("resume %s: remote file %s is larger (%d bytes) than the local (%d bytes); not appending", local, remote, start, total)
 			}
+			t0 := time.Now()
 			if rf, err = c.openFile(ctx, remote, os.O_RDWR, 0); err != nil {
 				return err
 			}
+			openRTT = time.Since(t0)
 			defer rf.close(ctx)
 			ok, err := c.prefixMatches(ctx, rf, lf, start, opt, local)
 			if err != nil {
@@ -861,14 +868,16 @@ func (c *Client) uploadFile(ctx context.Context, local, remote string, st fs.Fil
 		}
 	}
 	if rf == nil {
+		t0 := time.Now()
 		rf, err = c.openFile(ctx, remote, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, st.Mode().Perm())
 		if err != nil {
 			return err
 		}
+		openRTT = time.Since(t0)
 		defer rf.close(ctx)
 	}
 	pr := &progress{opt: opt, p: local, done: start, tot: total}
-	if k := c.streamCount(opt, total-start); k > 1 {
+	if k := c.streamCount(opt, total-start, openRTT); k > 1 {
 		return c.uploadFileStreams(ctx, rf, lf, local, remote, st, start, k, opt, pr)
 	}
 	// FSETSTAT (-p) and CLOSE go right behind the last WRITE, and are
