@@ -20,6 +20,7 @@ package main
 // lines on stderr, as for get and put.
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -49,67 +50,97 @@ const (
 )
 
 func (v *vtTracker) feed(p []byte) {
-	for _, c := range p {
-		switch v.state {
-		case vtGround:
-			switch {
-			case c == 0x1b:
-				v.state, v.utf8 = vtEscape, 0
-			case v.utf8 > 0 && c&0xc0 == 0x80:
-				v.utf8--
-			case c >= 0xc2 && c <= 0xdf:
-				v.utf8 = 1
-			case c >= 0xe0 && c <= 0xef:
-				v.utf8 = 2
-			case c >= 0xf0 && c <= 0xf4:
-				v.utf8 = 3
-			default:
-				v.utf8 = 0
-			}
-		case vtEscape:
-			switch {
-			case c == '[':
-				v.state = vtCSI
-			case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
-				v.state = vtString
-			case c >= 0x20 && c <= 0x2f:
-				v.state = vtEscInter
-			case c == 0x1b:
-			case c < 0x20:
-				// A control character inside a sequence is executed;
-				// the sequence goes on.
-			default:
-				v.state = vtGround
-			}
-		case vtEscInter:
-			if c >= 0x30 && c <= 0x7e {
-				v.state = vtGround
-			} else if c == 0x1b {
-				v.state = vtEscape
-			}
-		case vtCSI:
-			if c >= 0x40 && c <= 0x7e {
-				v.state = vtGround
-			} else if c == 0x1b {
-				v.state = vtEscape
-			} else if c == 0x18 || c == 0x1a { // CAN, SUB cancel
-				v.state = vtGround
-			}
-		case vtString:
-			switch c {
-			case 0x07:
-				v.state = vtGround
-			case 0x1b:
-				v.state = vtStringEsc
-			case 0x18, 0x1a:
-				v.state = vtGround
-			}
-		case vtStringEsc:
-			if c == '\\' {
-				v.state = vtGround
-			} else if c != 0x1b {
-				v.state = vtString
-			}
+	for len(p) > 0 {
+		if v.state != vtGround {
+			v.step(p[0])
+			p = p[1:]
+			continue
+		}
+		// On the ground only an ESC starts a sequence, and where a
+		// character ends depends on the last 4 bytes alone (a lead byte
+		// sets the count, anything else ends it): skip to the next ESC
+		// and step through those 4 from rest (bulk output costs a
+		// search, not a switch per byte).
+		run := p
+		if j := bytes.IndexByte(p, 0x1b); j >= 0 {
+			run = p[:j]
+		}
+		p = p[len(run):]
+		if len(run) > 4 {
+			v.utf8 = 0
+			run = run[len(run)-4:]
+		}
+		for _, c := range run {
+			v.step(c)
+		}
+		if len(p) > 0 {
+			v.step(p[0]) // the ESC
+			p = p[1:]
+		}
+	}
+}
+
+// step follows one byte.
+func (v *vtTracker) step(c byte) {
+	switch v.state {
+	case vtGround:
+		switch {
+		case c == 0x1b:
+			v.state, v.utf8 = vtEscape, 0
+		case v.utf8 > 0 && c&0xc0 == 0x80:
+			v.utf8--
+		case c >= 0xc2 && c <= 0xdf:
+			v.utf8 = 1
+		case c >= 0xe0 && c <= 0xef:
+			v.utf8 = 2
+		case c >= 0xf0 && c <= 0xf4:
+			v.utf8 = 3
+		default:
+			v.utf8 = 0
+		}
+	case vtEscape:
+		switch {
+		case c == '[':
+			v.state = vtCSI
+		case c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_':
+			v.state = vtString
+		case c >= 0x20 && c <= 0x2f:
+			v.state = vtEscInter
+		case c == 0x1b:
+		case c < 0x20:
+			// A control character inside a sequence is executed;
+			// the sequence goes on.
+		default:
+			v.state = vtGround
+		}
+	case vtEscInter:
+		if c >= 0x30 && c <= 0x7e {
+			v.state = vtGround
+		} else if c == 0x1b {
+			v.state = vtEscape
+		}
+	case vtCSI:
+		if c >= 0x40 && c <= 0x7e {
+			v.state = vtGround
+		} else if c == 0x1b {
+			v.state = vtEscape
+		} else if c == 0x18 || c == 0x1a { // CAN, SUB cancel
+			v.state = vtGround
+		}
+	case vtString:
+		switch c {
+		case 0x07:
+			v.state = vtGround
+		case 0x1b:
+			v.state = vtStringEsc
+		case 0x18, 0x1a:
+			v.state = vtGround
+		}
+	case vtStringEsc:
+		if c == '\\' {
+			v.state = vtGround
+		} else if c != 0x1b {
+			v.state = vtString
 		}
 	}
 }
