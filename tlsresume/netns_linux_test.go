@@ -3,12 +3,9 @@ package tlsresume
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -16,15 +13,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rsftp/rsftp/internal/netlab"
 	"github.com/rsftp/rsftp/resume"
 )
-
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
 
 // listenInNetns opens a TCP listener inside the named network namespace
 // (a socket stays in the namespace it was made in): the calling thread
@@ -69,46 +60,8 @@ func listenInNetns(t *testing.T, ns, addr string) net.Listener {
 // or else by the silence), reconnects over link B from its other
 // address, and both streams arrive intact, exactly once.
 func TestNetnsInterfaceSwitch(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI runs as root; this test needs root for network namespaces")
-		}
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ip(8) missing under CI (install iproute2)")
-		}
-		t.Skip("ip(8) not installed")
-	}
-	pid := os.Getpid()
-	ns := fmt.Sprintf("rstls%d", pid)
-	a0, a1, b0, b1 := "rta0"+strconv.Itoa(pid%10000), "rta1", "rtb0"+strconv.Itoa(pid%10000), "rtb1"
-	ipCmd(t, "netns", "add", ns)
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", a0).Run()
-		exec.Command("ip", "link", "del", b0).Run()
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
-	ipCmd(t, "link", "add", a0, "type", "veth", "peer", "name", a1, "netns", ns)
-	ipCmd(t, "link", "add", b0, "type", "veth", "peer", "name", b1, "netns", ns)
-	// Addresses of this run's own, from 198.18.0.0/15 by process, apart
-	// from cmd/rsftp's (which take 198.18.100-249).
-	third := 100 + 3*(pid%50)
-	linkA, linkB := fmt.Sprintf("198.19.%d", third), fmt.Sprintf("198.19.%d", third+1)
-	server := fmt.Sprintf("198.19.%d.1", third+2)
-	ipCmd(t, "addr", "add", linkA+".1/24", "dev", a0)
-	ipCmd(t, "addr", "add", linkB+".1/24", "dev", b0)
-	ipCmd(t, "link", "set", a0, "up")
-	ipCmd(t, "link", "set", b0, "up")
-	ipCmd(t, "-n", ns, "addr", "add", linkA+".2/24", "dev", a1)
-	ipCmd(t, "-n", ns, "addr", "add", linkB+".2/24", "dev", b1)
-	ipCmd(t, "-n", ns, "addr", "add", server+"/32", "dev", "lo")
-	ipCmd(t, "-n", ns, "link", "set", "lo", "up")
-	ipCmd(t, "-n", ns, "link", "set", a1, "up")
-	ipCmd(t, "-n", ns, "link", "set", b1, "up")
-	ipCmd(t, "route", "add", server+"/32", "via", linkA+".2", "dev", a0, "metric", "10")
-	ipCmd(t, "route", "add", server+"/32", "via", linkB+".2", "dev", b0, "metric", "20")
+	lab := netlab.New(t, "rt", 2)
+	ns, a0, linkA, linkB, server := lab.NS, lab.A0, lab.LinkA, lab.LinkB, lab.Server
 
 	var mu sync.Mutex
 	var resumedFrom []string
@@ -156,7 +109,7 @@ func TestNetnsInterfaceSwitch(t *testing.T) {
 		if n >= size/4 {
 			once.Do(func() {
 				downAt = time.Now()
-				ipCmd(t, "link", "set", a0, "down")
+				netlab.IP(t, "link", "set", a0, "down")
 			})
 		}
 	}

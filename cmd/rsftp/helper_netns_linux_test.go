@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/netlab"
 	"github.com/rsftp/rsftp/internal/sshtest"
 )
 
@@ -22,48 +23,10 @@ import (
 // its other address, attaches to the helper, and the transfer finishes
 // whole.
 func TestE2EHelperAcrossInterfaces(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI runs as root; this test needs root for network namespaces")
-		}
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ip(8) missing under CI (install iproute2)")
-		}
-		t.Skip("ip(8) not installed")
-	}
+	lab := netlab.New(t, "rh", 1)
+	ns, a0, linkB, server := lab.NS, lab.A0, lab.LinkB, lab.Server
 	sshdBin := sshtest.Binary(t, "sshd")
 	sftpServer := sshtest.Binary(t, "sftp-server")
-	pid := os.Getpid()
-	ns := fmt.Sprintf("rshelp%d", pid)
-	a0, a1, b0, b1 := "rha0"+strconv.Itoa(pid%10000), "rha1", "rhb0"+strconv.Itoa(pid%10000), "rhb1"
-	ip(t, "netns", "add", ns)
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", a0).Run()
-		exec.Command("ip", "link", "del", b0).Run()
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
-	ip(t, "link", "add", a0, "type", "veth", "peer", "name", a1, "netns", ns)
-	ip(t, "link", "add", b0, "type", "veth", "peer", "name", b1, "netns", ns)
-	// Addresses of this run's own in 198.19.0.0/16 (the resume test
-	// takes 198.18.x), by process.
-	third := 100 + 3*(pid%50)
-	linkA, linkB := fmt.Sprintf("198.19.%d", third), fmt.Sprintf("198.19.%d", third+1)
-	server := fmt.Sprintf("198.19.%d.1", third+2)
-	ip(t, "addr", "add", linkA+".1/24", "dev", a0)
-	ip(t, "addr", "add", linkB+".1/24", "dev", b0)
-	ip(t, "link", "set", a0, "up")
-	ip(t, "link", "set", b0, "up")
-	ip(t, "-n", ns, "addr", "add", linkA+".2/24", "dev", a1)
-	ip(t, "-n", ns, "addr", "add", linkB+".2/24", "dev", b1)
-	ip(t, "-n", ns, "addr", "add", server+"/32", "dev", "lo")
-	ip(t, "-n", ns, "link", "set", "lo", "up")
-	ip(t, "-n", ns, "link", "set", a1, "up")
-	ip(t, "-n", ns, "link", "set", b1, "up")
-	ip(t, "route", "add", server+"/32", "via", linkA+".2", "dev", a0, "metric", "10")
-	ip(t, "route", "add", server+"/32", "via", linkB+".2", "dev", b0, "metric", "20")
 
 	// sshd in the namespace, configured as sshtest.StartSshd does.
 	dir := t.TempDir()
@@ -127,7 +90,7 @@ func TestE2EHelperAcrossInterfaces(t *testing.T) {
 		t.Fatalf("transfer did not reach a quarter:\n%s", errb.String())
 	}
 	downAt := time.Now()
-	ip(t, "link", "set", a0, "down")
+	netlab.IP(t, "link", "set", a0, "down")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rsftp get: %v\n%s", err, errb.String())
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/netlab"
 	"github.com/rsftp/rsftp/internal/sshtest"
 )
 
@@ -198,73 +199,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// ip runs ip(8) and fails the test on error.
-func ip(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// netnsLab is the real-kernel lab: a network namespace joined to us by
-// two veth links with different addresses, and a server address inside
-// it reachable over both, the route over link A preferred. Taking a0
-// down moves the path to link B, from our other address.
-type netnsLab struct {
-	ns, a0, b0   string
-	linkA, linkB string // the links' /24 prefixes ("198.18.x"); ours is .1
-	server       string
-}
-
-// newNetnsLab builds the lab (root only: it skips, or fails under CI=true)
-// and removes it when the test ends.
-func newNetnsLab(t *testing.T) *netnsLab {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI runs as root; this test needs root for network namespaces")
-		}
-		t.Skip("needs root for network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("ip(8) missing under CI (install iproute2)")
-		}
-		t.Skip("ip(8) not installed")
-	}
-	ns := fmt.Sprintf("rsftp%d", os.Getpid())
-	a0, a1, b0, b1 := "rsa0"+strconv.Itoa(os.Getpid()%10000), "rsa1", "rsb0"+strconv.Itoa(os.Getpid()%10000), "rsb1"
-	ip(t, "netns", "add", ns)
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", a0).Run()
-		exec.Command("ip", "link", "del", b0).Run()
-		exec.Command("ip", "netns", "del", ns).Run()
-	})
-	ip(t, "link", "add", a0, "type", "veth", "peer", "name", a1, "netns", ns)
-	ip(t, "link", "add", b0, "type", "veth", "peer", "name", b1, "netns", ns)
-	// Addresses of this run's own, from 198.18.0.0/15 by process: two
-	// runs at once (go test of several trees on one machine) would
-	// otherwise both route the same server address in the root
-	// namespace ("RTNETLINK answers: File exists").
-	third := 100 + 3*(os.Getpid()%50)
-	linkA, linkB := fmt.Sprintf("198.18.%d", third), fmt.Sprintf("198.18.%d", third+1)
-	server := fmt.Sprintf("198.18.%d.1", third+2)
-	ip(t, "addr", "add", linkA+".1/24", "dev", a0)
-	ip(t, "addr", "add", linkB+".1/24", "dev", b0)
-	ip(t, "link", "set", a0, "up")
-	ip(t, "link", "set", b0, "up")
-	ip(t, "-n", ns, "addr", "add", linkA+".2/24", "dev", a1)
-	ip(t, "-n", ns, "addr", "add", linkB+".2/24", "dev", b1)
-	ip(t, "-n", ns, "addr", "add", server+"/32", "dev", "lo")
-	ip(t, "-n", ns, "link", "set", "lo", "up")
-	ip(t, "-n", ns, "link", "set", a1, "up")
-	ip(t, "-n", ns, "link", "set", b1, "up")
-	// The server's address, reachable over both links; A preferred.
-	ip(t, "route", "add", server+"/32", "via", linkA+".2", "dev", a0, "metric", "10")
-	ip(t, "route", "add", server+"/32", "via", linkB+".2", "dev", b0, "metric", "20")
-	return &netnsLab{ns: ns, a0: a0, b0: b0, linkA: linkA, linkB: linkB, server: server}
-}
-
 // TestE2EResumeAcrossInterfaces is the real-kernel test: a server in a
 // network namespace joined to us by two veth links with different
 // addresses. The route over link A is preferred; in the middle of a 256
@@ -272,8 +206,8 @@ func newNetnsLab(t *testing.T) *netnsLab {
 // reconnects at once over link B from its other address, and the
 // transfer finishes with an equal SHA-256.
 func TestE2EResumeAcrossInterfaces(t *testing.T) {
-	lab := newNetnsLab(t)
-	ns, a0, linkB, server := lab.ns, lab.a0, lab.linkB, lab.server
+	lab := netlab.New(t, "rs", 0)
+	ns, a0, linkB, server := lab.NS, lab.A0, lab.LinkB, lab.Server
 	dir := t.TempDir()
 	key := sshtest.KeyGen(t, dir, "ed25519", 0)
 	root := filepath.Join(dir, "root")
@@ -299,7 +233,7 @@ func TestE2EResumeAcrossInterfaces(t *testing.T) {
 		t.Fatalf("transfer did not reach a quarter:\n%s", errb.String())
 	}
 	downAt := time.Now()
-	ip(t, "link", "set", a0, "down")
+	netlab.IP(t, "link", "set", a0, "down")
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rsftp get: %v\n%s", err, errb.String())
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rsftp/rsftp/internal/netlab"
 	"github.com/rsftp/rsftp/internal/sshtest"
 )
 
@@ -22,7 +23,7 @@ import (
 // address: every line arrives once and in order, the typed line reaches
 // the command once, and the server saw the resumption come from link B.
 func TestE2ESSHAcrossInterfaces(t *testing.T) {
-	lab := newNetnsLab(t)
+	lab := netlab.New(t, "rs", 0)
 	dir := t.TempDir()
 	key := sshtest.KeyGen(t, dir, "ed25519", 0)
 	root := filepath.Join(dir, "root")
@@ -30,12 +31,12 @@ func TestE2ESSHAcrossInterfaces(t *testing.T) {
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	port, kh := e2eServeIn(t, []string{"ip", "netns", "exec", lab.ns}, root, key+".pub", lab.server, "--shell", "--events", srvEvents)
+	port, kh := e2eServeIn(t, []string{"ip", "netns", "exec", lab.NS}, root, key+".pub", lab.Server, "--shell", "--events", srvEvents)
 	cliEvents := filepath.Join(dir, "client-events")
 	const lines = 600
 	remote := fmt.Sprintf(`i=0; while [ $i -lt %d ]; do i=$((i+1)); echo $i; sleep 0.01; done; read x; echo "got:$x"`, lines)
 	cmd := exec.Command(e2eTool(t), "ssh", "-F", "none", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile="+kh, "-i", key, "-p", strconv.Itoa(port), "--events", cliEvents, lab.server, remote)
+		"-o", "UserKnownHostsFile="+kh, "-i", key, "-p", strconv.Itoa(port), "--events", cliEvents, lab.Server, remote)
 	cmd.Env = e2eEnv(t)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -61,7 +62,7 @@ func TestE2ESSHAcrossInterfaces(t *testing.T) {
 			if !cut && len(got) == 100 {
 				cut = true
 				// Not ip(): t.Fatal belongs to the test's goroutine.
-				cutErr = exec.Command("ip", "link", "set", lab.a0, "down").Run()
+				cutErr = exec.Command("ip", "link", "set", lab.A0, "down").Run()
 				// Typed while the path is gone: kept, and delivered
 				// once on resumption.
 				io.WriteString(stdin, "typed while away\n")
@@ -79,7 +80,7 @@ func TestE2ESSHAcrossInterfaces(t *testing.T) {
 		t.Fatalf("no end after 120 s; %d lines; stderr:\n%s", len(got), errb.String())
 	}
 	if cutErr != nil {
-		t.Fatalf("ip link set %s down: %v", lab.a0, cutErr)
+		t.Fatalf("ip link set %s down: %v", lab.A0, cutErr)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("rsftp ssh: %v\n%s", err, errb.String())
@@ -103,8 +104,8 @@ func TestE2ESSHAcrossInterfaces(t *testing.T) {
 			from = append(from, fmt.Sprint(e["remote"]))
 		}
 	}
-	if len(from) == 0 || !strings.HasPrefix(from[len(from)-1], lab.linkB+".1:") {
-		t.Fatalf("server resumed from %v, want the address on link B (%s.1)", from, lab.linkB)
+	if len(from) == 0 || !strings.HasPrefix(from[len(from)-1], lab.LinkB+".1:") {
+		t.Fatalf("server resumed from %v, want the address on link B (%s.1)", from, lab.LinkB)
 	}
 }
 
