@@ -259,6 +259,48 @@ func demo(args []string, stdout, stderr io.Writer) (err error) {
 	a := c.Transport().Algorithms()
 	hold := rst.Hold
 
+	sc, err := c.SFTP(ctx)
+	if err != nil {
+		return fmt.Errorf("sftp: %w", err)
+	}
+	defer sc.Close()
+	return rec.transfer(ctx, local, want, stdout, stderr, demoTransfer{
+		proto: "SFTP",
+		session: fmt.Sprintf("%s, %s, %s; connected in %d ms; resumable, the server holds it for %v",
+			a.CipherSC, a.Kex, a.HostKey, connectTime.Milliseconds(), hold),
+		copy: func(w io.Writer) (int64, error) {
+			f, err := sc.Open(demoFile)
+			if err != nil {
+				return 0, err
+			}
+			n, err := f.WriteTo(w)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return n, err
+		},
+		stats: func() resume.Stats { st, _ := c.ResumeStatus(); return st.Stats },
+	})
+}
+
+// demoTransfer is what differs between the SSH and the TLS demo once
+// connected.
+type demoTransfer struct {
+	proto   string // "SFTP", "TLS": what the download runs over
+	session string // the session line: algorithms, connect time, hold
+	// copy downloads the file into w.
+	copy func(w io.Writer) (int64, error)
+	// done, if set, is checked once the copy ended well (the TLS
+	// demo's server).
+	done  func() error
+	stats func() resume.Stats
+}
+
+// transfer is the demo once connected, for either kind: the header, the
+// download sampled for the figure and watched for the cuts, the check of
+// what arrived, and the report.
+func (rec *demoRecorder) transfer(ctx context.Context, local string, want [32]byte, stdout, stderr io.Writer, t demoTransfer) error {
+	o := rec.opts
 	kinds := make([]string, o.cuts)
 	for i := range kinds {
 		kinds[i] = cutMode(i).name()
@@ -267,23 +309,15 @@ func demo(args []string, stdout, stderr io.Writer) (err error) {
 	if o.bandwidth > 0 {
 		bw = fmt.Sprintf("%s/s", decimalBytes(o.bandwidth))
 	}
-	fmt.Fprintf(stdout, "rsftp demo: SFTP download of %s from an embedded server over a simulated link\n", binaryBytes(o.size))
+	fmt.Fprintf(stdout, "rsftp demo: %s download of %s from an embedded server over a simulated link\n", t.proto, binaryBytes(o.size))
 	fmt.Fprintf(stdout, "link:       %v one way (%v RTT), %s", o.latency, 2*o.latency, bw)
 	if o.cuts > 0 {
 		fmt.Fprintf(stdout, "; cut %s (%s), the network unreachable for %v after each cut",
 			times(o.cuts), strings.Join(kinds, ", "), o.outage)
 	}
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "session:    %s, %s, %s; connected in %d ms; resumable, the server holds it for %v\n",
-		a.CipherSC, a.Kex, a.HostKey, connectTime.Milliseconds(), hold)
+	fmt.Fprintf(stdout, "session:    %s\n", t.session)
 
-	sc, err := c.SFTP(ctx)
-	if err != nil {
-		return fmt.Errorf("sftp: %w", err)
-	}
-	defer sc.Close()
-
-	// The transfer, sampled for the figure and watched for the cuts.
 	localPath := filepath.Join(local, demoFile)
 	out, err := os.Create(localPath)
 	if err != nil {
@@ -294,22 +328,18 @@ func demo(args []string, stdout, stderr io.Writer) (err error) {
 	cw := &countingWriter{w: out, after: rec.maybeCut}
 	rec.begin(time.Now())
 	sampler := startSampler(rec, cw, ui)
-	ui.printf(rec.start, "downloading %s (%s) over SFTP", demoFile, binaryBytes(o.size))
+	ui.printf(rec.start, "downloading %s (%s) over %s", demoFile, binaryBytes(o.size), t.proto)
 
-	f, err := sc.Open(demoFile)
-	var n int64
-	if err == nil {
-		n, err = f.WriteTo(cw)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-	}
+	n, err := t.copy(cw)
 	end := time.Now()
 	if err == nil {
 		err = out.Close()
 	}
 	if err == nil && n != o.size {
 		err = fmt.Errorf("got %d bytes, expected %d", n, o.size)
+	}
+	if err == nil && t.done != nil {
+		err = t.done()
 	}
 	if err == nil {
 		// A cut near the end may still be resuming: let it finish so
@@ -343,13 +373,12 @@ func demo(args []string, stdout, stderr io.Writer) (err error) {
 	} else {
 		fmt.Fprintf(stdout, "verified:   FAILED: SHA-256 of the download %x, of the server's file %x\n", got, want)
 	}
-	rst, _ = c.ResumeStatus()
-	rec.printSummary(stdout, rst.Stats, n)
+	rec.printSummary(stdout, t.stats(), n)
 
 	var svgErr error
 	if o.svg != "" {
 		chart := &svgplot.Chart{
-			Title:   rec.chartTitle(),
+			Title:   rec.chartTitle(t.proto),
 			Points:  points,
 			Outages: rec.chartOutages(),
 			Resumes: rec.chartResumes(),
@@ -697,7 +726,7 @@ func (r *demoRecorder) printSummary(w io.Writer, st resume.Stats, transferred in
 		binaryBytes(down), 100*float64(down-transferred)/float64(max(transferred, 1)), overhead, binaryBytes(up), len(r.links))
 }
 
-func (r *demoRecorder) chartTitle() string {
+func (r *demoRecorder) chartTitle(proto string) string {
 	o := r.opts
 	bw := "unlimited"
 	if o.bandwidth > 0 {
@@ -705,7 +734,7 @@ func (r *demoRecorder) chartTitle() string {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return fmt.Sprintf("rsftp: SFTP download of %s across %d link cuts (%v RTT, %s)", binaryBytes(o.size), r.nextCut, 2*o.latency, bw)
+	return fmt.Sprintf("rsftp: %s download of %s across %d link cuts (%v RTT, %s)", proto, binaryBytes(o.size), r.nextCut, 2*o.latency, bw)
 }
 
 func (r *demoRecorder) chartOutages() []svgplot.Outage {

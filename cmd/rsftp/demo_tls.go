@@ -20,11 +20,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/netsim"
-	"github.com/rsftp/rsftp/internal/svgplot"
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/tlsresume"
 )
 
@@ -119,92 +118,13 @@ func demoTLS(ctx context.Context, o *demoOptions, network *netsim.Network, rec *
 		return errors.New("the embedded server did not make the connection resumable")
 	}
 	st := c.ConnectionState()
-
-	kinds := make([]string, o.cuts)
-	for i := range kinds {
-		kinds[i] = cutMode(i).name()
-	}
-	bw := "unlimited bandwidth"
-	if o.bandwidth > 0 {
-		bw = fmt.Sprintf("%s/s", decimalBytes(o.bandwidth))
-	}
-	fmt.Fprintf(stdout, "rsftp demo: TLS download of %s from an embedded server over a simulated link\n", binaryBytes(o.size))
-	fmt.Fprintf(stdout, "link:       %v one way (%v RTT), %s", o.latency, 2*o.latency, bw)
-	if o.cuts > 0 {
-		fmt.Fprintf(stdout, "; cut %s (%s), the network unreachable for %v after each cut",
-			times(o.cuts), strings.Join(kinds, ", "), o.outage)
-	}
-	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "session:    %s, %s, ALPN %q; connected in %d ms; resumable, the server holds it for %v\n",
-		tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), st.NegotiatedProtocol,
-		connectTime.Milliseconds(), c.Status().Hold)
-
-	localPath := filepath.Join(local, demoFile)
-	out, err := os.Create(localPath)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	ui := newDemoUI(stderr, o.quiet, o.size)
-	cw := &countingWriter{w: out, after: rec.maybeCut}
-	rec.begin(time.Now())
-	sampler := startSampler(rec, cw, ui)
-	ui.printf(rec.start, "downloading %s (%s) over resumable TLS", demoFile, binaryBytes(o.size))
-
-	n, err := io.Copy(cw, c)
-	end := time.Now()
-	if err == nil {
-		err = out.Close()
-	}
-	if err == nil && n != o.size {
-		err = fmt.Errorf("got %d bytes, expected %d", n, o.size)
-	}
-	if err == nil {
-		err = <-srvErr
-	}
-	if err == nil {
-		err = rec.waitSettled(ctx)
-	}
-	points := sampler.stop(end, cw.n.Load())
-	lines, _ := rec.live(time.Now(), true)
-	ui.finish(lines)
-	if err != nil {
-		if ctx.Err() != nil {
-			return err
-		}
-		if cerr := rec.closedErr(); cerr != nil {
-			return fmt.Errorf("transfer: %w (session ended: %v)", err, cerr)
-		}
-		return fmt.Errorf("transfer: %w", err)
-	}
-	elapsed := end.Sub(rec.start)
-	got, err := hashFile(localPath)
-	if err != nil {
-		return fmt.Errorf("reading back the download: %w", err)
-	}
-	fmt.Fprintf(stdout, "transfer:   %s in %.2f s, %.1f MB/s on average\n",
-		binaryBytes(n), elapsed.Seconds(), float64(n)/elapsed.Seconds()/1e6)
-	if got == want {
-		fmt.Fprintf(stdout, "verified:   SHA-256 %x matches\n", got)
-	} else {
-		fmt.Fprintf(stdout, "verified:   FAILED: SHA-256 of the download %x, of the server's file %x\n", got, want)
-	}
-	rec.printSummary(stdout, c.Status().Stats, n)
-
-	var svgErr error
-	if o.svg != "" {
-		chart := &svgplot.Chart{
-			Title:   strings.Replace(rec.chartTitle(), "SFTP download", "TLS download", 1),
-			Points:  points,
-			Outages: rec.chartOutages(),
-			Resumes: rec.chartResumes(),
-		}
-		if svgErr = writeChart(o.svg, chart); svgErr == nil {
-			fmt.Fprintf(stdout, "figure:     %s (bytes received over time, outages shaded, resumptions marked)\n", o.svg)
-		}
-	}
-	if got != want {
-		return fmt.Errorf("SHA-256 mismatch: downloaded %x, the server's file is %x", got, want)
-	}
-	return svgErr
+	return rec.transfer(ctx, local, want, stdout, stderr, demoTransfer{
+		proto: "TLS",
+		session: fmt.Sprintf("%s, %s, ALPN %q; connected in %d ms; resumable, the server holds it for %v",
+			tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite), st.NegotiatedProtocol,
+			connectTime.Milliseconds(), c.Status().Hold),
+		copy:  func(w io.Writer) (int64, error) { return io.Copy(w, c) },
+		done:  func() error { return <-srvErr },
+		stats: func() resume.Stats { return c.Status().Stats },
+	})
 }
