@@ -479,13 +479,15 @@ func TestRekeyOnReceivedBytes(t *testing.T) {
 			}
 		}
 	}()
-	// The sender's own limit is the default 1 GiB: every exchange after
-	// the first is the receiver's. How many there are varies widely from
-	// run to run (2 and 4 in 32 MiB in some runs here, 5 or more in most;
-	// the spread is not explained, see the stop 26 note), so the test asks for the one it
-	// is about: a side that only receives starts a rekey.
+	// Up to the sender's 1 MiB write buffer and the socket buffers arrive
+	// after the limit is reached and before the rekey completes. This
+	// fails now and then (4 or even 2 exchanges in 32 MiB, 1 run in 10 to
+	// 20, before and after stop 26), as TestRekeyStartedByServerMidStream
+	// does: a rekey the receiver starts can wait for most of a stream.
+	// Not understood; kept strict, since it may be a real starvation of
+	// the receiver's key exchange (see the stop 26 note).
 	streamWithRekeys(t, cc, sc, 32<<20, nil)
-	if n := sc.KexCount(); n < 2 {
+	if n := sc.KexCount(); n < 5 {
 		t.Fatalf("receiver with a 1 MiB limit did only %d key exchanges over 32 MiB", n)
 	}
 }
