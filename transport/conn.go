@@ -515,13 +515,27 @@ func (c *Conn) write(p, frame []byte, background bool) error {
 // flushLocked writes out the buffer unless another goroutine is already
 // doing so; that one will pick up what we added. c.mu is held on entry
 // and exit but released around the system call.
+//
+// Once writeLoop runs, a call makes one pass: it writes what the buffer
+// held when it began (the caller's own message with it) and leaves what
+// was sealed meanwhile to writeLoop. Looping until the buffer is empty
+// would keep the caller writing as long as data writers refill it: the
+// goroutine that reads, flushing a reply (a key exchange message, a
+// window adjustment), then stopped reading for the rest of a bulk
+// transfer, so that the peer's next KEXINIT or NEWKEYS waited for the
+// whole stream (TestReaderNotCapturedByFlush), and two such peers could
+// each block writing to the other.
 func (c *Conn) flushLocked() error {
 	c.flushNow = false
 	if c.flushing {
 		return nil
 	}
 	c.flushing = true
-	for len(c.wbuf) > 0 && c.werr == nil {
+	for pass := 0; len(c.wbuf) > 0 && c.werr == nil; pass++ {
+		if pass > 0 && c.wcond != nil {
+			c.wcond.Signal()
+			break
+		}
 		buf := c.wbuf
 		c.wbuf = c.spare[:0]
 		c.mu.Unlock()

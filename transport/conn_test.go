@@ -295,6 +295,95 @@ func TestRekeyStartedByServerMidStream(t *testing.T) {
 	}
 }
 
+// slowWriteConn makes each write wait a little, so that data writers
+// always seal more while a write is under way.
+type slowWriteConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (s slowWriteConn) Write(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return s.Conn.Write(p)
+}
+
+// The goroutine that reads, when it flushes a reply of its own (here its
+// KEXINIT and ECDH init, answering the peer's rekey), writes what was
+// sealed until then and leaves the rest to the writer goroutine: it does
+// not stay in the flush for as long as a bulk writer keeps the buffer
+// full, which kept it from reading the peer's NEWKEYS and stalled the
+// peer's key exchange for the rest of the stream (1 run in 10 of
+// TestRekeyOnReceivedBytes and TestRekeyStartedByServerMidStream before
+// the fix; this test, every run).
+func TestReaderNotCapturedByFlush(t *testing.T) {
+	ca, cb := tcpPair(t)
+	cc, sc := newPairOver(t, slowWriteConn{ca, 200 * time.Microsecond}, cb, nil)
+	go func() {
+		for {
+			if _, err := cc.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	// The sender streams until told to stop (or 256 MiB, which fails).
+	const limit = 256 << 20
+	stop := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 32*1024+1)
+		buf[0] = wire.MsgChannelData
+		for sent := 0; sent < limit; sent += len(buf) - 1 {
+			select {
+			case <-stop:
+				errc <- nil
+				return
+			default:
+			}
+			if err := cc.WritePacket(buf); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	// Done when both ends count the exchange: the sender's reader must
+	// read the NEWKEYS behind our reply.
+	got, rekeyAt := 0, -1
+	before, cbefore := sc.KexCount(), cc.KexCount()
+	for (sc.KexCount() == before || cc.KexCount() == cbefore) && got < limit {
+		p, err := sc.ReadPacket()
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		got += len(p) - 1
+		if rekeyAt < 0 && got >= 1<<20 {
+			rekeyAt = got
+			if err := sc.Rekey(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(stop)
+	// Drain what the sender sealed before it saw stop.
+	go func() {
+		for {
+			if _, err := sc.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	// What may pass between our KEXINIT and the peer's NEWKEYS: its
+	// write buffer, the socket buffers, and what it seals while its
+	// replies are written; a captured reader let the whole stream pass.
+	if n := got - rekeyAt; sc.KexCount() == before || cc.KexCount() == cbefore || n > 16<<20 {
+		t.Fatalf("the rekey started after %d bytes completed after %d more (key exchanges: receiver %d -> %d, sender %d -> %d)",
+			rekeyAt, n, before, sc.KexCount(), cbefore, cc.KexCount())
+	}
+}
+
 // flipConn flips one bit of the byte at offset off of what is written
 // through it (counting from the first write after arm).
 type flipConn struct {
