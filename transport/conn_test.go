@@ -569,12 +569,10 @@ func TestRekeyOnReceivedBytes(t *testing.T) {
 		}
 	}()
 	// Up to the sender's 1 MiB write buffer and the socket buffers arrive
-	// after the limit is reached and before the rekey completes. This
-	// fails now and then (4 or even 2 exchanges in 32 MiB, 1 run in 10 to
-	// 20, before and after stop 26), as TestRekeyStartedByServerMidStream
-	// does: a rekey the receiver starts can wait for most of a stream.
-	// Not understood; kept strict, since it may be a real starvation of
-	// the receiver's key exchange (see the stop 26 note).
+	// after the limit is reached and before the rekey completes. It
+	// failed 1 run in 10 (4 or even 2 exchanges in 32 MiB) while the
+	// sender's reading goroutine could be caught flushing the data stream
+	// behind its NEWKEYS (TestReaderNotCapturedByFlush).
 	streamWithRekeys(t, cc, sc, 32<<20, nil)
 	if n := sc.KexCount(); n < 5 {
 		t.Fatalf("receiver with a 1 MiB limit did only %d key exchanges over 32 MiB", n)
