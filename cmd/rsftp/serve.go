@@ -127,6 +127,12 @@ func (v *netBlockValue) Set(s string) error {
 // parseServeFlags parses the arguments of rsftp serve. With -h it prints
 // the flags and their defaults to help and returns flag.ErrHelp; any
 // other problem is returned as a one-line error (nothing is printed).
+// minRetainedPerSession is the least --max-retained-per-session: above
+// what the peer's acknowledgement rules let it leave unacknowledged (256
+// KiB of payload, eight 32 KiB packets held as 40 KiB each) with room for
+// data to flow while the acknowledgement travels back.
+const minRetainedPerSession = 1 << 20
+
 func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 	o := &serveOptions{}
 	fsf := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -147,7 +153,7 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 	fsf.IntVar(&o.maxResumable, "max-resumable", 4096, "resumable sessions kept at most, attached or not")
 	fsf.IntVar(&o.maxPerUser, "max-detached-per-user", 16, "detached sessions kept per user")
 	fsf.Int64Var(&o.maxRetained, "max-retained-bytes", 1<<30, "memory all sessions, attached or detached, may hold for resending; writers wait for ACKs past it, and the owner holding more than its share loses its largest detached session")
-	fsf.Int64Var(&o.maxRetainedPerSession, "max-retained-per-session", 64<<20, "memory one session may hold for resending")
+	fsf.Int64Var(&o.maxRetainedPerSession, "max-retained-per-session", 64<<20, "memory one session may hold for resending (at least 1 MiB)")
 	fsf.Int64Var(&o.maxWindowBytes, "max-window-bytes", 1<<30, "receive windows of all channels together (what clients may send before it is read); past it new channels get smaller windows")
 	fsf.DurationVar(&o.loginGrace, "login-grace-time", rsftp.DefaultLoginGraceTime, "time a client has to authenticate (OpenSSH's LoginGraceTime)")
 	fsf.StringVar(&o.user, "user", "", "the one user name clients may log in as: every key in --authorized-keys logs in as this user, and other names are refused (default: the user running rsftp serve)")
@@ -238,6 +244,10 @@ func parseServeFlags(args []string, help io.Writer) (*serveOptions, error) {
 		if n.v <= 0 {
 			return nil, fmt.Errorf("--%s %d: must be positive", n.name, n.v)
 		}
+	}
+	if o.maxRetainedPerSession < minRetainedPerSession {
+		return nil, fmt.Errorf("--max-retained-per-session %d: must be at least %d (1 MiB): the client acknowledges every 256 KiB, and a smaller bound would make each 256 KiB wait for its one-second acknowledgement (docs/PROTOCOL.resume.md section 5.5)",
+			o.maxRetainedPerSession, minRetainedPerSession)
 	}
 	if o.user != "" {
 		if err := checkUserName(o.user); err != nil {

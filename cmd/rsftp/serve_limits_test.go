@@ -113,7 +113,7 @@ func TestServeLimitFlagsSet(t *testing.T) {
 		"--login-grace-time", "7s", "--max-startups", "3:40:30", "--per-source-max-startups", "4",
 		"--per-source-net-block-size", "24:48", "--max-sessions", "5", "--max-channels", "9",
 		"--max-handles", "11", "--hold", "90s", "--idle-timeout", "13s", "--max-resumable", "17",
-		"--max-detached-per-user", "2", "--max-retained-bytes", "4096", "--max-retained-per-session", "2048",
+		"--max-detached-per-user", "2", "--max-retained-bytes", "4096", "--max-retained-per-session", "2097152",
 		"--max-window-bytes", "8192",
 		"--client-alive-interval", "19s", "--client-alive-count-max", "6",
 	}, &bytes.Buffer{})
@@ -123,7 +123,7 @@ func TestServeLimitFlagsSet(t *testing.T) {
 	want := serveLimits{loginGrace: 7 * time.Second, maxStartups: rsftp.MaxStartups{Start: 3, Rate: 40, Full: 30},
 		perSource: 4, netBlock: rsftp.NetBlockSize{IPv4: 24, IPv6: 48}, maxSessions: 5, maxChannels: 9,
 		maxHandles: 11, hold: 90 * time.Second, idle: 13 * time.Second, maxResumable: 17, maxPerUser: 2,
-		maxRetained: 4096, maxRetainedPerSession: 2048, maxWindowBytes: 8192, clientAlive: 19 * time.Second, clientAliveMax: 6}
+		maxRetained: 4096, maxRetainedPerSession: 2097152, maxWindowBytes: 8192, clientAlive: 19 * time.Second, clientAliveMax: 6}
 	if got := limitsOf(o); got != want {
 		t.Fatalf("set:\n got %+v\nwant %+v", got, want)
 	}
@@ -158,6 +158,7 @@ func TestServeLimitFlagsInvalid(t *testing.T) {
 	for _, args := range [][]string{
 		{"--max-channels", "-1"},
 		{"--max-channels", "0"},
+		{"--max-retained-per-session", "262144"},
 		{"--max-channels", "lots"},
 		{"--max-handles", "-5"},
 		{"--max-handles", "1e3"},
