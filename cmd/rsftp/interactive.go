@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -280,6 +281,8 @@ type shell struct {
 	ttyFd    int
 	ttyState *term.State // the terminal as rsftp found it
 	keys     *ctrlCReader
+	// completing is set while a remote listing for Tab is under way.
+	completing atomic.Bool
 
 	mu     sync.Mutex
 	cwd    string // remote working directory, absolute
@@ -300,8 +303,9 @@ func runSFTP(args []string) error {
 	if err != nil {
 		return err
 	}
+	msgs := &promptWriter{}
 	sh := &shell{
-		log:          &logger{level: 2},
+		log:          &logger{level: 2, w: msgs},
 		stdout:       os.Stdout,
 		stderr:       os.Stderr,
 		batch:        sa.hasBatch,
@@ -405,6 +409,8 @@ func runSFTP(args []string) error {
 		}{sh.keys, os.Stdout}, "sftp> ")
 		sh.term.History = &history{skip: sh.keys.pendingInterrupt}
 		sh.term.AutoCompleteCallback = sh.complete
+		msgs.t.Store(sh.term)
+		defer msgs.t.Store(nil)
 		defer term.Restore(sh.ttyFd, sh.ttyState)
 		next = sh.readTTY
 	} else {
@@ -500,6 +506,20 @@ func (sh *shell) loop(next func() (string, error)) error {
 }
 
 // readTTY reads a line with the terminal's input in raw mode.
+// promptWriter takes the session's own messages (a lost link, the
+// reconnection attempts), which come at any time: once the line editor
+// runs they go through it, above the prompt, with the prompt and the line
+// being typed drawn again beneath (and newlines as the raw terminal needs
+// them); before that, and after, to stderr.
+type promptWriter struct{ t atomic.Pointer[term.Terminal] }
+
+func (w *promptWriter) Write(p []byte) (int, error) {
+	if t := w.t.Load(); t != nil {
+		return t.Write(p)
+	}
+	return os.Stderr.Write(p)
+}
+
 func (sh *shell) readTTY() (string, error) {
 	if err := rawInput(sh.ttyFd); err != nil {
 		return "", fmt.Errorf("terminal: %v", err)

@@ -18,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rsftp/rsftp/resume"
 	"github.com/rsftp/rsftp/sftp"
 )
 
@@ -858,8 +859,11 @@ func (sh *shell) complete(line string, pos int, key rune) (string, int, bool) {
 	dir := unescape(dirRaw)
 	switch kind {
 	case 'r':
-		ents, err := sh.c.ReadDir(sh.abs(dir))
+		ents, err := sh.completionList(sh.abs(dir))
 		if err != nil {
+			if errors.Is(err, errCompletionAway) && sh.term != nil {
+				sh.term.Write([]byte(err.Error() + "\n"))
+			}
 			return line, pos, true
 		}
 		for _, e := range ents {
@@ -884,6 +888,47 @@ func (sh *shell) complete(line string, pos int, key rune) (string, int, bool) {
 		return !strings.HasPrefix(c.name, base) || strings.HasPrefix(c.name, ".") && !strings.HasPrefix(base, ".")
 	})
 	return sh.applyCompletion(head[:start], dirRaw, base, cands, tail)
+}
+
+// completionWait bounds how long Tab waits for a remote listing: a link
+// that went away during the request would otherwise hold the prompt
+// until the session resumed.
+const completionWait = 3 * time.Second
+
+var errCompletionAway = errors.New("(reconnecting: remote names complete again once the link is back)")
+
+// completionList lists the remote directory dir for Tab. While the
+// session is reconnecting, or a listing still waits from an earlier
+// Tab, or this one takes longer than completionWait, it returns
+// errCompletionAway at once instead of blocking the prompt; a listing
+// left waiting ends on its own when the session resumes or closes.
+func (sh *shell) completionList(dir string) ([]sftp.DirEntry, error) {
+	if sh.s != nil {
+		if st, ok := sh.s.client.ResumeStatus(); ok && st.State == resume.Detached {
+			return nil, errCompletionAway
+		}
+	}
+	if !sh.completing.CompareAndSwap(false, true) {
+		return nil, errCompletionAway
+	}
+	type listing struct {
+		ents []sftp.DirEntry
+		err  error
+	}
+	done := make(chan listing, 1)
+	go func() {
+		ents, err := sh.c.ReadDir(dir)
+		sh.completing.Store(false)
+		done <- listing{ents, err}
+	}()
+	t := time.NewTimer(completionWait)
+	defer t.Stop()
+	select {
+	case l := <-done:
+		return l.ents, l.err
+	case <-t.C:
+		return nil, errCompletionAway
+	}
 }
 
 type candidate struct {

@@ -362,9 +362,11 @@ type shellRelay struct {
 	ln   net.Listener
 	to   string
 	pace atomic.Bool
-	mu   sync.Mutex
-	open []*net.TCPConn
-	cuts int
+	// refuse resets each new connection at once (the link stays away).
+	refuse atomic.Bool
+	mu     sync.Mutex
+	open   []*net.TCPConn
+	cuts   int
 }
 
 func newShellRelay(t *testing.T, to string) *shellRelay {
@@ -388,6 +390,11 @@ func (r *shellRelay) serve() {
 		c, err := r.ln.Accept()
 		if err != nil {
 			return
+		}
+		if r.refuse.Load() {
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			continue
 		}
 		s, err := net.Dial("tcp", r.to)
 		if err != nil {
@@ -531,5 +538,53 @@ func TestE2EShellLinkCut(t *testing.T) {
 	}
 	for _, e := range ev {
 		t.Logf("server event: %v", e)
+	}
+}
+
+// TestE2EShellCompletionWhileAway: Tab on a remote name while the link is
+// away says so at once and leaves the line as typed, instead of holding
+// the prompt until the session resumes; once it has resumed, the same
+// Tab completes the name.
+func TestE2EShellCompletionWhileAway(t *testing.T) {
+	fx := newPTYFixture(t)
+	os.WriteFile(filepath.Join(fx.root, "report-2026.txt"), []byte("the report\n"), 0o644)
+	relay := newShellRelay(t, fmt.Sprintf("127.0.0.1:%d", fx.port))
+	p := startPTY(t, fx.local, fx.args(t, relay.port())...)
+	p.expect("sftp> ")
+	p.typeKeys("get rep\t")
+	p.expect("get report-2026.txt ")
+	p.typeKeys("\x15") // Ctrl-U: an empty line again
+
+	relay.refuse.Store(true)
+	relay.cut()
+	p.typeKeys("get rep\t")
+	p.expect("(reconnecting: remote names complete again once the link is back)")
+	p.expect("sftp> get rep")
+	// The line is still being edited: more keys go into it. The
+	// reconnection attempts' messages go above the prompt, which is
+	// drawn again with the line beneath them.
+	p.typeKeys("ort")
+	p.expect("ort")
+	p.expect("rsftp: reconnection attempt ")
+	p.expect("sftp> get report")
+
+	relay.refuse.Store(false)
+	p.cmd.Process.Signal(syscall.SIGUSR2) // reconnect now, not at the next retry
+	deadline := time.Now().Add(ptyWait)
+	for countEvents(readEvents(t, fx.events), "resumed") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not resume")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.typeKeys("\t")
+	p.expect("get report-2026.txt ")
+	p.typeKeys("\r")
+	if out := p.expect("sftp> "); !strings.Contains(out, "Fetching /report-2026.txt to report-2026.txt") {
+		t.Fatalf("get after completion: %q", out)
+	}
+	p.typeKeys("bye\r")
+	if code := p.wait(); code != 0 {
+		t.Fatalf("exit status %d after bye", code)
 	}
 }
