@@ -51,6 +51,10 @@ type ClientConfig struct {
 	User string
 	// Auth lists the authentication methods to try, in order.
 	Auth []auth.Method
+	// PublicKeyAlgorithms, if not nil, are the signature algorithms
+	// publickey may use, in order of preference (ssh's
+	// PubkeyAcceptedAlgorithms; see auth.ClientConfig).
+	PublicKeyAlgorithms []string
 	// HostKeyCallback is required: it decides whether the server's host
 	// key is the expected one (see auth.KnownHostsCallback for known_hosts).
 	HostKeyCallback HostKeyCallback
@@ -138,6 +142,7 @@ func NewClient(ctx context.Context, nc net.Conn, addr string, cfg *ClientConfig)
 		ServerSigAlgs: func() []string {
 			return conn.ServerSigAlgs()
 		},
+		PublicKeyAlgorithms: cfg.PublicKeyAlgorithms,
 	})
 	if !stop() {
 		conn.Close()

@@ -52,6 +52,13 @@ type ClientConfig struct {
 	// 8308), nil if it sent none. It is called only after the server's
 	// first reply, by which time EXT_INFO has been processed.
 	ServerSigAlgs func() []string
+	// PublicKeyAlgorithms, if not nil, are the signature algorithms
+	// publickey may use, in order of preference (ssh's
+	// PubkeyAcceptedAlgorithms; DefaultPublicKeyAlgorithms lists them
+	// all). A key none of whose algorithms is listed is not offered, and
+	// an RSA key signs with the first listed of rsa-sha2-512 and
+	// rsa-sha2-256 that the server accepts.
+	PublicKeyAlgorithms []string
 }
 
 // NoMethodError is returned by Authenticate when the server refused every
@@ -374,9 +381,14 @@ func (c *client) serverSigAlgs() []string {
 // naming either the certificate algorithm or the plain one (OpenSSH's
 // sshd lists only plain names; ssh's key_sig_algorithm matches the plain
 // name). Other keys and certificates have one algorithm, their type's.
+//
+// ClientConfig.PublicKeyAlgorithms, if set, narrows the choice and orders
+// the RSA algorithms.
 func (c *client) pickAlgorithm(s kex.Signer) (string, error) {
 	have := s.Algorithms()
 	typ := s.PublicKey().Type()
+	accepted := c.cfg.PublicKeyAlgorithms
+	allowed := func(a string) bool { return accepted == nil || slices.Contains(accepted, a) }
 	var prefs []string
 	switch typ {
 	case kex.KeyAlgoRSA:
@@ -384,12 +396,28 @@ func (c *client) pickAlgorithm(s kex.Signer) (string, error) {
 	case certAlgoRSA:
 		prefs = []string{kex.CertSigAlgoRSASHA512, kex.CertSigAlgoRSASHA256}
 	default:
+		found := false
 		for _, a := range have {
 			if kex.KeyTypeForSignatureAlgorithm(a) == typ {
-				return a, nil
+				if allowed(a) {
+					return a, nil
+				}
+				found = true
 			}
 		}
+		if found {
+			return "", fmt.Errorf("%s is not among the accepted algorithms (PubkeyAcceptedAlgorithms)", typ)
+		}
 		return "", fmt.Errorf("no signature algorithm for a %s key", typ)
+	}
+	if accepted != nil {
+		prefs = slices.DeleteFunc(prefs, func(a string) bool { return !allowed(a) })
+		slices.SortStableFunc(prefs, func(a, b string) int {
+			return slices.Index(accepted, a) - slices.Index(accepted, b)
+		})
+		if len(prefs) == 0 {
+			return "", errors.New("none of its algorithms (rsa-sha2-512, rsa-sha2-256) is among the accepted ones (PubkeyAcceptedAlgorithms)")
+		}
 	}
 	server := c.serverSigAlgs()
 	for _, a := range prefs {

@@ -127,6 +127,12 @@ var defaultSigAlgs = []string{
 	kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256,
 }
 
+// DefaultPublicKeyAlgorithms are the publickey signature algorithms that
+// clients use and servers accept by default, in ssh's order of preference:
+// OpenSSH's default PubkeyAcceptedAlgorithms, every one package kex
+// supports (never ssh-rsa, SHA-1).
+func DefaultPublicKeyAlgorithms() []string { return slices.Clone(defaultSigAlgs) }
+
 // maxPKCache bounds the per-connection cache of PublicKeyCallback results.
 const maxPKCache = 64
 

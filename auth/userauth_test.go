@@ -414,6 +414,60 @@ func TestClientRSAAlgorithmChoice(t *testing.T) {
 	}
 }
 
+// ClientConfig.PublicKeyAlgorithms (ssh's PubkeyAcceptedAlgorithms)
+// orders an RSA key's algorithms and keeps out a key none of whose
+// algorithms it lists, saying why.
+func TestClientPublicKeyAlgorithms(t *testing.T) {
+	rsaKey, ed := userKeys(t)["rsa2048"], newEd25519(t)
+	both := []string{kex.SigAlgoRSASHA512, kex.SigAlgoRSASHA256}
+	cases := []struct {
+		name     string
+		keys     []crypto.Signer
+		accepted []string
+		want     []string // the algorithms offered, in order; nil: no key
+	}{
+		{"rsa-sha2-256 first", []crypto.Signer{rsaKey}, []string{kex.SigAlgoRSASHA256, kex.SigAlgoRSASHA512}, []string{kex.SigAlgoRSASHA256}},
+		{"rsa-sha2-512 only", []crypto.Signer{rsaKey}, []string{kex.KeyAlgoED25519, kex.SigAlgoRSASHA512}, []string{kex.SigAlgoRSASHA512}},
+		{"ed25519 left out", []crypto.Signer{ed, rsaKey}, []string{kex.SigAlgoRSASHA512}, []string{kex.SigAlgoRSASHA512}},
+		{"rsa left out", []crypto.Signer{rsaKey}, []string{kex.KeyAlgoED25519}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cc, sc := connPair(t)
+			kc := &keyChecker{user: "u", key: pubOf(t, rsaKey)}
+			res := startServe(t, sc, &ServerConfig{PublicKeyCallback: kc.callback})
+			rec := &recorder{Transport: cc}
+			err := Authenticate(context.Background(), rec, &ClientConfig{
+				User: "u", Methods: []Method{PublicKeys(c.keys...)},
+				ServerSigAlgs:       func() []string { return both },
+				PublicKeyAlgorithms: c.accepted,
+			})
+			var offered []string
+			for _, r := range rec.requests(t) {
+				if r.Method == "publickey" {
+					offered = append(offered, r.Algorithm)
+				}
+			}
+			if c.want == nil {
+				var nm *NoMethodError
+				if !errors.As(err, &nm) || len(offered) != 0 || !strings.Contains(err.Error(), "PubkeyAcceptedAlgorithms") {
+					t.Fatalf("err %v, offered %v", err, offered)
+				}
+				cc.Close()
+				waitServe(t, res)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitServe(t, res)
+			if offered = slices.Compact(offered); !slices.Equal(offered, c.want) {
+				t.Fatalf("offered %v, want %v", offered, c.want)
+			}
+		})
+	}
+}
+
 func TestPublicKeyWrongKey(t *testing.T) {
 	cc, sc := connPair(t)
 	kc := &keyChecker{user: "bob", key: pubOf(t, newEd25519(t))}

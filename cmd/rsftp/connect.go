@@ -424,6 +424,10 @@ func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.Clie
 	if err != nil {
 		return nil, err
 	}
+	pkAlgs, err := pubkeyAlgorithms(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	hkcb, err := hostKeyCallback(cfg, batch, log)
 	if err != nil {
 		return nil, err
@@ -434,10 +438,11 @@ func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.Clie
 		hkcb = func(_ string, _ int, key kex.PublicKey) error { return check(alias, 22, key) }
 	}
 	return &rsftp.ClientConfig{
-		User:            userName,
-		Auth:            methods,
-		HostKeyCallback: hkcb,
-		Transport:       tc,
+		User:                userName,
+		Auth:                methods,
+		PublicKeyAlgorithms: pkAlgs,
+		HostKeyCallback:     hkcb,
+		Transport:           tc,
 		Banner: func(msg string) {
 			if log.level >= 2 {
 				fmt.Fprint(os.Stderr, msg)

@@ -72,7 +72,7 @@ var implemented = map[string]bool{
 	"hostkeyalias": true, "tag": true, "addressfamily": true, "bindaddress": true,
 	"canonicalizehostname": true, "canonicaldomains": true, "canonicalizemaxdots": true,
 	"canonicalizefallbacklocal": true, "canonicalizepermittedcnames": true,
-	"requiredrsasize": true,
+	"requiredrsasize": true, "pubkeyacceptedalgorithms": true, "pubkeyacceptedkeytypes": true,
 	"certificatefile": true, "revokedhostkeys": true, "casignaturealgorithms": true,
 	// rsftp ssh's (ssh.go); the file commands have no use for them, as
 	// OpenSSH's sftp and scp clear forwardings and ask for no terminal.
