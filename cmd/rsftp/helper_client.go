@@ -24,6 +24,7 @@ import (
 	"github.com/rsftp/rsftp"
 	"github.com/rsftp/rsftp/auth"
 	"github.com/rsftp/rsftp/channel"
+	"github.com/rsftp/rsftp/internal/connmsg"
 	"github.com/rsftp/rsftp/kex"
 	"github.com/rsftp/rsftp/transport"
 	"golang.org/x/sys/cpu"
@@ -100,6 +101,12 @@ type helperRun struct {
 
 	mu      sync.Mutex
 	session string // once the inner session is made
+	// noStreamLocal is set once sshd refused a direct-streamlocal
+	// channel to the helper's socket (AllowStreamLocalForwarding,
+	// DisableForwarding, restrict or no-port-forwarding in
+	// authorized_keys): later reconnections go through "rsftp attach"
+	// at once.
+	noStreamLocal bool
 }
 
 // helperStartTimeout bounds the probe, the upload and the helper's start
@@ -294,10 +301,15 @@ func innerCiphers() []string {
 }
 
 // redial is the inner session's Redial: a new login to sshd the way the
-// first went, and "rsftp attach SESSION" over it.
+// first went, then the helper's socket reached through it: sshd's own
+// direct-streamlocal@openssh.com channel to the socket, whose data may
+// follow its confirmation at once; where sshd refuses that, an exec of
+// "rsftp attach SESSION", which starts the user's shell and rsftp and
+// whose data waits for sshd's window, granted once the command runs
+// (docs/PROTOCOL.helper.md section 7).
 func (h *helperRun) redial(ctx context.Context) (net.Conn, error) {
 	h.mu.Lock()
-	id := h.session
+	id, noSL := h.session, h.noStreamLocal
 	h.mu.Unlock()
 	if id == "" {
 		return nil, errors.New("the session has no helper yet")
@@ -310,6 +322,27 @@ func (h *helperRun) redial(ctx context.Context) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !noSL {
+		hc, err := streamLocalConn(ctx, oc, helperSocketPath(h.dir, id))
+		if err == nil {
+			return hc, nil
+		}
+		var oe *channel.OpenError
+		if !errors.As(err, &oe) {
+			oc.Close()
+			return nil, fmt.Errorf("the helper's socket: %w", err)
+		}
+		// Refused: by policy, or no socket there (the helper not
+		// listening yet, or gone: attach waits for it and says which).
+		// sshd gives the same reason for both ("connect failed"), so
+		// any refusal is remembered: at worst a session whose link
+		// was lost before its helper listened pays attach's round
+		// trip on each reconnection.
+		h.mu.Lock()
+		h.noStreamLocal = true
+		h.mu.Unlock()
+		h.log.debugf("helper: sshd did not connect to the helper's socket (%v); rsftp attach", err)
+	}
 	cmd := fmt.Sprintf("%s attach --dir %s %s", shQuote(h.bin), shQuote(h.dir), id)
 	hc, err := execConn(ctx, oc, cmd)
 	if err != nil {
@@ -317,6 +350,18 @@ func (h *helperRun) redial(ctx context.Context) (net.Conn, error) {
 		return nil, fmt.Errorf("rsftp attach: %w", err)
 	}
 	return hc, nil
+}
+
+// streamLocalConn opens a direct-streamlocal@openssh.com channel of c to
+// the Unix socket at path and returns it as a net.Conn whose Close closes
+// c too.
+func streamLocalConn(ctx context.Context, c *rsftp.Client, path string) (*helperConn, error) {
+	ch, err := c.Mux().OpenChannel(ctx, connmsg.ChanDirectStreamLocal, (&connmsg.DirectStreamLocal{Path: path}).Marshal())
+	if err != nil {
+		return nil, err
+	}
+	return &helperConn{Channel: ch, outer: c,
+		laddr: c.Transport().LocalAddr(), raddr: c.Transport().RemoteAddr()}, nil
 }
 
 // errExecRefused is a server's refusal of an exec request.
@@ -363,7 +408,7 @@ func execConn(ctx context.Context, c *rsftp.Client, cmd string) (*helperConn, er
 // connection's, so that a route change to sshd is seen as one.
 type helperConn struct {
 	*channel.Channel
-	sess         *channel.Session
+	sess         *channel.Session // nil for a direct-streamlocal channel
 	outer        *rsftp.Client
 	laddr, raddr net.Addr
 	stderr       tailBuffer
@@ -409,6 +454,9 @@ func (c *helperConn) Close() error {
 // explain adds to err what the remote command said before it ended, if
 // it ended (the helper's or attach's one line).
 func (c *helperConn) explain(err error) error {
+	if c.sess == nil {
+		return err
+	}
 	done := make(chan error, 1)
 	go func() { done <- c.sess.Wait() }()
 	t := time.NewTimer(500 * time.Millisecond)

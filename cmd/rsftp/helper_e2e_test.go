@@ -353,6 +353,63 @@ func TestE2EHelperCuts(t *testing.T) {
 	waitNoSessions(t, r.helperDir)
 }
 
+// TestE2EHelperReconnectPaths: a reconnection reaches the helper's
+// socket through sshd's direct-streamlocal channel, and where sshd
+// refuses those (AllowStreamLocalForwarding no) through "rsftp attach",
+// learning the refusal once: the second reconnection goes straight to
+// attach. Both resume a cut get, reset then blackhole.
+func TestE2EHelperReconnectPaths(t *testing.T) {
+	for _, streamLocal := range []bool{true, false} {
+		t.Run(fmt.Sprintf("streamlocal=%v", streamLocal), func(t *testing.T) {
+			var extra []string
+			if !streamLocal {
+				extra = []string{"AllowStreamLocalForwarding no"}
+			}
+			r := newHelperRig(t, extra...)
+			relay := startCutsRelay(t, r.sshd.Port, 8<<20)
+			r.port = relay.port
+			r.trustPort(t, relay.port)
+			const size = 24 << 20
+			remote := filepath.Join(r.remote, "paths")
+			local := filepath.Join(r.dir, "paths")
+			e2eRandFile(t, remote, size)
+			events := filepath.Join(r.dir, "events")
+			cmd, errb := r.command(t, "get", []string{"-o", "LogLevel=DEBUG", "-o", "ServerAliveInterval=1",
+				"-o", "ServerAliveCountMax=2", "--events", events}, "127.0.0.1:"+remote, local)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			cuts := 0
+			for i, blackhole := range []bool{false, true} {
+				if !waitSize(local, size*int64(i+1)/4, 60*time.Second) {
+					break
+				}
+				relay.cut(blackhole)
+				cuts++
+				waitResumed(events, cuts, 60*time.Second)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("rsftp get: %v\n%s", err, errb.String())
+			}
+			if cuts != 2 {
+				t.Fatalf("the transfer ended after %d cuts of 2", cuts)
+			}
+			e2eSame(t, remote, local)
+			if n := countEvents(readEvents(t, events), "resumed"); n < cuts {
+				t.Errorf("%d resumed events after %d cuts", n, cuts)
+			}
+			fallbacks := strings.Count(errb.String(), "sshd did not connect to the helper's socket")
+			if streamLocal && fallbacks != 0 {
+				t.Errorf("a reconnection went through rsftp attach although sshd forwards to Unix sockets:\n%s", errb.String())
+			}
+			if !streamLocal && fallbacks != 1 {
+				t.Errorf("sshd's refusal of direct-streamlocal was met %d times, want once (then remembered):\n%s", fallbacks, errb.String())
+			}
+			waitNoSessions(t, r.helperDir)
+		})
+	}
+}
+
 // TestE2EHelperDamagedCache: a cached helper whose bytes changed is
 // found out by its SHA-256 and installed again, and the session runs
 // through the new copy.

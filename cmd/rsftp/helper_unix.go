@@ -234,7 +234,9 @@ func (h *helper) event(e rsftp.Event) {
 		return
 	}
 	h.ln, h.sockDir = ln, dir
-	go h.srv.Serve(ln) // resumptions, each checked by the registry
+	// Resumptions, each checked by the registry; each connection's
+	// first words wait for the client's (answerFirstListener).
+	go h.srv.Serve(answerFirstListener{ln})
 	go h.watch(sock)
 }
 
@@ -428,3 +430,123 @@ type helperAddr string
 
 func (a helperAddr) Network() string { return "stdio" }
 func (a helperAddr) String() string  { return string(a) }
+
+// answerFirstListener's connections hold what the helper writes until the
+// client has spoken (answerFirstConn).
+type answerFirstListener struct{ net.Listener }
+
+func (l answerFirstListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newAnswerFirstConn(c), nil
+}
+
+// answerFirstConn is a connection on the helper's socket (a resumption
+// reaching it through sshd's direct-streamlocal channel or "rsftp
+// attach"): the helper's version line and KEXINIT wait there until the
+// client's first flight has arrived, and leave with the key exchange
+// reply, in one write. Written apart, the reply is the second small
+// segment sshd sends on a TCP connection where it leaves Nagle's
+// algorithm on (no pty): it waits for the acknowledgment of the first,
+// which the client, having nothing to send, delays (up to 40 ms on
+// Linux). rsftp's client never waits for the server's version line
+// before sending its own, its KEXINIT and its guess; for any other,
+// answerFirstDelay ends the wait.
+type answerFirstConn struct {
+	net.Conn
+	mu     sync.Mutex
+	held   []byte
+	spoken bool // the peer's first bytes have arrived
+	timer  *time.Timer
+}
+
+// answerFirstDelay bounds how long the helper's first words wait for the
+// peer's.
+const answerFirstDelay = 100 * time.Millisecond
+
+func newAnswerFirstConn(c net.Conn) *answerFirstConn {
+	a := &answerFirstConn{Conn: c}
+	a.timer = time.AfterFunc(answerFirstDelay, func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		a.spoken = true
+		a.flushLocked()
+	})
+	return a
+}
+
+// flushLocked writes what was held, if any; an error is left for the
+// next Write to meet.
+func (a *answerFirstConn) flushLocked() error {
+	if len(a.held) == 0 {
+		return nil
+	}
+	b := a.held
+	a.held = nil
+	_, err := a.Conn.Write(b)
+	return err
+}
+
+func (a *answerFirstConn) Read(p []byte) (int, error) {
+	a.mu.Lock()
+	if a.spoken && len(a.held) > 0 {
+		// The peer spoke and we are about to wait for more: what we
+		// hold may be what it waits for.
+		if err := a.flushLocked(); err != nil {
+			a.mu.Unlock()
+			return 0, err
+		}
+	}
+	a.mu.Unlock()
+	n, err := a.Conn.Read(p)
+	if n > 0 {
+		a.mu.Lock()
+		if !a.spoken {
+			a.spoken = true
+			a.timer.Stop()
+		}
+		a.mu.Unlock()
+	}
+	return n, err
+}
+
+func (a *answerFirstConn) Write(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.spoken {
+		a.held = append(a.held, p...)
+		return len(p), nil
+	}
+	if len(a.held) == 0 {
+		return a.Conn.Write(p)
+	}
+	b := append(a.held, p...)
+	a.held = nil
+	if _, err := a.Conn.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (a *answerFirstConn) Close() error {
+	a.timer.Stop()
+	return a.Conn.Close()
+}
+
+// CloseWrite half-closes after what is held (the transport's graceful
+// close).
+func (a *answerFirstConn) CloseWrite() error {
+	a.mu.Lock()
+	a.spoken = true
+	err := a.flushLocked()
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if cw, ok := a.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

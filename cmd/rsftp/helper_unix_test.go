@@ -358,3 +358,87 @@ func TestHelperOtherUser(t *testing.T) {
 	}
 	sc.Close()
 }
+
+// TestAnswerFirstConn: what the helper writes on its socket before the
+// client has spoken is held, and leaves with its next write after the
+// client's first bytes, as one write; before a read that would wait it
+// leaves at once (the client may be waiting for it), and a client that
+// never speaks gets it after answerFirstDelay.
+func TestAnswerFirstConn(t *testing.T) {
+	pair := func(t *testing.T) (*answerFirstConn, net.Conn, chan []byte) {
+		a, b := net.Pipe()
+		t.Cleanup(func() { a.Close(); b.Close() })
+		w := make(chan []byte, 16)
+		go func() {
+			buf := make([]byte, 4096)
+			for {
+				n, err := b.Read(buf)
+				if err != nil {
+					close(w)
+					return
+				}
+				w <- append([]byte(nil), buf[:n]...)
+			}
+		}()
+		return newAnswerFirstConn(a), b, w
+	}
+	expect := func(t *testing.T, w chan []byte, want string, within time.Duration) {
+		t.Helper()
+		select {
+		case got := <-w:
+			if string(got) != want {
+				t.Fatalf("the peer read %q, want %q", got, want)
+			}
+		case <-time.After(within):
+			t.Fatalf("the peer read nothing in %v, want %q", within, want)
+		}
+	}
+	quiet := func(t *testing.T, w chan []byte, d time.Duration) {
+		t.Helper()
+		select {
+		case got := <-w:
+			t.Fatalf("the peer read %q before it spoke", got)
+		case <-time.After(d):
+		}
+	}
+
+	t.Run("reply", func(t *testing.T) {
+		c, peer, w := pair(t)
+		c.Write([]byte("SSH-2.0-x\r\n"))
+		c.Write([]byte("KEXINIT"))
+		quiet(t, w, 30*time.Millisecond)
+		go peer.Write([]byte("first flight"))
+		buf := make([]byte, 64)
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "first flight" {
+			t.Fatalf("Read: %q, %v", buf[:n], err)
+		}
+		quiet(t, w, 10*time.Millisecond)
+		if n, err := c.Write([]byte("REPLY")); n != 5 || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		expect(t, w, "SSH-2.0-x\r\nKEXINITREPLY", time.Second)
+		c.Write([]byte("later"))
+		expect(t, w, "later", time.Second)
+	})
+	t.Run("read-flushes", func(t *testing.T) {
+		c, peer, w := pair(t)
+		c.Write([]byte("SSH-2.0-x\r\nKEXINIT"))
+		go peer.Write([]byte("version and KEXINIT, no guess"))
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+		// The next Read would wait for the peer, which waits for us.
+		go c.Read(buf)
+		expect(t, w, "SSH-2.0-x\r\nKEXINIT", time.Second)
+	})
+	t.Run("silent-peer", func(t *testing.T) {
+		c, _, w := pair(t)
+		start := time.Now()
+		c.Write([]byte("SSH-2.0-x\r\n"))
+		expect(t, w, "SSH-2.0-x\r\n", 10*answerFirstDelay)
+		if d := time.Since(start); d < answerFirstDelay {
+			t.Errorf("sent after %v, before answerFirstDelay (%v)", d, answerFirstDelay)
+		}
+	})
+}
