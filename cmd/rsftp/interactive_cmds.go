@@ -633,15 +633,9 @@ func isLocalDir(p string) bool {
 
 func (sh *shell) get(c *call, resume bool) error {
 	name := c.args[0]
-	opt, rest, err := sh.transferOptions(name, c.args[1:], resume)
+	opt, rest, err := sh.transferArgs(c, resume, "remote [local]")
 	if err != nil {
 		return err
-	}
-	if len(rest) == 0 {
-		return fmt.Errorf("You must specify at least one path after a %s command.", name)
-	}
-	if len(rest) > 2 {
-		return fmt.Errorf("%s: too many arguments (%s remote [local])", name, name)
 	}
 	matches, err := sh.glob(c.ctx, rest[0])
 	if err != nil {
@@ -658,23 +652,53 @@ func (sh *shell) get(c *call, resume bool) error {
 	if len(matches) > 1 && !localDir {
 		return fmt.Errorf("Multiple source paths, but destination %q is not a directory", local)
 	}
-	failed := 0
-	for _, m := range matches {
+	return sh.eachTransfer(c, name, opt, matches, func(m string) (string, string) {
 		shown := local
 		if localDir {
 			shown = filepath.Join(local, path.Base(m))
 		}
+		return shown, fmt.Sprintf("Fetching %s to %s", sanitize(m), sanitize(shown))
+	}, func(m string, o sftp.TransferOptions) error { return sh.c.Download(c.ctx, m, local, o) })
+}
+
+// transferArgs reads a get or put command's options and checks that one
+// or two paths follow (usage is how its help names them).
+func (sh *shell) transferArgs(c *call, resume bool, usage string) (sftp.TransferOptions, []string, error) {
+	name := c.args[0]
+	opt, rest, err := sh.transferOptions(name, c.args[1:], resume)
+	if err != nil {
+		return opt, nil, err
+	}
+	if len(rest) == 0 {
+		return opt, nil, fmt.Errorf("You must specify at least one path after a %s command.", name)
+	}
+	if len(rest) > 2 {
+		return opt, nil, fmt.Errorf("%s: too many arguments (%s %s)", name, name, usage)
+	}
+	return opt, rest, nil
+}
+
+// eachTransfer runs a get or put for each source as sftp does: a line
+// saying what goes where (describe gives it, with the destination as
+// shown), unless quiet; an interruption ends them all and says what
+// continues it; with several sources a failure is said and the others
+// go on, the command failing in the end.
+func (sh *shell) eachTransfer(c *call, name string, opt sftp.TransferOptions, srcs []string,
+	describe func(src string) (shown, line string), run func(src string, o sftp.TransferOptions) error) error {
+	failed := 0
+	for _, src := range srcs {
+		shown, line := describe(src)
 		if !sh.quiet {
-			fmt.Fprintf(c.out, "Fetching %s to %s\n", sanitize(m), sanitize(shown))
+			fmt.Fprintln(c.out, line)
 		}
-		err := sh.transfer(opt, func(o sftp.TransferOptions) error { return sh.c.Download(c.ctx, m, local, o) })
+		err := sh.transfer(opt, func(o sftp.TransferOptions) error { return run(src, o) })
 		if err == nil {
 			continue
 		}
 		if c.ctx.Err() != nil || errors.Is(err, sftp.ErrInterrupted) {
-			return interruptedTransfer(name, m, shown, opt, err)
+			return interruptedTransfer(name, src, shown, opt, err)
 		}
-		if len(matches) == 1 {
+		if len(srcs) == 1 {
 			return err
 		}
 		sh.warnf("%s", explain(err))
@@ -709,15 +733,9 @@ func localGlob(pattern string) ([]string, error) {
 
 func (sh *shell) put(c *call, resume bool) error {
 	name := c.args[0]
-	opt, rest, err := sh.transferOptions(name, c.args[1:], resume)
+	opt, rest, err := sh.transferArgs(c, resume, "local [remote]")
 	if err != nil {
 		return err
-	}
-	if len(rest) == 0 {
-		return fmt.Errorf("You must specify at least one path after a %s command.", name)
-	}
-	if len(rest) > 2 {
-		return fmt.Errorf("%s: too many arguments (%s local [remote])", name, name)
 	}
 	srcs, err := localGlob(rest[0])
 	if err != nil {
@@ -737,32 +755,13 @@ func (sh *shell) put(c *call, resume bool) error {
 	if len(srcs) > 1 && !remoteDir {
 		return fmt.Errorf("Multiple paths match, but destination %q is not a directory", remote)
 	}
-	failed := 0
-	for _, src := range srcs {
+	return sh.eachTransfer(c, name, opt, srcs, func(src string) (string, string) {
 		shown := remote
 		if remoteDir {
 			shown = path.Join(remote, filepath.Base(src))
 		}
-		if !sh.quiet {
-			fmt.Fprintf(c.out, "Uploading %s to %s\n", src, sanitize(shown))
-		}
-		err := sh.transfer(opt, func(o sftp.TransferOptions) error { return sh.c.Upload(c.ctx, src, remote, o) })
-		if err == nil {
-			continue
-		}
-		if c.ctx.Err() != nil || errors.Is(err, sftp.ErrInterrupted) {
-			return interruptedTransfer(name, src, shown, opt, err)
-		}
-		if len(srcs) == 1 {
-			return err
-		}
-		sh.warnf("%s", explain(err))
-		failed++
-	}
-	if failed > 0 {
-		return errReported
-	}
-	return nil
+		return shown, fmt.Sprintf("Uploading %s to %s", src, sanitize(shown))
+	}, func(src string, o sftp.TransferOptions) error { return sh.c.Upload(c.ctx, src, remote, o) })
 }
 
 // explain puts an error in one line as sftp does: `remote open "x": No
