@@ -516,20 +516,7 @@ func matchList(list, s string, fold bool) bool {
 	if fold {
 		return auth.MatchPatternList(list, s)
 	}
-	matched := false
-	for _, p := range strings.Split(list, ",") {
-		neg := strings.HasPrefix(p, "!")
-		if neg {
-			p = p[1:]
-		}
-		if auth.MatchPattern(p, s) {
-			if neg {
-				return false
-			}
-			matched = true
-		}
-	}
-	return matched
+	return hostMatches(strings.Split(list, ","), s) // the same rule, case kept
 }
 
 // configEnv is what a lookup reads of the machine besides the files:
