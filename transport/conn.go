@@ -20,9 +20,12 @@
 // A Conn is a loop over that machinery on a net.Conn, driven by its
 // callers: whoever calls ReadPacket feeds the engine from the socket and
 // so drives key exchanges (there is no hidden goroutine for reading), and
-// WritePacket seals into the engine's output, which the first writer to
-// find it idle flushes, so that packets from several goroutines coalesce
-// into few system calls.
+// WritePacket seals into the engine's output, so that packets from
+// several goroutines coalesce into few system calls: a writer goroutine
+// sends channel data, and a writer of another message that finds no
+// write under way sends what is sealed at that moment, its own message
+// with it, and leaves the rest to the writer goroutine (the goroutine
+// that reads, replying, is then never kept writing a bulk stream).
 package transport
 
 import (
