@@ -930,6 +930,7 @@ type fakeServer struct {
 	maxOpen       int      // most handles open at once
 	hang          bool     // never answer requests after VERSION (and limits@openssh.com, sent with INIT)
 	holdWrites    int      // answer no WRITE until this many have come
+	holdOpens     int      // answer no OPEN (of a file) until this many have come
 	holdCloses    bool     // never answer CLOSE
 	writesAtClose bool     // answer WRITEs only when a CLOSE comes
 	closes        int      // CLOSEs received
@@ -1012,6 +1013,20 @@ func (s *fakeServer) serve() {
 		}
 		if atClose && p[0] == typeClose {
 			reply, held = append(held, reply...), nil
+		}
+		s.mu.Lock()
+		holdOpen, opensToCome := p[0] == typeOpen && s.holdOpens > 0, 0
+		if holdOpen {
+			s.holdOpens--
+			opensToCome = s.holdOpens
+		}
+		s.mu.Unlock()
+		if holdOpen {
+			held = append(held, reply...)
+			if opensToCome > 0 {
+				continue
+			}
+			reply, held = held, nil
 		}
 		if p[0] == typeWrite && s.holdWrites > 0 {
 			held = append(held, reply...)
@@ -1521,7 +1536,23 @@ func TestRecursiveFilesAtOnce(t *testing.T) {
 		}
 		dst := filepath.Join(t.TempDir(), "out")
 		opt := TransferOptions{Recursive: true, Concurrency: conc}
-		if err := c.Download(context.Background(), "/t", dst, opt); err != nil {
+		// With several files at once, the server answers the first OPENs
+		// only once two have come: a second file must open before the
+		// first is done, whatever the scheduling (small files on a busy
+		// machine could otherwise each finish before the next opened).
+		// One at a time, that would never answer.
+		holdOpens := 0
+		if conc != 1 {
+			holdOpens = 2
+		}
+		srv.mu.Lock()
+		srv.holdOpens = holdOpens
+		srv.mu.Unlock()
+		// A client that opened one file at a time would wait forever for
+		// the held OPEN: the deadline turns that into a failure.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Download(ctx, "/t", dst, opt); err != nil {
 			t.Fatal(err)
 		}
 		for n, data := range want {
@@ -1536,7 +1567,10 @@ func TestRecursiveFilesAtOnce(t *testing.T) {
 		if conc == 1 && opened != 1 || conc == 0 && opened < 2 {
 			t.Errorf("concurrency %d: the download had %d files open at once", conc, opened)
 		}
-		if err := c.Upload(context.Background(), dst, "/up", opt); err != nil {
+		srv.mu.Lock()
+		srv.holdOpens = holdOpens
+		srv.mu.Unlock()
+		if err := c.Upload(ctx, dst, "/up", opt); err != nil {
 			t.Fatal(err)
 		}
 		for n, data := range want {
