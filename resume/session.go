@@ -142,6 +142,9 @@ type Session struct {
 	holdAcks bool
 	// observers hear of each change of state (Observe).
 	observers []func(State)
+	// beforeWait is called before a write waits for retention room
+	// (SetBeforeWait).
+	beforeWait func()
 
 	lastRead Transport // what ReadPacket last returned a message from; the reader's own
 }
@@ -257,6 +260,18 @@ func (s *Session) SetEarlyAck(n int) {
 	s.earlyAck = max(n, 0)
 }
 
+// SetBeforeWait has fn called, with no lock of the session held, each
+// time a write of channel data is about to wait for retention room (for
+// the peer's ACK, or the budget). A transport that holds written
+// messages back to send several in one system call (tlsresume's links)
+// sends them there: the ACK that makes room can only come once the peer
+// has them. fn must not write to the session.
+func (s *Session) SetBeforeWait(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beforeWait = fn
+}
+
 // syncHeldLocked charges or releases the budget for a change of what the
 // retained messages hold, and wakes writers waiting for room when it
 // shrank.
@@ -366,10 +381,14 @@ func EnableClient(t Transport, rk []byte, enable []byte) (*Session, error) {
 }
 
 // current waits for an attached transport.
-func (s *Session) current() (Transport, uint64, error) {
+// With now, it does not wait: ErrNoPacket while detached.
+func (s *Session) current(now bool) (Transport, uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for s.state == Detached {
+		if now {
+			return nil, 0, ErrNoPacket
+		}
 		s.cond.Wait()
 	}
 	if s.state == Closed {
@@ -381,14 +400,34 @@ func (s *Session) current() (Transport, uint64, error) {
 // ReadPacket returns the next connection-layer message, across
 // reconnections. ACKs are handled here. It blocks while the session is
 // detached.
-func (s *Session) ReadPacket() ([]byte, error) {
+func (s *Session) ReadPacket() ([]byte, error) { return s.readPacket(false) }
+
+// ErrNoPacket is ReadPacketNow's answer when no message is there to read
+// now. A Transport's ReadPacket returns an error that wraps it when its
+// read was cut short by a bound its caller set (a poll), the connection
+// intact and ready to go on where it stopped.
+var ErrNoPacket = errors.New("resume: no message to read now")
+
+// ReadPacketNow is ReadPacket for a reader that bounds its own wait (the
+// application's goroutine reading for itself, tlsresume's Conn.Read):
+// while the session is detached it returns ErrNoPacket at once instead
+// of waiting for the next connection, and a read of the transport that
+// ends with ErrNoPacket is returned as it is, the connection kept. Calls
+// of ReadPacket, ReadPacketNow and RetainPacket must not overlap (one
+// reader at a time, which may change between calls).
+func (s *Session) ReadPacketNow() ([]byte, error) { return s.readPacket(true) }
+
+func (s *Session) readPacket(now bool) ([]byte, error) {
 	for {
-		t, gen, err := s.current()
+		t, gen, err := s.current(now)
 		if err != nil {
 			return nil, err
 		}
 		p, err := t.ReadPacket()
 		if err != nil {
+			if now && errors.Is(err, ErrNoPacket) {
+				return nil, err
+			}
 			if endsSession(err) {
 				// A DISCONNECT ends the session only on the connection
 				// the session was attached to when the peer sent it:
@@ -589,13 +628,16 @@ func (s *Session) write(p, frame []byte) error {
 		if s.state == Closed || !isChannelData(p[0]) || s.roomLocked(len(p)) {
 			break
 		}
-		room, freed := s.room, s.budget.Freed()
+		room, freed, before := s.room, s.budget.Freed(), s.beforeWait
 		s.mu.Unlock()
 		if ackLocked {
 			s.ackMu.Unlock()
 			ackLocked = false
 		}
 		s.writeMu.Unlock()
+		if before != nil {
+			before()
+		}
 		select {
 		case <-room:
 		case <-freed:

@@ -1037,3 +1037,106 @@ func TestSupersededConnectionDroppedAtOnce(t *testing.T) {
 		t.Fatal("the superseded connection is still open after the resumption")
 	}
 }
+
+// pollConn is a connection whose reads stop with ErrNoPacket while
+// nothing has come, as a read bounded by its caller's poll.
+type pollConn struct{ *fakeConn }
+
+func (p pollConn) ReadPacket() ([]byte, error) {
+	select {
+	case m := <-p.in:
+		return m, nil
+	default:
+		return nil, fmt.Errorf("poll: %w", ErrNoPacket)
+	}
+}
+
+// TestReadPacketNow: a reader that bounds its own wait gets ErrNoPacket
+// when its transport's read stops short, and the session stays attached
+// and reads on from there; a detached session answers ErrNoPacket at once
+// instead of waiting for the next connection, as ReadPacket would.
+func TestReadPacketNow(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	cs, ss, _ := pairWith(t, reg, "", func(c *fakeConn) Transport { return pollConn{c} })
+	if _, err := cs.ReadPacketNow(); !errors.Is(err, ErrNoPacket) {
+		t.Fatalf("nothing sent: %v, want ErrNoPacket", err)
+	}
+	if cs.State() != Attached {
+		t.Fatalf("a read stopped short detached the session: %v", cs.State())
+	}
+	if err := ss.WritePacket(dataMsg(1, 10)); err != nil {
+		t.Fatal(err)
+	}
+	p, err := cs.ReadPacketNow()
+	if err != nil || !bytes.Equal(p, dataMsg(1, 10)) {
+		t.Fatalf("read %x, %v", p, err)
+	}
+	if st := cs.Stats(); st.Received != 1 {
+		t.Fatalf("received %d", st.Received)
+	}
+	cs.Detach(errors.New("test: link lost"))
+	done := make(chan error, 1)
+	go func() {
+		_, err := cs.ReadPacketNow()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoPacket) {
+			t.Fatalf("detached: %v, want ErrNoPacket", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPacketNow waited for a detached session")
+	}
+}
+
+// TestBeforeWait: a writer about to wait for retention room calls the
+// hook first (a transport that holds messages back sends them there), and
+// not while there is room.
+func TestBeforeWait(t *testing.T) {
+	reg := &Registry{}
+	cs, ss, _ := pair(t, reg)
+	var calls atomic.Int32
+	cs.SetBeforeWait(func() { calls.Add(1) })
+	cs.SetRetentionLimit(64 << 10)
+	done := make(chan error, 1)
+	go func() {
+		for i := range 200 {
+			if err := cs.WritePacket(dataMsg(uint32(i), 1000)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for deadline := time.Now().Add(5 * time.Second); calls.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the writer waits without calling the hook")
+		}
+	}
+	if n := cs.Stats().Sent; n == 0 || n >= 200 {
+		t.Fatalf("hook called after %d messages", n)
+	}
+	go func() {
+		for {
+			if _, err := ss.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		for {
+			if _, err := cs.ReadPacket(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("writer never unblocked")
+	}
+}
