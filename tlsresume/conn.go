@@ -105,14 +105,27 @@ type Conn struct {
 	// in Read's hands, readAhead in the channel, one being read).
 	data    chan []byte
 	readErr error // set before data is closed
+	open    bool  // data not closed yet
 	closed  chan struct{}
 	once    sync.Once
+	// readMu: one reader of the session at a time, Read or the reader
+	// goroutine (see reader). reads counts Reads; bgWant says that a
+	// Read waits for the reader goroutine, and bgKick wakes it; hint
+	// bounds Read's own reads and takes DATA to its buffer (readPart).
+	readMu    sync.Mutex
+	pollUntil int64 // Read's last bound (readNow), under readMu
+	reads     atomic.Uint64
+	bgWant    atomic.Bool
+	bgKick    chan struct{}
+	hint      readHint
 
 	rmu     sync.Mutex
 	pending []byte
 
 	wmu    sync.Mutex
 	rd, wd deadline
+	// held: Write's frames may wait in a link's batch (link.SealFrame).
+	held holder
 
 	local      net.Addr
 	lingerTime time.Duration
@@ -132,8 +145,8 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 	// A link writes ACKs from its writer goroutine, in records of their
 	// own: one ahead of each write would add records, not save them.
 	s.SetEarlyAck(0)
-	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), closed: make(chan struct{}), local: l.raw.LocalAddr(),
-		lingerTime: cfg.Linger}
+	c := &Conn{sess: s, cur: l, data: make(chan []byte, readAhead), open: true, closed: make(chan struct{}),
+		bgKick: make(chan struct{}, 1), local: l.raw.LocalAddr(), lingerTime: cfg.Linger}
 	if c.lingerTime <= 0 {
 		c.lingerTime = DefaultLinger
 	}
@@ -143,7 +156,8 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 	}
 	c.rd.init()
 	c.wd.init()
-	l.stalled.Store(&c.stalled)
+	c.adopt(l)
+	s.SetBeforeWait(c.flushHeld)
 	c.stallTimer = time.AfterFunc(time.Hour, c.stallTick)
 	c.stallTimer.Stop()
 	go c.reader()
@@ -154,56 +168,168 @@ func newPlainConn(tc *tls.Conn) *Conn {
 	return &Conn{plain: tc, closed: make(chan struct{})}
 }
 
-// reader moves DATA from the session to Read until EOF, and then keeps
-// reading (the session handles ACKs as it reads) until the session ends.
-// Once the Conn is closed it discards what arrives.
+// Reading. The application's Read reads the session itself when it can
+// (readNow): the record goes from TLS to the caller with no goroutine
+// between, as plain TLS's does. The reader goroutine reads while the
+// application does not: it answers PINGs and takes ACKs for a Conn that
+// only writes, and keeps readAhead records ready for the next Read. One
+// of them reads at a time, holding readMu; a record the reader read is
+// handed on (to data) before readMu is released, so that Read, once it
+// holds readMu and finds data empty, reads the next record.
+
+// readGrace is how long the reader waits after a Read before it reads in
+// the application's place: while Reads come closer than that, the reader
+// leaves the connection to them, and each record goes from TLS to the
+// caller without a handoff between goroutines.
+const readGrace = 10 * time.Millisecond
+
+// readPoll bounds a Read's own read of the connection: if no record
+// arrives within it, Read gives the reading over to the reader goroutine
+// and waits for it (which a deadline, Close and a lost link can
+// interrupt).
+const readPoll = 2 * time.Millisecond
+
+// reader reads the session while the application does not, until the
+// session ends: DATA to Read through data until EOF, then (the session
+// handles ACKs as it reads) nothing more. Once the Conn is closed it
+// discards what arrives.
 func (c *Conn) reader() {
-	open := true // c.data not closed yet
-	finish := func(err error) {
-		if open {
-			c.readErr = err
-			close(c.data)
-			open = false
-		}
-	}
+	park := time.NewTimer(readGrace)
+	park.Stop()
+	var seen uint64
+	ended := false // the session ended: read its end
 	for {
+		if n := c.reads.Load(); n != seen && !c.bgWant.Load() && !ended {
+			// Reads came since we last looked: leave the connection to
+			// them until they stop for readGrace, or one waits for us.
+			seen = n
+			park.Reset(readGrace)
+			select {
+			case <-park.C:
+			case <-c.bgKick:
+			case <-c.sess.Done():
+				ended = true
+			}
+			continue
+		}
+		c.readMu.Lock()
+		c.bgWant.Store(false)
+		c.hint.poll.Store(0)
+		c.hint.dst = nil
 		p, err := c.sess.ReadPacket()
 		if err != nil {
-			finish(readError(err))
+			c.finish(readError(err))
+			c.readMu.Unlock()
 			return
 		}
+		body, err := c.dataRecord(p)
 		switch {
-		case p[0] == RecEOF && open:
-			finish(io.EOF)
-			continue
-		case p[0] != RecData || !open:
-			// Only DATA and one EOF are counted records of ours.
-			err := &ProtocolError{Err: fmt.Errorf("%w: %s after EOF or in an attached session", ErrRecord, typeName(p[0]))}
-			c.sess.Disconnect(ReasonProtocolError, err.Error())
-			finish(err)
+		case err != nil:
+			c.readMu.Unlock()
 			return
+		case body != nil:
+			c.handOn(body)
 		}
-		select {
-		case c.data <- p[1:]:
-			continue
-		case <-c.closed:
-			continue
-		default:
-		}
-		// The application is not reading: neither is the session, so
-		// PINGs go unanswered. If that lasts, keep the link alive
-		// (section 10): PONG at intervals, and our own liveness check
-		// pauses (stallTick).
-		c.stalling.Store(true)
-		c.stallTimer.Reset(stalledKeepalive)
-		select {
-		case c.data <- p[1:]:
-		case <-c.closed:
-		}
-		c.stalling.Store(false)
-		c.stallTimer.Stop()
-		c.stalled.Store(false)
+		c.readMu.Unlock()
 	}
+}
+
+// finish ends what Read gets: err after the records handed on. Under
+// readMu.
+func (c *Conn) finish(err error) {
+	if c.open {
+		c.readErr = err
+		close(c.data)
+		c.open = false
+	}
+}
+
+// dataRecord takes a counted record the session read: a DATA record's
+// body, nil for EOF (Read gets EOF once the records before it are
+// read), an error (the session ended with a protocol error) for anything
+// else. Under readMu.
+func (c *Conn) dataRecord(p []byte) ([]byte, error) {
+	switch {
+	case p[0] == RecEOF && c.open:
+		c.finish(io.EOF)
+		return nil, nil
+	case p[0] != RecData || !c.open:
+		// Only DATA and one EOF are counted records of ours.
+		err := &ProtocolError{Err: fmt.Errorf("%w: %s after EOF or in an attached session", ErrRecord, typeName(p[0]))}
+		c.sess.Disconnect(ReasonProtocolError, err.Error())
+		c.finish(err)
+		return nil, err
+	}
+	return p[1:], nil
+}
+
+// handOn gives a DATA record's body to Read (the reader's). Under readMu.
+func (c *Conn) handOn(body []byte) {
+	select {
+	case c.data <- body:
+		return
+	case <-c.closed:
+		return
+	default:
+	}
+	// The application is not reading: neither is the session, so
+	// PINGs go unanswered. If that lasts, keep the link alive
+	// (section 10): PONG at intervals, and our own liveness check
+	// pauses (stallTick).
+	c.stalling.Store(true)
+	c.stallTimer.Reset(stalledKeepalive)
+	select {
+	case c.data <- body:
+	case <-c.closed:
+	}
+	c.stalling.Store(false)
+	c.stallTimer.Stop()
+	c.stalled.Store(false)
+}
+
+// readNow is Read's own read of the session, under readMu: a record the
+// reader handed on first, else the next one read within readPoll, its
+// body in b if it fits (n bytes of it: DATA records are not split). ok
+// is false if none came (the session is detached, or the record is not
+// there yet): the reader goroutine reads then.
+func (c *Conn) readNow(b []byte) (body []byte, n int, ok bool, err error) {
+	select {
+	case p, open := <-c.data:
+		if !open {
+			return nil, 0, true, c.readErr
+		}
+		return p, 0, true, nil
+	default:
+	}
+	if !c.open {
+		return nil, 0, false, nil // the reader hands on the end
+	}
+	// The bound moves once per half readPoll, not at each record: each
+	// move resets the connection's deadline timer, which can wake the
+	// runtime's poller.
+	if now := time.Now().UnixNano(); c.pollUntil-now < int64(readPoll/2) {
+		c.pollUntil = now + int64(readPoll)
+	}
+	c.hint.poll.Store(c.pollUntil)
+	c.hint.dst, c.hint.used = b, false
+	p, err := c.sess.ReadPacketNow()
+	c.hint.poll.Store(0)
+	c.hint.dst = nil
+	if errors.Is(err, resume.ErrNoPacket) {
+		return nil, 0, false, nil
+	}
+	if err != nil {
+		c.finish(readError(err))
+		return nil, 0, true, c.readErr
+	}
+	body, err = c.dataRecord(p)
+	if err != nil || body == nil {
+		return nil, 0, true, c.readErr
+	}
+	if c.hint.used {
+		return nil, len(body), true, nil
+	}
+	return body, 0, true, nil
 }
 
 // stalledKeepalive is how often a Conn whose application does not read
@@ -255,26 +381,64 @@ func (c *Conn) Read(b []byte) (int, error) {
 		return 0, nil
 	}
 	if len(c.pending) == 0 {
-		select {
-		case <-c.rd.wait():
-			return 0, os.ErrDeadlineExceeded
-		default:
+		p, n, err := c.next(b)
+		if n > 0 || err != nil {
+			return n, err
 		}
-		select {
-		case p, ok := <-c.data:
-			if !ok {
-				return 0, c.readErr
-			}
-			c.pending = p
-		case <-c.rd.wait():
-			return 0, os.ErrDeadlineExceeded
-		case <-c.closed:
-			return 0, net.ErrClosed
-		}
+		c.pending = p
 	}
 	n := copy(b, c.pending)
 	c.pending = c.pending[n:]
 	return n, nil
+}
+
+// next returns the next DATA record's body for Read: read by Read itself
+// if it can (no read deadline set, the reader not reading), and then into
+// b if it fits (n bytes), else handed on by the reader goroutine.
+func (c *Conn) next(b []byte) (p []byte, n int, err error) {
+	own := !c.rd.armed()
+	for {
+		select {
+		case <-c.rd.wait():
+			return nil, 0, os.ErrDeadlineExceeded
+		case <-c.closed:
+			return nil, 0, net.ErrClosed
+		default:
+		}
+		c.reads.Add(1) // the reader keeps away while Reads come (reader)
+		if own && c.readMu.TryLock() {
+			p, n, ok, err := c.readNow(b)
+			c.readMu.Unlock()
+			if ok {
+				return p, n, err
+			}
+			own = false
+		}
+		if c.readMu.TryLock() {
+			// Nobody is reading, and nothing was handed on: wake the
+			// reader for us. (If the reader is reading, it hands its
+			// record on.)
+			if len(c.data) == 0 {
+				c.bgWant.Store(true)
+				select {
+				case c.bgKick <- struct{}{}:
+				default:
+				}
+			}
+			c.readMu.Unlock()
+		}
+		select {
+		case p, ok := <-c.data:
+			if !ok {
+				return nil, 0, c.readErr
+			}
+			return p, 0, nil
+		case <-c.rd.wait():
+			return nil, 0, os.ErrDeadlineExceeded
+		case <-c.closed:
+			return nil, 0, net.ErrClosed
+		}
+	}
 }
 
 // Write writes application bytes, in DATA records of up to MaxData bytes.
@@ -288,6 +452,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	defer c.flushHeld()
 	written := 0
 	for len(b) > 0 {
 		select {
@@ -306,6 +471,12 @@ func (c *Conn) Write(b []byte) (int, error) {
 		f := c.sess.PacketBuffer(1 + n)
 		f = append(f, RecData)
 		f = append(f, b[:n]...)
+		if len(b) > n {
+			// More follow: the link may keep this one in its batch.
+			c.held.mu.Lock()
+			c.held.frame = &f[0]
+			c.held.mu.Unlock()
+		}
 		if err := c.sess.WriteFrame(f); err != nil {
 			return written, readError(err)
 		}
@@ -315,11 +486,30 @@ func (c *Conn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
+// flushHeld writes what a link holds of Write's frames, and ends the hold
+// of a frame not sealed yet: at the end of each Write, and before a
+// Write waits for retention room (resume.Session.SetBeforeWait), since
+// the peer's ACK that makes room needs them. A link that fails to write
+// them is left as a lost link.
+func (c *Conn) flushHeld() {
+	c.held.mu.Lock()
+	l := c.held.link
+	c.held.frame, c.held.link = nil, nil
+	c.held.mu.Unlock()
+	if l == nil {
+		return
+	}
+	if err := l.flushHeld(); err != nil {
+		c.sess.DetachTransport(l, err)
+	}
+}
+
 // waitRoom waits, until the write deadline, for the session to have room
 // to retain a record of n bytes: within its retention limit and the
 // server's budget (the session itself waits with no deadline). A session
 // that retains nothing always has room.
 func (c *Conn) waitRoom(n int) error {
+	c.flushHeld()
 	for {
 		st := c.sess.Stats()
 		need := resume.HeldSize(n)
@@ -495,7 +685,7 @@ func (c *Conn) Reconnect() {
 // session moved), and until then the reader may be blocked on it,
 // holding back what arrives on the new one.
 func (c *Conn) attached(l *link) {
-	l.stalled.Store(&c.stalled)
+	c.adopt(l)
 	c.mu.Lock()
 	old := c.cur
 	c.cur = l
@@ -503,6 +693,15 @@ func (c *Conn) attached(l *link) {
 	if old != nil && old != l {
 		old.Abort()
 	}
+}
+
+// adopt gives l the Conn's settings that its reads and writes use: before
+// the session runs on it (a Read's own read of a link without the hint
+// would not be bounded by its poll).
+func (c *Conn) adopt(l *link) {
+	l.stalled.Store(&c.stalled)
+	l.holder.Store(&c.held)
+	l.hint.Store(&c.hint)
 }
 
 // deadline is a settable deadline whose expiry closes a channel.
@@ -661,7 +860,16 @@ func startClient(ctx context.Context, network, addr string, conf *tls.Config, cf
 	}
 	sc := resume.SupervisorConfig{
 		Redial: func(ctx context.Context) (resume.Transport, error) {
-			return redial(ctx, dial, network, addr, redialConf, proto, spki)
+			l, err := redial(ctx, dial, network, addr, redialConf, proto, spki)
+			if err != nil {
+				return nil, err
+			}
+			// Its first read is the answer to our request, made
+			// before the session runs on it: the hint comes after.
+			l.stalled.Store(&c.stalled)
+			l.holder.Store(&c.held)
+			l.nextHint = &c.hint
+			return l, nil
 		},
 		Attached:       func(t resume.Transport) { c.attached(t.(*link)) },
 		AliveInterval:  cfg.AliveInterval,

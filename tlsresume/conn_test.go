@@ -463,4 +463,58 @@ func TestWriteDeadlineRetentionFull(t *testing.T) {
 	if err := <-srvErr; err != nil {
 		t.Fatalf("server: %v", err)
 	}
+	// Not by a reconnection (a held PING goes unanswered too).
+	if a := c.Status().Stats.Attaches; a != 1 {
+		t.Fatalf("%d attaches", a)
+	}
+}
+
+// TestHeldFramesSentBeforeWait: a Write's records may wait in the link's
+// batch for the next ones (link.SealFrame), but not while the writer
+// waits for retention room: with room for one record, each record must
+// reach the peer, whose ACK makes room for the next, or the Write never
+// ends (or ends by a reconnection, once the liveness check finds PINGs
+// unanswered).
+func TestHeldFramesSentBeforeWait(t *testing.T) {
+	const size = 3 * MaxData
+	ln := loopback(t, nil, nil)
+	srvErr := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			srvErr <- err
+			return
+		}
+		defer c.Close()
+		srvErr <- readStream(c, 9, size, false, nil)
+	}()
+	cfg := fastCfg()
+	cfg.RetentionLimit = 64 << 10 // one full record
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, size)
+	fill(buf, 9, 0)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(buf)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Write stuck: %+v", c.Status())
+	}
+	if err := <-srvErr; err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	// Not by a reconnection (a held PING goes unanswered too).
+	if a := c.Status().Stats.Attaches; a != 1 {
+		t.Fatalf("%d attaches", a)
+	}
 }

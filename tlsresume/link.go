@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,29 @@ type link struct {
 	// Records are read into rbufs in turn: a DATA record stays valid
 	// until readBuffers-1 more DATA records were read, so that Conn's
 	// reader can hand several to Read at once (see Conn.reader).
-	rbufs   [readBuffers][]byte
-	next    int
-	packets atomic.Uint64
-	stalled atomic.Pointer[atomic.Bool] // the Conn's: its reader waits for the application
+	rbufs [readBuffers][]byte
+	next  int
+	// The record being read (readPart): its header, the bytes read of
+	// header and body, the body's length once known, and whether the
+	// body goes to hint's dst.
+	hdr        [headerLen]byte
+	have, want int
+	direct     bool
+	// hint is the Conn's (readHint); deadline the read deadline set on
+	// raw for its poll.
+	hint     atomic.Pointer[readHint]
+	deadline int64
+	// nextHint becomes hint once a record was read: a client's new link
+	// reads the answer to its resume request without it, and gets it
+	// before the session runs on it.
+	nextHint *readHint
+	packets  atomic.Uint64
+	stalled  atomic.Pointer[atomic.Bool] // the Conn's: its reader waits for the application
 
-	wmu  sync.Mutex
-	wbuf []byte
+	wmu     sync.Mutex
+	wbuf    []byte
+	batched int                    // frames in bc's batch, held (SealFrame)
+	holder  atomic.Pointer[holder] // the Conn's, once it runs on this link
 
 	// Background writes (ACKs, PONGs): the newest ACK and whether a PONG
 	// is owed, written by the writer goroutine so that the reader never
@@ -107,7 +124,7 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 		if l.rbufs[l.next] == nil {
 			l.rbufs[l.next] = make([]byte, MaxRecord)
 		}
-		p, err := ReadRecord(l.tc, l.rbufs[l.next])
+		p, err := l.readPart(l.rbufs[l.next])
 		if err == nil && p[0] == RecData {
 			// Other records take the buffer the next DATA will.
 			l.next = (l.next + 1) % readBuffers
@@ -125,6 +142,10 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 			return nil, err
 		}
 		l.packets.Add(1)
+		if l.nextHint != nil {
+			l.hint.Store(l.nextHint)
+			l.nextHint = nil
+		}
 		if err := CheckRecord(p); err != nil {
 			return nil, l.protocolError(err)
 		}
@@ -148,6 +169,86 @@ func (l *link) readRecord(first bool) ([]byte, error) {
 		}
 		return p, nil
 	}
+}
+
+// readPart reads the record being read into buf (at least MaxRecord
+// bytes; the same buffer until the record is complete) and returns it,
+// as ReadRecord does. The Conn's hint, if set, bounds the read (poll:
+// past it the read stops with resume.ErrNoPacket, keeping what it read
+// of the record for the next call; a TLS read cut by its connection's
+// deadline goes on where it stopped), and may give the buffer a DATA
+// record's body is read into (dst): then the record returned is its type
+// byte followed by garbage, and used says so.
+func (l *link) readPart(buf []byte) ([]byte, error) {
+	h := l.hint.Load()
+	var until int64
+	var dst []byte
+	if h != nil {
+		until, dst = h.poll.Load(), h.dst
+	}
+	if until != l.deadline {
+		d := time.Time{}
+		if until != 0 {
+			d = time.Unix(0, until)
+		}
+		if err := l.raw.SetReadDeadline(d); err != nil {
+			return nil, err
+		}
+		l.deadline = until
+	}
+	var err error
+	for l.have < headerLen+l.want && err == nil {
+		var k int
+		switch body := l.have - headerLen; {
+		case body < 0:
+			k, err = l.tc.Read(l.hdr[l.have:])
+		case body == 0 && dst != nil:
+			k, err = l.tc.Read(buf[:1]) // the type: where the rest goes
+		case l.direct:
+			k, err = l.tc.Read(dst[body-1 : l.want-1])
+		default:
+			k, err = l.tc.Read(buf[body:l.want])
+		}
+		l.have += k
+		switch {
+		case l.have == headerLen && l.want == 0:
+			if l.want, err = ParseHeader(l.hdr[:]); err != nil {
+				return nil, err
+			}
+		case k > 0 && l.have == headerLen+1 && buf[0] == RecData && l.want > 1 && l.want-1 <= len(dst):
+			l.direct = true
+		}
+	}
+	if l.have == headerLen+l.want && l.want > 0 {
+		p := buf[:l.want]
+		if h != nil {
+			h.used = l.direct
+		}
+		l.have, l.want, l.direct = 0, 0, false
+		return p, nil
+	}
+	if l.direct {
+		// The rest goes where a reader without dst finds it.
+		copy(buf[1:], dst[:l.have-headerLen-1])
+		l.direct = false
+	}
+	switch {
+	case until != 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, fmt.Errorf("tlsresume: read stopped by the reader's poll: %w", resume.ErrNoPacket)
+	case err == io.EOF && l.have > 0:
+		err = io.ErrUnexpectedEOF
+	}
+	return nil, err
+}
+
+// readHint is what the reader of a Conn tells its links' reads
+// (readPart): poll, a bound (UnixNano, 0 for none), and dst, where a DATA
+// record's body may go. used reports whether the last record went there.
+// dst and used belong to the holder of Conn.readMu.
+type readHint struct {
+	poll atomic.Int64
+	dst  []byte
+	used bool
 }
 
 // RetainPacket: records are read into one buffer; the session copies.
@@ -190,7 +291,9 @@ func (l *link) WritePacket(p []byte) error {
 }
 
 // SealFrame writes the record at frame[wire.FrameHeadroom:], its length in
-// the headroom before it.
+// the headroom before it. A frame the Conn's writer marked (holder.frame:
+// more of the same Write follow) may stay in the batch, unwritten, until
+// batchFrames frames are there or the writer flushes it (Conn.flushHeld).
 func (l *link) SealFrame(frame []byte) error {
 	p := frame[wire.FrameHeadroom:]
 	if len(p) == 0 || len(p) > MaxRecord {
@@ -202,7 +305,54 @@ func (l *link) SealFrame(frame []byte) error {
 	defer l.wmu.Unlock()
 	l.bc.batch()
 	_, err := l.tc.Write(frame[wire.FrameHeadroom-headerLen:])
+	l.batched++
+	if err == nil && l.batched < batchFrames && l.holder.Load().hold(l, &frame[0]) {
+		return nil
+	}
+	l.batched = 0
 	return errors.Join(err, l.bc.flush())
+}
+
+// batchFrames is how many full DATA records a Write's batch collects
+// before it goes out: 64 KiB of TLS records per system call, where plain
+// crypto/tls makes one per TLS record of 16 KiB (issue 20: the sender's
+// CPU per byte; scripts/bench-tlsresume.sh).
+const batchFrames = 2
+
+// holder is how a Conn's Write lets its frames wait in a link's batch:
+// frame is the frame being written that more frames of the same Write
+// follow, and link the link whose batch holds frames since. Every hold
+// sets link under mu, and the writer flushes it before it waits for
+// anything and when its Write ends (Conn.flushHeld), so that nothing
+// stays held once the writer is not about to write more.
+type holder struct {
+	mu    sync.Mutex
+	frame *byte
+	link  *link
+}
+
+// hold reports whether l may keep the frame at f in its batch, and if so
+// records that l holds it.
+func (h *holder) hold(l *link, f *byte) bool {
+	if h == nil {
+		return false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.frame != f {
+		return false
+	}
+	h.frame = nil
+	h.link = l
+	return true
+}
+
+// flushHeld writes what SealFrame held in the batch.
+func (l *link) flushHeld() error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+	l.batched = 0
+	return l.bc.flush()
 }
 
 // batchConn is the connection under a link's TLS connection. While a
@@ -220,8 +370,9 @@ type batchConn struct {
 }
 
 // maxBatch bounds what a batch collects: past it a write goes through
-// after what was collected.
-const maxBatch = 64 << 10
+// after what was collected. batchFrames full DATA records and the ACKs
+// and PONGs written meanwhile fit.
+const maxBatch = 128 << 10
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()

@@ -31,8 +31,9 @@ type Listener struct {
 	once   sync.Once
 	err    error
 
-	mu   sync.Mutex
-	live map[*resume.Session]*Conn
+	mu       sync.Mutex
+	live     map[*resume.Session]*Conn
+	byHandle map[string]*Conn // the same Conns by their sessions' handles
 }
 
 // NewListener makes a Listener over inner with the server's TLS config
@@ -41,7 +42,7 @@ type Listener struct {
 func NewListener(inner net.Listener, tlsConf *tls.Config, cfg *Config) *Listener {
 	cfg = cfg.get()
 	ln := &Listener{inner: inner, cfg: cfg, conns: make(chan net.Conn), closed: make(chan struct{}),
-		live: map[*resume.Session]*Conn{}}
+		live: map[*resume.Session]*Conn{}, byHandle: map[string]*Conn{}}
 	n := cfg.MaxHandshakes
 	if n <= 0 {
 		n = 256
@@ -207,6 +208,16 @@ func (ln *Listener) handshake(raw net.Conn) {
 	case RecHello:
 		ln.newSession(l, &st)
 	case RecRequest:
+		// The session's Conn reads and writes through l as soon as the
+		// registry attaches it: l takes the Conn's settings first.
+		if req, err := resume.ParseRequest(p); err == nil {
+			ln.mu.Lock()
+			c := ln.byHandle[string(req.Handle)]
+			ln.mu.Unlock()
+			if c != nil {
+				c.adopt(l)
+			}
+		}
 		s, err := ln.reg.Resume(l, p)
 		if err != nil {
 			return // answered and dropped by the registry
@@ -246,12 +257,14 @@ func (ln *Listener) newSession(l *link, st *tls.ConnectionState) {
 	c.budget = ln.reg.RetainedBudget()
 	ln.mu.Lock()
 	ln.live[s] = c
+	ln.byHandle[string(s.Handle())] = c
 	ln.mu.Unlock()
 	s.Observe(func(st resume.State) {
 		switch {
 		case st == resume.Closed:
 			ln.mu.Lock()
 			delete(ln.live, s)
+			delete(ln.byHandle, string(s.Handle()))
 			ln.mu.Unlock()
 		case st == resume.Detached && ln.isClosed():
 			go s.CloseWithError(ErrListenerClosed)
