@@ -11,3 +11,12 @@ func growPipes() {
 		unix.FcntlInt(uintptr(fd), unix.F_SETPIPE_SZ, 1<<20)
 	}
 }
+
+// pipeSize is the capacity of the pipe fd, or 0 if it is not a pipe.
+func pipeSize(fd int) int {
+	n, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		return 0
+	}
+	return n
+}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -439,6 +440,88 @@ func TestAnswerFirstConn(t *testing.T) {
 		expect(t, w, "SSH-2.0-x\r\n", 10*answerFirstDelay)
 		if d := time.Since(start); d < answerFirstDelay {
 			t.Errorf("sent after %v, before answerFirstDelay (%v)", d, answerFirstDelay)
+		}
+	})
+}
+
+// TestPacedWriter: the helper's paced writes to a full pipe deliver
+// every byte in order to a reader slower than the writer, and a write
+// the reader does not drain ends at its deadline, or when the
+// connection closes.
+func TestPacedWriter(t *testing.T) {
+	newPipe := func(t *testing.T) (*os.File, *pacedWriter) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		rc, err := w.SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r, &pacedWriter{rc: rc, size: 64 << 10, wait: initialPace}
+	}
+	t.Run("slow-reader", func(t *testing.T) {
+		r, pw := newPipe(t)
+		want := make([]byte, 4<<20)
+		rand.Read(want)
+		got := make(chan []byte)
+		go func() {
+			var b []byte
+			buf := make([]byte, 32<<10)
+			for len(b) < len(want) {
+				n, err := r.Read(buf)
+				if err != nil {
+					break
+				}
+				b = append(b, buf[:n]...)
+				time.Sleep(50 * time.Microsecond)
+			}
+			got <- b
+		}()
+		for p := want; len(p) > 0; p = p[min(len(p), 1<<20):] {
+			if n, err := pw.Write(p[:min(len(p), 1<<20)]); err != nil || n != min(len(p), 1<<20) {
+				t.Fatalf("Write: %d, %v", n, err)
+			}
+		}
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("the reader got %d bytes, not the %d written, or not in order", len(b), len(want))
+		}
+		if pw.wait < minPace || pw.wait > maxPace {
+			t.Errorf("the pause went to %v, outside [%v, %v]", pw.wait, minPace, maxPace)
+		}
+	})
+	t.Run("deadline", func(t *testing.T) {
+		_, pw := newPipe(t)
+		pw.deadline.Store(time.Now().Add(50 * time.Millisecond).UnixNano())
+		start := time.Now()
+		n, err := pw.Write(make([]byte, 1<<20))
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Write to a pipe nobody reads: %d, %v; want a deadline error", n, err)
+		}
+		if n == 0 || n >= 1<<20 {
+			t.Errorf("Write wrote %d bytes; want what the pipe holds", n)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Write returned after %v, long past its 50 ms deadline", d)
+		}
+	})
+	t.Run("closed", func(t *testing.T) {
+		_, pw := newPipe(t)
+		done := make(chan error)
+		go func() {
+			_, err := pw.Write(make([]byte, 1<<20))
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond)
+		pw.closed.Store(true)
+		select {
+		case err := <-done:
+			if !errors.Is(err, os.ErrClosed) {
+				t.Fatalf("Write after Close: %v; want os.ErrClosed", err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatal("Write still blocked 2 s after the connection closed")
 		}
 	})
 }
