@@ -26,7 +26,15 @@
 # Environment: RTT (ms, default 10), RATE (the reconnect row's pace,
 # default 20MB), CUTS (default 8), SIZE (MiB, default 1024), RUNS
 # (default 5), ROWS (default "reconnect throughput"), KEEP=1 keeps the
-# work directory.
+# work directory, PIN=1 runs the throughput row's client on CPU 0 and
+# sshd with all it starts (the helper, sftp-server) on CPU 1, what two
+# hosts would see (on loopback the two sides otherwise share both
+# cores). The throughput row also prints the client's CPU time per GiB
+# (user and system, summed over the runs). The server side's is not
+# printed: the helper and sftp-server can outlive the sshd process that
+# started them, so sshd's reaped children's times do not hold them; use
+# perf stat -p on each process instead (docs/PROTOCOL.helper.md
+# section 10).
 #
 # Needs OpenSSH's sshd, sftp, sftp-server and ssh-keygen, and python3.
 # The helper's cache goes into the work directory (RSFTP_HELPER_DIR),
@@ -98,7 +106,9 @@ PermitRootLogin yes
 MaxStartups 100
 Subsystem sftp $sftp_server
 CFG
-"$sshd_bin" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
+cli_pin=() srv_pin=()
+if [ "${PIN:-0}" = 1 ]; then cli_pin=(taskset -c 0) srv_pin=(taskset -c 1); fi
+"${srv_pin[@]}" "$sshd_bin" -D -e -f "$work/sshd_config" 2>"$work/sshd.log" &
 pids+=($!)
 "$work/rsftp" serve --listen "127.0.0.1:$serve_port" --root "$work/srv" \
 	--host-key "$work/serve_hk" --authorized-keys "$work/authorized_keys" 2>"$work/serve.log" &
@@ -190,18 +200,19 @@ if [[ "$rows" == *" throughput "* ]]; then
 	echo "making a ${size_mb} MiB file..." >&2
 	head -c "$((size_mb << 20))" /dev/urandom > "$work/srv/big"
 	cat "$work/srv/big" > /dev/null
-	declare -A rate_of=()
-	for mode in auto no; do rate_of[$mode]=""; done
+	declare -A rate_of=() cli_cpu=()
+	for mode in auto no; do rate_of[$mode]="" cli_cpu[$mode]=0; done
 	# A warm-up of each, not counted.
 	for mode in auto no; do
-		"$work/rsftp" get "${rsftp_opts[@]}" -P "$sshd_port" -o "ResumeHelper=$mode" "127.0.0.1:$work/srv/big" "$work/cli/big" 2>/dev/null
+		"${cli_pin[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -P "$sshd_port" -o "ResumeHelper=$mode" "127.0.0.1:$work/srv/big" "$work/cli/big" 2>/dev/null
 		rm -f "$work/cli/big"
 	done
 	for r in $(seq "$runs"); do
 		for mode in auto no; do
 			t0=$(now)
-			"$work/rsftp" get "${rsftp_opts[@]}" -P "$sshd_port" -o "ResumeHelper=$mode" "127.0.0.1:$work/srv/big" "$work/cli/big"
+			/usr/bin/time -f "%U %S" -o "$work/cli.time" "${cli_pin[@]}" "$work/rsftp" get "${rsftp_opts[@]}" -P "$sshd_port" -o "ResumeHelper=$mode" "127.0.0.1:$work/srv/big" "$work/cli/big"
 			t1=$(now)
+			cli_cpu[$mode]=$(python3 -c "print(${cli_cpu[$mode]} + sum(map(float, open('$work/cli.time').read().split())))")
 			cmp "$work/srv/big" "$work/cli/big"
 			rm -f "$work/cli/big"
 			rate_of[$mode]+=" $(python3 -c "print($size_mb*1.048576/($t1-$t0))")"
@@ -214,4 +225,9 @@ import statistics, sys
 a = [float(x) for x in sys.argv[1].split()]
 b = [float(x) for x in sys.argv[2].split()]
 print(f"throughput ratio, with / without the helper: {statistics.median(a)/statistics.median(b):.2f}")' "${rate_of[auto]}" "${rate_of[no]}"
+	for mode in auto no; do
+		python3 -c "
+gib = $runs * $size_mb / 1024
+print(f'client CPU per GiB, ResumeHelper=$mode: {${cli_cpu[$mode]}/gib:.2f} s')"
+	done
 fi
