@@ -112,12 +112,13 @@ type Conn struct {
 	// goroutine (see reader). reads counts Reads; bgWant says that a
 	// Read waits for the reader goroutine, and bgKick wakes it; hint
 	// bounds Read's own reads and takes DATA to its buffer (readPart).
-	readMu    sync.Mutex
-	pollUntil int64 // Read's last bound (readNow), under readMu
-	reads     atomic.Uint64
-	bgWant    atomic.Bool
-	bgKick    chan struct{}
-	hint      readHint
+	readMu     sync.Mutex
+	pollUntil  int64       // Read's last bound (readNow), under readMu
+	ownReading atomic.Bool // Read is reading the connection (kickRead)
+	reads      atomic.Uint64
+	bgWant     atomic.Bool
+	bgKick     chan struct{}
+	hint       readHint
 
 	rmu     sync.Mutex
 	pending []byte
@@ -155,6 +156,7 @@ func newConn(s *resume.Session, l *link, cfg *Config) *Conn {
 		c.retLimit = resume.DefaultRetention
 	}
 	c.rd.init()
+	c.rd.expired = c.kickRead
 	c.wd.init()
 	c.adopt(l)
 	s.SetBeforeWait(c.flushHeld)
@@ -312,7 +314,9 @@ func (c *Conn) readNow(b []byte) (body []byte, n int, ok bool, err error) {
 	}
 	c.hint.poll.Store(c.pollUntil)
 	c.hint.dst, c.hint.used = b, false
+	c.ownReading.Store(true)
 	p, err := c.sess.ReadPacketNow()
+	c.ownReading.Store(false)
 	c.hint.poll.Store(0)
 	c.hint.dst = nil
 	if errors.Is(err, resume.ErrNoPacket) {
@@ -330,6 +334,23 @@ func (c *Conn) readNow(b []byte) (body []byte, n int, ok bool, err error) {
 		return nil, len(body), true, nil
 	}
 	return body, 0, true, nil
+}
+
+// kickRead ends a Read's own read of the connection at once (its read
+// deadline passed, or the Conn was closed), instead of at the end of its
+// poll: net/http's server, for one, waits for its background Read to
+// return before it reads the next request. The read stops with the
+// connection's deadline in the past; a read of the reader goroutine that
+// the kick hits goes on (link.readPart).
+func (c *Conn) kickRead() {
+	if !c.ownReading.Load() {
+		return
+	}
+	c.mu.Lock()
+	l := c.cur
+	c.mu.Unlock()
+	l.kicked.Store(true)
+	l.raw.SetReadDeadline(time.Unix(1, 0))
 }
 
 // stalledKeepalive is how often a Conn whose application does not read
@@ -546,6 +567,7 @@ func (c *Conn) Close() error {
 	if !first {
 		return net.ErrClosed
 	}
+	c.kickRead()
 	go c.linger()
 	return nil
 }
@@ -709,6 +731,9 @@ type deadline struct {
 	mu    sync.Mutex
 	timer *time.Timer
 	ch    chan struct{}
+	// expired, if set, is called once the deadline has passed (Conn's
+	// read deadline: kickRead).
+	expired func()
 }
 
 func (d *deadline) init() { d.ch = make(chan struct{}) }
@@ -744,11 +769,19 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	if dur := time.Until(t); dur > 0 {
-		ch := d.ch
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		ch, expired := d.ch, d.expired
+		d.timer = time.AfterFunc(dur, func() {
+			close(ch)
+			if expired != nil {
+				expired()
+			}
+		})
 		return
 	}
 	close(d.ch)
+	if d.expired != nil {
+		d.expired()
+	}
 }
 
 func (d *deadline) wait() <-chan struct{} {

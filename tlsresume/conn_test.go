@@ -518,3 +518,68 @@ func TestHeldFramesSentBeforeWait(t *testing.T) {
 		t.Fatalf("%d attaches", a)
 	}
 }
+
+// TestReadDeadlineEndsOwnRead: a Read waiting in its own read of the
+// connection (no deadline set when it began) returns when another
+// goroutine sets a deadline in the past, as net/http's server does to
+// its background read after each request, and when the Conn is closed;
+// the session goes on, and a later Read gets what comes.
+func TestReadDeadlineEndsOwnRead(t *testing.T) {
+	ln := loopback(t, nil, nil)
+	srvC := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			close(srvC)
+			return
+		}
+		srvC <- c
+	}()
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), fastCfg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv := <-srvC
+	if srv == nil {
+		t.Fatal("no server connection")
+	}
+	defer srv.Close()
+	var slowest time.Duration
+	for i := range 20 {
+		// A record read first: the reader goroutine then leaves the
+		// connection to Read for a while, and the Read below reads for
+		// itself.
+		if _, err := srv.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Read(make([]byte, 64<<10))
+			done <- err
+		}()
+		time.Sleep(time.Duration(i%2) * time.Millisecond)
+		start := time.Now()
+		c.SetReadDeadline(time.Unix(1, 0))
+		if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read: %v, want the deadline", err)
+		}
+		slowest = max(slowest, time.Since(start))
+		c.SetReadDeadline(time.Time{})
+	}
+	t.Logf("the slowest Read returned %v after its deadline was set", slowest)
+	if _, err := srv.Write([]byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	n, err := io.ReadFull(c, buf[:5])
+	if err != nil || string(buf[:n]) != "after" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	if a := c.Status().Stats.Attaches; a != 1 {
+		t.Fatalf("%d attaches: a deadline cost the link", a)
+	}
+}

@@ -60,6 +60,7 @@ type link struct {
 	// raw for its poll.
 	hint     atomic.Pointer[readHint]
 	deadline int64
+	kicked   atomic.Bool // the Conn moved the read deadline (Conn.kickRead)
 	// nextHint becomes hint once a record was read: a client's new link
 	// reads the answer to its resume request without it, and gets it
 	// before the session runs on it.
@@ -186,6 +187,9 @@ func (l *link) readPart(buf []byte) ([]byte, error) {
 	if h != nil {
 		until, dst = h.poll.Load(), h.dst
 	}
+	if l.kicked.Swap(false) {
+		l.deadline = -1 // a kick moved it (Conn.kickRead)
+	}
 	if until != l.deadline {
 		d := time.Time{}
 		if until != 0 {
@@ -235,6 +239,10 @@ func (l *link) readPart(buf []byte) ([]byte, error) {
 	switch {
 	case until != 0 && errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, fmt.Errorf("tlsresume: read stopped by the reader's poll: %w", resume.ErrNoPacket)
+	case errors.Is(err, os.ErrDeadlineExceeded) && l.kicked.Load():
+		// A kick meant for a Read's own read that ended just before:
+		// this read has no bound, and goes on.
+		return l.readPart(buf)
 	case err == io.EOF && l.have > 0:
 		err = io.ErrUnexpectedEOF
 	}
