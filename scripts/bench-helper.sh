@@ -26,10 +26,10 @@
 # Environment: RTT (ms, default 10), RATE (the reconnect row's pace,
 # default 20MB), CUTS (default 8), SIZE (MiB, default 1024), RUNS
 # (default 5), ROWS (default "reconnect throughput"), KEEP=1 keeps the
-# work directory, PIN=1 runs the throughput row's client on CPU 0 and
-# sshd with all it starts (the helper, sftp-server) on CPU 1, what two
-# hosts would see (on loopback the two sides otherwise share both
-# cores). The throughput row also prints the client's CPU time per GiB
+# work directory, PIN=1 runs sshd with all it starts (the helper,
+# sftp-server) on CPU 1, for both rows, and the throughput row's client
+# on CPU 0: what two hosts would see (on loopback the two sides
+# otherwise share both cores). The throughput row also prints the client's CPU time per GiB
 # (user and system, summed over the runs). The server side's is not
 # printed: the helper and sftp-server can outlive the sshd process that
 # started them, so sshd's reaped children's times do not hold them; use
