@@ -175,13 +175,18 @@ func (sc *serverConn) serveSession(c *channel.Channel) {
 	}
 	go sess.serveRunning(reqs)
 	status := handler(sc.ctx, sess)
-	c.CloseWrite()
+	// The status goes after the output (the handler has written it all)
+	// and before EOF, as sshd sends it when its child has exited: a
+	// client may close the channel as soon as EOF has gone both ways
+	// (dropbear's dbclient does, within 0.1 ms), and a status that came
+	// after our EOF then found the channel closed and was lost.
 	if sess.ExitSignal != "" {
 		m := &connmsg.ExitSignal{Signal: sess.ExitSignal, CoreDumped: sess.ExitCoreDumped, Message: sess.ExitMessage}
 		c.SendRequest(sc.ctx, "exit-signal", false, m.Marshal())
-		return
+	} else {
+		c.SendRequest(sc.ctx, "exit-status", false, (&connmsg.ExitStatus{Status: uint32(status)}).Marshal())
 	}
-	c.SendRequest(sc.ctx, "exit-status", false, (&connmsg.ExitStatus{Status: uint32(status)}).Marshal())
+	c.CloseWrite()
 }
 
 // startHandler chooses the handler of an exec, shell or subsystem
@@ -415,7 +420,7 @@ func CommandHandler(shell string) Handler {
 // channel's stdin, stdout and stderr through pipes, also in a session of
 // its own. A signal request goes to its process group, a break to the
 // terminal. All of its output is sent before Run returns (the caller
-// then sends EOF and the exit status); after the program exited, a
+// then sends the exit status and EOF); after the program exited, a
 // terminal still held open by a process it left behind is read until it
 // has been quiet for a moment, as sshd does. When the channel closes
 // first, the process group gets SIGHUP (and the terminal hangs up), and
