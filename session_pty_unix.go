@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/creack/pty"
@@ -19,7 +20,8 @@ import (
 // ptyFiles is a pseudo-terminal: the master side the server reads and
 // writes, the terminal the program gets (nil once given).
 type ptyFiles struct {
-	master, tty *os.File
+	master *ptyMaster
+	tty    *os.File
 }
 
 func (p *ptyFiles) name() string { return p.tty.Name() }
@@ -38,7 +40,7 @@ func openPty(req *PtyRequest) (*ptyFiles, error) {
 	if err != nil {
 		return nil, fmt.Errorf("allocating a pseudo-terminal: %w", err)
 	}
-	master, err := pollable(m)
+	master, err := newPtyMaster(m)
 	if err != nil {
 		m.Close()
 		t.Close()
@@ -53,28 +55,260 @@ func openPty(req *PtyRequest) (*ptyFiles, error) {
 		p.close()
 		return nil, fmt.Errorf("setting the terminal's modes: %w", err)
 	}
-	if err := setWinsize(master, req.Window); err != nil {
+	if err := setWinsize(master.f, req.Window); err != nil {
 		p.close()
 		return nil, fmt.Errorf("setting the terminal's size: %w", err)
 	}
 	return p, nil
 }
 
-// pollable replaces f, which pty.Open leaves blocking, with a
-// non-blocking copy that Go's poller serves: reads then take deadlines
-// (the drain after the program exits) and Close interrupts them.
-func pollable(f *os.File) (*os.File, error) {
-	fd, err := unix.Dup(int(f.Fd()))
+// ptyMaster is a pseudo-terminal's master side, read and written with
+// non-blocking system calls that wait in poll(2), as sshd waits for its
+// terminal, and not through Go's runtime poller (issue 18's bulk row).
+//
+// Linux's terminal hands out at most 4 KiB a read (the line discipline's
+// buffer), which a kernel worker refills as the reader drains it; its
+// poll, and its reads that find the buffer empty, first wait for that
+// worker to finish (flush_work). With the master in the runtime's epoll
+// set, every epoll_wait of the program's threads that found it ready
+// (the scheduler's non-blocking looks included, about one per 4 KiB)
+// waited for the worker too, and the thread blocked in the poller woke
+// for output nobody was waiting for yet.
+//
+// Nothing may call f.Fd, which would make the descriptor blocking: Linux's
+// readNoWait reads it without letting the runtime know of the system call.
+type ptyMaster struct {
+	f *os.File // non-blocking, not registered with the runtime's poller
+
+	// wake is a pipe whose read end a waiting Read polls beside the
+	// terminal: a byte in it says that the deadline changed or that the
+	// master was closed.
+	wake [2]int
+
+	mu       sync.Mutex
+	deadline time.Time
+	closed   bool
+	users    int // Reads and Writes under way: wake[0] stays open for them
+}
+
+// newPtyMaster takes over m, which pty.Open leaves blocking.
+func newPtyMaster(m *os.File) (*ptyMaster, error) {
+	fd, err := unix.Dup(int(m.Fd()))
 	if err != nil {
 		return nil, err
 	}
 	unix.CloseOnExec(fd)
+	// Still blocking here, so that os.NewFile leaves it out of the
+	// runtime's poller; non-blocking from the next line on.
+	f := os.NewFile(uintptr(fd), "pty master")
 	if err := unix.SetNonblock(fd, true); err != nil {
-		unix.Close(fd)
+		f.Close()
 		return nil, err
 	}
-	f.Close()
-	return os.NewFile(uintptr(fd), "pty master"), nil
+	var wake [2]int
+	if err := unix.Pipe(wake[:]); err != nil {
+		f.Close()
+		return nil, err
+	}
+	for _, w := range wake {
+		unix.CloseOnExec(w)
+		unix.SetNonblock(w, true)
+	}
+	m.Close()
+	return &ptyMaster{f: f, wake: wake}, nil
+}
+
+// begin counts a Read or Write in, or says that the master is closed.
+func (m *ptyMaster) begin() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return os.ErrClosed
+	}
+	m.users++
+	return nil
+}
+
+func (m *ptyMaster) end() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users--
+	if m.closed && m.users == 0 {
+		unix.Close(m.wake[0])
+	}
+}
+
+// nudgeLocked wakes a Read waiting in poll; m.mu is held. A full pipe is
+// awake already.
+func (m *ptyMaster) nudgeLocked() {
+	unix.Write(m.wake[1], []byte{0})
+}
+
+// SetReadDeadline sets the time after which a Read that finds nothing
+// returns os.ErrDeadlineExceeded; the zero time waits forever.
+func (m *ptyMaster) SetReadDeadline(t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	m.deadline = t
+	m.nudgeLocked()
+}
+
+// Close closes the master, ending a Read or Write under way with
+// os.ErrClosed. The terminal's descriptor is closed once they return.
+func (m *ptyMaster) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.nudgeLocked()
+	unix.Close(m.wake[1])
+	if m.users == 0 {
+		unix.Close(m.wake[0])
+	}
+	m.mu.Unlock()
+	// The file is not the poller's: its Close does not wait for Control's
+	// callbacks, and the close(2) happens once they have returned.
+	return m.f.Close()
+}
+
+// Read reads what the terminal has, as much of it as fits in buf,
+// waiting only while there is nothing: a program that prints fast then
+// costs a channel packet per 32 KiB, not per 4 KiB. It returns an error
+// only with nothing read: EIO (Linux) or EOF once nobody holds the
+// terminal, os.ErrDeadlineExceeded, os.ErrClosed.
+func (m *ptyMaster) Read(buf []byte) (int, error) {
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	if err := m.begin(); err != nil {
+		return 0, err
+	}
+	defer m.end()
+	rc, err := m.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var rerr error
+	if err := rc.Control(func(fd uintptr) { n, rerr = m.read(int(fd), buf) }); err != nil {
+		return 0, err
+	}
+	return n, rerr
+}
+
+func (m *ptyMaster) read(fd int, buf []byte) (int, error) {
+	n := 0
+	for {
+		for n < len(buf) {
+			k, err := readNoWait(fd, buf[n:])
+			if k > 0 {
+				n += k
+				continue
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				break
+			}
+			if n > 0 {
+				return n, nil // the error comes again at the next read
+			}
+			if err == nil {
+				err = io.EOF
+			}
+			return 0, err
+		}
+		if n > 0 {
+			return n, nil
+		}
+		m.mu.Lock()
+		closed, deadline := m.closed, m.deadline
+		m.mu.Unlock()
+		if closed {
+			return 0, os.ErrClosed
+		}
+		timeout := -1
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return 0, os.ErrDeadlineExceeded
+			}
+			timeout = int((d + time.Millisecond - 1) / time.Millisecond)
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(m.wake[0]), Events: unix.POLLIN}}
+		if _, err := unix.Poll(fds, timeout); err != nil && err != unix.EINTR {
+			return 0, fmt.Errorf("waiting for the terminal: %w", err)
+		}
+		if fds[1].Revents != 0 {
+			// Empty the pipe; the loop looks at the deadline and at
+			// Close again.
+			var b [64]byte
+			for {
+				if k, _ := unix.Read(m.wake[0], b[:]); k < len(b) {
+					break
+				}
+			}
+		}
+	}
+}
+
+// ptyWritePoll is how long a Write waiting for room in the terminal's
+// input sleeps before it looks whether the master was closed.
+const ptyWritePoll = 100 * time.Millisecond
+
+// Write writes all of p to the terminal, waiting while its input is full.
+func (m *ptyMaster) Write(p []byte) (int, error) {
+	if err := m.begin(); err != nil {
+		return 0, err
+	}
+	defer m.end()
+	rc, err := m.f.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	var werr error
+	cerr := rc.Control(func(fd uintptr) {
+		for n < len(p) {
+			k, err := unix.Write(int(fd), p[n:])
+			if k > 0 {
+				n += k
+				continue
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			if err != unix.EAGAIN {
+				if err == nil {
+					err = io.ErrShortWrite
+				}
+				werr = err
+				return
+			}
+			m.mu.Lock()
+			closed := m.closed
+			m.mu.Unlock()
+			if closed {
+				werr = os.ErrClosed
+				return
+			}
+			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if _, err := unix.Poll(fds, int(ptyWritePoll/time.Millisecond)); err != nil && err != unix.EINTR {
+				werr = fmt.Errorf("waiting for the terminal: %w", err)
+				return
+			}
+		}
+	})
+	if werr == nil {
+		werr = cerr
+	}
+	return n, werr
 }
 
 // setWinsize sets the terminal's size (TIOCSWINSZ; the kernel sends
@@ -125,12 +359,12 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 	}
 	proc := cmd.Process
 	s.Notify(SessionRequests{
-		WindowChange: func(w Window) { setWinsize(p.master, w) },
+		WindowChange: func(w Window) { setWinsize(p.master.f, w) },
 		Signal:       func(name string) error { return signalGroup(proc, name) },
-		Break:        func(ms uint32) error { return sendBreak(p.master, ms) },
+		Break:        func(ms uint32) error { return sendBreak(p.master.f, ms) },
 	})
 	// A window-change between pty-req and now.
-	setWinsize(p.master, s.Window())
+	setWinsize(p.master.f, s.Window())
 	go func() {
 		// The client's EOF is not passed on: a terminal has none (the
 		// user types ^D), as with sshd.
@@ -175,7 +409,7 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 			case <-writeFailed:
 				return
 			}
-			n, err := readAvailable(p.master, buf)
+			n, err := p.master.Read(buf)
 			if n > 0 {
 				full <- buf[:n]
 			} else {
@@ -194,49 +428,4 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 	<-copied
 	p.master.Close()
 	return s.exitStatus(err)
-}
-
-// readAvailable reads what the terminal has, as much of it as fits in
-// buf, waiting (through the runtime's poller, deadlines included) only
-// while there is nothing: a terminal hands out at most a few KiB a read,
-// and a program that prints fast would otherwise cost a channel packet,
-// and all that goes with one, per few KiB (bulk output through a pty ran
-// at 0.8x sshd's). It returns an error only with nothing read.
-func readAvailable(f *os.File, buf []byte) (int, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return f.Read(buf)
-	}
-	n := 0
-	var rerr error
-	err = rc.Read(func(fd uintptr) bool {
-		for n < len(buf) {
-			m, err := unix.Read(int(fd), buf[n:])
-			if m > 0 {
-				n += m
-				continue
-			}
-			if err == unix.EINTR {
-				continue
-			}
-			if err == unix.EAGAIN {
-				return n > 0 // nothing yet: wait for the poller
-			}
-			if err == nil {
-				err = io.EOF
-			}
-			if n == 0 {
-				rerr = err
-			}
-			return true
-		}
-		return true
-	})
-	if n > 0 {
-		return n, nil
-	}
-	if rerr != nil {
-		return 0, rerr
-	}
-	return 0, err
 }
