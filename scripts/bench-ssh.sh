@@ -22,8 +22,12 @@
 #     the cut on the screen; every line checked once, in order.
 #
 # Environment: ROWS ("echo bulk outage"), RUNS (default 3, interleaved,
-# medians and ranges), KEYS (default 100), SIZE, ECHO_RTTS, OUTAGE_RTT,
-# CUTS, DOWN, CIPHER (both tools), KEEP=1 keeps the work directory.
+# medians and ranges), KEYS (default 100), SIZE, BULK ("pty forward": the
+# bulk rows to run), ECHO_RTTS, OUTAGE_RTT, CUTS, DOWN, CIPHER (both
+# tools), PIN (placements of the echo and bulk rows, in turn each round:
+# 0 unpinned, 1 each client on CPU 0 and each server, with what it
+# starts, on CPU 1 (taskset), as two one-core hosts would run them;
+# default 0; "0 1" runs both), KEEP=1 keeps the work directory.
 #
 # Needs OpenSSH's sshd, ssh and ssh-keygen (.ci/run installs them); Linux
 # (pseudo-terminals). Runs as any user; sshd gets a private config on a
@@ -34,6 +38,15 @@ rows=" ${ROWS:-echo bulk outage} "
 runs="${RUNS:-3}"
 keys="${KEYS:-100}"
 size_mb="${SIZE:-1024}"
+bulk_kinds=(${BULK:-pty forward})
+pins=(${PIN:-0})
+for pin in "${pins[@]}"; do
+	case $pin in
+	0) ;;
+	1) command -v taskset >/dev/null || { echo "PIN=1 needs taskset" >&2; exit 1; } ;;
+	*) echo "PIN: 0 (unpinned) or 1 (pinned), or both: \"0 1\"" >&2; exit 1 ;;
+	esac
+done
 echo_rtts=(${ECHO_RTTS:-10 100})
 outage_rtt="${OUTAGE_RTT:-10}"
 cuts="${CUTS:-3}"
@@ -97,6 +110,21 @@ for i in $(seq 100); do
 done
 plain_port="$(sed 's/.*://' "$work/plain.addr")"
 
+# place PIN: the servers (with the sessions and programs they start
+# from now on) on CPU 1 and the clients started after it (through $on_client)
+# on CPU 0, or both anywhere. sshd forks each connection's process from
+# the listener, so it inherits the listener's CPUs; rsftp serve's threads
+# are all moved.
+server_pids=("${pids[0]}")
+[ "$have_rsftp_ssh" = 1 ] && server_pids+=("${pids[1]}")
+on_client=()
+place() {
+	local cpus=0-$(($(nproc) - 1)) p
+	on_client=()
+	if [ "$1" = 1 ]; then cpus=1 on_client=(taskset -c 0); fi
+	for p in "${server_pids[@]}"; do taskset -a -c -p "$cpus" "$p" > /dev/null; done
+}
+
 # Every port a client may reach a server by (directly or through a
 # ptybench relay, whose port is not known in advance) is in
 # known_hosts by a wildcard on 127.0.0.1, one key per server: the two
@@ -115,31 +143,31 @@ results="$work/results"
 : > "$results"
 rec() { echo "$1 $2" >> "$results"; }
 
-echo_cell() { # CLIENT RTT
-	local client=$1 rtt=$2 half out
+echo_cell() { # CLIENT RTT PIN
+	local client=$1 rtt=$2 pin=$3 half out
 	half="$(python3 -c "print(f'{$rtt/2}ms')")"
 	if [ "$client" = openssh ]; then
-		out="$("$work/ptybench" echo -n "$keys" -to "127.0.0.1:$sshd_port" -delay "$half" -- \
+		out="$("${on_client[@]}" "$work/ptybench" echo -n "$keys" -to "127.0.0.1:$sshd_port" -delay "$half" -- \
 			"${ossh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
 	else
-		out="$("$work/ptybench" echo -n "$keys" -to "127.0.0.1:$serve_port" -delay "$half" -- \
+		out="$("${on_client[@]}" "$work/ptybench" echo -n "$keys" -to "127.0.0.1:$serve_port" -delay "$half" -- \
 			"${rssh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
 	fi
-	echo "  echo $client ${rtt}ms: $out" >&2
-	rec "echo,$client,$rtt" "$(sed -n 's/.*median \([0-9.]*\)ms.*/\1/p' <<<"$out")"
+	echo "  echo $client ${rtt}ms pin=$pin: $out" >&2
+	rec "echo,$client,$rtt,$pin" "$(sed -n 's/.*median \([0-9.]*\)ms.*/\1/p' <<<"$out")"
 }
 
-bulk_cell() { # CLIENT KIND
-	local client=$1 kind=$2 t0 t1 port cmd
+bulk_cell() { # CLIENT KIND PIN
+	local client=$1 kind=$2 pin=$3 t0 t1 port cmd
 	if [ "$client" = openssh ]; then cmd=("${ossh[@]}"); port=$sshd_port; else cmd=("${rssh[@]}"); port=$serve_port; fi
 	if [ "$kind" = pty ]; then
 		t0=$(date +%s.%N)
-		"${cmd[@]}" -tt -p "$port" 127.0.0.1 "cat $work/srv/big" > /dev/null < /dev/null
+		"${on_client[@]}" "${cmd[@]}" -tt -p "$port" 127.0.0.1 "cat $work/srv/big" > /dev/null < /dev/null
 		t1=$(date +%s.%N)
 	else
 		local lport
 		lport="$(free_port)"
-		"${cmd[@]}" -N -L "127.0.0.1:$lport:127.0.0.1:$plain_port" -p "$port" 127.0.0.1 < /dev/null &
+		"${on_client[@]}" "${cmd[@]}" -N -L "127.0.0.1:$lport:127.0.0.1:$plain_port" -p "$port" 127.0.0.1 < /dev/null &
 		local fpid=$!
 		for i in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$lport") 2>/dev/null && break; sleep 0.05; done
 		t0=$(date +%s.%N)
@@ -152,8 +180,8 @@ bulk_cell() { # CLIENT KIND
 	fi
 	local mbs
 	mbs="$(python3 -c "print(f'{$size_mb*1048576/1e6/($t1-$t0):.1f}')")"
-	echo "  bulk $client $kind: $mbs MB/s" >&2
-	rec "bulk,$client,$kind" "$mbs"
+	echo "  bulk $client $kind pin=$pin: $mbs MB/s" >&2
+	rec "bulk,$client,$kind,$pin" "$mbs"
 }
 
 outage_cell() { # SIGNAL(yes|no)
@@ -175,12 +203,16 @@ if [[ "$rows" == *" bulk "* ]]; then
 fi
 for r in $(seq "$runs"); do
 	echo "round $r of $runs" >&2
-	if [[ "$rows" == *" echo "* ]]; then
-		for rtt in "${echo_rtts[@]}"; do for c in "${clients[@]}"; do echo_cell "$c" "$rtt"; done; done
-	fi
-	if [[ "$rows" == *" bulk "* ]]; then
-		for kind in pty forward; do for c in "${clients[@]}"; do bulk_cell "$c" "$kind"; done; done
-	fi
+	for pin in "${pins[@]}"; do
+		place "$pin"
+		if [[ "$rows" == *" echo "* ]]; then
+			for rtt in "${echo_rtts[@]}"; do for c in "${clients[@]}"; do echo_cell "$c" "$rtt" "$pin"; done; done
+		fi
+		if [[ "$rows" == *" bulk "* ]]; then
+			for kind in "${bulk_kinds[@]}"; do for c in "${clients[@]}"; do bulk_cell "$c" "$kind" "$pin"; done; done
+		fi
+	done
+	place 0
 	if [[ "$rows" == *" outage "* ]] && [ "$have_rsftp_ssh" = 1 ]; then
 		outage_cell yes
 		outage_cell no
@@ -200,24 +232,31 @@ def cell(k):
         return None, ""
     m = statistics.median(v)
     return m, f"{m:.2f} ({min(v):.2f}-{max(v):.2f})" if len(v) > 1 else f"{m:.2f}"
-print()
-print("| keystroke echo, ms (median of each run's median; range) | OpenSSH ssh -> sshd | rsftp ssh -> rsftp serve | rsftp - OpenSSH |")
-print("|---|---|---|---|")
-rtts = sorted({int(k.split(",")[2]) for k in cells if k.startswith("echo,")})
-for rtt in rtts:
-    o, os_ = cell(f"echo,openssh,{rtt}")
-    r, rs = cell(f"echo,rsftp,{rtt}")
-    d = f"{r - o:+.2f}" if o is not None and r is not None else ""
-    print(f"| {rtt} ms round trip | {os_} | {rs} | {d} |")
-print()
-print("| bulk, MB/s (median; range) | OpenSSH | rsftp | rsftp / OpenSSH |")
-print("|---|---|---|---|")
-for kind, name in (("pty", "output through a pty (-tt cat)"), ("forward", "a -L forward (TCP download)")):
-    o, os_ = cell(f"bulk,openssh,{kind}")
-    r, rs = cell(f"bulk,rsftp,{kind}")
-    ratio = f"{r / o:.2f}" if o and r is not None else ""
-    if o is not None:
-        print(f"| {name} | {os_} | {rs} | {ratio} |")
+pins = sorted({k.split(",")[-1] for k in cells if k.startswith(("echo,", "bulk,"))})
+where = {"0": "unpinned", "1": "pinned: client on CPU 0, server on CPU 1"}
+for pin in pins:
+    title = f", {where.get(pin, pin)}" if len(pins) > 1 or pin != "0" else ""
+    rtts = sorted({int(k.split(",")[2]) for k in cells if k.startswith("echo,") and k.endswith("," + pin)})
+    if rtts:
+        print()
+        print(f"| keystroke echo, ms (median of each run's median; range){title} | OpenSSH ssh -> sshd | rsftp ssh -> rsftp serve | rsftp - OpenSSH |")
+        print("|---|---|---|---|")
+    for rtt in rtts:
+        o, os_ = cell(f"echo,openssh,{rtt},{pin}")
+        r, rs = cell(f"echo,rsftp,{rtt},{pin}")
+        d = f"{r - o:+.2f}" if o is not None and r is not None else ""
+        print(f"| {rtt} ms round trip | {os_} | {rs} | {d} |")
+    if not any(k.startswith("bulk,") and k.endswith("," + pin) for k in cells):
+        continue
+    print()
+    print(f"| bulk, MB/s (median; range){title} | OpenSSH | rsftp | rsftp / OpenSSH |")
+    print("|---|---|---|---|")
+    for kind, name in (("pty", "output through a pty (-tt cat)"), ("forward", "a -L forward (TCP download)")):
+        o, os_ = cell(f"bulk,openssh,{kind},{pin}")
+        r, rs = cell(f"bulk,rsftp,{kind},{pin}")
+        ratio = f"{r / o:.2f}" if o and r is not None else ""
+        if o is not None:
+            print(f"| {name} | {os_} | {rs} | {ratio} |")
 if any(k.startswith("outage,") for k in cells):
     print()
     print("| outage: link back to first line on screen, ms (median over cuts and runs' medians; range) | rsftp ssh |")
