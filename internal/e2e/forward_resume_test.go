@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,8 +159,12 @@ func TestForwardResume(t *testing.T) {
 	modes := []netsim.CutMode{netsim.Reset, netsim.Blackhole, netsim.Reset, netsim.Blackhole}
 	for i, mode := range modes {
 		base := int64(i) * phase
+		// The next phase's writers start once these have returned: a
+		// writer counts what it sent after its last Write, which the
+		// reader may have seen before.
+		var writers sync.WaitGroup
 		for _, s := range streams {
-			go s.write(phase)
+			writers.Go(func() { s.write(phase) })
 		}
 		// Cut with the phase's bytes in flight.
 		for _, s := range streams {
@@ -170,6 +175,7 @@ func TestForwardResume(t *testing.T) {
 		for _, s := range streams {
 			s.waitFor(t, base+phase, 30*time.Second)
 		}
+		writers.Wait()
 		r.waitResumed(i+1, 10*time.Second)
 	}
 
