@@ -109,14 +109,14 @@ type Conn struct {
 	closed  chan struct{}
 	once    sync.Once
 	// readMu: one reader of the session at a time, Read or the reader
-	// goroutine (see reader). reads counts Reads; bgWant says that a
+	// goroutine (see reader). reads counts Reads; waiting says that a
 	// Read waits for the reader goroutine, and bgKick wakes it; hint
 	// bounds Read's own reads and takes DATA to its buffer (readPart).
 	readMu     sync.Mutex
 	pollUntil  int64       // Read's last bound (readNow), under readMu
 	ownReading atomic.Bool // Read is reading the connection (kickRead)
 	reads      atomic.Uint64
-	bgWant     atomic.Bool
+	waiting    atomic.Bool
 	bgKick     chan struct{}
 	hint       readHint
 
@@ -201,7 +201,7 @@ func (c *Conn) reader() {
 	var seen uint64
 	ended := false // the session ended: read its end
 	for {
-		if n := c.reads.Load(); n != seen && !c.bgWant.Load() && !ended {
+		if n := c.reads.Load(); n != seen && !c.waiting.Load() && !ended {
 			// Reads came since we last looked: leave the connection to
 			// them until they stop for readGrace, or one waits for us.
 			seen = n
@@ -215,7 +215,6 @@ func (c *Conn) reader() {
 			continue
 		}
 		c.readMu.Lock()
-		c.bgWant.Store(false)
 		c.hint.poll.Store(0)
 		c.hint.dst = nil
 		p, err := c.sess.ReadPacket()
@@ -435,28 +434,25 @@ func (c *Conn) next(b []byte) (p []byte, n int, err error) {
 			}
 			own = false
 		}
-		if c.readMu.TryLock() {
-			// Nobody is reading, and nothing was handed on: wake the
-			// reader for us. (If the reader is reading, it hands its
-			// record on.)
-			if len(c.data) == 0 {
-				c.bgWant.Store(true)
-				select {
-				case c.bgKick <- struct{}{}:
-				default:
-				}
-			}
-			c.readMu.Unlock()
+		// Wait for the reader goroutine, which does not keep away while
+		// a Read waits (waiting is set before the kick that wakes it).
+		c.waiting.Store(true)
+		select {
+		case c.bgKick <- struct{}{}:
+		default:
 		}
 		select {
 		case p, ok := <-c.data:
+			c.waiting.Store(false)
 			if !ok {
 				return nil, 0, c.readErr
 			}
 			return p, 0, nil
 		case <-c.rd.wait():
+			c.waiting.Store(false)
 			return nil, 0, os.ErrDeadlineExceeded
 		case <-c.closed:
+			c.waiting.Store(false)
 			return nil, 0, net.ErrClosed
 		}
 	}
