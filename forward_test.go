@@ -32,12 +32,14 @@ func forwardServer(t *testing.T, cfg *rsftp.ServerConfig, perms func() *auth.Per
 		}
 		return &auth.Permissions{}, nil
 	}}
-	return forwardServerAuth(t, cfg, testSigner(t))
+	return serveAndDial(t, cfg, testSigner(t))
 }
 
-// forwardServerAuth starts a server with cfg (cfg.Auth set) and returns a
-// client logged in to it with userKey.
-func forwardServerAuth(t *testing.T, cfg *rsftp.ServerConfig, userKey kex.Signer) *rsftp.Client {
+// serveAndDial starts a server with cfg (cfg.Auth set; a host key added)
+// on a loopback port and returns a client logged in to it as "alice" with
+// userKey, pinned to that host key. The module root's test rigs
+// (forwarding, server logs, shells) share it.
+func serveAndDial(t *testing.T, cfg *rsftp.ServerConfig, userKey kex.Signer) *rsftp.Client {
 	t.Helper()
 	hostKey := testSigner(t)
 	cfg.HostKeys = []kex.Signer{hostKey}
@@ -563,7 +565,7 @@ func TestForwardingCertificate(t *testing.T) {
 		cfg := allForwarding()
 		cfg.Exec = agentLister
 		cfg.Auth = auth.ServerConfig{TrustedUserCAs: &auth.TrustedUserCAs{Keys: []kex.PublicKey{ca.PublicKey()}}}
-		c := forwardServerAuth(t, cfg, cs)
+		c := serveAndDial(t, cfg, cs)
 		l, err := c.ListenTCP(ctx, "localhost", 0)
 		if (err == nil) != tc.port {
 			t.Errorf("extensions %q: ListenTCP: %v", tc.ext, err)

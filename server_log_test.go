@@ -6,11 +6,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -80,36 +78,10 @@ func testSigner(t *testing.T) kex.Signer {
 // anyone in added) and dials it as "alice".
 func startTestServer(t *testing.T, cfg *rsftp.ServerConfig) *rsftp.Client {
 	t.Helper()
-	hostKey, userKey := testSigner(t), testSigner(t)
-	cfg.HostKeys = []kex.Signer{hostKey}
 	cfg.Auth = auth.ServerConfig{PublicKeyCallback: func(string, kex.PublicKey) (*auth.Permissions, error) {
 		return &auth.Permissions{}, nil
 	}}
-	srv, err := rsftp.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	c, err := rsftp.Dial(context.Background(), "tcp", l.Addr().String(), &rsftp.ClientConfig{
-		User: "alice",
-		Auth: []auth.Method{auth.PublicKeySigners(userKey)},
-		HostKeyCallback: func(_ string, _ int, key kex.PublicKey) error {
-			if !bytes.Equal(key.Marshal(), hostKey.PublicKey().Marshal()) {
-				return errors.New("host key mismatch")
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return serveAndDial(t, cfg, testSigner(t))
 }
 
 // TestServerLogDefaults: with neither Logger nor Logf the server writes

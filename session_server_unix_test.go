@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,9 +28,7 @@ func shellServer(t *testing.T, perms *auth.Permissions, edit func(*rsftp.ServerC
 	if _, err := os.Stat("/bin/sh"); err != nil {
 		t.Skip("no /bin/sh")
 	}
-	hostKey, userKey := testSigner(t), testSigner(t)
 	cfg := &rsftp.ServerConfig{
-		HostKeys: []kex.Signer{hostKey},
 		Auth: auth.ServerConfig{PublicKeyCallback: func(string, kex.PublicKey) (*auth.Permissions, error) {
 			if perms == nil {
 				return &auth.Permissions{}, nil
@@ -44,31 +41,7 @@ func shellServer(t *testing.T, perms *auth.Permissions, edit func(*rsftp.ServerC
 	if edit != nil {
 		edit(cfg)
 	}
-	srv, err := rsftp.NewServer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	c, err := rsftp.Dial(context.Background(), "tcp", l.Addr().String(), &rsftp.ClientConfig{
-		User: "alice",
-		Auth: []auth.Method{auth.PublicKeySigners(userKey)},
-		HostKeyCallback: func(_ string, _ int, key kex.PublicKey) error {
-			if !bytes.Equal(key.Marshal(), hostKey.PublicKey().Marshal()) {
-				return errors.New("host key mismatch")
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return serveAndDial(t, cfg, testSigner(t))
 }
 
 // transcript collects a session's output for waitFor.
