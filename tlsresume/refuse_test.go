@@ -2,6 +2,7 @@ package tlsresume
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -115,7 +116,17 @@ func checkUntouched(t *testing.T, c *Conn, ln *Listener) {
 func TestRefusedRequests(t *testing.T) {
 	ln := loopback(t, nil, nil)
 	go echoServer(ln)
-	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), nil)
+	// The accepted request at the end takes the session from c's
+	// connection: c must not reconnect and take it back before the test
+	// has read the answer (1 run in 40 did).
+	var noRedial atomic.Bool
+	cfg := &Config{NoNetworkWatch: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if noRedial.Load() {
+			return nil, errors.New("test: no reconnection")
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +156,7 @@ func TestRefusedRequests(t *testing.T) {
 	checkUntouched(t, c, ln)
 
 	// The request made for a, on a: accepted.
+	noRedial.Store(true)
 	p := answer(t, a, forA)
 	acc, err := resume.ParseAccept(p)
 	if err != nil {
