@@ -27,7 +27,10 @@
 # tools), PIN (placements of the echo and bulk rows, in turn each round:
 # 0 unpinned, 1 each client on CPU 0 and each server, with what it
 # starts, on CPU 1 (taskset), as two one-core hosts would run them;
-# default 0; "0 1" runs both), KEEP=1 keeps the work directory.
+# default 0; "0 1" runs both), HELPER=1 (the echo row also for rsftp ssh
+# through Debian's sshd with the resume helper, -o ResumeHelper=yes: the
+# inner connection rides on an exec channel, where sshd leaves Nagle on),
+# KEEP=1 keeps the work directory.
 #
 # Needs OpenSSH's sshd, ssh and ssh-keygen (.ci/run installs them); Linux
 # (pseudo-terminals). Runs as any user; sshd gets a private config on a
@@ -138,6 +141,7 @@ common_opts=(-F /dev/null -o BatchMode=yes -o IdentitiesOnly=yes -o IdentityAgen
 if [ -n "${CIPHER:-}" ]; then common_opts+=(-c "$CIPHER"); fi
 ossh=(ssh "${common_opts[@]}" -o HostKeyAlias=sshd-bench)
 rssh=("$work/rsftp" ssh "${common_opts[@]}" -o HostKeyAlias=serve-bench)
+rhelp=("$work/rsftp" ssh "${common_opts[@]}" -o HostKeyAlias=sshd-bench -o ResumeHelper=yes)
 
 results="$work/results"
 : > "$results"
@@ -149,6 +153,9 @@ echo_cell() { # CLIENT RTT PIN
 	if [ "$client" = openssh ]; then
 		out="$("${on_client[@]}" "$work/ptybench" echo -n "$keys" -to "127.0.0.1:$sshd_port" -delay "$half" -- \
 			"${ossh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
+	elif [ "$client" = helper ]; then
+		out="$(RSFTP_HELPER_DIR="$work/helper" "${on_client[@]}" "$work/ptybench" echo -n "$keys" -to "127.0.0.1:$sshd_port" -delay "$half" -- \
+			"${rhelp[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
 	else
 		out="$("${on_client[@]}" "$work/ptybench" echo -n "$keys" -to "127.0.0.1:$serve_port" -delay "$half" -- \
 			"${rssh[@]}" -tt -p %PORT% 127.0.0.1 'echo READY; exec cat >/dev/null')"
@@ -196,6 +203,8 @@ outage_cell() { # SIGNAL(yes|no)
 
 clients=(openssh)
 [ "$have_rsftp_ssh" = 1 ] && clients+=(rsftp)
+echo_only=()
+[ "$have_rsftp_ssh" = 1 ] && [ "${HELPER:-0}" = 1 ] && echo_only=(helper)
 if [[ "$rows" == *" bulk "* ]]; then
 	echo "making a ${size_mb} MiB file..." >&2
 	head -c "$((size_mb << 20))" /dev/urandom > "$work/srv/big"
@@ -206,7 +215,7 @@ for r in $(seq "$runs"); do
 	for pin in "${pins[@]}"; do
 		place "$pin"
 		if [[ "$rows" == *" echo "* ]]; then
-			for rtt in "${echo_rtts[@]}"; do for c in "${clients[@]}"; do echo_cell "$c" "$rtt" "$pin"; done; done
+			for rtt in "${echo_rtts[@]}"; do for c in "${clients[@]}" "${echo_only[@]}"; do echo_cell "$c" "$rtt" "$pin"; done; done
 		fi
 		if [[ "$rows" == *" bulk "* ]]; then
 			for kind in "${bulk_kinds[@]}"; do for c in "${clients[@]}"; do bulk_cell "$c" "$kind" "$pin"; done; done
@@ -237,15 +246,21 @@ where = {"0": "unpinned", "1": "pinned: client on CPU 0, server on CPU 1"}
 for pin in pins:
     title = f", {where.get(pin, pin)}" if len(pins) > 1 or pin != "0" else ""
     rtts = sorted({int(k.split(",")[2]) for k in cells if k.startswith("echo,") and k.endswith("," + pin)})
+    helper = any(k.startswith("echo,helper,") for k in cells)
     if rtts:
         print()
-        print(f"| keystroke echo, ms (median of each run's median; range){title} | OpenSSH ssh -> sshd | rsftp ssh -> rsftp serve | rsftp - OpenSSH |")
-        print("|---|---|---|---|")
+        extra = " rsftp ssh -> sshd, resume helper | helper - OpenSSH |" if helper else ""
+        print(f"| keystroke echo, ms (median of each run's median; range){title} | OpenSSH ssh -> sshd | rsftp ssh -> rsftp serve | rsftp - OpenSSH |{extra}")
+        print("|---|---|---|---|" + ("---|---|" if helper else ""))
     for rtt in rtts:
         o, os_ = cell(f"echo,openssh,{rtt},{pin}")
         r, rs = cell(f"echo,rsftp,{rtt},{pin}")
         d = f"{r - o:+.2f}" if o is not None and r is not None else ""
-        print(f"| {rtt} ms round trip | {os_} | {rs} | {d} |")
+        extra = ""
+        if helper:
+            h, hs = cell(f"echo,helper,{rtt},{pin}")
+            extra = f" {hs} | {h - o:+.2f} |" if o is not None and h is not None else " | |"
+        print(f"| {rtt} ms round trip | {os_} | {rs} | {d} |{extra}")
     if not any(k.startswith("bulk,") and k.endswith("," + pin) for k in cells):
         continue
     print()
