@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/creack/pty"
@@ -78,7 +79,8 @@ func openPty(req *PtyRequest) (*ptyFiles, error) {
 // Nothing may call f.Fd, which would make the descriptor blocking: Linux's
 // readNoWait reads it without letting the runtime know of the system call.
 type ptyMaster struct {
-	f *os.File // non-blocking, not registered with the runtime's poller
+	f  *os.File        // non-blocking, not registered with the runtime's poller
+	rc syscall.RawConn // f's, taken once: each Read and Write runs on it
 
 	// wake is a pipe whose read end a waiting Read polls beside the
 	// terminal: a byte in it says that the deadline changed or that the
@@ -114,8 +116,15 @@ func newPtyMaster(m *os.File) (*ptyMaster, error) {
 		unix.CloseOnExec(w)
 		unix.SetNonblock(w, true)
 	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		unix.Close(wake[0])
+		unix.Close(wake[1])
+		return nil, err
+	}
 	m.Close()
-	return &ptyMaster{f: f, wake: wake}, nil
+	return &ptyMaster{f: f, rc: rc, wake: wake}, nil
 }
 
 // begin counts a Read or Write in, or says that the master is closed.
@@ -189,10 +198,7 @@ func (m *ptyMaster) Read(buf []byte) (int, error) {
 		return 0, err
 	}
 	defer m.end()
-	rc, err := m.f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+	rc := m.rc
 	n := 0
 	var rerr error
 	if err := rc.Control(func(fd uintptr) { n, rerr = m.read(int(fd), buf) }); err != nil {
@@ -268,10 +274,7 @@ func (m *ptyMaster) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	defer m.end()
-	rc, err := m.f.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
+	rc := m.rc
 	n := 0
 	var werr error
 	cerr := rc.Control(func(fd uintptr) {
