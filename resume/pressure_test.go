@@ -68,20 +68,8 @@ func TestResumeWithWriterWaitingForRoom(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the resumption waited for the writer that waits for room")
 	}
-	go func() {
-		for {
-			if _, err := ss.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		for {
-			if _, err := cs.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(ss)
+	go drainSession(cs)
 	select {
 	case err := <-done:
 		if err != nil {

@@ -399,21 +399,9 @@ func TestRetentionBlocksWriterUntilAck(t *testing.T) {
 	if b := cs.Stats().RetainedBytes; b > 64<<10 {
 		t.Fatalf("%d bytes retained over a 64 KiB limit", b)
 	}
-	go func() {
-		for {
-			if _, err := ss.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(ss)
 	// The server acks by its policy and then after IdleAck.
-	go func() {
-		for {
-			if _, err := cs.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(cs)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -707,13 +695,7 @@ func TestAcksNeverGoBackwards(t *testing.T) {
 		g = &gatedAcks{fakeConn: c, blocked: make(chan struct{}), gate: make(chan struct{})}
 		return g
 	})
-	go func() {
-		for {
-			if _, err := ss.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(ss)
 
 	// One message, then silence: the idle ACK fires and its write hangs.
 	ss.WritePacket(dataMsg(0, 1))
@@ -958,13 +940,7 @@ func TestEarlyAckRidesWithWrite(t *testing.T) {
 		log = &sentLog{fakeConn: c}
 		return log
 	})
-	go func() {
-		for {
-			if _, err := ss.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(ss)
 	recv := func(n, size int) {
 		t.Helper()
 		for i := range n {
@@ -1117,20 +1093,8 @@ func TestBeforeWait(t *testing.T) {
 	if n := cs.Stats().Sent; n == 0 || n >= 200 {
 		t.Fatalf("hook called after %d messages", n)
 	}
-	go func() {
-		for {
-			if _, err := ss.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		for {
-			if _, err := cs.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(ss)
+	go drainSession(cs)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -1138,5 +1102,15 @@ func TestBeforeWait(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("writer never unblocked")
+	}
+}
+
+// drainSession reads s until it fails, so that its ACKs are handled (a
+// session reads ACKs only while someone reads it).
+func drainSession(s *Session) {
+	for {
+		if _, err := s.ReadPacket(); err != nil {
+			return
+		}
 	}
 }

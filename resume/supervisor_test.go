@@ -42,13 +42,7 @@ func TestSupervisorRedialsAfterDetach(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the supervisor did not resume the session")
 	}
-	go func() {
-		for {
-			if _, err := cs.ReadPacket(); err != nil {
-				return
-			}
-		}
-	}()
+	go drainSession(cs)
 	if err := ss.WritePacket(dataMsg(1, 10)); err != nil {
 		t.Fatal(err)
 	}
