@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -269,37 +268,18 @@ func buildConfig(f *commonFlags, spec remoteSpec) (*hostConfig, error) {
 	return resolveHost(req, realEnv())
 }
 
-// algorithmList applies an OpenSSH algorithm spec to our defaults:
-// "a,b" replaces, "+a" appends, "-a" removes, "^a" puts first.
-func algorithmList(spec string, defaults, supported []string, what string) ([]string, error) {
+// algorithmList applies an OpenSSH algorithm spec to the supported
+// algorithms, in our order of preference (assembleAlgorithms: "a,b"
+// replaces, "+a" appends, "-a" removes, "^a" puts first, with * and ?
+// patterns); nil for "". A name rsftp does not support is an error, as
+// in ssh, except in a removal.
+func algorithmList(spec string, supported []string, what string) ([]string, error) {
 	if spec == "" {
 		return nil, nil
 	}
-	op := spec[0]
-	names := spec
-	if op == '+' || op == '-' || op == '^' {
-		names = spec[1:]
-	}
-	list := strings.Split(names, ",")
-	for _, n := range list {
-		if !slices.Contains(supported, n) && op != '-' {
-			return nil, fmt.Errorf("Bad SSH2 %s spec '%s' (rsftp supports %s)", what, spec, strings.Join(supported, ","))
-		}
-	}
-	switch op {
-	case '+':
-		out := slices.Clone(defaults)
-		for _, n := range list {
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
-		}
-		return out, nil
-	case '-':
-		return slices.DeleteFunc(slices.Clone(defaults), func(n string) bool { return slices.Contains(list, n) }), nil
-	case '^':
-		rest := slices.DeleteFunc(slices.Clone(defaults), func(n string) bool { return slices.Contains(list, n) })
-		return append(list, rest...), nil
+	list, dropped := assembleAlgorithms(spec, supported)
+	if len(dropped) > 0 {
+		return nil, fmt.Errorf("Bad SSH2 %s spec '%s' (rsftp supports %s)", what, spec, strings.Join(supported, ","))
 	}
 	return list, nil
 }
@@ -406,13 +386,13 @@ func clientConfig(ctx context.Context, hc *hostConfig, log *logger) (*rsftp.Clie
 	var err error
 
 	var tc transport.Config
-	if tc.Ciphers, err = algorithmList(cfg.getDefault("ciphers", ""), transport.SupportedCiphers(), transport.SupportedCiphers(), "cipher"); err != nil {
+	if tc.Ciphers, err = algorithmList(cfg.getDefault("ciphers", ""), transport.SupportedCiphers(), "cipher"); err != nil {
 		return nil, err
 	}
-	if tc.MACs, err = algorithmList(cfg.getDefault("macs", ""), transport.SupportedMACs(), transport.SupportedMACs(), "mac"); err != nil {
+	if tc.MACs, err = algorithmList(cfg.getDefault("macs", ""), transport.SupportedMACs(), "mac"); err != nil {
 		return nil, err
 	}
-	if tc.KexAlgorithms, err = algorithmList(cfg.getDefault("kexalgorithms", ""), kex.SupportedMethods(), kex.SupportedMethods(), "kex"); err != nil {
+	if tc.KexAlgorithms, err = algorithmList(cfg.getDefault("kexalgorithms", ""), kex.SupportedMethods(), "kex"); err != nil {
 		return nil, err
 	}
 	if tc.HostKeyAlgorithms, err = hostKeyAlgorithms(cfg, hostname, port); err != nil {

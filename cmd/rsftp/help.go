@@ -259,7 +259,7 @@ func checkOptionValue(c byte, val string, earlier []string) error {
 			}
 		}
 	case 'c':
-		if _, err := algorithmList(val, transport.SupportedCiphers(), transport.SupportedCiphers(), "cipher"); err != nil {
+		if _, err := algorithmList(val, transport.SupportedCiphers(), "cipher"); err != nil {
 			return fmt.Errorf("Unknown cipher %q: rsftp supports %s", val, strings.Join(transport.SupportedCiphers(), ", "))
 		}
 	}

@@ -28,7 +28,7 @@ import (
 func hostKeyAlgorithms(cfg *sshConfig, hostname string, port int) ([]string, error) {
 	spec := cfg.getDefault("hostkeyalgorithms", "")
 	defaults := auth.WithCertAlgorithms(transport.DefaultHostKeyAlgorithms)
-	algos, err := algorithmList(spec, defaults, defaults, "host key")
+	algos, err := algorithmList(spec, defaults, "host key")
 	if err != nil {
 		return nil, err
 	}

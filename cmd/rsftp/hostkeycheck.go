@@ -12,7 +12,7 @@ import (
 // it, "+a" appends, "-a" removes, "^a" puts first; nil for "" (the
 // default). ssh-rsa (SHA-1) is not among the names rsftp knows.
 func caSignatureAlgorithms(spec string) ([]string, error) {
-	return algorithmList(spec, kex.DefaultCASignatureAlgorithms, kex.DefaultCASignatureAlgorithms, "CA signature algorithm")
+	return algorithmList(spec, kex.DefaultCASignatureAlgorithms, "CA signature algorithm")
 }
 
 // newHostKeyChecker is the host key check of a destination's options

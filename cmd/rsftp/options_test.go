@@ -170,13 +170,14 @@ func TestAlgorithmSpec(t *testing.T) {
 		want []string
 	}{
 		{"b", []string{"b"}}, {"+c", def}, {"-b", []string{"a", "c"}}, {"^c", []string{"c", "a", "b"}},
+		{"-?", nil}, {"-z,a", []string{"b", "c"}}, {"c,a*", []string{"c", "a"}},
 	} {
-		got, err := algorithmList(c.spec, def, def, "cipher")
+		got, err := algorithmList(c.spec, def, "cipher")
 		if err != nil || !slices.Equal(got, c.want) {
 			t.Errorf("%q: %v %v", c.spec, got, err)
 		}
 	}
-	if _, err := algorithmList("z", def, def, "cipher"); err == nil {
+	if _, err := algorithmList("z", def, "cipher"); err == nil {
 		t.Error("unknown algorithm accepted")
 	}
 }
