@@ -490,9 +490,13 @@ func showEvent(e rsftp.Event, p *progress, log *logger) {
 }
 
 // shortDuration prints d as people read it on a status line: "2.1s",
-// "59m58s", "1h0m" (seconds dropped past an hour).
+// "59m58s", "1h0m" (seconds dropped past an hour); under a second in
+// milliseconds ("8ms"), where a tenth would round a quick resumption to
+// "0s".
 func shortDuration(d time.Duration) string {
 	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
 	case d < 10*time.Second:
 		return d.Round(100 * time.Millisecond).String()
 	case d < time.Hour:

@@ -505,7 +505,6 @@ func (sh *shell) loop(next func() (string, error)) error {
 	}
 }
 
-// readTTY reads a line with the terminal's input in raw mode.
 // promptWriter takes the session's own messages (a lost link, the
 // reconnection attempts), which come at any time: once the line editor
 // runs they go through it, above the prompt, with the prompt and the line
@@ -520,6 +519,7 @@ func (w *promptWriter) Write(p []byte) (int, error) {
 	return os.Stderr.Write(p)
 }
 
+// readTTY reads a line with the terminal's input in raw mode.
 func (sh *shell) readTTY() (string, error) {
 	if err := rawInput(sh.ttyFd); err != nil {
 		return "", fmt.Errorf("terminal: %v", err)

@@ -523,6 +523,10 @@ func TestE2EShellLinkCut(t *testing.T) {
 	if strings.Contains(out, "interrupted") || strings.Contains(out, "Connection closed") {
 		t.Fatalf("download across the cut: %q", out)
 	}
+	// The resumption stays on the screen as a line of its own.
+	if !strings.Contains(out, "resumed after") {
+		t.Fatalf("no resumption notice on the screen during the download: %q", out)
+	}
 	e2eSame(t, filepath.Join(fx.root, "big.bin"), local)
 	if out := p.run("pwd"); !strings.Contains(out, "Remote working directory: /") {
 		t.Fatalf("pwd: %q", out)

@@ -76,12 +76,15 @@ func TestResumedLeavesOneLine(t *testing.T) {
 
 func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		2100 * time.Millisecond:         "2.1s",
-		59*time.Minute + 58*time.Second: "59m58s",
-		time.Hour:                       "1h0m",
-		90*time.Minute + 20*time.Second: "1h30m",
-		25*time.Hour + 1*time.Minute:    "25h1m",
-		12 * time.Second:                "12s",
+		2100 * time.Millisecond:                   "2.1s",
+		59*time.Minute + 58*time.Second:           "59m58s",
+		time.Hour:                                 "1h0m",
+		90*time.Minute + 20*time.Second:           "1h30m",
+		25*time.Hour + 1*time.Minute:              "25h1m",
+		12 * time.Second:                          "12s",
+		8*time.Millisecond + 300*time.Microsecond: "8ms",
+		0:                      "0s",
+		999 * time.Millisecond: "999ms",
 	} {
 		if got := shortDuration(d); got != want {
 			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
