@@ -1,0 +1,173 @@
+//go:build linux
+
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startJobShell runs bash on a new pseudo-terminal, with job control, as
+// a person's login shell would be: rsftp started from it is a foreground
+// job in a process group of its own, which SIGTSTP can stop (a process
+// group with no parent in its session, as startPTY's rsftp is, ignores
+// it: the kernel discards stop signals to orphaned groups).
+func startJobShell(t *testing.T, dir string) *ptySession {
+	t.Helper()
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash to run rsftp as a job of")
+	}
+	master, slave := openPTY(t)
+	cmd := exec.Command(bash, "--norc", "--noprofile", "--noediting", "-i")
+	cmd.Dir = dir
+	cmd.Env = append(e2eEnv(t), "TERM=xterm", "PS1=LOCAL> ")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &ptySession{t: t, master: master, slave: slave, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := master.Read(buf)
+			p.mu.Lock()
+			p.out = append(p.out, buf[:n]...)
+			p.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.exited:
+		default:
+			// Kill the whole session's foreground (rsftp too, if
+			// the test failed with it running or stopped).
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			cmd.Process.Kill()
+			<-p.exited
+		}
+		slave.Close()
+		master.Close()
+		if t.Failed() {
+			t.Logf("terminal output:\n%s", p.all())
+		}
+	})
+	return p
+}
+
+// procState is the state letter of /proc/pid/stat ("T" when stopped).
+func procState(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 >= len(s) {
+		return ""
+	}
+	return s[i+2 : i+3]
+}
+
+// TestE2ESSHPTYSuspend: ~^Z after a newline stops rsftp ssh as the
+// terminal's ^Z stops a job: the local shell gets the terminal back, in
+// its own modes (what is typed there echoes and runs locally); the
+// window size changed meanwhile reaches the server after `fg`; the
+// remote shell carries on in raw mode, and the terminal is as before once
+// the session ends.
+func TestE2ESSHPTYSuspend(t *testing.T) {
+	tg, _, _ := shellServeTarget(t)
+	dir := t.TempDir()
+	p := startJobShell(t, dir)
+	p.expect("LOCAL> ")
+	before := ttyModes(t, p.slave)
+	var line strings.Builder
+	line.WriteString(shellQuote(e2eTool(t)))
+	for _, a := range tg.args("127.0.0.1") {
+		line.WriteString(" " + shellQuote(a))
+	}
+	line.WriteString("\r")
+	p.typeKeys(line.String())
+	setPrompt(p)
+	if out := remoteRun(p, "stty size"); !strings.Contains(out, "40 100") {
+		t.Fatalf("stty size: %q (want 40 100)", out)
+	}
+
+	// ~^Z: rsftp says so and stops; bash reports the stopped job and
+	// prompts.
+	p.typeKeys("\r")
+	p.expect(shellPrompt)
+	p.typeKeys("~\x1a")
+	p.expect("^Z [suspend rsftp]")
+	p.expect("Stopped")
+	p.expect("LOCAL> ")
+	pid := 0
+	for _, f := range strings.Fields(p.localRun("jobs -p")) {
+		if n, err := strconv.Atoi(f); err == nil {
+			pid = n
+		}
+	}
+	if pid == 0 {
+		t.Fatal("no stopped job's pid from bash's jobs -p")
+	}
+	deadline := time.Now().Add(ptyWait)
+	for procState(pid) != "T" {
+		if time.Now().After(deadline) {
+			t.Fatalf("rsftp (pid %d) is in state %q after ~^Z, want T (stopped)", pid, procState(pid))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The local shell has the terminal, with its echo.
+	if out := p.localRun("echo local-$((6*7))"); !strings.Contains(out, "local-42") {
+		t.Fatalf("the local shell after ~^Z: %q", out)
+	}
+	// A window change while rsftp is stopped reaches the server with fg.
+	setWinsize(t, p.slave, 30, 90)
+	p.typeKeys("fg\r")
+	p.expect("fg")
+	// Nothing was sent while stopped; the remote prompt comes back with
+	// the next newline.
+	p.typeKeys("\r")
+	p.expect(shellPrompt)
+	if out := remoteRun(p, "stty size"); !strings.Contains(out, "30 90") {
+		t.Fatalf("stty size after fg: %q (want 30 90, the size set while rsftp was stopped)", out)
+	}
+	// Raw mode again: a tilde mid-line is the remote shell's, and the
+	// escapes work after a newline.
+	if out := remoteRun(p, "echo a~b"); !strings.Contains(out, "a~b") {
+		t.Fatalf("after fg: %q", out)
+	}
+	p.typeKeys("exit 4\r")
+	p.expect("closed.")
+	p.expect("LOCAL> ")
+	if out := p.localRun("echo rsftp-exit=$?"); !strings.Contains(out, "rsftp-exit=4") {
+		t.Fatalf("rsftp's exit status after fg: %q, want 4", out)
+	}
+	if after := ttyModes(t, p.slave); after != before {
+		t.Fatalf("terminal modes after the session %#x, before %#x", after, before)
+	}
+	p.typeKeys("exit\r")
+	p.wait()
+}
+
+// localRun types a command at the local shell and returns what it
+// printed before the next local prompt.
+func (p *ptySession) localRun(line string) string {
+	p.t.Helper()
+	p.typeKeys(line + "\r")
+	p.expect(line)
+	return p.expect("LOCAL> ")
+}
