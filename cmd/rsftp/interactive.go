@@ -17,7 +17,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -257,7 +257,8 @@ var errQuit = errors.New("quit")
 // errReported is a failure whose messages were already printed.
 var errReported = errors.New("failed (see above)")
 
-// errLineInterrupted is a line dropped with Ctrl-C.
+// errLineInterrupted is a line dropped with Ctrl-C (or put aside with
+// Ctrl-Z, to be typed again).
 var errLineInterrupted = errors.New("line interrupted")
 
 // shell is one rsftp sftp session.
@@ -530,6 +531,16 @@ func (sh *shell) readTTY() (string, error) {
 	if sh.keys.takeInterrupt() {
 		return "", errLineInterrupted
 	}
+	if sh.keys.takeSuspend() {
+		// Ctrl-Z at the prompt stops rsftp, as with sftp's line
+		// editor; once continued, the line typed so far is typed
+		// again at a new prompt.
+		if err := suspendSelf(); err != nil {
+			fmt.Fprintf(sh.stderr, "cannot suspend: %v\n", err)
+		}
+		sh.keys.retype(strings.TrimSuffix(line, "^Z"))
+		return "", errLineInterrupted
+	}
 	return line, err
 }
 
@@ -762,6 +773,12 @@ func (sh *shell) execute(line string) (quit bool, err error) {
 // Ctrl-C is handed over alone, after what came before it was read: the
 // Terminal only reads again once it has no complete line left, so the
 // line it returns next is the interrupted one.
+//
+// Ctrl-Z is handed over the same way ("^Z" and Enter), marked as a
+// suspension: the shell stops rsftp, and once continued hands the line
+// back (retype) to be read again at a new prompt. The terminal's own ^Z
+// is off in raw mode, and sftp's line editor suspends on it. Not on
+// Windows, which has no job control.
 type ctrlCReader struct {
 	r io.Reader
 
@@ -770,9 +787,20 @@ type ctrlCReader struct {
 	pending     []byte
 	err         error
 	interrupted bool
+	suspended   bool
 }
 
-const ctrlC = 0x03
+const (
+	ctrlC = 0x03
+	ctrlZ = 0x1a
+)
+
+// canSuspend: Windows has no job control.
+const canSuspend = runtime.GOOS != "windows"
+
+// isStop reports whether b is a key that ends the line at once: Ctrl-C,
+// and Ctrl-Z where rsftp can be suspended.
+func isStop(b byte) bool { return b == ctrlC || (b == ctrlZ && canSuspend) }
 
 func (k *ctrlCReader) Read(p []byte) (int, error) {
 	k.mu.Lock()
@@ -789,24 +817,48 @@ func (k *ctrlCReader) Read(p []byte) (int, error) {
 		}
 		k.pending, k.err = k.buf[:n], err
 	}
-	if k.pending[0] == ctrlC {
+	switch k.pending[0] {
+	case ctrlC:
 		k.pending = k.pending[1:]
 		k.interrupted = true
 		return copy(p, "\x05^C\r"), nil // Ctrl-E (end of line), ^C, Enter
+	case ctrlZ:
+		if canSuspend {
+			k.pending = k.pending[1:]
+			k.suspended = true
+			return copy(p, "\x05^Z\r"), nil
+		}
 	}
-	end := bytes.IndexByte(k.pending, ctrlC)
-	if end < 0 {
-		end = len(k.pending)
+	end := 1
+	for end < len(k.pending) && !isStop(k.pending[end]) {
+		end++
 	}
 	n := copy(p, k.pending[:end])
 	k.pending = k.pending[n:]
 	return n, nil
 }
 
+// pendingInterrupt reports whether the line being returned is to be
+// dropped (Ctrl-C) or put aside (Ctrl-Z): the history skips it.
 func (k *ctrlCReader) pendingInterrupt() bool {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.interrupted
+	return k.interrupted || k.suspended
+}
+
+func (k *ctrlCReader) takeSuspend() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	was := k.suspended
+	k.suspended = false
+	return was
+}
+
+// retype puts line before the keys not yet read, as if typed again.
+func (k *ctrlCReader) retype(line string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.pending = append([]byte(line), k.pending...)
 }
 
 func (k *ctrlCReader) takeInterrupt() bool {

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -170,4 +171,45 @@ func (p *ptySession) localRun(line string) string {
 	p.typeKeys(line + "\r")
 	p.expect(line)
 	return p.expect("LOCAL> ")
+}
+
+// TestE2EShellSuspend: Ctrl-Z at rsftp sftp's prompt stops rsftp, as
+// sftp's line editor does; after fg the line typed so far is at a new
+// prompt, to be finished, and the session goes on.
+func TestE2EShellSuspend(t *testing.T) {
+	fx := newPTYFixture(t)
+	os.WriteFile(filepath.Join(fx.root, "small.txt"), []byte("small\n"), 0o644)
+	p := startJobShell(t, fx.local)
+	p.expect("LOCAL> ")
+	var line strings.Builder
+	line.WriteString(shellQuote(e2eTool(t)))
+	for _, a := range fx.args(t, fx.port) {
+		line.WriteString(" " + shellQuote(a))
+	}
+	p.typeKeys(line.String() + "\r")
+	p.expect("sftp> ")
+	p.typeKeys("ls -1 sma")
+	p.expect("ls -1 sma")
+	p.typeKeys("\x1a")
+	p.expect("^Z")
+	p.expect("Stopped")
+	p.expect("LOCAL> ")
+	if out := p.localRun("echo local-$((6*7))"); !strings.Contains(out, "local-42") {
+		t.Fatalf("the local shell after Ctrl-Z: %q", out)
+	}
+	p.typeKeys("fg\r")
+	p.expect("sftp> ls -1 sma")
+	p.typeKeys("ll.txt\r")
+	if out := p.expect("sftp> "); !strings.Contains(out, "small.txt") {
+		t.Fatalf("the line finished after fg: %q", out)
+	}
+	// The suspended line is not in the history: the up arrow recalls
+	// the finished one.
+	p.typeKeys("\x1b[A")
+	p.expect("ls -1 small.txt")
+	p.typeKeys("\x15bye\r") // Ctrl-U drops the recalled line
+	p.expect("LOCAL> ")
+	if out := p.localRun("echo rsftp-exit=$?"); !strings.Contains(out, "rsftp-exit=0") {
+		t.Fatalf("rsftp's exit status: %q", out)
+	}
 }
