@@ -78,10 +78,19 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // that Ctrl-C sends it SIGINT as a shell's foreground job).
 func startPTY(t *testing.T, dir string, args ...string) *ptySession {
 	t.Helper()
-	master, slave := openPTY(t)
 	cmd := exec.Command(e2eTool(t), args...)
 	cmd.Dir = dir
 	cmd.Env = append(e2eEnv(t), "TERM=xterm")
+	return runOnPTY(t, cmd)
+}
+
+// runOnPTY starts cmd on a new pseudo-terminal, as the leader of a new
+// session with the terminal as its controlling one, and records what the
+// terminal shows. At the test's end it kills cmd's process group if cmd
+// still runs.
+func runOnPTY(t *testing.T, cmd *exec.Cmd) *ptySession {
+	t.Helper()
+	master, slave := openPTY(t)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
 	if err := cmd.Start(); err != nil {
@@ -108,6 +117,7 @@ func startPTY(t *testing.T, dir string, args ...string) *ptySession {
 		select {
 		case <-p.exited:
 		default:
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			cmd.Process.Kill()
 			<-p.exited
 		}

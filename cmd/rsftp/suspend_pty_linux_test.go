@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -24,49 +23,20 @@ func startJobShell(t *testing.T, dir string) *ptySession {
 	if err != nil {
 		t.Skip("no bash to run rsftp as a job of")
 	}
-	master, slave := openPTY(t)
 	cmd := exec.Command(bash, "--norc", "--noprofile", "--noediting", "-i")
 	cmd.Dir = dir
 	cmd.Env = append(e2eEnv(t), "TERM=xterm", "PS1=LOCAL> ")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	return runOnPTY(t, cmd)
+}
+
+// toolLine is the shell command line that runs rsftp with args.
+func toolLine(t *testing.T, args []string) string {
+	var line strings.Builder
+	line.WriteString(shellQuote(e2eTool(t)))
+	for _, a := range args {
+		line.WriteString(" " + shellQuote(a))
 	}
-	p := &ptySession{t: t, master: master, slave: slave, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			n, err := master.Read(buf)
-			p.mu.Lock()
-			p.out = append(p.out, buf[:n]...)
-			p.mu.Unlock()
-			if err != nil {
-				return
-			}
-		}
-	}()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			// Kill the whole session's foreground (rsftp too, if
-			// the test failed with it running or stopped).
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Process.Kill()
-			<-p.exited
-		}
-		slave.Close()
-		master.Close()
-		if t.Failed() {
-			t.Logf("terminal output:\n%s", p.all())
-		}
-	})
-	return p
+	return line.String()
 }
 
 // procState is the state letter of /proc/pid/stat ("T" when stopped).
@@ -95,13 +65,7 @@ func TestE2ESSHPTYSuspend(t *testing.T) {
 	p := startJobShell(t, dir)
 	p.expect("LOCAL> ")
 	before := ttyModes(t, p.slave)
-	var line strings.Builder
-	line.WriteString(shellQuote(e2eTool(t)))
-	for _, a := range tg.args("127.0.0.1") {
-		line.WriteString(" " + shellQuote(a))
-	}
-	line.WriteString("\r")
-	p.typeKeys(line.String())
+	p.typeKeys(toolLine(t, tg.args("127.0.0.1")) + "\r")
 	setPrompt(p)
 	if out := remoteRun(p, "stty size"); !strings.Contains(out, "40 100") {
 		t.Fatalf("stty size: %q (want 40 100)", out)
@@ -181,12 +145,7 @@ func TestE2EShellSuspend(t *testing.T) {
 	os.WriteFile(filepath.Join(fx.root, "small.txt"), []byte("small\n"), 0o644)
 	p := startJobShell(t, fx.local)
 	p.expect("LOCAL> ")
-	var line strings.Builder
-	line.WriteString(shellQuote(e2eTool(t)))
-	for _, a := range fx.args(t, fx.port) {
-		line.WriteString(" " + shellQuote(a))
-	}
-	p.typeKeys(line.String() + "\r")
+	p.typeKeys(toolLine(t, fx.args(t, fx.port)) + "\r")
 	p.expect("sftp> ")
 	p.typeKeys("ls -1 sma")
 	p.expect("ls -1 sma")
