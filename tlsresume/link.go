@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
@@ -73,12 +74,15 @@ type link struct {
 	batched int                    // frames in bc's batch, held (SealFrame)
 	holder  atomic.Pointer[holder] // the Conn's, once it runs on this link
 
-	// Background writes (ACKs, PONGs): the newest ACK and whether a PONG
-	// is owed, written by the writer goroutine so that the reader never
-	// blocks on a full connection.
+	// Background writes (ACKs, PONGs): the newest ACK not yet written,
+	// whether a PONG is owed, and whether bc holds bytes a write that
+	// could not wait left behind (bgFlush), written by the writer
+	// goroutine so that the reader never blocks on a full connection.
+	// An ACK is taken from bgAck only under wmu (see writeAckNow).
 	bgMu    sync.Mutex
 	bgAck   []byte
 	bgPong  bool
+	bgFlush bool
 	bgKick  chan struct{}
 	bgStart sync.Once
 
@@ -293,6 +297,11 @@ func (l *link) WritePacket(p []byte) error {
 	}
 	l.wmu.Lock()
 	defer l.wmu.Unlock()
+	return l.writeLocked(p)
+}
+
+// writeLocked writes record p, under wmu.
+func (l *link) writeLocked(p []byte) error {
 	l.wbuf = AppendRecord(l.wbuf[:0], p)
 	_, err := l.tc.Write(l.wbuf)
 	return err
@@ -375,6 +384,10 @@ type batchConn struct {
 	mu       sync.Mutex
 	batching bool
 	buf      []byte
+	// rc is the socket's, for flushNow (taken at its first use, with
+	// rcTaken; nil where the connection has none, as netsim's).
+	rc      syscall.RawConn
+	rcTaken bool
 }
 
 // maxBatch bounds what a batch collects: past it a write goes through
@@ -395,11 +408,52 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return b.Conn.Write(p)
 }
 
-func (b *batchConn) batch() {
+// batch starts a batch and reports whether one was under way (frames
+// held in it: see holder).
+func (b *batchConn) batch() (was bool) {
 	b.mu.Lock()
-	b.batching = true
+	was, b.batching = b.batching, true
 	b.mu.Unlock()
+	return was
 }
+
+// held reports whether a batch is under way (frames a Write holds).
+func (b *batchConn) held() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.batching
+}
+
+// flushNow ends a batch and writes what it holds as far as the socket
+// takes it without waiting. done is false if some remains: it stays in
+// the buffer, ahead of anything written next, for a flush or a write
+// that may wait.
+func (b *batchConn) flushNow() (done bool, err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	if len(b.buf) == 0 {
+		return true, nil
+	}
+	if !b.rcTaken {
+		b.rcTaken = true
+		if sc, ok := b.Conn.(syscall.Conn); ok {
+			b.rc, _ = sc.SyscallConn()
+		}
+	}
+	if b.rc == nil {
+		return false, nil
+	}
+	n, err := writeNow(b.rc, b.buf)
+	b.buf = b.buf[:copy(b.buf, b.buf[n:])]
+	if err == errWouldBlock {
+		return false, nil
+	}
+	return len(b.buf) == 0, err
+}
+
+// errWouldBlock: the socket takes no more now (writeNow).
+var errWouldBlock = errors.New("tlsresume: the socket's buffer is full")
 
 // flush writes what the batch collected and ends it.
 func (b *batchConn) flush() error {
@@ -418,9 +472,14 @@ func (b *batchConn) flushLocked() error {
 	return err
 }
 
-// WritePacketBackground queues an ACK (the newest replaces one not yet
-// written: each acknowledges everything before it) for the writer
-// goroutine.
+// WritePacketBackground writes an ACK now if that cannot wait: when no
+// other write holds the link (wmu) and the socket takes the record
+// without blocking, or frames a Write holds in the batch will take it out
+// (writeAckNow). Otherwise it queues it for the writer goroutine (the
+// newest replaces one not yet written: each acknowledges everything
+// before it). The reading goroutine, which makes most ACKs, thus writes
+// them itself, without waking another goroutine for each (issue 20), and
+// never waits on a full connection.
 func (l *link) WritePacketBackground(p []byte) error {
 	if len(p) == 0 || p[0] != RecAck {
 		return l.WritePacket(p)
@@ -430,11 +489,46 @@ func (l *link) WritePacketBackground(p []byte) error {
 		return net.ErrClosed
 	default:
 	}
+	if l.wmu.TryLock() {
+		done, err := l.writeAckNow(p)
+		l.wmu.Unlock()
+		if err != nil || done {
+			return err
+		}
+		l.bgMu.Lock()
+		l.bgFlush = true
+		l.bgMu.Unlock()
+		l.kick()
+		return nil
+	}
 	l.bgMu.Lock()
 	l.bgAck = append(l.bgAck[:0], p...)
 	l.bgMu.Unlock()
 	l.kick()
 	return nil
+}
+
+// writeAckNow writes ACK p under wmu, without waiting: it supersedes an
+// ACK queued for the writer (which takes it only under wmu, so an older
+// ACK never follows a newer one), joins the frames held in the batch if a
+// Write holds some (they leave when it flushes), or else goes out as far
+// as the socket takes it now. done is false if some of it remains in bc.
+func (l *link) writeAckNow(p []byte) (done bool, err error) {
+	l.bgMu.Lock()
+	l.bgAck = l.bgAck[:0]
+	l.bgMu.Unlock()
+	held := l.bc.batch()
+	l.wbuf = AppendRecord(l.wbuf[:0], p)
+	if _, err := l.tc.Write(l.wbuf); err != nil {
+		if !held {
+			l.bc.flushNow() // ends the batch; the link is lost anyway
+		}
+		return false, err
+	}
+	if held {
+		return true, nil
+	}
+	return l.bc.flushNow()
 }
 
 func (l *link) kick() {
@@ -445,7 +539,8 @@ func (l *link) kick() {
 	}
 }
 
-// writer writes the queued ACK and PONG until the link ends.
+// writer writes the queued ACK and PONG, and what an ACK written at once
+// left in bc, until the link ends.
 func (l *link) writer() {
 	var ack []byte
 	for {
@@ -454,19 +549,24 @@ func (l *link) writer() {
 			return
 		case <-l.bgKick:
 		}
+		l.wmu.Lock()
 		l.bgMu.Lock()
 		ack = append(ack[:0], l.bgAck...)
 		l.bgAck = l.bgAck[:0]
-		pong := l.bgPong
-		l.bgPong = false
+		pong, flush := l.bgPong, l.bgFlush
+		l.bgPong, l.bgFlush = false, false
 		l.bgMu.Unlock()
 		var err error
 		if len(ack) > 0 {
-			err = l.WritePacket(ack)
+			err = l.writeLocked(ack)
 		}
 		if err == nil && pong {
-			err = l.WritePacket([]byte{RecPong})
+			err = l.writeLocked([]byte{RecPong})
 		}
+		if err == nil && flush && !l.bc.held() {
+			err = l.bc.flush()
+		}
+		l.wmu.Unlock()
 		if err != nil {
 			// The reader finds the broken connection too.
 			l.Abort()

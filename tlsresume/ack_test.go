@@ -1,0 +1,160 @@
+package tlsresume
+
+import (
+	"crypto/tls"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/resume"
+)
+
+// tcpLinkPair is a link over loopback TCP with small socket buffers, and
+// the plain TLS server on its other end, which reads only when the test
+// does.
+func tcpLinkPair(t *testing.T) (*link, *tls.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type accepted struct {
+		tc  *tls.Conn
+		err error
+	}
+	acc := make(chan accepted, 1)
+	go func() {
+		raw, err := ln.Accept()
+		if err != nil {
+			acc <- accepted{nil, err}
+			return
+		}
+		raw.(*net.TCPConn).SetReadBuffer(4 << 10)
+		tc := tls.Server(raw, serverTLS(t, Marker))
+		acc <- accepted{tc, tc.Handshake()}
+	}()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	conf := clientTLS(t, Marker)
+	conf.ServerName = "127.0.0.1"
+	bc := &batchConn{Conn: raw}
+	tc := tls.Client(bc, conf)
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	a := <-acc
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	l, err := newLink(tc, bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.Abort()
+		a.tc.Close()
+	})
+	return l, a.tc
+}
+
+// TestAckNeverWaits: the reading goroutine writes its ACKs itself
+// (link.WritePacketBackground), and must never wait for a connection the
+// peer does not read (both ends would wait for each other). ACKs are
+// written until the socket holds them back, and more after; every call
+// returns, and once the peer reads, it finds the ACKs in order, none
+// going backwards, the last one the newest.
+func TestAckNeverWaits(t *testing.T) {
+	l, peer := tcpLinkPair(t)
+	const extra = 100
+	last := make(chan uint64, 1)
+	go func() {
+		n, full := uint64(0), -1
+		for full < extra {
+			n++
+			if err := l.WritePacketBackground((&resume.Ack{Received: n}).Marshal()); err != nil {
+				t.Error(err)
+				break
+			}
+			l.bc.mu.Lock()
+			if full < 0 && len(l.bc.buf) > 0 {
+				full = 0 // the socket held some back: now more on top
+			}
+			l.bc.mu.Unlock()
+			if full >= 0 {
+				full++
+			}
+			if n > 1<<20 {
+				t.Error("a million ACKs went out to a peer that does not read")
+				break
+			}
+		}
+		last <- n
+	}()
+	var n uint64
+	select {
+	case n = <-last:
+	case <-time.After(30 * time.Second):
+		t.Fatal("WritePacketBackground waited for a peer that does not read")
+	}
+	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, MaxRecord)
+	var got uint64
+	for got < n {
+		p, err := ReadRecord(peer, buf)
+		if err != nil {
+			t.Fatalf("after ACK %d of %d: %v", got, n, err)
+		}
+		a, err := resume.ParseAck(p)
+		if err != nil {
+			t.Fatalf("after ACK %d: %v", got, err)
+		}
+		if a.Received <= got {
+			t.Fatalf("ACK %d after ACK %d", a.Received, got)
+		}
+		got = a.Received
+	}
+}
+
+// TestAckJoinsHeldFrames: an ACK written while a Write holds frames in
+// the batch goes with them, after them, when the Write flushes.
+func TestAckJoinsHeldFrames(t *testing.T) {
+	l, peer := tcpLinkPair(t)
+	var h holder
+	l.holder.Store(&h)
+	f := make([]byte, wire.FrameHeadroom, wire.FrameHeadroom+5+wire.FrameTailroom)
+	f = append(f, RecData)
+	f = append(f, "held"...)
+	h.mu.Lock()
+	h.frame = &f[0]
+	h.mu.Unlock()
+	if err := l.SealFrame(f); err != nil {
+		t.Fatal(err)
+	}
+	if !l.bc.held() {
+		t.Fatal("the frame was not held")
+	}
+	if err := l.WritePacketBackground((&resume.Ack{Received: 7}).Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.flushHeld(); err != nil {
+		t.Fatal(err)
+	}
+	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, MaxRecord)
+	p, err := ReadRecord(peer, buf)
+	if err != nil || p[0] != RecData || string(p[1:]) != "held" {
+		t.Fatalf("first record %q, %v; want the held DATA", p, err)
+	}
+	p, err = ReadRecord(peer, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err := resume.ParseAck(p); err != nil || a.Received != 7 {
+		t.Fatalf("second record %x (%v): want ACK 7", p, err)
+	}
+}
