@@ -611,3 +611,47 @@ func TestE2EHelperForcedCommand(t *testing.T) {
 	}
 	t.Logf("with ResumeHelper=yes: %s", strings.TrimSpace(errs))
 }
+
+// TestE2EHelperInnerPackets: through the helper, the client lets the
+// helper send data packets of innerMaxPacket (sshd's own packets carry
+// 32 KiB at most), so that a READ's reply crosses the inner layers in
+// two packets instead of eight; a get without the helper still receives
+// sshd's 32 KiB packets. The client's packet log (RSFTP_PACKETS) shows
+// both connections' packets.
+func TestE2EHelperInnerPackets(t *testing.T) {
+	r := newHelperRig(t)
+	want := e2eRandFile(t, filepath.Join(r.remote, "f"), 4<<20)
+	largest := func(mode string) int {
+		log := filepath.Join(r.dir, "packets-"+mode)
+		local := filepath.Join(r.dir, "f-"+mode)
+		cmd, errb := r.command(t, "get", []string{"-o", "ResumeHelper=" + mode}, "127.0.0.1:"+filepath.Join(r.remote, "f"), local)
+		cmd.Env = append(cmd.Env, "RSFTP_PACKETS="+log)
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("get, ResumeHelper=%s: %v\n%s", mode, err, errb)
+		}
+		if got, _ := os.ReadFile(local); !bytes.Equal(got, want) {
+			t.Fatalf("get, ResumeHelper=%s: the file differs", mode)
+		}
+		b, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// "12.345 ms <  94 CHANNEL_DATA 32777 ..."
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 6 && f[2] == "<" && f[4] == "CHANNEL_DATA" {
+				if k, err := strconv.Atoi(f[5]); err == nil {
+					n = max(n, k)
+				}
+			}
+		}
+		return n
+	}
+	if n := largest("yes"); n <= 64<<10 || n > innerMaxPacket+64 {
+		t.Errorf("through the helper the largest data packet received had %d bytes; want more than 64 KiB, at most innerMaxPacket (%d) and its header", n, innerMaxPacket)
+	}
+	if n := largest("no"); n == 0 || n > 32<<10+64 {
+		t.Errorf("from sshd directly the largest data packet received had %d bytes; want sshd's 32 KiB at most", n)
+	}
+}
