@@ -26,6 +26,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/asn1"
 	"encoding/base64"
 	"errors"
@@ -45,6 +46,12 @@ var (
 	fuzzMLKEMSeed  = bytes.Repeat([]byte{0x3c}, mlkem.SeedSize)
 	fuzzSignedData = []byte("data signed by the fuzz targets' test keys")
 )
+
+// fuzzMethods are the methods the targets' mode bits 0-1 pick, in a fixed
+// order: the committed corpora (and fuzz/corpus's recMethodIndex) name
+// them by index. The two sntrup761x25519 names share their code; one
+// stands for both.
+var fuzzMethods = []string{MLKEM768X25519SHA256, Curve25519SHA256, Curve25519SHA256LibSSH, SNTRUP761X25519SHA512}
 
 type fuzzFixture struct {
 	signers []Signer                // one of each testKeys(), same order
@@ -75,15 +82,21 @@ func fixture(t testing.TB) *fuzzFixture {
 
 // qcLen and qsLen are the ephemeral share sizes of a method.
 func qcLen(method string) int {
-	if method == MLKEM768X25519SHA256 {
+	switch {
+	case method == MLKEM768X25519SHA256:
 		return mlkem.EncapsulationKeySize768 + 32
+	case isSntrup(method):
+		return 1158 + 32
 	}
 	return 32
 }
 
 func qsLen(method string) int {
-	if method == MLKEM768X25519SHA256 {
+	switch {
+	case method == MLKEM768X25519SHA256:
 		return mlkem.CiphertextSize768 + 32
+	case isSntrup(method):
+		return 1039 + 32
 	}
 	return 32
 }
@@ -99,6 +112,12 @@ func checkK(method string, k []byte) error {
 	if method == MLKEM768X25519SHA256 {
 		if len(body) != 32 {
 			return fmt.Errorf("hybrid K of %d bytes", len(body))
+		}
+		return nil
+	}
+	if isSntrup(method) {
+		if len(body) != 64 {
+			return fmt.Errorf("sntrup761x25519 K of %d bytes", len(body))
 		}
 		return nil
 	}
@@ -255,7 +274,7 @@ func checkKeyInvariants(k PublicKey, blob []byte) error {
 // never has to get the length right).
 func FuzzParseKexInitMsg(f *testing.F) {
 	fx := fixture(f)
-	for mi, method := range SupportedMethods() {
+	for mi, method := range fuzzMethods {
 		init := fx.clients[method].InitMessage()
 		for ki := range fx.signers {
 			f.Add(uint8(mi|ki<<2), init)
@@ -273,7 +292,7 @@ func FuzzParseKexInitMsg(f *testing.F) {
 	m := testMagics()
 	f.Fuzz(func(t *testing.T, mode uint8, data []byte) {
 		fx := fixture(t)
-		methods := SupportedMethods()
+		methods := fuzzMethods
 		method := methods[int(mode&3)%len(methods)]
 		signer := fx.signers[int(mode>>2&7)%len(fx.signers)]
 		algos := signer.Algorithms()
@@ -317,13 +336,17 @@ func FuzzParseKexInitMsg(f *testing.F) {
 		if len(rep.Q) != qsLen(method) {
 			t.Fatalf("%s: Q_S of %d bytes", method, len(rep.Q))
 		}
-		if !bytes.Equal(rep.Signature, res.Signature) || res.Hash != crypto.SHA256 {
+		wantHash := crypto.SHA256
+		if isSntrup(method) {
+			wantHash = crypto.SHA512
+		}
+		if !bytes.Equal(rep.Signature, res.Signature) || res.Hash != wantHash {
 			t.Fatal("result does not match the reply")
 		}
 		if err := checkK(method, res.K); err != nil {
 			t.Fatal(err)
 		}
-		if h := refExchangeHash(m, rep.HostKey, qc, rep.Q, res.K); !bytes.Equal(h, res.H) {
+		if h := refExchangeHash(method, m, rep.HostKey, qc, rep.Q, res.K); !bytes.Equal(h, res.H) {
 			t.Fatalf("H = %x, reference %x", res.H, h)
 		}
 		if a, _, _ := tReadString(rep.Signature); string(a) != algo {
@@ -369,7 +392,7 @@ var replyAlgos = []string{
 func FuzzParseKexReply(f *testing.F) {
 	fx := fixture(f)
 	m := testMagics()
-	for mi, method := range SupportedMethods() {
+	for mi, method := range fuzzMethods {
 		init := fx.clients[method].InitMessage()
 		for _, s := range fx.signers {
 			for _, algo := range s.Algorithms() {
@@ -400,7 +423,7 @@ func FuzzParseKexReply(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, mode uint8, hostKey, q, sig []byte) {
 		fx := fixture(t)
-		methods := SupportedMethods()
+		methods := fuzzMethods
 		method := methods[int(mode&3)%len(methods)]
 		algo := replyAlgos[mode>>2&7]
 		reply := hostKey
@@ -459,6 +482,20 @@ func FuzzParseKexReply(f *testing.F) {
 			}
 			h := sha256.Sum256(tCat(kem, ec))
 			k = tString(h[:])
+		case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+			// The fixed key's own decapsulation: there is no other
+			// sntrup761 to check with here (interop tests check it
+			// against OpenSSH).
+			kem, err := sntrupKeyFromSeed(t, fuzzMLKEMSeed).Decapsulate(rep.Q[:1039])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec, err := curve25519.X25519(fuzzX25519Priv, rep.Q[1039:])
+			if err != nil {
+				t.Fatalf("accepted a low-order X25519 share: %v", err)
+			}
+			h := sha512.Sum512(tCat(kem, ec))
+			k = tString(h[:])
 		default:
 			ec, err := curve25519.X25519(fuzzX25519Priv, rep.Q)
 			if err != nil {
@@ -470,7 +507,7 @@ func FuzzParseKexReply(f *testing.F) {
 			t.Fatalf("K = %x, reference %x", res.K, k)
 		}
 		qcBody, _, _ := tReadString(c.InitMessage()[1:])
-		if h := refExchangeHash(m, rep.HostKey, qcBody, rep.Q, res.K); !bytes.Equal(h, res.H) {
+		if h := refExchangeHash(method, m, rep.HostKey, qcBody, rep.Q, res.K); !bytes.Equal(h, res.H) {
 			t.Fatalf("H = %x, reference %x", res.H, h)
 		}
 		if err := stdVerify(res.HostKey, res.H, rep.Signature); err != nil {

@@ -1,5 +1,6 @@
 // Package kex implements SSH key exchange: curve25519-sha256 (RFC 8731),
-// the hybrid mlkem768x25519-sha256, the exchange hash, RFC 4253 key
+// the hybrids mlkem768x25519-sha256 and sntrup761x25519-sha512 (OpenSSH's
+// default from 9.0 to 9.8), the exchange hash, RFC 4253 key
 // derivation, and the host and user key algorithms ssh-ed25519,
 // ecdsa-sha2-nistp256/384/521 and rsa-sha2-256/512.
 //
@@ -13,11 +14,13 @@ import (
 	"crypto/ecdh"
 	"crypto/mlkem"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
 
+	"github.com/rsftp/rsftp/internal/sntrup761"
 	"github.com/rsftp/rsftp/internal/wire"
 )
 
@@ -26,6 +29,10 @@ const (
 	Curve25519SHA256       = "curve25519-sha256"
 	Curve25519SHA256LibSSH = "curve25519-sha256@libssh.org"
 	MLKEM768X25519SHA256   = "mlkem768x25519-sha256"
+	// SNTRUP761X25519SHA512 is the name OpenSSH 9.9 gave the method it
+	// had offered since 8.5 as SNTRUP761X25519SHA512OpenSSH.
+	SNTRUP761X25519SHA512        = "sntrup761x25519-sha512"
+	SNTRUP761X25519SHA512OpenSSH = "sntrup761x25519-sha512@openssh.com"
 )
 
 // Message numbers shared by the ECDH-style methods.
@@ -34,9 +41,19 @@ const (
 	msgKexReply = wire.MsgKexECDHReply
 )
 
-// SupportedMethods lists our key exchange methods, best first.
+// SupportedMethods lists our key exchange methods, best first: the
+// post-quantum hybrids before curve25519 alone, as OpenSSH orders them.
 func SupportedMethods() []string {
-	return []string{MLKEM768X25519SHA256, Curve25519SHA256, Curve25519SHA256LibSSH}
+	return []string{MLKEM768X25519SHA256, SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH, Curve25519SHA256, Curve25519SHA256LibSSH}
+}
+
+// methodHash is the hash of a method's exchange hash and key derivation.
+func methodHash(method string) crypto.Hash {
+	switch method {
+	case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+		return crypto.SHA512
+	}
+	return crypto.SHA256
 }
 
 // Magics are the handshake strings that enter the exchange hash.
@@ -53,7 +70,7 @@ type Result struct {
 	// H is the exchange hash.
 	H []byte
 	// K is the shared secret encoded as it enters the hash and the KDF:
-	// an mpint for curve25519, a string for the ML-KEM hybrid.
+	// an mpint for curve25519, a string for the hybrids.
 	K         []byte
 	HostKey   PublicKey
 	Signature []byte
@@ -88,6 +105,16 @@ func NewClient(method string, rand io.Reader) (ClientMethod, error) {
 			return nil, fmt.Errorf("kex: generating X25519 key: %w", err)
 		}
 		return &hybridClient{dk: dk, priv: priv}, nil
+	case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+		dk, err := sntrupKey()
+		if err != nil {
+			return nil, fmt.Errorf("kex: generating sntrup761 key: %w", err)
+		}
+		priv, err := ecdh.X25519().GenerateKey(rand)
+		if err != nil {
+			return nil, fmt.Errorf("kex: generating X25519 key: %w", err)
+		}
+		return &sntrupClient{dk: dk, priv: priv}, nil
 	}
 	return nil, fmt.Errorf("kex: unsupported key exchange method %q", method)
 }
@@ -131,12 +158,31 @@ func Server(method string, rand io.Reader, init []byte, m *Magics, hostKey Signe
 			return nil, nil, err
 		}
 		qs = append(ct, priv.PublicKey().Bytes()...)
-		k = hybridSecret(kemSecret, ecSecret)
+		k = hybridSecret(crypto.SHA256, kemSecret, ecSecret)
+	case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+		if len(qc) != sntrup761.PublicKeySize+32 {
+			return nil, nil, fmt.Errorf("kex: sntrup761x25519 client init of %d bytes, want %d", len(qc), sntrup761.PublicKeySize+32)
+		}
+		ct, kemSecret, err := sntrup761.Encapsulate(rand, qc[:sntrup761.PublicKeySize])
+		if err != nil {
+			return nil, nil, fmt.Errorf("kex: %w", err)
+		}
+		priv, err := ecdh.X25519().GenerateKey(rand)
+		if err != nil {
+			return nil, nil, fmt.Errorf("kex: generating X25519 key: %w", err)
+		}
+		ecSecret, err := x25519Shared(priv, qc[sntrup761.PublicKeySize:])
+		if err != nil {
+			return nil, nil, err
+		}
+		qs = append(ct, priv.PublicKey().Bytes()...)
+		k = hybridSecret(crypto.SHA512, kemSecret, ecSecret)
 	default:
 		return nil, nil, fmt.Errorf("kex: unsupported key exchange method %q", method)
 	}
 	hostBlob := hostKey.PublicKey().Marshal()
-	h := exchangeHash(m, hostBlob, qc, qs, k)
+	hash := methodHash(method)
+	h := exchangeHash(hash, m, hostBlob, qc, qs, k)
 	sig, err := hostKey.Sign(rand, h, sigAlgo)
 	if err != nil {
 		return nil, nil, err
@@ -145,7 +191,7 @@ func Server(method string, rand io.Reader, init []byte, m *Magics, hostKey Signe
 	reply = wire.AppendBytes(reply, hostBlob)
 	reply = wire.AppendBytes(reply, qs)
 	reply = wire.AppendBytes(reply, sig)
-	return reply, &Result{Hash: crypto.SHA256, H: h, K: k, HostKey: hostKey.PublicKey(), Signature: sig}, nil
+	return reply, &Result{Hash: hash, H: h, K: k, HostKey: hostKey.PublicKey(), Signature: sig}, nil
 }
 
 // parseKexInitMsg parses message 30: byte 30 || string Q_C.
@@ -198,18 +244,25 @@ func x25519Shared(priv *ecdh.PrivateKey, peer []byte) ([]byte, error) {
 	return secret, nil
 }
 
-func hybridSecret(kem, ec []byte) []byte {
-	h := sha256.New()
+// hybridSecret is a hybrid's K: string HASH(KEM key || X25519 secret).
+func hybridSecret(hash crypto.Hash, kem, ec []byte) []byte {
+	var h = sha256.New()
+	if hash == crypto.SHA512 {
+		h = sha512.New()
+	}
 	h.Write(kem)
 	h.Write(ec)
 	return wire.AppendBytes(nil, h.Sum(nil))
 }
 
-// exchangeHash computes H = SHA256(string V_C || string V_S || string I_C
+// exchangeHash computes H = HASH(string V_C || string V_S || string I_C
 // || string I_S || string K_S || string Q_C || string Q_S || K), with K
 // already encoded.
-func exchangeHash(m *Magics, hostKey, qc, qs, k []byte) []byte {
-	h := sha256.New()
+func exchangeHash(hash crypto.Hash, m *Magics, hostKey, qc, qs, k []byte) []byte {
+	var h = sha256.New()
+	if hash == crypto.SHA512 {
+		h = sha512.New()
+	}
 	var b []byte
 	for _, f := range [][]byte{m.ClientVersion, m.ServerVersion, m.ClientKexInit, m.ServerKexInit, hostKey, qc, qs} {
 		b = wire.AppendBytes(b[:0], f)
@@ -234,7 +287,7 @@ func (c *x25519Client) HandleReply(p []byte, m *Magics, sigAlgo string) (*Result
 	if err != nil {
 		return nil, err
 	}
-	return finishClient(rep, m, sigAlgo, c.priv.PublicKey().Bytes(), wire.AppendMPIntBytes(nil, secret))
+	return finishClient(crypto.SHA256, rep, m, sigAlgo, c.priv.PublicKey().Bytes(), wire.AppendMPIntBytes(nil, secret))
 }
 
 type hybridClient struct {
@@ -266,10 +319,42 @@ func (c *hybridClient) HandleReply(p []byte, m *Magics, sigAlgo string) (*Result
 	if err != nil {
 		return nil, err
 	}
-	return finishClient(rep, m, sigAlgo, c.qc(), hybridSecret(kemSecret, ecSecret))
+	return finishClient(crypto.SHA256, rep, m, sigAlgo, c.qc(), hybridSecret(crypto.SHA256, kemSecret, ecSecret))
 }
 
-func finishClient(rep *kexReplyMsg, m *Magics, sigAlgo string, qc, k []byte) (*Result, error) {
+type sntrupClient struct {
+	dk   *sntrup761.PrivateKey
+	priv *ecdh.PrivateKey
+}
+
+func (c *sntrupClient) qc() []byte {
+	return append(c.dk.PublicKey(), c.priv.PublicKey().Bytes()...)
+}
+
+func (c *sntrupClient) InitMessage() []byte {
+	return wire.AppendBytes([]byte{msgKexInit}, c.qc())
+}
+
+func (c *sntrupClient) HandleReply(p []byte, m *Magics, sigAlgo string) (*Result, error) {
+	rep, err := parseKexReply(p)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.Q) != sntrup761.CiphertextSize+32 {
+		return nil, fmt.Errorf("kex: sntrup761x25519 server reply of %d bytes, want %d", len(rep.Q), sntrup761.CiphertextSize+32)
+	}
+	kemSecret, err := c.dk.Decapsulate(rep.Q[:sntrup761.CiphertextSize])
+	if err != nil {
+		return nil, fmt.Errorf("kex: %w", err)
+	}
+	ecSecret, err := x25519Shared(c.priv, rep.Q[sntrup761.CiphertextSize:])
+	if err != nil {
+		return nil, err
+	}
+	return finishClient(crypto.SHA512, rep, m, sigAlgo, c.qc(), hybridSecret(crypto.SHA512, kemSecret, ecSecret))
+}
+
+func finishClient(hash crypto.Hash, rep *kexReplyMsg, m *Magics, sigAlgo string, qc, k []byte) (*Result, error) {
 	hostKey, err := ParsePublicKey(rep.HostKey)
 	if err != nil {
 		return nil, fmt.Errorf("kex: server host key: %w", err)
@@ -281,11 +366,11 @@ func finishClient(rep *kexReplyMsg, m *Magics, sigAlgo string, qc, k []byte) (*R
 	if algo, _, err := parseSignature(rep.Signature, UnderlyingSignatureAlgorithm(sigAlgo)); err != nil || algo != UnderlyingSignatureAlgorithm(sigAlgo) {
 		return nil, fmt.Errorf("kex: host key signature: %v", err)
 	}
-	h := exchangeHash(m, rep.HostKey, qc, rep.Q, k)
+	h := exchangeHash(hash, m, rep.HostKey, qc, rep.Q, k)
 	if err := hostKey.Verify(h, rep.Signature); err != nil {
 		return nil, fmt.Errorf("kex: server's host key signature over the exchange hash: %w", err)
 	}
-	return &Result{Hash: crypto.SHA256, H: h, K: k, HostKey: hostKey, Signature: rep.Signature}, nil
+	return &Result{Hash: hash, H: h, K: k, HostKey: hostKey, Signature: rep.Signature}, nil
 }
 
 // DeriveKey is the RFC 4253 section 7.2 key derivation: HASH(K || H ||

@@ -13,12 +13,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
+	mrand "math/rand/v2"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/curve25519"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/rsftp/rsftp/internal/sntrup761"
 )
 
 func mustHexT(t testing.TB, s string) []byte {
@@ -33,11 +37,32 @@ func mustHexT(t testing.TB, s string) []byte {
 // refExchangeHash is H = SHA256(string V_C || string V_S || string I_C ||
 // string I_S || string K_S || string Q_C || string Q_S || K), assembled
 // by hand (RFC 4253 section 8, RFC 5656 section 4, RFC 8731).
-func refExchangeHash(m *Magics, ks, qc, qs, k []byte) []byte {
+func refExchangeHash(method string, m *Magics, ks, qc, qs, k []byte) []byte {
 	b := tCat(tString(m.ClientVersion), tString(m.ServerVersion), tString(m.ClientKexInit),
 		tString(m.ServerKexInit), tString(ks), tString(qc), tString(qs), k)
+	if isSntrup(method) {
+		h := sha512.Sum512(b)
+		return h[:]
+	}
 	h := sha256.Sum256(b)
 	return h[:]
+}
+
+// isSntrup: the methods whose hash is SHA-512.
+func isSntrup(method string) bool {
+	return method == "sntrup761x25519-sha512" || method == "sntrup761x25519-sha512@openssh.com"
+}
+
+// sntrupKeyFromSeed makes the fixed sntrup761 key of a seed: the key
+// generation reads a ChaCha8 stream keyed by the seed's first 32 bytes.
+func sntrupKeyFromSeed(t testing.TB, seed []byte) *sntrup761.PrivateKey {
+	var k [32]byte
+	copy(k[:], seed)
+	dk, err := sntrup761.GenerateKey(mrand.NewChaCha8(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dk
 }
 
 // refDeriveKey is RFC 4253 section 7.2 written out directly.
@@ -103,8 +128,8 @@ func TestExchangeHashReference(t *testing.T) {
 	ks := []byte("host key blob")
 	qc, qs := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	k := tMPInt(bytes.Repeat([]byte{0x80}, 32))
-	h := exchangeHash(m, ks, qc, qs, k)
-	if !bytes.Equal(h, refExchangeHash(m, ks, qc, qs, k)) {
+	h := exchangeHash(crypto.SHA256, m, ks, qc, qs, k)
+	if !bytes.Equal(h, refExchangeHash(Curve25519SHA256, m, ks, qc, qs, k)) {
 		t.Fatal("exchangeHash differs from the reference")
 	}
 	// Every input enters H, and moving bytes between fields changes it
@@ -112,21 +137,24 @@ func TestExchangeHashReference(t *testing.T) {
 	variants := map[string]func(m *Magics) []byte{
 		"V_C": func(m *Magics) []byte {
 			m.ClientVersion = append(m.ClientVersion, 'x')
-			return exchangeHash(m, ks, qc, qs, k)
+			return exchangeHash(crypto.SHA256, m, ks, qc, qs, k)
 		},
-		"V_S": func(m *Magics) []byte { m.ServerVersion = m.ServerVersion[1:]; return exchangeHash(m, ks, qc, qs, k) },
-		"I_C": func(m *Magics) []byte { m.ClientKexInit = nil; return exchangeHash(m, ks, qc, qs, k) },
-		"I_S": func(m *Magics) []byte { m.ServerKexInit[5] ^= 1; return exchangeHash(m, ks, qc, qs, k) },
-		"K_S": func(m *Magics) []byte { return exchangeHash(m, ks[1:], qc, qs, k) },
-		"Q_C": func(m *Magics) []byte { return exchangeHash(m, ks, qs, qs, k) },
-		"Q_S": func(m *Magics) []byte { return exchangeHash(m, ks, qc, qc, k) },
-		"K":   func(m *Magics) []byte { return exchangeHash(m, ks, qc, qs, k[1:]) },
+		"V_S": func(m *Magics) []byte {
+			m.ServerVersion = m.ServerVersion[1:]
+			return exchangeHash(crypto.SHA256, m, ks, qc, qs, k)
+		},
+		"I_C": func(m *Magics) []byte { m.ClientKexInit = nil; return exchangeHash(crypto.SHA256, m, ks, qc, qs, k) },
+		"I_S": func(m *Magics) []byte { m.ServerKexInit[5] ^= 1; return exchangeHash(crypto.SHA256, m, ks, qc, qs, k) },
+		"K_S": func(m *Magics) []byte { return exchangeHash(crypto.SHA256, m, ks[1:], qc, qs, k) },
+		"Q_C": func(m *Magics) []byte { return exchangeHash(crypto.SHA256, m, ks, qs, qs, k) },
+		"Q_S": func(m *Magics) []byte { return exchangeHash(crypto.SHA256, m, ks, qc, qc, k) },
+		"K":   func(m *Magics) []byte { return exchangeHash(crypto.SHA256, m, ks, qc, qs, k[1:]) },
 		"Q_C/Q_S boundary": func(m *Magics) []byte {
-			return exchangeHash(m, ks, qc[:31], append([]byte{1}, qs...), k)
+			return exchangeHash(crypto.SHA256, m, ks, qc[:31], append([]byte{1}, qs...), k)
 		},
 		"versions swapped": func(m *Magics) []byte {
 			m.ClientVersion, m.ServerVersion = m.ServerVersion, m.ClientVersion
-			return exchangeHash(m, ks, qc, qs, k)
+			return exchangeHash(crypto.SHA256, m, ks, qc, qs, k)
 		},
 	}
 	for name, f := range variants {
@@ -165,6 +193,7 @@ type transcript struct {
 	ServerX25519      hexBytes            `json:"server_x25519_private"`
 	ClientMLKEMSeed   hexBytes            `json:"client_mlkem_seed"`
 	ServerMLKEMRandom hexBytes            `json:"server_mlkem_random"`
+	ClientSntrupSeed  hexBytes            `json:"client_sntrup_seed"`
 	Init              hexBytes            `json:"init"`
 	Reply             hexBytes            `json:"reply"`
 	QC                hexBytes            `json:"q_c"`
@@ -184,23 +213,30 @@ func (v *transcript) magics() *Magics {
 	}
 }
 
+// loadTranscripts reads the computed transcripts and those recorded from
+// OpenSSH's sshd (sntrup761x25519, which has no other implementation
+// here to compute them with).
 func loadTranscripts(t testing.TB) []transcript {
 	t.Helper()
-	b, err := os.ReadFile("../testvectors/data/kex-transcripts.json")
-	if err != nil {
-		t.Fatal(err)
+	var all []transcript
+	for _, name := range []string{"kex-transcripts.json", "kex-sntrup-openssh.json"} {
+		b, err := os.ReadFile("../testvectors/data/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Source  string       `json:"source"`
+			Vectors []transcript `json:"vectors"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, f.Vectors...)
 	}
-	var f struct {
-		Source  string       `json:"source"`
-		Vectors []transcript `json:"vectors"`
+	if len(all) < 6 {
+		t.Fatalf("%d transcripts", len(all))
 	}
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
-	if len(f.Vectors) < 4 {
-		t.Fatalf("%d transcripts", len(f.Vectors))
-	}
-	return f.Vectors
+	return all
 }
 
 // fixedClient builds the client side of v's method from v's private keys.
@@ -219,6 +255,8 @@ func fixedClient(t testing.TB, method string, x25519Priv, mlkemSeed []byte) Clie
 			t.Fatal(err)
 		}
 		return &hybridClient{dk: dk, priv: priv}
+	case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+		return &sntrupClient{dk: sntrupKeyFromSeed(t, mlkemSeed), priv: priv}
 	}
 	t.Fatalf("method %q", method)
 	return nil
@@ -233,7 +271,11 @@ func TestTranscriptVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := fixedClient(t, v.Method, v.ClientX25519, v.ClientMLKEMSeed)
+		seed := v.ClientMLKEMSeed
+		if isSntrup(v.Method) {
+			seed = v.ClientSntrupSeed
+		}
+		c := fixedClient(t, v.Method, v.ClientX25519, seed)
 		if typeName(c0) != typeName(c) {
 			t.Fatalf("vector %d: NewClient(%q) gives %s", i, v.Method, typeName(c0))
 		}
@@ -250,7 +292,11 @@ func TestTranscriptVectors(t *testing.T) {
 		if !bytes.Equal(res.H, v.H) {
 			t.Errorf("vector %d (%s): H = %x, want %x", i, v.Method, res.H, v.H)
 		}
-		if res.Hash != crypto.SHA256 || !bytes.Equal(res.Signature, v.Signature) || !bytes.Equal(res.HostKey.Marshal(), v.HostKey) {
+		wantHash := crypto.SHA256
+		if isSntrup(v.Method) {
+			wantHash = crypto.SHA512
+		}
+		if res.Hash != wantHash || !bytes.Equal(res.Signature, v.Signature) || !bytes.Equal(res.HostKey.Marshal(), v.HostKey) {
 			t.Errorf("vector %d (%s): result %+v", i, v.Method, res)
 		}
 		for letter, want := range v.Keys {
@@ -290,6 +336,8 @@ func typeName(v any) string {
 		return "x25519Client"
 	case *hybridClient:
 		return "hybridClient"
+	case *sntrupClient:
+		return "sntrupClient"
 	}
 	return "?"
 }
@@ -340,6 +388,23 @@ func TestServerAgainstReference(t *testing.T) {
 				}
 				sum := sha256.Sum256(tCat(kem, ec))
 				k = tString(sum[:])
+			case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+				// No other sntrup761 here to check with: the fixed
+				// client's own decapsulation (the KEM is checked
+				// against OpenSSH by the interop tests).
+				if len(qs) != 1039+32 {
+					t.Fatalf("Q_S of %d bytes", len(qs))
+				}
+				kem, err := sntrupKeyFromSeed(t, seed).Decapsulate(qs[:1039])
+				if err != nil {
+					t.Fatal(err)
+				}
+				ec, err := curve25519.X25519(alice, qs[1039:])
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := sha512.Sum512(tCat(kem, ec))
+				k = tString(sum[:])
 			default:
 				if len(qs) != 32 {
 					t.Fatalf("Q_S of %d bytes", len(qs))
@@ -350,7 +415,7 @@ func TestServerAgainstReference(t *testing.T) {
 				}
 				k = tMPInt(ec)
 			}
-			h := refExchangeHash(m, ks, qc, qs, k)
+			h := refExchangeHash(method, m, ks, qc, qs, k)
 			if !bytes.Equal(sres.K, k) || !bytes.Equal(sres.H, h) {
 				t.Fatalf("%s: server K/H differ from the reference:\nK %x\n  %x\nH %x\n  %x", method, sres.K, k, sres.H, h)
 			}
@@ -401,7 +466,11 @@ func TestExchangeAllMethodsAllHostKeys(t *testing.T) {
 					if !bytes.Equal(cres.K, sres.K) || !bytes.Equal(cres.H, sres.H) {
 						t.Fatal("client and server disagree on K or H")
 					}
-					if cres.Hash != crypto.SHA256 || sres.Hash != crypto.SHA256 || len(cres.H) != 32 {
+					wantHash := crypto.SHA256
+					if isSntrup(method) {
+						wantHash = crypto.SHA512
+					}
+					if cres.Hash != wantHash || sres.Hash != wantHash || len(cres.H) != wantHash.Size() {
 						t.Errorf("hash %v/%v, H of %d bytes", cres.Hash, sres.Hash, len(cres.H))
 					}
 					if !bytes.Equal(cres.Signature, sres.Signature) || !bytes.Equal(cres.HostKey.Marshal(), signer.PublicKey().Marshal()) {
@@ -412,6 +481,10 @@ func TestExchangeAllMethodsAllHostKeys(t *testing.T) {
 						if len(cres.K) != 36 || !bytes.Equal(cres.K[:4], []byte{0, 0, 0, 32}) {
 							t.Errorf("hybrid K = %x, want a 32-byte string", cres.K)
 						}
+					case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+						if len(cres.K) != 68 || !bytes.Equal(cres.K[:4], []byte{0, 0, 0, 64}) {
+							t.Errorf("sntrup761x25519 K = %x, want a 64-byte string", cres.K)
+						}
 					default:
 						if n := len(cres.K); n < 4 || n > 4+33 || int(cres.K[3]) != n-4 {
 							t.Errorf("curve25519 K = %x", cres.K)
@@ -421,7 +494,7 @@ func TestExchangeAllMethodsAllHostKeys(t *testing.T) {
 					qc, _, _ := tReadString(init[1:])
 					ks, rest, _ := tReadString(reply[1:])
 					qs, _, _ := tReadString(rest)
-					if !bytes.Equal(cres.H, refExchangeHash(m, ks, qc, qs, cres.K)) {
+					if !bytes.Equal(cres.H, refExchangeHash(method, m, ks, qc, qs, cres.K)) {
 						t.Error("H differs from the reference")
 					}
 					// The signature over H verifies, with us and with x/crypto.
@@ -492,10 +565,10 @@ func TestLowOrderListIsLowOrder(t *testing.T) {
 	}
 }
 
-func signedReply(t testing.TB, signer Signer, algo string, m *Magics, qc, qs, k []byte) []byte {
+func signedReply(t testing.TB, method string, signer Signer, algo string, m *Magics, qc, qs, k []byte) []byte {
 	t.Helper()
 	ks := signer.PublicKey().Marshal()
-	sig, err := signer.Sign(rand.Reader, refExchangeHash(m, ks, qc, qs, k), algo)
+	sig, err := signer.Sign(rand.Reader, refExchangeHash(method, m, ks, qc, qs, k), algo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -529,6 +602,18 @@ func newNaiveServer(t testing.TB, method string, init []byte) naiveServer {
 		honest := sha256.Sum256(tCat(kem, ec))
 		zero := sha256.Sum256(tCat(kem, zeros))
 		return naiveServer{qc, tCat(ct, priv.PublicKey().Bytes()), tString(honest[:]), tString(zero[:])}
+	case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+		ct, kem, err := sntrup761.Encapsulate(rand.Reader, qc[:1158])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ec, err := curve25519.X25519(priv.Bytes(), qc[1158:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		honest := sha512.Sum512(tCat(kem, ec))
+		zero := sha512.Sum512(tCat(kem, zeros))
+		return naiveServer{qc, tCat(ct, priv.PublicKey().Bytes()), tString(honest[:]), tString(zero[:])}
 	default:
 		ec, err := curve25519.X25519(priv.Bytes(), qc)
 		if err != nil {
@@ -547,7 +632,7 @@ func TestHandleReplyRejects(t *testing.T) {
 			c, _ := NewClient(method, rand.Reader)
 			init := c.InitMessage()
 			ns := newNaiveServer(t, method, init)
-			honest := signedReply(t, signer, algo, m, ns.qc, ns.serverQ, ns.honestK)
+			honest := signedReply(t, method, signer, algo, m, ns.qc, ns.serverQ, ns.honestK)
 			if _, err := c.HandleReply(honest, m, algo); err != nil {
 				t.Fatalf("%s/%s: honest reply refused: %v", method, keyName, err)
 			}
@@ -564,17 +649,17 @@ func TestHandleReplyRejects(t *testing.T) {
 				"Q_S long by one":  append(bytes.Clone(qs), 0),
 				"Q_S doubled":      tCat(qs, qs),
 			}
-			if method == MLKEM768X25519SHA256 {
+			if method == MLKEM768X25519SHA256 || isSntrup(method) {
 				badQ["X25519 share only"] = qs[xOff:]
 				badQ["ciphertext only"] = qs[:xOff]
 			}
 			for name, q := range badQ {
-				r := signedReply(t, signer, algo, m, ns.qc, q, ns.honestK)
+				r := signedReply(t, method, signer, algo, m, ns.qc, q, ns.honestK)
 				checkRefusedEarly(t, c, r, m, algo, method+"/"+keyName+": "+name)
 			}
 			for _, p := range lowOrderX25519 {
 				q := tCat(qs[:xOff], mustHexT(t, p))
-				r := signedReply(t, signer, algo, m, ns.qc, q, ns.zeroK)
+				r := signedReply(t, method, signer, algo, m, ns.qc, q, ns.zeroK)
 				checkRefusedEarly(t, c, r, m, algo, method+"/"+keyName+": low-order "+p[:8])
 			}
 
@@ -592,9 +677,10 @@ func TestHandleReplyRejects(t *testing.T) {
 				"empty":                nil,
 				"number only":          {31},
 			}
-			if method == MLKEM768X25519SHA256 {
+			if method == MLKEM768X25519SHA256 || isSntrup(method) {
 				// Implicit rejection: a changed ciphertext gives another K.
-				tamper["ML-KEM ciphertext byte"] = tCat([]byte{31}, tString(ks), tString(flipAt(qs, 500)), tString(sig))
+				tamper["KEM ciphertext byte"] = tCat([]byte{31}, tString(ks), tString(flipAt(qs, 500)), tString(sig))
+				tamper["KEM ciphertext last byte"] = tCat([]byte{31}, tString(ks), tString(flipAt(qs, xOff-1)), tString(sig))
 			}
 			for name, r := range tamper {
 				if _, err := c.HandleReply(r, m, algo); err == nil {
@@ -685,7 +771,7 @@ func TestServerRejects(t *testing.T) {
 		}
 	}
 	c, _ := NewClient(Curve25519SHA256, rand.Reader)
-	for _, method := range []string{"diffie-hellman-group14-sha256", "ecdh-sha2-nistp256", "sntrup761x25519-sha512@openssh.com", "", "curve25519-sha256@libssh.org "} {
+	for _, method := range []string{"diffie-hellman-group14-sha256", "ecdh-sha2-nistp256", "sntrup4591761x25519-sha512@tinyssh.org", "", "curve25519-sha256@libssh.org "} {
 		if _, _, err := Server(method, rand.Reader, c.InitMessage(), m, signer, ""); err == nil {
 			t.Errorf("Server ran method %q", method)
 		}
@@ -696,7 +782,7 @@ func TestServerRejects(t *testing.T) {
 }
 
 func TestSupportedMethods(t *testing.T) {
-	want := []string{"mlkem768x25519-sha256", "curve25519-sha256", "curve25519-sha256@libssh.org"}
+	want := []string{"mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com", "curve25519-sha256", "curve25519-sha256@libssh.org"}
 	if got := SupportedMethods(); !equalStrings(got, want) {
 		t.Errorf("SupportedMethods() = %v, want %v", got, want)
 	}
@@ -708,8 +794,11 @@ func TestSupportedMethods(t *testing.T) {
 		init := c.InitMessage()
 		q, _, ok := tReadString(init[1:])
 		wantLen := 32
-		if method == MLKEM768X25519SHA256 {
+		switch method {
+		case MLKEM768X25519SHA256:
 			wantLen = 1184 + 32
+		case SNTRUP761X25519SHA512, SNTRUP761X25519SHA512OpenSSH:
+			wantLen = 1158 + 32
 		}
 		if init[0] != 30 || !ok || len(q) != wantLen || len(init) != 1+4+wantLen {
 			t.Errorf("%s: init message of %d bytes", method, len(init))
@@ -719,5 +808,32 @@ func TestSupportedMethods(t *testing.T) {
 		if bytes.Equal(c2.InitMessage(), init) {
 			t.Errorf("%s: two clients made the same init message", method)
 		}
+	}
+}
+
+// An sntrup761 client takes the key made ahead when there is one, and
+// has the next made: each key serves one exchange.
+func TestSntrupSpareKeys(t *testing.T) {
+	seen := map[string]bool{}
+	for i := range 4 {
+		if i > 0 {
+			// The spare made after the last exchange is ready.
+			deadline := time.Now().Add(10 * time.Second)
+			for len(sntrupSpare) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("no spare sntrup761 key made after an exchange")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		c, err := NewClient(SNTRUP761X25519SHA512, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pk := string(c.(*sntrupClient).dk.PublicKey())
+		if seen[pk] {
+			t.Fatalf("exchange %d: an sntrup761 key used twice", i)
+		}
+		seen[pk] = true
 	}
 }

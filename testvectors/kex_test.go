@@ -269,6 +269,9 @@ type KexTranscript struct {
 	ClientMLKEMSeed   Hex `json:"client_mlkem_seed,omitempty"`
 	ServerMLKEMRandom Hex `json:"server_mlkem_random,omitempty"`
 	MLKEMShared       Hex `json:"mlkem_shared,omitempty"`
+	// ClientSntrupSeed keys the ChaCha8 stream that the client's
+	// sntrup761 key generation reads (recorded transcripts only).
+	ClientSntrupSeed Hex `json:"client_sntrup_seed,omitempty"`
 	// Init and Reply are the whole payloads of messages 30 and 31.
 	Init      Hex `json:"init"`
 	Reply     Hex `json:"reply"`

@@ -472,18 +472,18 @@ func recKeyIndex(blob []byte) int {
 	return 4
 }
 
-// recMethodIndex guesses the kex method (index in kex.SupportedMethods)
-// from the size of an ephemeral share.
+// recMethodIndex guesses the kex method from the size of an ephemeral
+// share, as the index that kex's fuzz targets' mode bits use (their
+// fuzzMethods: ML-KEM hybrid, curve25519, curve25519@libssh.org,
+// sntrup761x25519).
 func recMethodIndex(q []byte) uint8 {
-	for i, m := range kex.SupportedMethods() {
-		if m == kex.MLKEM768X25519SHA256 && len(q) > 1000 {
-			return uint8(i)
-		}
-		if m == kex.Curve25519SHA256 && len(q) == 32 {
-			return uint8(i)
-		}
+	switch len(q) {
+	case 1184 + 32, 1088 + 32:
+		return 0
+	case 1158 + 32, 1039 + 32:
+		return 3
 	}
-	return 0
+	return 1
 }
 
 // seeds maps the recordings onto every target's input format.

@@ -186,6 +186,27 @@ func TestInteropOpenSSHClientToOurServer(t *testing.T) {
 			})
 		}
 	}
+	// Each of our key exchange methods that this ssh knows (OpenSSH 9.2
+	// has the sntrup761x25519 hybrid under both its names, not ML-KEM's).
+	q, err := exec.Command(sshBin, "-Q", "kex").Output()
+	if err != nil {
+		t.Fatalf("ssh -Q kex: %v", err)
+	}
+	known := strings.Fields(string(q))
+	for _, method := range kex.SupportedMethods() {
+		t.Run(method, func(t *testing.T) {
+			if !slices.Contains(known, method) {
+				t.Skipf("this ssh lacks %s", method)
+			}
+			out, errs, code := run(t, keys[0], []string{"-o", "KexAlgorithms=" + method}, "echo ok", "")
+			if out != "ok\n" || code != 0 {
+				t.Fatalf("stdout %q stderr %q exit %d", out, errs, code)
+			}
+			if algs, strict := negotiated(); algs.Kex != method || !strict {
+				t.Fatalf("negotiated %+v, strict kex %v", algs, strict)
+			}
+		})
+	}
 	for _, key := range keys {
 		t.Run(filepath.Base(key), func(t *testing.T) {
 			out, errs, code := run(t, key, nil, "echo ok", "")
