@@ -228,6 +228,9 @@ func (h *helperRun) login(ctx context.Context) (*rsftp.ClientConfig, error) {
 	}
 	c.Banner = nil
 	c.HostKeyCallback = h.pin
+	if h.rt.hc.cfg.getDefault("kexalgorithms", "") == "" {
+		c.Transport.KexAlgorithms = helperReconnectKex()
+	}
 	return c, nil
 }
 
