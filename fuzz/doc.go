@@ -24,7 +24,8 @@
 //	            against crypto/cipher)
 //	kex:        FuzzParseKexInitMsg (KEX_ECDH_INIT as the server parses it,
 //	            through Server), FuzzParseKexReply (KEX_ECDH_REPLY as the
-//	            client parses it, through HandleReply), FuzzParsePublicKey
+//	            client parses it, through HandleReply; both for the
+//	            curve25519, ML-KEM and sntrup761 methods), FuzzParsePublicKey
 //	            (host and user key blobs of every algorithm),
 //	            FuzzParseSignature (signature blobs of every algorithm,
 //	            the DER ECDSA signature parser, sign/verify round trip),
@@ -35,6 +36,8 @@
 //	            the software authenticator's keys), FuzzParseKRL
 //	            (krl_test.go: key revocation lists, whole or one
 //	            certificate section)
+//	internal/sntrup761: FuzzPeerBytes (a public key to encapsulate to and
+//	            a ciphertext to decapsulate, as a peer sends them)
 //	auth:       FuzzServe (server side of userauth), FuzzAuthenticate
 //	            (client side), FuzzParseAuthorizedKeys,
 //	            FuzzParseAuthorizedPrincipals (usercert_test.go),
