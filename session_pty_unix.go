@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -375,15 +376,21 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 	}()
 	exited := make(chan struct{})
 	copied := make(chan struct{})
-	// The terminal is read by one goroutine and the channel written by
-	// another, with a few buffers between them, as sshd's buffers
-	// decouple them: while a write waits for the channel, the terminal
-	// is still drained and the program does not stop on a full
-	// terminal.
+	// One goroutine reads the terminal and, while the channel takes the
+	// output at once, writes it too (Channel.TryWrite), as sshd does from
+	// its one loop: a buffer handed to another goroutine costs a wake-up
+	// on another thread, and that, not the bytes, bounded a pty's
+	// output (issue 18's bulk row). When the peer's window is shut or a
+	// write is under way, buffers go to a writer goroutine that waits,
+	// and the terminal is still drained into the spare ones meanwhile, as
+	// sshd's buffers decouple its terminal from the connection; queued
+	// counts them, and while any is queued the reader queues behind it,
+	// so that the output keeps its order.
 	free, full := make(chan []byte, ptyBuffers), make(chan []byte, ptyBuffers)
 	for range ptyBuffers {
 		free <- make([]byte, 32<<10)
 	}
+	var queued atomic.Int32
 	writeFailed := make(chan struct{})
 	go func() {
 		defer close(copied)
@@ -395,6 +402,9 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 					close(writeFailed)
 				}
 			}
+			// Counted out before the buffer is freed: a reader that
+			// finds queued at 0 finds every queued write done.
+			queued.Add(-1)
 			free <- b[:cap(b)]
 		}
 	}()
@@ -413,10 +423,22 @@ func (s *ServerSession) runPty(ctx context.Context, cmd *exec.Cmd, p *ptyFiles) 
 				return
 			}
 			n, err := p.master.Read(buf)
-			if n > 0 {
-				full <- buf[:n]
-			} else {
+			switch {
+			case n == 0:
 				free <- buf
+			case queued.Load() == 0:
+				ok, werr := s.Channel.TryWrite(buf[:n])
+				if werr != nil {
+					return
+				}
+				if ok {
+					free <- buf
+					break
+				}
+				fallthrough
+			default:
+				queued.Add(1)
+				full <- buf[:n]
 			}
 			if err != nil {
 				return // EIO: nobody holds the terminal; or the deadline

@@ -766,6 +766,36 @@ func (c *Channel) ReadVia(n int, fn func(bufs [][]byte)) (int, error) {
 // window space as needed.
 func (c *Channel) Write(p []byte) (int, error) { return c.write(p, false) }
 
+// TryWrite sends all of p, as Write does, if it can begin at once: no
+// other write of the channel is under way and the peer's window lets all
+// of p go now. Otherwise it sends nothing and reports false, and the
+// caller may hand p to a goroutine that waits in Write. Like Write it
+// may still wait for the connection below (its bound on what is queued
+// to send, resumption's retention). An error is the channel's: it was
+// closed or failed, and nothing was sent (or, as Write reports it, part
+// of p before a failure).
+func (c *Channel) TryWrite(p []byte) (bool, error) {
+	if len(p) == 0 {
+		return true, nil
+	}
+	if !c.out.wmu.TryLock() {
+		return false, nil
+	}
+	defer c.out.wmu.Unlock()
+	c.mu.Lock()
+	err := c.writableLocked()
+	now := err == nil && uint64(c.out.usable()) >= uint64(len(p))
+	c.mu.Unlock()
+	if err != nil || !now {
+		return false, err
+	}
+	// Only writers take window, and wmu is ours: the claims return at
+	// once, unless an adjustment arriving meanwhile restores a waived
+	// reserve (sendHalf.set), and then they wait as Write's would.
+	_, err = c.writeLocked(p, false)
+	return true, err
+}
+
 // waitLocked waits until buf holds data or *placed (if not nil) is
 // non-zero, and returns *placed then, or -1 when the read must end
 // without data (readErrLocked says why).

@@ -895,3 +895,75 @@ func TestRefuseRequests(t *testing.T) {
 		}
 	}
 }
+
+// TryWrite sends all it is given when the window takes it at once, and
+// nothing (reporting false) when the window is short or another write is
+// under way; a closed channel is an error.
+func TestTryWrite(t *testing.T) {
+	m, raw := rawPeer(t, nil)
+	c, id := rawOpen(t, m, raw, 1000, 300)
+	if ok, err := c.TryWrite(bytes.Repeat([]byte("a"), 700)); !ok || err != nil {
+		t.Fatalf("TryWrite of 700 into a window of 1000: %v, %v", ok, err)
+	}
+	if got := readData(t, raw, 700); !bytes.Equal(got, bytes.Repeat([]byte("a"), 700)) {
+		t.Fatal("TryWrite sent other data")
+	}
+	if ok, err := c.TryWrite(make([]byte, 301)); ok || err != nil {
+		t.Fatalf("TryWrite of 301 into a window of 300: %v, %v, want false", ok, err)
+	}
+	if _, w := c.Windows(); w != 300 {
+		t.Fatalf("window %d after a refused TryWrite, want 300", w)
+	}
+
+	// A Write waiting for window holds the channel: TryWrite must not
+	// overtake it, even once the window would take its data.
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Write(bytes.Repeat([]byte("b"), 500))
+		done <- err
+	}()
+	readData(t, raw, 300)
+	for {
+		c.mu.Lock()
+		waiting := c.out.window == 0
+		c.mu.Unlock()
+		if waiting {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: 100}).Marshal())
+	for {
+		c.mu.Lock()
+		w := c.out.window
+		c.mu.Unlock()
+		if w == 0 {
+			break // the Write took it
+		}
+		if ok, _ := c.TryWrite([]byte("c")); ok {
+			t.Fatal("TryWrite went ahead of a Write waiting for window")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if ok, err := c.TryWrite([]byte("c")); ok || err != nil {
+		t.Fatalf("TryWrite during a Write: %v, %v, want false", ok, err)
+	}
+	raw.WritePacket((&connmsg.WindowAdjust{Recipient: id, Bytes: 1000}).Marshal())
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := readData(t, raw, 200); !bytes.Equal(got, bytes.Repeat([]byte("b"), 200)) {
+		t.Fatalf("the Write's data came out as %q", got)
+	}
+	if ok, err := c.TryWrite([]byte("d")); !ok || err != nil {
+		t.Fatalf("TryWrite after the Write: %v, %v", ok, err)
+	}
+	if got := readData(t, raw, 1); string(got) != "d" {
+		t.Fatalf("got %q, want d", got)
+	}
+
+	c.Close()
+	if ok, err := c.TryWrite([]byte("e")); ok || err == nil {
+		t.Fatalf("TryWrite on a closed channel: %v, %v, want an error", ok, err)
+	}
+}
