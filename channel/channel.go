@@ -89,10 +89,14 @@ type recvHalf struct {
 	// the copy through stdout. Only the waiting Read clears it.
 	direct      []byte
 	directN     int
-	directBytes uint64  // in all, placed straight into a reader's buffer
-	discard     [2]bool // drop stdout / stderr instead of buffering
-	eof         bool    // the peer's EOF arrived
-	deadline    deadline
+	directBytes uint64 // in all, placed straight into a reader's buffer
+	// sink takes data for a ReadSink waiting on an empty stdout, before
+	// direct; sunk is what it took during the call being delivered.
+	sink     func([]byte) int
+	sunk     uint32
+	discard  [2]bool // drop stdout / stderr instead of buffering
+	eof      bool    // the peer's EOF arrived
+	deadline deadline
 }
 
 // sendHalf is what a channel sends: the peer's window and maximum
@@ -206,6 +210,16 @@ func (a *autoGrow) gave(now time.Time, adj uint32) {
 // where it lies if it is large and conn retains the packet it came in
 // (PacketConn.RetainPacket), else copied.
 func (r *recvHalf) deliver(data []byte, extended bool, conn PacketConn) {
+	if !extended && r.sink != nil && r.directN == 0 && r.stdout.len() == 0 {
+		k := min(max(r.sink(data), 0), len(data))
+		r.sunk += uint32(k)
+		data = data[k:]
+		if len(data) == 0 {
+			return
+		}
+		// What the sink left goes to the reader, and the wait ends.
+		r.sink = nil
+	}
 	switch {
 	case extended:
 		r.stderr.write(data)
@@ -569,6 +583,15 @@ func (c *Channel) handleData(msg *connmsg.Data) error {
 		return c.sendAdjust(c.consumedLocked(n))
 	}
 	c.in.deliver(msg.Data, msg.Extended, c.mux.conn)
+	if sunk := c.in.sunk; sunk > 0 {
+		// ReadSink's sink took it, or part of it: that part is read,
+		// and its reader waits on unless something is left.
+		c.in.sunk = 0
+		if sunk < n {
+			c.cond.Broadcast()
+		}
+		return c.sendAdjust(c.consumedLocked(sunk))
+	}
 	c.cond.Broadcast()
 	return nil
 }
@@ -706,6 +729,37 @@ func (c *Channel) read(p []byte, stream int) (int, error) {
 	c.mu.Unlock()
 	err := c.sendAdjust(adj)
 	c.mu.Lock()
+	return n, err
+}
+
+// ReadSink is Read for a reader that hands data on, such as a client
+// writing a terminal: while it waits on an empty buffer, data that
+// arrives is first offered to sink, which the goroutine that reads the
+// connection calls with the channel's lock held, in order; what sink
+// takes counts as read, and the wait goes on. Data sink leaves (it
+// returns less than len(p), possibly 0) is read into p as by Read, and
+// ReadSink returns it; data that was buffered when it was called is
+// returned without sink. So a reader that writes out what ReadSink
+// returns before it calls again keeps the data in order, and the
+// connection's goroutine hands data on without waking the reader's.
+// sink must not block: the connection waits for it (a non-blocking
+// write that takes what fits). It must not call the channel's methods.
+// Another Read, ReadVia or ReadSink must not run at the same time.
+func (c *Channel) ReadSink(p []byte, sink func([]byte) int) (int, error) {
+	if sink == nil || len(p) == 0 {
+		return c.Read(p)
+	}
+	c.mu.Lock()
+	if c.in.stdout.len() > 0 || c.in.direct != nil {
+		c.mu.Unlock()
+		return c.Read(p)
+	}
+	c.in.sink = sink
+	c.mu.Unlock()
+	n, err := c.Read(p)
+	c.mu.Lock()
+	c.in.sink = nil
+	c.mu.Unlock()
 	return n, err
 }
 

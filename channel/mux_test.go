@@ -967,3 +967,137 @@ func TestTryWrite(t *testing.T) {
 		t.Fatalf("TryWrite on a closed channel: %v, %v, want an error", ok, err)
 	}
 }
+
+// ReadSink's sink gets the data that arrives while it waits, in order,
+// without waking it; what the sink leaves ends the wait, and data
+// buffered before the call is returned without the sink. Mixed at random
+// with a sink that takes a random part, every byte comes out once and in
+// order, and the window given back lets all of it through.
+func TestReadSink(t *testing.T) {
+	ma, mb := muxPair(t, nil, &Config{WindowSize: 256 << 10})
+	ca, cb := openPair(t, ma, mb, "x")
+	waiting := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			cb.mu.Lock()
+			ok := cb.in.sink != nil && cb.in.direct != nil
+			cb.mu.Unlock()
+			if ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("timed out waiting for ReadSink to wait")
+			}
+		}
+	}
+
+	// The sink takes all of two writes: ReadSink waits on.
+	var sunk []byte
+	takeAll := func(p []byte) int { sunk = append(sunk, p...); return len(p) }
+	got := make(chan []byte, 1)
+	read := func(sink func([]byte) int) {
+		go func() {
+			buf := make([]byte, 4096)
+			n, err := cb.ReadSink(buf, sink)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- buf[:n]
+		}()
+	}
+	read(takeAll)
+	waiting()
+	ca.Write([]byte("one,"))
+	ca.Write([]byte("two,"))
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		cb.mu.Lock()
+		s := string(sunk)
+		cb.mu.Unlock()
+		if s == "one,two," {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the sink got %q, want one,two,", s)
+		}
+	}
+	select {
+	case b := <-got:
+		t.Fatalf("ReadSink returned %q while its sink took everything", b)
+	case <-time.After(20 * time.Millisecond):
+	}
+	// A sink that takes 2 bytes: the rest ends the wait, and what
+	// arrives after it is not offered to the sink.
+	cb.mu.Lock()
+	cb.in.sink = func(p []byte) int { sunk = append(sunk, p[:2]...); return 2 }
+	cb.mu.Unlock()
+	ca.Write([]byte("three,"))
+	if b := <-got; string(b) != "ree," || string(sunk) != "one,two,th" {
+		t.Fatalf("ReadSink returned %q with %q sunk, want ree, and one,two,th", b, sunk)
+	}
+	// Buffered data: returned without the sink.
+	ca.Write([]byte("four,"))
+	for deadline := time.Now().Add(10 * time.Second); cb.Buffered() < 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("four, never arrived")
+		}
+	}
+	read(takeAll)
+	if b := <-got; string(b) != "four," || string(sunk) != "one,two,th" {
+		t.Fatalf("ReadSink returned %q with %q sunk, want four,", b, sunk)
+	}
+
+	// At random: 8 MiB through a window of 256 KiB.
+	const size = 8<<20 + 5
+	src := make([]byte, size)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range src {
+		src[i] = byte(rng.Uint32())
+	}
+	go func() {
+		wr := rand.New(rand.NewPCG(5, 6))
+		for off := 0; off < size; {
+			n := min(size-off, 1+wr.IntN(64<<10))
+			if _, err := ca.Write(src[off : off+n]); err != nil {
+				t.Error(err)
+				return
+			}
+			off += n
+			if wr.IntN(4) == 0 {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+		ca.CloseWrite()
+	}()
+	var all []byte
+	sunkBytes := 0
+	sinkRng := rand.New(rand.NewPCG(7, 8))
+	sink := func(p []byte) int {
+		k := sinkRng.IntN(len(p) + 1)
+		if sinkRng.IntN(3) == 0 {
+			k = len(p)
+		}
+		all = append(all, p[:k]...)
+		sunkBytes += k
+		return k
+	}
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := cb.ReadSink(buf[:1+rng.IntN(len(buf))], sink)
+		cb.mu.Lock() // the sink appends under it
+		all = append(all, buf[:n]...)
+		cb.mu.Unlock()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(all, src) {
+		t.Fatalf("received %d bytes of %d, not the same", len(all), size)
+	}
+	if sunkBytes == 0 || sunkBytes == size {
+		t.Fatalf("%d of %d bytes through the sink: the mix did not mix", sunkBytes, size)
+	}
+	t.Logf("%d of %d bytes through the sink", sunkBytes, size)
+}

@@ -649,7 +649,7 @@ func (r *sshRun) run() int {
 		r.log.warnf("Pseudo-terminal will not be allocated because stdin is not a terminal.")
 	}
 	r.havePTY = pty
-	r.out = &termOut{w: os.Stdout}
+	r.out = newTermOut(os.Stdout)
 	var n *notice
 	if pty && term.IsTerminal(int(os.Stdout.Fd())) {
 		n = newNotice(r.out, r.dest, r.log)
@@ -899,7 +899,7 @@ func (r *sshRun) runSession(ctx context.Context, stdinTTY bool) int {
 	outWG.Add(2)
 	go func() {
 		defer outWG.Done()
-		io.Copy(r.out, stdout)
+		copyOut(r.out, stdout)
 	}()
 	go func() {
 		defer outWG.Done()
@@ -952,6 +952,35 @@ func (r *sshRun) runSession(ctx context.Context, stdinTTY bool) int {
 		fmt.Fprintf(os.Stderr, "Connection to %s closed.\r\n", r.s.host)
 	}
 	return code
+}
+
+// copyOut copies the session's output to the terminal. Where the
+// terminal takes it at once, the goroutine that reads the connection
+// writes it (Channel.ReadSink with termOut.tryWrite), and this one waits
+// only for what it left: each packet then reaches the terminal without a
+// wake-up of this goroutine on another thread (issue 18's bulk row).
+func copyOut(out *termOut, stdout io.Reader) {
+	ch, ok := stdout.(interface {
+		ReadSink(p []byte, sink func([]byte) int) (int, error)
+	})
+	if !ok || !out.hasNoWait {
+		io.Copy(out, stdout)
+		return
+	}
+	defer out.closeNoWait()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := ch.ReadSink(buf, out.tryWrite)
+		if n > 0 {
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				// As io.Copy: the rest of the output has nowhere to go.
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // waitForwards waits for the forwarded connections still open once the

@@ -23,6 +23,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -157,6 +158,48 @@ type termOut struct {
 	vt vtTracker
 	// pending is a title waiting for the output to come to rest.
 	pending []byte
+	// noWait is w opened again non-blocking (openOutNoWait), for
+	// tryWrite, if hasNoWait.
+	noWait    int
+	hasNoWait bool
+}
+
+// newTermOut returns the terminal's output to f.
+func newTermOut(f *os.File) *termOut {
+	t := &termOut{w: f}
+	if fd := openOutNoWait(f); fd >= 0 {
+		t.noWait, t.hasNoWait = fd, true
+	}
+	return t
+}
+
+// tryWrite writes what the output takes of p at once, and returns how
+// much: nothing while another write or a title holds it, or when there
+// is no non-blocking way to it. It is channel.Channel.ReadSink's sink,
+// called by the goroutine that reads the connection, which it must never
+// keep waiting.
+func (t *termOut) tryWrite(p []byte) int {
+	if !t.mu.TryLock() {
+		return 0
+	}
+	defer t.mu.Unlock()
+	if t.pending != nil || !t.hasNoWait {
+		return 0
+	}
+	n := writeNoWait(t.noWait, p)
+	t.vt.feed(p[:n])
+	return n
+}
+
+// closeNoWait closes the non-blocking description once tryWrite is no
+// longer called.
+func (t *termOut) closeNoWait() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.hasNoWait {
+		closeOutNoWait(t.noWait)
+		t.hasNoWait = false
+	}
 }
 
 func (t *termOut) Write(p []byte) (int, error) {
