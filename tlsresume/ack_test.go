@@ -2,6 +2,8 @@ package tlsresume
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -156,5 +158,63 @@ func TestAckJoinsHeldFrames(t *testing.T) {
 	}
 	if a, err := resume.ParseAck(p); err != nil || a.Received != 7 {
 		t.Fatalf("second record %x (%v): want ACK 7", p, err)
+	}
+}
+
+// TestBulkBothWaysLoopback: over loopback TCP, both ends write and read
+// at once with a retention limit of 1 MiB, so that each writer's progress
+// rests on the ACKs the other end's reading writes while its own writer
+// may hold the link (link.WritePacketBackground: at once, into a Write's
+// batch, or through the writer goroutine). Every byte arrives once and in
+// order, with no reconnection.
+func TestBulkBothWaysLoopback(t *testing.T) {
+	const size = 24 << 20
+	cfg := fastCfg()
+	cfg.RetentionLimit = 1 << 20
+	ln := loopback(t, nil, cfg)
+	type result struct {
+		c   *Conn
+		err error
+	}
+	srv := make(chan result, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			srv <- result{nil, err}
+			return
+		}
+		c := nc.(*Conn)
+		werr := make(chan error, 1)
+		go func() { werr <- writeStream(c, 12, size) }()
+		rerr := readStream(c, 11, size, false, nil)
+		srv <- result{c, errors.Join(rerr, <-werr)}
+	}()
+	c, err := Dial(testCtx(t), "tcp", ln.Addr().String(), clientTLS(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	werr := make(chan error, 1)
+	go func() { werr <- writeStream(c, 11, size) }()
+	stuck := time.AfterFunc(60*time.Second, func() { panic(fmt.Sprintf("stuck: client %+v", c.Status())) })
+	defer stuck.Stop()
+	if err := readStream(c, 12, size, false, nil); err != nil {
+		t.Fatalf("client read: %v", err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("client write: %v", err)
+	}
+	r := <-srv
+	if r.err != nil {
+		t.Fatalf("server: %v", r.err)
+	}
+	defer r.c.Close()
+	for _, e := range []struct {
+		side string
+		c    *Conn
+	}{{"client", c}, {"server", r.c}} {
+		if a := e.c.Status().Stats.Attaches; a != 1 {
+			t.Errorf("%s: %d attaches", e.side, a)
+		}
 	}
 }
