@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/rsftp/rsftp/internal/wire"
+	"github.com/rsftp/rsftp/kex"
 )
 
 // Bounds on what may wait in memory.
@@ -100,6 +101,10 @@ type Conn struct {
 // NewClientConn runs the version exchange and first key exchange as a
 // client over nc. ctx bounds the handshake.
 func NewClientConn(ctx context.Context, nc net.Conn, cfg *Config) (*Conn, error) {
+	// Keys slow to make (sntrup761) are made on another goroutine while
+	// the versions and KEXINITs cross (not in the Engine, which starts
+	// no goroutine of its own).
+	kex.Prepare(cfg.kexAlgorithms())
 	return handshake(ctx, nc, cfg, true)
 }
 

@@ -52,10 +52,6 @@ func (e *engine) startKexLocked(first bool) error {
 	// 17); any other ignores it, and the init message of the negotiated
 	// method follows its KEXINIT as without a guess.
 	var guess kex.ClientMethod
-	if first && e.isClient {
-		// Keys slow to make are made while the server's KEXINIT comes.
-		kex.Prepare(m.KexAlgos)
-	}
 	if first && e.isClient && !e.cfg.NoKexGuess && len(m.KexAlgos) > 0 && len(m.HostKeyAlgos) > 0 {
 		if g, err := kex.NewClient(m.KexAlgos[0], e.cfg.rand()); err == nil {
 			guess = g
