@@ -645,9 +645,18 @@ func (s *Session) write(p, frame []byte) error {
 		}
 	}
 	defer s.writeMu.Unlock()
-	if ackLocked {
-		defer s.ackMu.Unlock()
+	// ackMu is held only until this write's ACK, if any, is queued in
+	// the transport: held through p's own write, a write blocked on a
+	// full connection would keep the reader from acknowledging what it
+	// received, and two peers caught so at once would each wait for the
+	// other's ACK until the liveness check cut the link.
+	releaseAck := func() {
+		if ackLocked {
+			ackLocked = false
+			s.ackMu.Unlock()
+		}
 	}
+	defer releaseAck()
 	if s.state == Closed {
 		s.mu.Unlock()
 		return s.err
@@ -678,6 +687,9 @@ func (s *Session) write(p, frame []byte) error {
 		ack = s.makeAckLocked()
 	}
 	s.mu.Unlock()
+	if ack == nil {
+		releaseAck()
+	}
 	if state == Detached {
 		return nil // retained; resent on resume
 	}
@@ -687,6 +699,7 @@ func (s *Session) write(p, frame []byte) error {
 		// WritePacketBackground wakes finds p beside it, or p's own
 		// write takes both.
 		err = t.WritePacketBackground(ack)
+		releaseAck()
 	}
 	if err == nil {
 		if frame != nil {

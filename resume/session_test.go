@@ -1114,3 +1114,87 @@ func drainSession(s *Session) {
 		}
 	}
 }
+
+// gatedData holds writes of channel data until gate is closed, as a full
+// connection would, and lets everything else through (ACKs included),
+// recording the ACKs' counts.
+type gatedData struct {
+	*fakeConn
+	blocked chan struct{}
+	once    sync.Once
+	gate    chan struct{}
+	acks    atomic.Uint64
+}
+
+func (g *gatedData) WritePacketBackground(p []byte) error { return g.WritePacket(p) }
+func (g *gatedData) SealFrame(frame []byte) error         { return g.WritePacket(message(frame)) }
+
+func (g *gatedData) WritePacket(p []byte) error {
+	switch p[0] {
+	case 94: // CHANNEL_DATA
+		g.once.Do(func() { close(g.blocked) })
+		<-g.gate
+	case MsgAck:
+		a, err := ParseAck(p)
+		if err != nil {
+			return err
+		}
+		g.acks.Store(a.Received)
+	}
+	return g.fakeConn.WritePacket(p)
+}
+
+// A write stuck on a full connection does not keep the reader from
+// acknowledging what it received: were it to hold the ACK order lock
+// through its own write, two peers stuck so at once would each wait for
+// the other's ACK until the liveness check cut the link (as tlsresume,
+// whose writes carry no ACK, could).
+func TestStuckWriteDoesNotHoldAcks(t *testing.T) {
+	reg := &Registry{Hold: time.Minute}
+	var g *gatedData
+	cs, ss, _ := pairWith(t, reg, "", func(c *fakeConn) Transport {
+		g = &gatedData{fakeConn: c, blocked: make(chan struct{}), gate: make(chan struct{})}
+		return g
+	})
+	cs.SetEarlyAck(0) // writes carry no ACK, as tlsresume's
+	go drainSession(ss)
+	wrote := make(chan error, 1)
+	go func() { wrote <- cs.WritePacket(dataMsg(0, 100)) }()
+	<-g.blocked
+	// The peer sends enough for the client's reader to owe an ACK.
+	readerDone := make(chan error, 1)
+	go func() {
+		for i := range AckEveryMessages {
+			if _, err := cs.ReadPacket(); err != nil {
+				readerDone <- fmt.Errorf("message %d: %w", i, err)
+				return
+			}
+		}
+		readerDone <- nil
+	}()
+	for i := range AckEveryMessages {
+		ss.WritePacket(dataMsg(uint32(i), 1))
+	}
+	// The reader makes its ACK as it reads the last message; were it to
+	// wait for the stuck write, it would not return.
+	deadline := time.Now().Add(5 * time.Second)
+	for g.acks.Load() < AckEveryMessages {
+		if time.Now().After(deadline) {
+			close(g.gate)
+			t.Fatalf("no ACK of the %d messages read while a write was stuck (last ACK %d)", AckEveryMessages, g.acks.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-readerDone:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader did not return")
+	}
+	close(g.gate)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+}
