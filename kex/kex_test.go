@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash"
-	mrand "math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -53,12 +52,12 @@ func isSntrup(method string) bool {
 	return method == "sntrup761x25519-sha512" || method == "sntrup761x25519-sha512@openssh.com"
 }
 
-// sntrupKeyFromSeed makes the fixed sntrup761 key of a seed: the key
-// generation reads a ChaCha8 stream keyed by the seed's first 32 bytes.
+// sntrupKeyFromSeed makes the fixed sntrup761 key of a seed's first 32
+// bytes (sntrup761.NewKeyFromSeed).
 func sntrupKeyFromSeed(t testing.TB, seed []byte) *sntrup761.PrivateKey {
 	var k [32]byte
 	copy(k[:], seed)
-	dk, err := sntrup761.GenerateKey(mrand.NewChaCha8(k))
+	dk, err := sntrup761.NewKeyFromSeed(k)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	mrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -58,14 +57,15 @@ const (
 	sntrupCT             = 1039
 )
 
-// sntrupKeyFromSeed is the client's fixed sntrup761 key: key generation
-// reading a ChaCha8 stream keyed by the seed (the same construction as
-// kex/kex_test.go's fixed clients).
+// sntrupKeyFromSeed is the client's fixed sntrup761 key:
+// sntrup761.NewKeyFromSeed, key generation reading a ChaCha8 stream keyed
+// by the seed (as kex/kex_test.go's fixed clients).
 func sntrupKeyFromSeed(t testing.TB, seed []byte) *sntrup761.PrivateKey {
 	t.Helper()
-	var k [32]byte
-	copy(k[:], seed)
-	dk, err := sntrup761.GenerateKey(mrand.NewChaCha8(k))
+	if len(seed) != 32 {
+		t.Fatalf("sntrup761 seed of %d bytes, want 32", len(seed))
+	}
+	dk, err := sntrup761.NewKeyFromSeed([32]byte(seed))
 	if err != nil {
 		t.Fatal(err)
 	}

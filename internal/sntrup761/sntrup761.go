@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 )
 
 const (
@@ -114,17 +115,24 @@ func reduce(acc *[2*p - 1]int32) {
 	}
 }
 
-// rqMultSmall is h*g in Rq.
-func rqMultSmall(h *fq, g *small) (out fq) {
+// product is a*g reduced by x^p = x + 1, before any coefficient is
+// frozen: what rqMultSmall and r3Mult then reduce mod q or mod 3.
+func product[T int8 | int16](a *[p]T, g *small) [2*p - 1]int32 {
 	var acc [2*p - 1]int32
 	for i := range p {
-		hi := int32(h[i])
+		ai := int32(a[i])
 		row := acc[i : i+p]
 		for j := range row {
-			row[j] += hi * int32(g[j])
+			row[j] += ai * int32(g[j])
 		}
 	}
 	reduce(&acc)
+	return acc
+}
+
+// rqMultSmall is h*g in Rq.
+func rqMultSmall(h *fq, g *small) (out fq) {
+	acc := product((*[p]int16)(h), g)
 	for i := range out {
 		out[i] = fqFreeze(acc[i])
 	}
@@ -133,15 +141,7 @@ func rqMultSmall(h *fq, g *small) (out fq) {
 
 // r3Mult is a*b in R3.
 func r3Mult(a, b *small) (out small) {
-	var acc [2*p - 1]int32
-	for i := range p {
-		ai := int32(a[i])
-		row := acc[i : i+p]
-		for j := range row {
-			row[j] += ai * int32(b[j])
-		}
-	}
-	reduce(&acc)
+	acc := product((*[p]int8)(a), b)
 	for i := range out {
 		out[i] = f3Freeze(acc[i])
 	}
@@ -527,6 +527,15 @@ func GenerateKey(rand io.Reader) (*PrivateKey, error) {
 		return nil, fmt.Errorf("sntrup761: %w", err)
 	}
 	return k, nil
+}
+
+// NewKeyFromSeed makes the key pair that GenerateKey makes reading a
+// ChaCha8 stream keyed by seed: the same seed, the same key. For tests
+// and known answers (the fixed clients of kex's tests and of
+// testvectors' recorded exchanges); a key exchange takes GenerateKey's
+// from crypto/rand.
+func NewKeyFromSeed(seed [32]byte) (*PrivateKey, error) {
+	return GenerateKey(mrand.NewChaCha8(seed))
 }
 
 // PublicKey is the encoded public key (PublicKeySize bytes).
