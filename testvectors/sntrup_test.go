@@ -19,9 +19,7 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -308,49 +306,17 @@ func refSplitStrings(b []byte, n int) ([][]byte, error) {
 }
 
 // startSshdWithHostKey runs sshd on loopback with the RFC 8032 TEST 1
-// key as its only host key.
+// key as its host key.
 func startSshdWithHostKey(t *testing.T) string {
-	bin := sshtest.Binary(t, "sshd")
-	dir := t.TempDir()
-	os.MkdirAll("/run/sshd", 0o755)
 	block, err := ssh.MarshalPrivateKey(ed25519.NewKeyFromSeed(mustHex(t, rfc8032Test1Seed)), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	hk := filepath.Join(dir, "host_ed25519")
+	hk := filepath.Join(t.TempDir(), "host_ed25519")
 	if err := os.WriteFile(hk, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	port := sshtest.FreePort(t)
-	cfg := strings.Join([]string{"Port " + strconv.Itoa(port), "ListenAddress 127.0.0.1", "HostKey " + hk,
-		"PidFile none", "UsePAM no", "StrictModes no", "LogLevel VERBOSE"}, "\n") + "\n"
-	cfgPath := filepath.Join(dir, "sshd_config")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var log bytes.Buffer
-	cmd := exec.Command(bin, "-D", "-e", "-f", cfgPath)
-	cmd.Stderr = &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("sshd log:\n%s", log.String())
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("sshd did not listen")
-		}
-	}
+	return sshtest.StartSshdWithHostKey(t, hk, "").Addr()
 }
 
 const sntrupTranscriptSource = "Recorded from Debian's OpenSSH sshd by recordSntrupExchange in testvectors/sntrup_test.go " +

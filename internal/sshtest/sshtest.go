@@ -90,6 +90,14 @@ func (s *Sshd) Log() string {
 // config lines. It is stopped when the test ends.
 func StartSshd(t testing.TB, authorizedKeys string, extra ...string) *Sshd {
 	t.Helper()
+	Binary(t, "sshd")
+	return StartSshdWithHostKey(t, KeyGen(t, t.TempDir(), "ed25519", 0), authorizedKeys, extra...)
+}
+
+// StartSshdWithHostKey is StartSshd with the private host key at hk
+// (the recorded key exchanges of testvectors use a known one).
+func StartSshdWithHostKey(t testing.TB, hk, authorizedKeys string, extra ...string) *Sshd {
+	t.Helper()
 	bin := Binary(t, "sshd")
 	sftp := Binary(t, "sftp-server")
 	dir := t.TempDir()
@@ -97,7 +105,6 @@ func StartSshd(t testing.TB, authorizedKeys string, extra ...string) *Sshd {
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil && os.Getenv("CI") == "true" {
 		t.Fatalf("creating /run/sshd: %v", err)
 	}
-	hk := KeyGen(t, dir, "ed25519", 0)
 	ak := filepath.Join(dir, "authorized_keys")
 	if err := os.WriteFile(ak, []byte(authorizedKeys), 0o600); err != nil {
 		t.Fatal(err)
