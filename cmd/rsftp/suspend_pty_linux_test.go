@@ -21,6 +21,9 @@ func startJobShell(t *testing.T, dir string) *ptySession {
 	t.Helper()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("bash, to run rsftp as a job of, is required under CI=true (Debian package bash)")
+		}
 		t.Skip("no bash to run rsftp as a job of")
 	}
 	cmd := exec.Command(bash, "--norc", "--noprofile", "--noediting", "-i")
