@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"testing"
 
@@ -20,5 +21,30 @@ func TestHelperReconnectKex(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(all, got) {
 		t.Fatalf("the reconnection's list %v is not a reordering of %v", got, all)
+	}
+}
+
+// The helper's reconnection logs in with helperReconnectKex's order,
+// unless the configuration names KexAlgorithms.
+func TestHelperLoginKexOrder(t *testing.T) {
+	for _, tc := range []struct {
+		config string
+		want   []string
+	}{
+		{"", helperReconnectKex()},
+		{"KexAlgorithms sntrup761x25519-sha512,curve25519-sha256\n", []string{kex.SNTRUP761X25519SHA512, kex.Curve25519SHA256}},
+	} {
+		hc, err := resolveIn(t, tc.config, lookupRequest{hostArg: "h"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &helperRun{rt: &route{hc: hc}, log: &logger{}}
+		cfg, err := h.login(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Transport.KexAlgorithms; !slices.Equal(got, tc.want) {
+			t.Errorf("config %q: the reconnection offers %v, want %v", tc.config, got, tc.want)
+		}
 	}
 }
