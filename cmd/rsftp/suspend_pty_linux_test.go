@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // startJobShell runs bash on a new pseudo-terminal, with job control, as
@@ -106,9 +108,23 @@ func TestE2ESSHPTYSuspend(t *testing.T) {
 	setWinsize(t, p.slave, 30, 90)
 	p.typeKeys("fg\r")
 	p.expect("fg")
-	// Nothing was sent while stopped; the remote prompt comes back with
-	// the next newline.
-	p.typeKeys("\r")
+	// rsftp puts the terminal back in raw mode once SIGCONT reaches
+	// it; what is typed before that is echoed by the local terminal (as
+	// with OpenSSH's ssh, whose window is smaller but there too), so
+	// wait for it as a person would see it.
+	deadline = time.Now().Add(ptyWait)
+	for ttyModes(t, p.slave)&unix.ECHO != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the terminal is not in raw mode again after fg: lflag %#x", ttyModes(t, p.slave))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Nothing was sent while stopped; the remote shell answers what is
+	// typed now. The window change makes the remote bash redraw its
+	// prompt (SIGWINCH) at a moment of its own, so a prompt alone does not
+	// tell that the shell has read this line: its output does.
+	p.typeKeys("echo fg-$((6*7))\r")
+	p.expect("fg-42")
 	p.expect(shellPrompt)
 	if out := remoteRun(p, "stty size"); !strings.Contains(out, "30 90") {
 		t.Fatalf("stty size after fg: %q (want 30 90, the size set while rsftp was stopped)", out)
