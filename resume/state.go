@@ -86,8 +86,8 @@ func (s *Sender) Overflowing() bool { return s.held > s.limit()+ControlAllowance
 // HeldSize is the memory a retained message of n bytes occupies.
 func HeldSize(n int) int {
 	need := wire.FrameHeadroom + n + wire.FrameTailroom
-	if pooled(need) {
-		return poolBufSize
+	if i, ok := poolClass(need); ok {
+		return poolSize(i)
 	}
 	return allocSize(need)
 }
@@ -120,10 +120,35 @@ var sizeClasses = func() []int {
 	return c
 }()
 
-// pooled reports whether a buffer of need bytes comes from the pool:
-// only those that use at least half of a pooled buffer, so that what a
-// message holds is at most twice its size.
-func pooled(need int) bool { return need >= poolBufSize/2 && need <= poolBufSize }
+// poolClass returns the pool (an index of pools) that buffers of need
+// bytes come from, and false for sizes that are allocated instead. Class
+// 0 holds poolBufSize buffers, for needs of half that and more, so that
+// what a message holds is at most twice its size; classes 1 and up hold
+// the page multiples above it, up to maxPooled, each buffer exactly the
+// capacity an allocation of that need would have (allocSize), so that a
+// pooled large frame occupies and is counted as the same memory as an
+// allocated one.
+func poolClass(need int) (int, bool) {
+	switch {
+	case need < poolBufSize/2 || need > maxPooled:
+		return 0, false
+	case need <= poolBufSize:
+		return 0, true
+	}
+	return (allocSize(need) - poolBufSize) / allocPage, true
+}
+
+// poolSize is the capacity of class i's buffers.
+func poolSize(i int) int { return poolBufSize + i*allocPage }
+
+// classOf returns the pool a buffer of capacity c goes back to, and false
+// for capacities no pool hands out.
+func classOf(c int) (int, bool) {
+	if c < poolBufSize || c > maxPooled || (c-poolBufSize)%allocPage != 0 {
+		return 0, false
+	}
+	return (c - poolBufSize) / allocPage, true
+}
 
 // Record retains a copy of a counted message being sent and returns its
 // number.
@@ -167,8 +192,7 @@ func (s *Sender) admit(p []byte, force bool) error {
 // until acknowledged.
 func (s *Sender) retain(frame []byte) (uint64, []byte) {
 	if need := len(frame) + wire.FrameTailroom; cap(frame) > 2*need && cap(frame)-need >= minReuse {
-		small := make([]byte, len(frame), HeldSize(len(frame)-wire.FrameHeadroom))
-		copy(small, frame)
+		small := append(s.getBuf(len(frame)+wire.FrameTailroom), frame...)
 		s.putBuf(frame)
 		frame = small
 	}
@@ -179,9 +203,10 @@ func (s *Sender) retain(frame []byte) (uint64, []byte) {
 	return n, frame
 }
 
-// putBuf returns a pooled buffer to the pool.
+// putBuf returns a pooled buffer to its pool.
 func (s *Sender) putBuf(b []byte) {
-	if cap(b) != poolBufSize {
+	i, ok := classOf(cap(b))
+	if !ok {
 		return
 	}
 	var box *[]byte
@@ -193,7 +218,7 @@ func (s *Sender) putBuf(b []byte) {
 		box = new([]byte)
 	}
 	*box = b[:0]
-	bufPool.Put(box)
+	pools[i].Put(box)
 }
 
 // maxBoxes bounds Sender.boxes: a steady transfer takes one and gives one
@@ -203,21 +228,36 @@ const maxBoxes = 64
 // message returns the message in a framed buffer.
 func message(frame []byte) []byte { return frame[wire.FrameHeadroom:] }
 
-// Retained messages of channel-data size live in pooled buffers of
-// poolBufSize bytes: a bulk transfer then retains without allocating at
-// each message, and since sync.Pool drops what stays unused, an idle
-// session holds no spare memory. The largest channel data packet we send
-// by default, 32 KiB, with its header and the frame's head and tail room,
-// needs 32,814 bytes, which the runtime allocates as 40 KiB (allocSize):
-// the buffers are that size, so that the limit and the budgets count the
+// Retained messages of channel-data size live in pooled buffers: a bulk
+// transfer then retains without allocating at each message, and since
+// sync.Pool drops what stays unused, an idle session holds no spare
+// memory. The largest channel data packet we send by default, 32 KiB,
+// with its header and the frame's head and tail room, needs 32,814 bytes,
+// which the runtime allocates as 40 KiB (allocSize): the first pool's
+// buffers are that size, so that the limit and the budgets count the
 // memory held (they counted 32,832 bytes of every 40 KiB until issue 17's
-// measurements of rsftp serve's memory).
+// measurements of rsftp serve's memory). Larger packets (up to the
+// transport's largest payload: the helper's inner connection sends data
+// packets of 255 KiB, issue 19) have a pool for each whole number of
+// pages from 48 KiB to maxPooled, so that a steady stream of them reuses
+// its buffers instead of allocating, zeroing and collecting one per
+// packet; each is counted as before, at its allocation's size.
 const (
 	minReuse    = 4 << 10
 	poolBufSize = 40 << 10
+	maxPooled   = 256 << 10
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, poolBufSize); return &b }}
+// pools holds poolBufSize buffers in pools[0] and those of poolSize(i)
+// bytes in pools[i].
+var pools [1 + (maxPooled-poolBufSize)/allocPage]sync.Pool
+
+func init() {
+	for i := range pools {
+		size := poolSize(i)
+		pools[i].New = func() any { b := make([]byte, 0, size); return &b }
+	}
+}
 
 // RecordOwned is Record without the copy: the Sender takes ownership of
 // frame, a buffer from Buffer with the message appended to it, which the
@@ -242,17 +282,23 @@ func (s *Sender) recordOwnedIf(frame []byte, force bool) (uint64, []byte, error)
 }
 
 // Buffer returns a buffer for a message of up to n bytes that will be
-// recorded with RecordOwned (pooled for channel-data sizes). Its length
+// recorded with RecordOwned (pooled for frames of 20 to 256 KiB). Its length
 // is wire.FrameHeadroom: the message is appended after those bytes, and
 // wire.FrameTailroom bytes of capacity are left after it, so that the
 // transport can seal it where it lies.
 func (s *Sender) Buffer(n int) []byte {
-	need := wire.FrameHeadroom + n + wire.FrameTailroom
-	if !pooled(need) {
-		return make([]byte, wire.FrameHeadroom, allocSize(need))
+	return s.getBuf(wire.FrameHeadroom + n + wire.FrameTailroom)[:wire.FrameHeadroom]
+}
+
+// getBuf returns an empty buffer whose capacity, at least need, is what
+// HeldSize counts: from its pool for the sizes poolClass takes.
+func (s *Sender) getBuf(need int) []byte {
+	i, ok := poolClass(need)
+	if !ok {
+		return make([]byte, 0, allocSize(need))
 	}
-	box := bufPool.Get().(*[]byte)
-	b := (*box)[:wire.FrameHeadroom]
+	box := pools[i].Get().(*[]byte)
+	b := (*box)[:0]
 	if len(s.boxes) < maxBoxes {
 		*box = nil
 		s.boxes = append(s.boxes, box)
