@@ -676,12 +676,19 @@ func TestProxyCommandEnds(t *testing.T) {
 	case <-time.After(commandLinger / 2):
 		t.Fatal("cat still running after its connection closed")
 	}
-	nc, err = dialCommand(`sh -c 'trap "" HUP; while :; do sleep 0.05; done'`)
+	nc, err = dialCommand(`sh -c 'trap "" HUP; echo trapped; while :; do sleep 0.05; done'`)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cc = nc.(*commandConn)
-	time.Sleep(300 * time.Millisecond) // for the trap to be set
+	// The command says when its trap is set: a fixed pause (300 ms
+	// here once) was too short on a loaded machine, and the hang-up
+	// then ended the shell at once.
+	nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf = make([]byte, len("trapped\n"))
+	if _, err := io.ReadFull(nc, buf); err != nil || string(buf) != "trapped\n" {
+		t.Fatalf("the command's first line: %q %v", buf, err)
+	}
 	start := time.Now()
 	nc.Close()
 	select {
