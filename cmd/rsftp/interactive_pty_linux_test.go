@@ -39,6 +39,8 @@ type ptySession struct {
 	exited chan struct{}
 	err    error // cmd.Wait's, once exited is closed
 
+	drains int // drain's markers so far
+
 	mu   sync.Mutex
 	out  []byte
 	mark int // where the next expect starts looking
@@ -159,7 +161,7 @@ func (p *ptySession) expect(s string) string {
 		default:
 		}
 		if exited || time.Now().After(deadline) {
-			time.Sleep(50 * time.Millisecond) // the last output of an exited process
+			p.drain()
 			p.mu.Lock()
 			ok := bytes.Contains(p.out[p.mark:], []byte(s))
 			p.mu.Unlock()
@@ -169,6 +171,39 @@ func (p *ptySession) expect(s string) string {
 			p.t.Fatalf("waiting for %q (exited %v); the terminal showed since the last match:\n%q", s, exited, rest)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// drain returns once the recorder has taken all that was written to the
+// terminal before the call: the test's own descriptor of the terminal
+// stays open, so the end of the program's output shows as no end of
+// file, and a program that printed its last lines and exited may leave
+// them unread for a moment (a fixed pause missed them on a loaded
+// machine). drain writes a marker after them and waits for it, then
+// takes it out of the record.
+func (p *ptySession) drain() {
+	p.t.Helper()
+	p.drains++
+	marker := []byte(fmt.Sprintf("<<rsftp-test-drain-%d>>", p.drains))
+	if _, err := p.slave.Write(marker); err != nil {
+		p.t.Fatalf("writing the drain marker: %v", err)
+	}
+	deadline := time.Now().Add(ptyWait)
+	for {
+		p.mu.Lock()
+		if i := bytes.Index(p.out, marker); i >= 0 {
+			p.out = append(p.out[:i], p.out[i+len(marker):]...)
+			if p.mark > i {
+				p.mark = max(i, p.mark-len(marker))
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the terminal's output was not drained within %v", ptyWait)
+		}
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -197,6 +232,7 @@ func (p *ptySession) wait() int {
 	case <-time.After(ptyWait):
 		p.t.Fatalf("rsftp did not exit")
 	}
+	p.drain()
 	if ee, ok := p.err.(*exec.ExitError); ok {
 		return ee.ExitCode()
 	}
