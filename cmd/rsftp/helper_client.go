@@ -437,6 +437,7 @@ type helperConn struct {
 	laddr, raddr net.Addr
 	stderr       tailBuffer
 	refused      atomic.Pointer[error] // the exec request's failure
+	closeWrite   atomic.Int64          // when CloseWrite was called (Unix ns), 0 before
 	once         sync.Once
 }
 
@@ -457,8 +458,27 @@ func (c *helperConn) RemoteAddr() net.Addr { return c.raddr }
 
 // Close closes the channel and the outer connection; a dead link's
 // DISCONNECT is given a second.
+//
+// After CloseWrite (the inner connection closing gracefully: its
+// DISCONNECT sent, then our end of input), it first waits, until
+// helperCloseWait after CloseWrite at most, for the remote command's
+// output to end: sshd drops the channel data it has not yet written to
+// the command when the client's DISCONNECT follows (sshd 9.2: 200 KiB
+// written and DISCONNECT at once, 64 KiB reached the command, 30 times of
+// 30), and the last data is the inner connection's own DISCONNECT,
+// without which the helper takes the session for a lost link and holds
+// it for its whole hold time. The command's output ends once it has read
+// all of its input (the helper when it ends the session; attach when it
+// has passed it on and the helper closed), so waiting for it is waiting
+// for the delivery. The inner connection's close waits for this too, for
+// 300 ms (transport's linger); this covers a loaded server. An inner
+// connection dropped without DISCONNECT (Abort) does not wait.
 func (c *helperConn) Close() error {
 	c.once.Do(func() {
+		if at := c.closeWrite.Load(); at != 0 {
+			c.Channel.SetReadDeadline(time.Unix(0, at).Add(helperCloseWait))
+			io.Copy(io.Discard, c.Channel)
+		}
 		c.Channel.Close()
 		done := make(chan struct{})
 		go func() {
@@ -474,6 +494,15 @@ func (c *helperConn) Close() error {
 	})
 	return nil
 }
+
+// CloseWrite ends our input (channel EOF) and notes when, for Close.
+func (c *helperConn) CloseWrite() error {
+	c.closeWrite.CompareAndSwap(0, time.Now().UnixNano())
+	return c.Channel.CloseWrite()
+}
+
+// helperCloseWait bounds Close's wait for the remote command's end.
+const helperCloseWait = time.Second
 
 // explain adds to err what the remote command said before it ended, if
 // it ended (the helper's or attach's one line).
