@@ -143,8 +143,15 @@ const (
 	DefaultMaxWindowTotal = 64 << 20
 
 	// maxSendPacket caps the data we put in one packet whatever the peer
-	// allows, so that a data packet fits the transport's 256 KiB limit.
-	maxSendPacket = 256<<10 - 1024
+	// allows, so that a data packet fits the transport's 256 KiB limit:
+	// 512 bytes spare hold the message's 9-byte header (13 extended) and
+	// the transport's framing, at most 260 bytes of length and padding
+	// (its largest payload is 256 KiB less 260). It also lets a 255 KiB
+	// SFTP READ reply (261,120 bytes of data, the most OpenSSH's client
+	// and ours ask, and a 13-byte header) go as one packet where the peer
+	// allows 256 KiB (rsftp's helper): with 1 KiB spare each reply took
+	// two, the second of 13 bytes, each sealed, retained and woken for.
+	maxSendPacket = 256<<10 - 512
 	minMaxPacket  = 1024
 
 	// Bounded queues between the reader loop and the application; what

@@ -453,6 +453,20 @@ func (c *helperConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadAtLeast is the channel's (channel.Channel.ReadAtLeast), with Read's
+// error: a reader that knows how much it needs (the inner transport, the
+// rest of the packet it reads) sleeps until that much has come, instead
+// of waking for each of sshd's 32 KiB packets.
+func (c *helperConn) ReadAtLeast(p []byte, min int) (int, error) {
+	n, err := c.Channel.ReadAtLeast(p, min)
+	if err != nil {
+		if msg := c.stderr.line(); msg != "" {
+			err = fmt.Errorf("the remote command: %s: %w", msg, err)
+		}
+	}
+	return n, err
+}
+
 func (c *helperConn) LocalAddr() net.Addr  { return c.laddr }
 func (c *helperConn) RemoteAddr() net.Addr { return c.raddr }
 
