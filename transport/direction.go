@@ -190,10 +190,31 @@ func (in *inbound) next() ([]byte, error) {
 	return payload, nil
 }
 
-// fill reads at least once from r into the buffer.
+// atLeastReader is a reader that can wait until at least min bytes have
+// come (channel.Channel.ReadAtLeast): a connection over a channel, such
+// as rsftp's inner connection through sshd, then wakes once per packet
+// of its own instead of once per packet of the channel's.
+type atLeastReader interface {
+	ReadAtLeast(p []byte, min int) (int, error)
+}
+
+// fill reads at least once from r into the buffer. Where the packet's
+// length is known and r is an atLeastReader, it asks for the rest of the
+// packet at least.
 func (in *inbound) fill(r io.Reader) error {
 	sp := in.space()
-	n, err := r.Read(sp)
+	var n int
+	var err error
+	if ar, ok := r.(atLeastReader); ok && in.need > in.end-in.start {
+		n, err = ar.ReadAtLeast(sp, min(in.need-(in.end-in.start), len(sp)))
+		if n == 0 && err == nil {
+			// Its data ended or its deadline passed before: Read says
+			// which.
+			n, err = r.Read(sp)
+		}
+	} else {
+		n, err = r.Read(sp)
+	}
 	in.commit(n)
 	if n > 0 {
 		return nil
