@@ -40,8 +40,9 @@ const sshUsage = `usage: rsftp ssh [-46AaCgNnqsTtVvx] [-b bind_address] [-c ciph
                 [-D [bind_address:]port] [-E log_file] [-e escape_char]
                 [-F configfile] [-i identity_file] [-J destination]
                 [-L address] [-l login_name] [-m mac_spec] [-o option]
-                [-p port] [-R address] [-W host:port] [--events file]
-                [--no-resume] destination [command [argument ...]]
+                [-p port] [-Q query_option] [-R address] [-W host:port]
+                [--events file] [--no-resume]
+                destination [command [argument ...]]
 
 Logs in to destination ([user@]host or ssh://[user@]host[:port]) and runs
 command there, or a login shell, as OpenSSH's ssh does: the same options,
@@ -70,6 +71,10 @@ a failure of rsftp ssh itself or a command killed by a signal).
   -p port         the server's port
   -b address      the local address to connect from
   -c, -m          ciphers, MACs (as ssh)
+  -Q term         list what rsftp supports: cipher, cipher-auth, mac, kex,
+                  key, key-cert, key-plain, key-sig, sig, key-ca-sign,
+                  compression, protocol-version (help: the terms), or an
+                  ssh_config keyword that takes an algorithm list
 ` + sshCommonHelp + `
 Escapes (typed right after a newline, with a pseudo-terminal): ~. ends the
 session, ~^Z suspends rsftp, ~# lists forwarded connections, ~C adds or
@@ -108,6 +113,7 @@ type sshArgs struct {
 	stdio    string   // -W host:port
 	help     bool
 	version  bool
+	query    string // -Q
 }
 
 // parseSSHArgs reads ssh's command line: options, the destination, more
@@ -175,6 +181,9 @@ func parseSSHArgs(args []string) (*sshArgs, error) {
 				}
 				if err := a.setValue(c, val); err != nil {
 					return nil, err
+				}
+				if a.query != "" {
+					return a, nil // answered at once, as ssh does
 				}
 				break
 			}
@@ -352,7 +361,9 @@ func (a *sshArgs) setValue(c byte, val string) error {
 		return errors.New("-B: rsftp cannot bind to an interface; use -b with its address")
 	case 'I':
 		return errors.New("-I: rsftp does not load PKCS#11 providers")
-	case 'O', 'Q', 'w':
+	case 'Q':
+		a.query = val
+	case 'O', 'w':
 		return fmt.Errorf("-%c is not supported by rsftp", c)
 	}
 	return nil
@@ -506,6 +517,17 @@ func runSSH(args []string) int {
 	}
 	if a.version {
 		fmt.Fprint(os.Stderr, versionText())
+		return 0
+	}
+	if a.query != "" {
+		names, err := queryAlgorithms(a.query)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "rsftp ssh: %v\n", err)
+			return sshExitFailure
+		}
+		for _, n := range names {
+			fmt.Println(n)
+		}
 		return 0
 	}
 	r := &sshRun{a: a, log: &logger{level: 2}}
