@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,6 +382,107 @@ func TestReaderNotCapturedByFlush(t *testing.T) {
 	if n := got - rekeyAt; sc.KexCount() == before || cc.KexCount() == cbefore || n > 16<<20 {
 		t.Fatalf("the rekey started after %d bytes completed after %d more (key exchanges: receiver %d -> %d, sender %d -> %d)",
 			rekeyAt, n, before, sc.KexCount(), cbefore, cc.KexCount())
+	}
+}
+
+// A writer that pauses between packets writes each itself, at once
+// (writeInlineLocked), and never waits for the socket there: what a full
+// socket does not take goes to writeLoop ahead of what is sealed after
+// it. The sender's socket buffers are small and the receiver reads
+// nothing until an inline write came out short and the writer went on to
+// seal 512 KiB, far more than the sockets hold; then every packet must
+// arrive whole and in order.
+func TestInlineWriteShortKeepsOrder(t *testing.T) {
+	ca, cb := tcpPair(t)
+	ca.(*net.TCPConn).SetWriteBuffer(16 << 10)
+	cb.(*net.TCPConn).SetReadBuffer(16 << 10)
+	cc, sc := newPairOver(t, ca, cb, nil)
+	const packets, size = 48, 32 << 10
+	pattern := func(i int) []byte {
+		n := size
+		if i >= packets {
+			n = 4 << 10 // fits in the drained socket's buffers
+		}
+		p := make([]byte, 1+n)
+		p[0] = wire.MsgChannelData
+		for j := 1; j < len(p); j++ {
+			p[j] = byte(i*7 + j)
+		}
+		return p
+	}
+	var written atomic.Int32
+	errc := make(chan error, 1)
+	go func() {
+		for i := range packets {
+			// Longer than inlineAfter since the last write ended.
+			time.Sleep(2 * inlineAfter)
+			if err := cc.WritePacket(pattern(i)); err != nil {
+				errc <- err
+				return
+			}
+			written.Add(1)
+		}
+		errc <- nil
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		cc.mu.Lock()
+		short := cc.inlinedShort
+		cc.mu.Unlock()
+		if short > 0 && written.Load() >= 16 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a minute: %d short inline writes, %d packets written", short, written.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range packets {
+		p, err := sc.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if !bytes.Equal(p, pattern(i)) {
+			t.Fatalf("packet %d differs (%d bytes)", i, len(p))
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	// With the socket drained, each write that finds the connection idle
+	// goes out inline, whole (4 KiB: a 32 KiB packet is more than the
+	// socket's buffer holds).
+	idle := func() (inlined, short int) {
+		for {
+			cc.mu.Lock()
+			done := !cc.flushing && len(cc.wbuf) == 0
+			inlined, short = cc.inlined, cc.inlinedShort
+			cc.mu.Unlock()
+			if done {
+				return inlined, short
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the writer did not drain its buffer")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i := packets; i < packets+8; i++ {
+		before, shortBefore := idle()
+		time.Sleep(2 * inlineAfter)
+		if err := cc.WritePacket(pattern(i)); err != nil {
+			t.Fatal(err)
+		}
+		p, err := sc.ReadPacket()
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if !bytes.Equal(p, pattern(i)) {
+			t.Fatalf("packet %d differs (%d bytes)", i, len(p))
+		}
+		if after, shortAfter := idle(); after != before+1 || shortAfter != shortBefore {
+			t.Fatalf("packet %d: inline writes %d -> %d, short %d -> %d", i, before, after, shortBefore, shortAfter)
+		}
 	}
 }
 
