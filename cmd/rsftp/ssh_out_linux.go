@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -62,14 +63,24 @@ func outNoWaitKind(fd int, st *unix.Stat_t) bool {
 }
 
 // writeNoWait writes what fd takes of p now: 0 when it takes nothing
-// (EAGAIN) or fails (the waiting write then meets the error).
+// (EAGAIN) or fails (the waiting write then meets the error). It does so
+// without telling the runtime it entered a system call, as the transport
+// writes and reads its socket (transport/rawio_linux.go): the write never
+// waits, and entering one woke the runtime's monitor thread whenever the
+// program had gone idle between two packets (issue 18's bulk row).
 func writeNoWait(fd int, p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
 	for {
-		n, err := unix.Write(fd, p)
-		if err == unix.EINTR {
+		n, _, errno := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch errno {
+		case 0:
+			return int(n)
+		case unix.EINTR:
 			continue
 		}
-		return max(n, 0)
+		return 0
 	}
 }
 
