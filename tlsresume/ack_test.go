@@ -218,3 +218,44 @@ func TestBulkBothWaysLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchLeavesAtBatchFrames: the frames a Write holds leave together
+// once batchFrames of them are in the batch, in order, and the batch's
+// buffer goes back to its pool then: an idle link keeps none.
+func TestBatchLeavesAtBatchFrames(t *testing.T) {
+	l, peer := tcpLinkPair(t)
+	var h holder
+	l.holder.Store(&h)
+	for i := range batchFrames {
+		f := make([]byte, wire.FrameHeadroom, wire.FrameHeadroom+5+wire.FrameTailroom)
+		f = append(f, RecData, 'f', byte('0'+i))
+		h.mu.Lock()
+		h.frame = &f[0]
+		h.mu.Unlock()
+		if err := l.SealFrame(f); err != nil {
+			t.Fatal(err)
+		}
+		l.bc.mu.Lock()
+		held, box := l.bc.batching, l.bc.box
+		l.bc.mu.Unlock()
+		if last := i == batchFrames-1; held == last || (box == nil) != last {
+			t.Fatalf("after frame %d of %d: batch under way %v, buffer taken %v", i+1, batchFrames, held, box != nil)
+		}
+	}
+	h.mu.Lock()
+	if h.link == nil {
+		t.Error("the holder does not name the link that held its frames")
+	}
+	h.mu.Unlock()
+	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	buf := make([]byte, MaxRecord)
+	for i := range batchFrames {
+		p, err := ReadRecord(peer, buf)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if want := string([]byte{RecData, 'f', byte('0' + i)}); string(p) != want {
+			t.Fatalf("record %d is %q; want %q", i, p, want)
+		}
+	}
+}
