@@ -13,10 +13,18 @@ import (
 // nc has none (pipes, wrappers: every background write then goes through
 // writeLoop, every read through nc) or it is not non-blocking (a
 // descriptor Go's runtime does not poll, which a write or read here
-// could block on).
+// could block on). Only the standard library's own sockets qualify: a
+// caller's type that embeds a *net.TCPConn has its SyscallConn too, and
+// reading or writing its descriptor would go around what its own Read
+// and Write add (a count, a rate limit, a record of the bytes).
 func rawConn(nc net.Conn) syscall.RawConn {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
+	var sc syscall.Conn
+	switch c := nc.(type) {
+	case *net.TCPConn:
+		sc = c
+	case *net.UnixConn:
+		sc = c
+	default:
 		return nil
 	}
 	rc, err := sc.SyscallConn()
