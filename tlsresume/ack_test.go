@@ -4,7 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,5 +259,69 @@ func TestBatchLeavesAtBatchFrames(t *testing.T) {
 		if want := string([]byte{RecData, 'f', byte('0' + i)}); string(p) != want {
 			t.Fatalf("record %d is %q; want %q", i, p, want)
 		}
+	}
+}
+
+// countingConn is a caller's connection type that embeds a *net.TCPConn
+// (and with it SyscallConn) and counts what goes through its own Write.
+type countingConn struct {
+	*net.TCPConn
+	mu     sync.Mutex
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.TCPConn.Write(p)
+}
+
+// TestAckThroughCallersWrite: an ACK written at once goes through the
+// connection's own Write when the connection is a type of the caller's
+// (a DialContext's wrapper), not to the socket's descriptor underneath,
+// which would bypass what that Write does.
+func TestAckThroughCallersWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	cc := &countingConn{TCPConn: raw.(*net.TCPConn)}
+	bc := &batchConn{Conn: cc}
+	done, err := bc.flushNow()
+	if err != nil || !done {
+		t.Fatalf("flushNow of nothing: %v, %v", done, err)
+	}
+	bc.batch()
+	if _, err := bc.Write([]byte("ack")); err != nil {
+		t.Fatal(err)
+	}
+	if done, err := bc.flushNow(); err != nil || done {
+		t.Fatalf("flushNow through a wrapper: done %v, %v; want it left for a write that goes through the wrapper", done, err)
+	}
+	if err := bc.flush(); err != nil {
+		t.Fatal(err)
+	}
+	cc.mu.Lock()
+	n := cc.writes
+	cc.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("the wrapper's Write ran %d times; want 1", n)
+	}
+	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
+	got := make([]byte, 3)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "ack" {
+		t.Fatalf("the peer read %q, %v", got, err)
 	}
 }

@@ -390,7 +390,10 @@ type batchConn struct {
 	buf []byte
 	box *[]byte
 	// rc is the socket's, for flushNow (taken at its first use, with
-	// rcTaken; nil where the connection has none, as netsim's).
+	// rcTaken; nil where the connection is not a *net.TCPConn or
+	// *net.UnixConn itself: netsim's has none, and a type of the
+	// caller's that embeds one may count or pace its own Write, which a
+	// write on the descriptor would bypass).
 	rc      syscall.RawConn
 	rcTaken bool
 }
@@ -450,8 +453,11 @@ func (b *batchConn) flushNow() (done bool, err error) {
 	}
 	if !b.rcTaken {
 		b.rcTaken = true
-		if sc, ok := b.Conn.(syscall.Conn); ok {
-			b.rc, _ = sc.SyscallConn()
+		switch c := b.Conn.(type) {
+		case *net.TCPConn:
+			b.rc, _ = c.SyscallConn()
+		case *net.UnixConn:
+			b.rc, _ = c.SyscallConn()
 		}
 	}
 	if b.rc == nil {
