@@ -589,6 +589,10 @@ func (c *Conn) flushLocked() error {
 		}
 		buf := c.wbuf
 		c.wbuf = c.spare[:0]
+		// Writers waiting for room have it now: they seal the next
+		// packets while this write runs, as writeLoop is there for
+		// (what is held stays within this write and one full buffer).
+		c.cond.Broadcast()
 		c.mu.Unlock()
 		_, err := c.nc.Write(buf)
 		c.mu.Lock()
