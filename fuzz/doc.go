@@ -59,7 +59,9 @@
 //	            arbitrary replies)
 //	resume:     FuzzRegistryResume (RESUME_REQUEST against the server's
 //	            registry), FuzzSessionReadPacket (the server's resume
-//	            state machine against a model)
+//	            state machine against a model), FuzzSenderFrames
+//	            (state_test.go: the Sender's retention and its pools
+//	            against a model)
 //	internal/netwatch: FuzzNetlinkChange (netlink messages),
 //	            FuzzRtChanges (rtmsg_test.go: BSD and macOS routing
 //	            socket messages), FuzzMibChange (Windows' notification

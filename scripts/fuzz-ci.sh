@@ -16,6 +16,7 @@ t="${1:-5s}"
 required=(
 	"resume FuzzRegistryResume"
 	"resume FuzzSessionReadPacket"
+	"resume FuzzSenderFrames"
 	"fuzz FuzzResumeMessages"
 	"fuzz FuzzTLSResumeRecords"
 	"transport FuzzConnAfterKex"
