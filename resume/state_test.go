@@ -296,7 +296,10 @@ func FuzzSenderFrames(f *testing.F) {
 	f.Add([]byte{2, 254, 2, 253, 0x81, 1, 0, 0x81, 3, 3, 3, 0x83, 0x84, 2, 1})
 	f.Add([]byte{1, 128, 1, 129, 1, 64, 1, 63, 0x82, 0x80, 0, 255, 0x81})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		var s Sender
+		// A small limit: reached within a few dozen large messages, so
+		// that refusals are exercised and each input stays quick (every
+		// step compares all that is retained).
+		s := Sender{Limit: 4 << 20}
 		var model [][]byte
 		seq := 0
 		for i := 0; i < len(ops); i++ {
@@ -346,10 +349,19 @@ func FuzzSenderFrames(f *testing.F) {
 				} else {
 					_, err = s.RecordOwned(append(s.Buffer(len(m)), m...))
 				}
-				if err != nil {
+				switch {
+				case errors.Is(err, ErrRetentionFull):
+					// Refused at the retention limit (unacknowledged
+					// large messages add up): nothing retained, and the
+					// Sender was full for it.
+					if len(model) == 0 || !s.Full(len(m)) {
+						t.Fatalf("op %d: refused as full with %d messages retained (Full %v)", i, len(model), s.Full(len(m)))
+					}
+				case err != nil:
 					t.Fatal(err)
+				default:
+					model = append(model, m)
 				}
-				model = append(model, m)
 			}
 			got, err := s.resendFramed(s.Acked())
 			if err != nil {
